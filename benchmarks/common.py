@@ -1,0 +1,52 @@
+"""Shared pieces of the benchmark scripts: timing whole processes, medians, a sandbox."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+
+def uploader_command() -> list[str]:
+    """The installed console script next to this interpreter (what a hotkey runs)."""
+    script = Path(sys.executable).with_name("uploader")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("uploader")
+    return [found] if found else [sys.executable, "-m", "uploader"]
+
+
+def time_process(args: Sequence[str], env: Mapping[str, str] | None = None) -> float:
+    """Wall time of one whole process; raises if it fails."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        list(args), capture_output=True, env=dict(env or os.environ), check=False, timeout=120
+    )
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{args[:3]}... exited {done.returncode}: {done.stderr[-500:]!r}")
+    return elapsed
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def hermetic_env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADER_")}
+    for name, sub in (
+        ("HOME", "home"),
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_STATE_HOME", "state"),
+        ("XDG_CACHE_HOME", "cache"),
+        ("XDG_DATA_HOME", "data"),
+    ):
+        path = root / sub
+        path.mkdir(parents=True, exist_ok=True)
+        env[name] = str(path)
+    return env

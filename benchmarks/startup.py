@@ -1,0 +1,68 @@
+"""Cold start for hotkeys: whole-process medians against a bare httpx one-liner.
+
+Measures (each the median of --runs whole-process runs, interleaved so machine noise hits
+both sides alike):
+  * `uploader --version`
+  * `uploader upload` of one 300 KB PNG to a running sandbox
+  * baseline: `python -c "import httpx; httpx.post(...)"` doing the same multipart upload
+Target (issue 2): upload / baseline <= 1.0.
+
+Run: python -m benchmarks.startup [--runs 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.common import hermetic_env, median, time_process, uploader_command
+from tests.images import write_sized_png
+from uploader.sandbox import Sandbox, SandboxConfig
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, Sandbox(SandboxConfig()) as sandbox:
+        root = Path(tmp)
+        env = hermetic_env(root)
+        image = write_sized_png(root / "shot.png", 300 * 1024)
+        config = root / "config.toml"
+        config.write_text(
+            'default_provider = "sb"\n[providers.sb]\nkind = "imgur"\nclient_id = "bench"\n'
+            f'base_url = "{sandbox.base_url}/imgur"\n'
+        )
+        cli = uploader_command()
+        upload = [*cli, "--config", str(config), "upload", str(image)]
+        version = [*cli, "--version"]
+        baseline = [
+            sys.executable,
+            "-c",
+            "import httpx, sys; "
+            f"r = httpx.post({sandbox.base_url + '/imgur/3/image'!r}, "
+            "headers={'Authorization': 'Client-ID bench'}, "
+            f"files={{'image': ('shot.png', open({str(image)!r}, 'rb'), 'image/png')}}); "
+            "r.raise_for_status(); print(r.json()['data']['link'])",
+        ]
+        for warm in (upload, baseline, version):  # fill the page cache
+            time_process(warm, env)
+        times: dict[str, list[float]] = {"version": [], "upload": [], "baseline": []}
+        for _ in range(args.runs):
+            times["baseline"].append(time_process(baseline, env))
+            times["upload"].append(time_process(upload, env))
+            times["version"].append(time_process(version, env))
+    medians = {name: median(values) for name, values in times.items()}
+    print(f"runs per command: {args.runs}")
+    for name in ("version", "upload", "baseline"):
+        print(f"{name:>9}: median {medians[name] * 1000:7.1f} ms")
+    ratio = medians["upload"] / medians["baseline"]
+    print(f"upload / baseline = {ratio:.2f} (target <= 1.00)")
+    print(f"version / baseline = {medians['version'] / medians['baseline']:.2f}")
+    return 0 if ratio <= 1.0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Small real image files for tests, made on the fly (no binary fixtures needed)."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+
+def png_bytes(width: int = 8, height: int = 8, seed: int = 0) -> bytes:
+    rows = b"".join(
+        b"\x00" + bytes(((x * 31 + y * 7 + seed) % 256) for x in range(width * 3))
+        for y in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def write_png(path: Path, *, width: int = 8, height: int = 8, seed: int = 0) -> Path:
+    path.write_bytes(png_bytes(width, height, seed))
+    return path
+
+
+def write_sized_png(path: Path, size: int, *, seed: int = 0) -> Path:
+    """A PNG header padded with a private chunk to exactly ``size`` bytes."""
+    base = png_bytes(seed=seed)
+    pad = max(0, size - len(base) - 12)
+    payload = bytes((i * 131 + seed) % 256 for i in range(min(pad, 65536)))
+    payload = (payload * (pad // max(1, len(payload)) + 1))[:pad]
+    crc = zlib.crc32(b"prVt" + payload) & 0xFFFFFFFF
+    chunk = struct.pack(">I", len(payload)) + b"prVt" + payload + struct.pack(">I", crc)
+    # Insert before IEND (the last 12 bytes).
+    path.write_bytes(base[:-12] + chunk + base[-12:])
+    return path

@@ -1,0 +1,83 @@
+"""Local file checks: each bad input has its own message, before any request."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.images import png_bytes, write_png
+from uploader.errors import ExitCode, InputFileError
+from uploader.media import inspect_path, sniff, spooled_stdin
+
+
+def _refused(label: str) -> str:
+    with pytest.raises(InputFileError) as info:
+        inspect_path(label)
+    assert info.value.exit_code == ExitCode.USAGE
+    return info.value.message
+
+
+def test_png_is_described(tmp_path: Path) -> None:
+    path = write_png(tmp_path / "shot.png")
+    image = inspect_path(str(path))
+    assert image.mime_type == "image/png"
+    assert image.size == path.stat().st_size
+    assert image.filename == "shot.png"
+    assert image.label == str(path)
+
+
+def test_each_bad_input_has_its_own_message(tmp_path: Path) -> None:
+    assert _refused(str(tmp_path / "nope.png")).endswith("nope.png: no such file")
+    assert _refused(str(tmp_path)).endswith("is a directory, not a file")
+    (tmp_path / "empty.png").write_bytes(b"")
+    assert _refused(str(tmp_path / "empty.png")).endswith("empty.png: file is empty")
+    (tmp_path / "text.png").write_text("hello, not an image\n")
+    assert "not an image or video" in _refused(str(tmp_path / "text.png"))
+    os.symlink(tmp_path / "gone.png", tmp_path / "link.png")
+    assert "broken symbolic link" in _refused(str(tmp_path / "link.png"))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
+def test_unreadable_file(tmp_path: Path) -> None:
+    path = write_png(tmp_path / "secret.png")
+    path.chmod(0)
+    assert "permission denied" in _refused(str(path))
+
+
+@pytest.mark.parametrize(
+    ("head", "mime"),
+    [
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "image/jpeg"),
+        (b"GIF89a\x01\x00", "image/gif"),
+        (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image/webp"),
+        (b"\x00\x00\x00\x18ftypmp42", "video/mp4"),
+        (b"\x00\x00\x00\x14ftypqt  ", "video/quicktime"),
+        (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01webm", "video/webm"),
+        (b"II*\x00\x08\x00", "image/tiff"),
+        (b"just text", None),
+    ],
+)
+def test_sniff(head: bytes, mime: str | None) -> None:
+    assert sniff(head) == mime
+
+
+def test_stdin_is_spooled_to_a_private_file_and_removed() -> None:
+    data = png_bytes(seed=3)
+    with spooled_stdin(io.BytesIO(data)) as image:
+        assert image.label == "-"
+        assert image.filename == "stdin.png"
+        assert image.source.read_bytes() == data
+        assert image.source.stat().st_mode & 0o777 == 0o600
+        spool = image.source
+    assert not spool.exists()
+
+
+def test_empty_stdin_is_refused() -> None:
+    with (
+        pytest.raises(InputFileError, match="standard input is empty"),
+        spooled_stdin(io.BytesIO(b"")),
+    ):
+        pass

@@ -1,0 +1,62 @@
+"""Output formats: exact lines for each format."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from uploader.models import UploadResult
+from uploader.output import render
+
+OK = UploadResult(
+    path="shots/a [1].png",
+    provider="imgur",
+    status="uploaded",
+    id="AbCdEf1",
+    url="https://i.imgur.com/AbCdEf1.png",
+    delete_id="hdYnH1gKz9YTHfS",
+    extra=(("type", "image/png"),),
+)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("url", "https://i.imgur.com/AbCdEf1.png"),
+        ("markdown", "![a \\[1\\].png](https://i.imgur.com/AbCdEf1.png)"),
+        ("html", '<img src="https://i.imgur.com/AbCdEf1.png" alt="a [1].png">'),
+        ("bbcode", "[img]https://i.imgur.com/AbCdEf1.png[/img]"),
+    ],
+)
+def test_text_formats(fmt: str, expected: str) -> None:
+    assert render(OK, fmt) == expected
+
+
+def test_title_is_used_as_alt_text_and_escaped() -> None:
+    assert render(OK, "html", title='a "b" <c>') == (
+        '<img src="https://i.imgur.com/AbCdEf1.png" alt="a &quot;b&quot; &lt;c&gt;">'
+    )
+
+
+def test_json_has_the_documented_keys() -> None:
+    record = json.loads(render(OK, "json") or "")
+    assert record == {
+        "path": "shots/a [1].png",
+        "provider": "imgur",
+        "status": "uploaded",
+        "id": "AbCdEf1",
+        "url": "https://i.imgur.com/AbCdEf1.png",
+        "delete_id": "hdYnH1gKz9YTHfS",
+        "error": None,
+        "type": "image/png",
+    }
+
+
+def test_failed_result_prints_nothing_in_text_formats_but_json_line() -> None:
+    failed = UploadResult(path="x.png", provider="imgur", status="failed", error="boom")
+    assert render(failed, "url") is None
+    record = json.loads(render(failed, "json") or "")
+    assert record["status"] == "failed"
+    assert record["error"] == "boom"
+    assert record["url"] is None

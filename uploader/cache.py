@@ -1,0 +1,153 @@
+"""A persistent ETag cache for GET metadata lookups (reference 1.11, 3.9).
+
+Entries are keyed by method + URL (query included) + credential identity (a hash, never
+the secret) and live under ``$XDG_CACHE_HOME/uploader/etags/``. A lookup sends
+``If-None-Match`` with the stored validator exactly as received (quotes and ``W/`` kept);
+a 304 is answered from the stored body, a 200 replaces the entry. Conditional requests still
+go through the rate limiter: servers count them (Imgur says so explicitly).
+Only GET metadata lookups use this; a delete invalidates the entry of its object.
+Entries are written atomically; a corrupt entry is discarded, never fatal.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from uploader.paths import ensure_private_dir
+
+if TYPE_CHECKING:
+    import httpx
+
+    from uploader.client import ApiSession
+
+log = logging.getLogger("uploader.cache")
+
+# Headers worth keeping with a body so a 304 can be answered faithfully.
+KEPT_HEADERS = ("content-type", "etag", "x-total-count", "x-current-page", "x-per-page",
+                "x-user-type", "link")
+CACHE_STATUS_HEADER = "x-uploader-cache"
+
+
+@dataclass(frozen=True)
+class Entry:
+    etag: str
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class EtagCache:
+    """The on-disk store. ``enabled=False`` (``--no-cache``) makes every method a no-op."""
+
+    def __init__(self, directory: Path, *, enabled: bool = True) -> None:
+        self.directory = directory
+        self.enabled = enabled
+
+    @staticmethod
+    def key(method: str, url: str, identity: str) -> str:
+        return hashlib.sha256(f"{method.upper()} {url} {identity}".encode()).hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.directory / f"{key}.json"
+
+    def load(self, key: str) -> Entry | None:
+        if not self.enabled:
+            return None
+        path = self._path(key)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return Entry(
+                etag=str(raw["etag"]),
+                status=int(raw["status"]),
+                headers={str(k): str(v) for k, v in dict(raw["headers"]).items()},
+                body=base64.b64decode(raw["body"], validate=True),
+            )
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.debug("discarding corrupt cache entry %s (%s)", path.name, type(exc).__name__)
+            path.unlink(missing_ok=True)
+            return None
+
+    def store(self, key: str, entry: Entry) -> None:
+        if not self.enabled:
+            return
+        ensure_private_dir(self.directory)
+        record = {
+            "etag": entry.etag,
+            "status": entry.status,
+            "headers": entry.headers,
+            "body": base64.b64encode(entry.body).decode("ascii"),
+        }
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".entry-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(record, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self._path(key))
+        except OSError as exc:  # a cache that cannot be written is only slower
+            log.debug("could not write cache entry (%s)", exc.strerror)
+            Path(tmp).unlink(missing_ok=True)
+
+    def invalidate(self, url: str, identity: str) -> None:
+        if self.enabled:
+            self._path(self.key("GET", url, identity)).unlink(missing_ok=True)
+
+
+def forbids_storing(headers: Mapping[str, str]) -> bool:
+    """``Cache-Control: no-store`` forbids keeping the body (RFC 9111 5.2.2.5).
+
+    Mastodon marks authenticated API answers ``private, no-store``. ``private`` allows a
+    private (per-user) cache such as this one, but ``no-store`` does not: we must not write
+    the body to disk, so such lookups get no ETag revalidation, only a fresh GET each time.
+    """
+    value = headers.get("cache-control", "")
+    return any(part.strip().lower() == "no-store" for part in value.split(","))
+
+
+def cached_get(
+    session: ApiSession,
+    cache: EtagCache | None,
+    url: str,
+    *,
+    identity: str,
+    costs: Mapping[str, int],
+    headers: Mapping[str, str],
+    params: Mapping[str, Any] | None = None,
+) -> httpx.Response:
+    """GET through the cache; a 304 comes back as the stored 200 (marked ``revalidated``)."""
+    from uploader.client import import_httpx
+
+    httpx_mod = import_httpx()
+    full_url = str(httpx_mod.URL(url, params=dict(params or {})))
+    key = EtagCache.key("GET", full_url, identity)
+    entry = cache.load(key) if cache is not None else None
+    send_headers = dict(headers)
+    if entry is not None:
+        send_headers["If-None-Match"] = entry.etag
+    response = session.request("GET", full_url, costs=costs, headers=send_headers)
+    if response.status_code == 304 and entry is not None:
+        stored = dict(entry.headers)
+        stored[CACHE_STATUS_HEADER] = "revalidated"
+        result: httpx.Response = httpx_mod.Response(
+            entry.status, headers=stored, content=entry.body, request=response.request
+        )
+        return result
+    etag = response.headers.get("etag")
+    if cache is not None and response.status_code == 200 and etag:
+        if forbids_storing(response.headers):
+            cache.invalidate(full_url, identity)
+        else:
+            kept = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
+            cache.store(key, Entry(etag, 200, kept, response.content))
+    return response

@@ -1,0 +1,395 @@
+"""The command line. The only module that imports click; errors become exit codes here.
+
+Commands parse options, load the effective config and hand plain values to the core
+(``pipeline``, ``demo``, ``sandbox``, ``limits``); no HTTP, TOML or business logic here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import click
+
+from uploader import __version__
+from uploader.errors import ExitCode, UploaderError, UsageError
+from uploader.output import Console, one_line
+
+
+class State:
+    """What the group options leave for the commands."""
+
+    def __init__(self, config_file: str | None, verbose: int, quiet: bool) -> None:
+        self.config_file = config_file
+        self.verbose = verbose
+        self.console = Console(quiet=quiet, verbose=verbose)
+
+    def config(self) -> Any:
+        from uploader.config import load_config
+
+        return load_config(self.config_file, os.environ)
+
+    def runtime(self) -> Any:
+        from uploader.pipeline import Runtime
+
+        return Runtime(env=dict(os.environ), notify=self.console.notice, debug=self.debug)
+
+    def debug(self, message: str) -> None:
+        if self.verbose:
+            self.console.notice(message)
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="uploader")
+@click.option("--config", "config_file", metavar="FILE", help="Config file to use.")
+@click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv: debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only results and errors.")
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None, verbose: int, quiet: bool) -> None:
+    """Upload images to Imgur, Gyazo and Mastodon without getting rate-limited."""
+    ctx.obj = State(config_file, verbose, quiet)
+    if verbose:
+        logging.basicConfig(
+            level=logging.DEBUG if verbose > 1 else logging.INFO,
+            format="uploader: %(message)s",
+            stream=sys.stderr,
+        )
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("-p", "--provider", metavar="NAME", help="Profile to upload to.")
+@click.option("--title", help="Title sent with each file.")
+@click.option("--description", help="Description sent with each file.")
+@click.option("--album", metavar="ID", help="Album id (or deletehash when anonymous).")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["url", "markdown", "html", "bbcode", "json"]),
+    help="Output format (default from config: url).",
+)
+@click.option(
+    "--on-limit",
+    type=click.Choice(["wait", "fail"]),
+    help="When a rate-limit bucket is spent: wait for it (up to --max-wait) or fail (exit 4).",
+)
+@click.option(
+    "--max-wait",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Longest wait for a rate limit (default from config: 300).",
+)
+@click.option(
+    "--retry-ambiguous/--no-retry-ambiguous",
+    default=None,
+    help="Re-send an upload whose answer was lost (it may then exist twice).",
+)
+@pass_state
+def upload(
+    state: State,
+    paths: tuple[str, ...],
+    provider: str | None,
+    title: str | None,
+    description: str | None,
+    album: str | None,
+    fmt: str | None,
+    on_limit: str | None,
+    max_wait: float | None,
+    retry_ambiguous: bool | None,
+) -> None:
+    """Upload PATH... ('-' reads standard input); one result per file, in order."""
+    from uploader import output, pipeline
+    from uploader.models import UploadOptions
+    from uploader.retry import RetryPolicy
+
+    config = state.config()
+    defaults = config.defaults
+    fmt = fmt or defaults.format
+    request = pipeline.UploadRequest(
+        paths=paths,
+        provider=provider,
+        options=UploadOptions(title=title, description=description, album=album),
+        on_limit=on_limit or defaults.on_limit,
+        max_wait=defaults.max_wait if max_wait is None else max_wait,
+        retry=RetryPolicy(
+            attempts=defaults.retries,
+            max_time=defaults.retry_max_time,
+            cap=min(10.0, defaults.max_wait if max_wait is None else max_wait) or 0.0,
+            retry_ambiguous=(
+                defaults.retry_ambiguous if retry_ambiguous is None else retry_ambiguous
+            ),
+        ),
+    )
+    console = state.console
+    many = len(paths) > 1
+
+    def emit(result: Any, error: UploaderError | None) -> None:
+        line = output.render(result, fmt, title=title)
+        if error is not None:
+            console.error(
+                error,
+                prefix=f"{result.path}: "
+                if many and not error.message.startswith(result.path)
+                else "",
+            )
+        elif result.status == "ambiguous":
+            console.notice(f"warning: {result.path}: {result.error}")
+        if line is not None and (error is None or fmt == "json"):
+            console.result(line)
+
+    outcome = pipeline.upload(config, request, state.runtime(), emit)
+    if outcome.exit_code != ExitCode.OK:
+        raise SystemExit(int(outcome.exit_code))
+
+
+@cli.command()
+@pass_state
+def demo(state: State) -> None:
+    """Upload a bundled image to the built-in sandbox, offline, and show what happened."""
+    from uploader.demo import run_demo
+
+    report = run_demo(state.runtime())
+    out = state.console
+    out.result(f"uploaded: {report.result.url}")
+    out.result(f"id: {report.result.id}  deletehash: {report.result.delete_id}")
+    match = "matches" if report.stored_sha256 == report.local_sha256 else "DIFFERS FROM"
+    out.result(f"sha256 stored by the sandbox: {report.stored_sha256} ({match} the file)")
+    out.result("rate limits read from the response headers:")
+    for line in report.buckets:
+        out.result(f"  {line}")
+    if report.stored_sha256 != report.local_sha256:
+        raise SystemExit(int(ExitCode.PROVIDER))
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--refresh", is_flag=True, help="Ask the provider first (one cheap call).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per bucket and line.")
+@pass_state
+def limits(state: State, name: str | None, refresh: bool, as_json: bool) -> None:
+    """What each rate-limit bucket has left and when it resets."""
+    import json
+
+    from uploader import limits as limits_view
+
+    found = limits_view.gather(state.config(), name, state.runtime(), refresh=refresh)
+    if as_json:
+        for row in limits_view.to_json(found):
+            state.console.result(json.dumps(row))
+        return
+    for line in limits_view.render_text(found):
+        state.console.result(line)
+
+
+def _lookup_policy(on_limit: str | None, max_wait: float | None, config: Any) -> Any:
+    from uploader.ratelimit import LimitPolicy
+
+    defaults = config.defaults
+    return LimitPolicy(
+        on_limit=on_limit or defaults.on_limit,
+        max_wait=defaults.max_wait if max_wait is None else max_wait,
+    )
+
+
+lookup_options = [
+    click.option("-p", "--provider", metavar="NAME", help="Profile to ask."),
+    click.option("--no-cache", is_flag=True, help="Bypass the ETag cache."),
+    click.option("--on-limit", type=click.Choice(["wait", "fail"]),
+                 help="When a rate-limit bucket is spent: wait or fail (exit 4)."),
+    click.option("--max-wait", type=click.FloatRange(min=0), metavar="SECONDS",
+                 help="Longest wait for a rate limit."),
+]
+
+
+def _with_lookup_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(lookup_options):
+        func = option(func)
+    return func
+
+
+@cli.command()
+@click.argument("media_id", metavar="ID")
+@_with_lookup_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@pass_state
+def info(state: State, media_id: str, provider: str | None, no_cache: bool,
+         on_limit: str | None, max_wait: float | None, as_json: bool) -> None:
+    """Metadata of one upload (revalidated with its ETag: a 304 costs no body)."""
+    import dataclasses
+    import json
+
+    from uploader import lookups
+
+    config = state.config()
+    runtime = dataclasses.replace(state.runtime(), use_cache=not no_cache)
+    found = lookups.with_provider(config, provider, runtime,
+                                  _lookup_policy(on_limit, max_wait, config),
+                                  lambda p: p.info(media_id))
+    if as_json:
+        state.console.result(json.dumps(lookups.info_record(found)))
+    else:
+        for line in lookups.info_lines(found):
+            state.console.result(line)
+
+
+@cli.command("list")
+@_with_lookup_options
+@click.option("--page", type=click.IntRange(min=0), default=None,
+              help="Page (the provider's own numbering; default its first).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per upload and line.")
+@pass_state
+def list_cmd(state: State, provider: str | None, no_cache: bool, on_limit: str | None,
+             max_wait: float | None, page: int | None, as_json: bool) -> None:
+    """The account's recent uploads, where the provider keeps such a list."""
+    import dataclasses
+    import json
+
+    from uploader import lookups
+
+    config = state.config()
+    runtime = dataclasses.replace(state.runtime(), use_cache=not no_cache)
+    items = lookups.with_provider(config, provider, runtime,
+                                  _lookup_policy(on_limit, max_wait, config),
+                                  lambda p: p.list_uploads(-1 if page is None else page))
+    for item in items:
+        if as_json:
+            state.console.result(json.dumps(lookups.info_record(item)))
+        else:
+            state.console.result(f"{item.id}\t{item.url or '-'}\t{item.title or ''}".rstrip())
+
+
+@cli.command()
+@click.argument("ref", metavar="ID|URL")
+@_with_lookup_options
+@pass_state
+def delete(state: State, ref: str, provider: str | None, no_cache: bool, on_limit: str | None,
+           max_wait: float | None) -> None:
+    """Delete an upload: Imgur deletehash or id, Gyazo image id, Mastodon media id."""
+    from uploader import lookups
+
+    config = state.config()
+    message = lookups.with_provider(config, provider, state.runtime(),
+                                    _lookup_policy(on_limit, max_wait, config),
+                                    lambda p: p.delete(ref))
+    state.console.notice(message)
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Where the config is, what it says, and a starter file."""
+
+
+@config_group.command("path")
+@pass_state
+def config_path_cmd(state: State) -> None:
+    """Print the config file's path (whether or not it exists)."""
+    from uploader.config import config_path
+
+    state.console.result(str(config_path(state.config_file, os.environ)))
+
+
+@config_group.command("show")
+@pass_state
+def config_show(state: State) -> None:
+    """Print the effective config (file + environment), secrets masked."""
+    from uploader.configview import effective_toml
+
+    state.console.result(effective_toml(state.config(), os.environ).rstrip("\n"))
+
+
+@config_group.command("init")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.option("--stdout", "to_stdout", is_flag=True, help="Print the starter config instead.")
+@pass_state
+def config_init(state: State, force: bool, to_stdout: bool) -> None:
+    """Write a commented starter config (the same as config.example.toml)."""
+    from uploader.config import config_path, example_config, write_example
+
+    if to_stdout:
+        state.console.result(example_config().rstrip("\n"))
+        return
+    target = config_path(state.config_file, os.environ)
+    write_example(target, force=force)
+    state.console.notice(f"wrote {target}; edit client_id before uploading")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address.")
+@click.option("--port", default=0, show_default=True, help="Port (0 picks a free one).")
+@click.option("--knobs", "knobs_file", metavar="FILE", help="TOML file of sandbox knobs.")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KNOB=VALUE",
+    help="Set one knob, e.g. --set imgur_post_limit=40 (repeatable).",
+)
+@pass_state
+def sandbox(
+    state: State, host: str, port: int, knobs_file: str | None, settings: tuple[str, ...]
+) -> None:
+    """Run the offline provider emulator; the first line printed is its base URL."""
+    from uploader.sandboxcli import serve
+
+    serve(host, port, knobs_file, settings, ready=state.console.result)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point: run the CLI and turn every outcome into one documented exit code."""
+    verbose = _count_verbose(sys.argv[1:] if argv is None else argv)
+    console = Console(verbose=verbose)
+    code = run(
+        lambda: cli.main(args=argv, prog_name="uploader", standalone_mode=False), console, verbose
+    )
+    sys.exit(code)
+
+
+def run(call: Callable[[], Any], console: Console, verbose: int) -> int:
+    try:
+        result = call()
+    except UploaderError as exc:
+        if verbose > 1:
+            traceback.print_exc()
+        console.error(exc)
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        return int(ExitCode.INTERRUPTED)
+    except click.ClickException as exc:
+        console.error(UsageError(one_line(exc.format_message())), prefix="")
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            console.err.write(f"hint: see `{exc.ctx.command_path} --help`\n")
+        return int(ExitCode.USAGE)
+    except KeyboardInterrupt:
+        console.err.write("error: interrupted\n")
+        return int(ExitCode.INTERRUPTED)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else int(ExitCode.INTERNAL)
+    except BrokenPipeError:
+        return int(ExitCode.OK)
+    except Exception as exc:  # noqa: BLE001 - the one place a foreign error becomes exit 1
+        if verbose > 1:
+            traceback.print_exc()
+        console.err.write(f"error: internal error: {type(exc).__name__}: {one_line(str(exc))}\n")
+        console.err.write("hint: run again with -vv for a traceback, and report it\n")
+        return int(ExitCode.INTERNAL)
+    return result if isinstance(result, int) else int(ExitCode.OK)
+
+
+def _count_verbose(args: list[str]) -> int:
+    count = 0
+    for arg in args:
+        if arg == "--":
+            break
+        if arg == "--verbose":
+            count += 1
+        elif arg.startswith("-") and not arg.startswith("--") and set(arg[1:]) == {"v"}:
+            count += len(arg) - 1
+    return count

@@ -1,0 +1,147 @@
+"""The HTTP layer: the httpx.Client, and the session that puts the rate limiter around it.
+
+Every request a provider sends goes through :meth:`ApiSession.request`, which reserves the
+request's cost in the shared rate-limit state, sends it, translates httpx exceptions into
+:class:`UploaderError` values (chained with ``raise ... from``) and reconciles the limiter with
+the response headers. Nothing here knows a provider's JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from uploader import __version__
+from uploader.errors import NetworkError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from uploader.models import BucketUpdate
+    from uploader.ratelimit import RateLimiter
+
+log = logging.getLogger("uploader.http")
+
+USER_AGENT = f"uploader/{__version__} (+https://github.com/uploader-cli/uploader)"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 10.0
+    read: float = 60.0
+    write: float = 60.0
+    pool: float = 10.0
+
+
+def import_httpx() -> Any:
+    """Import httpx without its command-line extra (which pulls in click and rich)."""
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    import httpx
+
+    return httpx
+
+
+def build_client(
+    timeouts: Timeouts, *, transport: httpx.BaseTransport | None = None, tls: bool = True
+) -> httpx.Client:
+    """The one shared client. ``tls=False`` skips loading the CA bundle (loopback http only)."""
+    httpx_mod = import_httpx()
+    client: httpx.Client = httpx_mod.Client(
+        timeout=httpx_mod.Timeout(
+            connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=timeouts.pool
+        ),
+        headers={"User-Agent": USER_AGENT},
+        transport=transport,
+        verify=tls,
+        follow_redirects=False,
+        trust_env=False,
+    )
+    return client
+
+
+UpdatesParser = Callable[["httpx.Response"], Sequence["BucketUpdate"]]
+
+
+class ApiSession:
+    """An httpx client plus the rate limiter of one profile.
+
+    ``request`` reserves ``costs`` (bucket -> credits) before sending and settles them with
+    what the response headers say; a 429 is recorded as a rejection. ``pending`` tells the
+    limiter how many requests of this kind the caller still has to make (for pacing).
+    """
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        limiter: RateLimiter | None,
+        updates: UpdatesParser,
+        *,
+        retry_after: Callable[[httpx.Response], float | None] = lambda _r: None,
+    ) -> None:
+        self.http = http
+        self.limiter = limiter
+        self._updates = updates
+        self._retry_after = retry_after
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        costs: Mapping[str, int],
+        pending: int = 1,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        httpx_mod = import_httpx()
+        reservation = self.limiter.acquire(costs, pending=pending) if self.limiter else None
+        log.debug("%s %s", method, url)
+        try:
+            response = self.http.request(method, url, **kwargs)
+        except httpx_mod.HTTPError as exc:
+            sent = not isinstance(
+                exc, httpx_mod.ConnectError | httpx_mod.ConnectTimeout | httpx_mod.PoolTimeout
+            )
+            if self.limiter and reservation is not None:
+                if sent:
+                    # The server may have counted it: keep the cost as spent.
+                    self.limiter.settle(reservation, ())
+                else:
+                    self.limiter.release(reservation)
+            raise NetworkError(describe_network_error(exc, url), sent=sent) from exc
+        if self.limiter and reservation is not None:
+            try:
+                updates = list(self._updates(response))
+            except Exception:  # header parsing must never fail a request that worked
+                log.debug("could not read rate-limit headers", exc_info=True)
+                updates = []
+            if response.status_code == 429:
+                self.limiter.reject(reservation, updates, retry_after=self._retry_after(response))
+            else:
+                self.limiter.settle(reservation, updates)
+        log.debug("-> HTTP %s (%d bytes)", response.status_code, len(response.content))
+        return response
+
+
+def describe_network_error(exc: Exception, url: str) -> str:
+    """One line saying what went wrong on the network, without secrets."""
+    httpx_mod = import_httpx()
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).netloc
+    kinds: list[tuple[type[Exception], str]] = [
+        (httpx_mod.ConnectTimeout, f"timed out connecting to {host}"),
+        (httpx_mod.ConnectError, f"could not connect to {host}"),
+        (httpx_mod.ReadTimeout, f"{host} did not answer in time (read timeout)"),
+        (httpx_mod.WriteTimeout, f"timed out sending to {host} (write timeout)"),
+        (httpx_mod.PoolTimeout, "no free connection (pool timeout)"),
+        (httpx_mod.RemoteProtocolError, f"{host} closed the connection without a full answer"),
+        (httpx_mod.ReadError, f"the connection to {host} broke while reading the answer"),
+        (httpx_mod.WriteError, f"the connection to {host} broke while sending"),
+    ]
+    for kind, text in kinds:
+        if isinstance(exc, kind):
+            return text
+    return f"network error talking to {host} ({type(exc).__name__})"

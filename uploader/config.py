@@ -1,0 +1,359 @@
+"""Configuration: discovery, parsing, validation and the precedence rule (design section 5).
+
+One precedence rule everywhere: command-line flag, then ``UPLOADER_*`` environment variable,
+then the config file, then the built-in default. The file is TOML; every problem with it is a
+:class:`ConfigError` (exit 2) naming the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from uploader import paths
+from uploader.errors import ConfigError
+from uploader.providers import KINDS, OptionSpec
+
+FORMATS = ("url", "markdown", "html", "bbcode", "json")
+ON_LIMIT = ("wait", "fail")
+AUTH_MODES = ("auto", "anonymous", "oauth")
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """The ``[defaults]`` table: behaviour shared by every profile."""
+
+    format: str = "url"
+    on_limit: str = "wait"
+    max_wait: float = 300.0
+    retries: int = 4
+    retry_max_time: float = 30.0
+    retry_ambiguous: bool = False
+    # A 20 MB file over a 1 Mbit/s home uplink takes ~160 s to send: the write timeout
+    # is per chunk, so 60 s of a stalled socket is the real bound, not the whole upload.
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    write_timeout: float = 60.0
+    pool_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One ``[providers.NAME]`` table, validated for its ``kind``."""
+
+    name: str
+    kind: str
+    base_url: str
+    auth: str = "auto"
+    client_id: str | None = None
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def option(self, key: str, default: Any = None) -> Any:
+        for name, value in self.options:
+            if name == key:
+                return value
+        return default
+
+    @property
+    def env_prefix(self) -> str:
+        """``UPLOADER_<NAME>_`` with NAME upper-cased and ``-`` as ``_``."""
+        return "UPLOADER_" + re.sub(r"[^A-Za-z0-9]", "_", self.name).upper() + "_"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective configuration (file plus environment)."""
+
+    path: Path
+    exists: bool
+    default_provider: str | None = None
+    defaults: Defaults = field(default_factory=Defaults)
+    profiles: tuple[Profile, ...] = ()
+
+    def profile(self, name: str | None) -> Profile:
+        """The profile called ``name`` (or the default one); ConfigError if there is none."""
+        chosen = name or self.default_provider
+        if chosen is None:
+            if len(self.profiles) == 1:
+                return self.profiles[0]
+            if not self.exists:
+                raise ConfigError(
+                    f"no configuration file at {self.path}",
+                    hint="run `uploader config init` to create one, then add your client_id",
+                )
+            raise ConfigError(
+                f"{self.path}: no provider chosen",
+                hint="pass --provider NAME or set default_provider in the config file",
+            )
+        for profile in self.profiles:
+            if profile.name == chosen:
+                return profile
+        known = ", ".join(p.name for p in self.profiles) or "none"
+        if not self.exists:
+            raise ConfigError(
+                f"unknown provider {chosen!r}: no configuration file at {self.path}",
+                hint="run `uploader config init` to create one",
+            )
+        raise ConfigError(
+            f"unknown provider {chosen!r} (configured: {known})",
+            hint=f"add a [providers.{chosen}] table to {self.path}",
+        )
+
+
+def config_path(explicit: str | None, env: Mapping[str, str]) -> Path:
+    """``--config``, else ``$UPLOADER_CONFIG``, else ``$XDG_CONFIG_HOME/uploader/config.toml``."""
+    if explicit:
+        return Path(explicit).expanduser()
+    if env.get("UPLOADER_CONFIG"):
+        return Path(env["UPLOADER_CONFIG"]).expanduser()
+    return paths.config_dir(env) / "config.toml"
+
+
+def load_config(explicit: str | None, env: Mapping[str, str]) -> Config:
+    """Read and validate the config file (a missing file gives an empty config)."""
+    path = config_path(explicit, env)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if explicit or env.get("UPLOADER_CONFIG"):
+            raise ConfigError(
+                f"{path}: no such config file", hint="run `uploader config init`"
+            ) from None
+        return _apply_env(Config(path=path, exists=False), env)
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: config file is not UTF-8 text") from exc
+    return _apply_env(parse_config(text, path), env)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Parse and validate config text; errors name ``path``, the line and the key."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path}: invalid TOML: {exc}", hint="fix the syntax; `uploader config init` shows one"
+        ) from exc
+    where = _Locator(text, path)
+    _only_keys(data, ("default_provider", "defaults", "providers"), (), where)
+    default_provider = data.get("default_provider")
+    if default_provider is not None and not isinstance(default_provider, str):
+        raise where.error((), "default_provider", "must be a string")
+    defaults = _parse_defaults(_table(data, "defaults", where), where)
+    raw_profiles = _table(data, "providers", where)
+    profiles = tuple(_parse_profile(name, value, where) for name, value in raw_profiles.items())
+    names = {p.name for p in profiles}
+    if default_provider is not None and default_provider not in names:
+        raise where.error(
+            (), "default_provider", f"names {default_provider!r}, which has no [providers] table"
+        )
+    return Config(
+        path=path,
+        exists=True,
+        default_provider=default_provider,
+        defaults=defaults,
+        profiles=profiles,
+    )
+
+
+class _Locator:
+    """Finds the line of a key for error messages (tomllib does not report positions)."""
+
+    def __init__(self, text: str, path: Path) -> None:
+        self.lines = text.splitlines()
+        self.path = path
+
+    def line_of(self, table: tuple[str, ...], key: str) -> int | None:
+        header = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(map(re.escape, table)) + r"\s*\]")
+        in_table = not table
+        key_re = re.compile(r"^\s*[\"']?" + re.escape(key) + r"[\"']?\s*=")
+        for number, line in enumerate(self.lines, start=1):
+            if line.lstrip().startswith("["):
+                in_table = bool(table) and bool(header.match(line))
+                if in_table and key == "":
+                    return number
+                continue
+            if in_table and key_re.match(line):
+                return number
+        return None
+
+    def prefix(self, table: tuple[str, ...], key: str) -> str:
+        line = self.line_of(table, key)
+        return f"{self.path}, line {line}" if line else str(self.path)
+
+    def error(self, table: tuple[str, ...], key: str, problem: str) -> ConfigError:
+        dotted = ".".join((*table, key)) if key else ".".join(table)
+        return ConfigError(f"{self.prefix(table, key)}: key {dotted!r} {problem}")
+
+
+def _table(data: Mapping[str, Any], key: str, where: _Locator) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise where.error((), key, "must be a table")
+    return value
+
+
+def _only_keys(
+    data: Mapping[str, Any], allowed: tuple[str, ...], table: tuple[str, ...], where: _Locator
+) -> None:
+    for key in data:
+        if key not in allowed:
+            raise ConfigError(
+                where.error(table, key, "is not a known setting").message,
+                hint="known keys here: " + ", ".join(allowed),
+            )
+
+
+def _parse_defaults(raw: dict[str, Any], where: _Locator) -> Defaults:
+    table = ("defaults",)
+    base = Defaults()
+    spec: dict[str, OptionSpec] = {
+        "format": OptionSpec(str, choices=FORMATS),
+        "on_limit": OptionSpec(str, choices=ON_LIMIT),
+        "max_wait": OptionSpec(float, minimum=0),
+        "retries": OptionSpec(int, minimum=1),
+        "retry_max_time": OptionSpec(float, minimum=0),
+        "retry_ambiguous": OptionSpec(bool),
+        "connect_timeout": OptionSpec(float, minimum=0.1),
+        "read_timeout": OptionSpec(float, minimum=0.1),
+        "write_timeout": OptionSpec(float, minimum=0.1),
+        "pool_timeout": OptionSpec(float, minimum=0.1),
+    }
+    _only_keys(raw, tuple(spec), table, where)
+    values = {key: _check(spec[key], raw[key], table, key, where) for key in raw}
+    return replace(base, **values)
+
+
+def _parse_profile(name: str, raw: Any, where: _Locator) -> Profile:
+    table = ("providers", name)
+    if not isinstance(raw, dict):
+        raise where.error(("providers",), name, "must be a table")
+    kind = raw.get("kind")
+    if kind is None:
+        raise ConfigError(
+            where.error(table, "", "has no 'kind'").message,
+            hint='add kind = "imgur", "gyazo" or "mastodon"',
+        )
+    if kind not in KINDS:
+        raise ConfigError(
+            where.error(table, "kind", f"is {kind!r}, not a known provider kind").message,
+            hint="kind must be one of: " + ", ".join(sorted(KINDS)),
+        )
+    kind_spec = KINDS[kind]
+    common: dict[str, OptionSpec] = {
+        "kind": OptionSpec(str),
+        "base_url": OptionSpec(str),
+        "auth": OptionSpec(str, choices=AUTH_MODES),
+    }
+    allowed = {**common, **kind_spec.options}
+    _only_keys(raw, tuple(allowed), table, where)
+    values = {key: _check(allowed[key], raw[key], table, key, where) for key in raw}
+    base_url = str(values.pop("base_url", kind_spec.default_base_url)).rstrip("/")
+    check_url(base_url, where.prefix(table, "base_url"), "base_url")
+    for key, opt in kind_spec.options.items():
+        if opt.is_url and key in values:
+            values[key] = str(values[key]).rstrip("/")
+            check_url(values[key], where.prefix(table, key), key)
+    values.pop("kind")
+    auth = str(values.pop("auth", "auto"))
+    client_id = values.pop("client_id", None)
+    return Profile(
+        name=name,
+        kind=kind,
+        base_url=base_url,
+        auth=auth,
+        client_id=str(client_id) if client_id is not None else None,
+        options=tuple(sorted(values.items())),
+    )
+
+
+def _check(spec: OptionSpec, value: Any, table: tuple[str, ...], key: str, where: _Locator) -> Any:
+    expected = spec.type
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    ok = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
+    if not ok:
+        names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+        raise where.error(table, key, f"must be {names[expected]}, not {value!r}")
+    if spec.choices and value not in spec.choices:
+        raise where.error(table, key, f"must be one of {', '.join(spec.choices)}, not {value!r}")
+    if spec.minimum is not None and value < spec.minimum:
+        raise where.error(table, key, f"must be at least {spec.minimum}, not {value!r}")
+    return value
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, where: str, key: str) -> None:
+    """https only, except plain http to 127.0.0.0/8 and ::1 (the sandbox)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{where}: {key} {url!r} is not an http(s) URL")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError(
+            f"{where}: {key} {url!r} uses plain http to a non-loopback host",
+            hint="use https:// (plain http is allowed only for 127.0.0.1 and ::1)",
+        )
+
+
+def _apply_env(config: Config, env: Mapping[str, str]) -> Config:
+    """Overlay ``UPLOADER_*`` environment variables on the file's values."""
+    defaults = config.defaults
+    where = "environment variable"
+    overrides: dict[str, Any] = {}
+    for key, kind in (("format", FORMATS), ("on_limit", ON_LIMIT)):
+        value = env.get("UPLOADER_" + key.upper())
+        if value:
+            if value not in kind:
+                raise ConfigError(
+                    f"{where} UPLOADER_{key.upper()}={value!r}: must be one of {', '.join(kind)}"
+                )
+            overrides[key] = value
+    raw_wait = env.get("UPLOADER_MAX_WAIT")
+    if raw_wait:
+        try:
+            overrides["max_wait"] = float(raw_wait)
+        except ValueError:
+            raise ConfigError(
+                f"{where} UPLOADER_MAX_WAIT={raw_wait!r}: must be a number of seconds"
+            ) from None
+    provider = env.get("UPLOADER_PROVIDER") or config.default_provider
+    return replace(config, defaults=replace(defaults, **overrides), default_provider=provider)
+
+
+def example_config() -> str:
+    """The commented starter config (the same text as ``config.example.toml``)."""
+    from importlib.resources import files
+
+    return files("uploader").joinpath("config.example.toml").read_text(encoding="utf-8")
+
+
+def write_example(path: Path, *, force: bool) -> None:
+    """Write the starter config to ``path`` atomically; refuse to overwrite without force."""
+    if path.exists() and not force:
+        raise ConfigError(f"{path}: already exists", hint="pass --force to overwrite it")
+    paths.ensure_private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(example_config())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

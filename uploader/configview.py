@@ -1,0 +1,52 @@
+"""``uploader config show``: the effective configuration as TOML, secrets masked."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+import tomli_w
+
+from uploader.config import Config
+from uploader.credentials import mask
+from uploader.providers import KINDS
+
+SECRET_SUFFIXES = ("ACCESS_TOKEN", "CLIENT_ID", "CLIENT_SECRET", "REFRESH_TOKEN")
+
+
+def effective_toml(config: Config, env: Mapping[str, str]) -> str:
+    """The config after the environment overlay; secrets masked, sources in comments."""
+    data: dict[str, Any] = {}
+    if config.default_provider:
+        data["default_provider"] = config.default_provider
+    data["defaults"] = asdict(config.defaults)
+    providers: dict[str, Any] = {}
+    notes: list[str] = []
+    for profile in config.profiles:
+        table: dict[str, Any] = {
+            "kind": profile.kind,
+            "base_url": profile.base_url,
+            "auth": profile.auth,
+        }
+        if profile.client_id is not None:
+            table["client_id"] = mask(profile.client_id)
+        specs = KINDS[profile.kind].options
+        for key, value in profile.options:
+            spec = specs.get(key)
+            table[key] = mask(str(value)) if spec is not None and spec.secret else value
+        providers[profile.name] = table
+        for suffix in SECRET_SUFFIXES:
+            var = profile.env_prefix + suffix
+            if env.get(var):
+                notes.append(
+                    f"# {profile.name}: {suffix.lower()} = {mask(env[var])!r}"
+                    f" (from environment variable {var})"
+                )
+    if providers:
+        data["providers"] = providers
+    header = [
+        f"# effective configuration; file: {config.path}"
+        + ("" if config.exists else " (missing: built-in defaults)")
+    ]
+    return "\n".join(header + notes) + "\n\n" + tomli_w.dumps(data)

@@ -1,0 +1,116 @@
+"""``uploader limits``: what every bucket of every profile has left, and when it resets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from uploader.config import Config
+from uploader.errors import ConfigError
+from uploader.pipeline import Runtime, limiter_for, open_provider
+from uploader.ratelimit import BucketState, LimitPolicy
+
+
+@dataclass(frozen=True)
+class ProfileLimits:
+    profile: str
+    kind: str
+    base_url: str
+    buckets: tuple[BucketState, ...]
+
+
+def gather(
+    config: Config, name: str | None, runtime: Runtime, *, refresh: bool
+) -> list[ProfileLimits]:
+    """Bucket states per profile; with ``refresh``, one cheap live call first."""
+    if name is not None:
+        profiles = [config.profile(name)]
+    else:
+        profiles = list(config.profiles)
+        if not profiles:
+            config.profile(None)  # raises the "no config" error with its hint
+            raise ConfigError(f"{config.path}: no [providers] configured")
+    found = []
+    for profile in profiles:
+        if refresh:
+            _, provider, http = open_provider(config, profile.name, runtime, policy=LimitPolicy())
+            with http:
+                updates = provider.live_limits()
+                if provider.session.limiter is not None:
+                    provider.session.limiter.record(updates, source="live")
+        limiter = limiter_for(config, profile.name, runtime)
+        found.append(
+            ProfileLimits(profile.name, profile.kind, profile.base_url, tuple(limiter.states()))
+        )
+    return found
+
+
+def relative(seconds: float) -> str:
+    if seconds < 0:
+        return "already"
+    if seconds < 90:
+        return f"in {seconds:.0f} s"
+    if seconds < 5400:
+        return f"in {seconds / 60:.0f} min"
+    return f"in {seconds / 3600:.1f} h"
+
+
+def local_time(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch).astimezone().strftime("%H:%M:%S")
+
+
+def render_text(items: Sequence[ProfileLimits], now: float | None = None) -> list[str]:
+    now = time.time() if now is None else now
+    lines: list[str] = []
+    for item in items:
+        lines.append(f"{item.profile} ({item.kind}, {item.base_url})")
+        for state in item.buckets:
+            left = "?" if state.remaining is None else str(state.remaining)
+            total = "?" if state.limit is None else str(state.limit)
+            text = f"  {state.label}: {left}/{total} left"
+            if state.reserve:
+                text += f" (reserve {state.reserve})"
+            if state.reset_at is not None:
+                text += f"; resets {local_time(state.reset_at)} ({relative(state.reset_at - now)})"
+            if state.source == "default" or state.observed_at is None:
+                text += "; not seen yet (documented default)"
+            else:
+                how = {
+                    "headers": "headers seen",
+                    "live": "live check",
+                    "counted": "counted locally",
+                }.get(state.source, state.source)
+                text += f"; {how} at {local_time(state.observed_at)}"
+            lines.append(text)
+    return lines
+
+
+def to_json(items: Sequence[ProfileLimits], now: float | None = None) -> list[dict[str, object]]:
+    now = time.time() if now is None else now
+    rows: list[dict[str, object]] = []
+    for item in items:
+        for state in item.buckets:
+            rows.append(
+                {
+                    "profile": item.profile,
+                    "kind": item.kind,
+                    "bucket": state.bucket,
+                    "label": state.label,
+                    "limit": state.limit,
+                    "remaining": state.remaining,
+                    "reserve": state.reserve,
+                    "reset_at": _iso(state.reset_at),
+                    "resets_in": None if state.reset_at is None else round(state.reset_at - now, 1),
+                    "source": state.source,
+                    "observed_at": _iso(state.observed_at),
+                }
+            )
+    return rows
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")

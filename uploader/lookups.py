@@ -1,0 +1,46 @@
+"""``uploader info``, ``list`` and ``delete``: metadata lookups through the ETag cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
+from uploader.config import Config
+from uploader.models import MediaInfo
+from uploader.pipeline import Runtime, open_provider
+from uploader.providers.base import Provider
+from uploader.ratelimit import LimitPolicy
+
+T = TypeVar("T")
+
+
+def with_provider(
+    config: Config, name: str | None, runtime: Runtime, policy: LimitPolicy,
+    action: Callable[[Provider], T],
+) -> T:
+    """Open the profile's provider, run ``action`` with it, close the client."""
+    _, provider, http = open_provider(config, name, runtime, policy=policy)
+    with http:
+        return action(provider)
+
+
+def info_record(info: MediaInfo) -> dict[str, object]:
+    record: dict[str, object] = {
+        "id": info.id, "provider": info.provider, "url": info.url, "type": info.mime_type,
+        "title": info.title, "description": info.description, "size": info.size,
+        "created_at": None if info.created_at is None
+        else datetime.fromtimestamp(info.created_at).astimezone().isoformat(timespec="seconds"),
+        "delete_id": info.delete_id,
+    }
+    for key, value in info.extra:
+        record.setdefault(key, value)
+    return record
+
+
+def info_lines(info: MediaInfo) -> list[str]:
+    lines = []
+    for key, value in info_record(info).items():
+        if value not in (None, ""):
+            lines.append(f"{key}: {value}")
+    return lines

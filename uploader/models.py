@@ -1,0 +1,89 @@
+"""Frozen dataclasses that cross module boundaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+UploadStatus = Literal["uploaded", "skipped", "failed", "ambiguous"]
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """A file that passed the local checks and can be sent.
+
+    ``source`` is always a real file that can be reopened on every attempt (stdin is
+    spooled to a private temporary file first). ``label`` is what the user typed
+    (``-`` for stdin); ``filename`` is the name sent to the provider.
+    """
+
+    source: Path
+    label: str
+    filename: str
+    size: int
+    mime_type: str
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    """What the user asked to attach to an upload.
+
+    ``title``/``description`` map to each provider's fields (Gyazo ``desc``, Mastodon alt
+    text). The rest apply where the provider has the feature and are ignored elsewhere:
+    ``album`` (Imgur), ``access_policy`` (Gyazo ``anyone``/``only_me``), ``focus`` (Mastodon
+    "x,y"), ``post``/``status``/``visibility`` (publish a Mastodon status with the media).
+    """
+
+    title: str | None = None
+    description: str | None = None
+    album: str | None = None
+    access_policy: str | None = None
+    focus: str | None = None
+    post: bool = False
+    status: str | None = None
+    visibility: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """The outcome for one input file, in the shape the JSON output documents."""
+
+    path: str
+    provider: str
+    status: UploadStatus
+    id: str | None = None
+    url: str | None = None
+    delete_id: str | None = None
+    error: str | None = None
+    extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class BucketUpdate:
+    """What one response said about one rate-limit bucket.
+
+    ``reset_at`` is an epoch time on the local clock (already corrected for skew), or
+    None when the response did not say.
+    """
+
+    bucket: str
+    limit: int | None
+    remaining: int | None
+    reset_at: float | None
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """One uploaded object as a metadata lookup or a listing describes it."""
+
+    id: str
+    url: str | None
+    provider: str
+    mime_type: str | None = None
+    title: str | None = None
+    description: str | None = None
+    size: int | None = None
+    created_at: float | None = None
+    delete_id: str | None = None
+    extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)

@@ -1,0 +1,85 @@
+"""Every byte written for the user: result formats on stdout, messages on stderr.
+
+Machine-readable output (``url``, ``json``) never mixes with messages: messages,
+warnings and progress go to stderr, results to stdout, one line per file in input order.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from uploader.errors import UploaderError
+from uploader.models import UploadResult
+
+
+def render(result: UploadResult, fmt: str, *, title: str | None = None) -> str | None:
+    """One line for one result in ``fmt``; None when a text format has nothing to show."""
+    if fmt == "json":
+        return json.dumps(result_record(result), ensure_ascii=False, sort_keys=False)
+    if result.url is None:
+        return None
+    url = result.url
+    alt = title or result.path.rsplit("/", 1)[-1]
+    if fmt == "url":
+        return url
+    if fmt == "markdown":
+        safe_alt = alt.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+        return f"![{safe_alt}]({url})"
+    if fmt == "html":
+        return f'<img src="{html.escape(url)}" alt="{html.escape(alt)}">'
+    if fmt == "bbcode":
+        return f"[img]{url}[/img]"
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def result_record(result: UploadResult) -> dict[str, object]:
+    """The JSON object documented in the CLI contract (plus provider extras)."""
+    record: dict[str, object] = {
+        "path": result.path,
+        "provider": result.provider,
+        "status": result.status,
+        "id": result.id,
+        "url": result.url,
+        "delete_id": result.delete_id,
+        "error": result.error,
+    }
+    for key, value in result.extra:
+        record.setdefault(key, value)
+    return record
+
+
+@dataclass
+class Console:
+    """Where messages go; ``quiet`` drops notices, never errors."""
+
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    quiet: bool = False
+    verbose: int = 0
+
+    def result(self, line: str) -> None:
+        self.out.write(line + "\n")
+        self.out.flush()
+
+    def notice(self, message: str) -> None:
+        if not self.quiet:
+            self.err.write(message + "\n")
+            self.err.flush()
+
+    def error(self, exc: UploaderError, *, prefix: str = "") -> None:
+        self.err.write(f"error: {prefix}{one_line(exc.message)}\n")
+        if exc.hint:
+            self.err.write(f"hint: {one_line(exc.hint)}\n")
+        self.err.flush()
+
+    def notifier(self) -> Callable[[str], None]:
+        return self.notice
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,40 @@
+"""Where the tool keeps its files (XDG base directories, design section 5).
+
+Every directory the tool creates is mode 0700.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def _base(env: Mapping[str, str], var: str, fallback: str) -> Path:
+    value = env.get(var, "")
+    # The XDG spec says relative values are invalid and must be ignored.
+    if value and os.path.isabs(value):
+        return Path(value)
+    return Path(env.get("HOME") or os.path.expanduser("~")) / fallback
+
+
+def config_dir(env: Mapping[str, str]) -> Path:
+    return _base(env, "XDG_CONFIG_HOME", ".config") / "uploader"
+
+
+def state_dir(env: Mapping[str, str]) -> Path:
+    return _base(env, "XDG_STATE_HOME", ".local/state") / "uploader"
+
+
+def cache_dir(env: Mapping[str, str]) -> Path:
+    return _base(env, "XDG_CACHE_HOME", ".cache") / "uploader"
+
+
+def data_dir(env: Mapping[str, str]) -> Path:
+    return _base(env, "XDG_DATA_HOME", ".local/share") / "uploader"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) with mode 0700 if missing; return it."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path

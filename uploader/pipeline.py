@@ -1,0 +1,253 @@
+"""The one seam between the CLI and the core: ``upload(config, request, runtime)``.
+
+Flow (design section 3): choose the profile and its credential, check every file before any
+request, build one httpx client and the profile's rate limiter, then upload the files in
+input order, emitting each result as soon as it is known.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, BinaryIO
+from urllib.parse import urlsplit
+
+from uploader import paths
+from uploader.cache import EtagCache
+from uploader.client import Timeouts, build_client
+from uploader.config import Config, Profile
+from uploader.errors import (
+    AmbiguousUploadError,
+    ExitCode,
+    InputFileError,
+    NetworkError,
+    UploaderError,
+    UsageError,
+)
+from uploader.media import inspect_path, spooled_stdin
+from uploader.models import ImageFile, UploadOptions, UploadResult
+from uploader.providers import KINDS
+from uploader.ratelimit import LimitPolicy, RateLimiter, StateStore, state_key
+from uploader.retry import RetryEvent, RetryPolicy, call_with_retries
+
+if TYPE_CHECKING:
+    import httpx
+
+    from uploader.providers.base import Provider
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    """What the user asked for, already merged with flags, environment and config."""
+
+    paths: tuple[str, ...]
+    provider: str | None
+    options: UploadOptions
+    on_limit: str
+    max_wait: float
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything from the outside world, injectable for tests."""
+
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    stdin: BinaryIO = field(default_factory=lambda: sys.stdin.buffer)
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    notify: Callable[[str], None] = lambda _message: None
+    debug: Callable[[str], None] = lambda _message: None
+    use_cache: bool = True
+    transport: httpx.BaseTransport | None = None
+
+
+Emit = Callable[[UploadResult, UploaderError | None], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The results in input order and the exit code they add up to."""
+
+    results: tuple[UploadResult, ...]
+    exit_code: ExitCode
+
+
+def limiter_for(
+    config: Config, name: str | None, runtime: Runtime, *, policy: LimitPolicy | None = None
+) -> RateLimiter:
+    """The shared rate limiter of a profile (keyed by kind, base URL and credential)."""
+    profile = config.profile(name)
+    cls = KINDS[profile.kind]
+    credential = cls.credential(profile, runtime.env)
+    return _limiter(profile, credential.identity, runtime, policy or LimitPolicy())
+
+
+def _limiter(profile: Profile, identity: str, runtime: Runtime, policy: LimitPolicy) -> RateLimiter:
+    cls = KINDS[profile.kind]
+    return RateLimiter(
+        StateStore(paths.state_dir(runtime.env) / "ratelimit"),
+        state_key(profile.kind, profile.base_url, identity),
+        cls.bucket_specs(profile),
+        policy,
+        provider_label=f"{cls.display_name} ({profile.name})",
+        clock=runtime.clock,
+        sleep=runtime.sleep,
+        notify=runtime.notify,
+    )
+
+
+def open_provider(
+    config: Config, name: str | None, runtime: Runtime, *, policy: LimitPolicy
+) -> tuple[Profile, Provider, httpx.Client]:
+    """The profile, its provider (with credential and limiter) and the shared client."""
+    profile = config.profile(name)
+    cls = KINDS[profile.kind]
+    credential = cls.credential(profile, runtime.env)
+    limiter = _limiter(profile, credential.identity, runtime, policy)
+    defaults = config.defaults
+    timeouts = Timeouts(
+        defaults.connect_timeout,
+        defaults.read_timeout,
+        defaults.write_timeout,
+        defaults.pool_timeout,
+    )
+    urls = [profile.base_url] + [
+        str(value) for key, value in profile.options if cls.options[key].is_url
+    ]
+    tls = any(urlsplit(url).scheme == "https" for url in urls)
+    http = build_client(timeouts, transport=runtime.transport, tls=tls)
+    cache = EtagCache(paths.cache_dir(runtime.env) / "etags", enabled=runtime.use_cache)
+    provider = cls(profile, credential, http, limiter, clock=runtime.clock, cache=cache)
+    return profile, provider, http
+
+
+def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit) -> Outcome:
+    """Upload every path; per-file failures are emitted and folded into the exit code.
+
+    Errors that concern the whole run (unknown profile, missing credential) are raised.
+    """
+    if request.paths.count("-") > 1:
+        raise UsageError("'-' (standard input) can be given only once")
+    policy = LimitPolicy(on_limit=request.on_limit, max_wait=request.max_wait)  # type: ignore[arg-type]
+    profile, provider, http = open_provider(config, request.provider, runtime, policy=policy)
+    results: list[UploadResult] = []
+    codes: list[ExitCode] = []
+    with ExitStack() as stack:
+        stack.enter_context(http)
+        images: list[ImageFile | UploaderError] = []
+        for label in request.paths:
+            try:
+                image = (
+                    stack.enter_context(spooled_stdin(runtime.stdin))
+                    if label == "-"
+                    else inspect_path(label)
+                )
+                _check(provider, image)
+                images.append(image)
+            except InputFileError as exc:
+                images.append(exc)
+        remaining = sum(1 for item in images if isinstance(item, ImageFile))
+        for label, item in zip(request.paths, images, strict=True):
+            if isinstance(item, UploaderError):
+                error: UploaderError = item
+            else:
+                try:
+                    result = _upload_one(provider, item, request, remaining, runtime)
+                except UploaderError as exc:
+                    error = exc
+                else:
+                    results.append(result)
+                    codes.append(ExitCode.OK)
+                    emit(result, None)
+                    remaining -= 1
+                    continue
+                remaining -= 1
+            failed = UploadResult(
+                path=label,
+                provider=profile.name,
+                status="ambiguous" if isinstance(error, AmbiguousUploadError) else "failed",
+                error=error.message,
+            )
+            results.append(failed)
+            codes.append(error.exit_code)
+            emit(failed, error)
+    return Outcome(tuple(results), fold_exit_codes(codes))
+
+
+def _check(provider: Provider, image: ImageFile) -> None:
+    from uploader.providers.base import check_limits
+
+    check_limits(image, provider.limits(), provider.display_name)
+
+
+def _upload_one(
+    provider: Provider,
+    image: ImageFile,
+    request: UploadRequest,
+    pending: int,
+    runtime: Runtime,
+) -> UploadResult:
+    """One file through the retry policy; the file is reopened on every attempt.
+
+    An attempt whose body was sent but whose answer was lost may have created the image:
+    where the provider can list recent uploads we look for it first; otherwise it becomes
+    an AmbiguousUploadError, re-sent only when the policy allows it.
+    """
+    started = runtime.clock()
+    lost_answer = False
+
+    def attempt() -> UploadResult:
+        nonlocal lost_answer
+        if lost_answer:
+            found = provider.find_upload(image, since=started)
+            if found is not None:
+                return found
+        try:
+            return provider.upload(image, request.options, pending=pending)
+        except NetworkError as exc:
+            if not exc.sent:
+                raise
+            lost_answer = True
+            if provider.can_find_uploads():
+                found = provider.find_upload(image, since=started)
+                if found is not None:
+                    return found
+                # Not there: nothing was created, so sending again duplicates nothing.
+                raise NetworkError(exc.message, sent=False) from exc
+            raise AmbiguousUploadError(
+                f"{image.label}: the upload was sent but its answer was lost "
+                f"({exc.message}); the image may or may not exist",
+                hint="check the account's recent uploads; --retry-ambiguous re-sends such "
+                "uploads (they may then exist twice)",
+            ) from exc
+
+    def on_retry(event: RetryEvent) -> None:
+        runtime.debug(
+            f"{image.label}: attempt {event.attempt} failed ({event.reason}); "
+            f"retrying in {event.wait:.1f} s"
+        )
+
+    result = call_with_retries(attempt, request.retry, sleep=runtime.sleep, on_retry=on_retry)
+    if lost_answer and result.status == "uploaded" and not provider.can_find_uploads():
+        # A re-sent upload after a lost answer: the first one may exist too. Say so.
+        return replace(
+            result,
+            status="ambiguous",
+            error="uploaded, but an earlier attempt's answer was lost: it may exist twice",
+        )
+    return result
+
+
+def fold_exit_codes(codes: Sequence[ExitCode]) -> ExitCode:
+    """0 when all went well; the shared code when every file failed alike; else 6."""
+    failures = [code for code in codes if code != ExitCode.OK]
+    if not failures:
+        return ExitCode.OK
+    if len(failures) == len(codes) and len(set(failures)) == 1:
+        return failures[0]
+    return ExitCode.PARTIAL

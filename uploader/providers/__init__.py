@@ -1,0 +1,15 @@
+"""The explicit provider registry: profile ``kind`` -> provider class.
+
+Adding a provider is one module plus one line here; the pipeline never names a provider.
+"""
+
+from __future__ import annotations
+
+from uploader.providers.base import Limits, OptionSpec, Provider
+from uploader.providers.imgur import ImgurProvider
+
+KINDS: dict[str, type[Provider]] = {
+    ImgurProvider.kind: ImgurProvider,
+}
+
+__all__ = ["KINDS", "Limits", "OptionSpec", "Provider"]

@@ -1,0 +1,176 @@
+"""The Provider protocol and the small pieces every provider shares.
+
+A provider is a small class bound to one profile and one :class:`ApiSession`. It knows its
+endpoints, its request costs, how to read its rate-limit headers and how to turn its
+responses (and its many error shapes) into results or :class:`UploaderError` values.
+Provider modules must not import httpx at import time (startup matters for hotkeys).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from uploader.errors import InputFileError, ProviderError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from uploader.config import Profile
+    from uploader.credentials import Credential
+    from uploader.models import BucketUpdate, ImageFile, UploadOptions, UploadResult
+    from uploader.ratelimit import BucketSpec
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """Schema of one profile key: its TOML type and constraints."""
+
+    type: type
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    is_url: bool = False
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a provider accepts: MIME types and the size limit per family."""
+
+    mime_types: frozenset[str]
+    max_image_size: int
+    max_video_size: int
+
+
+class Provider(Protocol):
+    """What the pipeline and the commands need from a provider.
+
+    Construction: ``cls(profile, credential, http, limiter, clock=..., cache=...)``. The
+    provider builds its own :class:`ApiSession` (exposed as ``session``) from ``http`` and
+    ``limiter`` with its ``rate_updates`` and ``retry_after``. Optional features raise
+    :class:`UsageError` with a clear message where the provider has no such thing.
+    """
+
+    kind: ClassVar[str]
+    display_name: ClassVar[str]
+    default_base_url: ClassVar[str]
+    options: ClassVar[Mapping[str, OptionSpec]]
+    session: ApiSession
+
+    def __init__(
+        self,
+        profile: Profile,
+        credential: Credential,
+        http: httpx.Client,
+        limiter: RateLimiter | None,
+        *,
+        clock: Callable[[], float] = ...,
+        cache: EtagCache | None = None,
+    ) -> None: ...
+
+    @classmethod
+    def bucket_specs(cls, profile: Profile) -> Sequence[BucketSpec]:
+        """Every rate-limit bucket this provider has, with its defaults."""
+        ...
+
+    @classmethod
+    def credential(cls, profile: Profile, env: Mapping[str, str]) -> Credential:
+        """Choose the credential for this profile (raises AuthError when there is none)."""
+        ...
+
+    def limits(self) -> Limits:
+        """What uploads this profile accepts (checked before any upload request)."""
+        ...
+
+    def upload(self, image: ImageFile, options: UploadOptions, *, pending: int = 1) -> UploadResult:
+        """Send one file; ``pending`` is how many uploads the batch still has, this included."""
+        ...
+
+    def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
+        """The bucket updates this response's headers carry (never raises)."""
+        ...
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        """Seconds the server asks us to wait (header or message text), if it says."""
+        ...
+
+    def can_find_uploads(self) -> bool:
+        """Whether :meth:`find_upload` can look through the account's recent uploads."""
+        ...
+
+    def find_upload(self, image: ImageFile, *, since: float) -> UploadResult | None:
+        """The account's upload of this file (name, size, time) since ``since``, if any."""
+        ...
+
+    def live_limits(self) -> list[BucketUpdate]:
+        """One cheap live call that reports the buckets (``uploader limits --refresh``)."""
+        ...
+
+    def info(self, media_id: str) -> MediaInfo:
+        """Metadata of one uploaded object (ETag-revalidated through the cache)."""
+        ...
+
+    def list_uploads(self, page: int) -> list[MediaInfo]:
+        """The account's recent uploads, one page (UsageError where there is no list)."""
+        ...
+
+    def delete(self, ref: str) -> str:
+        """Delete by id, delete hash or URL; returns a one-line description of what it did."""
+        ...
+
+
+def check_limits(image: ImageFile, limits: Limits, provider: str) -> None:
+    """Refuse a file the provider would reject, before any request is spent."""
+    if image.mime_type not in limits.mime_types:
+        raise InputFileError(
+            f"{image.label}: {image.mime_type} files are not accepted by {provider}",
+            hint="accepted: " + ", ".join(sorted(limits.mime_types)),
+        )
+    is_video = image.mime_type.startswith("video/")
+    limit = limits.max_video_size if is_video else limits.max_image_size
+    if image.size > limit:
+        family = "video" if is_video else "image"
+        raise InputFileError(
+            f"{image.label}: {human_size(image.size)} is over {provider}'s "
+            f"{human_size(limit)} {family} limit",
+            hint="shrink or re-encode the file, or raise max_"
+            f"{family}_size in the profile if your account allows more",
+        )
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024 or unit == "MiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"  # pragma: no cover - unreachable
+
+
+def json_body(response: httpx.Response, provider: str) -> Any:
+    """The response body as JSON, or a ProviderError describing what came instead."""
+    try:
+        return json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        raise ProviderError(
+            f"{provider} answered HTTP {response.status_code} with a body that is not JSON "
+            f"({describe_body(response)})",
+            status=response.status_code,
+        ) from None
+
+
+def describe_body(response: httpx.Response) -> str:
+    """A short, safe description of a non-JSON body: its type and, for HTML, its title."""
+    ctype = response.headers.get("content-type", "no content type").split(";")[0].strip()
+    text = response.content[:4096].decode("utf-8", "replace")
+    lowered = text.lower()
+    start = lowered.find("<title>")
+    if start >= 0:
+        end = lowered.find("</title>", start)
+        title = " ".join(text[start + 7 : end if end > 0 else start + 120].split())
+        return f"{ctype} page titled {title[:100]!r}"
+    if not response.content:
+        return "empty body"
+    return f"{ctype}, {len(response.content)} bytes"

@@ -1,0 +1,346 @@
+"""Imgur API v3 (reference section 1).
+
+Anonymous uploads send ``Authorization: Client-ID <client_id>``; with a user token,
+``Authorization: Bearer <token>``. ``POST {base_url}/3/image`` takes multipart with the file,
+streamed from disk, in the ``image`` (or ``video``) field. An upload costs 10 user and 10
+client credits and 1 POST credit; other calls cost 1 credit (reference 1.10).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from uploader.credentials import Credential
+from uploader.errors import AuthError, ProviderError, UsageError
+from uploader.providers.base import Limits, OptionSpec, check_limits
+from uploader.providers.imgur_errors import error_for
+from uploader.rateheaders import imgur_updates, retry_after_seconds, wait_hint_seconds
+from uploader.ratelimit import BucketSpec
+
+if TYPE_CHECKING:
+    import httpx
+
+    from uploader.cache import EtagCache
+    from uploader.client import ApiSession
+    from uploader.config import Profile
+    from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
+    from uploader.ratelimit import RateLimiter
+
+UPLOAD_COST = {"user": 10, "client": 10, "post": 1}
+READ_COST = {"user": 1, "client": 1}
+
+IMAGE_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/tiff",
+        "image/bmp",
+        "image/webp",
+        "application/pdf",
+    }
+)
+# Postman docs (reference 1.3).
+VIDEO_TYPES = frozenset(
+    {
+        "video/mp4",
+        "video/webm",
+        "video/x-matroska",
+        "video/quicktime",
+        "video/x-flv",
+        "video/x-msvideo",
+        "video/x-ms-wmv",
+        "video/mpeg",
+    }
+)
+MiB = 1024 * 1024
+
+
+class ImgurProvider:
+    """Uploads and lookups against Imgur API v3 (or the sandbox's ``/imgur``)."""
+
+    kind: ClassVar[str] = "imgur"
+    display_name: ClassVar[str] = "Imgur"
+    default_base_url: ClassVar[str] = "https://api.imgur.com"
+    options: ClassVar[Mapping[str, OptionSpec]] = {
+        "client_id": OptionSpec(str),
+        # Reference 1.10: an app that hits its daily limit 5 times in a month is blocked
+        # for the rest of the month; keep this many uploads' worth of client credits.
+        "reserve_uploads": OptionSpec(int, minimum=0),
+        # The API docs say 10 MB, the site 20 MB for images and 200 MB for video (ref. 1.12).
+        "max_image_size": OptionSpec(int, minimum=1),
+        "max_video_size": OptionSpec(int, minimum=1),
+    }
+
+    def __init__(
+        self,
+        profile: Profile,
+        credential: Credential,
+        http: httpx.Client,
+        limiter: RateLimiter | None,
+        *,
+        clock: Callable[[], float] = time.time,
+        cache: EtagCache | None = None,
+    ) -> None:
+        from uploader.client import ApiSession
+
+        self.profile = profile
+        self.credential = credential
+        self.clock = clock
+        self.cache = cache
+        self.session: ApiSession = ApiSession(
+            http, limiter, self.rate_updates, retry_after=self.retry_after
+        )
+
+    @classmethod
+    def bucket_specs(cls, profile: Profile) -> Sequence[BucketSpec]:
+        reserve = int(profile.option("reserve_uploads", 10)) * UPLOAD_COST["client"]
+        return (
+            BucketSpec("user", "Imgur user bucket (per IP)", 500, 3600.0),
+            BucketSpec(
+                "client", "Imgur client bucket (per app, daily)", 12500, 86400.0, reserve=reserve
+            ),
+            BucketSpec("post", "Imgur POST bucket (per IP)", 1250, 3600.0),
+        )
+
+    @classmethod
+    def credential(cls, profile: Profile, env: Mapping[str, str]) -> Credential:
+        """Bearer when a user token is available (unless pinned anonymous), else Client-ID."""
+        token_var = profile.env_prefix + "ACCESS_TOKEN"
+        id_var = profile.env_prefix + "CLIENT_ID"
+        token = env.get(token_var, "").strip()
+        if token and profile.auth != "anonymous":
+            return Credential("Bearer", token, f"environment variable {token_var}")
+        if profile.auth == "oauth":
+            raise AuthError(
+                f'profile {profile.name!r} needs a user token (auth = "oauth") and has none',
+                hint=f"set {token_var}",
+            )
+        client_id = env.get(id_var, "").strip()
+        if client_id:
+            return Credential("Client-ID", client_id, f"environment variable {id_var}")
+        if profile.client_id:
+            return Credential(
+                "Client-ID", profile.client_id, f"client_id in [providers.{profile.name}]"
+            )
+        raise AuthError(
+            f"profile {profile.name!r} has no client_id for anonymous Imgur uploads",
+            hint=f'add client_id = "..." to [providers.{profile.name}] or set {id_var} '
+            "(register an app at https://api.imgur.com/oauth2/addclient)",
+        )
+
+    def limits(self) -> Limits:
+        return Limits(
+            mime_types=IMAGE_TYPES | VIDEO_TYPES,
+            max_image_size=int(self.profile.option("max_image_size", 20 * MiB)),
+            max_video_size=int(self.profile.option("max_video_size", 200 * MiB)),
+        )
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": self.credential.authorization(), "Accept": "application/json"}
+
+    def upload(self, image: ImageFile, options: UploadOptions, *, pending: int = 1) -> UploadResult:
+        from uploader.models import UploadResult
+
+        check_limits(image, self.limits(), self.display_name)
+        field = "video" if image.mime_type.startswith("video/") else "image"
+        data = {"type": "file", "name": image.filename}
+        if options.title:
+            data["title"] = options.title
+        if options.description:
+            data["description"] = options.description
+        if options.album:
+            data["album"] = options.album
+        with image.source.open("rb") as stream:
+            response = self.session.request(
+                "POST",
+                f"{self.profile.base_url}/3/image",
+                costs=UPLOAD_COST,
+                pending=pending,
+                headers=self._headers(),
+                data=data,
+                files={field: (image.filename, stream, image.mime_type)},
+            )
+        info = self._data(response, "upload")
+        if not isinstance(info, dict) or not info.get("link"):
+            raise ProviderError(
+                "Imgur reported success but sent no image link", status=response.status_code
+            )
+        return UploadResult(
+            path=image.label,
+            provider=self.profile.name,
+            status="uploaded",
+            id=_str(info.get("id")),
+            url=str(info["link"]),
+            delete_id=_str(info.get("deletehash")),
+            extra=tuple(
+                (key, str(info[key])) for key in ("type", "width", "height") if info.get(key)
+            ),
+        )
+
+    def can_find_uploads(self) -> bool:
+        """Only a signed-in account has a list of its own uploads."""
+        return self.credential.scheme == "Bearer"
+
+    def find_upload(self, image: ImageFile, *, since: float) -> UploadResult | None:
+        """The account's upload of this file since ``since`` (name, size, time), if any."""
+        from uploader.models import UploadResult
+
+        if not self.can_find_uploads():
+            return None
+        response = self.session.request(
+            "GET",
+            f"{self.profile.base_url}/3/account/me/images",
+            costs=READ_COST,
+            headers=self._headers(),
+            params={"page": 0},
+        )
+        items = self._data(response, "recent-uploads lookup")
+        for info in items if isinstance(items, list) else []:
+            if not isinstance(info, dict):
+                continue
+            when = info.get("datetime")
+            if (
+                info.get("name") == image.filename
+                and info.get("size") == image.size
+                and isinstance(when, int | float)
+                and when >= since - 120  # server and local clocks may differ a little
+                and info.get("link")
+            ):
+                return UploadResult(
+                    path=image.label,
+                    provider=self.profile.name,
+                    status="uploaded",
+                    id=_str(info.get("id")),
+                    url=str(info["link"]),
+                    delete_id=_str(info.get("deletehash")),
+                    extra=(("recovered", "found among recent uploads after a lost answer"),),
+                )
+        return None
+
+    def live_limits(self) -> list[BucketUpdate]:
+        """A live reading of the user and client buckets (``GET /3/credits``, free)."""
+        from uploader.models import BucketUpdate
+
+        response = self.session.request(
+            "GET", f"{self.profile.base_url}/3/credits", costs={}, headers=self._headers()
+        )
+        data = self._data(response, "credits lookup")
+        if not isinstance(data, dict):
+            raise ProviderError("Imgur's credits answer has no data")
+        now = self.clock()
+
+        def num(key: str) -> int | None:
+            value = data.get(key)
+            return int(value) if isinstance(value, int | float) else None
+
+        # The docs give UserReset as an epoch; treat small values as seconds from now.
+        user_reset = num("UserReset")
+        reset_at = None
+        if user_reset is not None:
+            reset_at = float(user_reset) if user_reset > 1e9 else now + user_reset
+        return [
+            BucketUpdate("user", num("UserLimit"), num("UserRemaining"), reset_at),
+            BucketUpdate("client", num("ClientLimit"), num("ClientRemaining"), None),
+        ]
+
+    def info(self, media_id: str) -> MediaInfo:
+        """``GET /3/image/{id}`` through the ETag cache (1 credit, 304s included)."""
+        from uploader.cache import cached_get
+
+        image_id = _image_id(media_id)
+        response = cached_get(
+            self.session, self.cache, f"{self.profile.base_url}/3/image/{image_id}",
+            identity=self.credential.identity, costs=READ_COST, headers=self._headers(),
+        )
+        info = self._data(response, "lookup")
+        if not isinstance(info, dict):
+            raise ProviderError("Imgur's image answer has no data")
+        return self._media(info, response)
+
+    def list_uploads(self, page: int) -> list[MediaInfo]:
+        """``GET /3/account/me/images`` (Bearer only); pages start at 0 (reference 1.7)."""
+        from uploader.cache import cached_get
+
+        if self.credential.scheme != "Bearer":
+            raise UsageError(
+                "listing uploads needs a signed-in Imgur account; anonymous uploads have no list",
+                hint=f"set {self.profile.env_prefix}ACCESS_TOKEN",
+            )
+        response = cached_get(
+            self.session, self.cache, f"{self.profile.base_url}/3/account/me/images",
+            identity=self.credential.identity, costs=READ_COST, headers=self._headers(),
+            params={"page": max(0, page)},
+        )
+        items = self._data(response, "listing")
+        return [self._media(i, response) for i in items if isinstance(i, dict)] if isinstance(
+            items, list
+        ) else []
+
+    def delete(self, ref: str) -> str:
+        """By deletehash (anonymous uploads) or by id (the owner, with a Bearer token)."""
+        target = _image_id(ref)
+        response = self.session.request(
+            "DELETE", f"{self.profile.base_url}/3/image/{target}", costs=READ_COST,
+            headers=self._headers(),
+        )
+        self._data(response, "delete")
+        if self.cache is not None:
+            self.cache.invalidate(f"{self.profile.base_url}/3/image/{target}",
+                                  self.credential.identity)
+        return f"deleted Imgur image {target}"
+
+    def _media(self, info: dict[str, Any], response: httpx.Response) -> MediaInfo:
+        from uploader.cache import CACHE_STATUS_HEADER
+        from uploader.models import MediaInfo
+
+        when = info.get("datetime")
+        size = info.get("size")
+        extra = [(k, str(info[k])) for k in ("name", "width", "height", "views") if info.get(k)]
+        if response.headers.get(CACHE_STATUS_HEADER):
+            extra.append(("cache", "revalidated (304)"))
+        return MediaInfo(
+            id=str(info.get("id", "")), url=_str(info.get("link")), provider=self.profile.name,
+            mime_type=_str(info.get("type")), title=_str(info.get("title")),
+            description=_str(info.get("description")),
+            size=size if isinstance(size, int) else None,
+            created_at=float(when) if isinstance(when, int | float) else None,
+            delete_id=_str(info.get("deletehash")), extra=tuple(extra),
+        )
+
+    def _data(self, response: httpx.Response, action: str) -> Any:
+        bearer = self.credential.scheme == "Bearer"
+        if response.status_code != 200:
+            raise error_for(response, action=action, bearer=bearer, now=self.clock())
+        try:
+            body = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            raise error_for(response, action=action, bearer=bearer, now=self.clock()) from None
+        if not isinstance(body, dict) or body.get("success") is not True:
+            raise error_for(response, action=action, bearer=bearer, now=self.clock())
+        return body.get("data")
+
+    def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
+        return imgur_updates(response.headers, self.clock())
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        """How long the server says to wait: Retry-After, else a hint in the message text."""
+        now = self.clock()
+        header = retry_after_seconds(response.headers.get("retry-after", ""), now)
+        if header is not None:
+            return header
+        text = response.content[:2048].decode("utf-8", "replace")
+        return wait_hint_seconds(text)
+
+
+def _image_id(ref: str) -> str:
+    """An id or deletehash from what the user gave: a bare id or an i.imgur.com link."""
+    tail = ref.strip().rstrip("/").rsplit("/", 1)[-1]
+    return tail.split(".", 1)[0] if "://" in ref else tail
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,113 @@
+"""The one retry policy (tenacity), around each whole operation.
+
+Retried, with exponential backoff and full jitter, capped per wait and in total:
+  * network failures where nothing reached the server (connect refused, DNS, TLS);
+  * 5xx answers (:class:`ServerError`);
+  * a 429 the server sent (:class:`RateLimitError` with ``from_server``): the limiter has
+    recorded it, so the next attempt's reservation waits for the reset (or refuses, which is
+    final) and the policy itself adds no wait;
+  * an ambiguous upload (body sent, answer lost) only when the caller allows it.
+A ``Retry-After`` (seconds or HTTP date, carried as ``retry_after``) always wins over the
+computed backoff, within the caps. Everything else (other 4xx, authentication, bad input,
+the limiter refusing) is final and tried exactly once.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from tenacity import RetryCallState, Retrying
+
+from uploader.errors import AmbiguousUploadError, NetworkError, RateLimitError, ServerError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try. Defaults suit a hotkey: give up within about 30 s."""
+
+    attempts: int = 4
+    max_time: float = 30.0
+    base: float = 0.5
+    cap: float = 10.0
+    retry_ambiguous: bool = False
+
+
+@dataclass(frozen=True)
+class RetryEvent:
+    """One failed attempt that will be retried: for ``-v`` output."""
+
+    attempt: int
+    reason: str
+    wait: float
+
+
+def is_retryable(exc: BaseException, policy: RetryPolicy) -> bool:
+    if isinstance(exc, RateLimitError):
+        return exc.from_server
+    if isinstance(exc, ServerError):
+        return True
+    if isinstance(exc, AmbiguousUploadError):
+        return policy.retry_ambiguous
+    if isinstance(exc, NetworkError):
+        return not exc.sent
+    return False
+
+
+def backoff(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
+    """Full jitter: uniform between 0 and min(cap, base * 2**(attempt-1))."""
+    return rng.uniform(0.0, min(policy.cap, policy.base * 2 ** (attempt - 1)))
+
+
+def call_with_retries(
+    operation: Callable[[], T],
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    rng: random.Random | None = None,
+    on_retry: Callable[[RetryEvent], None] = lambda _e: None,
+) -> T:
+    """Run ``operation`` until it succeeds, fails for good, or the caps are reached.
+
+    The last error is re-raised unchanged when the policy gives up.
+    """
+    jitter = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+    started = clock()
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimitError):
+            return 0.0  # the limiter's next reservation does the waiting
+        hinted = getattr(exc, "retry_after", None)
+        if isinstance(hinted, int | float) and hinted >= 0:
+            return min(float(hinted), policy.cap)
+        return backoff(state.attempt_number, policy, jitter)
+
+    def stop(state: RetryCallState) -> bool:
+        if state.attempt_number >= policy.attempts:
+            return True
+        return clock() - started + state.upcoming_sleep > policy.max_time
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        on_retry(RetryEvent(state.attempt_number, str(exc), state.upcoming_sleep))
+
+    retrying = Retrying(
+        retry=lambda state: bool(
+            state.outcome
+            and state.outcome.failed
+            and is_retryable(state.outcome.exception(), policy)  # type: ignore[arg-type]
+        ),
+        wait=wait,
+        stop=stop,
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return retrying(operation)

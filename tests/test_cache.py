@@ -15,8 +15,9 @@ URL = "http://127.0.0.1:1/api/images/abc"
 class Server:
     """A stateful fake origin: one ETag per body, answers 304 to a matching validator."""
 
-    def __init__(self, etag: str = 'W/"a7e412cdca22553f942685d4ee5e1faf"',
-                 cache_control: str | None = None) -> None:
+    def __init__(
+        self, etag: str = 'W/"a7e412cdca22553f942685d4ee5e1faf"', cache_control: str | None = None
+    ) -> None:
         self.etag = etag
         self.body = b'{"id": "abc", "title": "first"}'
         self.cache_control = cache_control

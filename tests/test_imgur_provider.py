@@ -44,7 +44,7 @@ def _provider(
         tmp / "c.toml",
     )
     profile = config.profile("im")
-    credential = ImgurProvider.credential(profile, env or {})
+    credential = ImgurProvider.resolve_credential(profile, env or {})
     http = httpx.Client(transport=httpx.MockTransport(handler))
     return ImgurProvider(profile, credential, http, None, clock=lambda: 1_000_000.0)
 
@@ -301,13 +301,13 @@ def test_wait_hint_in_message_text_becomes_retry_after(tmp_path: Path) -> None:
 def test_missing_client_id_is_an_auth_error(tmp_path: Path) -> None:
     config = parse_config('[providers.im]\nkind = "imgur"\n', tmp_path / "c.toml")
     with pytest.raises(AuthError) as info:
-        ImgurProvider.credential(config.profile("im"), {})
+        ImgurProvider.resolve_credential(config.profile("im"), {})
     assert "no client_id" in info.value.message
     assert "UPLOADER_IM_CLIENT_ID" in (info.value.hint or "")
 
 
 def test_credential_repr_hides_secret() -> None:
-    credential = ImgurProvider.credential(
+    credential = ImgurProvider.resolve_credential(
         parse_config('[providers.im]\nkind = "imgur"\n', Path("c.toml")).profile("im"),
         {"UPLOADER_IM_ACCESS_TOKEN": "super-secret-token"},
     )

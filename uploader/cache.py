@@ -32,8 +32,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("uploader.cache")
 
 # Headers worth keeping with a body so a 304 can be answered faithfully.
-KEPT_HEADERS = ("content-type", "etag", "x-total-count", "x-current-page", "x-per-page",
-                "x-user-type", "link")
+KEPT_HEADERS = (
+    "content-type",
+    "etag",
+    "x-total-count",
+    "x-current-page",
+    "x-per-page",
+    "x-user-type",
+    "link",
+)
 CACHE_STATUS_HEADER = "x-uploader-cache"
 
 

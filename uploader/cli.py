@@ -103,6 +103,7 @@ def upload(
     fmt: str | None,
     on_limit: str | None,
     max_wait: float | None,
+    copy: bool,
     retry_ambiguous: bool | None,
 ) -> None:
     """Upload PATH... ('-' reads standard input); one result per file, in order."""
@@ -130,6 +131,7 @@ def upload(
     )
     console = state.console
     many = len(paths) > 1
+    copied: list[str] = []
 
     def emit(result: Any, error: UploaderError | None) -> None:
         line = output.render(result, fmt, title=title)
@@ -144,8 +146,16 @@ def upload(
             console.notice(f"warning: {result.path}: {result.error}")
         if line is not None and (error is None or fmt == "json"):
             console.result(line)
+            if error is None:
+                copied.append(line)
 
     outcome = pipeline.upload(config, request, state.runtime(), emit)
+    if copy and copied:
+        tool = output.copy_to_clipboard("\n".join(copied), dict(os.environ))
+        if tool is None:
+            console.notice(
+                "warning: --copy: no clipboard tool found (wl-copy, xclip, xsel, pbcopy)"
+            )
     if outcome.exit_code != ExitCode.OK:
         raise SystemExit(int(outcome.exit_code))
 
@@ -202,10 +212,17 @@ def _lookup_policy(on_limit: str | None, max_wait: float | None, config: Any) ->
 lookup_options = [
     click.option("-p", "--provider", metavar="NAME", help="Profile to ask."),
     click.option("--no-cache", is_flag=True, help="Bypass the ETag cache."),
-    click.option("--on-limit", type=click.Choice(["wait", "fail"]),
-                 help="When a rate-limit bucket is spent: wait or fail (exit 4)."),
-    click.option("--max-wait", type=click.FloatRange(min=0), metavar="SECONDS",
-                 help="Longest wait for a rate limit."),
+    click.option(
+        "--on-limit",
+        type=click.Choice(["wait", "fail"]),
+        help="When a rate-limit bucket is spent: wait or fail (exit 4).",
+    ),
+    click.option(
+        "--max-wait",
+        type=click.FloatRange(min=0),
+        metavar="SECONDS",
+        help="Longest wait for a rate limit.",
+    ),
 ]
 
 
@@ -220,8 +237,15 @@ def _with_lookup_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @_with_lookup_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @pass_state
-def info(state: State, media_id: str, provider: str | None, no_cache: bool,
-         on_limit: str | None, max_wait: float | None, as_json: bool) -> None:
+def info(
+    state: State,
+    media_id: str,
+    provider: str | None,
+    no_cache: bool,
+    on_limit: str | None,
+    max_wait: float | None,
+    as_json: bool,
+) -> None:
     """Metadata of one upload (revalidated with its ETag: a 304 costs no body)."""
     import dataclasses
     import json
@@ -230,9 +254,13 @@ def info(state: State, media_id: str, provider: str | None, no_cache: bool,
 
     config = state.config()
     runtime = dataclasses.replace(state.runtime(), use_cache=not no_cache)
-    found = lookups.with_provider(config, provider, runtime,
-                                  _lookup_policy(on_limit, max_wait, config),
-                                  lambda p: p.info(media_id))
+    found = lookups.with_provider(
+        config,
+        provider,
+        runtime,
+        _lookup_policy(on_limit, max_wait, config),
+        lambda p: p.info(media_id),
+    )
     if as_json:
         state.console.result(json.dumps(lookups.info_record(found)))
     else:
@@ -242,12 +270,23 @@ def info(state: State, media_id: str, provider: str | None, no_cache: bool,
 
 @cli.command("list")
 @_with_lookup_options
-@click.option("--page", type=click.IntRange(min=0), default=None,
-              help="Page (the provider's own numbering; default its first).")
+@click.option(
+    "--page",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Page (the provider's own numbering; default its first).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per upload and line.")
 @pass_state
-def list_cmd(state: State, provider: str | None, no_cache: bool, on_limit: str | None,
-             max_wait: float | None, page: int | None, as_json: bool) -> None:
+def list_cmd(
+    state: State,
+    provider: str | None,
+    no_cache: bool,
+    on_limit: str | None,
+    max_wait: float | None,
+    page: int | None,
+    as_json: bool,
+) -> None:
     """The account's recent uploads, where the provider keeps such a list."""
     import dataclasses
     import json
@@ -256,9 +295,13 @@ def list_cmd(state: State, provider: str | None, no_cache: bool, on_limit: str |
 
     config = state.config()
     runtime = dataclasses.replace(state.runtime(), use_cache=not no_cache)
-    items = lookups.with_provider(config, provider, runtime,
-                                  _lookup_policy(on_limit, max_wait, config),
-                                  lambda p: p.list_uploads(-1 if page is None else page))
+    items = lookups.with_provider(
+        config,
+        provider,
+        runtime,
+        _lookup_policy(on_limit, max_wait, config),
+        lambda p: p.list_uploads(-1 if page is None else page),
+    )
     for item in items:
         if as_json:
             state.console.result(json.dumps(lookups.info_record(item)))
@@ -270,15 +313,25 @@ def list_cmd(state: State, provider: str | None, no_cache: bool, on_limit: str |
 @click.argument("ref", metavar="ID|URL")
 @_with_lookup_options
 @pass_state
-def delete(state: State, ref: str, provider: str | None, no_cache: bool, on_limit: str | None,
-           max_wait: float | None) -> None:
+def delete(
+    state: State,
+    ref: str,
+    provider: str | None,
+    no_cache: bool,
+    on_limit: str | None,
+    max_wait: float | None,
+) -> None:
     """Delete an upload: Imgur deletehash or id, Gyazo image id, Mastodon media id."""
     from uploader import lookups
 
     config = state.config()
-    message = lookups.with_provider(config, provider, state.runtime(),
-                                    _lookup_policy(on_limit, max_wait, config),
-                                    lambda p: p.delete(ref))
+    message = lookups.with_provider(
+        config,
+        provider,
+        state.runtime(),
+        _lookup_policy(on_limit, max_wait, config),
+        lambda p: p.delete(ref),
+    )
     state.console.notice(message)
 
 

@@ -16,7 +16,10 @@ T = TypeVar("T")
 
 
 def with_provider(
-    config: Config, name: str | None, runtime: Runtime, policy: LimitPolicy,
+    config: Config,
+    name: str | None,
+    runtime: Runtime,
+    policy: LimitPolicy,
     action: Callable[[Provider], T],
 ) -> T:
     """Open the profile's provider, run ``action`` with it, close the client."""
@@ -27,9 +30,15 @@ def with_provider(
 
 def info_record(info: MediaInfo) -> dict[str, object]:
     record: dict[str, object] = {
-        "id": info.id, "provider": info.provider, "url": info.url, "type": info.mime_type,
-        "title": info.title, "description": info.description, "size": info.size,
-        "created_at": None if info.created_at is None
+        "id": info.id,
+        "provider": info.provider,
+        "url": info.url,
+        "type": info.mime_type,
+        "title": info.title,
+        "description": info.description,
+        "size": info.size,
+        "created_at": None
+        if info.created_at is None
         else datetime.fromtimestamp(info.created_at).astimezone().isoformat(timespec="seconds"),
         "delete_id": info.delete_id,
     }

@@ -83,3 +83,36 @@ class Console:
 
 def one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+CLIPBOARD_TOOLS = (
+    ("wl-copy",),
+    ("xclip", "-selection", "clipboard"),
+    ("xsel", "--clipboard", "--input"),
+    ("pbcopy",),
+)
+
+
+def copy_to_clipboard(text: str, env: dict[str, str] | None = None) -> str | None:
+    """Put ``text`` on the clipboard with the first tool found; the tool's name, or None."""
+    import shutil
+    import subprocess
+
+    for command in CLIPBOARD_TOOLS:
+        if command[0] == "wl-copy" and not (env or {}).get("WAYLAND_DISPLAY"):
+            continue
+        path = shutil.which(command[0])
+        if path is None:
+            continue
+        try:
+            subprocess.run(
+                [path, *command[1:]],
+                input=text.encode(),
+                check=True,
+                timeout=5,
+                capture_output=True,
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue
+        return command[0]
+    return None

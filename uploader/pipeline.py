@@ -83,7 +83,7 @@ def limiter_for(
     """The shared rate limiter of a profile (keyed by kind, base URL and credential)."""
     profile = config.profile(name)
     cls = KINDS[profile.kind]
-    credential = cls.credential(profile, runtime.env)
+    credential = cls.resolve_credential(profile, runtime.env)
     return _limiter(profile, credential.identity, runtime, policy or LimitPolicy())
 
 
@@ -107,7 +107,7 @@ def open_provider(
     """The profile, its provider (with credential and limiter) and the shared client."""
     profile = config.profile(name)
     cls = KINDS[profile.kind]
-    credential = cls.credential(profile, runtime.env)
+    credential = cls.resolve_credential(profile, runtime.env)
     limiter = _limiter(profile, credential.identity, runtime, policy)
     defaults = config.defaults
     timeouts = Timeouts(
@@ -133,7 +133,7 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
     """
     if request.paths.count("-") > 1:
         raise UsageError("'-' (standard input) can be given only once")
-    policy = LimitPolicy(on_limit=request.on_limit, max_wait=request.max_wait)  # type: ignore[arg-type]
+    policy = LimitPolicy(on_limit=request.on_limit, max_wait=request.max_wait)
     profile, provider, http = open_provider(config, request.provider, runtime, policy=policy)
     results: list[UploadResult] = []
     codes: list[ExitCode] = []

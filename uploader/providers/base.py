@@ -18,10 +18,12 @@ from uploader.errors import InputFileError, ProviderError
 if TYPE_CHECKING:
     import httpx
 
+    from uploader.cache import EtagCache
+    from uploader.client import ApiSession
     from uploader.config import Profile
     from uploader.credentials import Credential
-    from uploader.models import BucketUpdate, ImageFile, UploadOptions, UploadResult
-    from uploader.ratelimit import BucketSpec
+    from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
+    from uploader.ratelimit import BucketSpec, RateLimiter
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,10 @@ class Provider(Protocol):
         """Every rate-limit bucket this provider has, with its defaults."""
         ...
 
+    credential: Credential
+
     @classmethod
-    def credential(cls, profile: Profile, env: Mapping[str, str]) -> Credential:
+    def resolve_credential(cls, profile: Profile, env: Mapping[str, str]) -> Credential:
         """Choose the credential for this profile (raises AuthError when there is none)."""
         ...
 

@@ -107,7 +107,7 @@ class ImgurProvider:
         )
 
     @classmethod
-    def credential(cls, profile: Profile, env: Mapping[str, str]) -> Credential:
+    def resolve_credential(cls, profile: Profile, env: Mapping[str, str]) -> Credential:
         """Bearer when a user token is available (unless pinned anonymous), else Client-ID."""
         token_var = profile.env_prefix + "ACCESS_TOKEN"
         id_var = profile.env_prefix + "CLIENT_ID"
@@ -253,8 +253,12 @@ class ImgurProvider:
 
         image_id = _image_id(media_id)
         response = cached_get(
-            self.session, self.cache, f"{self.profile.base_url}/3/image/{image_id}",
-            identity=self.credential.identity, costs=READ_COST, headers=self._headers(),
+            self.session,
+            self.cache,
+            f"{self.profile.base_url}/3/image/{image_id}",
+            identity=self.credential.identity,
+            costs=READ_COST,
+            headers=self._headers(),
         )
         info = self._data(response, "lookup")
         if not isinstance(info, dict):
@@ -271,26 +275,35 @@ class ImgurProvider:
                 hint=f"set {self.profile.env_prefix}ACCESS_TOKEN",
             )
         response = cached_get(
-            self.session, self.cache, f"{self.profile.base_url}/3/account/me/images",
-            identity=self.credential.identity, costs=READ_COST, headers=self._headers(),
+            self.session,
+            self.cache,
+            f"{self.profile.base_url}/3/account/me/images",
+            identity=self.credential.identity,
+            costs=READ_COST,
+            headers=self._headers(),
             params={"page": max(0, page)},
         )
         items = self._data(response, "listing")
-        return [self._media(i, response) for i in items if isinstance(i, dict)] if isinstance(
-            items, list
-        ) else []
+        return (
+            [self._media(i, response) for i in items if isinstance(i, dict)]
+            if isinstance(items, list)
+            else []
+        )
 
     def delete(self, ref: str) -> str:
         """By deletehash (anonymous uploads) or by id (the owner, with a Bearer token)."""
         target = _image_id(ref)
         response = self.session.request(
-            "DELETE", f"{self.profile.base_url}/3/image/{target}", costs=READ_COST,
+            "DELETE",
+            f"{self.profile.base_url}/3/image/{target}",
+            costs=READ_COST,
             headers=self._headers(),
         )
         self._data(response, "delete")
         if self.cache is not None:
-            self.cache.invalidate(f"{self.profile.base_url}/3/image/{target}",
-                                  self.credential.identity)
+            self.cache.invalidate(
+                f"{self.profile.base_url}/3/image/{target}", self.credential.identity
+            )
         return f"deleted Imgur image {target}"
 
     def _media(self, info: dict[str, Any], response: httpx.Response) -> MediaInfo:
@@ -303,12 +316,16 @@ class ImgurProvider:
         if response.headers.get(CACHE_STATUS_HEADER):
             extra.append(("cache", "revalidated (304)"))
         return MediaInfo(
-            id=str(info.get("id", "")), url=_str(info.get("link")), provider=self.profile.name,
-            mime_type=_str(info.get("type")), title=_str(info.get("title")),
+            id=str(info.get("id", "")),
+            url=_str(info.get("link")),
+            provider=self.profile.name,
+            mime_type=_str(info.get("type")),
+            title=_str(info.get("title")),
             description=_str(info.get("description")),
             size=size if isinstance(size, int) else None,
             created_at=float(when) if isinstance(when, int | float) else None,
-            delete_id=_str(info.get("deletehash")), extra=tuple(extra),
+            delete_id=_str(info.get("deletehash")),
+            extra=tuple(extra),
         )
 
     def _data(self, response: httpx.Response, action: str) -> Any:

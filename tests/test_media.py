@@ -81,3 +81,18 @@ def test_empty_stdin_is_refused() -> None:
         spooled_stdin(io.BytesIO(b"")),
     ):
         pass
+
+
+def test_unreadable_file_even_as_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root reads anything, so simulate EACCES at open() to check the message."""
+    path = write_png(tmp_path / "locked.png")
+    real_open = Path.open
+
+    def deny(self: Path, *args: object, **kwargs: object) -> object:
+        if self == path:
+            raise PermissionError(13, "Permission denied")
+        return real_open(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "open", deny)
+    message = _refused(str(path))
+    assert message == f"{path}: permission denied (cannot read the file)"

@@ -87,6 +87,7 @@ def cli(ctx: click.Context, config_file: str | None, verbose: int, quiet: bool) 
     metavar="SECONDS",
     help="Longest wait for a rate limit (default from config: 300).",
 )
+@click.option("--copy", is_flag=True, help="Also put the output on the clipboard.")
 @click.option(
     "--retry-ambiguous/--no-retry-ambiguous",
     default=None,
@@ -204,7 +205,7 @@ def _lookup_policy(on_limit: str | None, max_wait: float | None, config: Any) ->
 
     defaults = config.defaults
     return LimitPolicy(
-        on_limit=on_limit or defaults.on_limit,
+        on_limit="fail" if (on_limit or defaults.on_limit) == "fail" else "wait",
         max_wait=defaults.max_wait if max_wait is None else max_wait,
     )
 

@@ -133,7 +133,9 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
     """
     if request.paths.count("-") > 1:
         raise UsageError("'-' (standard input) can be given only once")
-    policy = LimitPolicy(on_limit=request.on_limit, max_wait=request.max_wait)
+    policy = LimitPolicy(
+        on_limit="fail" if request.on_limit == "fail" else "wait", max_wait=request.max_wait
+    )
     profile, provider, http = open_provider(config, request.provider, runtime, policy=policy)
     results: list[UploadResult] = []
     codes: list[ExitCode] = []

@@ -171,7 +171,7 @@ def test_config_show_masks_secrets(
     out = done.stdout.decode()
     assert "very-secret-token-value" not in out
     assert "test-client" not in out
-    assert 'client_id = "****"' in out
+    assert 'client_id = "****nt"' in out
     assert "access_token = '****ue' (from environment variable UPLOADER_SB_ACCESS_TOKEN)" in out
 
 

@@ -213,7 +213,13 @@ class RateLimiter:
                 if reset is None and spec.counted:
                     reset = now + spec.window
                 return _Block(spec, reset, max(0, remaining), limit, reason), None, {}
-            if pending * cost > available and reset is not None and reset > now:
+            # Pace only when the reset is within reach (--max-wait): spreading a daily
+            # budget over a day would stall a batch for hours instead of failing clearly.
+            if (
+                pending * cost > available
+                and reset is not None
+                and now < reset <= now + self.policy.max_wait
+            ):
                 # Spread what is left over the time to reset instead of bursting into a 429.
                 intervals[name] = (reset - now) / (available / cost)
                 next_at = bucket.get("next_at")

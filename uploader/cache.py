@@ -11,12 +11,10 @@ Entries are written atomically; a corrupt entry is discarded, never fatal.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +70,8 @@ class EtagCache:
         path = self._path(key)
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
+            import base64
+
             return Entry(
                 etag=str(raw["etag"]),
                 status=int(raw["status"]),
@@ -88,6 +88,9 @@ class EtagCache:
     def store(self, key: str, entry: Entry) -> None:
         if not self.enabled:
             return
+        import base64
+        import tempfile
+
         ensure_private_dir(self.directory)
         record = {
             "etag": entry.etag,

@@ -6,7 +6,6 @@ warnings and progress go to stderr, results to stdout, one line per file in inpu
 
 from __future__ import annotations
 
-import html
 import json
 import sys
 from collections.abc import Callable
@@ -31,6 +30,8 @@ def render(result: UploadResult, fmt: str, *, title: str | None = None) -> str |
         safe_alt = alt.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
         return f"![{safe_alt}]({url})"
     if fmt == "html":
+        import html
+
         return f'<img src="{html.escape(url)}" alt="{html.escape(alt)}">'
     if fmt == "bbcode":
         return f"[img]{url}[/img]"

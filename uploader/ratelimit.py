@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -172,7 +172,7 @@ class RateLimiter:
                 self._purge(state, now)
                 block, pace_until, intervals = self._check(state, wanted, max(1, pending), now)
                 if block is None and pace_until is None:
-                    reservation = Reservation(uuid.uuid4().hex, tuple(sorted(wanted.items())))
+                    reservation = Reservation(os.urandom(12).hex(), tuple(sorted(wanted.items())))
                     state["reservations"].append(
                         {"id": reservation.id, "costs": wanted, "expires": now + RESERVATION_TTL}
                     )

@@ -18,11 +18,12 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
-
-from tenacity import RetryCallState, Retrying
+from typing import TYPE_CHECKING, TypeVar
 
 from uploader.errors import AmbiguousUploadError, NetworkError, RateLimitError, ServerError
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 T = TypeVar("T")
 
@@ -77,8 +78,24 @@ def call_with_retries(
 
     The last error is re-raised unchanged when the policy gives up.
     """
-    jitter = rng or random.Random()  # noqa: S311 - jitter, not cryptography
     started = clock()
+    try:
+        return operation()
+    except Exception as exc:
+        if not is_retryable(exc, policy) or policy.attempts <= 1:
+            raise
+        first_failure: list[Exception] = [exc]
+    # Only a failed first attempt pays for importing tenacity (the hotkey path stays fast).
+    # Tenacity's attempt 1 replays that failure, so attempt numbers, waits and the stop
+    # rule are exactly as if tenacity had run the first attempt itself.
+    from tenacity import Retrying
+
+    def replay() -> T:
+        if first_failure:
+            raise first_failure.pop()
+        return operation()
+
+    jitter = rng or random.Random()  # noqa: S311 - jitter, not cryptography
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -110,4 +127,4 @@ def call_with_retries(
         before_sleep=before_sleep,
         reraise=True,
     )
-    return retrying(operation)
+    return retrying(replay)

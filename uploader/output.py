@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TextIO
 
 from uploader.errors import UploaderError
@@ -54,14 +53,21 @@ def result_record(result: UploadResult) -> dict[str, object]:
     return record
 
 
-@dataclass
 class Console:
     """Where messages go; ``quiet`` drops notices, never errors."""
 
-    out: TextIO = field(default_factory=lambda: sys.stdout)
-    err: TextIO = field(default_factory=lambda: sys.stderr)
-    quiet: bool = False
-    verbose: int = 0
+    def __init__(
+        self,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        *,
+        quiet: bool = False,
+        verbose: int = 0,
+    ) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.quiet = quiet
+        self.verbose = verbose
 
     def result(self, line: str) -> None:
         self.out.write(line + "\n")

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from uploader.errors import RateLimitError
 from uploader.models import BucketUpdate
@@ -99,8 +99,7 @@ def _clock_text(epoch: float, now: float) -> str:
     return f"{local} ({rel})"
 
 
-@dataclass
-class _Block:
+class _Block(NamedTuple):
     spec: BucketSpec
     until: float | None
     remaining: int

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from uploader.credentials import Credential
 from uploader.errors import AuthError, ProviderError, UsageError
 from uploader.providers.base import Limits, OptionSpec, check_limits
-from uploader.providers.imgur_errors import error_for
 from uploader.rateheaders import imgur_updates, retry_after_seconds, wait_hint_seconds
 from uploader.ratelimit import BucketSpec
 
@@ -329,6 +328,9 @@ class ImgurProvider:
         )
 
     def _data(self, response: httpx.Response, action: str) -> Any:
+        # Imported on demand: the error shapes are only needed when something failed.
+        from uploader.providers.imgur_errors import error_for
+
         bearer = self.credential.scheme == "Bearer"
         if response.status_code != 200:
             raise error_for(response, action=action, bearer=bearer, now=self.clock())

@@ -17,6 +17,7 @@ from uploader.errors import (
     ProviderError,
     RateLimitError,
     ServerError,
+    UnreadableAnswerError,
     UploaderError,
 )
 from uploader.media import inspect_path
@@ -239,7 +240,7 @@ LEGACY = {
         ),
         (
             httpx.Response(200, text="not json at all"),
-            ProviderError,
+            UnreadableAnswerError,
             ExitCode.PROVIDER,
             "not JSON",
         ),

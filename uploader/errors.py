@@ -123,6 +123,11 @@ class NetworkError(ProviderError):
         self.sent = sent
 
 
+class UnreadableAnswerError(ProviderError):
+    """A 2xx answer whose body cannot be read (not JSON, cut short): for an upload, the
+    image was most likely created, so the pipeline treats it like a lost answer."""
+
+
 class AmbiguousUploadError(ProviderError):
     """An upload whose body was sent but whose answer never came: it may exist (exit 5)."""
 

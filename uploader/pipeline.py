@@ -25,6 +25,7 @@ from uploader.errors import (
     ExitCode,
     InputFileError,
     NetworkError,
+    UnreadableAnswerError,
     UploaderError,
     UsageError,
 )
@@ -211,8 +212,10 @@ def _upload_one(
                 return found
         try:
             return provider.upload(image, request.options, pending=pending)
-        except NetworkError as exc:
-            if not exc.sent:
+        except (NetworkError, UnreadableAnswerError) as exc:
+            # A 2xx whose body we cannot read is as ambiguous as a lost answer: the image
+            # was most likely created.
+            if isinstance(exc, NetworkError) and not exc.sent:
                 raise
             lost_answer = True
             if provider.can_find_uploads():
@@ -222,7 +225,8 @@ def _upload_one(
                 # Not there: nothing was created, so sending again duplicates nothing.
                 raise NetworkError(exc.message, sent=False) from exc
             raise AmbiguousUploadError(
-                f"{image.label}: the upload was sent but its answer was lost "
+                f"{image.label}: the upload was sent but its answer was "
+                f"{'lost' if isinstance(exc, NetworkError) else 'unreadable'} "
                 f"({exc.message}); the image may or may not exist",
                 hint="check the account's recent uploads; --retry-ambiguous re-sends such "
                 "uploads (they may then exist twice)",

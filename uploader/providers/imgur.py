@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from uploader.credentials import Credential
-from uploader.errors import AuthError, ProviderError, UsageError
-from uploader.providers.base import Limits, OptionSpec, check_limits
+from uploader.errors import AuthError, ProviderError, UnreadableAnswerError, UsageError
+from uploader.providers.base import Limits, OptionSpec, check_limits, describe_body
 from uploader.rateheaders import imgur_updates, retry_after_seconds, wait_hint_seconds
 from uploader.ratelimit import BucketSpec
 
@@ -337,7 +337,11 @@ class ImgurProvider:
         try:
             body = json.loads(response.content)
         except (ValueError, UnicodeDecodeError):
-            raise error_for(response, action=action, bearer=bearer, now=self.clock()) from None
+            raise UnreadableAnswerError(
+                f"Imgur answered the {action} with HTTP 200 and a body that is not JSON "
+                f"({describe_body(response)})",
+                status=200,
+            ) from None
         if not isinstance(body, dict) or body.get("success") is not True:
             raise error_for(response, action=action, bearer=bearer, now=self.clock())
         return body.get("data")

@@ -88,17 +88,23 @@ class Stats:
         self.faults: Counter[str] = Counter()
         self.log: list[dict[str, Any]] = []
 
-    def record(self, entry: dict[str, Any], status: int | None, sent: int) -> None:
+    def begin(self, entry: dict[str, Any]) -> None:
+        """Log a request as it arrives (so a slow answer is already visible)."""
         with self.lock:
             self.requests += 1
-            self.bytes_sent += sent
             self.by_route[f"{entry['method']} {entry['path']}"] += 1
+            entry["status"] = None
+            self.log.append(entry)
+
+    def record(self, entry: dict[str, Any], status: int | None, sent: int) -> None:
+        """Complete a logged request with its answer (None: dropped without one)."""
+        with self.lock:
+            self.bytes_sent += sent
             if status is not None:
                 self.by_status[str(status)] += 1
                 self.responses_429 += status == 429
                 self.not_modified += status == 304
             entry["status"] = status
-            self.log.append(entry)
 
 
 def credential_hash(authorization: str | None) -> tuple[str | None, str | None]:
@@ -229,6 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
             "file_name": None,
             "at": time.time(),
         }
+        self.server.stats.begin(entry)
         if found is None:
             self._drain(body)
             self._send(

@@ -87,6 +87,19 @@ def cli(ctx: click.Context, config_file: str | None, verbose: int, quiet: bool) 
     metavar="SECONDS",
     help="Longest wait for a rate limit (default from config: 300).",
 )
+@click.option(
+    "--access-policy",
+    type=click.Choice(["anyone", "only_me"]),
+    help="Gyazo: who may see the image.",
+)
+@click.option("--focus", metavar="X,Y", help="Mastodon: focal point, each -1.0..1.0.")
+@click.option("--post", is_flag=True, help="Mastodon: also publish a status with the media.")
+@click.option("--status", "status_text", metavar="TEXT", help="Mastodon: the status text.")
+@click.option(
+    "--visibility",
+    type=click.Choice(["public", "unlisted", "private", "direct"]),
+    help="Mastodon: visibility of the status.",
+)
 @click.option("--copy", is_flag=True, help="Also put the output on the clipboard.")
 @click.option(
     "--retry-ambiguous/--no-retry-ambiguous",
@@ -104,6 +117,11 @@ def upload(
     fmt: str | None,
     on_limit: str | None,
     max_wait: float | None,
+    access_policy: str | None,
+    focus: str | None,
+    post: bool,
+    status_text: str | None,
+    visibility: str | None,
     copy: bool,
     retry_ambiguous: bool | None,
 ) -> None:
@@ -118,7 +136,16 @@ def upload(
     request = pipeline.UploadRequest(
         paths=paths,
         provider=provider,
-        options=UploadOptions(title=title, description=description, album=album),
+        options=UploadOptions(
+            title=title,
+            description=description,
+            album=album,
+            access_policy=access_policy,
+            focus=focus,
+            post=post or status_text is not None,
+            status=status_text,
+            visibility=visibility,
+        ),
         on_limit=on_limit or defaults.on_limit,
         max_wait=defaults.max_wait if max_wait is None else max_wait,
         retry=RetryPolicy(

@@ -1,0 +1,106 @@
+"""Reliability run (issue 4): 300 uploads through the real CLI into a faulty sandbox.
+
+Faults (fixed seed): 10% 5xx (500/502/503, half with Retry-After), 5% dropped connections
+(half after the upload was stored, half before), 5% 429 in Imgur's hidden-throttle shape,
+2% answers slower than the client's 1 s read timeout. One `uploader upload -f json` batch.
+
+Checks: every file has exactly one result line, with status uploaded, failed (with a
+reason) or ambiguous; no uploaded file is missing from the sandbox or stored twice; the
+sandbox's stored uploads minus the reported uploads equal the ambiguous files that the
+sandbox did store (nothing duplicated or lost silently).
+
+Run: python -m benchmarks.reliability [--files 300 --seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import hermetic_env, uploader_command
+from tests.images import write_png
+from uploader.sandbox import Sandbox, SandboxConfig
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--files", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    config = SandboxConfig(
+        seed=args.seed,
+        fault_500=0.04,
+        fault_502=0.03,
+        fault_503=0.03,
+        fault_retry_after=0.5,
+        fault_drop_after=0.025,
+        fault_drop_before=0.025,
+        fault_429=0.05,
+        fault_slow=0.02,
+        slow_seconds=2.0,
+        imgur_user_limit=10**6,
+        imgur_client_limit=10**7,
+    )
+    with tempfile.TemporaryDirectory() as tmp, Sandbox(config) as sandbox:
+        root = Path(tmp)
+        env = hermetic_env(root)
+        files = [str(write_png(root / f"r{i:04}.png", seed=i)) for i in range(args.files)]
+        profile = root / "config.toml"
+        profile.write_text(
+            'default_provider = "sb"\n[defaults]\nread_timeout = 1\nmax_wait = 120\n'
+            'retries = 4\nretry_max_time = 60\n[providers.sb]\nkind = "imgur"\n'
+            f'client_id = "reliability"\nbase_url = "{sandbox.base_url}/imgur"\n'
+        )
+        started = time.perf_counter()
+        done = subprocess.run(
+            [*uploader_command(), "-q", "--config", str(profile), "upload", "-f", "json", *files],
+            env=env,
+            capture_output=True,
+            timeout=3600,
+            check=False,
+        )
+        wall = time.perf_counter() - started
+        records = [json.loads(line) for line in done.stdout.decode().splitlines()]
+        stats = sandbox.stats()
+        stored = collections.Counter(u["name"] for u in sandbox.uploads())
+    by_status = collections.Counter(r["status"] for r in records)
+    names = [Path(f).name for f in files]
+    paths_out = [r["path"] for r in records]
+    uploaded = [Path(r["path"]).name for r in records if r["status"] == "uploaded"]
+    ambiguous = [Path(r["path"]).name for r in records if r["status"] == "ambiguous"]
+    failed = [r for r in records if r["status"] == "failed"]
+    lost = [n for n in uploaded if stored[n] == 0]
+    doubled = [n for n in uploaded if stored[n] > 1]
+    ambiguous_stored = sum(stored[n] for n in ambiguous)
+    total_stored = sum(stored.values())
+    print(f"files: {args.files}  seed: {args.seed}  wall: {wall:.1f} s  exit: {done.returncode}")
+    print(f"results: {dict(by_status)}  (lines: {len(records)})")
+    print(f"faults injected: {stats['faults']}  429s served: {stats['responses_429']}")
+    print(
+        f"sandbox stored: {total_stored}  reported uploaded: {len(uploaded)}  "
+        f"ambiguous: {len(ambiguous)} (of which stored: {ambiguous_stored})"
+    )
+    print(f"uploaded but not stored: {len(lost)}  uploaded and stored twice: {len(doubled)}")
+    for record in failed[:5]:
+        print(f"  failed: {record['path']}: {record['error']}")
+    ok = (
+        paths_out == files
+        and all(r["status"] in ("uploaded", "failed", "ambiguous") for r in records)
+        and all(r["error"] for r in failed)
+        and not lost
+        and not doubled
+        and total_stored - len(uploaded) == ambiguous_stored
+        and set(names) == {Path(p).name for p in paths_out}
+    )
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -123,7 +123,9 @@ def open_provider(
     tls = any(urlsplit(url).scheme == "https" for url in urls)
     http = build_client(timeouts, transport=runtime.transport, tls=tls)
     cache = EtagCache(paths.cache_dir(runtime.env) / "etags", enabled=runtime.use_cache)
-    provider = cls(profile, credential, http, limiter, clock=runtime.clock, cache=cache)
+    provider = cls(
+        profile, credential, http, limiter, clock=runtime.clock, sleep=runtime.sleep, cache=cache
+    )
     return profile, provider, http
 
 
@@ -206,8 +208,14 @@ def _upload_one(
 
     def attempt() -> UploadResult:
         nonlocal lost_answer
-        if lost_answer:
-            found = provider.find_upload(image, since=started)
+        if lost_answer and provider.can_find_uploads():
+            try:
+                found = provider.find_upload(image, since=started)
+            except AmbiguousUploadError:
+                # The list cannot tell (several candidates): only re-send when allowed.
+                if not request.retry.retry_ambiguous:
+                    raise
+                found = None
             if found is not None:
                 return found
         try:

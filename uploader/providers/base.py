@@ -69,6 +69,7 @@ class Provider(Protocol):
         limiter: RateLimiter | None,
         *,
         clock: Callable[[], float] = ...,
+        sleep: Callable[[float], None] = ...,
         cache: EtagCache | None = None,
     ) -> None: ...
 

@@ -82,6 +82,7 @@ class ImgurProvider:
         limiter: RateLimiter | None,
         *,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
         cache: EtagCache | None = None,
     ) -> None:
         from uploader.client import ApiSession
@@ -89,6 +90,7 @@ class ImgurProvider:
         self.profile = profile
         self.credential = credential
         self.clock = clock
+        self.sleep = sleep  # Imgur uploads are synchronous: nothing to poll
         self.cache = cache
         self.session: ApiSession = ApiSession(
             http, limiter, self.rate_updates, retry_after=self.retry_after

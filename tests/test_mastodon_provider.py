@@ -1,0 +1,719 @@
+"""The Mastodon provider against httpx.MockTransport: media, polling, posts, limits, errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.images import write_png, write_sized_png
+from uploader.cache import EtagCache
+from uploader.config import parse_config
+from uploader.errors import (
+    AuthError,
+    ExitCode,
+    InputFileError,
+    ProviderError,
+    RateLimitError,
+    ServerError,
+    UploaderError,
+    UsageError,
+)
+from uploader.media import inspect_path
+from uploader.models import ImageFile, UploadOptions
+from uploader.providers import KINDS
+from uploader.providers.base import check_limits
+from uploader.providers.mastodon import MAX_POLLS, MastodonProvider
+from uploader.providers.mastodon_media import MIME_TYPES, media_ref
+
+BASE = "http://127.0.0.1:1/mastodon"
+TOKEN = "masto-token-456"
+MID = "117020576894251992"
+NOW = datetime(2026, 8, 1, 13, 50, tzinfo=UTC).timestamp()
+MiB = 1024 * 1024
+FILE_URL = (
+    "http://localhost:3000/system/media_attachments/files/117/020/576/894/251/992/original/"
+    "7d7d7696bb9ee509.png"
+)
+MEDIA = {
+    "id": MID,
+    "type": "image",
+    "url": FILE_URL,
+    "preview_url": FILE_URL.replace("original", "small"),
+    "meta": {"original": {"width": 8, "height": 8, "size": "8x8", "aspect": 1.0}},
+    "description": "alt",
+    "blurhash": "UGC~-#M{0JfkNFofR%M{IURj%Mt7E0oM%MR*",
+}
+PENDING = {**MEDIA, "type": "video", "url": None}
+INSTANCE = {
+    "domain": "mastodon.example",
+    "configuration": {
+        "media_attachments": {
+            "supported_mime_types": ["image/jpeg", "image/png", "video/mp4"],
+            "image_size_limit": 16777216,
+            "video_size_limit": 103809024,
+            "description_limit": 1500,
+        }
+    },
+}
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+@pytest.fixture(autouse=True)
+def registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Config validation knows the kind even before the registry line is added."""
+    monkeypatch.setitem(KINDS, "mastodon", MastodonProvider)
+
+
+class Server:
+    """Routes by method and path; each route answers from its list (the last one repeats)."""
+
+    def __init__(self, routes: dict[str, list[httpx.Response]]) -> None:
+        self.routes = {"GET /api/v2/instance": [httpx.Response(200, json=INSTANCE)], **routes}
+        self.seen: list[httpx.Request] = []
+        self.count: dict[str, int] = {}
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        self.seen.append(request)
+        key = f"{request.method} {request.url.path.removeprefix('/mastodon')}"
+        answers = self.routes.get(key)
+        if answers is None:
+            return httpx.Response(404, json={"error": "Record not found"})
+        index = self.count.get(key, 0)
+        self.count[key] = index + 1
+        return answers[min(index, len(answers) - 1)]
+
+    def requests(self, key: str) -> list[httpx.Request]:
+        method, path = key.split(" ", 1)
+        return [r for r in self.seen if r.method == method and r.url.path.endswith(path)]
+
+
+def _provider(
+    handler: Handler,
+    tmp_path: Path,
+    extra: str = "",
+    *,
+    sleeps: list[float] | None = None,
+    cache: EtagCache | None = None,
+) -> MastodonProvider:
+    config = parse_config(
+        f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\n' + extra,
+        tmp_path / "c.toml",
+    )
+    profile = config.profile("social")
+    credential = MastodonProvider.resolve_credential(
+        profile, {"UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN}
+    )
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    log = sleeps if sleeps is not None else []
+    return MastodonProvider(
+        profile, credential, http, None, clock=lambda: NOW, cache=cache, sleep=log.append
+    )
+
+
+def _image(tmp_path: Path) -> ImageFile:
+    return inspect_path(str(write_png(tmp_path / "a.png")))
+
+
+def test_upload_request_and_result(tmp_path: Path) -> None:
+    server = Server({"POST /api/v2/media": [httpx.Response(200, json=MEDIA)]})
+    provider = _provider(server, tmp_path)
+    result = provider.upload(
+        _image(tmp_path), UploadOptions(title="T", description="Alt text", focus="0.5,-0.25")
+    )
+    (request,) = server.requests("POST /api/v2/media")
+    assert str(request.url) == f"{BASE}/api/v2/media"
+    assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    body = request.content
+    assert b'name="file"; filename="a.png"' in body
+    assert b"Content-Type: image/png" in body
+    assert (tmp_path / "a.png").read_bytes() in body
+    assert b'name="description"\r\n\r\nAlt text\r\n' in body
+    assert b'name="focus"\r\n\r\n0.5,-0.25\r\n' in body
+    assert (result.id, result.url, result.delete_id) == (MID, FILE_URL, MID)
+    assert result.extra == (("type", "image"), ("preview_url", MEDIA["preview_url"]))
+    assert [str(r.url) for r in server.seen] == [f"{BASE}/api/v2/instance", f"{BASE}/api/v2/media"]
+
+
+def test_title_is_the_alt_text_when_no_description(tmp_path: Path) -> None:
+    server = Server({"POST /api/v2/media": [httpx.Response(200, json=MEDIA)]})
+    _provider(server, tmp_path).upload(_image(tmp_path), UploadOptions(title="Title"))
+    body = server.requests("POST /api/v2/media")[0].content
+    assert b'name="description"\r\n\r\nTitle\r\n' in body
+    assert b'name="focus"' not in body
+
+
+def test_202_is_polled_until_processed(tmp_path: Path) -> None:
+    done = {**MEDIA, "type": "video", "url": "https://files.example/v.mp4"}
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(202, json=PENDING)],
+            f"GET /api/v1/media/{MID}": [
+                httpx.Response(206, json=PENDING),
+                httpx.Response(206, json=PENDING),
+                httpx.Response(200, json=done),
+            ],
+        }
+    )
+    sleeps: list[float] = []
+    result = _provider(server, tmp_path, sleeps=sleeps).upload(_image(tmp_path), UploadOptions())
+    assert sleeps == [0.5, 1.0, 2.0]
+    polls = server.requests(f"GET /api/v1/media/{MID}")
+    assert len(polls) == 3
+    assert all(p.headers["authorization"] == f"Bearer {TOKEN}" for p in polls)
+    assert result.url == "https://files.example/v.mp4"
+    assert ("type", "video") in result.extra
+
+
+def test_polling_gives_up_at_poll_timeout(tmp_path: Path) -> None:
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(202, json=PENDING)],
+            f"GET /api/v1/media/{MID}": [httpx.Response(206, json=PENDING)],
+        }
+    )
+    sleeps: list[float] = []
+    provider = _provider(server, tmp_path, "poll_timeout = 3\n", sleeps=sleeps)
+    with pytest.raises(ProviderError) as info:
+        provider.upload(_image(tmp_path), UploadOptions())
+    assert sleeps == [0.5, 1.0]
+    assert f"still processing media {MID}" in info.value.message
+    assert type(info.value) is ProviderError  # final: retrying would upload it again
+
+
+def test_polling_is_bounded_in_count_and_backoff_is_capped(tmp_path: Path) -> None:
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(202, json=PENDING)],
+            f"GET /api/v1/media/{MID}": [
+                httpx.Response(503, text="busy"),
+                httpx.Response(429, json={"error": "Too many requests"}),
+                httpx.Response(206, json=PENDING),
+            ],
+        }
+    )
+    sleeps: list[float] = []
+    provider = _provider(server, tmp_path, "poll_timeout = 1000000\n", sleeps=sleeps)
+    with pytest.raises(ProviderError, match="still processing"):
+        provider.upload(_image(tmp_path), UploadOptions())
+    assert len(server.requests(f"GET /api/v1/media/{MID}")) == MAX_POLLS
+    assert sleeps[:5] == [0.5, 1.0, 2.0, 4.0, 5.0]
+    assert max(sleeps) == 5.0
+
+
+def test_processing_failure_is_reported_with_the_media_id(tmp_path: Path) -> None:
+    failed = {"error": "Error processing thumbnail for uploaded media"}
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(202, json=PENDING)],
+            f"GET /api/v1/media/{MID}": [httpx.Response(422, json=failed)],
+        }
+    )
+    with pytest.raises(ProviderError) as info:
+        _provider(server, tmp_path).upload(_image(tmp_path), UploadOptions())
+    assert MID in info.value.message
+    assert "Error processing thumbnail" in info.value.message
+    assert info.value.exit_code == ExitCode.PROVIDER
+
+
+STATUS = {"id": "1", "url": "https://mastodon.example/@me/1", "uri": "https://x/1"}
+
+
+def test_post_publishes_a_status_with_a_stable_idempotency_key(tmp_path: Path) -> None:
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(200, json=MEDIA)],
+            "POST /api/v1/statuses": [httpx.Response(200, json=STATUS)],
+        }
+    )
+    provider = _provider(server, tmp_path, 'visibility = "unlisted"\n')
+    options = UploadOptions(post=True, status="Look at this")
+    result = provider.upload(_image(tmp_path), options)
+    provider.upload(_image(tmp_path), options)
+    provider.upload(_image(tmp_path), UploadOptions(post=True, status="Other", visibility="direct"))
+    first, second, third = server.requests("POST /api/v1/statuses")
+    assert first.headers["content-type"] == "application/x-www-form-urlencoded"
+    form = httpx.QueryParams(first.content.decode())
+    assert form.get_list("media_ids[]") == [MID]
+    assert form["status"] == "Look at this"
+    assert form["visibility"] == "unlisted"
+    assert httpx.QueryParams(third.content.decode())["visibility"] == "direct"
+    key = first.headers["idempotency-key"]
+    assert key == second.headers["idempotency-key"]
+    assert key != third.headers["idempotency-key"]
+    assert ("status_url", "https://mastodon.example/@me/1") in result.extra
+    assert result.url == FILE_URL
+
+
+def test_post_without_text_sends_only_the_media(tmp_path: Path) -> None:
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(200, json=MEDIA)],
+            "POST /api/v1/statuses": [httpx.Response(200, json=STATUS)],
+        }
+    )
+    _provider(server, tmp_path).upload(_image(tmp_path), UploadOptions(post=True))
+    form = httpx.QueryParams(server.requests("POST /api/v1/statuses")[0].content.decode())
+    assert dict(form) == {"media_ids[]": MID}
+
+
+def test_post_retried_with_the_same_key_then_final_error(tmp_path: Path) -> None:
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(200, json=MEDIA)],
+            "POST /api/v1/statuses": [
+                httpx.Response(503, json={"error": "Remote data could not be fetched"}),
+                httpx.Response(200, json=STATUS),
+            ],
+        }
+    )
+    sleeps: list[float] = []
+    _provider(server, tmp_path, sleeps=sleeps).upload(_image(tmp_path), UploadOptions(post=True))
+    posts = server.requests("POST /api/v1/statuses")
+    assert len(posts) == 2
+    assert posts[0].headers["idempotency-key"] == posts[1].headers["idempotency-key"]
+    assert sleeps == [0.5]
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(200, json=MEDIA)],
+            "POST /api/v1/statuses": [httpx.Response(500, json={"error": "boom"})],
+        }
+    )
+    with pytest.raises(ProviderError) as info:
+        _provider(server, tmp_path).upload(_image(tmp_path), UploadOptions(post=True))
+    assert type(info.value) is ProviderError  # not ServerError: no second media upload
+    assert f"uploaded media {MID} but could not post it" in info.value.message
+    assert len(server.requests("POST /api/v1/statuses")) == 3
+    assert len(server.requests("POST /api/v2/media")) == 1
+
+
+def test_post_refused_by_scope_is_an_auth_error(tmp_path: Path) -> None:
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(200, json=MEDIA)],
+            "POST /api/v1/statuses": [
+                httpx.Response(403, json={"error": "This action is outside the authorized scopes"})
+            ],
+        }
+    )
+    with pytest.raises(AuthError) as info:
+        _provider(server, tmp_path).upload(_image(tmp_path), UploadOptions(post=True))
+    assert "outside the authorized scopes" in info.value.message
+    assert MID in info.value.message
+
+
+INVALID = (
+    'Bearer realm="Doorkeeper", error="invalid_token", '
+    'error_description="The access token is invalid"'
+)
+
+
+@pytest.mark.parametrize(
+    ("response", "kind", "fragment"),
+    [
+        (
+            httpx.Response(
+                401,
+                json={"error": "The access token is invalid"},
+                headers={"WWW-Authenticate": INVALID},
+            ),
+            AuthError,
+            "The access token is invalid",
+        ),
+        (httpx.Response(401, text="", headers={"WWW-Authenticate": INVALID}), AuthError, "invalid"),
+        (
+            httpx.Response(
+                400,
+                json={"error": "invalid_grant", "error_description": "The provided grant is bad."},
+            ),
+            AuthError,
+            "The provided grant is bad. (invalid_grant)",
+        ),
+        (
+            httpx.Response(403, json={"error": "Your login is currently disabled"}),
+            AuthError,
+            "Your login is currently disabled",
+        ),
+        (
+            httpx.Response(
+                422,
+                json={"error": "Validation failed: File content type is invalid, File is invalid"},
+            ),
+            ProviderError,
+            "File content type is invalid",
+        ),
+        (
+            httpx.Response(429, json={"error": "Too many requests"}),
+            RateLimitError,
+            "rate limit reached (Too many requests)",
+        ),
+        (
+            httpx.Response(500, json={"error": "Error processing thumbnail for uploaded media"}),
+            ServerError,
+            "Error processing thumbnail",
+        ),
+        (
+            httpx.Response(
+                502,
+                text="<html><title>502 Bad Gateway</title>",
+                headers={"content-type": "text/html"},
+            ),
+            ServerError,
+            "502 Bad Gateway",
+        ),
+        (
+            httpx.Response(413, text="<html><title>413 Request Entity Too Large</title></html>"),
+            ProviderError,
+            "too large",
+        ),
+        (
+            httpx.Response(400, text="oops", headers={"content-type": "text/plain"}),
+            ProviderError,
+            "not JSON",
+        ),
+        (httpx.Response(200, text="<html>hi</html>"), ProviderError, "not JSON"),
+        (httpx.Response(200, json={"type": "image"}), ProviderError, "no media id"),
+    ],
+)
+def test_error_shapes(
+    tmp_path: Path, response: httpx.Response, kind: type[UploaderError], fragment: str
+) -> None:
+    server = Server({"POST /api/v2/media": [response]})
+    with pytest.raises(UploaderError) as info:
+        _provider(server, tmp_path).upload(_image(tmp_path), UploadOptions())
+    error = info.value
+    assert type(error) is kind
+    assert fragment in error.message
+    assert "\n" not in error.message
+    assert TOKEN not in error.message + (error.hint or "")
+    if kind is AuthError:
+        assert error.exit_code == ExitCode.AUTH
+        assert "UPLOADER_SOCIAL_ACCESS_TOKEN" in (error.hint or "")
+
+
+def test_invalid_token_hint_says_sign_in_again(tmp_path: Path) -> None:
+    response = httpx.Response(401, json={"error": "x"}, headers={"WWW-Authenticate": INVALID})
+    server = Server({"POST /api/v2/media": [response]})
+    with pytest.raises(AuthError) as info:
+        _provider(server, tmp_path).upload(_image(tmp_path), UploadOptions())
+    assert "sign in again" in (info.value.hint or "")
+
+
+def test_429_is_from_the_server_with_the_reset_time(tmp_path: Path) -> None:
+    response = httpx.Response(
+        429,
+        json={"error": "Too many requests"},
+        headers={
+            "X-RateLimit-Limit": "30",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": "2026-08-01T14:00:00.524560Z",
+        },
+    )
+    server = Server({"POST /api/v2/media": [response]})
+    provider = _provider(server, tmp_path)
+    with pytest.raises(RateLimitError) as info:
+        provider.upload(_image(tmp_path), UploadOptions())
+    assert info.value.from_server is True
+    assert info.value.exit_code == ExitCode.RATE_LIMITED
+    assert info.value.reset_at == pytest.approx(NOW + 600.52456)
+    (update,) = provider.rate_updates(response)  # what the limiter records with the 429
+    assert (update.bucket, update.limit, update.remaining) == ("media", 30, 0)
+    assert update.reset_at == pytest.approx(NOW + 600.52456)
+
+
+def test_instance_limits_refuse_oversize_and_unsupported_before_upload(tmp_path: Path) -> None:
+    small = json.loads(json.dumps(INSTANCE))
+    small["configuration"]["media_attachments"].update(
+        {"image_size_limit": 1000, "supported_mime_types": ["image/png", "image/jpeg"]}
+    )
+    server = Server({"GET /api/v2/instance": [httpx.Response(200, json=small)]})
+    provider = _provider(server, tmp_path)
+    big = inspect_path(str(write_sized_png(tmp_path / "big.png", 2000)))
+    limits = provider.limits()
+    assert limits.max_image_size == 1000
+    assert limits.max_video_size == 103809024
+    with pytest.raises(InputFileError, match="over Mastodon's 1000 B image limit"):
+        check_limits(big, limits, provider.display_name)
+    gif = tmp_path / "a.gif"
+    gif.write_bytes(b"GIF89a" + b"\x00" * 32)
+    with pytest.raises(InputFileError, match="image/gif files are not accepted by Mastodon"):
+        provider.upload(inspect_path(str(gif)), UploadOptions())
+    assert [r.url.path for r in server.seen] == ["/mastodon/api/v2/instance"]  # asked once
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(404, text="<html><title>The page you were looking for</title></html>"),
+        httpx.Response(200, text="garbage{"),
+        httpx.Response(200, json=["not", "an", "instance"]),
+        httpx.Response(200, json={"configuration": {"statuses": {}}}),
+    ],
+)
+def test_instance_limits_fall_back(tmp_path: Path, response: httpx.Response) -> None:
+    server = Server({"GET /api/v2/instance": [response]})
+    limits = _provider(server, tmp_path, "max_video_size = 5000\n").limits()
+    assert limits.mime_types == MIME_TYPES
+    assert (limits.max_image_size, limits.max_video_size) == (16 * MiB, 5000)
+
+
+def test_instance_limits_fall_back_on_network_error_and_missing_keys(tmp_path: Path) -> None:
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    assert _provider(unreachable, tmp_path).limits().max_video_size == 99 * MiB
+    partial = {"configuration": {"media_attachments": {"video_size_limit": 7}}}
+    server = Server({"GET /api/v2/instance": [httpx.Response(200, json=partial)]})
+    limits = _provider(server, tmp_path, "max_image_size = 1234\n").limits()
+    assert (limits.mime_types, limits.max_image_size, limits.max_video_size) == (
+        MIME_TYPES,
+        1234,
+        7,
+    )
+
+
+def test_public_instance_document_is_revalidated_with_its_etag(tmp_path: Path) -> None:
+    etag = 'W/"6ae06fc1a2b3c4d5e6f708192a3b4c5d"'
+
+    def instance(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("if-none-match") == etag:
+            return httpx.Response(304, headers={"etag": etag})
+        headers = {"etag": etag, "cache-control": "max-age=300, public"}
+        return httpx.Response(200, json=INSTANCE, headers=headers)
+
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return instance(request)
+
+    cache = EtagCache(tmp_path / "cache")
+    first = _provider(handler, tmp_path, cache=cache).limits()
+    second = _provider(handler, tmp_path, cache=cache).limits()
+    assert seen[1].headers["if-none-match"] == etag
+    assert first == second
+    assert second.max_image_size == 16777216
+
+
+def test_info_no_store_answers_are_not_stored(tmp_path: Path) -> None:
+    headers = {"etag": 'W/"a7e412cdca22553f942685d4ee5e1faf"', "cache-control": "private, no-store"}
+    server = Server(
+        {f"GET /api/v1/media/{MID}": [httpx.Response(200, json=MEDIA, headers=headers)]}
+    )
+    cache = EtagCache(tmp_path / "cache")
+    provider = _provider(server, tmp_path, cache=cache)
+    info = provider.info(MID)
+    provider.info(MID)
+    first, second = server.requests(f"GET /api/v1/media/{MID}")
+    assert first.headers["authorization"] == f"Bearer {TOKEN}"
+    assert "if-none-match" not in second.headers
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
+    assert (info.id, info.url, info.delete_id) == (MID, FILE_URL, MID)
+    assert info.mime_type == "image/png"
+    assert info.description == "alt"
+    assert ("dimensions", "8x8") in info.extra
+
+
+def test_info_of_processing_and_missing_media(tmp_path: Path) -> None:
+    server = Server({f"GET /api/v1/media/{MID}": [httpx.Response(206, json=PENDING)]})
+    info = _provider(server, tmp_path).info(MID)
+    assert info.url is None
+    assert ("state", "processing") in info.extra
+    with pytest.raises(ProviderError) as error:
+        _provider(Server({}), tmp_path).info("999")
+    assert "no such media 999" in error.value.message
+    assert error.value.exit_code == ExitCode.PROVIDER
+
+
+def test_delete_invalidates_the_cached_lookup(tmp_path: Path) -> None:
+    etag = 'W/"a7e412cdca22553f942685d4ee5e1faf"'
+    server = Server(
+        {
+            f"GET /api/v1/media/{MID}": [httpx.Response(200, json=MEDIA, headers={"etag": etag})],
+            f"DELETE /api/v1/media/{MID}": [httpx.Response(200, json=MEDIA)],
+        }
+    )
+    provider = _provider(server, tmp_path, cache=EtagCache(tmp_path / "cache"))
+    provider.info(MID)
+    assert provider.delete(FILE_URL) == f"deleted Mastodon media {MID}"
+    provider.info(MID)
+    (delete,) = server.requests(f"DELETE /api/v1/media/{MID}")
+    assert delete.headers["authorization"] == f"Bearer {TOKEN}"
+    assert "if-none-match" not in server.requests(f"GET /api/v1/media/{MID}")[1].headers
+
+
+@pytest.mark.parametrize(
+    ("response", "fragment"),
+    [
+        (httpx.Response(404, json={"error": "Record not found"}), "Record not found (HTTP 404)"),
+        (httpx.Response(422, json={"error": "Media is attached"}), "Media is attached (HTTP 422)"),
+    ],
+)
+def test_delete_refusals(tmp_path: Path, response: httpx.Response, fragment: str) -> None:
+    server = Server({f"DELETE /api/v1/media/{MID}": [response]})
+    with pytest.raises(ProviderError) as info:
+        _provider(server, tmp_path).delete(MID)
+    assert f"cannot delete media {MID}: {fragment}" in info.value.message
+    assert "not attached to a post" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        (MID, MID),
+        (f"https://mastodon.example/api/v1/media/{MID}", MID),
+        (FILE_URL, MID),
+        ("https://x/system/media_attachments/files/000/000/123/small/abc.png", "123"),
+        ("https://gts.example/fileserver/01ACCT/attachment/original/01HMEDIA.jpeg", "01HMEDIA"),
+    ],
+)
+def test_media_references(ref: str, expected: str) -> None:
+    assert media_ref(ref) == expected
+
+
+def test_bad_media_reference() -> None:
+    with pytest.raises(UsageError):
+        media_ref("not an id")
+
+
+def test_no_upload_list(tmp_path: Path) -> None:
+    provider = _provider(Server({}), tmp_path)
+    with pytest.raises(UsageError) as info:
+        provider.list_uploads(1)
+    assert info.value.exit_code == ExitCode.USAGE
+    assert "no list of uploaded media" in info.value.message
+    assert provider.can_find_uploads() is False
+    assert provider.find_upload(_image(tmp_path), since=NOW) is None
+
+
+def _answer(method: str, path: str, headers: dict[str, str]) -> httpx.Response:
+    return httpx.Response(200, headers=headers, request=httpx.Request(method, BASE + path))
+
+
+def test_rate_updates_by_endpoint(tmp_path: Path) -> None:
+    provider = _provider(Server({}), tmp_path)
+    media = {
+        "X-RateLimit-Limit": "30",
+        "X-RateLimit-Remaining": "29",
+        "X-RateLimit-Reset": "2026-08-01T14:00:00.732549Z",
+    }
+    api = {**media, "X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "299"}
+    (update,) = provider.rate_updates(_answer("POST", "/api/v2/media", media))
+    assert (update.bucket, update.limit, update.remaining) == ("media", 30, 29)
+    assert update.reset_at == pytest.approx(NOW + 600.732549)
+    assert provider.rate_updates(_answer("GET", f"/api/v1/media/{MID}", api))[0].bucket == "api"
+    epoch = {
+        "X-RateLimit-Limit": "300",
+        "X-RateLimit-Remaining": "5",
+        "X-RateLimit-Reset": "1785592800",
+    }
+    assert provider.rate_updates(_answer("GET", "/api/v1/x", epoch))[0].reset_at == 1785592800.0
+    assert provider.rate_updates(_answer("POST", "/api/v2/media", {})) == []
+    statuses = {**api, "X-RateLimit-Reset": "2026-08-01T15:00:00.907749Z"}
+    assert provider.rate_updates(_answer("POST", "/api/v1/statuses", statuses)) == []
+    assert provider.rate_updates(httpx.Response(200, headers=api)) == []  # no request
+    specs = {
+        s.name: (s.default_limit, s.window) for s in MastodonProvider.bucket_specs(provider.profile)
+    }
+    assert specs == {"api": (300, 300.0), "media": (30, 1800.0)}
+
+
+def test_live_limits_checks_the_token(tmp_path: Path) -> None:
+    headers = {
+        "x-ratelimit-limit": "300",
+        "x-ratelimit-remaining": "299",
+        "x-ratelimit-reset": "2026-08-01T13:55:00.400382Z",
+    }
+    server = Server(
+        {
+            "GET /api/v1/accounts/verify_credentials": [
+                httpx.Response(200, json={"id": "1", "username": "me"}, headers=headers)
+            ]
+        }
+    )
+    (update,) = _provider(server, tmp_path).live_limits()
+    assert (update.bucket, update.limit, update.remaining) == ("api", 300, 299)
+    (request,) = server.seen
+    assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    rejected = Server(
+        {
+            "GET /api/v1/accounts/verify_credentials": [
+                httpx.Response(401, json={"error": "The access token is invalid"})
+            ]
+        }
+    )
+    with pytest.raises(AuthError):
+        _provider(rejected, tmp_path).live_limits()
+
+
+def test_missing_token_is_an_auth_error(tmp_path: Path) -> None:
+    profile = parse_config('[providers.social]\nkind = "mastodon"\n', tmp_path / "c.toml").profile(
+        "social"
+    )
+    assert profile.base_url == "https://mastodon.social"
+    with pytest.raises(AuthError) as info:
+        MastodonProvider.resolve_credential(profile, {})
+    assert "UPLOADER_SOCIAL_ACCESS_TOKEN" in (info.value.hint or "")
+    assert info.value.exit_code == ExitCode.AUTH
+
+
+def test_retry_after_header_or_message_hint(tmp_path: Path) -> None:
+    provider = _provider(Server({}), tmp_path)
+    assert provider.retry_after(httpx.Response(429, headers={"Retry-After": "12"})) == 12.0
+    assert provider.retry_after(httpx.Response(429, json={"error": "wait 3 minutes"})) == 180.0
+    assert provider.retry_after(httpx.Response(429, json={"error": "Too many requests"})) is None
+
+
+def test_through_the_pipeline_headers_feed_the_buckets(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    from uploader import pipeline
+    from uploader.models import UploadResult
+
+    config = parse_config(
+        f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\n', tmp_path / "c.toml"
+    )
+    api = {
+        "X-RateLimit-Limit": "300",
+        "X-RateLimit-Remaining": "299",
+        "X-RateLimit-Reset": "2026-08-01T13:55:00.824007Z",
+    }
+    media = {
+        "X-RateLimit-Limit": "30",
+        "X-RateLimit-Remaining": "29",
+        "X-RateLimit-Reset": "2026-08-01T14:00:00.732549Z",
+    }
+    server = Server(
+        {
+            "GET /api/v2/instance": [httpx.Response(200, json=INSTANCE, headers=api)],
+            "POST /api/v2/media": [httpx.Response(200, json=MEDIA, headers=media)],
+        }
+    )
+    runtime = pipeline.Runtime(
+        env={**hermetic_env, "UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
+        clock=lambda: NOW,
+        sleep=lambda _s: None,
+        transport=httpx.MockTransport(server),
+    )
+    request = pipeline.UploadRequest(
+        paths=(str(write_png(tmp_path / "a.png")),),
+        provider="social",
+        options=UploadOptions(description="alt"),
+        on_limit="fail",
+        max_wait=0,
+    )
+    results: list[UploadResult] = []
+    outcome = pipeline.upload(config, request, runtime, lambda r, _e: results.append(r))
+    assert outcome.exit_code == ExitCode.OK
+    assert results[0].url == FILE_URL
+    states = {s.bucket: s for s in pipeline.limiter_for(config, "social", runtime).states()}
+    # The upload's headers name the media bucket; its api credit is counted locally.
+    assert (states["api"].remaining, states["media"].remaining) == (298, 29)
+    assert states["api"].reset_at == pytest.approx(NOW + 300.824007)
+    assert states["media"].reset_at == pytest.approx(NOW + 600.732549)
+    assert len(server.requests("GET /api/v2/instance")) == 1

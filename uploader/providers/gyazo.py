@@ -1,0 +1,323 @@
+"""Gyazo (reference section 2).
+
+Uploads go to a separate host: ``POST {upload_url}/api/upload`` (multipart only, the file in
+``imagedata`` with a filename); lookups, listing and deletes go to ``{base_url}/api/images``.
+Every call sends ``Authorization: Bearer <token>`` (reference 2.1). Gyazo documents one
+budget, 12,500 API requests a day, and sends no rate-limit headers (reference 2.5): the
+limiter counts each request locally and learns from 429s.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from uploader.credentials import Credential
+from uploader.errors import AmbiguousUploadError, AuthError, ProviderError
+from uploader.providers.base import Limits, OptionSpec, check_limits, json_body
+from uploader.providers.gyazo_errors import TOKEN_PAGE, error_for
+from uploader.providers.gyazo_media import (
+    PageInfo,
+    extra_of,
+    gyazo_id,
+    media_info,
+    parse_time,
+    text_of,
+)
+from uploader.rateheaders import retry_after_seconds, wait_hint_seconds
+from uploader.ratelimit import BucketSpec
+
+if TYPE_CHECKING:
+    import httpx
+
+    from uploader.cache import EtagCache
+    from uploader.client import ApiSession
+    from uploader.config import Profile
+    from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
+    from uploader.ratelimit import RateLimiter
+
+COST = {"daily": 1}  # every call counts against the 12,500 a day (reference 2.5)
+PER_PAGE = 20
+# Server and local clocks may differ a little (find_upload).
+CLOCK_SLACK = 120.0
+MiB = 1024 * 1024
+# The API lists no accepted types; these are the still-image formats Gyazo shows. No video.
+IMAGE_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff", "image/heic"}
+)
+
+
+class GyazoProvider:
+    """Uploads and lookups against Gyazo (or the sandbox's ``/gyazo`` and ``/gyazo-upload``)."""
+
+    kind: ClassVar[str] = "gyazo"
+    display_name: ClassVar[str] = "Gyazo"
+    default_base_url: ClassVar[str] = "https://api.gyazo.com"
+    options: ClassVar[Mapping[str, OptionSpec]] = {
+        "upload_url": OptionSpec(str, is_url=True),  # default https://upload.gyazo.com
+        # "onlyme" (one client's spelling, reference 2.2) is not offered: the docs say only_me.
+        "access_policy": OptionSpec(str, choices=("anyone", "only_me")),
+        "metadata_is_public": OptionSpec(bool),
+        "referer_url": OptionSpec(str),
+        "app": OptionSpec(str),
+        "collection_id": OptionSpec(str),
+        # The API documents no size limit (reference 2.5 GAP): a local guard only.
+        "max_image_size": OptionSpec(int, minimum=1),
+    }
+
+    def __init__(
+        self,
+        profile: Profile,
+        credential: Credential,
+        http: httpx.Client,
+        limiter: RateLimiter | None,
+        *,
+        clock: Callable[[], float] = time.time,
+        cache: EtagCache | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """``sleep`` is accepted (and unused) so every provider takes the same keywords."""
+        from uploader.client import ApiSession
+
+        self.profile = profile
+        self.credential = credential
+        self.clock = clock
+        self.cache = cache
+        self.session: ApiSession = ApiSession(
+            http, limiter, self.rate_updates, retry_after=self.retry_after
+        )
+        self.upload_url = str(profile.option("upload_url", "https://upload.gyazo.com"))
+        self._page: PageInfo | None = None
+        # Ids this process uploaded: never "recovered" as another file's lost upload.
+        self._uploaded: set[str] = set()
+
+    @classmethod
+    def bucket_specs(cls, profile: Profile) -> Sequence[BucketSpec]:
+        return (BucketSpec("daily", "Gyazo API requests (daily)", 12500, 86400.0, counted=True),)
+
+    @classmethod
+    def resolve_credential(cls, profile: Profile, env: Mapping[str, str]) -> Credential:
+        """The Bearer token from ``UPLOADER_<NAME>_ACCESS_TOKEN``; Gyazo has no anonymous upload."""
+        token_var = profile.env_prefix + "ACCESS_TOKEN"
+        token = env.get(token_var, "").strip()
+        if token:
+            return Credential("Bearer", token, f"environment variable {token_var}")
+        raise AuthError(
+            f"profile {profile.name!r} has no Gyazo access token",
+            hint=f"set {token_var} (create a token at {TOKEN_PAGE})",
+        )
+
+    def limits(self) -> Limits:
+        size = int(self.profile.option("max_image_size", 10 * MiB))
+        return Limits(mime_types=IMAGE_TYPES, max_image_size=size, max_video_size=size)
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": self.credential.authorization(), "Accept": "application/json"}
+
+    def upload(self, image: ImageFile, options: UploadOptions, *, pending: int = 1) -> UploadResult:
+        """``POST {upload_url}/api/upload``; the result's delete id is the image id.
+
+        ``created_at`` is not sent: Gyazo would date the image by the file's mtime, and
+        :meth:`find_upload` recognises a lost upload by its server-side time.
+        """
+        from uploader.models import UploadResult
+
+        check_limits(image, self.limits(), self.display_name)
+        data = self._fields(options)
+        with image.source.open("rb") as stream:
+            response = self.session.request(
+                "POST",
+                f"{self.upload_url}/api/upload",
+                costs=COST,
+                pending=pending,
+                headers=self._headers(),
+                data=data,
+                files={"imagedata": (image.filename, stream, image.mime_type)},
+            )
+        info = self._object(response, "upload")
+        image_id, url = text_of(info.get("image_id")), text_of(info.get("url"))
+        if not image_id or not url:
+            raise ProviderError(
+                "Gyazo reported success but sent no image id or URL", status=response.status_code
+            )
+        self._uploaded.add(image_id)
+        return UploadResult(
+            path=image.label,
+            provider=self.profile.name,
+            status="uploaded",
+            id=image_id,
+            url=url,
+            delete_id=image_id,
+            extra=extra_of(info, ("permalink_url", "thumb_url")),
+        )
+
+    def _fields(self, options: UploadOptions) -> dict[str, str]:
+        """The form fields besides the file (reference 2.2): options first, then the profile."""
+        data: dict[str, str] = {}
+        if options.title:
+            data["title"] = options.title
+        if options.description:
+            data["desc"] = options.description
+        policy = options.access_policy or self.profile.option("access_policy")
+        if policy:
+            data["access_policy"] = str(policy)
+        public = self.profile.option("metadata_is_public")
+        if public is not None:
+            data["metadata_is_public"] = "true" if public else "false"
+        for key in ("referer_url", "app", "collection_id"):
+            value = self.profile.option(key)
+            if value:
+                data[key] = str(value)
+        return data
+
+    def can_find_uploads(self) -> bool:
+        return True
+
+    def find_upload(self, image: ImageFile, *, since: float) -> UploadResult | None:
+        """A lost upload, recognised by time alone (Gyazo keeps no file name or size).
+
+        Looks at the newest page of the account's images for ones created at or after
+        ``since - 120`` s (clock slack) that this process did not already report. One such
+        image is taken to be this upload; none means nothing was created. Several mean we
+        cannot tell (another client, or concurrent uploads): AmbiguousUploadError, so the
+        pipeline re-sends only when the user allowed possible duplicates.
+        """
+        from uploader.models import UploadResult
+
+        response = self.session.request(
+            "GET",
+            f"{self.profile.base_url}/api/images",
+            costs=COST,
+            headers=self._headers(),
+            params={"page": 1, "per_page": PER_PAGE},
+        )
+        items = self._list(response, "recent-uploads lookup")
+        candidates = []
+        for item in items:
+            when = parse_time(item.get("created_at"))
+            image_id, url = text_of(item.get("image_id")), text_of(item.get("url"))
+            if when is None or when < since - CLOCK_SLACK or not image_id or not url:
+                continue
+            if image_id not in self._uploaded:
+                candidates.append((image_id, url, item))
+        if not candidates:
+            return None
+        if len(candidates) > 1:
+            raise AmbiguousUploadError(
+                f"{image.label}: the upload's answer was lost and {len(candidates)} recent "
+                "Gyazo images could be it",
+                hint="check the account's recent uploads (`uploader list`); "
+                "--retry-ambiguous re-sends such uploads (they may then exist twice)",
+            )
+        image_id, url, item = candidates[0]
+        self._uploaded.add(image_id)
+        return UploadResult(
+            path=image.label,
+            provider=self.profile.name,
+            status="uploaded",
+            id=image_id,
+            url=url,
+            delete_id=image_id,
+            extra=(
+                *extra_of(item, ("permalink_url", "thumb_url")),
+                ("recovered", "found among recent uploads after a lost answer"),
+            ),
+        )
+
+    def live_limits(self) -> list[BucketUpdate]:
+        """Gyazo reports no budget anywhere: the local count is all there is (no request)."""
+        return []
+
+    def info(self, media_id: str) -> MediaInfo:
+        """``GET {base}/api/images/{id}`` through the ETag cache."""
+        from uploader.cache import cached_get
+
+        response = cached_get(
+            self.session,
+            self.cache,
+            self._image_url(gyazo_id(media_id)),
+            identity=self.credential.identity,
+            costs=COST,
+            headers=self._headers(),
+        )
+        return media_info(self._object(response, "lookup"), response, self.profile.name)
+
+    def list_uploads(self, page: int) -> list[MediaInfo]:
+        """One page (from 1; lower values mean 1) of 20 images, newest first.
+
+        Old entries of free accounts may lack ``image_id`` and ``url`` (reference 2.3); they
+        are kept, with an empty id and no URL. The paging headers are kept for
+        :meth:`last_page_info`.
+        """
+        from uploader.cache import cached_get
+
+        response = cached_get(
+            self.session,
+            self.cache,
+            f"{self.profile.base_url}/api/images",
+            identity=self.credential.identity,
+            costs=COST,
+            headers=self._headers(),
+            params={"page": max(1, page), "per_page": PER_PAGE},
+        )
+        items = self._list(response, "listing")
+        self._page = PageInfo.from_headers(response.headers)
+        return [media_info(item, response, self.profile.name) for item in items]
+
+    def last_page_info(self) -> PageInfo | None:
+        """Totals of the last :meth:`list_uploads` (None before the first listing)."""
+        return self._page
+
+    def delete(self, ref: str) -> str:
+        """Delete by image id or by a ``gyazo.com/<id>`` / ``i.gyazo.com/<id>.png`` link."""
+        target = gyazo_id(ref)
+        response = self.session.request(
+            "DELETE", self._image_url(target), costs=COST, headers=self._headers()
+        )
+        self._object(response, "delete")
+        if self.cache is not None:
+            self.cache.invalidate(self._image_url(target), self.credential.identity)
+        return f"deleted Gyazo image {target}"
+
+    def _image_url(self, target: str) -> str:
+        return f"{self.profile.base_url}/api/images/{target}"
+
+    def _check(self, response: httpx.Response, action: str) -> Any:
+        if not 200 <= response.status_code < 300:
+            raise error_for(
+                response,
+                action=action,
+                token_var=self.profile.env_prefix + "ACCESS_TOKEN",
+                now=self.clock(),
+            )
+        return json_body(response, self.display_name)
+
+    def _object(self, response: httpx.Response, action: str) -> dict[str, Any]:
+        body = self._check(response, action)
+        if not isinstance(body, dict):
+            raise ProviderError(
+                f"Gyazo answered the {action} with unexpected JSON (not an object)",
+                status=response.status_code,
+            )
+        return body
+
+    def _list(self, response: httpx.Response, action: str) -> list[dict[str, Any]]:
+        body = self._check(response, action)
+        if not isinstance(body, list):
+            raise ProviderError(
+                f"Gyazo answered the {action} with unexpected JSON (not a list)",
+                status=response.status_code,
+            )
+        return [item for item in body if isinstance(item, dict)]
+
+    def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
+        """Gyazo sends no rate-limit headers (reference 2.5): always []."""
+        return []
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        """How long the server says to wait: Retry-After, else a hint in the message text."""
+        header = retry_after_seconds(response.headers.get("retry-after", ""), self.clock())
+        if header is not None:
+            return header
+        return wait_hint_seconds(response.content[:2048].decode("utf-8", "replace"))

@@ -1,0 +1,109 @@
+"""Gyazo's image objects (reference 2.2, 2.3): ids, links, timestamps, MediaInfo values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from uploader.errors import UsageError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from uploader.models import MediaInfo
+
+META_EXTRA = (("app", "app"), ("url", "source_url"))
+_SUBTYPES = {"jpg": "jpeg"}
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    """The paging headers of a listing (reference 2.3); None where absent."""
+
+    total: int | None
+    page: int | None
+    per_page: int | None
+    user_type: str | None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> PageInfo:
+        from uploader.rateheaders import header, header_int
+
+        return cls(
+            total=header_int(headers, "X-Total-Count"),
+            page=header_int(headers, "X-Current-Page"),
+            per_page=header_int(headers, "X-Per-Page"),
+            user_type=header(headers, "X-User-Type"),
+        )
+
+
+def gyazo_id(ref: str) -> str:
+    """The image id in a bare id, ``https://gyazo.com/<id>`` or ``https://i.gyazo.com/<id>.png``."""
+    text = ref.strip()
+    if "://" in text:
+        text = urlsplit(text).path.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0]
+    if not text or "/" in text:
+        raise UsageError(f"{ref!r} is not a Gyazo image id or image link")
+    return text
+
+
+def parse_time(value: Any) -> float | None:
+    """An epoch from Gyazo's several timestamp forms (reference 2.1); naive means UTC.
+
+    ``2014-05-21 14:23:10+0900``, ``2018-07-24T07:33:24.771Z``, ``2019-05-03T11:57:35+0000``
+    and epoch numbers are all seen. Anything else is None, never an error.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def media_info(info: Mapping[str, Any], response: httpx.Response, provider: str) -> MediaInfo:
+    """One image object as MediaInfo; a missing ``image_id``/``url`` gives "" and None."""
+    from uploader.cache import CACHE_STATUS_HEADER
+    from uploader.models import MediaInfo
+
+    meta = info.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    kind = text_of(info.get("type"))
+    extra = list(extra_of(info, ("permalink_url", "thumb_url")))
+    extra += [(name, str(meta[key])) for key, name in META_EXTRA if meta.get(key)]
+    if response.headers.get(CACHE_STATUS_HEADER):
+        extra.append(("cache", "revalidated (304)"))
+    image = text_of(info.get("image_id")) or ""
+    return MediaInfo(
+        id=image,
+        url=text_of(info.get("url")) or None,
+        provider=provider,
+        mime_type=f"image/{_SUBTYPES.get(kind, kind)}" if kind else None,
+        title=text_of(meta.get("title")) or None,
+        description=text_of(meta.get("desc")) or None,
+        created_at=parse_time(info.get("created_at")),
+        delete_id=image or None,
+        extra=tuple(extra),
+    )
+
+
+def extra_of(info: Mapping[str, Any], keys: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``(key, value)`` pairs for the keys that have a value."""
+    return tuple((key, str(info[key])) for key in keys if info.get(key))
+
+
+def text_of(value: Any) -> str | None:
+    return None if value is None else str(value)

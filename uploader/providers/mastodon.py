@@ -1,0 +1,352 @@
+"""Mastodon and compatible servers (reference section 3).
+
+Every call sends ``Authorization: Bearer <token>`` to ``{base_url}``, the user's own server
+(``https://mastodon.social`` is only a placeholder default: set ``base_url``). Media goes to
+``POST /api/v2/media``, which answers 200 when the file is processed or 202 with ``url: null``
+while it is queued; then ``GET /api/v1/media/{id}`` answers 206 until it is done (reference
+3.4). Rate limits come from the ``X-RateLimit-*`` headers, which describe whichever throttle
+is closest to exhaustion: 300 per 5 min per token, or 30 media uploads per 30 min (3.7).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from uploader.credentials import Credential
+from uploader.errors import (
+    AuthError,
+    NetworkError,
+    ProviderError,
+    UploaderError,
+    UsageError,
+)
+from uploader.providers.base import Limits, OptionSpec, check_limits, json_body
+from uploader.providers.mastodon_errors import error_for, read_failure
+from uploader.providers.mastodon_media import (
+    MIME_TYPES,
+    limits_from_instance,
+    media_info,
+    media_ref,
+    text_of,
+)
+from uploader.providers.mastodon_status import idempotency_key, post_status, status_form
+from uploader.rateheaders import mastodon_updates, retry_after_seconds, wait_hint_seconds
+from uploader.ratelimit import BucketSpec
+
+if TYPE_CHECKING:
+    import httpx
+
+    from uploader.cache import EtagCache
+    from uploader.client import ApiSession
+    from uploader.config import Profile
+    from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
+    from uploader.ratelimit import RateLimiter
+
+log = logging.getLogger("uploader.mastodon")
+
+UPLOAD_COST = {"api": 1, "media": 1}
+API_COST = {"api": 1}
+MiB = 1024 * 1024
+VISIBILITIES = ("public", "unlisted", "private", "direct")
+POLL_FIRST, POLL_CAP = 0.5, 5.0  # seconds between media polls: doubling, capped
+MAX_POLLS = 120
+MEDIA_POST = re.compile(r"/api/v\d+/media/?$")
+STATUS_POST = re.compile(r"/api/v1/statuses/?$")
+
+
+class MastodonProvider:
+    """Media uploads (and optional posts) to any Mastodon-compatible server."""
+
+    kind: ClassVar[str] = "mastodon"
+    display_name: ClassVar[str] = "Mastodon"
+    default_base_url: ClassVar[str] = "https://mastodon.social"  # users set their own server
+    options: ClassVar[Mapping[str, OptionSpec]] = {
+        "visibility": OptionSpec(str, choices=VISIBILITIES),
+        # Used only when the server's /api/v2/instance does not say (reference 3.6).
+        "max_image_size": OptionSpec(int, minimum=1),
+        "max_video_size": OptionSpec(int, minimum=1),
+        "poll_timeout": OptionSpec(float, minimum=0),
+    }
+
+    def __init__(
+        self,
+        profile: Profile,
+        credential: Credential,
+        http: httpx.Client,
+        limiter: RateLimiter | None,
+        *,
+        clock: Callable[[], float] = time.time,
+        cache: EtagCache | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        from uploader.client import ApiSession
+
+        self.profile = profile
+        self.credential = credential
+        self.clock = clock
+        self.sleep = sleep
+        self.cache = cache
+        self.session: ApiSession = ApiSession(
+            http, limiter, self.rate_updates, retry_after=self.retry_after
+        )
+        self._limits: Limits | None = None
+        self._token_var = profile.env_prefix + "ACCESS_TOKEN"
+
+    @classmethod
+    def bucket_specs(cls, profile: Profile) -> Sequence[BucketSpec]:
+        return (
+            BucketSpec("api", "Mastodon API (per token)", 300, 300.0),
+            BucketSpec("media", "Mastodon media uploads", 30, 1800.0),
+        )
+
+    @classmethod
+    def resolve_credential(cls, profile: Profile, env: Mapping[str, str]) -> Credential:
+        """The Bearer token from ``UPLOADER_<NAME>_ACCESS_TOKEN`` (uploads need a user)."""
+        token_var = profile.env_prefix + "ACCESS_TOKEN"
+        token = env.get(token_var, "").strip()
+        if token:
+            return Credential("Bearer", token, f"environment variable {token_var}")
+        raise AuthError(
+            f"profile {profile.name!r} has no Mastodon access token",
+            hint=f"set {token_var} (on your server: Preferences > Development > New "
+            "application, scopes write:media write:statuses read:accounts)",
+        )
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": self.credential.authorization(), "Accept": "application/json"}
+
+    def limits(self) -> Limits:
+        """The server's accepted types and sizes (``GET /api/v2/instance``), once per process.
+
+        Anything the server does not say (old or non-Mastodon servers, errors, no network)
+        falls back to the documented defaults and the profile's max_*_size: never fatal.
+        """
+        from uploader.cache import cached_get
+
+        if self._limits is None:
+            image = int(self.profile.option("max_image_size", 16 * MiB))
+            video = int(self.profile.option("max_video_size", 99 * MiB))
+            try:
+                response = cached_get(
+                    self.session,
+                    self.cache,
+                    f"{self.profile.base_url}/api/v2/instance",
+                    identity=self.credential.identity,
+                    costs=API_COST,
+                    headers=self._headers(),
+                )
+            except UploaderError as exc:
+                log.debug("instance limits unavailable (%s); using defaults", exc.message)
+                response = None
+            self._limits = limits_from_instance(response, Limits(MIME_TYPES, image, video))
+        return self._limits
+
+    def upload(self, image: ImageFile, options: UploadOptions, *, pending: int = 1) -> UploadResult:
+        """``POST /api/v2/media`` (description = alt text), waiting out processing; with
+        ``options.post``, publish it in a status too. The printed link is the media URL.
+        """
+        from uploader.models import UploadResult
+
+        check_limits(image, self.limits(), self.display_name)
+        data: dict[str, str] = {}
+        alt = options.description or options.title
+        if alt:
+            data["description"] = alt
+        if options.focus:
+            data["focus"] = options.focus
+        with image.source.open("rb") as stream:
+            response = self.session.request(
+                "POST",
+                f"{self.profile.base_url}/api/v2/media",
+                costs=UPLOAD_COST,
+                pending=pending,
+                headers=self._headers(),
+                data=data,
+                files={"file": (image.filename, stream, image.mime_type)},
+            )
+        media = self._object(response, "upload", None)
+        media_id = text_of(media.get("id"))
+        if not media_id:
+            raise ProviderError(
+                "Mastodon reported success but sent no media id", status=response.status_code
+            )
+        if response.status_code == 202 or not media.get("url"):
+            media = self._wait_processed(media_id)
+        extra = [(key, str(media[key])) for key in ("type", "preview_url") if media.get(key)]
+        if options.post:
+            extra.append(("status_url", self._post(media_id, options)))
+        return UploadResult(
+            path=image.label,
+            provider=self.profile.name,
+            status="uploaded",
+            id=media_id,
+            url=str(media["url"]),
+            delete_id=media_id,
+            extra=tuple(extra),
+        )
+
+    def _wait_processed(self, media_id: str) -> dict[str, Any]:
+        """Poll ``GET /api/v1/media/{id}`` until 200 with a URL (206 means still processing).
+
+        Waits 0.5 s, then doubling up to 5 s, for at most ``poll_timeout`` s (default 60) and
+        MAX_POLLS polls. Transient answers (5xx, 429, lost connections) are polled through:
+        the media exists, so failing here must not make the caller upload it again.
+        """
+        timeout = float(self.profile.option("poll_timeout", 60.0))
+        url = f"{self.profile.base_url}/api/v1/media/{media_id}"
+        started, slept, delay = self.clock(), 0.0, POLL_FIRST
+        for _ in range(MAX_POLLS):
+            if max(self.clock() - started, slept) + delay > timeout:
+                break
+            self.sleep(delay)
+            slept += delay
+            delay = min(delay * 2, POLL_CAP)
+            try:
+                response = self.session.request("GET", url, costs=API_COST, headers=self._headers())
+            except NetworkError as exc:
+                log.debug("media %s poll failed (%s); polling on", media_id, exc.message)
+                continue
+            status = response.status_code
+            if status == 200:
+                media = self._object(response, "processing check", media_id)
+                if media.get("url"):
+                    return media
+            elif status == 422:
+                raise ProviderError(
+                    f"Mastodon could not process media {media_id}: "
+                    f"{read_failure(response).message or 'no reason given'} (HTTP 422)",
+                    status=status,
+                    hint="the file may be damaged or in a form the server cannot convert",
+                )
+            elif status not in (206, 429) and status < 500:
+                raise self._error(response, "processing check", media_id)
+        waited = max(self.clock() - started, slept)
+        raise ProviderError(
+            f"Mastodon was still processing media {media_id} after {waited:.0f} s",
+            hint=f"it may finish later: see `uploader info {media_id}`; raise poll_timeout "
+            "in the profile to wait longer",
+        )
+
+    def _post(self, media_id: str, options: UploadOptions) -> str:
+        """``POST /api/v1/statuses`` with the media; the status URL (see mastodon_status)."""
+        text = options.status or ""
+        visibility = options.visibility or self.profile.option("visibility")
+        form = status_form(media_id, text, str(visibility) if visibility else None)
+        headers = {**self._headers(), "Idempotency-Key": idempotency_key(media_id, text)}
+        url = f"{self.profile.base_url}/api/v1/statuses"
+
+        def send() -> dict[str, Any]:
+            response = self.session.request("POST", url, costs=API_COST, headers=headers, data=form)
+            return self._object(response, "post", None)
+
+        return post_status(send, media_id, self.sleep)
+
+    def can_find_uploads(self) -> bool:
+        """Mastodon keeps no list of a user's uploaded media."""
+        return False
+
+    def find_upload(self, image: ImageFile, *, since: float) -> UploadResult | None:
+        return None
+
+    def live_limits(self) -> list[BucketUpdate]:
+        """``GET /api/v1/accounts/verify_credentials``: cheap, checks the token, has headers."""
+        response = self.session.request(
+            "GET",
+            f"{self.profile.base_url}/api/v1/accounts/verify_credentials",
+            costs=API_COST,
+            headers=self._headers(),
+        )
+        self._object(response, "token check", None)
+        return self.rate_updates(response)
+
+    def info(self, media_id: str) -> MediaInfo:
+        """``GET /api/v1/media/{id}`` through the cache (authed answers are ``no-store``,
+        so in practice this is a fresh GET each time). Only unattached media is found.
+        """
+        from uploader.cache import cached_get
+
+        target = media_ref(media_id)
+        response = cached_get(
+            self.session,
+            self.cache,
+            self._media_url(target),
+            identity=self.credential.identity,
+            costs=API_COST,
+            headers=self._headers(),
+        )
+        return media_info(self._object(response, "lookup", target), response, self.profile.name)
+
+    def list_uploads(self, page: int) -> list[MediaInfo]:
+        raise UsageError(
+            "Mastodon has no list of uploaded media",
+            hint="media you posted is on your profile page; unattached media can be looked up "
+            "by id with `uploader info ID`",
+        )
+
+    def delete(self, ref: str) -> str:
+        """``DELETE /api/v1/media/{id}`` (Mastodon 4.4+; only media not attached to a post)."""
+        target = media_ref(ref)
+        response = self.session.request(
+            "DELETE", self._media_url(target), costs=API_COST, headers=self._headers()
+        )
+        status = response.status_code
+        if status in (404, 422):
+            reason = read_failure(response).message or "no reason given"
+            raise ProviderError(
+                f"Mastodon cannot delete media {target}: {reason} (HTTP {status})",
+                status=status,
+                hint="only your own media that is not attached to a post can be deleted "
+                "(delete the post instead); servers before Mastodon 4.4 cannot delete media",
+            )
+        self._object(response, "delete", target)
+        if self.cache is not None:
+            self.cache.invalidate(self._media_url(target), self.credential.identity)
+        return f"deleted Mastodon media {target}"
+
+    def _media_url(self, target: str) -> str:
+        return f"{self.profile.base_url}/api/v1/media/{target}"
+
+    def _error(self, response: httpx.Response, action: str, media_id: str | None) -> UploaderError:
+        return error_for(
+            response, action=action, media_id=media_id, token_var=self._token_var, now=self.clock()
+        )
+
+    def _object(
+        self, response: httpx.Response, action: str, media_id: str | None
+    ) -> dict[str, Any]:
+        if not 200 <= response.status_code < 300:
+            raise self._error(response, action, media_id)
+        body = json_body(response, self.display_name)
+        if not isinstance(body, dict):
+            raise ProviderError(
+                f"Mastodon answered the {action} with unexpected JSON (not an object)",
+                status=response.status_code,
+            )
+        return body
+
+    def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
+        """The ``X-RateLimit-*`` headers as an api or media bucket update ([] without them).
+
+        A status post's headers describe the per-account statuses family (300 per 3 h,
+        reference 3.5), which is neither bucket: they are ignored.
+        """
+        try:
+            request = response.request
+        except RuntimeError:
+            return []
+        path = request.url.path
+        if request.method == "POST" and STATUS_POST.search(path):
+            return []
+        media = request.method == "POST" and MEDIA_POST.search(path) is not None
+        return mastodon_updates(response.headers, self.clock(), media_request=media)
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        """Retry-After (Mastodon sends none), else a wait named in the message text."""
+        header = retry_after_seconds(response.headers.get("retry-after", ""), self.clock())
+        if header is not None:
+            return header
+        return wait_hint_seconds(response.content[:2048].decode("utf-8", "replace"))

@@ -1,0 +1,142 @@
+"""Mastodon's media objects and instance limits (reference 3.4, 3.5, 3.6)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from uploader.errors import UsageError
+from uploader.providers.base import Limits
+
+if TYPE_CHECKING:
+    import httpx
+
+    from uploader.models import MediaInfo
+
+# Reference 3.6: the documented default configuration.media_attachments.
+MIME_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/heic",
+        "image/heif",
+        "image/webp",
+        "image/avif",
+        "video/webm",
+        "video/mp4",
+        "video/quicktime",
+        "video/ogg",
+        "video/x-ms-asf",
+        "audio/wave",
+        "audio/wav",
+        "audio/x-wav",
+        "audio/x-pn-wave",
+        "audio/vnd.wave",
+        "audio/ogg",
+        "audio/vorbis",
+        "audio/mpeg",
+        "audio/mp3",
+        "audio/webm",
+        "audio/flac",
+        "audio/aac",
+        "audio/m4a",
+        "audio/x-m4a",
+        "audio/mp4",
+        "audio/3gpp",
+    }
+)
+# Paperclip's id partition in media file URLs: .../media_attachments/files/117/020/.../original/
+FILES_PATH = re.compile(r"/media_attachments/files/((?:\d{3}/)+)(?:original|small)/")
+MEDIA_ID = re.compile(r"[A-Za-z0-9_-]+")
+log = logging.getLogger("uploader.mastodon")
+
+
+def media_ref(ref: str) -> str:
+    """The media id in a bare id, a URL ending in the id, or a Mastodon media file URL.
+
+    ``https://host/api/v1/media/117020576894251992``, GoToSocial's ``.../<ULID>.jpeg`` and
+    ``https://host/system/media_attachments/files/117/020/576/894/251/992/original/x.jpg``
+    (whose last segment is a random name: the id is the zero-padded partition) all work.
+    """
+    text = ref.strip()
+    if "://" in text:
+        path = urlsplit(text).path
+        partition = FILES_PATH.search(path)
+        if partition is not None:
+            return partition.group(1).replace("/", "").lstrip("0") or "0"
+        text = path.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0]
+    if not MEDIA_ID.fullmatch(text):
+        raise UsageError(f"{ref!r} is not a Mastodon media id or media link")
+    return text
+
+
+def limits_from_instance(response: httpx.Response | None, fallback: Limits) -> Limits:
+    """``configuration.media_attachments`` of an instance document (reference 3.6).
+
+    No answer, an error status, a body that is not JSON or has no media configuration
+    gives ``fallback``; each missing or malformed piece (types, image size, video size)
+    falls back on its own. Never raises.
+    """
+    body = None
+    if response is not None and response.status_code == 200:
+        try:
+            body = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            log.debug("instance document is not JSON; using default limits")
+    elif response is not None:
+        log.debug("instance document: HTTP %s; using default limits", response.status_code)
+    config = body.get("configuration") if isinstance(body, dict) else None
+    media = config.get("media_attachments") if isinstance(config, dict) else None
+    if not isinstance(media, dict):
+        return fallback
+    types = media.get("supported_mime_types")
+    found = (
+        frozenset(t for t in types if isinstance(t, str) and t) if isinstance(types, list) else ()
+    )
+    return Limits(
+        frozenset(found) or fallback.mime_types,
+        _size(media.get("image_size_limit"), fallback.max_image_size),
+        _size(media.get("video_size_limit"), fallback.max_video_size),
+    )
+
+
+def media_info(media: Mapping[str, Any], response: httpx.Response, provider: str) -> MediaInfo:
+    """A MediaAttachment as MediaInfo (``meta.original.size`` is dimensions, not bytes)."""
+    import mimetypes
+
+    from uploader.cache import CACHE_STATUS_HEADER
+    from uploader.models import MediaInfo
+
+    url = text_of(media.get("url"))
+    meta = media.get("meta")
+    original = meta.get("original") if isinstance(meta, dict) else None
+    extra = [(key, str(media[key])) for key in ("type", "preview_url") if media.get(key)]
+    if isinstance(original, dict) and original.get("size"):
+        extra.append(("dimensions", str(original["size"])))
+    if response.status_code == 206 or not url:
+        extra.append(("state", "processing"))
+    if response.headers.get(CACHE_STATUS_HEADER):
+        extra.append(("cache", "revalidated (304)"))
+    return MediaInfo(
+        id=str(media.get("id", "")),
+        url=url,
+        provider=provider,
+        mime_type=mimetypes.guess_type(urlsplit(url).path)[0] if url else None,
+        description=text_of(media.get("description")),
+        delete_id=text_of(media.get("id")),
+        extra=tuple(extra),
+    )
+
+
+def _size(value: Any, fallback: int) -> int:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return int(value) if ok else fallback
+
+
+def text_of(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -323,18 +323,20 @@ def list_cmd(
 
     config = state.config()
     runtime = dataclasses.replace(state.runtime(), use_cache=not no_cache)
-    items = lookups.with_provider(
+    items, paging = lookups.with_provider(
         config,
         provider,
         runtime,
         _lookup_policy(on_limit, max_wait, config),
-        lambda p: p.list_uploads(-1 if page is None else page),
+        lambda p: lookups.list_page(p, -1 if page is None else page),
     )
     for item in items:
         if as_json:
             state.console.result(json.dumps(lookups.info_record(item)))
         else:
             state.console.result(f"{item.id}\t{item.url or '-'}\t{item.title or ''}".rstrip())
+    if paging:
+        state.console.notice(paging)
 
 
 @cli.command()

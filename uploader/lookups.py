@@ -53,3 +53,18 @@ def info_lines(info: MediaInfo) -> list[str]:
         if value not in (None, ""):
             lines.append(f"{key}: {value}")
     return lines
+
+
+def list_page(provider: Provider, page: int) -> tuple[list[MediaInfo], str | None]:
+    """One page of uploads, plus a line about paging where the provider reports it."""
+    items = provider.list_uploads(page)
+    info = getattr(provider, "last_page_info", lambda: None)()
+    if info is None:
+        return items, None
+    total = getattr(info, "total", None)
+    per_page = getattr(info, "per_page", None) or len(items) or 1
+    current = getattr(info, "page", None)
+    if total is None or current is None:
+        return items, None
+    pages = max(1, -(-int(total) // int(per_page)))
+    return items, f"page {current} of {pages} ({total} uploads)"

@@ -19,11 +19,9 @@ import tempfile
 from pathlib import Path
 
 import uploader
-
 from benchmarks.common import hermetic_env, median, time_process, uploader_command
 from tests.images import write_sized_png
 from uploader.sandbox import Sandbox, SandboxConfig
-
 
 PACKAGE = Path(uploader.__file__).parent
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from uploader import __version__
 from uploader.errors import NetworkError
@@ -28,8 +27,7 @@ log = logging.getLogger("uploader.http")
 USER_AGENT = f"uploader/{__version__} (+https://github.com/uploader-cli/uploader)"
 
 
-@dataclass(frozen=True)
-class Timeouts:
+class Timeouts(NamedTuple):
     connect: float = 10.0
     read: float = 60.0
     write: float = 60.0

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 from urllib.parse import urlsplit
 
 from uploader import paths
@@ -70,8 +70,7 @@ class Runtime:
 Emit = Callable[[UploadResult, UploaderError | None], None]
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """The results in input order and the exit code they add up to."""
 
     results: tuple[UploadResult, ...]

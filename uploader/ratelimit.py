@@ -15,7 +15,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
@@ -44,8 +43,7 @@ PENALTY_BASE = 10.0
 MAX_LOOPS = 10_000
 
 
-@dataclass(frozen=True)
-class BucketSpec:
+class BucketSpec(NamedTuple):
     """One bucket a provider has: its defaults before any header was seen."""
 
     name: str
@@ -56,14 +54,12 @@ class BucketSpec:
     counted: bool = False
 
 
-@dataclass(frozen=True)
-class LimitPolicy:
+class LimitPolicy(NamedTuple):
     on_limit: Literal["wait", "fail"] = "wait"
     max_wait: float = 300.0
 
 
-@dataclass(frozen=True)
-class BucketState:
+class BucketState(NamedTuple):
     """What we know of one bucket, for `uploader limits`."""
 
     bucket: str
@@ -76,8 +72,7 @@ class BucketState:
     reserve: int
 
 
-@dataclass(frozen=True)
-class Reservation:
+class Reservation(NamedTuple):
     id: str
     costs: tuple[tuple[str, int], ...]
 

@@ -18,7 +18,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from uploader.errors import AmbiguousUploadError, NetworkError, RateLimitError, ServerError
 
@@ -39,8 +39,7 @@ class RetryPolicy:
     retry_ambiguous: bool = False
 
 
-@dataclass(frozen=True)
-class RetryEvent:
+class RetryEvent(NamedTuple):
     """One failed attempt that will be retried: for ``-v`` output."""
 
     attempt: int

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 from uploader.errors import InputFileError, ProviderError
 
@@ -26,8 +25,7 @@ if TYPE_CHECKING:
     from uploader.ratelimit import BucketSpec, RateLimiter
 
 
-@dataclass(frozen=True)
-class OptionSpec:
+class OptionSpec(NamedTuple):
     """Schema of one profile key: its TOML type and constraints."""
 
     type: type
@@ -37,8 +35,7 @@ class OptionSpec:
     secret: bool = False
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """What a provider accepts: MIME types and the size limit per family."""
 
     mime_types: frozenset[str]

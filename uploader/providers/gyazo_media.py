@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from uploader.errors import UsageError
@@ -19,8 +18,7 @@ META_EXTRA = (("app", "app"), ("url", "source_url"))
 _SUBTYPES = {"jpg": "jpeg"}
 
 
-@dataclass(frozen=True)
-class PageInfo:
+class PageInfo(NamedTuple):
     """The paging headers of a listing (reference 2.3); None where absent."""
 
     total: int | None

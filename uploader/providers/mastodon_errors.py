@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from uploader.errors import (
     AuthError,
@@ -39,8 +38,7 @@ OAUTH_CODES = frozenset(
 _AUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
-@dataclass(frozen=True)
-class MastodonFailure:
+class MastodonFailure(NamedTuple):
     """What an error answer says: the OAuth code (if any) and a readable message."""
 
     code: str | None

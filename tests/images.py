@@ -32,13 +32,19 @@ def write_png(path: Path, *, width: int = 8, height: int = 8, seed: int = 0) -> 
 
 
 def write_sized_png(path: Path, size: int, *, seed: int = 0) -> Path:
-    """A PNG header padded with a private chunk to exactly ``size`` bytes."""
+    """A PNG header padded with a private chunk to exactly ``size`` bytes (written in
+    pieces, so a huge file never sits in the test process's memory)."""
     base = png_bytes(seed=seed)
     pad = max(0, size - len(base) - 12)
-    payload = bytes((i * 131 + seed) % 256 for i in range(min(pad, 65536)))
-    payload = (payload * (pad // max(1, len(payload)) + 1))[:pad]
-    crc = zlib.crc32(b"prVt" + payload) & 0xFFFFFFFF
-    chunk = struct.pack(">I", len(payload)) + b"prVt" + payload + struct.pack(">I", crc)
-    # Insert before IEND (the last 12 bytes).
-    path.write_bytes(base[:-12] + chunk + base[-12:])
+    block = bytes((i * 131 + seed) % 256 for i in range(65536))
+    crc = zlib.crc32(b"prVt")
+    with path.open("wb") as out:
+        out.write(base[:-12] + struct.pack(">I", pad) + b"prVt")  # before IEND
+        left = pad
+        while left:
+            piece = block[: min(left, len(block))]
+            out.write(piece)
+            crc = zlib.crc32(piece, crc)
+            left -= len(piece)
+        out.write(struct.pack(">I", crc & 0xFFFFFFFF) + base[-12:])
     return path

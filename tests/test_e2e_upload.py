@@ -194,3 +194,53 @@ def test_demo_runs_offline_and_exits_zero(hermetic_env: dict[str, str]) -> None:
     assert "(matches the file)" in out
     assert "Imgur POST bucket (per IP): 1249 of 1250 left (headers)" in out
     assert "Imgur client bucket (per app, daily): 12490 of 12500 left (headers)" in out
+
+
+def _peak_rss_of(args: list[str], env: dict[str, str]) -> tuple[int, bytes, int]:
+    """Run a process, polling its VmHWM (peak RSS of its own address space, which unlike
+    ru_maxrss is not inherited from the forking parent). Returns (bytes, stdout, code)."""
+    import os
+    import subprocess
+    import time
+
+    from tests.e2e import CLI
+
+    proc = subprocess.Popen(
+        [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **env}
+    )
+    peak = 0
+    status = Path(f"/proc/{proc.pid}/status")
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) * 1024)
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.01)
+    out, _ = proc.communicate(timeout=30)
+    return peak, out, proc.returncode
+
+
+def test_large_file_is_streamed_not_read_into_memory(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    size = 120 * 1024 * 1024
+    with sandbox_process(f"imgur_max_image_size={size + 1}") as base:
+        config = write_config(tmp_path / "c.toml", base, extra=f"max_image_size = {size + 1}\n")
+        image = write_sized_png(tmp_path / "huge.png", size)
+        peak, out, code = _peak_rss_of(
+            ["--config", str(config), "upload", "-f", "json", str(image)], hermetic_env
+        )
+        assert code == 0
+        # Python, httpx and click need ~40 MiB; reading the file whole would need 120 more.
+        assert 0 < peak < 100 * 1024 * 1024
+        record = json.loads(out)
+        stored = _uploads(base)[record["id"]]
+        assert stored["size"] == size
+        digest = hashlib.sha256()
+        with image.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        assert stored["sha256"] == digest.hexdigest()

@@ -9,10 +9,11 @@ Provider modules must not import httpx at import time (startup matters for hotke
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
-from uploader.errors import InputFileError, ProviderError
+from uploader.errors import AuthError, InputFileError, ProviderError
 
 if TYPE_CHECKING:
     import httpx
@@ -121,6 +122,68 @@ class Provider(Protocol):
     def delete(self, ref: str) -> str:
         """Delete by id, delete hash or URL; returns a one-line description of what it did."""
         ...
+
+
+class ProviderCore:
+    """What every provider shares: construction, the session, headers and wait hints.
+
+    One level of sharing, not a hierarchy: providers subclass this for the plumbing and
+    implement the :class:`Provider` protocol themselves.
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        credential: Credential,
+        http: httpx.Client,
+        limiter: RateLimiter | None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        cache: EtagCache | None = None,
+    ) -> None:
+        from uploader.client import ApiSession
+
+        self.profile = profile
+        self.credential = credential
+        self.clock = clock
+        self.sleep = sleep
+        self.cache = cache
+        self.session: ApiSession = ApiSession(
+            http, limiter, self.rate_updates, retry_after=self.retry_after
+        )
+
+    def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
+        """No headers known: the limiter counts locally (providers override this)."""
+        return []
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        """How long the server says to wait: Retry-After, else a hint in the message text."""
+        from uploader.rateheaders import retry_after_seconds, wait_hint_seconds
+
+        header = retry_after_seconds(response.headers.get("retry-after", ""), self.clock())
+        if header is not None:
+            return header
+        return wait_hint_seconds(response.content[:2048].decode("utf-8", "replace"))
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": self.credential.authorization(), "Accept": "application/json"}
+
+
+def bearer_credential(
+    profile: Profile, env: Mapping[str, str], provider: str, hint: str
+) -> Credential:
+    """The user token of a profile that cannot upload anonymously (Gyazo, Mastodon)."""
+    from uploader.credentials import Credential
+
+    token_var = profile.env_prefix + "ACCESS_TOKEN"
+    token = env.get(token_var, "").strip()
+    if token:
+        return Credential("Bearer", token, f"environment variable {token_var}")
+    raise AuthError(
+        f"profile {profile.name!r} has no {provider} access token",
+        hint=f"set {token_var} ({hint})",
+    )
 
 
 def check_limits(image: ImageFile, limits: Limits, provider: str) -> None:

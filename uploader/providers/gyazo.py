@@ -14,8 +14,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from uploader.credentials import Credential
-from uploader.errors import AmbiguousUploadError, AuthError, ProviderError
-from uploader.providers.base import Limits, OptionSpec, check_limits, json_body
+from uploader.errors import AmbiguousUploadError, ProviderError
+from uploader.providers.base import (
+    Limits,
+    OptionSpec,
+    ProviderCore,
+    bearer_credential,
+    check_limits,
+    json_body,
+)
 from uploader.providers.gyazo_errors import TOKEN_PAGE, error_for
 from uploader.providers.gyazo_media import (
     PageInfo,
@@ -25,14 +32,12 @@ from uploader.providers.gyazo_media import (
     parse_time,
     text_of,
 )
-from uploader.rateheaders import retry_after_seconds, wait_hint_seconds
 from uploader.ratelimit import BucketSpec
 
 if TYPE_CHECKING:
     import httpx
 
     from uploader.cache import EtagCache
-    from uploader.client import ApiSession
     from uploader.config import Profile
     from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
     from uploader.ratelimit import RateLimiter
@@ -48,7 +53,7 @@ IMAGE_TYPES = frozenset(
 )
 
 
-class GyazoProvider:
+class GyazoProvider(ProviderCore):
     """Uploads and lookups against Gyazo (or the sandbox's ``/gyazo`` and ``/gyazo-upload``)."""
 
     kind: ClassVar[str] = "gyazo"
@@ -74,19 +79,10 @@ class GyazoProvider:
         limiter: RateLimiter | None,
         *,
         clock: Callable[[], float] = time.time,
-        cache: EtagCache | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        cache: EtagCache | None = None,
     ) -> None:
-        """``sleep`` is accepted (and unused) so every provider takes the same keywords."""
-        from uploader.client import ApiSession
-
-        self.profile = profile
-        self.credential = credential
-        self.clock = clock
-        self.cache = cache
-        self.session: ApiSession = ApiSession(
-            http, limiter, self.rate_updates, retry_after=self.retry_after
-        )
+        super().__init__(profile, credential, http, limiter, clock=clock, sleep=sleep, cache=cache)
         self.upload_url = str(profile.option("upload_url", "https://upload.gyazo.com"))
         self._page: PageInfo | None = None
         # Ids this process uploaded: never "recovered" as another file's lost upload.
@@ -98,22 +94,12 @@ class GyazoProvider:
 
     @classmethod
     def resolve_credential(cls, profile: Profile, env: Mapping[str, str]) -> Credential:
-        """The Bearer token from ``UPLOADER_<NAME>_ACCESS_TOKEN``; Gyazo has no anonymous upload."""
-        token_var = profile.env_prefix + "ACCESS_TOKEN"
-        token = env.get(token_var, "").strip()
-        if token:
-            return Credential("Bearer", token, f"environment variable {token_var}")
-        raise AuthError(
-            f"profile {profile.name!r} has no Gyazo access token",
-            hint=f"set {token_var} (create a token at {TOKEN_PAGE})",
-        )
+        """A user token: Gyazo has no anonymous upload."""
+        return bearer_credential(profile, env, "Gyazo", f"create a token at {TOKEN_PAGE}")
 
     def limits(self) -> Limits:
         size = int(self.profile.option("max_image_size", 10 * MiB))
         return Limits(mime_types=IMAGE_TYPES, max_image_size=size, max_video_size=size)
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": self.credential.authorization(), "Accept": "application/json"}
 
     def upload(self, image: ImageFile, options: UploadOptions, *, pending: int = 1) -> UploadResult:
         """``POST {upload_url}/api/upload``; the result's delete id is the image id.
@@ -314,10 +300,3 @@ class GyazoProvider:
     def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
         """Gyazo sends no rate-limit headers (reference 2.5): always []."""
         return []
-
-    def retry_after(self, response: httpx.Response) -> float | None:
-        """How long the server says to wait: Retry-After, else a hint in the message text."""
-        header = retry_after_seconds(response.headers.get("retry-after", ""), self.clock())
-        if header is not None:
-            return header
-        return wait_hint_seconds(response.content[:2048].decode("utf-8", "replace"))

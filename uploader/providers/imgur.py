@@ -9,24 +9,26 @@ client credits and 1 POST credit; other calls cost 1 credit (reference 1.10).
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from uploader.credentials import Credential
 from uploader.errors import AuthError, ProviderError, UnreadableAnswerError, UsageError
-from uploader.providers.base import Limits, OptionSpec, check_limits, describe_body
-from uploader.rateheaders import imgur_updates, retry_after_seconds, wait_hint_seconds
+from uploader.providers.base import (
+    Limits,
+    OptionSpec,
+    ProviderCore,
+    check_limits,
+    describe_body,
+)
+from uploader.rateheaders import imgur_updates
 from uploader.ratelimit import BucketSpec
 
 if TYPE_CHECKING:
     import httpx
 
-    from uploader.cache import EtagCache
-    from uploader.client import ApiSession
     from uploader.config import Profile
     from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
-    from uploader.ratelimit import RateLimiter
 
 UPLOAD_COST = {"user": 10, "client": 10, "post": 1}
 READ_COST = {"user": 1, "client": 1}
@@ -58,7 +60,7 @@ VIDEO_TYPES = frozenset(
 MiB = 1024 * 1024
 
 
-class ImgurProvider:
+class ImgurProvider(ProviderCore):
     """Uploads and lookups against Imgur API v3 (or the sandbox's ``/imgur``)."""
 
     kind: ClassVar[str] = "imgur"
@@ -73,28 +75,6 @@ class ImgurProvider:
         "max_image_size": OptionSpec(int, minimum=1),
         "max_video_size": OptionSpec(int, minimum=1),
     }
-
-    def __init__(
-        self,
-        profile: Profile,
-        credential: Credential,
-        http: httpx.Client,
-        limiter: RateLimiter | None,
-        *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        cache: EtagCache | None = None,
-    ) -> None:
-        from uploader.client import ApiSession
-
-        self.profile = profile
-        self.credential = credential
-        self.clock = clock
-        self.sleep = sleep  # Imgur uploads are synchronous: nothing to poll
-        self.cache = cache
-        self.session: ApiSession = ApiSession(
-            http, limiter, self.rate_updates, retry_after=self.retry_after
-        )
 
     @classmethod
     def bucket_specs(cls, profile: Profile) -> Sequence[BucketSpec]:
@@ -139,9 +119,6 @@ class ImgurProvider:
             max_image_size=int(self.profile.option("max_image_size", 20 * MiB)),
             max_video_size=int(self.profile.option("max_video_size", 200 * MiB)),
         )
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": self.credential.authorization(), "Accept": "application/json"}
 
     def upload(self, image: ImageFile, options: UploadOptions, *, pending: int = 1) -> UploadResult:
         from uploader.models import UploadResult
@@ -350,15 +327,6 @@ class ImgurProvider:
 
     def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
         return imgur_updates(response.headers, self.clock())
-
-    def retry_after(self, response: httpx.Response) -> float | None:
-        """How long the server says to wait: Retry-After, else a hint in the message text."""
-        now = self.clock()
-        header = retry_after_seconds(response.headers.get("retry-after", ""), now)
-        if header is not None:
-            return header
-        text = response.content[:2048].decode("utf-8", "replace")
-        return wait_hint_seconds(text)
 
 
 def _image_id(ref: str) -> str:

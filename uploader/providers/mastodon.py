@@ -18,13 +18,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from uploader.credentials import Credential
 from uploader.errors import (
-    AuthError,
     NetworkError,
     ProviderError,
     UploaderError,
     UsageError,
 )
-from uploader.providers.base import Limits, OptionSpec, check_limits, json_body
+from uploader.providers.base import (
+    Limits,
+    OptionSpec,
+    ProviderCore,
+    bearer_credential,
+    check_limits,
+    json_body,
+)
 from uploader.providers.mastodon_errors import error_for, read_failure
 from uploader.providers.mastodon_media import (
     MIME_TYPES,
@@ -34,14 +40,13 @@ from uploader.providers.mastodon_media import (
     text_of,
 )
 from uploader.providers.mastodon_status import idempotency_key, post_status, status_form
-from uploader.rateheaders import mastodon_updates, retry_after_seconds, wait_hint_seconds
+from uploader.rateheaders import mastodon_updates
 from uploader.ratelimit import BucketSpec
 
 if TYPE_CHECKING:
     import httpx
 
     from uploader.cache import EtagCache
-    from uploader.client import ApiSession
     from uploader.config import Profile
     from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
     from uploader.ratelimit import RateLimiter
@@ -58,7 +63,7 @@ MEDIA_POST = re.compile(r"/api/v\d+/media/?$")
 STATUS_POST = re.compile(r"/api/v1/statuses/?$")
 
 
-class MastodonProvider:
+class MastodonProvider(ProviderCore):
     """Media uploads (and optional posts) to any Mastodon-compatible server."""
 
     kind: ClassVar[str] = "mastodon"
@@ -80,19 +85,10 @@ class MastodonProvider:
         limiter: RateLimiter | None,
         *,
         clock: Callable[[], float] = time.time,
-        cache: EtagCache | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        cache: EtagCache | None = None,
     ) -> None:
-        from uploader.client import ApiSession
-
-        self.profile = profile
-        self.credential = credential
-        self.clock = clock
-        self.sleep = sleep
-        self.cache = cache
-        self.session: ApiSession = ApiSession(
-            http, limiter, self.rate_updates, retry_after=self.retry_after
-        )
+        super().__init__(profile, credential, http, limiter, clock=clock, sleep=sleep, cache=cache)
         self._limits: Limits | None = None
         self._token_var = profile.env_prefix + "ACCESS_TOKEN"
 
@@ -105,19 +101,14 @@ class MastodonProvider:
 
     @classmethod
     def resolve_credential(cls, profile: Profile, env: Mapping[str, str]) -> Credential:
-        """The Bearer token from ``UPLOADER_<NAME>_ACCESS_TOKEN`` (uploads need a user)."""
-        token_var = profile.env_prefix + "ACCESS_TOKEN"
-        token = env.get(token_var, "").strip()
-        if token:
-            return Credential("Bearer", token, f"environment variable {token_var}")
-        raise AuthError(
-            f"profile {profile.name!r} has no Mastodon access token",
-            hint=f"set {token_var} (on your server: Preferences > Development > New "
-            "application, scopes write:media write:statuses read:accounts)",
+        """A user token: uploads need a user."""
+        return bearer_credential(
+            profile,
+            env,
+            "Mastodon",
+            "on your server: Preferences > Development > New application, scopes "
+            "write:media write:statuses read:accounts",
         )
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": self.credential.authorization(), "Accept": "application/json"}
 
     def limits(self) -> Limits:
         """The server's accepted types and sizes (``GET /api/v2/instance``), once per process.
@@ -343,10 +334,3 @@ class MastodonProvider:
             return []
         media = request.method == "POST" and MEDIA_POST.search(path) is not None
         return mastodon_updates(response.headers, self.clock(), media_request=media)
-
-    def retry_after(self, response: httpx.Response) -> float | None:
-        """Retry-After (Mastodon sends none), else a wait named in the message text."""
-        header = retry_after_seconds(response.headers.get("retry-after", ""), self.clock())
-        if header is not None:
-            return header
-        return wait_hint_seconds(response.content[:2048].decode("utf-8", "replace"))

@@ -152,6 +152,10 @@ class ProviderCore:
         self.session: ApiSession = ApiSession(
             http, limiter, self.rate_updates, retry_after=self.retry_after
         )
+        self._setup()
+
+    def _setup(self) -> None:
+        """Provider-specific state, set up after the shared parts (override as needed)."""
 
     def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
         """No headers known: the limiter counts locally (providers override this)."""

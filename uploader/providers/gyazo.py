@@ -9,8 +9,7 @@ limiter counts each request locally and learns from 429s.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from uploader.credentials import Credential
@@ -37,10 +36,8 @@ from uploader.ratelimit import BucketSpec
 if TYPE_CHECKING:
     import httpx
 
-    from uploader.cache import EtagCache
     from uploader.config import Profile
     from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
-    from uploader.ratelimit import RateLimiter
 
 COST = {"daily": 1}  # every call counts against the 12,500 a day (reference 2.5)
 PER_PAGE = 20
@@ -71,19 +68,8 @@ class GyazoProvider(ProviderCore):
         "max_image_size": OptionSpec(int, minimum=1),
     }
 
-    def __init__(
-        self,
-        profile: Profile,
-        credential: Credential,
-        http: httpx.Client,
-        limiter: RateLimiter | None,
-        *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        cache: EtagCache | None = None,
-    ) -> None:
-        super().__init__(profile, credential, http, limiter, clock=clock, sleep=sleep, cache=cache)
-        self.upload_url = str(profile.option("upload_url", "https://upload.gyazo.com"))
+    def _setup(self) -> None:
+        self.upload_url = str(self.profile.option("upload_url", "https://upload.gyazo.com"))
         self._page: PageInfo | None = None
         # Ids this process uploaded: never "recovered" as another file's lost upload.
         self._uploaded: set[str] = set()

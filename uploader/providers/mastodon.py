@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from uploader.credentials import Credential
@@ -46,10 +45,8 @@ from uploader.ratelimit import BucketSpec
 if TYPE_CHECKING:
     import httpx
 
-    from uploader.cache import EtagCache
     from uploader.config import Profile
     from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
-    from uploader.ratelimit import RateLimiter
 
 log = logging.getLogger("uploader.mastodon")
 
@@ -77,20 +74,9 @@ class MastodonProvider(ProviderCore):
         "poll_timeout": OptionSpec(float, minimum=0),
     }
 
-    def __init__(
-        self,
-        profile: Profile,
-        credential: Credential,
-        http: httpx.Client,
-        limiter: RateLimiter | None,
-        *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        cache: EtagCache | None = None,
-    ) -> None:
-        super().__init__(profile, credential, http, limiter, clock=clock, sleep=sleep, cache=cache)
+    def _setup(self) -> None:
         self._limits: Limits | None = None
-        self._token_var = profile.env_prefix + "ACCESS_TOKEN"
+        self._token_var = self.profile.env_prefix + "ACCESS_TOKEN"
 
     @classmethod
     def bucket_specs(cls, profile: Profile) -> Sequence[BucketSpec]:

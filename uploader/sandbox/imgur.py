@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from uploader.sandbox.buckets import BucketTable
+from uploader.sandbox.imgur_oauth import ImgurOAuth
 from uploader.sandbox.knobs import SandboxConfig
 from uploader.sandbox.multipart import MultipartError, boundary_of, parse
 from uploader.sandbox.server import SandboxRequest, SandboxResponse
@@ -135,6 +136,7 @@ class ImgurEmulator:
             self.client = BucketTable(cfg.imgur_client_limit, cfg.imgur_client_window)
             self.user = BucketTable(cfg.imgur_user_limit, cfg.imgur_user_window)
             self.post = BucketTable(cfg.imgur_post_limit, cfg.imgur_post_window)
+            self.oauth = ImgurOAuth(cfg)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -193,7 +195,11 @@ class ImgurEmulator:
         return "Bearer", value, "oauth-app"
 
     def valid_token(self, token: str) -> bool:
-        """The seam the OAuth emulation will use to accept only tokens it minted."""
+        """Tokens the OAuth emulation minted (until they expire), else the knob's list
+        (empty: any token is accepted, for tests that do not sign in)."""
+        minted = self.oauth.token_state(token)
+        if minted is not None:
+            return minted == "valid"
         return not self.config.imgur_tokens or token in self.config.imgur_tokens
 
     def _rate_headers(self, app: str, ip: str, now: float, post: bool) -> list[tuple[str, str]]:
@@ -287,6 +293,11 @@ class ImgurEmulator:
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         route = self._route(request.path)
+        # OAuth calls cost no credits and carry no rate-limit headers (reference 1.10).
+        if route == "/oauth2/authorize" and request.method == "GET":
+            return self.oauth.authorize(request)
+        if route == "/oauth2/token" and request.method == "POST":
+            return self.oauth.token(request)
         auth = self._auth(request)
         if isinstance(auth, SandboxResponse):
             return auth

@@ -46,6 +46,11 @@ class SandboxConfig:
     fault_html: float = 0.0  # 503 Varnish page with Retry-After: 0
     fault_routes: tuple[str, ...] = ("upload",)  # upload | get | all
     storage_dir: str | None = None
+    # OAuth (all providers): approve authorization requests at once (for tests), the
+    # client secret every registered sandbox app has, and Imgur's access-token lifetime.
+    oauth_auto_approve: bool = True
+    oauth_client_secret: str = "sandbox-secret"
+    imgur_token_lifetime: float = 3600.0
 
     @classmethod
     def from_toml(cls, path: str | Path) -> SandboxConfig:

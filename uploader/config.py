@@ -26,7 +26,7 @@ ON_LIMIT = ("wait", "fail")
 AUTH_MODES = ("auto", "anonymous", "oauth")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
 class Defaults:
     """The ``[defaults]`` table: behaviour shared by every profile."""
 
@@ -44,7 +44,7 @@ class Defaults:
     pool_timeout: float = 10.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
 class Profile:
     """One ``[providers.NAME]`` table, validated for its ``kind``."""
 
@@ -67,7 +67,7 @@ class Profile:
         return "UPLOADER_" + re.sub(r"[^A-Za-z0-9]", "_", self.name).upper() + "_"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
 class Config:
     """The effective configuration (file plus environment)."""
 

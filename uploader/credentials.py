@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
 class Credential:
     """One secret and how to send it.
 

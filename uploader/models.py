@@ -9,7 +9,7 @@ from typing import Literal
 UploadStatus = Literal["uploaded", "skipped", "failed", "ambiguous"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
 class ImageFile:
     """A file that passed the local checks and can be sent.
 
@@ -25,7 +25,7 @@ class ImageFile:
     mime_type: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
 class UploadOptions:
     """What the user asked to attach to an upload.
 

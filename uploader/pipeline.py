@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from uploader.providers.base import Provider
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
 class UploadRequest:
     """What the user asked for, already merged with flags, environment and config."""
 
@@ -53,7 +53,7 @@ class UploadRequest:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
 class Runtime:
     """Everything from the outside world, injectable for tests."""
 

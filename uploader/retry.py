@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
 class RetryPolicy:
     """How hard to try. Defaults suit a hotkey: give up within about 30 s."""
 

@@ -49,7 +49,7 @@ class SandboxConfig:
     # OAuth (all providers): approve authorization requests at once (for tests), the
     # client secret every registered sandbox app has, and Imgur's access-token lifetime.
     oauth_auto_approve: bool = True
-    oauth_client_secret: str = "sandbox-secret"
+    oauth_client_secret: str = "sandbox-secret"  # noqa: S105 - a public test fixture
     imgur_token_lifetime: float = 3600.0
 
     @classmethod

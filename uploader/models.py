@@ -45,7 +45,7 @@ class UploadOptions:
     visibility: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # lean: startup matters
 class UploadResult:
     """The outcome for one input file, in the shape the JSON output documents."""
 
@@ -73,7 +73,7 @@ class BucketUpdate:
     reset_at: float | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
 class MediaInfo:
     """One uploaded object as a metadata lookup or a listing describes it."""
 

@@ -13,7 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from uploader.credentials import Credential
-from uploader.errors import AuthError, ProviderError, UnreadableAnswerError, UsageError
+from uploader.errors import (
+    AuthError,
+    ProviderError,
+    UnreadableAnswerError,
+    UploaderError,
+    UsageError,
+)
 from uploader.providers.base import (
     Limits,
     OptionSpec,
@@ -307,12 +313,8 @@ class ImgurProvider(ProviderCore):
         )
 
     def _data(self, response: httpx.Response, action: str) -> Any:
-        # Imported on demand: the error shapes are only needed when something failed.
-        from uploader.providers.imgur_errors import error_for
-
-        bearer = self.credential.scheme == "Bearer"
         if response.status_code != 200:
-            raise error_for(response, action=action, bearer=bearer, now=self.clock())
+            raise self._failure(response, action)
         try:
             body = json.loads(response.content)
         except (ValueError, UnicodeDecodeError):
@@ -322,8 +324,15 @@ class ImgurProvider(ProviderCore):
                 status=200,
             ) from None
         if not isinstance(body, dict) or body.get("success") is not True:
-            raise error_for(response, action=action, bearer=bearer, now=self.clock())
+            raise self._failure(response, action)
         return body.get("data")
+
+    def _failure(self, response: httpx.Response, action: str) -> UploaderError:
+        # Imported on demand: the error shapes are only needed when something failed.
+        from uploader.providers.imgur_errors import error_for
+
+        bearer = self.credential.scheme == "Bearer"
+        return error_for(response, action=action, bearer=bearer, now=self.clock())
 
     def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
         return imgur_updates(response.headers, self.clock())

@@ -78,6 +78,11 @@ class Console:
             self.err.write(message + "\n")
             self.err.flush()
 
+    def message(self, text: str) -> None:
+        """A message the user must see even with --quiet (e.g. a sign-in address)."""
+        self.err.write(text + "\n")
+        self.err.flush()
+
     def error(self, exc: UploaderError, *, prefix: str = "") -> None:
         self.err.write(f"error: {prefix}{one_line(exc.message)}\n")
         if exc.hint:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from uploader.sandbox.buckets import BucketTable
-from uploader.sandbox.imgur_oauth import ImgurOAuth
+from uploader.sandbox.imgur_oauth import ACCOUNT, ImgurOAuth
 from uploader.sandbox.knobs import SandboxConfig
 from uploader.sandbox.multipart import MultipartError, boundary_of, parse
 from uploader.sandbox.server import SandboxRequest, SandboxResponse
@@ -480,6 +480,18 @@ class ImgurEmulator:
         match = re.fullmatch(r"/3/image/([A-Za-z0-9]+)", route)
         if match:
             return self._one_image(request, match.group(1), scheme, credential)
+        if route == "/3/account/me" and request.method == "GET":
+            if scheme != "Bearer":
+                return SandboxResponse(403, _legacy("Unauthorized", 403, route, request.method))
+            account = {
+                "id": ACCOUNT["account_id"],
+                "url": ACCOUNT["account_username"],
+                "bio": None,
+                "reputation": 0,
+                "created": 1400000000,
+                "pro_expiration": False,
+            }
+            return self._conditional(request, _envelope(account))
         listing = re.fullmatch(r"/3/account/([^/]+)/images(?:/(\d+))?", route)
         if listing and request.method == "GET" and scheme == "Bearer":
             page = int(listing.group(2) or request.query.get("page", "0") or 0)

@@ -27,10 +27,16 @@ __all__ = ["Sandbox", "SandboxConfig"]
 
 def _emulators(config: SandboxConfig, storage: Path) -> dict[str, Emulator]:
     from uploader.sandbox.imgur import ImgurEmulator
+    from uploader.sandbox.oauth_apps import GyazoOAuthEmulator, MastodonOAuthEmulator, TokenBook
 
     (storage / "imgur").mkdir(exist_ok=True)
+    book = TokenBook()
+    mastodon_oauth = MastodonOAuthEmulator(config, book)
     return {
         "/imgur": ImgurEmulator(config, storage / "imgur"),
+        "/gyazo/oauth": GyazoOAuthEmulator(config, book),
+        "/mastodon/oauth": mastodon_oauth,
+        "/mastodon/api/v1/apps": mastodon_oauth,
     }
 
 

@@ -1,0 +1,110 @@
+"""The sandbox's Gyazo and Mastodon OAuth endpoints behave like the real ones."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+
+from uploader.oauth import pkce_pair
+from uploader.sandbox import Sandbox
+
+SECRET = "sandbox-secret"
+
+
+def _code(response: httpx.Response) -> dict[str, str]:
+    assert response.status_code == 302, response.text
+    return dict(parse_qsl(urlsplit(response.headers["location"]).query))
+
+
+def test_mastodon_register_authorize_pkce_token_revoke() -> None:
+    with Sandbox() as sb:
+        base = f"{sb.base_url}/mastodon"
+        app = httpx.post(
+            f"{base}/api/v1/apps",
+            data={
+                "client_name": "uploader",
+                "scopes": "write:media read:accounts",
+                "redirect_uris": "http://127.0.0.1/callback\nurn:ietf:wg:oauth:2.0:oob",
+            },
+        ).json()
+        assert app["redirect_uris"] == ["http://127.0.0.1/callback", "urn:ietf:wg:oauth:2.0:oob"]
+        assert app["client_secret_expires_at"] == 0
+        verifier, challenge = pkce_pair()
+        redirect = "http://127.0.0.1:43210/callback"  # any loopback port (RFC 8252)
+        query = {
+            "response_type": "code",
+            "client_id": app["client_id"],
+            "redirect_uri": redirect,
+            "scope": "write:media",
+            "state": "st",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        got = _code(httpx.get(f"{base}/oauth/authorize", params=query))
+        assert got["state"] == "st"
+        form = {
+            "grant_type": "authorization_code",
+            "code": got["code"],
+            "redirect_uri": redirect,
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+            "code_verifier": "wrong-verifier",
+        }
+        bad = httpx.post(f"{base}/oauth/token", data=form)
+        assert bad.status_code == 400
+        assert bad.json()["error"] == "invalid_grant"
+        assert 'error="invalid_grant"' in bad.headers["www-authenticate"]
+        got = _code(httpx.get(f"{base}/oauth/authorize", params=query))
+        form.update(code=got["code"], code_verifier=verifier)
+        token = httpx.post(f"{base}/oauth/token", data=form).json()
+        assert token["token_type"] == "Bearer"
+        assert token["scope"] == "write:media"
+        reused = httpx.post(f"{base}/oauth/token", data=form)
+        assert reused.json()["error"] == "invalid_grant"
+        wrong_secret = httpx.post(f"{base}/oauth/token", data={**form, "client_secret": "x"})
+        assert wrong_secret.status_code == 401
+        assert wrong_secret.json()["error"] == "invalid_client"
+        auth = {"Authorization": f"Bearer {token['access_token']}"}
+        assert httpx.get(f"{base}/api/v1/apps/verify_credentials", headers=auth).status_code == 200
+        revoked = httpx.post(
+            f"{base}/oauth/revoke",
+            data={
+                "client_id": app["client_id"],
+                "client_secret": app["client_secret"],
+                "token": token["access_token"],
+            },
+        )
+        assert (revoked.status_code, revoked.json()) == (200, {})
+        after = httpx.get(f"{base}/api/v1/apps/verify_credentials", headers=auth)
+        assert after.status_code == 401
+        not_registered = httpx.get(
+            f"{base}/oauth/authorize", params={**query, "redirect_uri": "https://evil.example/cb"}
+        )
+        assert not_registered.status_code == 400
+
+
+def test_gyazo_code_is_bound_to_client_and_redirect() -> None:
+    with Sandbox() as sb:
+        base = f"{sb.base_url}/gyazo"
+        redirect = "http://127.0.0.1:5555/callback"
+        query = {"client_id": "gz", "redirect_uri": redirect, "response_type": "code", "state": "s"}
+        got = _code(httpx.get(f"{base}/oauth/authorize", params=query))
+        form = {
+            "client_id": "gz",
+            "client_secret": SECRET,
+            "redirect_uri": redirect,
+            "code": got["code"],
+            "grant_type": "authorization_code",
+        }
+        other = httpx.post(f"{base}/oauth/token", data={**form, "client_id": "other"})
+        assert other.status_code == 400
+        got = _code(httpx.get(f"{base}/oauth/authorize", params=query))
+        form["code"] = got["code"]
+        assert (
+            httpx.post(f"{base}/oauth/token", data={**form, "client_secret": "no"}).status_code
+            == 401
+        )
+        token = httpx.post(f"{base}/oauth/token", data=form)
+        assert token.status_code == 200
+        assert len(token.json()["access_token"]) == 64

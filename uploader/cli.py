@@ -365,6 +365,93 @@ def delete(
     state.console.notice(message)
 
 
+@cli.group("auth")
+def auth_group() -> None:
+    """Sign in, see who is signed in, sign out."""
+
+
+@auth_group.command("login")
+@click.argument("name")
+@click.option("--no-browser", is_flag=True, help="Print the address instead of opening it.")
+@click.option("--paste", is_flag=True, help="Paste a PIN or code instead of a redirect.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=300,
+    show_default=True,
+    help="Seconds to wait for the browser's redirect.",
+)
+@click.option("--team", help="Gyazo: team to sign in to ('*' for any).")
+@pass_state
+def auth_login(
+    state: State, name: str, no_browser: bool, paste: bool, timeout: float, team: str | None
+) -> None:
+    """Sign the profile NAME in (OAuth); tokens go to the credential store."""
+    from uploader import authflow
+
+    env = dict(os.environ)
+    console = state.console
+
+    def ask(label: str, secret: bool) -> str:
+        return str(click.prompt(label, hide_input=secret, err=True))
+
+    ui = authflow.TerminalUI(
+        open_browser=not no_browser and authflow.has_display(env),
+        say=console.message,
+        ask=ask,
+    )
+    # Without a display (an SSH session) a redirect to 127.0.0.1 would never reach us:
+    # paste the PIN or code instead, unless --no-browser says the user will open it here.
+    paste = paste or (not no_browser and not authflow.has_display(env))
+    message = authflow.login(state.config(), name, env, ui, paste=paste, timeout=timeout, team=team)
+    console.notice(message)
+
+
+@auth_group.command("set-token")
+@click.argument("name")
+@pass_state
+def auth_set_token(state: State, name: str) -> None:
+    """Store a personal access token for NAME (read from standard input or a prompt)."""
+    from uploader import authcmd
+
+    if sys.stdin.isatty():
+        token = str(click.prompt("access token", hide_input=True, err=True))
+    else:
+        token = sys.stdin.readline()
+    for line in authcmd.set_token(state.config(), name, token.strip(), dict(os.environ)):
+        state.console.notice(line)
+
+
+@auth_group.command("status")
+@click.argument("name", required=False)
+@click.option("--offline", is_flag=True, help="Do not verify the tokens with the provider.")
+@pass_state
+def auth_status(state: State, name: str | None, offline: bool) -> None:
+    """Who is signed in where, token age and expiry, verified with a cheap call."""
+    from uploader import authcmd, authflow
+
+    config = state.config()
+    env = dict(os.environ)
+    verify = None if offline else (lambda profile: authflow.verify(config, profile, env))
+    for line in authcmd.status(config, name, env, verify):
+        state.console.result(line)
+
+
+@auth_group.command("logout")
+@click.argument("name")
+@pass_state
+def auth_logout(state: State, name: str) -> None:
+    """Revoke the token where the provider supports it and remove the local secrets."""
+    from uploader import authcmd, authflow
+
+    config = state.config()
+    env = dict(os.environ)
+    for line in authcmd.logout(
+        config, name, env, lambda profile, token: authflow.revoke(config, profile, token, env)
+    ):
+        state.console.notice(line)
+
+
 @cli.group("config")
 def config_group() -> None:
     """Where the config is, what it says, and a starter file."""

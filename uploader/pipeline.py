@@ -123,7 +123,14 @@ def open_provider(
     http = build_client(timeouts, transport=runtime.transport, tls=tls)
     cache = EtagCache(paths.cache_dir(runtime.env) / "etags", enabled=runtime.use_cache)
     provider = cls(
-        profile, credential, http, limiter, clock=runtime.clock, sleep=runtime.sleep, cache=cache
+        profile,
+        credential,
+        http,
+        limiter,
+        clock=runtime.clock,
+        sleep=runtime.sleep,
+        cache=cache,
+        env=runtime.env,
     )
     return profile, provider, http
 

@@ -69,6 +69,7 @@ class Provider(Protocol):
         clock: Callable[[], float] = ...,
         sleep: Callable[[float], None] = ...,
         cache: EtagCache | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None: ...
 
     @classmethod
@@ -141,9 +142,11 @@ class ProviderCore:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         cache: EtagCache | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         from uploader.client import ApiSession
 
+        self.env: Mapping[str, str] = env if env is not None else {}
         self.profile = profile
         self.credential = credential
         self.clock = clock
@@ -177,16 +180,17 @@ class ProviderCore:
 def bearer_credential(
     profile: Profile, env: Mapping[str, str], provider: str, hint: str
 ) -> Credential:
-    """The user token of a profile that cannot upload anonymously (Gyazo, Mastodon)."""
-    from uploader.credentials import Credential
+    """The user token of a profile that cannot upload anonymously (Gyazo, Mastodon):
+    from the environment, ``access_token_command`` or the credential store."""
+    from uploader.credentials import Credential, resolve_secret
 
+    found = resolve_secret(profile, "access_token", env)
+    if found is not None:
+        return Credential("Bearer", found[0], found[1])
     token_var = profile.env_prefix + "ACCESS_TOKEN"
-    token = env.get(token_var, "").strip()
-    if token:
-        return Credential("Bearer", token, f"environment variable {token_var}")
     raise AuthError(
         f"profile {profile.name!r} has no {provider} access token",
-        hint=f"set {token_var} ({hint})",
+        hint=f"run `uploader auth login {profile.name}`, or set {token_var} ({hint})",
     )
 
 

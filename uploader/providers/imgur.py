@@ -9,8 +9,8 @@ client credits and 1 POST credit; other calls cost 1 credit (reference 1.10).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from uploader.credentials import Credential
 from uploader.errors import (
@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 
     from uploader.config import Profile
     from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
+
+T = TypeVar("T")
+# Refresh a stored token this long before it expires.
+REFRESH_MARGIN = 120.0
 
 UPLOAD_COST = {"user": 10, "client": 10, "post": 1}
 READ_COST = {"user": 1, "client": 1}
@@ -95,20 +99,38 @@ class ImgurProvider(ProviderCore):
 
     @classmethod
     def resolve_credential(cls, profile: Profile, env: Mapping[str, str]) -> Credential:
-        """Bearer when a user token is available (unless pinned anonymous), else Client-ID."""
+        """Bearer when a user token is available (unless pinned anonymous), else Client-ID.
+
+        Tokens come from the environment, ``access_token_command`` or the credential store;
+        a stored token with a refresh token is refreshed when it expires.
+        """
+        from uploader.credentials import resolve_secret, store_for
+
         token_var = profile.env_prefix + "ACCESS_TOKEN"
         id_var = profile.env_prefix + "CLIENT_ID"
-        token = env.get(token_var, "").strip()
-        if token and profile.auth != "anonymous":
-            return Credential("Bearer", token, f"environment variable {token_var}")
+        found = (
+            resolve_secret(profile, "access_token", env) if profile.auth != "anonymous" else None
+        )
+        if found is not None:
+            token, source = found
+            stored = store_for(env).get(profile.name) if "credential store" in source else {}
+            return Credential(
+                "Bearer",
+                token,
+                source,
+                refreshable=bool(stored.get("refresh_token")),
+                key=f"imgur-oauth:{profile.name}:{stored.get('account_username', '')}"
+                if stored
+                else None,
+            )
         if profile.auth == "oauth":
             raise AuthError(
                 f'profile {profile.name!r} needs a user token (auth = "oauth") and has none',
-                hint=f"set {token_var}",
+                hint=f"run `uploader auth login {profile.name}` or set {token_var}",
             )
-        client_id = env.get(id_var, "").strip()
-        if client_id:
-            return Credential("Client-ID", client_id, f"environment variable {id_var}")
+        client = resolve_secret(profile, "client_id", env)
+        if client is not None:
+            return Credential("Client-ID", client[0], client[1])
         if profile.client_id:
             return Credential(
                 "Client-ID", profile.client_id, f"client_id in [providers.{profile.name}]"
@@ -119,6 +141,64 @@ class ImgurProvider(ProviderCore):
             "(register an app at https://api.imgur.com/oauth2/addclient)",
         )
 
+    def _refresh_if_due(self, *, force: bool = False) -> bool:
+        """Refresh a stored token shortly before it expires (or now, after a 401/403).
+
+        Under the store's lock: another process may have refreshed already, in which case
+        its newer token is used as is (reference 1.9: refresh_token grant).
+        """
+        if not self.credential.refreshable:
+            return False
+        from uploader.credentials import Credential, resolve_secret, store_for
+        from uploader.login import imgur_refresh
+
+        store = store_for(self.env)
+        stored = store.get(self.profile.name)
+        expires = stored.get("expires_at")
+        due = isinstance(expires, int | float) and expires - self.clock() < REFRESH_MARGIN
+        if not (force or due):
+            return False
+        client_id = resolve_secret(self.profile, "client_id", self.env)
+        secret = resolve_secret(self.profile, "client_secret", self.env)
+        cid = client_id[0] if client_id else self.profile.client_id
+        if not cid or secret is None:
+            raise AuthError(
+                f"profile {self.profile.name!r}: the Imgur token needs refreshing, but the "
+                "client id or secret is missing",
+                hint=f"set {self.profile.env_prefix}CLIENT_SECRET or sign in again",
+            )
+
+        def refresh(refresh_token: str) -> dict[str, Any]:
+            answer = imgur_refresh(
+                self.session.http, self.profile.base_url, cid, secret[0], refresh_token
+            )
+            now = self.clock()
+            try:
+                expires_at: float | None = now + float(answer["expires_in"])
+            except (KeyError, TypeError, ValueError):
+                expires_at = None
+            return {
+                "access_token": str(answer["access_token"]),
+                "refresh_token": str(answer.get("refresh_token") or refresh_token),
+                "expires_at": expires_at,
+            }
+
+        token = store.refresh_once(self.profile.name, self.credential.secret, refresh)
+        self.credential = Credential(
+            "Bearer", token, self.credential.source, refreshable=True, key=self.credential.key
+        )
+        return True
+
+    def _authed(self, call: Callable[[], T]) -> T:
+        """Run a call with a fresh token; after a 401/403, refresh once and try again."""
+        self._refresh_if_due()
+        try:
+            return call()
+        except AuthError:
+            if not self._refresh_if_due(force=True):
+                raise
+        return call()
+
     def limits(self) -> Limits:
         return Limits(
             mime_types=IMAGE_TYPES | VIDEO_TYPES,
@@ -127,6 +207,18 @@ class ImgurProvider(ProviderCore):
         )
 
     def upload(self, image: ImageFile, options: UploadOptions, *, pending: int = 1) -> UploadResult:
+        return self._authed(lambda: self._upload(image, options, pending))
+
+    def info(self, media_id: str) -> MediaInfo:
+        return self._authed(lambda: self._info(media_id))
+
+    def list_uploads(self, page: int) -> list[MediaInfo]:
+        return self._authed(lambda: self._list_uploads(page))
+
+    def delete(self, ref: str) -> str:
+        return self._authed(lambda: self._delete(ref))
+
+    def _upload(self, image: ImageFile, options: UploadOptions, pending: int) -> UploadResult:
         from uploader.models import UploadResult
 
         check_limits(image, self.limits(), self.display_name)
@@ -231,7 +323,7 @@ class ImgurProvider(ProviderCore):
             BucketUpdate("client", num("ClientLimit"), num("ClientRemaining"), None),
         ]
 
-    def info(self, media_id: str) -> MediaInfo:
+    def _info(self, media_id: str) -> MediaInfo:
         """``GET /3/image/{id}`` through the ETag cache (1 credit, 304s included)."""
         from uploader.cache import cached_get
 
@@ -249,7 +341,7 @@ class ImgurProvider(ProviderCore):
             raise ProviderError("Imgur's image answer has no data")
         return self._media(info, response)
 
-    def list_uploads(self, page: int) -> list[MediaInfo]:
+    def _list_uploads(self, page: int) -> list[MediaInfo]:
         """``GET /3/account/me/images`` (Bearer only); pages start at 0 (reference 1.7)."""
         from uploader.cache import cached_get
 
@@ -274,7 +366,7 @@ class ImgurProvider(ProviderCore):
             else []
         )
 
-    def delete(self, ref: str) -> str:
+    def _delete(self, ref: str) -> str:
         """By deletehash (anonymous uploads) or by id (the owner, with a Bearer token)."""
         target = _image_id(ref)
         response = self.session.request(

@@ -1,0 +1,133 @@
+"""The ``auth`` commands' core: set-token, status and logout (no click here)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+from uploader.config import Config, Profile
+from uploader.credentials import resolve_secret, store_for
+from uploader.errors import UploaderError, UsageError
+
+
+def set_token(config: Config, name: str, token: str, env: Mapping[str, str]) -> list[str]:
+    """Store a personal access token (e.g. from Gyazo's developer page) for ``name``."""
+    profile = config.profile(name)
+    if not token:
+        raise UsageError("no token given", hint="paste the token when asked, or pipe it in")
+    store = store_for(env)
+    store.update(
+        profile.name,
+        access_token=token,
+        token_type="bearer",  # noqa: S106 - a token type, not a secret
+        created_at=time.time(),
+    )
+    lines = [f"stored an access token for {profile.name!r} in {store.path}"]
+    var = profile.env_prefix + "ACCESS_TOKEN"
+    if env.get(var):
+        lines.append(f"note: {var} is set and takes precedence over the stored token")
+    return lines
+
+
+def _age(seconds: float) -> str:
+    seconds = abs(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def status(
+    config: Config,
+    name: str | None,
+    env: Mapping[str, str],
+    verify: Callable[[Profile], str] | None,
+    now: float | None = None,
+) -> list[str]:
+    now = time.time() if now is None else now
+    profiles = [config.profile(name)] if name else list(config.profiles)
+    if not profiles:
+        config.profile(None)
+    lines: list[str] = []
+    store = store_for(env)
+    for profile in profiles:
+        found = resolve_secret(profile, "access_token", env)
+        stored = store.get(profile.name)
+        head = f"{profile.name} ({profile.kind}, {profile.base_url}): "
+        if found is None:
+            client = profile.client_id or resolve_secret(profile, "client_id", env)
+            lines.append(
+                head
+                + (
+                    "not signed in; anonymous uploads with the client id"
+                    if client and profile.kind == "imgur"
+                    else "not signed in"
+                )
+            )
+            continue
+        _, source = found
+        parts = [f"token from {source}"]
+        if stored.get("account_username"):
+            parts.append(f"account {stored['account_username']}")
+        created = stored.get("created_at")
+        if isinstance(created, int | float) and "credential store" in source:
+            parts.append(f"signed in {_age(now - created)} ago")
+        expires = stored.get("expires_at")
+        if isinstance(expires, int | float) and "credential store" in source:
+            left = expires - now
+            parts.append(
+                f"expires in {_age(left)}"
+                if left > 0
+                else f"expired {_age(left)} ago"
+                + (" (will be refreshed)" if stored.get("refresh_token") else "")
+            )
+        elif "credential store" in source:
+            parts.append("does not expire")
+        if verify is not None:
+            try:
+                parts.append(verify(profile))
+            except UploaderError as exc:
+                parts.append(f"check failed: {exc.message}")
+        lines.append(head + "; ".join(parts))
+    return lines
+
+
+def logout(
+    config: Config, name: str, env: Mapping[str, str], revoke: Callable[[Profile, str], str] | None
+) -> list[str]:
+    profile = config.profile(name)
+    lines: list[str] = []
+    store = store_for(env)
+    stored = store.get(profile.name)
+    token = stored.get("access_token")
+    if token and revoke is not None:
+        try:
+            lines.append(revoke(profile, str(token)))
+        except UploaderError as exc:
+            lines.append(f"could not revoke the token on the server: {exc.message}")
+    removed = store.remove(
+        profile.name,
+        (
+            "access_token",
+            "refresh_token",
+            "expires_at",
+            "account_username",
+            "token_type",
+            "scope",
+            "created_at",
+        ),
+    )
+    secrets_removed = [
+        k.replace("_", " ") for k in removed if k in ("access_token", "refresh_token")
+    ]
+    if secrets_removed:
+        lines.append(f"removed the local {' and '.join(secrets_removed)} for {profile.name!r}")
+    else:
+        lines.append(f"no stored token for {profile.name!r}")
+    var = profile.env_prefix + "ACCESS_TOKEN"
+    if env.get(var):
+        lines.append(f"{var} is still set in the environment: unset it to sign out fully")
+    return lines

@@ -115,3 +115,151 @@ def test_imgur_pin_login_wrong_secret_is_exit_3(
         assert proc.returncode == 3
         assert b"error: exchanging the Imgur PIN failed: Invalid client_secret" in err
         assert b"wrong-secret" not in err
+
+
+def _login(tmp_path: Path, base: str, env: dict[str, str]) -> Path:
+    config = write_config(tmp_path / "c.toml", base, client_id="app-1")
+    proc, url = _start_login(config, env)
+    assert _browser_token_flow(url).status_code == 200
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    return config
+
+
+def _store(env: dict[str, str]) -> Path:
+    return Path(env["XDG_CONFIG_HOME"]) / "uploader" / "credentials.toml"
+
+
+def _stored(env: dict[str, str], key: str) -> str:
+    import tomllib
+
+    return str(tomllib.loads(_store(env).read_text())["profiles"]["sb"][key])
+
+
+def _token_posts(base: str) -> int:
+    return sum(
+        1 for r in get_json(f"{base}/_sandbox/requests") if r["path"] == "/imgur/oauth2/token"
+    )
+
+
+def test_expired_token_is_refreshed_once_then_upload_succeeds(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    # Tokens live 2 s: well inside the refresh margin, so the next upload refreshes first.
+    with sandbox_process("imgur_token_lifetime=2") as base:
+        env = {**hermetic_env, "UPLOADER_SB_CLIENT_SECRET": SECRET}
+        config = _login(tmp_path, base, env)
+        old = _stored(hermetic_env, "access_token")
+        image = write_png(tmp_path / "a.png")
+        done = run_cli(["--config", str(config), "-vv", "upload", str(image)], env)
+        assert done.returncode == 0, done.stderr
+        new = _stored(hermetic_env, "access_token")
+        assert new != old
+        assert _token_posts(base) == 1
+        last = get_json(f"{base}/_sandbox/requests")[-1]
+        assert last["auth_sha256"] == hashlib.sha256(new.encode()).hexdigest()
+        output = done.stdout + done.stderr
+        for secret in (old, new, _stored(hermetic_env, "refresh_token"), SECRET):
+            assert secret.encode() not in output
+
+
+def test_rejected_refresh_is_exit_3(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
+    with sandbox_process("imgur_token_lifetime=2") as base:
+        env = {**hermetic_env, "UPLOADER_SB_CLIENT_SECRET": SECRET}
+        config = _login(tmp_path, base, env)
+        store = _store(hermetic_env)
+        refresh = _stored(hermetic_env, "refresh_token")
+        store.write_text(store.read_text().replace(refresh, "bogus-refresh-token"))
+        done = run_cli(["--config", str(config), "upload", str(write_png(tmp_path / "a.png"))], env)
+        assert done.returncode == 3
+        err = done.stderr.decode()
+        assert (
+            "error: Imgur refused to refresh the access token: Refresh token doesn't exist" in err
+        )
+        assert "hint: sign in again: uploader auth login" in err
+
+
+def test_two_processes_refreshing_at_once_refresh_once(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    with sandbox_process("imgur_token_lifetime=2") as base:
+        env = {**hermetic_env, "UPLOADER_SB_CLIENT_SECRET": SECRET}
+        config = _login(tmp_path, base, env)
+        procs = [
+            subprocess.Popen(
+                [
+                    *CLI,
+                    "--config",
+                    str(config),
+                    "upload",
+                    str(write_png(tmp_path / f"{n}.png", seed=n)),
+                ],
+                env={**os.environ, **env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for n in range(2)
+        ]
+        results = [proc.communicate(timeout=60) for proc in procs]
+        assert [proc.returncode for proc in procs] == [0, 0], results
+        assert _token_posts(base) == 1
+        new = _stored(hermetic_env, "access_token")
+        hashes = {
+            r["auth_sha256"]
+            for r in get_json(f"{base}/_sandbox/requests")
+            if r["path"] == "/imgur/3/image"
+        }
+        assert hashes == {hashlib.sha256(new.encode()).hexdigest()}
+
+
+def test_world_readable_store_is_refused(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
+    with sandbox_process() as base:
+        env = {**hermetic_env, "UPLOADER_SB_CLIENT_SECRET": SECRET}
+        config = _login(tmp_path, base, env)
+        store = _store(hermetic_env)
+        store.chmod(0o644)
+        done = run_cli(
+            ["--config", str(config), "upload", str(write_png(tmp_path / "a.png"))], hermetic_env
+        )
+        assert done.returncode == 3
+        err = done.stderr.decode()
+        assert "credential file is readable by others (mode 644); refusing to use it" in err
+        assert f"hint: chmod 600 {store}" in err
+
+
+def test_status_and_logout(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
+    with sandbox_process() as base:
+        env = {**hermetic_env, "UPLOADER_SB_CLIENT_SECRET": SECRET}
+        config = _login(tmp_path, base, env)
+        status = run_cli(["--config", str(config), "auth", "status"], env)
+        assert status.returncode == 0, status.stderr
+        line = status.stdout.decode().strip()
+        assert line.startswith(f"sb (imgur, {base}/imgur): token from credential store ")
+        assert "account sandbox-user" in line
+        assert "expires in 60 min" in line
+        assert "verified: signed in as sandbox-user" in line
+        out = run_cli(["--config", str(config), "auth", "logout", "sb"], env)
+        assert out.returncode == 0, out.stderr
+        said = out.stderr.decode()
+        assert "imgur has no token revocation" in said
+        assert "removed the local access token and refresh token for 'sb'" in said
+        after = run_cli(["--config", str(config), "auth", "status", "--offline"], env)
+        assert "not signed in; anonymous uploads with the client id" in after.stdout.decode()
+
+
+def test_set_token_reads_stdin_and_is_used(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
+    with sandbox_process() as base:
+        config = write_config(tmp_path / "c.toml", base, client_id="app-1")
+        done = run_cli(
+            ["--config", str(config), "auth", "set-token", "sb"],
+            hermetic_env,
+            stdin=b"personal-token-42\n",
+        )
+        assert done.returncode == 0, done.stderr
+        assert b"personal-token-42" not in done.stdout + done.stderr
+        up = run_cli(
+            ["--config", str(config), "upload", str(write_png(tmp_path / "a.png"))], hermetic_env
+        )
+        assert up.returncode == 0, up.stderr
+        last = get_json(f"{base}/_sandbox/requests")[-1]
+        assert last["auth_sha256"] == hashlib.sha256(b"personal-token-42").hexdigest()

@@ -254,6 +254,10 @@ def _parse_profile(name: str, raw: Any, where: _Locator) -> Profile:
         "kind": OptionSpec(str),
         "base_url": OptionSpec(str),
         "auth": OptionSpec(str, choices=AUTH_MODES),
+        # A command whose first line of output is the access token (password managers).
+        "access_token_command": OptionSpec(str),
+        # A fixed port for the sign-in redirect listener (0: any free port).
+        "redirect_port": OptionSpec(int, minimum=0),
     }
     allowed = {**common, **kind_spec.options}
     _only_keys(raw, tuple(allowed), table, where)

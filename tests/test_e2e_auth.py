@@ -263,3 +263,83 @@ def test_set_token_reads_stdin_and_is_used(tmp_path: Path, hermetic_env: dict[st
         assert up.returncode == 0, up.stderr
         last = get_json(f"{base}/_sandbox/requests")[-1]
         assert last["auth_sha256"] == hashlib.sha256(b"personal-token-42").hexdigest()
+
+
+def _profile_config(tmp_path: Path, base: str, kind: str) -> Path:
+    path = tmp_path / "c.toml"
+    if kind == "gyazo":
+        body = (
+            f'[providers.sb]\nkind = "gyazo"\nbase_url = "{base}/gyazo"\n'
+            f'upload_url = "{base}/gyazo-upload"\nclient_id = "gz-app"\n'
+        )
+    else:
+        body = f'[providers.sb]\nkind = "mastodon"\nbase_url = "{base}/mastodon"\n'
+    path.write_text('default_provider = "sb"\n' + body)
+    return path
+
+
+def _follow_code_redirect(url: str) -> None:
+    redirect = httpx.get(url)
+    assert redirect.status_code == 302, redirect.text
+    assert httpx.get(redirect.headers["location"]).status_code == 200
+
+
+def test_gyazo_login_stores_a_token(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
+    with sandbox_process() as base:
+        config = _profile_config(tmp_path, base, "gyazo")
+        env = {**hermetic_env, "UPLOADER_SB_CLIENT_SECRET": SECRET}
+        proc, url = _start_login(config, env)
+        assert "response_type=code" in url
+        assert "state=" in url
+        _follow_code_redirect(url)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert b"signed in to Gyazo" in err
+        token = _stored(hermetic_env, "access_token")
+        assert len(token) == 64
+        status = run_cli(["--config", str(config), "auth", "status", "--offline"], env)
+        assert "token from credential store" in status.stdout.decode()
+        assert token.encode() not in status.stdout + status.stderr + err
+
+
+def test_mastodon_login_registers_once_uses_pkce_and_revokes(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    import tomllib
+
+    with sandbox_process() as base:
+        config = _profile_config(tmp_path, base, "mastodon")
+        for _ in range(2):
+            proc, url = _start_login(config, hermetic_env)
+            assert "code_challenge_method=S256" in url
+            _follow_code_redirect(url)
+            _, err = proc.communicate(timeout=30)
+            assert proc.returncode == 0, err
+        data = tomllib.loads(_store(hermetic_env).read_text())
+        assert list(data["apps"]) == [f"{base}/mastodon"]  # registered once per instance
+        registrations = [
+            r
+            for r in get_json(f"{base}/_sandbox/requests")
+            if r["path"] == "/mastodon/api/v1/apps" and r["method"] == "POST"
+        ]
+        assert len(registrations) == 1
+        token = data["profiles"]["sb"]["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        check = f"{base}/mastodon/api/v1/apps/verify_credentials"
+        assert httpx.get(check, headers=auth).status_code == 200
+        out = run_cli(["--config", str(config), "auth", "logout", "sb"], hermetic_env)
+        assert out.returncode == 0, out.stderr
+        assert f"revoked the token on {base}/mastodon".encode() in out.stderr
+        assert httpx.get(check, headers=auth).status_code == 401
+
+
+def test_mastodon_paste_flow_uses_oob(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
+    with sandbox_process() as base:
+        config = _profile_config(tmp_path, base, "mastodon")
+        proc, url = _start_login(config, hermetic_env, "--paste")
+        assert "redirect_uri=urn%3Aietf%3Awg%3Aoauth%3A2.0%3Aoob" in url
+        page = httpx.get(url).text
+        code = page.split('value="')[1].split('"')[0]
+        _, err = proc.communicate(input=f"{code}\n".encode(), timeout=30)
+        assert proc.returncode == 0, err
+        assert _stored(hermetic_env, "access_token")

@@ -57,7 +57,9 @@ class GyazoProvider(ProviderCore):
     display_name: ClassVar[str] = "Gyazo"
     default_base_url: ClassVar[str] = "https://api.gyazo.com"
     options: ClassVar[Mapping[str, OptionSpec]] = {
-        "upload_url": OptionSpec(str, is_url=True),  # default https://upload.gyazo.com
+        "upload_url": OptionSpec(str, is_url=True),
+        # The OAuth application's client id, for `uploader auth login` (reference 2.4).
+        "client_id": OptionSpec(str),  # default https://upload.gyazo.com
         # "onlyme" (one client's spelling, reference 2.2) is not offered: the docs say only_me.
         "access_policy": OptionSpec(str, choices=("anyone", "only_me")),
         "metadata_is_public": OptionSpec(bool),

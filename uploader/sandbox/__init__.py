@@ -26,14 +26,21 @@ __all__ = ["Sandbox", "SandboxConfig"]
 
 
 def _emulators(config: SandboxConfig, storage: Path) -> dict[str, Emulator]:
+    from uploader.sandbox.gyazo_api import GyazoApiEmulator, GyazoState, GyazoUploadEmulator
     from uploader.sandbox.imgur import ImgurEmulator
+    from uploader.sandbox.mastodon_api import MastodonEmulator
     from uploader.sandbox.oauth_apps import GyazoOAuthEmulator, MastodonOAuthEmulator, TokenBook
 
-    (storage / "imgur").mkdir(exist_ok=True)
+    for name in ("imgur", "gyazo", "mastodon"):
+        (storage / name).mkdir(exist_ok=True)
     book = TokenBook()
     mastodon_oauth = MastodonOAuthEmulator(config, book)
+    gyazo = GyazoState(config, storage / "gyazo", book)
     return {
         "/imgur": ImgurEmulator(config, storage / "imgur"),
+        "/gyazo": GyazoApiEmulator(gyazo),
+        "/gyazo-upload": GyazoUploadEmulator(gyazo),
+        "/mastodon": MastodonEmulator(config, storage / "mastodon", book),
         "/gyazo/oauth": GyazoOAuthEmulator(config, book),
         "/mastodon/oauth": mastodon_oauth,
         "/mastodon/api/v1/apps": mastodon_oauth,

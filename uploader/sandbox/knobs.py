@@ -51,6 +51,22 @@ class SandboxConfig:
     oauth_auto_approve: bool = True
     oauth_client_secret: str = "sandbox-secret"  # noqa: S105 - a public test fixture
     imgur_token_lifetime: float = 3600.0
+    # Gyazo (reference 2.5): the daily budget, a size limit (undocumented: a GAP), tokens
+    # accepted besides those the OAuth endpoints mint (empty: any).
+    gyazo_daily_limit: int = 12500
+    gyazo_max_size: int = 10 * MiB
+    gyazo_tokens: tuple[str, ...] = ()
+    # Mastodon (reference 3.4, 3.7): media processing after a 202, the size above which an
+    # image is processed asynchronously, the throttles, and the reset header format
+    # ("iso" as Mastodon, "epoch" as some forks, "none" as GoToSocial/Pleroma-likes).
+    mastodon_processing_seconds: float = 0.5
+    mastodon_async_threshold: int = 4 * MiB
+    mastodon_api_limit: int = 300
+    mastodon_api_window: float = 300.0
+    mastodon_media_limit: int = 30
+    mastodon_media_window: float = 1800.0
+    mastodon_tokens: tuple[str, ...] = ()
+    mastodon_reset_format: str = "iso"
 
     @classmethod
     def from_toml(cls, path: str | Path) -> SandboxConfig:

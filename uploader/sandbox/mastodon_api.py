@@ -1,0 +1,415 @@
+"""The Mastodon emulator (``/mastodon``), faithful to reference section 3.
+
+``GET /api/v2/instance`` (public, weak ETag, 304), ``POST /api/v2/media`` (200 for small
+images; 202 with ``url: null`` for video or large files, then ``GET /api/v1/media/:id``
+answers 206 until ``mastodon_processing_seconds`` have passed), ``DELETE`` media,
+``POST /api/v1/statuses`` with ``Idempotency-Key``, ``verify_credentials``. The per-token API
+bucket and the media bucket are enforced; ``X-RateLimit-*`` describe whichever is closest to
+exhaustion, resets in ISO 8601 with microseconds on a period boundary (knob: epoch or none).
+Authenticated answers carry ``cache-control: private, no-store``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from uploader.sandbox.imgur import dimensions, sniff
+from uploader.sandbox.knobs import SandboxConfig
+from uploader.sandbox.multipart import MultipartError, boundary_of, parse
+from uploader.sandbox.oauth_apps import TokenBook
+from uploader.sandbox.server import SandboxRequest, SandboxResponse
+
+PRIVATE = [
+    ("Content-Type", "application/json; charset=utf-8"),
+    ("Cache-Control", "private, no-store"),
+    ("Vary", "Authorization, Origin"),
+]
+PUBLIC = [
+    ("Content-Type", "application/json; charset=utf-8"),
+    ("Cache-Control", "max-age=300, public, stale-while-revalidate=30, stale-if-error=86400"),
+]
+INVALID = (
+    'Bearer realm="Doorkeeper", error="invalid_token", '
+    'error_description="The access token is invalid"'
+)
+MIME = [
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/heic",
+    "image/heif",
+    "image/webp",
+    "image/avif",
+    "video/webm",
+    "video/mp4",
+    "video/quicktime",
+    "video/ogg",
+]
+
+
+def _json(status: int, body: Any, headers: list[tuple[str, str]]) -> SandboxResponse:
+    return SandboxResponse(status, json.dumps(body).encode(), list(headers))
+
+
+class _Window:
+    """A throttle counted on period boundaries from the epoch, as rack-attack does."""
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit = limit
+        self.period = period
+        self.counts: dict[tuple[str, int], int] = {}
+
+    def hit(self, key: str, now: float) -> tuple[int, float]:
+        """Count one request; (remaining after it, reset time)."""
+        slot = int(now // self.period)
+        count = self.counts.get((key, slot), 0) + 1
+        self.counts[(key, slot)] = count
+        return self.limit - count, (slot + 1) * self.period + (now % 1)
+
+
+class MastodonEmulator:
+    def __init__(self, config: SandboxConfig, storage: Path, book: TokenBook) -> None:
+        self.config = config
+        self.storage = storage
+        self.book = book
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.media: dict[str, dict[str, Any]] = {}
+        self.statuses: dict[str, dict[str, Any]] = {}
+        self.idempotency: dict[tuple[str, str], str] = {}
+        self.next_id = 117020576894251992
+        self.api = _Window(self.config.mastodon_api_limit, self.config.mastodon_api_window)
+        self.media_bucket = _Window(
+            self.config.mastodon_media_limit, self.config.mastodon_media_window
+        )
+
+    def route_kind(self, method: str, path: str) -> str:
+        if method == "POST" and path.endswith("/media"):
+            return "upload"
+        return "get" if method == "GET" else "other"
+
+    def uploads(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [
+                {
+                    "id": m["id"],
+                    "deletehash": None,
+                    "size": m["size"],
+                    "sha256": m["sha256"],
+                    "name": m["name"],
+                    "type": m["mime"],
+                    "title": None,
+                    "description": m["description"],
+                    "auth": "Bearer",
+                    "provider": "mastodon",
+                }
+                for m in self.media.values()
+            ]
+
+    def fault_response(self, kind: str, request: SandboxRequest) -> SandboxResponse:
+        if kind == "429":
+            return _json(429, {"error": "Too many requests"}, PRIVATE)
+        if kind == "html":
+            return SandboxResponse(
+                503,
+                b"<html><title>503 Service Unavailable</title></html>",
+                [("Content-Type", "text/html"), ("Retry-After", "0")],
+            )
+        return _json(int(kind), {"error": "Remote data could not be fetched"}, PRIVATE)
+
+    def _reset_header(self, reset: float) -> str | None:
+        fmt = self.config.mastodon_reset_format
+        if fmt == "epoch":
+            return str(int(reset))
+        if fmt == "none":
+            return None
+        return datetime.fromtimestamp(reset, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def _throttle(self, token: str, media: bool) -> tuple[bool, list[tuple[str, str]]]:
+        now = time.time()
+        with self.lock:
+            left, reset = self.api.hit(token, now)
+            limit = self.api.limit
+            if media:
+                media_left, media_reset = self.media_bucket.hit(token, now)
+                if media_left / self.media_bucket.limit < left / limit:
+                    left, reset, limit = media_left, media_reset, self.media_bucket.limit
+        header = self._reset_header(reset)
+        if header is None:
+            return left >= 0, []
+        headers = [
+            ("X-RateLimit-Limit", str(limit)),
+            ("X-RateLimit-Remaining", str(max(0, left))),
+            ("X-RateLimit-Reset", header),
+        ]
+        return left >= 0, headers
+
+    def _token(self, request: SandboxRequest) -> str | None:
+        header = request.headers.get("Authorization") or ""
+        scheme, _, value = header.partition(" ")
+        token = value.strip()
+        if scheme.lower() != "bearer" or not token:
+            return None
+        state = self.book.state(token)
+        if state is not None:
+            return token if state == "valid" else None
+        allowed = self.config.mastodon_tokens
+        return token if not allowed or token in allowed else None
+
+    def handle(self, request: SandboxRequest) -> SandboxResponse:
+        path = request.path
+        if path == "/api/v2/instance" and request.method == "GET":
+            request.drain()
+            return self._conditional(request, self._instance(), PUBLIC)
+        token = self._token(request)
+        if token is None:
+            request.drain()
+            return _json(
+                401,
+                {"error": "The access token is invalid"},
+                [*PRIVATE, ("WWW-Authenticate", INVALID)],
+            )
+        media_post = request.method == "POST" and path in ("/api/v2/media", "/api/v1/media")
+        allowed, rate = self._throttle(token, media_post)
+        if not allowed:
+            request.drain()
+            return _json(429, {"error": "Too many requests"}, [*PRIVATE, *rate])
+        response = self._route(request, path, token)
+        response.headers = [*response.headers, *rate]
+        return response
+
+    def _route(self, request: SandboxRequest, path: str, token: str) -> SandboxResponse:
+        if path in ("/api/v2/media", "/api/v1/media") and request.method == "POST":
+            return self._upload(request, token, sync=path.endswith("v1/media"))
+        if path.startswith("/api/v1/media/"):
+            request.drain()
+            return self._one_media(request, path.rsplit("/", 1)[1], token)
+        if path == "/api/v1/statuses" and request.method == "POST":
+            return self._status(request, token)
+        request.drain()
+        if path == "/api/v1/accounts/verify_credentials" and request.method == "GET":
+            account = {
+                "id": "1",
+                "username": "sandbox",
+                "acct": "sandbox",
+                "display_name": "Sandbox",
+                "source": {"privacy": "public"},
+            }
+            return self._conditional(request, json.dumps(account).encode(), PRIVATE)
+        return _json(404, {"error": "Record not found"}, PRIVATE)
+
+    def _instance(self) -> bytes:
+        return json.dumps(
+            {
+                "domain": "sandbox.local",
+                "title": "uploader sandbox",
+                "version": "4.6.4",
+                "api_versions": {"mastodon": 11},
+                "configuration": {
+                    "statuses": {
+                        "max_characters": 500,
+                        "max_media_attachments": 4,
+                        "characters_reserved_per_url": 23,
+                    },
+                    "media_attachments": {
+                        "supported_mime_types": MIME,
+                        "image_size_limit": 16777216,
+                        "image_matrix_limit": 33177600,
+                        "video_size_limit": 103809024,
+                        "video_frame_rate_limit": 120,
+                        "video_matrix_limit": 8294400,
+                        "description_limit": 1500,
+                    },
+                },
+            }
+        ).encode()
+
+    def _model(self, media: dict[str, Any]) -> dict[str, Any]:
+        ready = time.time() >= media["ready_at"]
+        base = f"https://sandbox.local/system/media_attachments/files/{media['id']}"
+        kind = "video" if media["mime"].startswith("video/") else "image"
+        width, height = media["dimensions"]
+        return {
+            "id": media["id"],
+            "type": kind,
+            "url": f"{base}/original/{media['id']}.{media['ext']}" if ready else None,
+            "preview_url": f"{base}/small/{media['id']}.png",
+            "remote_url": None,
+            "preview_remote_url": None,
+            "text_url": None,
+            "meta": {
+                "original": {
+                    "width": width,
+                    "height": height,
+                    "size": f"{width}x{height}",
+                    "aspect": (width / height) if height else 1.0,
+                },
+                "focus": media["focus"],
+            },
+            "description": media["description"],
+            "blurhash": "UGC~-#M{0JfkNFofR%M{IURj",
+        }
+
+    def _upload(self, request: SandboxRequest, token: str, sync: bool) -> SandboxResponse:
+        boundary = boundary_of(request.headers.get("Content-Type") or "")
+        if boundary is None:
+            request.drain()
+            return _json(422, {"error": "Validation failed: File can't be blank"}, PRIVATE)
+        try:
+            form = parse(request.read, boundary, request.workdir)
+        except MultipartError:
+            return _json(422, {"error": "Validation failed: File is invalid"}, PRIVATE)
+        request.log["fields"] = dict(form.fields)
+        part = form.files.get("file")
+        for other in form.files.values():
+            if other is not part:
+                other.path.unlink(missing_ok=True)
+        if part is None:
+            return _json(422, {"error": "Validation failed: File can't be blank"}, PRIVATE)
+        request.log["file_field"] = part.name
+        request.log["file_name"] = part.filename
+        mime = sniff(part.head)
+        if mime is None or mime not in MIME:
+            part.path.unlink(missing_ok=True)
+            return _json(
+                422,
+                {"error": "Validation failed: File content type is invalid, File is invalid"},
+                PRIVATE,
+            )
+        limit = 103809024 if mime.startswith("video/") else 16777216
+        if part.size > limit:
+            part.path.unlink(missing_ok=True)
+            return _json(
+                422,
+                {
+                    "error": "Validation failed: File file size must be less than "
+                    f"{limit // 1048576} MB"
+                },
+                PRIVATE,
+            )
+        queued = not sync and (
+            mime.startswith("video/") or part.size > self.config.mastodon_async_threshold
+        )
+        focus_x, _, focus_y = form.fields.get("focus", "0,0").partition(",")
+        with self.lock:
+            media_id = str(self.next_id)
+            self.next_id += 1
+            target = self.storage / media_id
+            shutil.move(str(part.path), target)
+            media = {
+                "id": media_id,
+                "mime": mime,
+                "ext": mime.split("/")[1].replace("jpeg", "jpg"),
+                "size": part.size,
+                "sha256": part.sha256,
+                "name": part.filename,
+                "description": form.fields.get("description"),
+                "owner": token,
+                "path": str(target),
+                "status_id": None,
+                "dimensions": dimensions(part.head),
+                "focus": {"x": float(focus_x or 0), "y": float(focus_y or 0)},
+                "ready_at": time.time()
+                + (self.config.mastodon_processing_seconds if queued else 0.0),
+            }
+            self.media[media_id] = media
+        body = json.dumps(self._model(media)).encode()
+        if queued:  # no ETag on the 202 (reference 3.4)
+            return SandboxResponse(202, body, list(PRIVATE))
+        etag = 'W/"' + hashlib.md5(body, usedforsecurity=False).hexdigest() + '"'
+        return SandboxResponse(200, body, [*PRIVATE, ("ETag", etag)])
+
+    def _one_media(self, request: SandboxRequest, media_id: str, token: str) -> SandboxResponse:
+        with self.lock:
+            media = self.media.get(media_id)
+            if media is None or media["owner"] != token or media["status_id"] is not None:
+                return _json(404, {"error": "Record not found"}, PRIVATE)
+            if request.method == "DELETE":
+                del self.media[media_id]
+                Path(media["path"]).unlink(missing_ok=True)
+                return _json(200, self._model(media), PRIVATE)
+        model = self._model(media)
+        if request.method != "GET":
+            return _json(404, {"error": "Record not found"}, PRIVATE)
+        if model["url"] is None:
+            return _json(206, model, PRIVATE)
+        return self._conditional(request, json.dumps(model).encode(), PRIVATE)
+
+    def _status(self, request: SandboxRequest, token: str) -> SandboxResponse:
+        raw = b""
+        while chunk := request.read(65536):
+            raw += chunk
+        if (request.headers.get("Content-Type") or "").startswith("application/json"):
+            data = json.loads(raw or b"{}")
+            media_ids = [str(m) for m in data.get("media_ids", [])]
+            text = str(data.get("status") or "")
+            visibility = str(data.get("visibility") or "public")
+        else:
+            pairs = parse_qsl(raw.decode("utf-8", "replace"))
+            media_ids = [v for k, v in pairs if k in ("media_ids[]", "media_ids")]
+            fields = dict(pairs)
+            text = fields.get("status", "")
+            visibility = fields.get("visibility", "public")
+        key = request.headers.get("Idempotency-Key")
+        with self.lock:
+            if key and (token, key) in self.idempotency:
+                status = self.statuses[self.idempotency[(token, key)]]
+                return _json(200, status, PRIVATE)
+            if not text and not media_ids:
+                return _json(422, {"error": "Validation failed: Text can't be blank"}, PRIVATE)
+            attached = []
+            for media_id in media_ids:
+                media = self.media.get(media_id)
+                if media is None or media["owner"] != token or media["status_id"] is not None:
+                    return _json(
+                        422,
+                        {
+                            "error": f"Media {media_id} not found or already "
+                            "attached to another post"
+                        },
+                        PRIVATE,
+                    )
+                if time.time() < media["ready_at"]:
+                    return _json(
+                        422,
+                        {
+                            "error": "Cannot attach files that have not finished "
+                            "processing. Try again in a moment!"
+                        },
+                        PRIVATE,
+                    )
+                attached.append(media)
+            status_id = str(self.next_id)
+            self.next_id += 1
+            for media in attached:
+                media["status_id"] = status_id
+            status = {
+                "id": status_id,
+                "url": f"https://sandbox.local/@sandbox/{status_id}",
+                "content": f"<p>{text}</p>",
+                "visibility": visibility,
+                "media_attachments": [self._model(m) for m in attached],
+            }
+            self.statuses[status_id] = status
+            if key:
+                self.idempotency[(token, key)] = status_id
+        return _json(200, status, PRIVATE)
+
+    @staticmethod
+    def _conditional(
+        request: SandboxRequest, body: bytes, headers: list[tuple[str, str]]
+    ) -> SandboxResponse:
+        etag = 'W/"' + hashlib.md5(body, usedforsecurity=False).hexdigest() + '"'
+        if request.headers.get("If-None-Match") == etag:
+            return SandboxResponse(304, b"", [("ETag", etag), *headers[1:]])
+        return SandboxResponse(200, body, [*headers, ("ETag", etag)])

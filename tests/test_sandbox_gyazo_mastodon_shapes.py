@@ -1,0 +1,99 @@
+"""The Gyazo and Mastodon emulators' shapes, headers and throttles, with plain httpx."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx
+
+from tests.images import png_bytes
+from uploader.sandbox import Sandbox, SandboxConfig
+
+MA = {"Authorization": "Bearer ma"}
+GZ = {"Authorization": "Bearer gz"}
+
+
+def _media(sb: Sandbox, data: bytes | None = None) -> httpx.Response:
+    return httpx.post(
+        f"{sb.base_url}/mastodon/api/v2/media",
+        headers=MA,
+        files={"file": ("a.png", data or png_bytes(), "image/png")},
+    )
+
+
+def test_mastodon_media_bucket_headers_iso_and_429() -> None:
+    with Sandbox(SandboxConfig(mastodon_media_limit=2)) as sb:
+        first = _media(sb)
+        assert first.status_code == 200
+        assert first.headers["cache-control"] == "private, no-store"
+        assert first.headers["etag"].startswith('W/"')
+        assert first.headers["x-ratelimit-limit"] == "2"
+        assert first.headers["x-ratelimit-remaining"] == "1"
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", first.headers["x-ratelimit-reset"]
+        )
+        assert _media(sb).status_code == 200
+        third = _media(sb)
+        assert third.status_code == 429
+        assert third.json() == {"error": "Too many requests"}
+        assert third.headers["x-ratelimit-remaining"] == "0"
+        assert "retry-after" not in third.headers
+        assert sb.stats()["responses_429"] == 1
+
+
+def test_mastodon_epoch_and_headerless_forks() -> None:
+    with Sandbox(SandboxConfig(mastodon_reset_format="epoch")) as sb:
+        reset = int(_media(sb).headers["x-ratelimit-reset"])
+        assert time.time() < reset <= time.time() + 1800
+    with Sandbox(SandboxConfig(mastodon_reset_format="none")) as sb:
+        assert "x-ratelimit-limit" not in _media(sb).headers
+
+
+def test_mastodon_202_then_206_then_200_and_auth_errors() -> None:
+    with Sandbox(SandboxConfig(mastodon_async_threshold=10, mastodon_processing_seconds=0.4)) as sb:
+        queued = _media(sb)
+        assert queued.status_code == 202
+        assert queued.json()["url"] is None
+        assert "etag" not in queued.headers
+        url = f"{sb.base_url}/mastodon/api/v1/media/{queued.json()['id']}"
+        assert httpx.get(url, headers=MA).status_code == 206
+        time.sleep(0.5)
+        assert httpx.get(url, headers=MA).json()["url"].endswith(".png")
+        denied = httpx.get(url)
+        assert denied.status_code == 401
+        assert denied.json() == {"error": "The access token is invalid"}
+        assert 'error="invalid_token"' in denied.headers["www-authenticate"]
+        bad = _media(sb, b"plain text, not an image")
+        assert bad.status_code == 422
+        assert "File content type is invalid" in bad.json()["error"]
+
+
+def test_gyazo_shapes_paging_and_daily_budget() -> None:
+    with Sandbox(SandboxConfig(gyazo_daily_limit=3)) as sb:
+        up = httpx.post(
+            f"{sb.base_url}/gyazo-upload/api/upload",
+            headers=GZ,
+            files={"imagedata": ("a.png", png_bytes(), "image/png")},
+        )
+        body = up.json()
+        assert re.fullmatch(r"[0-9a-f]{32}", body["image_id"])
+        assert body["permalink_url"] == f"https://gyazo.com/{body['image_id']}"
+        assert not any(k.lower().startswith("x-ratelimit") for k in up.headers)
+        listed = httpx.get(f"{sb.base_url}/gyazo/api/images", headers=GZ)
+        assert (
+            listed.headers["x-total-count"],
+            listed.headers["x-current-page"],
+            listed.headers["x-per-page"],
+            listed.headers["x-user-type"],
+        ) == ("1", "1", "20", "lite")
+        missing = httpx.get(f"{sb.base_url}/gyazo/api/images/nope", headers=GZ)
+        assert missing.json() == {
+            "message": "Not Found",
+            "request": "/api/images/nope",
+            "method": "GET",
+        }
+        spent = httpx.get(f"{sb.base_url}/gyazo/api/images", headers=GZ)
+        assert spent.status_code == 429
+        anonymous = httpx.get(f"{sb.base_url}/gyazo/api/images")
+        assert anonymous.json()["message"] == "This method requires authentication"

@@ -176,6 +176,29 @@ class ProviderCore:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": self.credential.authorization(), "Accept": "application/json"}
 
+    def _post_file(
+        self,
+        url: str,
+        field: str,
+        image: ImageFile,
+        *,
+        data: Mapping[str, str],
+        costs: Mapping[str, int],
+        pending: int,
+    ) -> httpx.Response:
+        """POST ``image`` as multipart ``field``, streamed from disk (httpx sends 64 KiB
+        chunks from the open file: the file is never read whole into memory)."""
+        with image.source.open("rb") as stream:
+            return self.session.request(
+                "POST",
+                url,
+                costs=costs,
+                pending=pending,
+                headers=self._headers(),
+                data=dict(data),
+                files={field: (image.filename, stream, image.mime_type)},
+            )
+
 
 def bearer_credential(
     profile: Profile, env: Mapping[str, str], provider: str, hint: str

@@ -99,16 +99,14 @@ class GyazoProvider(ProviderCore):
 
         check_limits(image, self.limits(), self.display_name)
         data = self._fields(options)
-        with image.source.open("rb") as stream:
-            response = self.session.request(
-                "POST",
-                f"{self.upload_url}/api/upload",
-                costs=COST,
-                pending=pending,
-                headers=self._headers(),
-                data=data,
-                files={"imagedata": (image.filename, stream, image.mime_type)},
-            )
+        response = self._post_file(
+            f"{self.upload_url}/api/upload",
+            "imagedata",
+            image,
+            data=data,
+            costs=COST,
+            pending=pending,
+        )
         info = self._object(response, "upload")
         image_id, url = text_of(info.get("image_id")), text_of(info.get("url"))
         if not image_id or not url:

@@ -230,16 +230,14 @@ class ImgurProvider(ProviderCore):
             data["description"] = options.description
         if options.album:
             data["album"] = options.album
-        with image.source.open("rb") as stream:
-            response = self.session.request(
-                "POST",
-                f"{self.profile.base_url}/3/image",
-                costs=UPLOAD_COST,
-                pending=pending,
-                headers=self._headers(),
-                data=data,
-                files={field: (image.filename, stream, image.mime_type)},
-            )
+        response = self._post_file(
+            f"{self.profile.base_url}/3/image",
+            field,
+            image,
+            data=data,
+            costs=UPLOAD_COST,
+            pending=pending,
+        )
         info = self._data(response, "upload")
         if not isinstance(info, dict) or not info.get("link"):
             raise ProviderError(

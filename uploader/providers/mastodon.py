@@ -135,16 +135,14 @@ class MastodonProvider(ProviderCore):
             data["description"] = alt
         if options.focus:
             data["focus"] = options.focus
-        with image.source.open("rb") as stream:
-            response = self.session.request(
-                "POST",
-                f"{self.profile.base_url}/api/v2/media",
-                costs=UPLOAD_COST,
-                pending=pending,
-                headers=self._headers(),
-                data=data,
-                files={"file": (image.filename, stream, image.mime_type)},
-            )
+        response = self._post_file(
+            f"{self.profile.base_url}/api/v2/media",
+            "file",
+            image,
+            data=data,
+            costs=UPLOAD_COST,
+            pending=pending,
+        )
         media = self._object(response, "upload", None)
         media_id = text_of(media.get("id"))
         if not media_id:

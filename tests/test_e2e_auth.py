@@ -300,6 +300,18 @@ def test_gyazo_login_stores_a_token(tmp_path: Path, hermetic_env: dict[str, str]
         status = run_cli(["--config", str(config), "auth", "status", "--offline"], env)
         assert "token from credential store" in status.stdout.decode()
         assert token.encode() not in status.stdout + status.stderr + err
+        up = run_cli(
+            ["--config", str(config), "-v", "upload", str(write_png(tmp_path / "g.png"))],
+            hermetic_env,
+        )
+        assert up.returncode == 0, up.stderr
+        assert b"sb: access_token from credential store" in up.stderr
+        sent = next(
+            r
+            for r in get_json(f"{base}/_sandbox/requests")
+            if r["path"] == "/gyazo-upload/api/upload"
+        )
+        assert sent["auth_sha256"] == hashlib.sha256(token.encode()).hexdigest()
 
 
 def test_mastodon_login_registers_once_uses_pkce_and_revokes(
@@ -324,6 +336,16 @@ def test_mastodon_login_registers_once_uses_pkce_and_revokes(
         ]
         assert len(registrations) == 1
         token = data["profiles"]["sb"]["access_token"]
+        up = run_cli(
+            ["--config", str(config), "upload", str(write_png(tmp_path / "m.png"))], hermetic_env
+        )
+        assert up.returncode == 0, up.stderr
+        sent = next(
+            r
+            for r in get_json(f"{base}/_sandbox/requests")
+            if r["path"] == "/mastodon/api/v2/media"
+        )
+        assert sent["auth_sha256"] == hashlib.sha256(token.encode()).hexdigest()
         auth = {"Authorization": f"Bearer {token}"}
         check = f"{base}/mastodon/api/v1/apps/verify_credentials"
         assert httpx.get(check, headers=auth).status_code == 200
@@ -331,6 +353,18 @@ def test_mastodon_login_registers_once_uses_pkce_and_revokes(
         assert out.returncode == 0, out.stderr
         assert f"revoked the token on {base}/mastodon".encode() in out.stderr
         assert httpx.get(check, headers=auth).status_code == 401
+        refused = run_cli(
+            [
+                "--config",
+                str(config),
+                "upload",
+                "--on-limit",
+                "fail",
+                str(write_png(tmp_path / "late.png", seed=3)),
+            ],
+            hermetic_env,
+        )
+        assert refused.returncode == 3  # signed out: no token left
 
 
 def test_mastodon_paste_flow_uses_oob(tmp_path: Path, hermetic_env: dict[str, str]) -> None:

@@ -194,6 +194,11 @@ def test_imgur_info_twice_list_and_delete(tmp_path: Path, hermetic_env: dict[str
             assert info.returncode == 0, info.stderr
         assert json.loads(info.stdout)["cache"] == "revalidated (304)"
         assert get_json(f"{base}/_sandbox/stats")["not_modified"] == 1
+        bypass = run_cli(
+            ["--config", str(config), "info", "-p", "im", record["id"], "--no-cache"], env
+        )
+        assert bypass.returncode == 0
+        assert _log(base)[-1]["if_none_match"] is None
         listed = run_cli(["--config", str(config), "list", "-p", "im"], env)
         assert listed.stdout.decode().startswith(record["id"])
         gone = run_cli(["--config", str(config), "delete", "-p", "im", record["url"]], env)

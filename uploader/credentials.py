@@ -239,5 +239,5 @@ def resolve_secret(profile: Profile, name: str, env: Mapping[str, str]) -> tuple
         source = f"credential store {store.path}"
     if not value:
         return None
-    log.debug("%s: %s from %s", profile.name, name, source)
+    log.info("%s: %s from %s", profile.name, name, source)
     return value, source

@@ -1,14 +1,17 @@
 """Reading providers' rate-limit headers, robustly (reference 1.10, 2.5, 3.7).
 
 Every function here is pure and never raises on bad input: an unparseable value is logged
-at debug level and skipped, because a header we cannot read must never fail an upload that
-succeeded. Header names match case-insensitively. Times returned are LOCAL epoch seconds:
-server-absolute values are corrected for clock skew measured with the ``Date`` header.
+at debug level (the header's name and a short excerpt of the value, never a whole header
+map) and skipped, because a header we cannot read must never fail an upload that succeeded.
+Header names match case-insensitively (``httpx.Headers`` already does; plain dicts do not).
+Times returned are LOCAL epoch seconds: server-absolute values are corrected for clock skew
+measured with the ``Date`` header.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -17,9 +20,14 @@ from uploader.models import BucketUpdate
 
 log = logging.getLogger("uploader.ratelimit")
 
-# Numbers above this are epoch seconds (2001-09-09); below, durations (reference 1.10).
+# Numbers above this are epoch seconds (2001-09-09); below, durations (reference 1.10:
+# Imgur documents UserReset as an epoch but sends 3600).
 EPOCH_THRESHOLD = 1e9
-
+# Numbers above this are epoch MILLIseconds (1e11 s would be the year 5138).
+EPOCH_MS_THRESHOLD = 1e11
+# Mastodon's per-token API throttle allows 300 per 5 min (1500 per user); the media
+# throttle allows 30 per 30 min (reference 3.7). A lower limit on a media POST is media's.
+MASTODON_API_LIMIT = 300
 
 _MONTHS = {
     m: i
@@ -29,20 +37,41 @@ _MONTHS = {
 }
 
 
-def http_date(value: str) -> float | None:
-    """An RFC 9110 IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``) as epoch seconds.
+def _skip(name: str, value: str) -> None:
+    log.debug("ignoring unparseable %s value %r", name, value[:40])
 
-    Parsed by hand: ``email.utils`` would cost the hotkey path several milliseconds.
-    """
-    parts = value.replace(",", " ").split()
-    if len(parts) != 6 or parts[5].upper() not in ("GMT", "UTC"):
-        return None
+
+def _finite(text: str) -> float | None:
+    """``text`` as a finite float; None for garbage, ``nan`` and ``inf``."""
     try:
-        day, month, year = int(parts[1]), _MONTHS[parts[2][:3].lower()], int(parts[3])
-        hour, minute, second = (int(p) for p in parts[4].split(":"))
-        return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
-    except (KeyError, ValueError):
+        number = float(text)
+    except ValueError:
         return None
+    return number if math.isfinite(number) else None
+
+
+def http_date(value: str) -> float | None:
+    """An HTTP date as epoch seconds, in any of the three forms RFC 9110 (7231) accepts.
+
+    ``Sun, 06 Nov 1994 08:49:37 GMT`` (IMF-fixdate), ``Sunday, 06-Nov-94 08:49:37 GMT``
+    (RFC 850) and ``Sun Nov  6 08:49:37 1994`` (asctime). Parsed by hand: ``email.utils``
+    would cost the hotkey path several milliseconds.
+    """
+    parts = value.replace(",", " ").replace("-", " ").split()
+    try:
+        if len(parts) == 6 and parts[5].upper() in ("GMT", "UTC"):
+            day, month, year, clock = int(parts[1]), parts[2], int(parts[3]), parts[4]
+            if year < 100:  # RFC 850 two-digit years: RFC 9110 says read them as recent
+                year += 2000 if year < 70 else 1900
+        elif len(parts) == 5:  # asctime
+            month, day, clock, year = parts[1], int(parts[2]), parts[3], int(parts[4])
+        else:
+            return None
+        hour, minute, second = (int(p) for p in clock.split(":"))
+        moment = datetime(year, _MONTHS[month[:3].lower()], day, hour, minute, second, tzinfo=UTC)
+    except (KeyError, ValueError, OverflowError):
+        return None
+    return moment.timestamp()
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
@@ -58,81 +87,85 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def header_int(headers: Mapping[str, str], name: str) -> int | None:
+    """An integer header (``"1250"``, ``"1250.0"``); None when absent or unreadable.
+
+    A header repeated by a proxy arrives comma-joined (``"1250, 1250"``): the first counts.
+    """
     raw = header(headers, name)
     if raw is None:
         return None
-    try:
-        return int(float(raw.strip()))
-    except ValueError:
-        log.debug("ignoring unparseable %s header", name)
+    number = _finite(raw.split(",", 1)[0].strip())
+    if number is None:
+        _skip(name, raw)
         return None
+    return int(number)
 
 
 def server_skew(headers: Mapping[str, str], now: float) -> float:
-    """Server clock minus local clock, from ``Date``; 0.0 when absent or unparseable."""
+    """Server clock minus local ``now``, from the ``Date`` header; 0.0 when absent/unreadable.
+
+    ``Date`` has whole seconds and is stamped before the answer travels, so the skew comes
+    out up to a second (plus latency) too small: corrected resets err late, the safe side.
+    """
     raw = header(headers, "date")
     if not raw:
         return 0.0
     server = http_date(raw)
     if server is None:
-        log.debug("ignoring unparseable Date header")
+        _skip("Date", raw)
         return 0.0
     return server - now
 
 
 def parse_reset(value: str, now: float, skew: float) -> float | None:
-    """A reset value as a local epoch time.
+    """A reset value as a LOCAL epoch time, or None when unreadable.
 
-    ISO 8601 (Mastodon: ``2026-08-01T13:55:00.824007Z``) and epoch numbers are absolute
-    server times, corrected by ``skew``; smaller numbers are seconds from now.
+    * ISO 8601 with or without fraction, ``Z`` or offset (Mastodon sends
+      ``2026-08-01T13:55:00.824007Z``; no offset means UTC): absolute, minus ``skew``.
+    * A number above 1e9: epoch seconds (above 1e11: epoch milliseconds), minus ``skew``.
+    * A smaller non-negative number: seconds from ``now`` (no skew: it is a duration).
     """
-    text = value.strip()
+    text = value.split(",", 1)[0].strip()
     if not text:
         return None
-    try:
-        number = float(text)
-    except ValueError:
-        number = None
+    number = _finite(text)
     if number is not None:
         if number < 0:
+            _skip("reset", value)
             return None
+        if number > EPOCH_MS_THRESHOLD:
+            return number / 1000.0 - skew
         return number - skew if number > EPOCH_THRESHOLD else now + number
+    if text[-1] in "zZ":
+        text = text[:-1] + "+00:00"
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text)
     except ValueError:
-        log.debug("ignoring unparseable reset value")
+        _skip("reset", value)
         return None
     if parsed.tzinfo is None:
-        return None
+        parsed = parsed.replace(tzinfo=UTC)  # servers speak UTC
     return parsed.timestamp() - skew
 
 
 def imgur_updates(headers: Mapping[str, str], now: float) -> list[BucketUpdate]:
-    """Imgur's user, client and POST buckets.
+    """Imgur's ``user``, ``client`` and ``post`` buckets, for those the headers describe.
 
-    ``X-RateLimit-UserReset`` is documented as an epoch but live servers send 3600 (and
-    ``ClientReset`` 86400): window lengths. Either way ``now + value`` is the latest the
-    bucket can reset, so small values are read as seconds from now (an upper bound).
-    ``X-Post-Rate-Limit-Reset`` is documented as seconds remaining.
+    ``X-RateLimit-UserReset`` is documented as an epoch, but live servers send a constant
+    3600 (and the undocumented ``ClientReset`` 86400): window lengths (reference 1.10).
+    Values above 1e9 are read as epochs; smaller ones as "at most this many seconds from
+    now" (``now + value``), an upper bound, which is all a window length tells us.
+    ``X-Post-Rate-Limit-Reset`` is seconds remaining; servers send whole seconds (the sandbox
+    rounds up), so ``now + value`` is again an upper bound that the limiter narrows.
     """
     skew = server_skew(headers, now)
     updates = []
-    for bucket, limit, remaining, reset in (
-        ("user", "X-RateLimit-UserLimit", "X-RateLimit-UserRemaining", "X-RateLimit-UserReset"),
-        (
-            "client",
-            "X-RateLimit-ClientLimit",
-            "X-RateLimit-ClientRemaining",
-            "X-RateLimit-ClientReset",
-        ),
-        (
-            "post",
-            "X-Post-Rate-Limit-Limit",
-            "X-Post-Rate-Limit-Remaining",
-            "X-Post-Rate-Limit-Reset",
-        ),
+    for bucket, prefix in (
+        ("user", "X-RateLimit-User"),
+        ("client", "X-RateLimit-Client"),
+        ("post", "X-Post-Rate-Limit-"),
     ):
-        update = _bucket(headers, bucket, limit, remaining, reset, now, skew)
+        update = _bucket(headers, bucket, prefix, now, skew)
         if update is not None:
             updates.append(update)
     return updates
@@ -141,71 +174,84 @@ def imgur_updates(headers: Mapping[str, str], now: float) -> list[BucketUpdate]:
 def mastodon_updates(
     headers: Mapping[str, str], now: float, *, media_request: bool
 ) -> list[BucketUpdate]:
-    """Mastodon's headers describe whichever throttle is closest to exhaustion.
+    """The one bucket Mastodon's ``X-RateLimit-*`` headers describe, or [] without them.
 
-    On a media POST that is the media bucket (30 per 30 min) or the per-token API bucket
-    (300 per 5 min; 1500 per user): a limit below 300 there means the media bucket.
-    Servers without headers (GoToSocial, Pleroma, Pixelfed variants) give [].
+    The headers describe whichever throttle is closest to exhaustion (reference 3.7). On a
+    media POST that is the media bucket (30 per 30 min) or the per-token API bucket (300 per
+    5 min; 1500 per user): a limit below 300 there means ``"media"``, anything else
+    ``"api"``. Forks send epoch-integer resets (handled by :func:`parse_reset`) or no
+    headers at all (GoToSocial, localhost, paths outside ``/api``): then [].
     """
     skew = server_skew(headers, now)
     limit = header_int(headers, "X-RateLimit-Limit")
-    bucket = "media" if media_request and limit is not None and limit < 300 else "api"
-    update = _bucket(
-        headers,
-        bucket,
-        "X-RateLimit-Limit",
-        "X-RateLimit-Remaining",
-        "X-RateLimit-Reset",
-        now,
-        skew,
-    )
+    media = media_request and limit is not None and limit < MASTODON_API_LIMIT
+    update = _bucket(headers, "media" if media else "api", "X-RateLimit-", now, skew)
     return [update] if update is not None else []
 
 
 def _bucket(
-    headers: Mapping[str, str],
-    bucket: str,
-    limit_name: str,
-    remaining_name: str,
-    reset_name: str,
-    now: float,
-    skew: float,
+    headers: Mapping[str, str], bucket: str, prefix: str, now: float, skew: float
 ) -> BucketUpdate | None:
-    limit = header_int(headers, limit_name)
-    remaining = header_int(headers, remaining_name)
-    raw_reset = header(headers, reset_name)
-    reset_at = parse_reset(raw_reset, now, skew) if raw_reset is not None else None
+    """``<prefix>Limit``, ``<prefix>Remaining`` and ``<prefix>Reset`` as one update."""
+    limit = header_int(headers, prefix + "Limit")
+    remaining = header_int(headers, prefix + "Remaining")
+    if limit is not None and limit <= 0:
+        _skip(prefix + "Limit", str(limit))
+        limit = None
+    if remaining is not None and remaining < 0:
+        remaining = 0  # "limit minus count" can overshoot; nothing is left either way
     if limit is None and remaining is None:
-        return None
+        return None  # a reset alone says nothing we could act on
+    raw_reset = header(headers, prefix + "Reset")
+    reset_at = parse_reset(raw_reset, now, skew) if raw_reset is not None else None
     return BucketUpdate(bucket, limit, remaining, reset_at)
 
 
 def retry_after_seconds(value: str, now: float) -> float | None:
-    """``Retry-After`` as delta-seconds or an HTTP date; None when absent or unreadable."""
+    """``Retry-After`` (delta-seconds or an HTTP date) as seconds from ``now``.
+
+    None when empty or unreadable; a date in the past gives 0.0.
+    """
     text = value.strip()
     if not text:
         return None
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    when = http_date(text)
-    if when is None:
-        log.debug("ignoring unparseable Retry-After")
+    seconds = _finite(text)
+    if seconds is None:
+        when = http_date(text)
+        if when is not None:
+            return max(0.0, when - now)
+        seconds = _finite(text.split(",", 1)[0].strip())  # "120, 120" from a proxy
+    if seconds is None or seconds < 0:
+        _skip("Retry-After", value)
         return None
-    return max(0.0, when - now)
+    return seconds
 
 
-_HINT_PATTERN = (
-    r"(?:wait|again in|retry in|after)\s+(?:another\s+|about\s+)?(\d+(?:\.\d+)?)\s*(?:more\s+)?"
-    r"(seconds?|secs?|s\b|minutes?|mins?|m\b|hours?|hrs?|h\b)"
+_NUMBER = r"(\d+(?:\.\d+)?|an?|one)"
+_UNIT = r"(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d)\b"
+_AMOUNT = _NUMBER + r"\s*(?:more\s+)?" + _UNIT
+_HINT = re.compile(
+    r"\b(?:wait|(?:again|retry|resets?|available)\s+in|after)\s+(?:another\s+|about\s+)?" + _AMOUNT,
+    re.IGNORECASE,
 )
-_UNIT = {"s": 1, "m": 60, "h": 3600}
+_MORE = re.compile(r"\s*(?:,\s*|\s)(?:and\s+)?" + _AMOUNT, re.IGNORECASE)
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def wait_hint_seconds(text: str) -> float | None:
-    """A wait asked for in message text: "Please wait 37 more minutes" -> 2220.0."""
-    match = re.search(_HINT_PATTERN, text, re.IGNORECASE)
+    """A wait asked for in message text, in seconds; None when the text asks for none.
+
+    "Please wait 37 more minutes" -> 2220.0, "wait 30 seconds" -> 30.0, "try again in 2
+    hours" -> 7200.0, "try again in an hour" -> 3600.0, "retry in 1 minute and 30 seconds"
+    -> 90.0.
+    """
+    match = _HINT.search(text)
     if match is None:
         return None
-    return float(match.group(1)) * _UNIT[match.group(2)[0].lower()]
+    total = 0.0
+    while match is not None:
+        number = match.group(1).lower()
+        amount = 1.0 if number in ("a", "an", "one") else float(number)
+        total += amount * _SECONDS[match.group(2)[0].lower()]
+        match = _MORE.match(text, match.end())
+    return total

@@ -1,17 +1,17 @@
-"""The rate-limit model and policy: reserve before sending, reconcile after, wait/pace/fail.
+"""The rate-limit policy: reserve before sending, reconcile after, wait/pace/fail.
 
-Each provider declares its buckets (:class:`BucketSpec`). Before a request the limiter
-reserves its cost in every bucket it touches, in state shared by all processes
-(:mod:`uploader.ratestate`); after the response it settles the reservation with what the
-headers said. When a bucket lacks the budget the policy decides: wait for the reset (up to
-``max_wait``) or fail at once with the local time it resets (exit 4). Batches pace: when the
-rest of the batch does not fit in what is left, the budget is spread over the time to reset.
+Each provider declares its buckets (:class:`BucketSpec`, :mod:`uploader.ratebucket`).
+Before a request the limiter reserves its cost in every bucket it touches, in state shared
+by all processes (:mod:`uploader.ratestate`); after the response it settles the reservation
+with what the headers said. When a bucket lacks the budget the policy decides: wait for the
+reset (up to ``max_wait``) or fail at once with the local time it resets (exit 4). Batches
+pace: when the rest of the batch does not fit in what is left, the budget is spread over the
+time to reset.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +20,17 @@ from typing import Any, Literal, NamedTuple
 
 from uploader.errors import RateLimitError
 from uploader.models import BucketUpdate
+from uploader.ratebucket import (
+    BucketSpec,
+    BucketState,
+    apply_update,
+    current,
+    figures,
+    number,
+    pause,
+    snapshot,
+    spend_locally,
+)
 from uploader.ratestate import StateStore
 
 __all__ = [
@@ -32,57 +43,37 @@ __all__ = [
     "state_key",
 ]
 
-log = logging.getLogger("uploader.ratelimit")
-
 # A reservation of a process that died is forgotten after this long.
 RESERVATION_TTL = 900.0
-# Whole-second resets are only known to about a second; estimates this close are one window.
-SAME_WINDOW_SLACK = 2.0
-# A 429 that names no bucket and gives no wait: back off this long, doubling per repeat.
-PENALTY_BASE = 10.0
+# Sleep a hair past a reset: whole-second resets are rounded by the server.
+RESET_MARGIN = 0.05
 MAX_LOOPS = 10_000
 
 
-class BucketSpec(NamedTuple):
-    """One bucket a provider has: its defaults before any header was seen."""
-
-    name: str
-    label: str
-    default_limit: int
-    window: float
-    reserve: int = 0
-    counted: bool = False
-
-
 class LimitPolicy(NamedTuple):
+    """What to do when a bucket lacks the budget: wait (at most ``max_wait`` s) or fail."""
+
     on_limit: Literal["wait", "fail"] = "wait"
     max_wait: float = 300.0
 
 
-class BucketState(NamedTuple):
-    """What we know of one bucket, for `uploader limits`."""
-
-    bucket: str
-    label: str
-    limit: int | None
-    remaining: int | None
-    reset_at: float | None
-    observed_at: float | None
-    source: str
-    reserve: int
-
-
 class Reservation(NamedTuple):
+    """Credits held for one request until it is settled, rejected or released."""
+
     id: str
     costs: tuple[tuple[str, int], ...]
 
 
 def state_key(kind: str, base_url: str, identity: str) -> str:
-    """The state file's name: a hash of provider kind, base URL and credential identity."""
+    """The state file's name: a sha256 (hex, first 128 bits) of kind, base URL and identity.
+
+    ``identity`` is already a hash of the credential, never the secret itself.
+    """
     return hashlib.sha256(f"{kind}\0{base_url}\0{identity}".encode()).hexdigest()[:32]
 
 
 def _clock_text(epoch: float, now: float) -> str:
+    """``14:05:12 (in 12 min)``: the LOCAL time, and how far away it is."""
     local = datetime.fromtimestamp(epoch).astimezone().strftime("%H:%M:%S")
     delta = max(0.0, epoch - now)
     if delta < 90:
@@ -96,14 +87,19 @@ def _clock_text(epoch: float, now: float) -> str:
 
 class _Block(NamedTuple):
     spec: BucketSpec
-    until: float | None
+    until: float
     remaining: int
     limit: int
+    inflight: int
     reason: str  # "spent" | "reserve" | "penalty"
 
 
 class RateLimiter:
-    """The shared budget of one provider profile (see the module docstring)."""
+    """The shared budget of one provider profile (see the module docstring).
+
+    Every public method is one short transaction on the shared state; waiting never holds
+    the lock. ``clock`` and ``sleep`` are injected so tests can check every wait exactly.
+    """
 
     def __init__(
         self,
@@ -128,38 +124,29 @@ class RateLimiter:
 
     # -- state helpers -------------------------------------------------------------------
 
-    def _bucket(self, state: dict[str, Any], spec: BucketSpec, now: float) -> dict[str, Any]:
-        """The stored bucket, refreshed when its reset has passed (stale state is not trusted)."""
-        bucket: dict[str, Any] = state["buckets"].setdefault(spec.name, {})
-        reset_at = bucket.get("reset_at")
-        if isinstance(reset_at, int | float) and now >= reset_at:
-            bucket["remaining"] = bucket.get("limit") or spec.default_limit
-            bucket["reset_at"] = None
-            bucket["next_at"] = None
-            bucket["refreshed"] = True
-        return bucket
-
     @staticmethod
-    def _inflight(state: dict[str, Any], name: str, exclude: str | None = None) -> int:
-        total = 0
-        for item in state["reservations"]:
-            if item.get("id") != exclude:
-                total += int(dict(item.get("costs", {})).get(name, 0))
-        return total
+    def _inflight(state: dict[str, Any], name: str) -> int:
+        return sum(int(item["costs"].get(name, 0)) for item in state["reservations"])
 
     @staticmethod
     def _purge(state: dict[str, Any], now: float) -> None:
-        state["reservations"] = [
-            r
-            for r in state["reservations"]
-            if isinstance(r, dict) and float(r.get("expires", 0)) > now
-        ]
+        state["reservations"] = [r for r in state["reservations"] if r["expires"] > now]
 
     # -- acquire -------------------------------------------------------------------------
 
     def acquire(self, costs: Mapping[str, int], *, pending: int = 1) -> Reservation:
-        """Reserve ``costs``; wait, pace or raise RateLimitError as the policy says."""
+        """Reserve ``costs`` (bucket -> credits) in every bucket, or wait, pace or raise.
+
+        Unknown bucket names are ignored and zero costs always pass. ``pending`` is how many
+        requests of this kind the caller still has to send, this one included: when they do
+        not all fit in what is left, sends are spaced so the budget lasts until the reset.
+        Waits for a spent bucket are bounded by ``max_wait`` in total (else
+        :class:`RateLimitError`); pacing waits are short by construction and not counted.
+        """
         wanted = {n: int(c) for n, c in costs.items() if c > 0 and n in self.specs}
+        if not wanted:
+            return Reservation(os.urandom(12).hex(), ())
+        waited = 0.0
         for _ in range(MAX_LOOPS):
             with self.store.transaction(self.key) as state:
                 now = self.clock()
@@ -173,8 +160,9 @@ class RateLimiter:
                     for name, interval in intervals.items():
                         state["buckets"][name]["next_at"] = now + interval
                     return reservation
+            # Out of the transaction: waiting never holds the lock.
             if block is not None:
-                self._wait_for(block, now)
+                waited += self._wait_for(block, now, self.policy.max_wait - waited)
             elif pace_until is not None:
                 pause = pace_until - now
                 if pause > 1:
@@ -188,25 +176,31 @@ class RateLimiter:
     def _check(
         self, state: dict[str, Any], wanted: Mapping[str, int], pending: int, now: float
     ) -> tuple[_Block | None, float | None, dict[str, float]]:
+        """The first bucket that blocks, else when pacing allows the send, and new intervals."""
         pace_until: float | None = None
         intervals: dict[str, float] = {}
         for name, cost in wanted.items():
             spec = self.specs[name]
-            bucket = self._bucket(state, spec, now)
-            limit = int(bucket.get("limit") or spec.default_limit)
-            remaining = bucket.get("remaining")
-            remaining = limit if remaining is None else int(remaining)
-            blocked_until = bucket.get("blocked_until")
-            if isinstance(blocked_until, int | float) and blocked_until > now:
-                return _Block(spec, float(blocked_until), remaining, limit, "penalty"), None, {}
-            available = remaining - self._inflight(state, name) - spec.reserve
-            reset_at = bucket.get("reset_at")
-            reset = float(reset_at) if isinstance(reset_at, int | float) else None
+            bucket = current(state["buckets"], spec, now)
+            limit, remaining = figures(bucket, spec)
+            inflight = self._inflight(state, name)
+            blocked_until = number(bucket.get("blocked_until"))
+            if blocked_until is not None and blocked_until > now:
+                return _Block(spec, blocked_until, remaining, limit, 0, "penalty"), None, {}
+            available = remaining - inflight - spec.reserve
+            reset = number(bucket.get("reset_at"))
             if available < cost:
-                reason = "reserve" if spec.reserve and remaining - cost >= 0 else "spent"
-                if reset is None and spec.counted:
-                    reset = now + spec.window
-                return _Block(spec, reset, max(0, remaining), limit, reason), None, {}
+                reserve_hit = spec.reserve > 0 and remaining - inflight - cost >= 0
+                until = reset if reset is not None else now + spec.window
+                block = _Block(
+                    spec,
+                    until,
+                    max(0, remaining),
+                    limit,
+                    inflight,
+                    "reserve" if reserve_hit else "spent",
+                )
+                return block, None, {}
             # Pace only when the reset is within reach (--max-wait): spreading a daily
             # budget over a day would stall a batch for hours instead of failing clearly.
             if (
@@ -214,14 +208,16 @@ class RateLimiter:
                 and reset is not None
                 and now < reset <= now + self.policy.max_wait
             ):
-                # Spread what is left over the time to reset instead of bursting into a 429.
+                # Spread what is left over the time to reset instead of bursting into a 429:
+                # the next send is due (reset - now) / (sends left) after this one.
                 intervals[name] = (reset - now) / (available / cost)
-                next_at = bucket.get("next_at")
-                if isinstance(next_at, int | float) and next_at > now:
-                    pace_until = max(pace_until or 0.0, float(next_at))
+                next_at = number(bucket.get("next_at"))
+                if next_at is not None and next_at > now:
+                    pace_until = max(pace_until or 0.0, next_at)
         return None, pace_until, intervals
 
-    def _wait_for(self, block: _Block, now: float) -> None:
+    def _wait_for(self, block: _Block, now: float, budget: float) -> float:
+        """Sleep until ``block`` lifts and return the time slept, or raise per the policy."""
         spec = block.spec
         if block.reason == "reserve":
             message = (
@@ -237,58 +233,59 @@ class RateLimiter:
             message = f"{spec.label} is paused after the server refused a request (429)"
             hint = "wait, or see `uploader limits`"
         else:
-            message = f"{spec.label} is spent ({block.remaining} of {block.limit} left)"
+            held = f", {block.inflight} held by requests in flight" if block.inflight else ""
+            message = f"{spec.label} is spent ({block.remaining} of {block.limit} left{held})"
             hint = "use --on-limit wait (with --max-wait) to wait for it, or see `uploader limits`"
         until = block.until
-        when = f"; it resets at {_clock_text(until, now)}" if until is not None else ""
-        wait = None if until is None else max(0.0, until - now)
+        when = f"; it resets at {_clock_text(until, now)}"
+        wait = max(0.0, until - now)
         if self.policy.on_limit == "fail":
             raise RateLimitError(
                 message + when, hint=hint, bucket=spec.name, reset_at=until, retry_after=wait
             )
-        if wait is None or wait > self.policy.max_wait:
-            beyond = (
-                f"{message}{when}, beyond --max-wait {self.policy.max_wait:g} s"
-                if wait is not None
-                else f"{message} and its reset time is unknown"
-            )
+        if wait > budget:
+            if block.reason != "reserve":
+                needed = self.policy.max_wait - budget + wait + 1  # waited so far + this wait
+                hint = f"use --max-wait {needed:.0f} to wait for it, or see `uploader limits`"
             raise RateLimitError(
-                beyond, hint=hint, bucket=spec.name, reset_at=until, retry_after=wait
+                f"{message}{when}, beyond --max-wait {self.policy.max_wait:g} s",
+                hint=hint,
+                bucket=spec.name,
+                reset_at=until,
+                retry_after=wait,
             )
         if wait > 1:
             self.notify(f"waiting {wait:.0f} s for {spec.label} to reset")
-        # A hair past the reset: whole-second resets are rounded by the server.
-        self.sleep(wait + 0.05)
+        self.sleep(wait + RESET_MARGIN)
+        return wait
 
     # -- after the response ----------------------------------------------------------------
 
     def settle(self, reservation: Reservation, updates: Sequence[BucketUpdate]) -> None:
-        """The request was answered (or may have reached the server): record what we learnt."""
+        """The request was answered (or may have reached the server): record what we learnt.
+
+        The reservation is dropped and ``updates`` applied. Buckets of the reservation that
+        no update names (``counted`` ones always) are decremented locally by their cost:
+        the reservation is counted as spent.
+        """
         with self.store.transaction(self.key) as state:
             now = self.clock()
             self._drop(state, reservation)
             named = self._apply(state, updates, now, source="headers")
             for name, cost in reservation.costs:
                 spec = self.specs.get(name)
-                if spec is None or name in named:
+                if spec is None:
                     continue
-                bucket = self._bucket(state, spec, now)
-                limit = int(bucket.get("limit") or spec.default_limit)
-                left = bucket.get("remaining")
-                bucket["remaining"] = max(0, (limit if left is None else int(left)) - cost)
-                if spec.counted:
-                    bucket["source"] = "counted"
-                    bucket["observed_at"] = now
-                    if bucket.get("reset_at") is None:
-                        bucket["reset_at"] = now + spec.window
-            for name, _ in reservation.costs:
-                if name in state["buckets"]:
-                    state["buckets"][name].pop("strikes", None)
+                bucket = current(state["buckets"], spec, now)
+                bucket.pop("strikes", None)  # answered, not refused: the penalty starts over
+                if name not in named:
+                    spend_locally(bucket, spec, cost, now)
 
     def release(self, reservation: Reservation) -> None:
         """The request never reached the server: give the reservation back."""
-        with self.store.transaction(self.key) as state:
-            self._drop(state, reservation)
+        if reservation.costs:
+            with self.store.transaction(self.key) as state:
+                self._drop(state, reservation)
 
     def reject(
         self,
@@ -297,110 +294,60 @@ class RateLimiter:
         *,
         retry_after: float | None,
     ) -> None:
-        """A 429: record it; the buckets it names (or, if none, all it touched) pause."""
+        """A 429: record it so that the next :meth:`acquire` waits or refuses.
+
+        ``updates`` are applied; a bucket they name with remaining 0 stays spent until its
+        reset (when none is known: ``now + retry_after``, else its window). When they name
+        no spent bucket (none at all, or Imgur's hidden upload throttle with credits left,
+        reference 1.10), every bucket of the reservation pauses for ``retry_after``, or, when
+        unknown, 10 s doubling per repeated 429 up to the window: taking the window itself
+        would shut Imgur's daily client bucket for a day after one unexplained 429.
+        """
         with self.store.transaction(self.key) as state:
             now = self.clock()
             self._drop(state, reservation)
-            self._apply(state, updates, now, source="headers")
+            self._apply(state, updates, now, source="headers", fallback=retry_after)
             exhausted = [u.bucket for u in updates if u.remaining == 0 and u.bucket in self.specs]
-            for name in exhausted:
-                bucket = self._bucket(state, self.specs[name], now)
-                if bucket.get("reset_at") is None:
-                    bucket["reset_at"] = now + (retry_after or self.specs[name].window)
-                bucket["remaining"] = 0
             if exhausted and retry_after is None:
-                return
-            targets = exhausted or [n for n, _ in reservation.costs if n in self.specs]
-            for name in targets:
-                bucket = self._bucket(state, self.specs[name], now)
-                strikes = int(bucket.get("strikes", 0))
-                pause = (
-                    retry_after
-                    if retry_after is not None
-                    else min(self.specs[name].window, PENALTY_BASE * 2**strikes)
-                )
-                bucket["strikes"] = strikes + 1
-                bucket["blocked_until"] = now + pause
+                return  # their reset says when
+            for name in exhausted or [n for n, _ in reservation.costs if n in self.specs]:
+                spec = self.specs[name]
+                pause(current(state["buckets"], spec, now), spec, retry_after, now)
 
     def record(self, updates: Sequence[BucketUpdate], *, source: str) -> None:
-        """Figures from a live check (e.g. ``GET /3/credits``)."""
+        """Figures from a live check (e.g. ``GET /3/credits``), labelled ``source``."""
         with self.store.transaction(self.key) as state:
             self._apply(state, updates, self.clock(), source=source)
 
     @staticmethod
     def _drop(state: dict[str, Any], reservation: Reservation) -> None:
-        state["reservations"] = [r for r in state["reservations"] if r.get("id") != reservation.id]
+        state["reservations"] = [r for r in state["reservations"] if r["id"] != reservation.id]
 
     def _apply(
-        self, state: dict[str, Any], updates: Sequence[BucketUpdate], now: float, *, source: str
+        self,
+        state: dict[str, Any],
+        updates: Sequence[BucketUpdate],
+        now: float,
+        *,
+        source: str,
+        fallback: float | None = None,
     ) -> set[str]:
+        """Apply the updates of known buckets (see :func:`apply_update`); return their names."""
         named: set[str] = set()
         for update in updates:
             spec = self.specs.get(update.bucket)
-            if spec is None:
-                continue
-            named.add(update.bucket)
-            bucket = self._bucket(state, spec, now)
-            stored = bucket.get("reset_at")
-            old_reset = float(stored) if isinstance(stored, int | float) else None
-            same_window = (
-                old_reset is not None
-                and update.reset_at is not None
-                and old_reset > now
-                and abs(update.reset_at - old_reset) <= SAME_WINDOW_SLACK
-                and not bucket.get("refreshed")
-            )
-            if same_window:
-                # A reset given in whole seconds (rounded up) is an upper bound: successive
-                # observations narrow it. The server's count only falls within a window,
-                # so an older answer arriving late must not raise what we know is left.
-                assert update.reset_at is not None
-                assert old_reset is not None
-                bucket["reset_at"] = min(old_reset, update.reset_at)
-                if update.remaining is not None:
-                    old = bucket.get("remaining")
-                    bucket["remaining"] = (
-                        update.remaining if old is None else min(int(old), update.remaining)
-                    )
-            else:
-                if update.reset_at is not None:
-                    bucket["reset_at"] = update.reset_at
-                if update.remaining is not None:
-                    bucket["remaining"] = update.remaining
-                bucket["next_at"] = None if update.reset_at is not None else bucket.get("next_at")
-            bucket.pop("refreshed", None)
-            if update.limit is not None:
-                bucket["limit"] = update.limit
-            bucket["observed_at"] = now
-            bucket["source"] = source
+            if spec is not None:
+                named.add(update.bucket)
+                bucket = current(state["buckets"], spec, now)
+                apply_update(bucket, spec, update, now, source=source, fallback=fallback)
         return named
 
     # -- display -------------------------------------------------------------------------------
 
     def states(self) -> list[BucketState]:
+        """One :class:`BucketState` per spec, as the next :meth:`acquire` would see it."""
         state = self.store.read(self.key)
         now = self.clock()
-        found = []
-        for spec in self.specs.values():
-            bucket = dict(state["buckets"].get(spec.name, {}))
-            reset_at = bucket.get("reset_at")
-            limit = bucket.get("limit")
-            remaining = bucket.get("remaining")
-            source = str(bucket.get("source", "default"))
-            if isinstance(reset_at, int | float) and now >= reset_at:
-                remaining, reset_at = limit, None  # past its reset: full again
-            if not bucket:
-                limit, remaining = spec.default_limit, spec.default_limit
-            found.append(
-                BucketState(
-                    bucket=spec.name,
-                    label=spec.label,
-                    limit=int(limit) if limit is not None else spec.default_limit,
-                    remaining=int(remaining) if remaining is not None else None,
-                    reset_at=float(reset_at) if isinstance(reset_at, int | float) else None,
-                    observed_at=bucket.get("observed_at"),
-                    source=source,
-                    reserve=spec.reserve,
-                )
-            )
-        return found
+        return [
+            snapshot(spec, state["buckets"].get(spec.name), now) for spec in self.specs.values()
+        ]

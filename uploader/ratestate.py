@@ -3,7 +3,14 @@
 A hotkey pressed twice, a cron job and a batch upload running at once share one budget: every
 read-modify-write happens under an exclusive ``fcntl.flock`` on a sidecar lock file, and the
 new state replaces the old one atomically (temp file in the same directory, fsync, rename).
-A corrupt or unreadable state file is discarded (it only costs us what we knew), never fatal.
+A corrupt or unreadable state file is discarded (it only costs us what we knew), never fatal;
+malformed entries inside a readable file are dropped one by one.
+
+The state of one key::
+
+    {"version": 1,
+     "buckets": {name: {limit, remaining, reset_at, observed_at, source, next_at, ...}},
+     "reservations": [{"id": str, "costs": {bucket: credits}, "expires": epoch}]}
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,39 +29,150 @@ log = logging.getLogger("uploader.ratelimit")
 
 VERSION = 1
 
+# Fields a stored bucket may have, and their type: anything else is dropped on load, so the
+# limiter never meets a string where it does arithmetic (or a NaN, which json accepts).
+_INT_FIELDS = ("limit", "remaining", "strikes")
+_TIME_FIELDS = ("reset_at", "observed_at", "next_at", "blocked_until")
+
 
 def empty_state() -> dict[str, Any]:
     return {"version": VERSION, "buckets": {}, "reservations": []}
 
 
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_time(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _clean_bucket(raw: dict[str, Any]) -> dict[str, Any]:
+    bucket: dict[str, Any] = {}
+    for name in _INT_FIELDS:
+        if name in raw and (raw[name] is None or _is_count(raw[name])):
+            bucket[name] = raw[name]
+    for name in _TIME_FIELDS:
+        if name in raw and (raw[name] is None or _is_time(raw[name])):
+            bucket[name] = raw[name]
+    if isinstance(raw.get("source"), str):
+        bucket["source"] = raw["source"]
+    if isinstance(raw.get("refreshed"), bool):
+        bucket["refreshed"] = raw["refreshed"]
+    return bucket
+
+
+def _clean_reservation(raw: object) -> dict[str, Any] | None:
+    if not isinstance(raw, dict):
+        return None
+    costs = raw.get("costs")
+    if (
+        not isinstance(raw.get("id"), str)
+        or not _is_time(raw.get("expires"))
+        or not isinstance(costs, dict)
+        or not all(isinstance(k, str) and _is_count(v) for k, v in costs.items())
+    ):
+        return None
+    return {"id": raw["id"], "costs": dict(costs), "expires": raw["expires"]}
+
+
+def clean_state(data: object) -> dict[str, Any] | None:
+    """``data`` reduced to the well-typed state shape; None when it is not a state at all."""
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        return None
+    buckets, reservations = data.get("buckets"), data.get("reservations")
+    if not isinstance(buckets, dict) or not isinstance(reservations, list):
+        return None
+    state = empty_state()
+    for name, raw in buckets.items():
+        if isinstance(name, str) and isinstance(raw, dict):
+            state["buckets"][name] = _clean_bucket(raw)
+    for item in reservations:
+        cleaned = _clean_reservation(item)
+        if cleaned is not None:
+            state["reservations"].append(cleaned)
+    return state
+
+
 class StateStore:
-    """Files ``<key>.json`` (0600) and ``<key>.lock`` in ``directory`` (0700)."""
+    """Files ``<key>.json`` and ``<key>.lock`` (0600) in ``directory`` (created 0700).
+
+    When the directory cannot be created or written (read-only home, full disk), the store
+    warns once and keeps the state in memory for the rest of the process: rate-limit
+    bookkeeping must never be the reason an upload fails.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-
-    def _ensure_dir(self) -> None:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._memory: dict[str, dict[str, Any]] | None = None  # set once the disk failed
 
     @contextlib.contextmanager
     def transaction(self, key: str) -> Iterator[dict[str, Any]]:
-        """Yield the state of ``key`` under the lock; whatever it holds afterwards is saved."""
-        self._ensure_dir()
-        lock_path = self.directory / f"{key}.lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        """Yield the state of ``key`` under the lock; whatever it holds afterwards is saved.
+
+        Nothing is saved when the body raises. Do not sleep inside: the lock is shared
+        with every other process of the same profile.
+        """
+        fd = self._lock(key)
+        if fd is None:
+            assert self._memory is not None
+            yield self._memory.setdefault(key, empty_state())
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             state = self._read(key)
             before = json.dumps(state, sort_keys=True)
             yield state
             if json.dumps(state, sort_keys=True) != before:
-                self._write(key, state)
+                try:
+                    self._write(key, state)
+                except OSError as exc:
+                    self._give_up_disk(exc)
+                    assert self._memory is not None
+                    self._memory[key] = state
         finally:
             os.close(fd)  # closing releases the flock
 
     def read(self, key: str) -> dict[str, Any]:
         """A snapshot without taking the lock (for display only)."""
+        if self._memory is not None:
+            return clean_state(self._memory.get(key)) or empty_state()  # a copy
         return self._read(key)
+
+    def _lock(self, key: str) -> int | None:
+        """The open sidecar lock file (not yet locked), or None when using memory."""
+        if self._memory is not None:
+            return None
+        try:
+            self._ensure_dir()
+            return os.open(self.directory / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            self._give_up_disk(exc)
+            return None
+
+    def _give_up_disk(self, exc: OSError) -> None:
+        log.warning(
+            "rate-limit state is kept in memory only: %s: %s",
+            self.directory,
+            exc.strerror or type(exc).__name__,
+        )
+        self._memory = {}
+
+    def _ensure_dir(self) -> None:
+        """Create the directory and any missing parent with mode 0700 (design section 5)."""
+        if self.directory.is_dir():
+            return
+        missing = []
+        path = self.directory
+        while not path.exists() and path != path.parent:
+            missing.append(path)
+            path = path.parent
+        for path in reversed(missing):
+            try:
+                path.mkdir(mode=0o700)
+            except FileExistsError:  # another process was quicker
+                continue
+            os.chmod(path, 0o700)  # mkdir's mode is masked by the umask
 
     def _read(self, key: str) -> dict[str, Any]:
         path = self.directory / f"{key}.json"
@@ -61,23 +180,20 @@ class StateStore:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return empty_state()
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
             log.debug(
                 "discarding unreadable rate-limit state %s (%s)", path.name, type(exc).__name__
             )
             return empty_state()
-        if (
-            not isinstance(data, dict)
-            or data.get("version") != VERSION
-            or not isinstance(data.get("buckets"), dict)
-            or not isinstance(data.get("reservations"), list)
-        ):
+        state = clean_state(data)
+        if state is None:
             log.debug("discarding rate-limit state %s of an unknown shape", path.name)
             return empty_state()
-        return data
+        return state
 
     def _write(self, key: str, state: dict[str, Any]) -> None:
         # Not tempfile.mkstemp: importing tempfile costs the hotkey path milliseconds.
+        # O_EXCL with a random name is what mkstemp does; 0600 from the start.
         tmp = str(self.directory / f".{key}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:

@@ -1,0 +1,194 @@
+"""One rate-limit bucket: its spec, and how what we know of it changes over time.
+
+A stored bucket is a plain dict in the shared state (:mod:`uploader.ratestate`) with the
+fields ``limit``, ``remaining``, ``reset_at``, ``observed_at``, ``source``, ``next_at``
+(pacing), ``blocked_until`` and ``strikes`` (after a 429), each optional. The functions here
+change one such dict in place; :mod:`uploader.ratelimit` calls them under the state lock.
+
+Two rules keep stored knowledge honest:
+
+* A bucket past its reset is refreshed to its limit; that is a guess, and the next
+  response's headers overrule it.
+* A bucket below its limit always has a reset time: when no header said one, ``now +
+  window``, which bounds it for any fixed or sliding window, so a spent bucket whose server
+  never tells us its reset (forks, local counts) can never stay at zero for good.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from uploader.models import BucketUpdate
+
+# Whole-second resets are only known to about a second; estimates this close are one window.
+SAME_WINDOW_SLACK = 2.0
+# A 429 that names no spent bucket and gives no wait: pause this long, doubling per repeat.
+PENALTY_BASE = 10.0
+
+# NamedTuples rather than frozen dataclasses: as immutable, and cheaper to define at import
+# time (the hotkey path imports this module).
+
+
+class BucketSpec(NamedTuple):
+    """One bucket a provider has.
+
+    ``default_limit`` applies before any header was seen; ``window`` (seconds) is the
+    fallback reset when nothing better is known; ``reserve`` credits are never spent (the
+    Imgur client bucket); ``counted`` buckets get no headers (Gyazo) and are counted locally.
+    """
+
+    name: str
+    label: str
+    default_limit: int
+    window: float
+    reserve: int = 0
+    counted: bool = False
+
+
+class BucketState(NamedTuple):
+    """What we know of one bucket, for ``uploader limits`` and tests.
+
+    ``source`` is where the figures came from: ``"headers"``, a live check (``"live"``,
+    ``"credits"``), ``"counted"`` locally, or ``"default"`` (nothing seen yet).
+    """
+
+    bucket: str
+    label: str
+    limit: int | None
+    remaining: int | None
+    reset_at: float | None
+    observed_at: float | None
+    source: str
+    reserve: int
+
+
+def number(value: object) -> float | None:
+    """A stored time as a float, or None."""
+    return float(value) if isinstance(value, int | float) else None
+
+
+def current(buckets: dict[str, Any], spec: BucketSpec, now: float) -> dict[str, Any]:
+    """The stored bucket of ``spec`` (created empty), refreshed when its reset has passed.
+
+    A bucket without a reset (state written by older versions) expires ``window`` after
+    it was last observed.
+    """
+    bucket: dict[str, Any] = buckets.setdefault(spec.name, {})
+    reset_at = number(bucket.get("reset_at"))
+    observed = number(bucket.get("observed_at"))
+    if reset_at is None and observed is not None and bucket.get("remaining") is not None:
+        reset_at = observed + spec.window
+    if reset_at is not None and now >= reset_at:
+        bucket["remaining"] = bucket.get("limit") or spec.default_limit
+        bucket["reset_at"] = None
+        bucket["next_at"] = None
+        bucket["refreshed"] = True
+    return bucket
+
+
+def figures(bucket: Mapping[str, Any], spec: BucketSpec) -> tuple[int, int]:
+    """(limit, remaining) of a stored bucket, defaults filled in."""
+    limit = int(bucket.get("limit") or spec.default_limit)
+    remaining = bucket.get("remaining")
+    return limit, limit if remaining is None else int(remaining)
+
+
+def apply_update(
+    bucket: dict[str, Any],
+    spec: BucketSpec,
+    update: BucketUpdate,
+    now: float,
+    *,
+    source: str,
+    fallback: float | None = None,
+) -> None:
+    """Fold what one response said into ``bucket`` (already :func:`current`).
+
+    Whole-second resets are imprecise. A reset given as "seconds from now", rounded up by
+    the server, makes ``now + value`` an upper bound, so successive estimates within
+    SAME_WINDOW_SLACK of the stored one (while it has not passed) describe one window: keep
+    the tighter (earlier) reset and the lower remaining (the count only falls within a
+    window; a higher one is a late answer). An estimate further away, or a stored reset
+    already past, starts a new window and replaces both. A bucket left below its limit with
+    no reset known gets ``now + fallback`` (a 429's Retry-After), else ``now + window``.
+    """
+    old_reset = number(bucket.get("reset_at"))
+    old_left = bucket.get("remaining")
+    if (
+        old_reset is not None
+        and update.reset_at is not None
+        and old_reset > now
+        and abs(update.reset_at - old_reset) <= SAME_WINDOW_SLACK
+        and not bucket.get("refreshed")
+    ):
+        bucket["reset_at"] = min(old_reset, update.reset_at)
+        if update.remaining is not None:
+            bucket["remaining"] = (
+                update.remaining if old_left is None else min(int(old_left), update.remaining)
+            )
+    else:
+        if update.reset_at is not None:
+            bucket["reset_at"] = update.reset_at
+        if update.remaining is not None:
+            bucket["remaining"] = update.remaining
+            if old_left is not None and update.remaining > int(old_left):
+                bucket["next_at"] = None  # refilled: the old pacing schedule is void
+    bucket.pop("refreshed", None)
+    if update.limit is not None:
+        bucket["limit"] = update.limit
+    limit, left = figures(bucket, spec)
+    if bucket.get("reset_at") is None and left < limit:
+        bucket["reset_at"] = now + (fallback if fallback is not None else spec.window)
+    bucket["observed_at"] = now
+    bucket["source"] = source
+
+
+def spend_locally(bucket: dict[str, Any], spec: BucketSpec, cost: int, now: float) -> None:
+    """Count ``cost`` as spent when no header told us the server's count."""
+    _, left = figures(bucket, spec)
+    bucket["remaining"] = max(0, left - cost)
+    if bucket.get("reset_at") is None:
+        bucket["reset_at"] = now + spec.window
+    if spec.counted:
+        bucket["source"] = "counted"
+        bucket["observed_at"] = now
+
+
+def pause(bucket: dict[str, Any], spec: BucketSpec, retry_after: float | None, now: float) -> None:
+    """Refuse sends until ``now + retry_after``; unknown, 10 s doubling per repeated 429.
+
+    The doubling is capped at the window, and starts over once a request is answered.
+    """
+    strikes = int(bucket.get("strikes", 0))
+    if retry_after is None:
+        retry_after = min(spec.window, PENALTY_BASE * 2**strikes)
+    bucket["strikes"] = strikes + 1
+    bucket["blocked_until"] = now + retry_after
+
+
+def snapshot(spec: BucketSpec, stored: Mapping[str, Any] | None, now: float) -> BucketState:
+    """What ``uploader limits`` shows for one bucket, as the next send would see it.
+
+    A bucket past its reset shows its full limit; one paused after a 429 shows 0 left
+    until the pause ends; one never seen shows its defaults with source "default".
+    """
+    if not stored:
+        limit = spec.default_limit
+        return BucketState(spec.name, spec.label, limit, limit, None, None, "default", spec.reserve)
+    bucket = current({spec.name: dict(stored)}, spec, now)
+    limit, remaining = figures(bucket, spec)
+    reset_at = number(bucket.get("reset_at"))
+    blocked_until = number(bucket.get("blocked_until"))
+    if blocked_until is not None and blocked_until > now:
+        remaining, reset_at = 0, blocked_until  # usable again then
+    return BucketState(
+        bucket=spec.name,
+        label=spec.label,
+        limit=limit,
+        remaining=remaining,
+        reset_at=reset_at,
+        observed_at=number(bucket.get("observed_at")),
+        source=str(bucket.get("source", "default")),
+        reserve=spec.reserve,
+    )

@@ -174,24 +174,40 @@ def save_imgur_tokens(save: Callable[..., None], tokens: Mapping[str, Any], now:
 def imgur_refresh(
     http: httpx.Client, base_url: str, client_id: str, client_secret: str, refresh_token: str
 ) -> dict[str, Any]:
-    """``grant_type=refresh_token`` (reference 1.9); AuthError (exit 3) when refused."""
+    """Imgur's ``grant_type=refresh_token`` at ``/oauth2/token`` (reference 1.9)."""
+    return refresh_grant(
+        http, f"{base_url}/oauth2/token", client_id, client_secret, refresh_token, provider="Imgur"
+    )
+
+
+def refresh_grant(
+    http: httpx.Client,
+    token_url: str,
+    client_id: str,
+    client_secret: str,
+    refresh_token: str,
+    *,
+    provider: str,
+) -> dict[str, Any]:
+    """The standard refresh-token grant (RFC 6749 section 6) with the secret in the form;
+    AuthError (exit 3) when the server refuses it."""
     from uploader.client import describe_network_error, import_httpx
 
     httpx_mod = import_httpx()
-    url = f"{base_url}/oauth2/token"
     try:
         response = http.post(
-            url,
+            token_url,
             data={
                 "refresh_token": refresh_token,
                 "client_id": client_id,
                 "client_secret": client_secret,
                 "grant_type": "refresh_token",
             },
+            headers={"Accept": "application/json"},
         )
     except httpx_mod.HTTPError as exc:
         raise ProviderError(
-            f"refreshing the Imgur token: {describe_network_error(exc, url)}"
+            f"refreshing the {provider} token: {describe_network_error(exc, token_url)}"
         ) from exc
     try:
         body = json.loads(response.content)
@@ -200,7 +216,7 @@ def imgur_refresh(
     if response.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
         reason = _oauth_error(body) or f"HTTP {response.status_code}"
         raise AuthError(
-            f"Imgur refused to refresh the access token: {reason}",
+            f"{provider} refused to refresh the access token: {reason}",
             hint="sign in again: uploader auth login NAME",
         )
     return body

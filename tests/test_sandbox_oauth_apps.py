@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+import pytest
 
 from uploader.oauth import pkce_pair
 from uploader.sandbox import Sandbox
@@ -108,3 +109,28 @@ def test_gyazo_code_is_bound_to_client_and_redirect() -> None:
         token = httpx.post(f"{base}/oauth/token", data=form)
         assert token.status_code == 200
         assert len(token.json()["access_token"]) == 64
+
+
+def test_mastodon_client_credentials_app_token() -> None:
+    from uploader.errors import AuthError
+    from uploader.login import mastodon_app_token
+
+    with Sandbox() as sb:
+        base = f"{sb.base_url}/mastodon"
+        app = httpx.post(
+            f"{base}/api/v1/apps",
+            data={
+                "client_name": "uploader",
+                "scopes": "read write:media",
+                "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
+            },
+        ).json()
+        with httpx.Client() as http:
+            token = mastodon_app_token(http, base, app["client_id"], app["client_secret"])
+            check = httpx.get(
+                f"{base}/api/v1/apps/verify_credentials",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert check.status_code == 200
+            with pytest.raises(AuthError, match="refused an app token: invalid_client"):
+                mastodon_app_token(http, base, app["client_id"], "wrong")

@@ -343,6 +343,40 @@ def mastodon(ctx: LoginContext) -> str:
     return f"signed in to {base} (profile {ctx.profile.name!r})"
 
 
+def mastodon_app_token(
+    http: httpx.Client, base_url: str, client_id: str, client_secret: str
+) -> str:
+    """An app-level token (``grant_type=client_credentials``, reference 3.2): for calls that
+    need the registered app but no user, such as ``GET /api/v1/apps/verify_credentials``."""
+    from uploader.client import describe_network_error, import_httpx
+
+    httpx_mod = import_httpx()
+    url = f"{base_url}/oauth/token"
+    try:
+        response = http.post(
+            url,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": client_secret,
+                "scope": "read",
+            },
+        )
+    except httpx_mod.HTTPError as exc:
+        raise ProviderError(f"getting an app token: {describe_network_error(exc, url)}") from exc
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        body = None
+    if response.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
+        reason = _oauth_error(body) or f"HTTP {response.status_code}"
+        raise AuthError(
+            f"{base_url} refused an app token: {reason}",
+            hint="the app registration may be gone: run `uploader auth login` again",
+        )
+    return str(body["access_token"])
+
+
 FLOWS: dict[str, Callable[[LoginContext], str]] = {
     "imgur": imgur,
     "gyazo": gyazo,

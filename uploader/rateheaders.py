@@ -230,11 +230,10 @@ def retry_after_seconds(value: str, now: float) -> float | None:
 _NUMBER = r"(\d+(?:\.\d+)?|an?|one)"
 _UNIT = r"(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d)\b"
 _AMOUNT = _NUMBER + r"\s*(?:more\s+)?" + _UNIT
-_HINT = re.compile(
-    r"\b(?:wait|(?:again|retry|resets?|available)\s+in|after)\s+(?:another\s+|about\s+)?" + _AMOUNT,
-    re.IGNORECASE,
+_HINT = (
+    r"\b(?:wait|(?:again|retry|resets?|available)\s+in|after)\s+(?:another\s+|about\s+)?" + _AMOUNT
 )
-_MORE = re.compile(r"\s*(?:,\s*|\s)(?:and\s+)?" + _AMOUNT, re.IGNORECASE)
+_MORE = r"\s*(?:,\s*|\s)(?:and\s+)?" + _AMOUNT
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -245,7 +244,8 @@ def wait_hint_seconds(text: str) -> float | None:
     hours" -> 7200.0, "try again in an hour" -> 3600.0, "retry in 1 minute and 30 seconds"
     -> 90.0.
     """
-    match = _HINT.search(text)
+    # Compiled on first use (the re module caches it): only failed requests need it.
+    match = re.compile(_HINT, re.IGNORECASE).search(text)
     if match is None:
         return None
     total = 0.0
@@ -253,5 +253,5 @@ def wait_hint_seconds(text: str) -> float | None:
         number = match.group(1).lower()
         amount = 1.0 if number in ("a", "an", "one") else float(number)
         total += amount * _SECONDS[match.group(2)[0].lower()]
-        match = _MORE.match(text, match.end())
+        match = re.compile(_MORE, re.IGNORECASE).match(text, match.end())
     return total

@@ -31,7 +31,10 @@ def parse_knobs(knobs_file: str | None, settings: Sequence[str]) -> Any:
                 hint="knobs: " + ", ".join(sorted(known)),
             )
         changes[name] = _convert(name, raw.strip(), hints[name])
-    return dataclasses.replace(config, **changes)
+    try:
+        return dataclasses.replace(config, **changes)
+    except ValueError as exc:
+        raise UsageError(f"sandbox knobs: {exc}") from exc
 
 
 def _convert(name: str, raw: str, kind: Any) -> Any:

@@ -1,19 +1,18 @@
 """The offline sandbox: a real local HTTP server that behaves like the providers.
 
-``Sandbox(config, host, port)`` serves in a daemon thread (``with`` starts and stops it);
-``Sandbox.serve_forever`` runs in the foreground for ``uploader sandbox``. Provider
-emulators live under prefixes (``/imgur``); adding one is a module and a registry line in
+``Sandbox(config, host, port)`` serves in a daemon thread (``with`` starts and stops it;
+``start()``/``stop()`` work too); ``Sandbox.serve_forever`` runs in the foreground for
+``uploader sandbox``. Provider emulators live under path prefixes (``/imgur``); adding
+one is a module implementing :class:`~uploader.sandbox.server.Emulator` and one line in
 :func:`_emulators`.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import signal
 import tempfile
 import threading
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -24,8 +23,11 @@ from uploader.sandbox.server import Emulator, SandboxServer
 
 __all__ = ["Sandbox", "SandboxConfig"]
 
+POLL = 0.05  # seconds: how soon the serving loop notices stop()
+
 
 def _emulators(config: SandboxConfig, storage: Path) -> dict[str, Emulator]:
+    """The registry: path prefix -> emulator (the longest matching prefix wins)."""
     from uploader.sandbox.gyazo_api import GyazoApiEmulator, GyazoState, GyazoUploadEmulator
     from uploader.sandbox.imgur import ImgurEmulator
     from uploader.sandbox.mastodon_api import MastodonEmulator
@@ -48,7 +50,8 @@ def _emulators(config: SandboxConfig, storage: Path) -> dict[str, Emulator]:
 
 
 class Sandbox:
-    """One sandbox server with its private storage."""
+    """One sandbox server with its storage (a private temporary directory unless the
+    ``storage_dir`` knob names one; the private one is removed on stop)."""
 
     def __init__(
         self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0
@@ -62,48 +65,66 @@ class Sandbox:
         self._own_storage = False
 
     def _build(self) -> SandboxServer:
+        if self._server is not None:
+            raise RuntimeError("the sandbox is already running")
         if self.config.storage_dir:
             self._storage = Path(self.config.storage_dir)
             self._storage.mkdir(parents=True, exist_ok=True)
+            self._own_storage = False
         else:
             self._storage = Path(tempfile.mkdtemp(prefix="uploader-sandbox-"))
             self._own_storage = True
         work = self._storage / "incoming"
         work.mkdir(exist_ok=True)
-        server = SandboxServer(
-            (self.host, self.port), self.config, work, _emulators(self.config, self._storage)
-        )
+        try:
+            server = SandboxServer(
+                (self.host, self.port), self.config, work, _emulators(self.config, self._storage)
+            )
+        except BaseException:
+            self._remove_storage()
+            raise
         self._server = server
         return server
 
+    def _remove_storage(self) -> None:
+        if self._own_storage and self._storage is not None:
+            shutil.rmtree(self._storage, ignore_errors=True)
+        self._storage = None
+
     @property
-    def base_url(self) -> str:
+    def server(self) -> SandboxServer:
+        """The running server (RuntimeError when stopped)."""
         if self._server is None:
             raise RuntimeError("the sandbox is not running")
-        address = self._server.server_address
-        host = address[0].decode() if isinstance(address[0], bytes) else str(address[0])
-        port = address[1]
-        shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{port}"
+        return self._server
+
+    @property
+    def base_url(self) -> str:
+        """``http://HOST:PORT`` with no trailing slash; Imgur is at ``base_url + "/imgur"``."""
+        host, port = self.server.server_address[:2]
+        shown = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
     def start(self) -> Sandbox:
+        """Listen and serve in a daemon thread; returns self."""
         server = self._build()
         self._thread = threading.Thread(
-            target=server.serve_forever, name="uploader-sandbox", daemon=True
+            target=server.serve_forever, args=(POLL,), name="uploader-sandbox", daemon=True
         )
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        """Stop serving, cut open connections, join the threads, remove private storage.
+        Safe to call twice."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.close_all()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        if self._own_storage and self._storage is not None:
-            shutil.rmtree(self._storage, ignore_errors=True)
-        self._server = None
-        self._thread = None
+            self._thread = None
+        self._remove_storage()
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -113,41 +134,45 @@ class Sandbox:
     ) -> None:
         self.stop()
 
-    def _get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.base_url + path, timeout=10) as response:  # noqa: S310 - loopback
-            return json.load(response)
-
     def stats(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._get("/_sandbox/stats")
-        return result
+        """The counters, as ``GET /_sandbox/stats`` returns them."""
+        return self.server.stats_document()
 
     def uploads(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._get("/_sandbox/uploads")
-        return result
+        """The stored uploads, as ``GET /_sandbox/uploads`` returns them."""
+        return self.server.uploads()
 
     def requests(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._get("/_sandbox/requests")
-        return result
+        """The request log, as ``GET /_sandbox/requests`` returns it."""
+        return self.server.request_log()
+
+    def reset(self) -> None:
+        """As ``POST /_sandbox/reset``: counters, buckets, uploads and log cleared."""
+        self.server.reset()
 
     @staticmethod
     def serve_forever(
         config: SandboxConfig, host: str, port: int, ready: Callable[[str], None]
     ) -> None:
-        """Serve in the foreground until SIGINT or SIGTERM; ``ready(base_url)`` first."""
+        """Serve in the foreground; ``ready(base_url)`` once listening. Returns cleanly on
+        KeyboardInterrupt or SIGTERM (the handler is installed only in the main thread)."""
         sandbox = Sandbox(config, host, port)
         server = sandbox._build()
 
         def stop(_signum: int, _frame: FrameType | None) -> None:
+            # shutdown() waits for the loop this very thread runs: ask from another one.
             threading.Thread(target=server.shutdown, daemon=True).start()
 
-        previous = signal.signal(signal.SIGTERM, stop)
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, stop) if main else None
         try:
             ready(sandbox.base_url)
-            server.serve_forever()
+            server.serve_forever(POLL)
         except KeyboardInterrupt:
             pass
         finally:
-            signal.signal(signal.SIGTERM, previous)
-            server.server_close()
-            if sandbox._own_storage and sandbox._storage is not None:
-                shutil.rmtree(sandbox._storage, ignore_errors=True)
+            if main:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+            sandbox._server = None
+            server.close_all()
+            sandbox._remove_storage()

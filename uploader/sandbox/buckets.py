@@ -1,14 +1,21 @@
-"""Fixed-window counters, as the providers' buckets behave."""
+"""Fixed-window counters, as the providers' buckets behave.
+
+Not thread-safe on their own: the emulator that owns a table serialises access with its
+own lock (a check and the spend that follows must be one step).
+"""
 
 from __future__ import annotations
 
 import math
-import threading
 
 
 class FixedWindow:
-    """``limit`` units per ``window`` seconds; a window starts at the first use after the
-    previous one ended (Imgur's "for an hour" after the first request)."""
+    """``limit`` units per ``window`` seconds.
+
+    A window starts at the first spend after the previous one ended (Imgur: a user that
+    runs out is stopped "for an hour" from its first request, reference 1.10), so until
+    something is spent the reset is always a full window away.
+    """
 
     def __init__(self, limit: int, window: float) -> None:
         self.limit = limit
@@ -22,21 +29,26 @@ class FixedWindow:
             self.used = 0
 
     def remaining(self, now: float) -> int:
+        """Units left in the current window (never negative)."""
         self._roll(now)
         return max(0, self.limit - self.used)
 
     def reset_at(self, now: float) -> float:
+        """Epoch time the current window ends (a full window from now when none is open)."""
         self._roll(now)
         return (self.start if self.start is not None else now) + self.window
 
     def reset_in_ceil(self, now: float) -> int:
-        """Seconds until reset, rounded UP, as a whole number (what real servers send)."""
+        """Seconds until the reset as a whole number, rounded UP: ``now + value`` is never
+        before the true reset, and the fraction lost is what a client can recover by
+        watching the value tick down."""
         return math.ceil(self.reset_at(now) - now)
 
     def can_take(self, cost: int, now: float) -> bool:
         return self.remaining(now) >= cost
 
     def take(self, cost: int, now: float) -> None:
+        """Spend ``cost`` units (the caller checked :meth:`can_take`); opens a window."""
         self._roll(now)
         if cost and self.start is None:
             self.start = now
@@ -44,13 +56,12 @@ class FixedWindow:
 
 
 class BucketTable:
-    """Windows per key, created on first use; one lock for the whole table."""
+    """One :class:`FixedWindow` per key (client id, IP, ...), created on first use."""
 
     def __init__(self, limit: int, window: float) -> None:
         self.limit = limit
         self.window = window
         self.windows: dict[str, FixedWindow] = {}
-        self.lock = threading.Lock()
 
     def get(self, key: str) -> FixedWindow:
         found = self.windows.get(key)

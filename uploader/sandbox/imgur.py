@@ -1,126 +1,59 @@
-"""The Imgur API v3 emulator, faithful to reference section 1.
+"""The Imgur API v3 emulator (prefix ``/imgur``), faithful to reference section 1.
 
-Routes (an optional ``.json`` suffix is accepted): ``POST /3/image`` and ``/3/upload``;
-``GET``/``POST``/``DELETE /3/image/{id|deletehash}``; ``GET /3/account/me/images`` and
-``/3/account/{user}/images/{page}``; ``GET /3/credits``. Credits per client and per
-(client, IP), a POST bucket per IP, the real header spellings and reset formats, 429s in
-the gateway (default) or legacy shape, ETag/304 on GETs, the HTML 404 page.
+Routes (an optional ``.json`` suffix is accepted on all): ``POST /3/image`` and
+``/3/upload``; ``GET``/``POST``/``DELETE /3/image/{id|deletehash}``; ``GET /3/account/me``,
+``/3/account/{me|name}/images[/{page}]``, ``.../images/ids[/{page}]``, ``.../images/count``;
+``GET /3/credits``; and Imgur's OAuth endpoints (``imgur_oauth.py``). Buckets and their
+headers live in ``imgur_limits.py``, the response shapes in ``imgur_shapes.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import secrets
 import shutil
-import string
-import struct
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from uploader.sandbox.buckets import BucketTable
+from uploader.sandbox.filetypes import dimensions, sniff
+from uploader.sandbox.imgur_limits import BEARER_APP, ImgurLimits
 from uploader.sandbox.imgur_oauth import ACCOUNT, ImgurOAuth
+from uploader.sandbox.imgur_shapes import (
+    COMMON,
+    HTML,
+    HTML_404,
+    JSON,
+    VARNISH_503,
+    StoredImage,
+    envelope,
+    etag_matches,
+    etag_of,
+    image_model,
+    legacy,
+    random_id,
+)
+from uploader.sandbox.imgur_upload import Refusal, read_form, receive
 from uploader.sandbox.knobs import SandboxConfig
-from uploader.sandbox.multipart import MultipartError, boundary_of, parse
+from uploader.sandbox.multipart import Form, StoredPart
 from uploader.sandbox.server import SandboxRequest, SandboxResponse
 
-ALNUM = string.ascii_letters + string.digits
-HTML_404 = (
-    b"<!DOCTYPE html><html><head><title>imgur: the simple 404 page</title></head>"
-    b"<body><h1>Zoinks! You've taken a wrong turn.</h1></body></html>"
-)
-VARNISH_503 = (
-    b"<!DOCTYPE html><html><head><title>503 first byte timeout</title></head><body>"
-    b"<h1>Error 503 first byte timeout</h1><p>first byte timeout</p><h3>Guru "
-    b"Mediation:</h3><hr><p>Varnish cache server</p></body></html>"
-)
-EXT = {
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "image/gif": "gif",
-    "image/webp": "webp",
-    "image/bmp": "bmp",
-    "image/tiff": "tiff",
-    "video/mp4": "mp4",
-    "video/quicktime": "mov",
-    "video/webm": "webm",
-    "video/x-matroska": "mkv",
-}
-COMMON = [
-    ("Server", "cat factory 1.0"),
-    ("Access-Control-Allow-Origin", "*"),
-    ("X-Frame-Options", "DENY"),
-]
+__all__ = ["ImgurEmulator", "dimensions", "sniff"]  # sniff/dimensions: for older importers
+
+UPLOAD_ROUTES = ("/3/image", "/3/upload")
+_IMAGE = re.compile(r"/3/image/([A-Za-z0-9]+)")
+_LISTING = re.compile(r"/3/account/([^/]+)/images(?:/(ids))?(?:/(\d+))?")
+_COUNT = re.compile(r"/3/account/([^/]+)/images/count")
 
 
-def sniff(head: bytes) -> str | None:
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    if head[:2] == b"BM":
-        return "image/bmp"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "image/tiff"
-    if head[4:8] == b"ftyp":
-        return "video/quicktime" if head[8:12] == b"qt  " else "video/mp4"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "video/webm" if b"webm" in head[:64] else "video/x-matroska"
-    return None
-
-
-def dimensions(head: bytes) -> tuple[int, int]:
-    if head.startswith(b"\x89PNG") and len(head) >= 24:
-        width, height = struct.unpack(">II", head[16:24])
-        return int(width), int(height)
-    if head[:3] == b"GIF" and len(head) >= 10:
-        width, height = struct.unpack("<HH", head[6:10])
-        return int(width), int(height)
-    return 0, 0
-
-
-def _envelope(data: Any, status: int = 200) -> bytes:
-    return json.dumps({"data": data, "success": status == 200, "status": status}).encode()
-
-
-def _legacy(message: str, status: int, path: str, method: str) -> bytes:
-    return json.dumps(
-        {
-            "data": {"error": message, "request": path, "method": method},
-            "success": False,
-            "status": status,
-        }
-    ).encode()
-
-
-def _structured(code: int, message: str, path: str, method: str) -> bytes:
-    return json.dumps(
-        {
-            "data": {
-                "error": {
-                    "code": code,
-                    "message": message,
-                    "type": "ImgurException",
-                    "exception": [],
-                },
-                "request": path,
-                "method": method,
-            },
-            "success": False,
-            "status": 400,
-        }
-    ).encode()
+def _not_found() -> SandboxResponse:
+    """The HTML page Imgur gives for an unknown or deleted image (reference 1.2 #5)."""
+    return SandboxResponse(404, HTML_404, list(HTML))
 
 
 class ImgurEmulator:
-    """State: stored images, buckets; every method is thread-safe."""
+    """Stored images, buckets and OAuth state; every method is thread-safe."""
 
     def __init__(self, config: SandboxConfig, storage: Path) -> None:
         self.config = config
@@ -129,171 +62,56 @@ class ImgurEmulator:
         self.reset()
 
     def reset(self) -> None:
-        with getattr(self, "lock", threading.Lock()):
-            self.images: dict[str, dict[str, Any]] = {}
+        """Forget images (removing their files), buckets and OAuth state."""
+        with self.lock:
+            for image in getattr(self, "images", {}).values():
+                Path(image.path).unlink(missing_ok=True)
+            self.images: dict[str, StoredImage] = {}
             self.by_deletehash: dict[str, str] = {}
-            cfg = self.config
-            self.client = BucketTable(cfg.imgur_client_limit, cfg.imgur_client_window)
-            self.user = BucketTable(cfg.imgur_user_limit, cfg.imgur_user_window)
-            self.post = BucketTable(cfg.imgur_post_limit, cfg.imgur_post_window)
-            self.oauth = ImgurOAuth(cfg)
+            self.seq = 0
+            self.limits = ImgurLimits(self.config)
+            self.oauth = ImgurOAuth(self.config)
 
-    # -- plumbing ----------------------------------------------------------------------------
-
-    def route_kind(self, method: str, path: str) -> str:
-        route = self._route(path)
-        if method == "POST" and route in ("/3/image", "/3/upload"):
-            return "upload"
-        return "get" if method == "GET" else "other"
+    # -- the Emulator protocol ------------------------------------------------------------
 
     @staticmethod
     def _route(path: str) -> str:
-        return path[:-5] if path.endswith(".json") else path
+        return path.removesuffix(".json")
+
+    def route_kind(self, method: str, path: str) -> str:
+        if method == "POST" and self._route(path) in UPLOAD_ROUTES:
+            return "upload"
+        return "get" if method == "GET" else "other"
 
     def uploads(self) -> list[dict[str, Any]]:
         with self.lock:
-            return [
-                {
-                    k: image[k]
-                    for k in (
-                        "id",
-                        "deletehash",
-                        "size",
-                        "sha256",
-                        "name",
-                        "type",
-                        "title",
-                        "description",
-                        "auth",
-                    )
-                }
-                | {"provider": "imgur"}
-                for image in self.images.values()
-            ]
-
-    def _auth(self, request: SandboxRequest) -> tuple[str, str, str] | SandboxResponse:
-        """(scheme, credential, app key) or the 401/403 answer."""
-        header = request.headers.get("Authorization") or ""
-        scheme, _, value = header.strip().partition(" ")
-        value = value.strip()
-        route = self._route(request.path)
-        if not value or scheme.lower() not in ("client-id", "bearer"):
-            return SandboxResponse(
-                401, _legacy("Authentication required", 401, route, request.method), list(COMMON)
-            )
-        if scheme.lower() == "client-id":
-            allowed = self.config.imgur_client_ids
-            if allowed and value not in allowed:
-                return SandboxResponse(
-                    403, _legacy("Invalid client_id", 403, route, request.method), list(COMMON)
-                )
-            return "Client-ID", value, value
-        if not self.valid_token(value):
-            return SandboxResponse(
-                403, _legacy("Unauthorized", 403, route, request.method), list(COMMON)
-            )
-        return "Bearer", value, "oauth-app"
-
-    def valid_token(self, token: str) -> bool:
-        """Tokens the OAuth emulation minted (until they expire), else the knob's list
-        (empty: any token is accepted, for tests that do not sign in)."""
-        minted = self.oauth.token_state(token)
-        if minted is not None:
-            return minted == "valid"
-        return not self.config.imgur_tokens or token in self.config.imgur_tokens
-
-    def _rate_headers(self, app: str, ip: str, now: float, post: bool) -> list[tuple[str, str]]:
-        client = self.client.get(app)
-        user = self.user.get(f"{app}|{ip}")
-        if self.config.imgur_user_reset_format == "epoch":
-            user_reset = str(int(user.reset_at(now)))
-        else:  # live servers send the window length, not an epoch (reference 1.10)
-            user_reset = str(int(self.config.imgur_user_window))
-        headers = [
-            ("X-RateLimit-UserLimit", str(user.limit)),
-            ("X-RateLimit-UserRemaining", str(user.remaining(now))),
-            ("X-RateLimit-UserReset", user_reset),
-            ("X-RateLimit-ClientLimit", str(client.limit)),
-            ("X-RateLimit-ClientRemaining", str(client.remaining(now))),
-            ("X-RateLimit-ClientReset", str(int(self.config.imgur_client_window))),
-        ]
-        if post:
-            bucket = self.post.get(ip)
-            # Whole seconds rounded UP, so now + value is always at or after the true reset;
-            # a client can narrow the true reset from successive observations.
-            headers += [
-                ("X-Post-Rate-Limit-Limit", str(bucket.limit)),
-                ("X-Post-Rate-Limit-Remaining", str(bucket.remaining(now))),
-                ("X-Post-Rate-Limit-Reset", str(bucket.reset_in_ceil(now))),
-            ]
-        return headers
-
-    def _too_many(
-        self, request: SandboxRequest, headers: list[tuple[str, str]], which: str
-    ) -> SandboxResponse:
-        route = self._route(request.path)
-        if self.config.imgur_429_shape == "legacy":
-            message = {
-                "client": "Daily client requests exceeded",
-                "user": "User request limit exceeded",
-                "post": "You are uploading too fast",
-            }.get(which, "Too Many Requests")
-            return SandboxResponse(
-                429, _legacy(message, 429, route, request.method), COMMON + headers
-            )
-        body = json.dumps(
-            {
-                "errors": [
-                    {
-                        "id": f"legacy-api-{secrets.token_hex(5)}-{secrets.token_hex(3)}/"
-                        f"{''.join(secrets.choice(ALNUM) for _ in range(10))}-1",
-                        "code": "429",
-                        "status": "Too Many Requests",
-                        "detail": "Too Many Requests",
-                    }
-                ]
-            }
-        )
-        return SandboxResponse(
-            429,
-            body.encode(),
-            [
-                *COMMON,
-                ("Content-Type", "application/vnd.imgur.v1+json"),
-                ("imgur-media-type", "imgur.v1; param=full; format=json"),
-                *headers,
-            ],
-        )
+            return [image.summary() for image in self.images.values()]
 
     def fault_response(self, kind: str, request: SandboxRequest) -> SandboxResponse:
-        from uploader.sandbox.faults import FaultPlan
-
-        now = time.time()
+        """Injected answers in Imgur's real shapes, with the rate headers as they stand."""
+        route = self._route(request.path)
+        if kind == "html":  # reference 1.2 #5: Varnish outage page [OBS S10, S11]
+            return SandboxResponse(503, VARNISH_503, [*HTML, ("Retry-After", "0")])
         auth = self._auth(request)
-        app = auth[2] if isinstance(auth, tuple) else "anonymous"
-        with self.lock:
-            headers = self._rate_headers(app, request.remote_ip, now, request.method == "POST")
-        if kind == "429":
-            return self._too_many(request, headers, "hidden")
-        if kind == "html":
-            return SandboxResponse(
-                503, VARNISH_503, [("Content-Type", "text/html"), ("Retry-After", "0")]
-            )
-        status = int(kind)
-        extra = [("Retry-After", "1")] if FaultPlan(self.config).with_retry_after(kind) else []
-        body = _legacy(
-            "Imgur is temporarily over capacity. Please try again later.",
-            status,
-            self._route(request.path),
-            request.method,
+        post = request.method == "POST"
+        now = time.time()
+        headers = (
+            self.limits.headers(auth[2], request.remote_ip, post=post, now=now)
+            if isinstance(auth, tuple) and route.startswith("/3/") and route != "/3/credits"
+            else []
         )
-        return SandboxResponse(status, body, [*COMMON, *headers, *extra])
-
-    # -- requests ------------------------------------------------------------------------------
+        if kind == "429":
+            which = "post" if post else "user"
+            wait = self.limits.post_reset_in(request.remote_ip, now)
+            return self.limits.too_many(which, route, request.method, headers, wait=wait)
+        status = int(kind)
+        message = "Imgur is temporarily over capacity. Please try again later."  # [3P S12]
+        body = legacy(message, status, route, request.method)
+        return SandboxResponse(status, body, [*COMMON, *JSON, *headers])
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         route = self._route(request.path)
-        # OAuth calls cost no credits and carry no rate-limit headers (reference 1.10).
+        # OAuth calls cost no credits and carry no rate-limit headers (reference 1.9, 1.10).
         if route == "/oauth2/authorize" and request.method == "GET":
             return self.oauth.authorize(request)
         if route == "/oauth2/token" and request.method == "POST":
@@ -301,257 +119,214 @@ class ImgurEmulator:
         auth = self._auth(request)
         if isinstance(auth, SandboxResponse):
             return auth
-        scheme, credential, app = auth
-        if route == "/3/credits" and request.method == "GET":
-            return self._credits(app, request.remote_ip)
-        upload = request.method == "POST" and route in ("/3/image", "/3/upload")
-        post = request.method == "POST"
-        cost = 10 if upload else 1
+        scheme, account, app = auth
         now = time.time()
-        with self.lock:
-            client = self.client.get(app)
-            user = self.user.get(f"{app}|{request.remote_ip}")
-            bucket = self.post.get(request.remote_ip)
-            spent = (
-                "client"
-                if not client.can_take(cost, now)
-                else "user"
-                if not user.can_take(cost, now)
-                else "post"
-                if post and not bucket.can_take(1, now)
-                else None
-            )
-            if spent is None:
-                client.take(cost, now)
-                user.take(cost, now)
-                if post:
-                    bucket.take(1, now)
-            headers = self._rate_headers(app, request.remote_ip, now, post)
-        if spent is not None:
-            return self._too_many(request, headers, spent)
-        if upload:
-            response = self._upload(request, scheme, credential)
-        else:
-            response = self._image_routes(request, route, scheme, credential)
+        if route == "/3/credits" and request.method == "GET":  # free, no headers (1.8)
+            data = self.limits.credits(app, request.remote_ip, now)
+            return SandboxResponse(200, envelope(data), [*COMMON, *JSON])
+        upload = request.method == "POST" and route in UPLOAD_ROUTES
+        post = request.method == "POST"
+        lacking, headers = self.limits.charge(
+            app, request.remote_ip, upload=upload, post=post, now=now
+        )
+        if lacking is not None:  # refused whole, body unread (the server drains it)
+            wait = self.limits.post_reset_in(request.remote_ip, now)
+            return self.limits.too_many(lacking, route, request.method, headers, wait=wait)
+        try:
+            if upload:
+                response = self._upload(request, route, scheme, account)
+            else:
+                response = self._dispatch(request, route, account)
+        except Refusal as refusal:
+            response = refusal.response
         response.headers = [*COMMON, *headers, *response.headers]
         return response
 
-    def _credits(self, app: str, ip: str) -> SandboxResponse:
-        now = time.time()
-        with self.lock:
-            client = self.client.get(app)
-            user = self.user.get(f"{app}|{ip}")
-            data = {
-                "UserLimit": user.limit,
-                "UserRemaining": user.remaining(now),
-                "UserReset": int(user.reset_at(now)),
-                "ClientLimit": client.limit,
-                "ClientRemaining": client.remaining(now),
-            }
-        return SandboxResponse(200, _envelope(data), list(COMMON))
+    # -- auth -------------------------------------------------------------------------------
 
-    def _upload(self, request: SandboxRequest, scheme: str, credential: str) -> SandboxResponse:
+    def valid_token(self, token: str) -> str | None:
+        """The account a Bearer token acts for, or None when it is invalid or expired.
+
+        Tokens minted by the OAuth endpoints belong to the sandbox user until they expire;
+        other tokens are accepted when ``imgur_tokens`` is empty or lists them, each as an
+        account of its own (so tests need not sign in)."""
+        state = self.oauth.token_state(token)
+        if state is not None:
+            return str(ACCOUNT["account_username"]) if state == "valid" else None
+        if self.config.imgur_tokens and token not in self.config.imgur_tokens:
+            return None
+        return "user-" + hashlib.sha256(token.encode()).hexdigest()[:10]
+
+    @staticmethod
+    def account_id(account: str) -> int:
+        if account == ACCOUNT["account_username"]:
+            return int(str(ACCOUNT["account_id"]))
+        return int(account.removeprefix("user-"), 16) % 1_000_000_000
+
+    def _auth(self, request: SandboxRequest) -> tuple[str, str | None, str] | SandboxResponse:
+        """(scheme, account or None, app key for the client bucket) or the 401/403."""
+        header = (request.headers.get("Authorization") or "").strip()
+        scheme, _, value = header.partition(" ")
+        value = value.strip()
         route = self._route(request.path)
-        ctype = request.headers.get("Content-Type") or ""
-        boundary = boundary_of(ctype)
-        if boundary is None:
-            return SandboxResponse(
-                400, _legacy("No image data was sent to the upload api", 400, route, "POST")
-            )
+        method = request.method
+        if not value or scheme.lower() not in ("client-id", "bearer"):  # reference 1.2 #1
+            body = legacy("Authentication required", 401, route, method)
+            return SandboxResponse(401, body, [*COMMON, *JSON])
+        if scheme.lower() == "client-id":
+            allowed = self.config.imgur_client_ids
+            if allowed and value not in allowed:
+                body = legacy("Invalid client_id", 403, route, method)
+                return SandboxResponse(403, body, [*COMMON, *JSON])
+            return "Client-ID", None, value
+        account = self.valid_token(value)
+        if account is None:  # reference 1.9 last bullet: 403, data.error "Unauthorized"
+            body = legacy("Unauthorized", 403, route, method)
+            return SandboxResponse(403, body, [*COMMON, *JSON])
+        return "Bearer", account, BEARER_APP
+
+    # -- upload -----------------------------------------------------------------------------
+
+    def _upload(
+        self, request: SandboxRequest, route: str, scheme: str, account: str | None
+    ) -> SandboxResponse:
+        form, part, mime = receive(request, route, self.config)
         try:
-            form = parse(request.read, boundary, request.workdir)
-        except MultipartError:
-            return SandboxResponse(400, _legacy("Malformed upload body", 400, route, "POST"))
-        request.log["fields"] = dict(form.fields)
-        part = form.files.get("image") or form.files.get("video")
-        if part is None:
-            return SandboxResponse(
-                400, _legacy("No image data was sent to the upload api", 400, route, "POST")
-            )
-        request.log["file_field"] = part.name
-        request.log["file_name"] = part.filename
-        for other in form.files.values():
-            if other is not part:
-                other.path.unlink(missing_ok=True)
-        if part.size == 0:
-            part.path.unlink(missing_ok=True)
-            return SandboxResponse(
-                400, _legacy("No image data was sent to the upload api", 400, route, "POST")
-            )
-        mime = sniff(part.head)
-        if mime is None:
-            part.path.unlink(missing_ok=True)
-            return SandboxResponse(400, _structured(1003, "File type invalid (1)", route, "POST"))
-        limit = (
-            self.config.imgur_max_video_size
-            if mime.startswith("video/")
-            else self.config.imgur_max_image_size
-        )
-        if part.size > limit:
-            part.path.unlink(missing_ok=True)
-            if self.config.imgur_oversize_shape == "1002":
-                return SandboxResponse(
-                    400, _structured(1002, "File is over the size limit", route, "POST")
-                )
-            body = json.dumps(
-                {
-                    "id": f"legacy-api-{secrets.token_hex(5)}",
-                    "code": 413,
-                    "detail": "file is over the size limit",
-                    "status": "Request Entity Too Large",
-                }
-            ).encode()
-            return SandboxResponse(
-                413,
-                body,
-                [("Content-Type", "application/json; charset=utf-8"), ("monorepo-upload", "true")],
-            )
+            image = self._store(part, mime, form, scheme, account)
+        finally:
+            form.discard()  # whatever was not moved into storage
+        return SandboxResponse(200, envelope(image_model(image, owner=True, upload=True)))
+
+    def _store(
+        self, part: StoredPart, mime: str, form: Form, scheme: str, account: str | None
+    ) -> StoredImage:
+        width, height = dimensions(part.head)
         with self.lock:
             image_id = self._new_id(7)
             deletehash = self._new_id(15)
             target = self.storage / image_id
-            shutil.move(str(part.path), target)
-            width, height = dimensions(part.head)
-            image = {
-                "id": image_id,
-                "deletehash": deletehash,
-                "size": part.size,
-                "sha256": part.sha256,
-                "name": form.fields.get("name") or part.filename,
-                "type": mime,
-                "title": form.fields.get("title"),
-                "description": form.fields.get("description"),
-                "datetime": int(time.time()),
-                "width": width,
-                "height": height,
-                "auth": scheme,
-                "owner": credential if scheme == "Bearer" else None,
-                "path": str(target),
-            }
+            shutil.move(part.path, target)
+            self.seq += 1
+            image = StoredImage(
+                id=image_id,
+                deletehash=deletehash,
+                size=part.size,
+                sha256=part.sha256,
+                name=form.fields.get("name") or part.filename,
+                type=mime,
+                title=form.fields.get("title"),
+                description=form.fields.get("description"),
+                datetime=int(time.time()),
+                width=width,
+                height=height,
+                auth=scheme,
+                account=account,
+                account_id=self.account_id(account) if account else None,
+                path=str(target),
+                seq=self.seq,
+                album=form.fields.get("album"),
+            )
             self.images[image_id] = image
             self.by_deletehash[deletehash] = image_id
-        return SandboxResponse(200, _envelope(self._model(image, owner=True)))
+        return image
 
     def _new_id(self, length: int) -> str:
         while True:
-            candidate = "".join(secrets.choice(ALNUM) for _ in range(length))
+            candidate = random_id(length)
             if candidate not in self.images and candidate not in self.by_deletehash:
                 return candidate
 
-    @staticmethod
-    def _model(image: dict[str, Any], *, owner: bool) -> dict[str, Any]:
-        ext = EXT.get(image["type"], "png")
-        model = {
-            "id": image["id"],
-            "title": image["title"],
-            "description": image["description"],
-            "datetime": image["datetime"],
-            "type": image["type"],
-            "animated": image["type"] in ("image/gif", "video/mp4"),
-            "width": image["width"],
-            "height": image["height"],
-            "size": image["size"],
-            "views": 0,
-            "bandwidth": 0,
-            "vote": None,
-            "favorite": False,
-            "nsfw": None,
-            "section": None,
-            "account_url": None,
-            "account_id": 0 if image["owner"] is None else 1,
-            "is_ad": False,
-            "in_most_viral": False,
-            "has_sound": False,
-            "tags": [],
-            "ad_type": 0,
-            "ad_url": "",
-            "edited": "0",
-            "in_gallery": False,
-            "link": f"https://i.imgur.com/{image['id']}.{ext}",
-        }
-        if owner:
-            model["deletehash"] = image["deletehash"]
-            model["name"] = image["name"]
-        return model
+    # -- other routes -----------------------------------------------------------------------
 
-    def _image_routes(
-        self, request: SandboxRequest, route: str, scheme: str, credential: str
+    def _dispatch(
+        self, request: SandboxRequest, route: str, account: str | None
     ) -> SandboxResponse:
-        match = re.fullmatch(r"/3/image/([A-Za-z0-9]+)", route)
+        match = _IMAGE.fullmatch(route)
         if match:
-            return self._one_image(request, match.group(1), scheme, credential)
-        if route == "/3/account/me" and request.method == "GET":
-            if scheme != "Bearer":
-                return SandboxResponse(403, _legacy("Unauthorized", 403, route, request.method))
-            account = {
-                "id": ACCOUNT["account_id"],
-                "url": ACCOUNT["account_username"],
+            return self._one_image(request, route, match.group(1), account)
+        if route.startswith("/3/account/") and request.method == "GET":
+            return self._account(request, route, account)
+        return _not_found()
+
+    def _one_image(
+        self, request: SandboxRequest, route: str, ref: str, account: str | None
+    ) -> SandboxResponse:
+        method = request.method
+        if method not in ("GET", "POST", "DELETE"):
+            return _not_found()
+        form = read_form(request, route) if method == "POST" else Form()
+        with self.lock:
+            by_hash = ref in self.by_deletehash
+            image = self.images.get(self.by_deletehash.get(ref, ref))
+            if image is None:  # also a second delete (reference 1.5) [OBS S17]
+                return _not_found()
+            owner = account is not None and image.account == account
+            if method == "GET":
+                body = envelope(image_model(image, owner=owner))
+            elif not (by_hash or owner):  # Client-ID needs the deletehash (reference 1.5)
+                return SandboxResponse(403, legacy("Permission denied", 403, route, method))
+            elif method == "DELETE":
+                del self.images[image.id]
+                del self.by_deletehash[image.deletehash]
+                Path(image.path).unlink(missing_ok=True)
+                return SandboxResponse(200, envelope(True))
+            else:  # POST: update title/description, answer Basic (reference 1.5)
+                request.log["fields"] = dict(form.fields)
+                if "title" in form.fields:
+                    image.title = form.fields["title"]
+                if "description" in form.fields:
+                    image.description = form.fields["description"]
+                return SandboxResponse(200, envelope(True))
+        return self._conditional(request, body)
+
+    def _account(self, request: SandboxRequest, route: str, account: str | None) -> SandboxResponse:
+        if account is None:  # account routes need a user token
+            return SandboxResponse(403, legacy("Unauthorized", 403, route, request.method))
+        if route == "/3/account/me":
+            data = {
+                "id": self.account_id(account),
+                "url": account,
                 "bio": None,
                 "reputation": 0,
                 "created": 1400000000,
                 "pro_expiration": False,
             }
-            return self._conditional(request, _envelope(account))
-        listing = re.fullmatch(r"/3/account/([^/]+)/images(?:/(\d+))?", route)
-        if listing and request.method == "GET" and scheme == "Bearer":
-            page = int(listing.group(2) or request.query.get("page", "0") or 0)
-            per_page = max(1, min(100, int(request.query.get("perPage", "50") or 50)))
-            with self.lock:
-                mine = sorted(
-                    (i for i in self.images.values() if i["owner"] == credential),
-                    key=lambda i: i["datetime"],
-                    reverse=True,
-                )
-                data = [self._model(i, owner=True) for i in mine]
-            return self._conditional(
-                request, _envelope(data[page * per_page : (page + 1) * per_page])
-            )
-        if listing:
-            return SandboxResponse(403, _legacy("Unauthorized", 403, route, request.method))
-        return SandboxResponse(404, HTML_404, [("Content-Type", "text/html; charset=utf-8")])
-
-    def _one_image(
-        self, request: SandboxRequest, ref: str, scheme: str, credential: str
-    ) -> SandboxResponse:
+            return self._conditional(request, envelope(data))
+        count = _COUNT.fullmatch(route)
+        listing = _LISTING.fullmatch(route)
+        found = count or listing
+        if found is None:
+            return _not_found()
+        if found.group(1) not in ("me", account):
+            return SandboxResponse(403, legacy("Unauthorized", 403, route, request.method))
         with self.lock:
-            image_id = self.by_deletehash.get(ref, ref)
-            image = self.images.get(image_id)
-            by_hash = ref in self.by_deletehash
-            owner = image is not None and (
-                by_hash or (scheme == "Bearer" and image["owner"] == credential)
+            mine = sorted(
+                (i for i in self.images.values() if i.account == account),
+                key=lambda i: i.seq,
+                reverse=True,  # newest first
             )
-            if image is None:
-                return SandboxResponse(
-                    404, HTML_404, [("Content-Type", "text/html; charset=utf-8")]
-                )
-            if request.method == "GET":
-                body = _envelope(self._model(image, owner=bool(owner and scheme == "Bearer")))
-            elif not owner:
-                return SandboxResponse(
-                    403, _legacy("Permission denied", 403, request.path, request.method)
-                )
-            elif request.method == "DELETE":
-                del self.images[image_id]
-                del self.by_deletehash[image["deletehash"]]
-                Path(image["path"]).unlink(missing_ok=True)
-                return SandboxResponse(200, _envelope(True))
-            else:  # POST: update title/description (form-urlencoded or multipart)
-                from urllib.parse import parse_qsl
-
-                raw = b""
-                while chunk := request.read(65536):
-                    raw += chunk
-                    if len(raw) > 1 << 20:
-                        break
-                for key, value in parse_qsl(raw.decode("utf-8", "replace")):
-                    if key in ("title", "description"):
-                        image[key] = value
-                return SandboxResponse(200, _envelope(True))
-        return self._conditional(request, body)
+            models = [image_model(i, owner=True) for i in mine]
+        if listing is None:
+            return self._conditional(request, envelope(len(models)))
+        page = _int(listing.group(3) or request.query.get("page"), 0, 0, 10**9)
+        per_page = _int(request.query.get("perPage"), 50, 1, 100)  # reference 1.7
+        chosen = models[page * per_page : (page + 1) * per_page]
+        page_data: list[Any] = [m["id"] for m in chosen] if listing.group(2) else chosen
+        return self._conditional(request, envelope(page_data))
 
     @staticmethod
     def _conditional(request: SandboxRequest, body: bytes) -> SandboxResponse:
-        etag = '"' + hashlib.sha1(body, usedforsecurity=False).hexdigest() + '"'
-        if request.headers.get("If-None-Match") == etag:
+        """ETag on the 200; 304 with no body when If-None-Match matches (reference 1.11;
+        the request was still charged)."""
+        etag = etag_of(body)
+        if etag_matches(request.headers.get("If-None-Match"), etag):
             return SandboxResponse(304, b"", [("ETag", etag)])
-        return SandboxResponse(200, body, [("ETag", etag)])
+        return SandboxResponse(200, body, [*JSON, ("ETag", etag)])
+
+
+def _int(raw: str | None, default: int, low: int, high: int) -> int:
+    try:
+        value = int(raw) if raw not in (None, "") else default
+    except ValueError:
+        value = default
+    return max(low, min(high, value))

@@ -1,78 +1,49 @@
 """The sandbox's HTTP server: routing by prefix, stats, request log, latency and faults.
 
 Emulators (one per provider) sit in a registry keyed by path prefix; each gets a
-:class:`SandboxRequest` and returns a :class:`SandboxResponse`. The server handles what is
-common: reading bodies (Content-Length or chunked) without holding them whole, the seeded
-fault injection, added latency, counters, and the request log (credentials only as hashes).
+:class:`SandboxRequest` and returns a :class:`SandboxResponse`. The server does what is
+common to all of them: reading bodies (Content-Length or chunked) a bounded chunk at a
+time, always to the end before answering (so clients never see a reset), the seeded fault
+injection, added latency, the counters and the request log (credentials only as SHA-256
+hashes), and the ``/_sandbox/*`` control endpoints, which are neither faulted, delayed,
+rate-limited nor counted.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
-import random
+import logging
+import socket
+import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from uploader.sandbox.faults import FaultPlan
+from uploader.sandbox.exchange import (
+    BadRequestError,
+    BodyReader,
+    Emulator,
+    SandboxRequest,
+    SandboxResponse,
+    credential_hash,
+)
+from uploader.sandbox.faults import REPLACING, SERVER_ERRORS, Fault, FaultPlan
 from uploader.sandbox.knobs import SandboxConfig
 
+# Emulator modules import these from here.
+__all__ = ["Emulator", "SandboxRequest", "SandboxResponse", "SandboxServer"]
 
-@dataclass
-class SandboxRequest:
-    """One request as an emulator sees it (``path`` is relative to the emulator's prefix)."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: Message
-    remote_ip: str
-    read: Callable[[int], bytes]
-    workdir: Path
-    log: dict[str, Any]
-
-    def drain(self) -> None:
-        while self.read(65536):
-            pass
-
-
-@dataclass
-class SandboxResponse:
-    status: int
-    body: bytes = b""
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    drop: bool = False  # close the connection without any answer
-    delay: float = 0.0
-
-
-class Emulator(Protocol):
-    """One provider's emulator."""
-
-    def route_kind(self, method: str, path: str) -> str:
-        """ "upload", "get" or "other": which fault_routes a request belongs to."""
-        ...
-
-    def handle(self, request: SandboxRequest) -> SandboxResponse: ...
-
-    def fault_response(self, kind: str, request: SandboxRequest) -> SandboxResponse:
-        """The provider's own shape for an injected 429/5xx/HTML answer."""
-        ...
-
-    def uploads(self) -> list[dict[str, Any]]: ...
-
-    def reset(self) -> None: ...
+log = logging.getLogger(__name__)
+JSON = ("Content-Type", "application/json")
 
 
 class Stats:
-    """Counters for /_sandbox/stats, behind one lock."""
+    """Counters for /_sandbox/stats and the request log, behind one lock."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -93,7 +64,6 @@ class Stats:
         with self.lock:
             self.requests += 1
             self.by_route[f"{entry['method']} {entry['path']}"] += 1
-            entry["status"] = None
             self.log.append(entry)
 
     def record(self, entry: dict[str, Any], status: int | None, sent: int) -> None:
@@ -107,52 +77,9 @@ class Stats:
             entry["status"] = status
 
 
-def credential_hash(authorization: str | None) -> tuple[str | None, str | None]:
-    """(scheme, sha256 of the credential): the request log never keeps the secret."""
-    if not authorization:
-        return None, None
-    scheme, _, value = authorization.strip().partition(" ")
-    return scheme, hashlib.sha256(value.strip().encode()).hexdigest()
-
-
-class _Body:
-    """Reads a request body by Content-Length or chunked encoding, a bounded chunk at a time."""
-
-    def __init__(self, rfile: Any, headers: Message) -> None:
-        self.rfile = rfile
-        self.chunked = "chunked" in (headers.get("Transfer-Encoding") or "").lower()
-        self.left = int(headers.get("Content-Length") or 0)
-        self.chunk_left = 0
-        self.done = False
-
-    def read(self, size: int) -> bytes:
-        if self.done:
-            return b""
-        if not self.chunked:
-            if self.left <= 0:
-                self.done = True
-                return b""
-            data: bytes = self.rfile.read(min(size, self.left))
-            self.left -= len(data)
-            if not data:
-                self.done = True
-            return data
-        if self.chunk_left == 0:
-            line = self.rfile.readline(1024).strip()
-            self.chunk_left = int(line.split(b";")[0] or b"0", 16)
-            if self.chunk_left == 0:
-                while self.rfile.readline(1024).strip():
-                    pass
-                self.done = True
-                return b""
-        data = self.rfile.read(min(size, self.chunk_left))
-        self.chunk_left -= len(data)
-        if self.chunk_left == 0:
-            self.rfile.readline(16)
-        return data
-
-
 class SandboxServer(ThreadingHTTPServer):
+    """The HTTP server; ``emulators`` maps a path prefix ("/imgur") to its emulator."""
+
     daemon_threads = True
     allow_reuse_address = True
 
@@ -168,9 +95,45 @@ class SandboxServer(ThreadingHTTPServer):
         self.emulators = emulators
         self.stats = Stats()
         self.faults = FaultPlan(config)
+        self.stopping = threading.Event()
+        self._live_lock = threading.Lock()
+        self._live: dict[threading.Thread, socket.socket] = {}
         super().__init__(address, _Handler)
 
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self._live_lock:
+            self._live[threading.current_thread()] = request
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._live_lock:
+                self._live.pop(threading.current_thread(), None)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-request, or the cut connections of stop(), are normal.
+        if not self.stopping.is_set() and not isinstance(sys.exc_info()[1], OSError):
+            log.exception("sandbox: error while serving %s", client_address)
+
+    def pause(self, seconds: float) -> None:
+        """Sleep, but wake up at once when the server stops."""
+        if seconds > 0:
+            self.stopping.wait(seconds)
+
+    def close_all(self, timeout: float = 5.0) -> None:
+        """Stop: end waits, cut open connections, join their threads (after shutdown())."""
+        self.stopping.set()
+        with self._live_lock:
+            live = list(self._live.items())
+        for _, connection in live:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + timeout
+        for thread, _ in live:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self.server_close()
+
     def emulator_for(self, path: str) -> tuple[str, Emulator] | None:
+        """The longest registered prefix that ``path`` lies under, with its emulator."""
         for prefix in sorted(self.emulators, key=len, reverse=True):
             if path == prefix or path.startswith(prefix + "/"):
                 return prefix, self.emulators[prefix]
@@ -180,10 +143,11 @@ class SandboxServer(ThreadingHTTPServer):
         return [item for emulator in self.emulators.values() for item in emulator.uploads()]
 
     def stats_document(self) -> dict[str, Any]:
+        stored = len(self.uploads())
         with self.stats.lock:
             return {
                 "requests": self.stats.requests,
-                "uploads_stored": len(self.uploads()),
+                "uploads_stored": stored,
                 "responses_429": self.stats.responses_429,
                 "not_modified": self.stats.not_modified,
                 "faults_injected": sum(self.stats.faults.values()),
@@ -193,7 +157,12 @@ class SandboxServer(ThreadingHTTPServer):
                 "by_route": dict(self.stats.by_route),
             }
 
+    def request_log(self) -> list[dict[str, Any]]:
+        with self.stats.lock:
+            return [dict(entry) for entry in self.stats.log]
+
     def reset(self) -> None:
+        """Clear counters, the log, the fault sequence (re-seeded) and every emulator."""
         with self.stats.lock:
             self.stats.clear()
         self.faults = FaultPlan(self.config)
@@ -203,41 +172,56 @@ class SandboxServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle on, the body waits for the
+    # client's delayed ACK (about 40 ms on Linux) on every keep-alive request.
+    disable_nagle_algorithm = True
     server: SandboxServer
 
     def log_message(self, format: str, *args: Any) -> None:
         return
 
     def do_GET(self) -> None:
-        self._dispatch()
-
-    do_POST = do_DELETE = do_PUT = do_PATCH = do_GET
-
-    def _dispatch(self) -> None:
         parts = urlsplit(self.path)
-        if parts.path.startswith("/_sandbox/"):
-            self._control(parts.path)
+        try:
+            body = BodyReader(self.rfile, self.headers)
+        except BadRequestError as exc:
+            self._reply(SandboxResponse(400, f"{exc}\n".encode(), [("Content-Type", "text/plain")]))
+            self.close_connection = True
             return
-        body = _Body(self.rfile, self.headers)
-        found = self.server.emulator_for(parts.path)
+        if parts.path == "/_sandbox" or parts.path.startswith("/_sandbox/"):
+            body.drain()
+            self._control(parts.path)
+        else:
+            self._dispatch(parts.path, parts.query, body)
+
+    do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = do_GET
+
+    def _entry(self, path: str, query: str) -> dict[str, Any]:
         scheme, digest = credential_hash(self.headers.get("Authorization"))
-        entry: dict[str, Any] = {
+        length = self.headers.get("Content-Length")
+        return {
             "method": self.command,
-            "path": parts.path,
-            "query": parts.query,
+            "path": path,
+            "query": query,
+            "status": None,
             "auth_scheme": scheme,
             "auth_sha256": digest,
             "if_none_match": self.headers.get("If-None-Match"),
             "content_type": self.headers.get("Content-Type"),
-            "content_length": int(self.headers.get("Content-Length") or 0) or None,
+            "content_length": int(length) if length and length.strip().isdigit() else None,
             "fields": {},
             "file_field": None,
             "file_name": None,
             "at": time.time(),
         }
-        self.server.stats.begin(entry)
+
+    def _dispatch(self, path: str, query: str, body: BodyReader) -> None:
+        server = self.server
+        entry = self._entry(path, query)
+        server.stats.begin(entry)
+        found = server.emulator_for(path)
         if found is None:
-            self._drain(body)
+            body.drain()
             self._send(
                 SandboxResponse(404, b"no emulator here\n", [("Content-Type", "text/plain")]), entry
             )
@@ -245,41 +229,56 @@ class _Handler(BaseHTTPRequestHandler):
         prefix, emulator = found
         request = SandboxRequest(
             method=self.command,
-            path=parts.path[len(prefix) :] or "/",
-            query=dict(parse_qsl(parts.query)),
+            path=path[len(prefix) :] or "/",
+            query=dict(parse_qsl(query, keep_blank_values=True)),
             headers=self.headers,
-            remote_ip=self.client_address[0],
+            remote_ip=str(self.client_address[0]),
             read=body.read,
-            workdir=self.server.workdir,
+            workdir=server.workdir,
             log=entry,
         )
-        kind = self.server.faults.draw(emulator.route_kind(self.command, request.path))
-        if kind is not None:
-            with self.server.stats.lock:
-                self.server.stats.faults[kind] += 1
-        if self.server.config.latency:
-            time.sleep(self.server.config.latency)
-        if kind in ("500", "502", "503", "429", "html", "drop_before"):
-            request.drain()
-            if kind == "drop_before":
-                self._drop(entry)
-                return
-            self._send(emulator.fault_response(kind, request), entry)
+        fault = server.faults.draw(emulator.route_kind(self.command, request.path))
+        if fault is not None:
+            with server.stats.lock:
+                server.stats.faults[fault.kind] += 1
+        server.pause(server.config.latency)
+        try:
+            response = self._answer(emulator, request, fault)
+            body.drain()  # what the emulator left unread: a client must never see a reset
+        except BadRequestError:  # broken framing: nothing sensible to answer
+            self._drop(entry)
             return
-        response = emulator.handle(request)
-        self._drain(body)
-        if kind == "drop_after":
-            response.drop = True
-        elif kind == "slow":
-            response.delay = self.server.config.slow_seconds
-        elif kind == "bad_json" and response.status == 200:
-            response.body = response.body[: max(1, len(response.body) // 2)]
+        except Exception:  # an emulator bug: answer 500 and hang up (the body may be unread)
+            log.exception("sandbox: %s %s failed", self.command, path)
+            response = SandboxResponse(
+                500, b"sandbox emulator error\n", [("Content-Type", "text/plain")]
+            )
+            self.close_connection = True
         self._send(response, entry)
 
-    @staticmethod
-    def _drain(body: _Body) -> None:
-        while body.read(65536):
-            pass
+    def _answer(
+        self, emulator: Emulator, request: SandboxRequest, fault: Fault | None
+    ) -> SandboxResponse:
+        if fault is not None and fault.kind == "drop_before":
+            request.drain()  # read it all, store nothing, then hang up
+            return SandboxResponse(0, drop=True)
+        if fault is not None and fault.kind in REPLACING:
+            request.drain()
+            response = emulator.fault_response(fault.kind, request)
+            has_hint = any(name.lower() == "retry-after" for name, _ in response.headers)
+            if fault.kind in SERVER_ERRORS and fault.retry_after and not has_hint:
+                response.headers = [*response.headers, ("Retry-After", "1")]
+            return response
+        response = emulator.handle(request)
+        if fault is None:
+            return response
+        if fault.kind == "drop_after":
+            response.drop = True
+        elif fault.kind == "slow":
+            response.delay = self.server.config.slow_seconds
+        elif fault.kind == "bad_json" and response.status == 200 and response.body:
+            response.body = response.body[: max(1, len(response.body) // 2)]
+        return response
 
     def _drop(self, entry: dict[str, Any]) -> None:
         self.server.stats.record(entry, None, 0)
@@ -289,47 +288,46 @@ class _Handler(BaseHTTPRequestHandler):
         if response.drop:
             self._drop(entry)
             return
-        if response.delay:
-            time.sleep(response.delay)
+        self.server.pause(response.delay)
+        # Counted before the answer leaves, so a client reading the stats right after its
+        # response finds it there (a client that hung up meanwhile is counted all the same).
+        sent = 0 if self.command == "HEAD" else len(response.body)
+        self.server.stats.record(entry, response.status, sent)
+        self._reply(response)
+
+    def _reply(self, response: SandboxResponse) -> None:
+        """Write the answer (quietly giving up on a client that is gone)."""
         try:
-            self.send_response(response.status)
+            # Not send_response(): it adds its own Server header next to the emulator's.
+            self.send_response_only(response.status)
+            self.send_header("Date", self.date_time_string())
             names = {name.lower() for name, _ in response.headers}
+            if "server" not in names:
+                self.send_header("Server", "uploader-sandbox")
             for name, value in response.headers:
                 self.send_header(name, value)
             if "content-type" not in names and response.body:
-                self.send_header("Content-Type", "application/json")
+                self.send_header(*JSON)
             self.send_header("Content-Length", str(len(response.body)))
             self.end_headers()
             if response.body and self.command != "HEAD":
                 self.wfile.write(response.body)
         except OSError:  # the client gave up (e.g. its read timeout): nothing more to do
             self.close_connection = True
-        self.server.stats.record(entry, response.status, len(response.body))
 
     def _control(self, path: str) -> None:
-        body = _Body(self.rfile, self.headers)
-        self._drain(body)
         server = self.server
         document: Any
-        if path == "/_sandbox/stats":
+        status = 200
+        if path == "/_sandbox/stats" and self.command == "GET":
             document = server.stats_document()
-        elif path == "/_sandbox/uploads":
+        elif path == "/_sandbox/uploads" and self.command == "GET":
             document = server.uploads()
-        elif path == "/_sandbox/requests":
-            with server.stats.lock:
-                document = list(server.stats.log)
+        elif path == "/_sandbox/requests" and self.command == "GET":
+            document = server.request_log()
         elif path == "/_sandbox/reset" and self.command == "POST":
             server.reset()
             document = {"reset": True}
         else:
-            document = {"error": "unknown sandbox endpoint"}
-        data = json.dumps(document).encode()
-        self.send_response(200 if "error" not in document else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-def make_rng(seed: int) -> random.Random:
-    return random.Random(seed)  # noqa: S311 - reproducible faults, not cryptography
+            status, document = 404, {"error": f"unknown sandbox endpoint {self.command} {path}"}
+        self._reply(SandboxResponse(status, json.dumps(document).encode(), [JSON]))

@@ -58,24 +58,53 @@ class LoginContext:
     apps: Any = None  # (get_app(base_url), set_app(base_url, **fields)) for Mastodon
 
 
-def _post_form(ctx: LoginContext, url: str, form: Mapping[str, str], what: str) -> dict[str, Any]:
+def _post_oauth(
+    http: httpx.Client,
+    url: str,
+    form: Mapping[str, str],
+    *,
+    doing: str,
+    refused: str,
+    hint: str,
+    token: bool,
+) -> dict[str, Any]:
+    """POST an OAuth form and return the JSON answer.
+
+    A network failure is a ProviderError ("<doing>: ..."); a refusal, a body that is not a
+    JSON object or (with ``token``) one without an access token is an AuthError
+    ("<refused>: <reason>").
+    """
     from uploader.client import describe_network_error, import_httpx
 
     httpx_mod = import_httpx()
     try:
-        response = ctx.http.post(url, data=dict(form), headers={"Accept": "application/json"})
+        response = http.post(url, data=dict(form), headers={"Accept": "application/json"})
     except httpx_mod.HTTPError as exc:
-        raise ProviderError(f"{what}: {describe_network_error(exc, url)}") from exc
+        raise ProviderError(f"{doing}: {describe_network_error(exc, url)}") from exc
     try:
         body = json.loads(response.content)
     except ValueError:
         body = None
-    if response.status_code != 200 or not isinstance(body, dict):
-        detail = _oauth_error(body) or f"HTTP {response.status_code}"
-        raise AuthError(
-            f"{what} failed: {detail}", hint="check the client id and secret, then sign in again"
-        )
+    if (
+        response.status_code != 200
+        or not isinstance(body, dict)
+        or (token and not body.get("access_token"))
+    ):
+        reason = _oauth_error(body) or f"HTTP {response.status_code}"
+        raise AuthError(f"{refused}: {reason}", hint=hint)
     return body
+
+
+def _post_form(ctx: LoginContext, url: str, form: Mapping[str, str], what: str) -> dict[str, Any]:
+    return _post_oauth(
+        ctx.http,
+        url,
+        form,
+        doing=what,
+        refused=f"{what} failed",
+        hint="check the client id and secret, then sign in again",
+        token=False,
+    )
 
 
 def _oauth_error(body: Any) -> str | None:
@@ -191,35 +220,21 @@ def refresh_grant(
 ) -> dict[str, Any]:
     """The standard refresh-token grant (RFC 6749 section 6) with the secret in the form;
     AuthError (exit 3) when the server refuses it."""
-    from uploader.client import describe_network_error, import_httpx
-
-    httpx_mod = import_httpx()
-    try:
-        response = http.post(
-            token_url,
-            data={
-                "refresh_token": refresh_token,
-                "client_id": client_id,
-                "client_secret": client_secret,
-                "grant_type": "refresh_token",
-            },
-            headers={"Accept": "application/json"},
-        )
-    except httpx_mod.HTTPError as exc:
-        raise ProviderError(
-            f"refreshing the {provider} token: {describe_network_error(exc, token_url)}"
-        ) from exc
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        body = None
-    if response.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
-        reason = _oauth_error(body) or f"HTTP {response.status_code}"
-        raise AuthError(
-            f"{provider} refused to refresh the access token: {reason}",
-            hint="sign in again: uploader auth login NAME",
-        )
-    return body
+    form = {
+        "refresh_token": refresh_token,
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "grant_type": "refresh_token",
+    }
+    return _post_oauth(
+        http,
+        token_url,
+        form,
+        doing=f"refreshing the {provider} token",
+        refused=f"{provider} refused to refresh the access token",
+        hint="sign in again: uploader auth login NAME",
+        token=True,
+    )
 
 
 def gyazo(ctx: LoginContext) -> str:
@@ -348,32 +363,21 @@ def mastodon_app_token(
 ) -> str:
     """An app-level token (``grant_type=client_credentials``, reference 3.2): for calls that
     need the registered app but no user, such as ``GET /api/v1/apps/verify_credentials``."""
-    from uploader.client import describe_network_error, import_httpx
-
-    httpx_mod = import_httpx()
-    url = f"{base_url}/oauth/token"
-    try:
-        response = http.post(
-            url,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": client_id,
-                "client_secret": client_secret,
-                "scope": "read",
-            },
-        )
-    except httpx_mod.HTTPError as exc:
-        raise ProviderError(f"getting an app token: {describe_network_error(exc, url)}") from exc
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        body = None
-    if response.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
-        reason = _oauth_error(body) or f"HTTP {response.status_code}"
-        raise AuthError(
-            f"{base_url} refused an app token: {reason}",
-            hint="the app registration may be gone: run `uploader auth login` again",
-        )
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "scope": "read",
+    }
+    body = _post_oauth(
+        http,
+        f"{base_url}/oauth/token",
+        form,
+        doing="getting an app token",
+        refused=f"{base_url} refused an app token",
+        hint="the app registration may be gone: run `uploader auth login` again",
+        token=True,
+    )
     return str(body["access_token"])
 
 

@@ -81,6 +81,13 @@ class Emulator(Protocol):
         ...
 
 
+def bearer_token(request: SandboxRequest) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, or None."""
+    scheme, _, value = (request.headers.get("Authorization") or "").partition(" ")
+    token = value.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def credential_hash(authorization: str | None) -> tuple[str | None, str | None]:
     """(scheme, sha256 hex of the credential after it): the log never keeps the secret."""
     if not authorization or not authorization.strip():

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from uploader.sandbox.buckets import BucketTable
-from uploader.sandbox.imgur import dimensions, sniff
+from uploader.sandbox.exchange import bearer_token
+from uploader.sandbox.filetypes import dimensions, sniff
 from uploader.sandbox.knobs import SandboxConfig
 from uploader.sandbox.multipart import MultipartError, boundary_of, parse
 from uploader.sandbox.oauth_apps import TokenBook
@@ -56,19 +57,15 @@ class GyazoState:
         self.daily = BucketTable(self.config.gyazo_daily_limit, 86400.0)
 
     def token(self, request: SandboxRequest, form: dict[str, str] | None = None) -> str | None:
-        header = request.headers.get("Authorization") or ""
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-        return request.query.get("access_token") or (form or {}).get("access_token")
+        """A Bearer header, else ``access_token`` as a query or form parameter (ref. 2.1)."""
+        return (
+            bearer_token(request)
+            or request.query.get("access_token")
+            or (form or {}).get("access_token")
+        )
 
     def valid(self, token: str | None) -> bool:
-        if not token:
-            return False
-        state = self.book.state(token)
-        if state is not None:
-            return state == "valid"
-        return not self.config.gyazo_tokens or token in self.config.gyazo_tokens
+        return self.book.accepts(token, self.config.gyazo_tokens)
 
     def spend(self, token: str) -> bool:
         with self.lock:

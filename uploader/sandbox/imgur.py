@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from uploader.sandbox.filetypes import dimensions, sniff
+from uploader.sandbox.filetypes import dimensions
 from uploader.sandbox.imgur_limits import BEARER_APP, ImgurLimits
 from uploader.sandbox.imgur_oauth import ACCOUNT, ImgurOAuth
 from uploader.sandbox.imgur_shapes import (
@@ -39,7 +39,7 @@ from uploader.sandbox.knobs import SandboxConfig
 from uploader.sandbox.multipart import Form, StoredPart
 from uploader.sandbox.server import SandboxRequest, SandboxResponse
 
-__all__ = ["ImgurEmulator", "dimensions", "sniff"]  # sniff/dimensions: for older importers
+__all__ = ["ImgurEmulator"]
 
 UPLOAD_ROUTES = ("/3/image", "/3/upload")
 _IMAGE = re.compile(r"/3/image/([A-Za-z0-9]+)")

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from uploader.sandbox.imgur import dimensions, sniff
+from uploader.sandbox.exchange import bearer_token
+from uploader.sandbox.filetypes import dimensions, sniff
 from uploader.sandbox.knobs import SandboxConfig
 from uploader.sandbox.multipart import MultipartError, boundary_of, parse
 from uploader.sandbox.oauth_apps import TokenBook
@@ -155,16 +156,8 @@ class MastodonEmulator:
         return left >= 0, headers
 
     def _token(self, request: SandboxRequest) -> str | None:
-        header = request.headers.get("Authorization") or ""
-        scheme, _, value = header.partition(" ")
-        token = value.strip()
-        if scheme.lower() != "bearer" or not token:
-            return None
-        state = self.book.state(token)
-        if state is not None:
-            return token if state == "valid" else None
-        allowed = self.config.mastodon_tokens
-        return token if not allowed or token in allowed else None
+        token = bearer_token(request)
+        return token if self.book.accepts(token, self.config.mastodon_tokens) else None
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         path = request.path

@@ -18,6 +18,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from uploader.sandbox.exchange import bearer_token
 from uploader.sandbox.knobs import SandboxConfig
 from uploader.sandbox.server import SandboxRequest, SandboxResponse
 
@@ -53,6 +54,16 @@ class TokenBook:
             if token in self.revoked:
                 return "revoked"
             return "valid" if token in self.minted else None
+
+    def accepts(self, token: str | None, allowed: tuple[str, ...]) -> bool:
+        """Minted and not revoked; else in ``allowed`` (empty: any token, for tests that do
+        not sign in)."""
+        if not token:
+            return False
+        state = self.state(token)
+        if state is not None:
+            return state == "valid"
+        return not allowed or token in allowed
 
     def revoke(self, token: str) -> None:
         with self.lock:
@@ -177,9 +188,7 @@ class MastodonOAuthEmulator(_OAuthBase):
         if path in ("", "/") and request.method == "POST":  # /api/v1/apps
             return self._register(request)
         if path == "/verify_credentials" and request.method == "GET":  # apps/verify_...
-            header = request.headers.get("Authorization") or ""
-            token = header.partition(" ")[2].strip()
-            if not token or self.book.state(token) == "revoked":
+            if not self.book.accepts(bearer_token(request), ()):
                 body = b'{"error":"The access token is invalid"}'
                 return SandboxResponse(
                     401,

@@ -12,13 +12,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
-def uploader_command() -> list[str]:
-    """The installed console script next to this interpreter (what a hotkey runs)."""
-    script = Path(sys.executable).with_name("uploader")
+def uploader_command(python: Path | None = None) -> list[str]:
+    """The console script installed next to ``python`` (default: this interpreter): what a
+    hotkey runs."""
+    interpreter = python or Path(sys.executable)
+    script = interpreter.with_name("uploader")
     if script.exists():
         return [str(script)]
-    found = shutil.which("uploader")
-    return [found] if found else [sys.executable, "-m", "uploader"]
+    if python is None and (found := shutil.which("uploader")):
+        return [found]
+    return [str(interpreter), "-m", "uploader"]
 
 
 def time_process(args: Sequence[str], env: Mapping[str, str] | None = None) -> float:

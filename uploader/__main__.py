@@ -1,6 +1,22 @@
-"""``python -m uploader``."""
+"""``python -m uploader`` and the ``uploader`` console script."""
 
-from uploader.cli import main
+from __future__ import annotations
+
+from typing import NoReturn
+
+
+def main() -> NoReturn:
+    """Run the command line with the start-up collector policy of :mod:`uploader.startup`."""
+    from uploader import startup
+
+    startup.pause()
+    from uploader.cli import main as cli_main
+
+    try:
+        cli_main()
+    finally:
+        startup.freeze_for_exit()
+
 
 if __name__ == "__main__":
     main()

@@ -64,6 +64,9 @@ def build_client(
         follow_redirects=False,
         trust_env=False,
     )
+    from uploader import startup
+
+    startup.resume()  # httpx and httpcore were the last heavy imports
     return client
 
 

@@ -74,4 +74,7 @@ def serve(
             hint="the sandbox serves only 127.0.0.1 or ::1",
         )
     config = parse_knobs(knobs_file, settings)
+    from uploader import startup
+
+    startup.resume()  # a long-running server: collect cycles as usual
     Sandbox.serve_forever(config, host, port, ready)

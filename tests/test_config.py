@@ -93,7 +93,23 @@ def test_missing_config_is_fine_until_a_profile_is_needed(hermetic_env: dict[str
         ),
         ("[defaults]\nretries = 0\n", "key 'defaults.retries' must be at least 1"),
         ('default_provider = "nope"\n', "names 'nope', which has no [providers] table"),
-        ("[defaults\nformat = 1\n", "invalid TOML"),
+        ("[defaults\nformat = 1\n", "line 1: invalid TOML: Expected ']'"),
+        (
+            "[defaults]\nmax_wait = 3\nformat = url\n",
+            "line 3: key 'defaults.format': invalid TOML: Invalid value",
+        ),
+        (
+            '[providers.x]\nkind = "imgur"\nkind = "gyazo"\n',
+            "line 3: key 'providers.x.kind': invalid TOML: Cannot overwrite a value",
+        ),
+        (
+            '[providers.x]\nkind = "imgur"\n\n[providers.x.extra]\na = 1\n',
+            "line 4: key 'providers.x.extra' is not a known setting",
+        ),
+        (
+            '[providers.x]\nkind = "imgur"\nbase_url = "http://localhost:8/imgur"\n',
+            "line 3: base_url 'http://localhost:8/imgur' uses plain http to a non-loopback",
+        ),
     ],
 )
 def test_bad_config_names_file_line_and_key(tmp_path: Path, text: str, expected: str) -> None:
@@ -126,6 +142,74 @@ def test_example_config_is_valid_and_matches_repository_copy(tmp_path: Path) -> 
     repo_copy = Path(__file__).resolve().parent.parent / "config.example.toml"
     assert target.read_text() == repo_copy.read_text()
     config = parse_config(target.read_text(), target)
-    assert config.profile(None).kind == "imgur"
+    assert config.default_provider == "imgur"
+    assert [p.kind for p in config.profiles] == ["imgur", "gyazo", "mastodon"]
+    # The starter's client_id stands for the user's own: using it as is sends nothing.
+    line = target.read_text().splitlines().index('client_id = "your-client-id"') + 1
+    with pytest.raises(ConfigError) as caught:
+        config.profile(None)
+    assert caught.value.message == (
+        f"{target}, line {line}: key 'providers.imgur.client_id' is still the starter "
+        "config's placeholder 'your-client-id'"
+    )
+    assert caught.value.hint is not None
+    assert "UPLOADER_IMGUR_CLIENT_ID" in caught.value.hint
+    overridden = load_config(str(target), {"UPLOADER_IMGUR_CLIENT_ID": "fake-real-id"})
+    assert overridden.profile(None).name == "imgur"
+    assert config.profile("gyazo").kind == "gyazo"  # the other profiles are usable
     with pytest.raises(ConfigError, match="already exists"):
         write_example(target, force=False)
+
+
+def test_a_syntax_error_hint_points_at_a_valid_example(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("[defaults]\nformat = url\n", tmp_path / "bad.toml")
+    assert info.value.hint == (
+        "fix the syntax; `uploader config init --stdout` prints a valid example"
+    )
+
+
+@pytest.mark.parametrize("value", ["-5", "nan", "inf", "soon"])
+def test_a_bad_max_wait_in_the_environment_is_refused(
+    hermetic_env: dict[str, str], value: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {**hermetic_env, "UPLOADER_MAX_WAIT": value})
+    assert info.value.message == (
+        f"environment variable UPLOADER_MAX_WAIT={value!r}: must be a number of seconds, 0 or more"
+    )
+
+
+def test_an_unknown_provider_says_where_its_name_came_from(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(GOOD)
+    config = load_config(str(path), {**hermetic_env, "UPLOADER_PROVIDER": "nope"})
+    with pytest.raises(ConfigError) as info:
+        config.profile(None)
+    assert info.value.message == (
+        "unknown provider 'nope' (from environment variable UPLOADER_PROVIDER) "
+        "(configured: imgur, local)"
+    )
+    with pytest.raises(ConfigError) as named:
+        config.profile("nope")  # --provider nope: the user knows where it came from
+    assert named.value.message == "unknown provider 'nope' (configured: imgur, local)"
+
+
+def test_every_directory_created_on_the_way_is_private(tmp_path: Path) -> None:
+    import os
+
+    from uploader.paths import ensure_private_dir
+
+    (tmp_path / "existing").mkdir(mode=0o755)
+    target = tmp_path / "existing" / "xdg-cache" / "uploader" / "etags"
+    old = os.umask(0o022)
+    try:
+        assert ensure_private_dir(target) == target
+    finally:
+        os.umask(old)
+    for directory in (target, target.parent, target.parent.parent):
+        assert directory.stat().st_mode & 0o777 == 0o700, directory
+    assert (tmp_path / "existing").stat().st_mode & 0o777 == 0o755  # the user's, untouched
+    assert ensure_private_dir(target) == target  # again: nothing to do, no error

@@ -134,7 +134,7 @@ def test_oversize_refused_by_server_is_exit_5(
     done = run_cli(["--config", str(config), "upload", str(image)], hermetic_env)
     assert done.returncode == 5
     err = done.stderr.decode()
-    assert "error: Imgur refused the file: file is over the size limit (HTTP 413)" in err
+    assert f"error: {image}: Imgur refused the file: file is over the size limit (HTTP 413)" in err
     assert "Traceback" not in err
 
 
@@ -158,7 +158,11 @@ def test_partial_batch_exit_6(
         ["--config", str(config), "upload", str(good), str(tmp_path / "gone.png")], hermetic_env
     )
     assert done.returncode == 6
-    assert done.stdout.decode().count("https://i.imgur.com/") == 1
+    # One line per file in input order: the file that failed leaves its line empty.
+    lines = done.stdout.decode().split("\n")
+    assert len(lines) == 3
+    assert lines[0].startswith("https://i.imgur.com/")
+    assert lines[1:] == ["", ""]
     assert f"error: {tmp_path / 'gone.png'}: no such file" in done.stderr.decode()
 
 
@@ -173,6 +177,13 @@ def test_config_show_masks_secrets(
     assert "test-client" not in out
     assert 'client_id = "****nt"' in out
     assert "access_token = '****ue' (from environment variable UPLOADER_SB_ACCESS_TOKEN)" in out
+    overridden = run_cli(
+        ["--config", str(config), "config", "show"],
+        {**env, "UPLOADER_SB_CLIENT_ID": "env-client-id-99"},
+    )
+    out = overridden.stdout.decode()
+    assert 'client_id = "****99"' in out  # the value in effect, not the file's
+    assert "env-client-id-99" not in out
 
 
 def test_config_init_and_path(tmp_path: Path, hermetic_env: dict[str, str]) -> None:

@@ -17,7 +17,7 @@ import click
 
 from uploader import __version__
 from uploader.errors import ExitCode, UploaderError, UsageError
-from uploader.output import Console, one_line
+from uploader.output import Console, OutputClosedError, one_line
 
 
 class State:
@@ -160,15 +160,16 @@ def upload(
     console = state.console
     many = len(paths) > 1
     copied: list[str] = []
+    skipped: list[str] = []
 
     def emit(result: Any, error: UploaderError | None) -> None:
         line = output.render(result, fmt, title=title)
-        if error is not None:
+        if result.status == "skipped":
+            skipped.append(result.error or "not sent")  # one summary line, not one per file
+        elif error is not None:
+            label = "standard input" if result.path == "-" else result.path
             console.error(
-                error,
-                prefix=f"{result.path}: "
-                if many and not error.message.startswith(result.path)
-                else "",
+                error, prefix="" if error.message.startswith(result.path) else f"{label}: "
             )
         elif result.status == "ambiguous":
             console.notice(f"warning: {result.path}: {result.error}")
@@ -176,8 +177,17 @@ def upload(
             console.result(line)
             if error is None:
                 copied.append(line)
+        elif many:
+            # One line per file in input order, even for a file that failed: line N of a
+            # batch's output always belongs to PATH N.
+            console.result("")
 
-    outcome = pipeline.upload(config, request, state.runtime(), emit)
+    try:
+        outcome = pipeline.upload(config, request, state.runtime(), emit)
+    finally:
+        if skipped:
+            files = "file was" if len(skipped) == 1 else f"{len(skipped)} files were"
+            console.err.write(f"error: {files} {skipped[0]}\n")
     if copy and copied:
         tool = output.copy_to_clipboard("\n".join(copied), dict(os.environ))
         if tool is None:
@@ -222,9 +232,12 @@ def limits(state: State, name: str | None, refresh: bool, as_json: bool) -> None
     if as_json:
         for row in limits_view.to_json(found):
             state.console.result(json.dumps(row))
-        return
-    for line in limits_view.render_text(found):
-        state.console.result(line)
+    else:
+        for line in limits_view.render_text(found):
+            state.console.result(line)
+    errors = [item.error for item in found if item.error is not None]
+    if errors and len(errors) == len(found):
+        raise SystemExit(int(errors[0].exit_code))
 
 
 def _lookup_policy(on_limit: str | None, max_wait: float | None, config: Any) -> Any:
@@ -290,7 +303,7 @@ def info(
         lambda p: p.info(media_id),
     )
     if as_json:
-        state.console.result(json.dumps(lookups.info_record(found)))
+        state.console.result(json.dumps(lookups.info_record(found), ensure_ascii=False))
     else:
         for line in lookups.info_lines(found):
             state.console.result(line)
@@ -332,7 +345,7 @@ def list_cmd(
     )
     for item in items:
         if as_json:
-            state.console.result(json.dumps(lookups.info_record(item)))
+            state.console.result(json.dumps(lookups.info_record(item), ensure_ascii=False))
         else:
             state.console.result(f"{item.id}\t{item.url or '-'}\t{item.title or ''}".rstrip())
     if paging:
@@ -530,8 +543,17 @@ def run(call: Callable[[], Any], console: Console, verbose: int) -> int:
             traceback.print_exc()
         console.error(exc)
         return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        # click turns Ctrl-C (and end of input at a prompt) into Abort.
+        if isinstance(exc.__cause__ or exc.__context__, EOFError):
+            console.err.write("error: standard input ended before the answer was given\n")
+            console.err.write("hint: run the command in a terminal to answer its prompt\n")
+            return int(ExitCode.USAGE)
+        console.err.write("error: interrupted\n")
         return int(ExitCode.INTERRUPTED)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        console.err.write(exc.ctx.get_help() + "\n")
+        return int(ExitCode.USAGE)
     except click.ClickException as exc:
         console.error(UsageError(one_line(exc.format_message())), prefix="")
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
@@ -542,7 +564,12 @@ def run(call: Callable[[], Any], console: Console, verbose: int) -> int:
         return int(ExitCode.INTERRUPTED)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else int(ExitCode.INTERNAL)
-    except BrokenPipeError:
+    except OutputClosedError:
+        # The reader went away (`uploader list | head -1`): not an error. Point stdout at
+        # /dev/null so the interpreter's final flush does not fail again at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
         return int(ExitCode.OK)
     except Exception as exc:  # noqa: BLE001 - the one place a foreign error becomes exit 1
         if verbose > 1:

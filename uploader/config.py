@@ -8,6 +8,7 @@ then the config file, then the built-in default. The file is TOML; every problem
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 import tomllib
@@ -24,6 +25,8 @@ from uploader.providers import KINDS, OptionSpec
 FORMATS = ("url", "markdown", "html", "bbcode", "json")
 ON_LIMIT = ("wait", "fail")
 AUTH_MODES = ("auto", "anonymous", "oauth")
+# Values of config.example.toml that only stand for the user's own (never a real id).
+PLACEHOLDERS = ("your-client-id",)
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
@@ -54,6 +57,9 @@ class Profile:
     auth: str = "auto"
     client_id: str | None = None
     options: tuple[tuple[str, Any], ...] = ()
+    # Set when a value is still the starter config's placeholder: the error to raise when
+    # the profile is used (``config show`` still works).
+    placeholder: str | None = None
 
     def option(self, key: str, default: Any = None) -> Any:
         for name, value in self.options:
@@ -76,6 +82,7 @@ class Config:
     default_provider: str | None = None
     defaults: Defaults = field(default_factory=Defaults)
     profiles: tuple[Profile, ...] = ()
+    default_source: str = "default_provider in the config file"
 
     def profile(self, name: str | None) -> Profile:
         """The profile called ``name`` (or the default one); ConfigError if there is none."""
@@ -94,15 +101,23 @@ class Config:
             )
         for profile in self.profiles:
             if profile.name == chosen:
+                if profile.placeholder:
+                    raise ConfigError(
+                        profile.placeholder,
+                        hint="register an application at "
+                        "https://api.imgur.com/oauth2/addclient and put its client id there, "
+                        f"or set {profile.env_prefix}CLIENT_ID",
+                    )
                 return profile
         known = ", ".join(p.name for p in self.profiles) or "none"
+        named = "" if name else f" (from {self.default_source})"
         if not self.exists:
             raise ConfigError(
-                f"unknown provider {chosen!r}: no configuration file at {self.path}",
+                f"unknown provider {chosen!r}{named}: no configuration file at {self.path}",
                 hint="run `uploader config init` to create one",
             )
         raise ConfigError(
-            f"unknown provider {chosen!r} (configured: {known})",
+            f"unknown provider {chosen!r}{named} (configured: {known})",
             hint=f"add a [providers.{chosen}] table to {self.path}",
         )
 
@@ -138,13 +153,11 @@ def load_config(explicit: str | None, env: Mapping[str, str]) -> Config:
 
 def parse_config(text: str, path: Path) -> Config:
     """Parse and validate config text; errors name ``path``, the line and the key."""
+    where = _Locator(text, path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"{path}: invalid TOML: {exc}", hint="fix the syntax; `uploader config init` shows one"
-        ) from exc
-    where = _Locator(text, path)
+        raise where.syntax_error(str(exc)) from exc
     _only_keys(data, ("default_provider", "defaults", "providers"), (), where)
     default_provider = data.get("default_provider")
     if default_provider is not None and not isinstance(default_provider, str):
@@ -185,7 +198,32 @@ class _Locator:
                 continue
             if in_table and key_re.match(line):
                 return number
+        if key:  # a sub-table written as its own [table.key] header
+            return self.line_of((*table, key), "")
         return None
+
+    def syntax_error(self, detail: str) -> ConfigError:
+        """tomllib says "Invalid value (at line 3, column 10)": name the line and its key."""
+        found = re.search(r"\s*\(at line (\d+), column \d+\)$", detail)
+        hint = "fix the syntax; `uploader config init --stdout` prints a valid example"
+        if found is None:
+            return ConfigError(f"{self.path}: invalid TOML: {detail}", hint=hint)
+        number = int(found.group(1))
+        problem = detail[: found.start()]
+        line = self.lines[number - 1] if 0 < number <= len(self.lines) else ""
+        key = re.match(r"\s*([A-Za-z0-9_\-.\"']+?)\s*=", line)
+        table: tuple[str, ...] = ()
+        for above in reversed(self.lines[: number - 1]):
+            header = re.match(r"\s*\[+\s*([^\]]+?)\s*\]", above)
+            if header:
+                table = tuple(part.strip().strip("\"'") for part in header.group(1).split("."))
+                break
+        if key is None:
+            return ConfigError(f"{self.path}, line {number}: invalid TOML: {problem}", hint=hint)
+        dotted = ".".join((*table, key.group(1).strip("\"'")))
+        return ConfigError(
+            f"{self.path}, line {number}: key {dotted!r}: invalid TOML: {problem}", hint=hint
+        )
 
     def prefix(self, table: tuple[str, ...], key: str) -> str:
         line = self.line_of(table, key)
@@ -271,6 +309,11 @@ def _parse_profile(name: str, raw: Any, where: _Locator) -> Profile:
     values.pop("kind")
     auth = str(values.pop("auth", "auto"))
     client_id = values.pop("client_id", None)
+    placeholder = None
+    if client_id in PLACEHOLDERS:
+        placeholder = where.error(
+            table, "client_id", f"is still the starter config's placeholder {client_id!r}"
+        ).message
     return Profile(
         name=name,
         kind=kind,
@@ -278,6 +321,7 @@ def _parse_profile(name: str, raw: Any, where: _Locator) -> Profile:
         auth=auth,
         client_id=str(client_id) if client_id is not None else None,
         options=tuple(sorted(values.items())),
+        placeholder=placeholder,
     )
 
 
@@ -297,8 +341,8 @@ def _check(spec: OptionSpec, value: Any, table: tuple[str, ...], key: str, where
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+    """127.0.0.0/8 or ::1, written as an address: a name such as ``localhost`` is resolved
+    by the system and may point elsewhere, so it does not count (design section 5)."""
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
@@ -313,7 +357,8 @@ def check_url(url: str, where: str, key: str) -> None:
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError(
             f"{where}: {key} {url!r} uses plain http to a non-loopback host",
-            hint="use https:// (plain http is allowed only for 127.0.0.1 and ::1)",
+            hint="use https:// (plain http is allowed only for the addresses 127.0.0.1 "
+            "and [::1], not for names such as localhost)",
         )
 
 
@@ -333,13 +378,30 @@ def _apply_env(config: Config, env: Mapping[str, str]) -> Config:
     raw_wait = env.get("UPLOADER_MAX_WAIT")
     if raw_wait:
         try:
-            overrides["max_wait"] = float(raw_wait)
+            max_wait = float(raw_wait)
         except ValueError:
+            max_wait = math.nan
+        if not math.isfinite(max_wait) or max_wait < 0:
             raise ConfigError(
-                f"{where} UPLOADER_MAX_WAIT={raw_wait!r}: must be a number of seconds"
-            ) from None
-    provider = env.get("UPLOADER_PROVIDER") or config.default_provider
-    return replace(config, defaults=replace(defaults, **overrides), default_provider=provider)
+                f"{where} UPLOADER_MAX_WAIT={raw_wait!r}: must be a number of seconds, 0 or more"
+            )
+        overrides["max_wait"] = max_wait
+    provider = config.default_provider
+    source = "default_provider in the config file"
+    if env.get("UPLOADER_PROVIDER"):
+        provider = env["UPLOADER_PROVIDER"]
+        source = f"{where} UPLOADER_PROVIDER"
+    profiles = tuple(
+        replace(p, placeholder=None) if p.placeholder and env.get(p.env_prefix + "CLIENT_ID") else p
+        for p in config.profiles
+    )
+    return replace(
+        config,
+        defaults=replace(defaults, **overrides),
+        default_provider=provider,
+        default_source=source,
+        profiles=profiles,
+    )
 
 
 def example_config() -> str:

@@ -29,8 +29,10 @@ def effective_toml(config: Config, env: Mapping[str, str]) -> str:
             "base_url": profile.base_url,
             "auth": profile.auth,
         }
-        if profile.client_id is not None:
-            table["client_id"] = mask(profile.client_id)
+        env_client_id = env.get(profile.env_prefix + "CLIENT_ID")
+        if env_client_id or profile.client_id is not None:
+            # The value in effect: the environment wins over the file (design section 5).
+            table["client_id"] = mask(env_client_id or profile.client_id or "")
         specs = KINDS[profile.kind].options
         for key, value in profile.options:
             spec = specs.get(key)

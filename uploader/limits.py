@@ -8,17 +8,21 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from uploader.config import Config
-from uploader.errors import ConfigError
+from uploader.errors import ConfigError, UploaderError
+from uploader.output import one_line
 from uploader.pipeline import Runtime, limiter_for, open_provider
 from uploader.ratelimit import BucketState, LimitPolicy
 
 
 @dataclass(frozen=True)
 class ProfileLimits:
+    """One profile's buckets, or why they cannot be shown (no credential, placeholder)."""
+
     profile: str
     kind: str
     base_url: str
     buckets: tuple[BucketState, ...]
+    error: UploaderError | None = None
 
 
 def gather(
@@ -34,17 +38,28 @@ def gather(
             raise ConfigError(f"{config.path}: no [providers] configured")
     found = []
     for profile in profiles:
-        if refresh:
-            _, provider, http = open_provider(config, profile.name, runtime, policy=LimitPolicy())
-            with http:
-                updates = provider.live_limits()
-                if provider.session.limiter is not None:
-                    provider.session.limiter.record(updates, source="live")
-        limiter = limiter_for(config, profile.name, runtime)
-        found.append(
-            ProfileLimits(profile.name, profile.kind, profile.base_url, tuple(limiter.states()))
-        )
+        try:
+            buckets = _buckets(config, profile.name, runtime, refresh=refresh)
+        except UploaderError as exc:
+            if name is not None:
+                raise
+            # One profile that cannot be asked (not signed in, say) must not hide the others.
+            found.append(ProfileLimits(profile.name, profile.kind, profile.base_url, (), exc))
+            continue
+        found.append(ProfileLimits(profile.name, profile.kind, profile.base_url, buckets))
     return found
+
+
+def _buckets(
+    config: Config, name: str, runtime: Runtime, *, refresh: bool
+) -> tuple[BucketState, ...]:
+    if refresh:
+        _, provider, http = open_provider(config, name, runtime, policy=LimitPolicy())
+        with http:
+            updates = provider.live_limits()
+            if provider.session.limiter is not None:
+                provider.session.limiter.record(updates, source="live")
+    return tuple(limiter_for(config, name, runtime).states())
 
 
 def relative(seconds: float) -> str:
@@ -66,6 +81,10 @@ def render_text(items: Sequence[ProfileLimits], now: float | None = None) -> lis
     lines: list[str] = []
     for item in items:
         lines.append(f"{item.profile} ({item.kind}, {item.base_url})")
+        if item.error is not None:
+            lines.append(f"  not available: {one_line(item.error.message)}")
+            if item.error.hint:
+                lines.append(f"  hint: {one_line(item.error.hint)}")
         for state in item.buckets:
             left = "?" if state.remaining is None else str(state.remaining)
             total = "?" if state.limit is None else str(state.limit)
@@ -91,6 +110,15 @@ def to_json(items: Sequence[ProfileLimits], now: float | None = None) -> list[di
     now = time.time() if now is None else now
     rows: list[dict[str, object]] = []
     for item in items:
+        if item.error is not None:
+            rows.append(
+                {
+                    "profile": item.profile,
+                    "kind": item.kind,
+                    "bucket": None,
+                    "error": one_line(item.error.message),
+                }
+            )
         for state in item.buckets:
             rows.append(
                 {

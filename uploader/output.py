@@ -53,6 +53,13 @@ def result_record(result: UploadResult) -> dict[str, object]:
     return record
 
 
+class OutputClosedError(Exception):
+    """Standard output's reader went away (``uploader list | head -1``): stop quietly.
+
+    Not an OSError on purpose, so that click does not turn it into exit 1 on its way up.
+    """
+
+
 class Console:
     """Where messages go; ``quiet`` drops notices, never errors."""
 
@@ -70,8 +77,11 @@ class Console:
         self.verbose = verbose
 
     def result(self, line: str) -> None:
-        self.out.write(line + "\n")
-        self.out.flush()
+        try:
+            self.out.write(line + "\n")
+            self.out.flush()
+        except BrokenPipeError as exc:
+            raise OutputClosedError from exc
 
     def notice(self, message: str) -> None:
         if not self.quiet:

@@ -35,6 +35,21 @@ def data_dir(env: Mapping[str, str]) -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) with mode 0700 if missing; return it."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Create ``path`` and every missing parent with mode 0700; return it.
+
+    ``Path.mkdir(parents=True)`` would give the parents the umask's mode (often 0755); the
+    XDG spec asks for 0700 for any directory created on the way. Directories that already
+    exist are the user's and keep their mode.
+    """
+    missing: list[Path] = []
+    current = path
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:  # another process was quicker
+            continue
+        os.chmod(directory, 0o700)  # mkdir's mode is masked by the umask
     return path

@@ -22,15 +22,18 @@ from uploader.client import Timeouts, build_client
 from uploader.config import Config, Profile
 from uploader.errors import (
     AmbiguousUploadError,
+    AuthError,
     ExitCode,
     InputFileError,
     NetworkError,
+    RateLimitError,
     UnreadableAnswerError,
     UploaderError,
     UsageError,
 )
 from uploader.media import inspect_path, spooled_stdin
-from uploader.models import ImageFile, UploadOptions, UploadResult
+from uploader.models import ImageFile, UploadOptions, UploadResult, UploadStatus
+from uploader.output import one_line
 from uploader.providers import KINDS
 from uploader.ratelimit import LimitPolicy, RateLimiter, StateStore, state_key
 from uploader.retry import RetryEvent, RetryPolicy, call_with_retries
@@ -163,31 +166,86 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
             except InputFileError as exc:
                 images.append(exc)
         remaining = sum(1 for item in images if isinstance(item, ImageFile))
-        for label, item in zip(request.paths, images, strict=True):
-            if isinstance(item, UploaderError):
-                error: UploaderError = item
-            else:
-                try:
-                    result = _upload_one(provider, item, request, remaining, runtime)
-                except UploaderError as exc:
-                    error = exc
+        stop: UploaderError | None = None  # once set, the rest is not sent
+        in_flight = False  # a request of the current file may be on its way
+        try:
+            for label, item in zip(request.paths, images, strict=True):
+                if isinstance(item, UploaderError):
+                    error: UploaderError = item
+                elif stop is not None:
+                    error = _not_sent(stop)
                 else:
-                    results.append(result)
-                    codes.append(ExitCode.OK)
-                    emit(result, None)
+                    try:
+                        in_flight = True
+                        result = _upload_one(provider, item, request, remaining, runtime)
+                    except UploaderError as exc:
+                        error = exc
+                        if isinstance(exc, AuthError | RateLimitError):
+                            # Every later file would meet the same refusal: sending them
+                            # would only spend requests (and, for Imgur, the daily budget).
+                            stop = exc
+                    else:
+                        in_flight = False
+                        results.append(result)
+                        codes.append(ExitCode.OK)
+                        emit(result, None)
+                        remaining -= 1
+                        continue
+                    in_flight = False
                     remaining -= 1
-                    continue
-                remaining -= 1
-            failed = UploadResult(
-                path=label,
-                provider=profile.name,
-                status="ambiguous" if isinstance(error, AmbiguousUploadError) else "failed",
-                error=error.message,
+                failed = _failure(label, profile.name, error)
+                results.append(failed)
+                codes.append(error.exit_code)
+                emit(failed, error)
+        except KeyboardInterrupt:
+            # Account for every file before the interrupt goes on to the CLI (exit 130):
+            # the one in flight may or may not have reached the server; the rest were not sent.
+            interrupted = InterruptedUploadError(
+                "interrupted while uploading: the upload may or may not have reached the server",
+                hint="look for it before uploading it again",
             )
-            results.append(failed)
-            codes.append(error.exit_code)
-            emit(failed, error)
+            pending = list(zip(request.paths, images, strict=True))[len(results) :]
+            for index, (label, item) in enumerate(pending):
+                if isinstance(item, UploaderError):
+                    error = item
+                elif index == 0 and in_flight:
+                    error = interrupted
+                else:
+                    error = _not_sent(interrupted, reason="interrupted")
+                failed = _failure(label, profile.name, error)
+                results.append(failed)
+                emit(failed, error)
+            raise
     return Outcome(tuple(results), fold_exit_codes(codes))
+
+
+class InterruptedUploadError(UploaderError):
+    """Ctrl-C while a file was being uploaded (exit 130 for the run)."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+class SkippedError(UploaderError):
+    """A file not sent because an earlier one showed it could not succeed."""
+
+    def __init__(self, message: str, *, hint: str | None, exit_code: ExitCode) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code
+
+
+def _not_sent(cause: UploaderError, *, reason: str | None = None) -> SkippedError:
+    why = reason or one_line(cause.message)
+    return SkippedError(f"not sent: {why}", hint=None, exit_code=cause.exit_code)
+
+
+def _failure(label: str, profile: str, error: UploaderError) -> UploadResult:
+    if isinstance(error, SkippedError):
+        status: UploadStatus = "skipped"
+    elif isinstance(error, AmbiguousUploadError):
+        status = "ambiguous"
+    else:
+        status = "failed"
+    return UploadResult(path=label, provider=profile, status=status, error=error.message)
 
 
 def _check(provider: Provider, image: ImageFile) -> None:

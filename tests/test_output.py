@@ -49,6 +49,7 @@ def test_json_has_the_documented_keys() -> None:
         "url": "https://i.imgur.com/AbCdEf1.png",
         "delete_id": "hdYnH1gKz9YTHfS",
         "error": None,
+        "ambiguous": False,
         "type": "image/png",
     }
 
@@ -60,3 +61,6 @@ def test_failed_result_prints_nothing_in_text_formats_but_json_line() -> None:
     assert record["status"] == "failed"
     assert record["error"] == "boom"
     assert record["url"] is None
+    assert record["ambiguous"] is False
+    lost = UploadResult(path="x.png", provider="imgur", status="failed", ambiguous=True)
+    assert json.loads(render(lost, "json") or "")["ambiguous"] is True

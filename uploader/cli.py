@@ -171,7 +171,7 @@ def upload(
             console.error(
                 error, prefix="" if error.message.startswith(result.path) else f"{label}: "
             )
-        elif result.status == "ambiguous":
+        elif result.ambiguous:
             console.notice(f"warning: {result.path}: {result.error}")
         if line is not None and (error is None or fmt == "json"):
             console.result(line)

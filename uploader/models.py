@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-UploadStatus = Literal["uploaded", "skipped", "failed", "ambiguous"]
+UploadStatus = Literal["uploaded", "skipped", "failed"]
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
@@ -47,7 +47,11 @@ class UploadOptions:
 
 @dataclass(frozen=True, repr=False)  # lean: startup matters
 class UploadResult:
-    """The outcome for one input file, in the shape the JSON output documents."""
+    """The outcome for one input file, in the shape the JSON output documents.
+
+    ``ambiguous`` marks an upload whose answer was lost: ``failed`` and ambiguous, the image
+    may exist; ``uploaded`` and ambiguous, an earlier attempt may have created a second copy.
+    """
 
     path: str
     provider: str
@@ -57,6 +61,7 @@ class UploadResult:
     delete_id: str | None = None
     error: str | None = None
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    ambiguous: bool = False
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ def result_record(result: UploadResult) -> dict[str, object]:
         "url": result.url,
         "delete_id": result.delete_id,
         "error": result.error,
+        "ambiguous": result.ambiguous,
     }
     for key, value in result.extra:
         record.setdefault(key, value)

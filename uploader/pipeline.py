@@ -180,9 +180,13 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
                         result = _upload_one(provider, item, request, remaining, runtime)
                     except UploaderError as exc:
                         error = exc
-                        if isinstance(exc, AuthError | RateLimitError):
-                            # Every later file would meet the same refusal: sending them
-                            # would only spend requests (and, for Imgur, the daily budget).
+                        if isinstance(exc, AuthError) or (
+                            isinstance(exc, RateLimitError) and not exc.from_server
+                        ):
+                            # Every later file would meet the same refusal (the credentials,
+                            # or a budget the limiter will not wait for): sending them would
+                            # only spend requests, and for Imgur the daily budget. A 429 the
+                            # retries gave up on is different: the next file may get through.
                             stop = exc
                     else:
                         in_flight = False
@@ -239,13 +243,14 @@ def _not_sent(cause: UploaderError, *, reason: str | None = None) -> SkippedErro
 
 
 def _failure(label: str, profile: str, error: UploaderError) -> UploadResult:
-    if isinstance(error, SkippedError):
-        status: UploadStatus = "skipped"
-    elif isinstance(error, AmbiguousUploadError):
-        status = "ambiguous"
-    else:
-        status = "failed"
-    return UploadResult(path=label, provider=profile, status=status, error=error.message)
+    status: UploadStatus = "skipped" if isinstance(error, SkippedError) else "failed"
+    return UploadResult(
+        path=label,
+        provider=profile,
+        status=status,
+        error=error.message,
+        ambiguous=isinstance(error, AmbiguousUploadError | InterruptedUploadError),
+    )
 
 
 def _check(provider: Provider, image: ImageFile) -> None:
@@ -315,7 +320,7 @@ def _upload_one(
         # A re-sent upload after a lost answer: the first one may exist too. Say so.
         return replace(
             result,
-            status="ambiguous",
+            ambiguous=True,
             error="uploaded, but an earlier attempt's answer was lost: it may exist twice",
         )
     return result

@@ -12,6 +12,7 @@ from uploader.errors import ConfigError, UploaderError
 from uploader.output import one_line
 from uploader.pipeline import Runtime, limiter_for, open_provider
 from uploader.ratelimit import BucketState, LimitPolicy
+from uploader.resettime import clock, describe
 
 
 @dataclass(frozen=True)
@@ -62,20 +63,6 @@ def _buckets(
     return tuple(limiter_for(config, name, runtime).states())
 
 
-def relative(seconds: float) -> str:
-    if seconds < 0:
-        return "already"
-    if seconds < 90:
-        return f"in {seconds:.0f} s"
-    if seconds < 5400:
-        return f"in {seconds / 60:.0f} min"
-    return f"in {seconds / 3600:.1f} h"
-
-
-def local_time(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch).astimezone().strftime("%H:%M:%S")
-
-
 def render_text(items: Sequence[ProfileLimits], now: float | None = None) -> list[str]:
     now = time.time() if now is None else now
     lines: list[str] = []
@@ -92,7 +79,7 @@ def render_text(items: Sequence[ProfileLimits], now: float | None = None) -> lis
             if state.reserve:
                 text += f" (reserve {state.reserve})"
             if state.reset_at is not None:
-                text += f"; resets {local_time(state.reset_at)} ({relative(state.reset_at - now)})"
+                text += f"; resets {describe(state.reset_at, now)}"
             if state.source == "default" or state.observed_at is None:
                 text += "; not seen yet (documented default)"
             else:
@@ -101,7 +88,7 @@ def render_text(items: Sequence[ProfileLimits], now: float | None = None) -> lis
                     "live": "live check",
                     "counted": "counted locally",
                 }.get(state.source, state.source)
-                text += f"; {how} at {local_time(state.observed_at)}"
+                text += f"; {how} at {clock(state.observed_at, now)}"
             lines.append(text)
     return lines
 

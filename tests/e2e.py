@@ -15,17 +15,38 @@ from typing import Any
 CLI = [sys.executable, "-m", "uploader"]
 
 
+START_TIMEOUT = 20.0  # seconds: generous, it only catches a sandbox that never starts
+
+
+def first_line(proc: subprocess.Popen[str], timeout: float = START_TIMEOUT) -> str:
+    """The first line ``proc`` writes to stdout, stripped; kills it and fails clearly when
+    none comes within ``timeout`` seconds (or stdout closes first)."""
+    import selectors
+
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        ready = selector.select(timeout)
+    line = proc.stdout.readline() if ready else ""
+    if not line.endswith("\n"):
+        proc.kill()
+        _, err = proc.communicate(timeout=10)
+        why = "stdout closed" if ready else f"no line within {timeout:g} s"
+        raise AssertionError(f"{proc.args!r}: {why}; got {line!r}; stderr: {err!r}")
+    return line.strip()
+
+
 @contextmanager
-def sandbox_process(*settings: str) -> Iterator[str]:
-    """Run `uploader sandbox` on 127.0.0.1; yield its base URL; stop it afterwards."""
-    args = [*CLI, "sandbox", "--port", "0"]
+def sandbox_process(*settings: str, host: str = "127.0.0.1") -> Iterator[str]:
+    """Run `uploader sandbox` on ``host`` (loopback); yield its base URL; stop it after."""
+    args = [*CLI, "sandbox", "--host", host, "--port", "0"]
     for setting in settings:
         args += ["--set", setting]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if not line.startswith("http://127.0.0.1:"):
+        line = first_line(proc)
+        shown = f"[{host}]" if ":" in host else host
+        if not line.startswith(f"http://{shown}:"):
             proc.kill()
             _, err = proc.communicate(timeout=10)
             raise AssertionError(f"sandbox did not start: {line!r} {err}")

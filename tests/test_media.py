@@ -57,11 +57,45 @@ def test_unreadable_file(tmp_path: Path) -> None:
         (b"\x00\x00\x00\x14ftypqt  ", "video/quicktime"),
         (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01webm", "video/webm"),
         (b"II*\x00\x08\x00", "image/tiff"),
+        (b"BM\x36\x00\x0c\x00\x00\x00\x00\x00\x36\x00\x00\x00", "image/bmp"),
+        (b"RIFF\x24\x00\x00\x00AVI LIST", "video/x-msvideo"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "image/heic"),
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1heic", "image/heic"),
+        (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf", "image/avif"),
+        (b"FLV\x01\x05\x00\x00\x00\x09", "video/x-flv"),
+        (b"\x00\x00\x01\xba\x44\x00\x04\x00", "video/mpeg"),
+        (b"\x00\x00\x01\xb3\x14\x00\xf0\x13", "video/mpeg"),
+        (b"%PDF-1.7\n", "application/pdf"),
+        (bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c") + bytes(8), "video/x-ms-wmv"),
+        (b"BM", None),  # too short to be a bitmap header
         (b"just text", None),
     ],
 )
 def test_sniff(head: bytes, mime: str | None) -> None:
     assert sniff(head) == mime
+
+
+@pytest.mark.parametrize(
+    ("head", "name"),
+    [
+        (bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c") + bytes(32), "clip.wmv"),
+        (b"%PDF-1.4\n" + bytes(32), "doc.pdf"),
+        (b"FLV\x01\x05" + bytes(32), "clip.flv"),
+    ],
+)
+def test_an_extensionless_file_gets_the_sniffed_extension(
+    tmp_path: Path, head: bytes, name: str
+) -> None:
+    path = tmp_path / name.split(".", maxsplit=1)[0]
+    path.write_bytes(head)
+    assert inspect_path(str(path)).filename == name
+
+
+def test_a_fifo_is_not_a_regular_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    # Refused from stat() alone: opening a FIFO with no writer would block forever.
+    assert _refused(str(fifo)) == f"{fifo}: not a regular file"
 
 
 def test_stdin_is_spooled_to_a_private_file_and_removed() -> None:

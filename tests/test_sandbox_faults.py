@@ -36,7 +36,7 @@ Outcome = tuple[object, ...]
 def imgur(**knobs: Any) -> Iterator[tuple[Sandbox, httpx.Client]]:
     with (
         Sandbox(SandboxConfig(**knobs)) as sb,
-        httpx.Client(base_url=sb.base_url + "/imgur", headers=AUTH) as client,
+        httpx.Client(base_url=sb.base_url + "/imgur", headers=AUTH, trust_env=False) as client,
     ):
         yield sb, client
 
@@ -105,7 +105,8 @@ def test_fault_routes_choose_gets_or_all() -> None:
     with imgur(fault_500=1.0, fault_routes=("all",)) as (sb, client):
         assert client.delete("/3/image/abc").status_code == 500
         assert client.post("/3/image", files={"image": ("a", png_bytes())}).status_code == 500
-        control = httpx.get(f"{sb.base_url}/_sandbox/stats")  # never faulted nor counted
+        # The control endpoints are never faulted nor counted.
+        control = httpx.get(f"{sb.base_url}/_sandbox/stats", trust_env=False)
         assert control.status_code == 200
         assert control.json()["requests"] == 2
 
@@ -141,7 +142,7 @@ def test_injected_5xx_and_429_keep_the_provider_shapes() -> None:
         assert b"Error 503 client read error" in response.content
     config = SandboxConfig(fault_503=1.0, fault_retry_after=1.0, fault_routes=("all",))
     with Sandbox(config) as sb:  # the server adds the hint for every emulator
-        other = httpx.get(f"{sb.base_url}/mastodon/api/v2/instance")
+        other = httpx.get(f"{sb.base_url}/mastodon/api/v2/instance", trust_env=False)
         assert (other.status_code, other.headers["Retry-After"]) == (503, "1")
 
 
@@ -170,53 +171,159 @@ def test_drop_before_reads_the_body_and_stores_nothing() -> None:
         assert sb.stats()["faults"] == {"drop_before": 1}
 
 
+def record_pauses(sb: Sandbox) -> list[float]:
+    """Replace the server's waits by a record of them (no sleeping, no timing)."""
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        if seconds > 0:
+            pauses.append(seconds)
+
+    sb.server.pause = pause  # type: ignore[method-assign]
+    return pauses
+
+
 def test_slow_answers_after_slow_seconds_and_stores() -> None:
-    with imgur(fault_slow=1.0, slow_seconds=0.4) as (sb, client):
-        start = time.monotonic()
+    with imgur(fault_slow=1.0, slow_seconds=7.5) as (sb, client):
+        pauses = record_pauses(sb)
         response = client.post("/3/image", files={"image": ("a", png_bytes())})
         assert response.status_code == 200
-        assert time.monotonic() - start >= 0.4
+        assert pauses == [7.5]  # once, the slow fault's wait before answering
         assert len(sb.uploads()) == 1
+        assert sb.stats()["faults"] == {"slow": 1}
 
 
 def test_latency_is_added_to_provider_answers_only() -> None:
-    with imgur(latency=0.5) as (sb, client):
+    with imgur(latency=2.5) as (sb, client):
+        pauses = record_pauses(sb)
+        assert client.get("/3/credits").status_code == 200
+        assert client.post("/3/image", files={"image": ("a", png_bytes())}).status_code == 200
+        assert pauses == [2.5, 2.5]
+        assert httpx.get(f"{sb.base_url}/_sandbox/stats", trust_env=False).status_code == 200
+        assert httpx.post(f"{sb.base_url}/_sandbox/reset", trust_env=False).status_code == 200
+        assert pauses == [2.5, 2.5]  # the control endpoints never wait
+
+
+def test_a_real_pause_returns_at_once_when_the_server_stops() -> None:
+    with Sandbox() as sb:
+        server = sb.server
+        stopper = threading.Timer(0.05, server.stopping.set)
+        stopper.start()
         start = time.monotonic()
-        client.get("/3/credits")
-        assert time.monotonic() - start >= 0.5
-        start = time.monotonic()
-        httpx.get(f"{sb.base_url}/_sandbox/stats")
-        assert time.monotonic() - start < 0.45
+        server.pause(120)  # without the stop this would take two minutes
+        stopper.join()
+        assert time.monotonic() - start < 100  # generous: only catches a hang
 
 
 def test_stop_interrupts_a_slow_answer() -> None:
-    sb = Sandbox(SandboxConfig(fault_slow=1.0, slow_seconds=30.0)).start()
+    sb = Sandbox(SandboxConfig(fault_slow=1.0, slow_seconds=3600.0)).start()
     seen: list[Outcome] = []
     url = f"{sb.base_url}/imgur/3/image"
 
-    def send() -> None:
-        seen.append(outcome(lambda: httpx.post(url, headers=AUTH, files={"image": png_bytes()})))
+    def post() -> httpx.Response:
+        files = {"image": png_bytes()}
+        return httpx.post(url, headers=AUTH, files=files, timeout=120, trust_env=False)
 
-    thread = threading.Thread(target=send)
+    thread = threading.Thread(target=lambda: seen.append(outcome(post)))
     thread.start()
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60  # generous bounds: they only catch a hang
     while not sb.uploads() and time.monotonic() < deadline:
         time.sleep(0.02)
-    start = time.monotonic()
+    assert len(sb.uploads()) == 1  # stored, and now waiting out its hour
     sb.stop()
-    thread.join(5)
-    assert time.monotonic() - start < 3
+    thread.join(60)
     assert not thread.is_alive()
-    assert seen
-    assert seen[0][0] in (200, "dropped")
+    # Connections are cut before the wait ends, so the answer never goes out.
+    assert seen == [("dropped",)]
 
 
 def test_reset_restarts_the_fault_sequence() -> None:
     with imgur(seed=5, **MIXED) as (sb, client):
         first = upload_outcomes(client, 12)
-        httpx.post(f"{sb.base_url}/_sandbox/reset")
+        httpx.post(f"{sb.base_url}/_sandbox/reset", trust_env=False)
         assert sb.stats()["faults_injected"] == 0
         assert upload_outcomes(client, 12) == first
+
+
+def test_imgur_cdn_forbidden_400() -> None:
+    with imgur(fault_cdn_400=1.0) as (sb, client):  # reference 1.2 #1 [OBS S8 #8009]
+        response = client.post("/3/image", files={"image": ("a", png_bytes())})
+        assert response.status_code == 400
+        assert response.json() == {
+            "data": {"error": "These actions are forbidden."},
+            "success": False,
+            "status": 400,
+        }
+        assert response.headers["content-type"] == "application/json"
+        assert (response.headers["CDN-Error"], response.headers["Retry-After"]) == ("yes", "0")
+        assert "no-store" in response.headers["cache-control"]
+        assert "x-ratelimit-userremaining" not in response.headers  # the CDN answered
+        assert (sb.uploads(), sb.stats()["faults"]) == ([], {"cdn_400": 1})
+
+
+def test_imgur_structured_forbidden_and_over_capacity() -> None:
+    with imgur(fault_forbidden_400=1.0) as (_, client):  # reference 1.2 #2 [OBS S8 #3085]
+        response = client.post("/3/upload", files={"image": ("a", png_bytes())})
+        assert response.status_code == 400
+        assert response.headers["content-type"] == "application/json; charset=utf-8"
+        assert response.json() == {
+            "data": {
+                "error": {
+                    "code": 403,
+                    "message": "Forbidden",
+                    "type": "ImgurException",
+                    "exception": [],
+                },
+                "request": "/3/upload",
+                "method": "POST",
+            },
+            "success": False,
+            "status": 400,
+        }
+        assert response.headers["X-RateLimit-UserRemaining"] == "500"
+    with imgur(fault_over_capacity=1.0) as (sb, client):  # reference 1.2 #1 [3P S12, S16]
+        response = client.post("/3/image", files={"image": ("a", png_bytes())})
+        assert response.status_code == 500
+        assert response.json() == {
+            "data": {
+                "error": "Imgur is over capacity. Please try again.",
+                "request": "/3/image",
+                "method": "POST",
+            },
+            "success": False,
+            "status": 1203,
+        }
+        assert "retry-after" not in response.headers
+        assert sb.uploads() == []
+
+
+def test_imgur_html_405() -> None:
+    with imgur(fault_html_405=1.0, fault_routes=("all",)) as (sb, client):
+        response = client.get("/3/image/abcdefg")  # reference 1.2 #5 [OBS S8 #2231]
+        assert response.status_code == 405
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
+        assert b"<title>405 Not Allowed</title>" in response.content
+        assert sb.stats()["by_status"] == {"405": 1}
+
+
+def test_imgur_only_faults_spend_a_draw_but_leave_other_providers_alone() -> None:
+    knobs = {"fault_cdn_400": 0.5, "fault_html_405": 0.5, "fault_routes": ("all",)}
+    with Sandbox(SandboxConfig(seed=1, **knobs)) as sb:
+        for _ in range(10):
+            answer = httpx.get(f"{sb.base_url}/mastodon/api/v2/instance", trust_env=False)
+            assert answer.status_code == 200
+        assert sb.stats()["faults_injected"] == 0
+        with httpx.Client(base_url=sb.base_url + "/imgur", headers=AUTH, trust_env=False) as c:
+            statuses = {c.get("/3/credits").status_code for _ in range(10)}
+        assert statuses == {400, 405}
+
+
+def test_new_fault_kinds_leave_old_seeded_sequences_alone() -> None:
+    first, _ = run(7)
+    more, _ = run(7, fault_cdn_400=0.3)  # its interval comes after MIXED's 0.7
+    changed = [(old, new) for old, new in zip(first, more, strict=True) if old != new]
+    assert changed
+    assert set(changed) == {((200, None, True), (400, "0", True))}
 
 
 class Echo:
@@ -250,13 +357,14 @@ def test_an_emulator_slots_in_by_prefix_and_its_crash_is_a_500() -> None:
     with Sandbox(SandboxConfig(fault_500=1.0, fault_routes=("get",))) as sb:
         sb.server.emulators["/echo"] = echo
         base = sb.base_url
-        answer = httpx.post(f"{base}/echo/a/b?x=1&y=", content=b"payload")
+        answer = httpx.post(f"{base}/echo/a/b?x=1&y=", content=b"payload", trust_env=False)
         assert (answer.status_code, answer.json()) == (200, {"ok": True})
         assert answer.headers["content-type"] == "application/json"
         assert echo.seen == [("POST", "/a/b", {"x": "1", "y": ""}, b"payload")]
-        assert httpx.get(f"{base}/echo/a").status_code == 500  # the fault plan applies
-        assert httpx.get(f"{base}/echoes").status_code == 404  # a prefix is a whole segment
-        crash = httpx.post(f"{base}/echo/crash", content=b"x" * 100_000)
+        assert httpx.get(f"{base}/echo/a", trust_env=False).status_code == 500  # faults apply
+        segment = httpx.get(f"{base}/echoes", trust_env=False)  # a prefix is a whole segment
+        assert segment.status_code == 404
+        crash = httpx.post(f"{base}/echo/crash", content=b"x" * 100_000, trust_env=False)
         assert (crash.status_code, crash.content) == (500, b"sandbox emulator error\n")
         assert sb.stats()["uploads_stored"] == 1
         assert sb.stats()["by_status"] == {"200": 1, "500": 2, "404": 1}

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e import first_line
 from tests.images import png_bytes, write_sized_png
 from uploader.sandbox import Sandbox, SandboxConfig
 
@@ -41,12 +42,28 @@ IMAGE_KEYS = {  # reference 1.4: documented keys and those seen on live response
 MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
 
 
+class FakeClock:
+    """The sandbox's clock, moved by hand (``now`` in epoch seconds)."""
+
+    def __init__(self, now: float = 1_700_000_000.25) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def sandbox_threads() -> list[str]:
+    """The names of the threads the sandbox started (they all share a prefix)."""
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith("uploader-sandbox"))
+
+
 @contextmanager
-def imgur(**knobs: Any) -> Iterator[tuple[Sandbox, httpx.Client]]:
-    """A sandbox with these knobs and a client whose base URL is its Imgur prefix."""
+def imgur(clock: FakeClock | None = None, **knobs: Any) -> Iterator[tuple[Sandbox, httpx.Client]]:
+    """A sandbox with these knobs (and clock) and a client whose base URL is its Imgur
+    prefix."""
     with (
-        Sandbox(SandboxConfig(**knobs)) as sb,
-        httpx.Client(base_url=sb.base_url + "/imgur", headers=AUTH) as client,
+        Sandbox(SandboxConfig(**knobs), clock=clock or time.time) as sb,
+        httpx.Client(base_url=sb.base_url + "/imgur", headers=AUTH, trust_env=False) as client,
     ):
         yield sb, client
 
@@ -75,11 +92,12 @@ def raw_names(response: httpx.Response) -> set[bytes]:
 
 def test_upload_stores_the_exact_bytes_and_answers_the_image_model(tmp_path: Path) -> None:
     data = png_bytes(width=20, height=10, seed=5)
-    with imgur(storage_dir=str(tmp_path)) as (sb, client):
+    clock = FakeClock()
+    with imgur(clock, storage_dir=str(tmp_path)) as (sb, client):
         before = time.time()
         response = upload(client, data, title="T", description="D")
         assert response.status_code == 200
-        assert response.headers["content-type"] == "application/json"
+        assert response.headers["content-type"] == "application/json; charset=utf-8"
         body = response.json()
         assert (body["success"], body["status"]) == (True, 200)
         image = body["data"]
@@ -90,7 +108,7 @@ def test_upload_stores_the_exact_bytes_and_answers_the_image_model(tmp_path: Pat
         assert (image["type"], image["width"], image["height"]) == ("image/png", 20, 10)
         assert (image["size"], image["name"], image["title"]) == (len(data), "shot.png", "T")
         assert (image["account_id"], image["account_url"], image["animated"]) == (0, None, False)
-        assert before - 1 <= image["datetime"] <= time.time() + 1
+        assert image["datetime"] == int(clock.now)
         assert sb.uploads() == [
             {
                 "id": image["id"],
@@ -215,10 +233,11 @@ def test_rate_headers_have_the_real_spellings_costs_and_formats() -> None:
 
 
 def test_epoch_user_reset_knob() -> None:
-    with imgur(imgur_user_reset_format="epoch") as (_, client):
-        now = time.time()
+    clock = FakeClock()
+    with imgur(clock, imgur_user_reset_format="epoch") as (_, client):
         reset = int(upload(client).headers["X-RateLimit-UserReset"])
-        assert now + 3600 - 2 <= reset <= now + 3600 + 2
+        assert reset == int(clock.now + 3600)
+        clock.now += 100
         assert upload(client).headers["X-RateLimit-UserReset"] == str(reset)  # fixed window
 
 
@@ -248,20 +267,24 @@ def test_spent_post_bucket_answers_the_gateway_429_without_processing() -> None:
 
 
 def test_post_reset_counts_down_rounded_up_and_the_window_restarts() -> None:
-    with imgur(imgur_post_limit=1, imgur_post_window=2.0) as (_, client):
-        start = time.monotonic()
+    clock = FakeClock()
+    start = clock.now
+    with imgur(clock, imgur_post_limit=1, imgur_post_window=2.0) as (_, client):
         first = upload(client)
         assert (first.status_code, first.headers["X-Post-Rate-Limit-Reset"]) == (200, "2")
-        time.sleep(max(0.0, start + 0.3 - time.monotonic()))
+        clock.now = start + 0.3
         refused = upload(client)
         assert (refused.status_code, refused.headers["X-Post-Rate-Limit-Reset"]) == (429, "2")
-        time.sleep(max(0.0, start + 1.2 - time.monotonic()))
+        clock.now = start + 1.2
         assert upload(client).headers["X-Post-Rate-Limit-Reset"] == "1"
-        time.sleep(max(0.0, start + 2.3 - time.monotonic()))
+        clock.now = start + 2.3
         again = upload(client)
         assert again.status_code == 200
         assert again.headers["X-Post-Rate-Limit-Reset"] == "2"  # a new window from now
         assert again.headers["X-Post-Rate-Limit-Remaining"] == "0"
+
+
+TOO_FAST = "You are uploading too fast. Please wait 60 more minutes."
 
 
 @pytest.mark.parametrize(
@@ -269,16 +292,16 @@ def test_post_reset_counts_down_rounded_up_and_the_window_restarts() -> None:
     [
         ({"imgur_client_limit": 25}, 2, "Daily client requests exceeded"),
         ({"imgur_user_limit": 10}, 1, "User request limit exceeded"),
-        ({"imgur_post_limit": 1}, 1, "You are uploading too fast. Please wait 60 more minutes."),
+        ({"imgur_post_limit": 1, "imgur_throttle_shape": "legacy429"}, 1, TOO_FAST),
     ],
 )
-def test_legacy_429_names_the_bucket(knobs: dict[str, int], allowed: int, message: str) -> None:
+def test_legacy_429_names_the_bucket(knobs: dict[str, Any], allowed: int, message: str) -> None:
     with imgur(imgur_429_shape="legacy", **knobs) as (_, client):
         for _ in range(allowed):
             assert upload(client).status_code == 200
         response = upload(client)
         assert response.status_code == 429
-        assert response.headers["content-type"] == "application/json"
+        assert response.headers["content-type"] == "application/json; charset=utf-8"
         assert response.json() == {
             "data": {"error": message, "request": "/3/image", "method": "POST"},
             "success": False,
@@ -402,7 +425,10 @@ def test_refusals_in_imgur_shapes_leave_nothing_stored(tmp_path: Path) -> None:
 
 def test_auth_is_checked_after_reading_the_whole_body() -> None:
     config = SandboxConfig(imgur_client_ids=("good",), imgur_tokens=("tok",))
-    with Sandbox(config) as sb, httpx.Client(base_url=sb.base_url + "/imgur") as client:
+    with (
+        Sandbox(config) as sb,
+        httpx.Client(base_url=sb.base_url + "/imgur", trust_env=False) as client,
+    ):
         big = bytes(4 * 1024 * 1024)
         missing = client.post("/3/image", files={"image": ("a.png", big, "image/png")})
         assert missing.status_code == 401
@@ -470,11 +496,13 @@ def test_account_images_are_paged_newest_first() -> None:
 
 
 def test_credits_cost_nothing_and_carry_no_rate_headers() -> None:
-    with imgur() as (_, client):
+    clock = FakeClock()
+    with imgur(clock) as (_, client):
         upload(client)
+        opened = clock.now  # the user window opened with the upload
         for _ in range(2):
+            clock.now += 10
             response = client.get("/3/credits")
-            now = time.time()
             data = response.json()["data"]
             assert set(data) == {
                 "UserLimit",
@@ -485,7 +513,7 @@ def test_credits_cost_nothing_and_carry_no_rate_headers() -> None:
             }
             assert (data["ClientLimit"], data["ClientRemaining"]) == (12500, 12490)
             assert (data["UserLimit"], data["UserRemaining"]) == (500, 490)
-            assert now + 3590 <= data["UserReset"] <= now + 3601
+            assert data["UserReset"] == int(opened + 3600)  # an epoch here (reference 1.8)
             assert not {n.lower() for n in RATE_HEADERS} & set(response.headers)
 
 
@@ -493,7 +521,7 @@ def test_control_endpoints_are_not_counted_and_reset_clears() -> None:
     with imgur() as (sb, client):
         upload(client)
         client.get("/3/image/nope123")
-        control = httpx.Client(base_url=sb.base_url)
+        control = httpx.Client(base_url=sb.base_url, trust_env=False)
         stats = control.get("/_sandbox/stats").json()
         assert stats == sb.stats()
         assert stats["requests"] == 2
@@ -511,17 +539,17 @@ def test_control_endpoints_are_not_counted_and_reset_clears() -> None:
 
 
 def test_stop_leaves_no_thread_port_or_files(tmp_path: Path) -> None:
-    before = threading.active_count()
+    assert sandbox_threads() == []
     sb = Sandbox(SandboxConfig()).start()
     storage = sb._storage
     port = int(sb.base_url.rsplit(":", 1)[1])
-    idle = httpx.Client()  # a kept-alive connection must not keep a thread alive
+    idle = httpx.Client(trust_env=False)  # a kept-alive connection must not keep a thread alive
     idle.post(f"{sb.base_url}/imgur/3/image", headers=AUTH, files={"image": ("a", png_bytes())})
-    assert threading.active_count() > before
+    assert sandbox_threads() == ["uploader-sandbox", "uploader-sandbox-connection"]
     sb.stop()
     sb.stop()  # harmless twice
     idle.close()
-    assert threading.active_count() == before
+    assert sandbox_threads() == []
     assert storage is not None
     assert not storage.exists()
     with socket.socket() as probe:
@@ -530,7 +558,10 @@ def test_stop_leaves_no_thread_port_or_files(tmp_path: Path) -> None:
     with Sandbox(SandboxConfig(storage_dir=str(kept))) as sb:
         image = write_sized_png(tmp_path / "p.png", 5000)
         httpx.post(
-            f"{sb.base_url}/imgur/3/image", headers=AUTH, files={"image": image.read_bytes()}
+            f"{sb.base_url}/imgur/3/image",
+            headers=AUTH,
+            files={"image": image.read_bytes()},
+            trust_env=False,
         )
     assert len(list((kept / "imgur").iterdir())) == 1  # a given storage_dir is kept
 
@@ -543,10 +574,9 @@ def test_serve_forever_announces_then_stops_cleanly_on_sigterm() -> None:
         "print('stopped', flush=True)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    url = proc.stdout.readline().strip()
+    url = first_line(proc)
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
-    assert httpx.get(f"{url}/_sandbox/stats").json()["requests"] == 0
+    assert httpx.get(f"{url}/_sandbox/stats", trust_env=False).json()["requests"] == 0
     proc.terminate()
     out, _ = proc.communicate(timeout=10)
     assert (proc.returncode, out) == (0, "stopped\n")
@@ -569,15 +599,22 @@ def test_knobs_from_toml_name_the_bad_key(tmp_path: Path) -> None:
     assert isinstance(config.imgur_post_window, float)
     for text, message in (
         ("imgur_post_limt = 40", "unknown knob 'imgur_post_limt'"),
-        ("latency = 'slow'", "knob 'latency' must be float"),
-        ("imgur_post_limit = 1.5", "knob 'imgur_post_limit' must be int"),
-        ("imgur_post_limit = true", "knob 'imgur_post_limit' must be int"),
-        ("fault_500 = 1.5", "knob 'fault_500' must be between 0 and 1"),
-        ("imgur_user_window = 0", "knob 'imgur_user_window' must be more than 0"),
-        ("imgur_429_shape = 'modern'", "knob 'imgur_429_shape' must be one of gateway, legacy"),
-        ("fault_routes = 'upload'", "knob 'fault_routes' must be a list of strings"),
-        ("fault_routes = ['post']", "knob 'fault_routes': 'post' is not one of"),
-        ("imgur_tokens = [1]", "knob 'imgur_tokens' must be a list of strings"),
+        ("latency = 'slow'", "knob latency must be a number, got 'slow'"),
+        ("imgur_post_limit = 1.5", "knob imgur_post_limit must be an integer, got 1.5"),
+        ("imgur_post_limit = true", "knob imgur_post_limit must be an integer, got true"),
+        ("fault_500 = 1.5", "knob fault_500 must be between 0 and 1, got 1.5"),
+        ("imgur_user_window = 0", "knob imgur_user_window must be more than 0, got 0"),
+        (
+            "imgur_429_shape = 'modern'",
+            "knob imgur_429_shape must be one of gateway, legacy, concatenated, got 'modern'",
+        ),
+        ("fault_routes = 'upload'", "knob fault_routes must be a list of strings, got 'upload'"),
+        (
+            "fault_routes = ['post']",
+            "knob fault_routes must be a list of upload, get, all, got ['post']",
+        ),
+        ("imgur_tokens = [1]", "knob imgur_tokens must be a list of strings, got [1]"),
+        ("oauth_auto_approve = 1", "knob oauth_auto_approve must be true or false, got 1"),
         ("latency = ", "invalid TOML"),
     ):
         path.write_text(text + "\n")

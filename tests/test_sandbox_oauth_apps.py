@@ -28,6 +28,7 @@ def test_mastodon_register_authorize_pkce_token_revoke() -> None:
                 "scopes": "write:media read:accounts",
                 "redirect_uris": "http://127.0.0.1/callback\nurn:ietf:wg:oauth:2.0:oob",
             },
+            trust_env=False,
         ).json()
         assert app["redirect_uris"] == ["http://127.0.0.1/callback", "urn:ietf:wg:oauth:2.0:oob"]
         assert app["client_secret_expires_at"] == 0
@@ -42,7 +43,7 @@ def test_mastodon_register_authorize_pkce_token_revoke() -> None:
             "code_challenge": challenge,
             "code_challenge_method": "S256",
         }
-        got = _code(httpx.get(f"{base}/oauth/authorize", params=query))
+        got = _code(httpx.get(f"{base}/oauth/authorize", params=query, trust_env=False))
         assert got["state"] == "st"
         form = {
             "grant_type": "authorization_code",
@@ -52,22 +53,29 @@ def test_mastodon_register_authorize_pkce_token_revoke() -> None:
             "client_secret": app["client_secret"],
             "code_verifier": "wrong-verifier",
         }
-        bad = httpx.post(f"{base}/oauth/token", data=form)
+        bad = httpx.post(f"{base}/oauth/token", data=form, trust_env=False)
         assert bad.status_code == 400
         assert bad.json()["error"] == "invalid_grant"
         assert 'error="invalid_grant"' in bad.headers["www-authenticate"]
-        got = _code(httpx.get(f"{base}/oauth/authorize", params=query))
+        got = _code(httpx.get(f"{base}/oauth/authorize", params=query, trust_env=False))
         form.update(code=got["code"], code_verifier=verifier)
-        token = httpx.post(f"{base}/oauth/token", data=form).json()
+        token = httpx.post(f"{base}/oauth/token", data=form, trust_env=False).json()
         assert token["token_type"] == "Bearer"
         assert token["scope"] == "write:media"
-        reused = httpx.post(f"{base}/oauth/token", data=form)
+        reused = httpx.post(f"{base}/oauth/token", data=form, trust_env=False)
         assert reused.json()["error"] == "invalid_grant"
-        wrong_secret = httpx.post(f"{base}/oauth/token", data={**form, "client_secret": "x"})
+        wrong_secret = httpx.post(
+            f"{base}/oauth/token", data={**form, "client_secret": "x"}, trust_env=False
+        )
         assert wrong_secret.status_code == 401
         assert wrong_secret.json()["error"] == "invalid_client"
         auth = {"Authorization": f"Bearer {token['access_token']}"}
-        assert httpx.get(f"{base}/api/v1/apps/verify_credentials", headers=auth).status_code == 200
+        assert (
+            httpx.get(
+                f"{base}/api/v1/apps/verify_credentials", headers=auth, trust_env=False
+            ).status_code
+            == 200
+        )
         revoked = httpx.post(
             f"{base}/oauth/revoke",
             data={
@@ -75,12 +83,15 @@ def test_mastodon_register_authorize_pkce_token_revoke() -> None:
                 "client_secret": app["client_secret"],
                 "token": token["access_token"],
             },
+            trust_env=False,
         )
         assert (revoked.status_code, revoked.json()) == (200, {})
-        after = httpx.get(f"{base}/api/v1/apps/verify_credentials", headers=auth)
+        after = httpx.get(f"{base}/api/v1/apps/verify_credentials", headers=auth, trust_env=False)
         assert after.status_code == 401
         not_registered = httpx.get(
-            f"{base}/oauth/authorize", params={**query, "redirect_uri": "https://evil.example/cb"}
+            f"{base}/oauth/authorize",
+            params={**query, "redirect_uri": "https://evil.example/cb"},
+            trust_env=False,
         )
         assert not_registered.status_code == 400
 
@@ -90,7 +101,7 @@ def test_gyazo_code_is_bound_to_client_and_redirect() -> None:
         base = f"{sb.base_url}/gyazo"
         redirect = "http://127.0.0.1:5555/callback"
         query = {"client_id": "gz", "redirect_uri": redirect, "response_type": "code", "state": "s"}
-        got = _code(httpx.get(f"{base}/oauth/authorize", params=query))
+        got = _code(httpx.get(f"{base}/oauth/authorize", params=query, trust_env=False))
         form = {
             "client_id": "gz",
             "client_secret": SECRET,
@@ -98,15 +109,19 @@ def test_gyazo_code_is_bound_to_client_and_redirect() -> None:
             "code": got["code"],
             "grant_type": "authorization_code",
         }
-        other = httpx.post(f"{base}/oauth/token", data={**form, "client_id": "other"})
+        other = httpx.post(
+            f"{base}/oauth/token", data={**form, "client_id": "other"}, trust_env=False
+        )
         assert other.status_code == 400
-        got = _code(httpx.get(f"{base}/oauth/authorize", params=query))
+        got = _code(httpx.get(f"{base}/oauth/authorize", params=query, trust_env=False))
         form["code"] = got["code"]
         assert (
-            httpx.post(f"{base}/oauth/token", data={**form, "client_secret": "no"}).status_code
+            httpx.post(
+                f"{base}/oauth/token", data={**form, "client_secret": "no"}, trust_env=False
+            ).status_code
             == 401
         )
-        token = httpx.post(f"{base}/oauth/token", data=form)
+        token = httpx.post(f"{base}/oauth/token", data=form, trust_env=False)
         assert token.status_code == 200
         assert len(token.json()["access_token"]) == 64
 
@@ -124,12 +139,14 @@ def test_mastodon_client_credentials_app_token() -> None:
                 "scopes": "read write:media",
                 "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
             },
+            trust_env=False,
         ).json()
-        with httpx.Client() as http:
+        with httpx.Client(trust_env=False) as http:
             token = mastodon_app_token(http, base, app["client_id"], app["client_secret"])
             check = httpx.get(
                 f"{base}/api/v1/apps/verify_credentials",
                 headers={"Authorization": f"Bearer {token}"},
+                trust_env=False,
             )
             assert check.status_code == 200
             with pytest.raises(AuthError, match="refused an app token: invalid_client"):

@@ -34,8 +34,12 @@ EXTENSIONS = {
     "video/x-msvideo": "avi",
     "video/x-flv": "flv",
     "video/mpeg": "mpg",
+    "video/x-ms-wmv": "wmv",
     "application/pdf": "pdf",
 }
+
+
+ASF_HEADER = b"\x30\x26\xb2\x75\x8e\x66\xcf\x11\xa6\xd9\x00\xaa\x00\x62\xce\x6c"
 
 
 def sniff(head: bytes) -> str | None:
@@ -71,6 +75,8 @@ def sniff(head: bytes) -> str | None:
         return "video/mpeg"
     if head.startswith(b"%PDF-"):
         return "application/pdf"
+    if head.startswith(ASF_HEADER):  # the ASF header object's GUID: WMV (reference 1.3)
+        return "video/x-ms-wmv"
     return None
 
 
@@ -117,7 +123,8 @@ def _describe(path: Path, label: str, filename: str, size: int, head: bytes) -> 
     if mime is None:
         raise InputFileError(
             f"{label}: not an image or video (its content matches no supported format)",
-            hint="supported: PNG, JPEG, GIF, WebP, BMP, TIFF, HEIC, AVIF, MP4, MOV, WebM, MKV",
+            hint="supported: PNG, JPEG, GIF, WebP, BMP, TIFF, HEIC, AVIF, PDF, MP4, MOV, WebM,"
+            " MKV, AVI, FLV, MPEG, WMV",
         )
     if "." not in filename:
         filename = f"{filename}.{EXTENSIONS.get(mime, 'bin')}"

@@ -1,10 +1,12 @@
 """The offline sandbox: a real local HTTP server that behaves like the providers.
 
-``Sandbox(config, host, port)`` serves in a daemon thread (``with`` starts and stops it;
+``Sandbox(config, host, port, clock=...)`` serves in a daemon thread (``with`` starts and stops it;
 ``start()``/``stop()`` work too); ``Sandbox.serve_forever`` runs in the foreground for
 ``uploader sandbox``. Provider emulators live under path prefixes (``/imgur``); adding
 one is a module implementing :class:`~uploader.sandbox.server.Emulator` and one line in
-:func:`_emulators`.
+:func:`_emulators`. The host must be a loopback address (``127.0.0.1``, ``::1``,
+``localhost``). ``clock`` (epoch seconds, ``time.time`` by default) is what every bucket,
+window, expiry and processing delay is measured with, so tests can move time by hand.
 """
 
 from __future__ import annotations
@@ -13,20 +15,22 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
+from uploader.sandbox.exchange import Clock
 from uploader.sandbox.knobs import SandboxConfig
-from uploader.sandbox.server import Emulator, SandboxServer
+from uploader.sandbox.server import THREAD_NAME, Emulator, SandboxServer
 
 __all__ = ["Sandbox", "SandboxConfig"]
 
 POLL = 0.05  # seconds: how soon the serving loop notices stop()
 
 
-def _emulators(config: SandboxConfig, storage: Path) -> dict[str, Emulator]:
+def _emulators(config: SandboxConfig, storage: Path, clock: Clock) -> dict[str, Emulator]:
     """The registry: path prefix -> emulator (the longest matching prefix wins)."""
     from uploader.sandbox.gyazo_api import GyazoApiEmulator, GyazoState, GyazoUploadEmulator
     from uploader.sandbox.imgur import ImgurEmulator
@@ -37,12 +41,12 @@ def _emulators(config: SandboxConfig, storage: Path) -> dict[str, Emulator]:
         (storage / name).mkdir(exist_ok=True)
     book = TokenBook()
     mastodon_oauth = MastodonOAuthEmulator(config, book)
-    gyazo = GyazoState(config, storage / "gyazo", book)
+    gyazo = GyazoState(config, storage / "gyazo", book, clock)
     return {
-        "/imgur": ImgurEmulator(config, storage / "imgur"),
+        "/imgur": ImgurEmulator(config, storage / "imgur", clock),
         "/gyazo": GyazoApiEmulator(gyazo),
         "/gyazo-upload": GyazoUploadEmulator(gyazo),
-        "/mastodon": MastodonEmulator(config, storage / "mastodon", book),
+        "/mastodon": MastodonEmulator(config, storage / "mastodon", book, clock),
         "/gyazo/oauth": GyazoOAuthEmulator(config, book),
         "/mastodon/oauth": mastodon_oauth,
         "/mastodon/api/v1/apps": mastodon_oauth,
@@ -54,11 +58,17 @@ class Sandbox:
     ``storage_dir`` knob names one; the private one is removed on stop)."""
 
     def __init__(
-        self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0
+        self,
+        config: SandboxConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        clock: Clock = time.time,
     ) -> None:
         self.config = config or SandboxConfig()
-        self.host = host
+        self.host = host.removeprefix("[").removesuffix("]")  # "[::1]" as a URL spells it
         self.port = port
+        self.clock = clock
         self._server: SandboxServer | None = None
         self._thread: threading.Thread | None = None
         self._storage: Path | None = None
@@ -78,7 +88,10 @@ class Sandbox:
         work.mkdir(exist_ok=True)
         try:
             server = SandboxServer(
-                (self.host, self.port), self.config, work, _emulators(self.config, self._storage)
+                (self.host, self.port),
+                self.config,
+                work,
+                _emulators(self.config, self._storage, self.clock),
             )
         except BaseException:
             self._remove_storage()
@@ -109,7 +122,7 @@ class Sandbox:
         """Listen and serve in a daemon thread; returns self."""
         server = self._build()
         self._thread = threading.Thread(
-            target=server.serve_forever, args=(POLL,), name="uploader-sandbox", daemon=True
+            target=server.serve_forever, args=(POLL,), name=THREAD_NAME, daemon=True
         )
         self._thread.start()
         return self
@@ -161,7 +174,8 @@ class Sandbox:
 
         def stop(_signum: int, _frame: FrameType | None) -> None:
             # shutdown() waits for the loop this very thread runs: ask from another one.
-            threading.Thread(target=server.shutdown, daemon=True).start()
+            name = f"{THREAD_NAME}-stop"
+            threading.Thread(target=server.shutdown, name=name, daemon=True).start()
 
         main = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, stop) if main else None

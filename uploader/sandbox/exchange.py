@@ -15,6 +15,8 @@ from email.message import Message
 from pathlib import Path
 from typing import Any, Protocol
 
+Clock = Callable[[], float]  # epoch seconds now: time.time, or a test's own clock
+
 
 class BadRequestError(ValueError):
     """The request's framing is broken (bad Content-Length or chunk size)."""

@@ -5,7 +5,8 @@ in arrival order, so a run with the same seed and the same request sequence meet
 same faults. The number picks the kind (the rates are stacked intervals in :data:`KINDS`
 order; past their sum: no fault) and, for injected 5xx, whether ``Retry-After: 1`` comes
 along (where the number falls inside the kind's interval), so no second draw can shift
-the sequence.
+the sequence. Kinds in :data:`ONLY` exist for one provider; drawn for another one's
+request they mean no fault (the draw is spent all the same, so the sequence holds).
 """
 
 from __future__ import annotations
@@ -16,10 +17,27 @@ from dataclasses import dataclass
 
 from uploader.sandbox.knobs import SandboxConfig
 
-KINDS = ("500", "502", "503", "429", "drop_before", "drop_after", "slow", "bad_json", "html")
+# New kinds go at the end: the intervals before them, and so old seeded runs, stay put.
+KINDS = (
+    "500",
+    "502",
+    "503",
+    "429",
+    "drop_before",
+    "drop_after",
+    "slow",
+    "bad_json",
+    "html",
+    "cdn_400",
+    "forbidden_400",
+    "over_capacity",
+    "html_405",
+)
 SERVER_ERRORS = ("500", "502", "503")
+# Imgur's own shapes (reference 1.2): kind -> the emulator prefix they belong to.
+ONLY = dict.fromkeys(("cdn_400", "forbidden_400", "over_capacity", "html_405"), "/imgur")
 # Answered by the emulator's fault_response() instead of handling the request.
-REPLACING = (*SERVER_ERRORS, "429", "html")
+REPLACING = (*SERVER_ERRORS, "429", "html", *ONLY)
 
 
 @dataclass(frozen=True)
@@ -38,16 +56,8 @@ class FaultPlan:
         self.config = config
         self.rng = random.Random(config.seed)  # noqa: S311 - reproducibility, not secrecy
         self.lock = threading.Lock()
-        self.rates = [
-            ("500", config.fault_500),
-            ("502", config.fault_502),
-            ("503", config.fault_503),
-            ("429", config.fault_429),
-            ("drop_before", config.fault_drop_before),
-            ("drop_after", config.fault_drop_after),
-            ("slow", config.fault_slow),
-            ("bad_json", config.fault_bad_json),
-            ("html", config.fault_html),
+        self.rates: list[tuple[str, float]] = [
+            (kind, float(getattr(config, f"fault_{kind}"))) for kind in KINDS
         ]
         self.active = any(rate > 0 for _, rate in self.rates)
 
@@ -56,9 +66,9 @@ class FaultPlan:
         routes = self.config.fault_routes
         return "all" in routes or route_kind in routes
 
-    def draw(self, route_kind: str) -> Fault | None:
-        """The fault for this request, or None; draws only for eligible requests (and only
-        when some rate is above 0)."""
+    def draw(self, route_kind: str, prefix: str = "") -> Fault | None:
+        """The fault for this request to the emulator at ``prefix``, or None; draws only
+        for eligible requests (and only when some rate is above 0)."""
         if not self.active or not self.eligible(route_kind):
             return None
         with self.lock:
@@ -66,6 +76,8 @@ class FaultPlan:
         edge = 0.0
         for kind, rate in self.rates:
             if rate > 0 and roll < edge + rate:
+                if ONLY.get(kind, prefix) != prefix:
+                    return None
                 within = (roll - edge) / rate  # uniform in [0, 1) again
                 retry = kind in SERVER_ERRORS and within < self.config.fault_retry_after
                 return Fault(kind, retry)

@@ -1,9 +1,11 @@
 """File types by magic bytes, as the providers judge them (never the declared type).
 
-Shared by the emulators: :func:`sniff` maps the first :data:`HEAD` bytes of a file to a
-MIME type (or None: unknown), :func:`dimensions` reads width and height where the header
+Shared by the emulators, each of which keeps its own list of what it accepts:
+:func:`sniff` maps the first :data:`HEAD` bytes of a file to the MIME type they announce
+(or None: not recognised), :func:`dimensions` reads width and height where the header
 holds them cheaply (PNG IHDR, GIF screen descriptor, BMP info header, WebP VP8X), else
-``(0, 0)``, which reference 1.4 allows an emulator to answer.
+``(0, 0)``, which reference 1.4 allows an emulator to answer. Deliberately independent of
+the client's own sniffer (``uploader/media.py``), so tests can catch the client's mistakes.
 """
 
 from __future__ import annotations
@@ -12,28 +14,59 @@ import struct
 
 HEAD = 64  # how many leading bytes sniff() and dimensions() look at
 
-EXTENSIONS = {
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "image/gif": "gif",
-    "image/webp": "webp",
-    "image/bmp": "bmp",
-    "image/tiff": "tiff",
-    "video/mp4": "mp4",
-    "video/quicktime": "mov",
-    "video/webm": "webm",
-    "video/x-matroska": "mkv",
-}
 BMP_INFO_SIZES = (12, 40, 52, 56, 64, 108, 124)  # DIB header sizes: "BM" alone is too weak
+ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")  # ASF header object (WMV)
+# ISO base media (ftyp) brands that are no video: HEIF stills, AVIF, MPEG-4 audio.
+HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs")
+HEIF_GENERIC = (b"mif1", b"msf1")  # the compatible brands then say HEIC or AVIF
+AVIF_BRANDS = (b"avif", b"avis")
+AUDIO_BRANDS = (b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B ")
+
+
+# Reference 3.6 supported_mime_types: those sniff() can tell apart, in the doc's order.
+MASTODON_TYPES = (
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/heic",
+    "image/heif",
+    "image/webp",
+    "image/avif",
+    "video/webm",
+    "video/mp4",
+    "video/quicktime",
+    "video/ogg",
+    "audio/mp4",
+)
 
 
 def _bmp_info_size(head: bytes) -> int:
     return int.from_bytes(head[14:18], "little")
 
 
+def _iso_media(head: bytes) -> str:
+    """The type of an ISO base media file (``ftyp`` box) from its brands."""
+    major = head[8:12]
+    size = int.from_bytes(head[0:4], "big")
+    compatible = head[16 : min(max(size, 16), len(head))]
+    brands = [compatible[i : i + 4] for i in range(0, len(compatible) - 3, 4)]
+    if major in AVIF_BRANDS or (major in HEIF_GENERIC and any(b in AVIF_BRANDS for b in brands)):
+        return "image/avif"
+    if major in HEIF_BRANDS or major in HEIF_GENERIC:
+        return "image/heic"
+    if major in AUDIO_BRANDS:
+        return "audio/mp4"
+    if major == b"qt  ":
+        return "video/quicktime"
+    if major.startswith((b"3gp", b"3g2")):
+        return "video/3gpp"
+    return "video/mp4"  # isom, iso2, mp41, mp42, avc1, dash, M4V, ...
+
+
 def sniff(head: bytes) -> str | None:
-    """The MIME type of a file starting with ``head``, or None when it is no image/video
-    type the providers take (PNG, JPEG, GIF, WebP, BMP, TIFF, MP4/MOV, WebM/MKV)."""
+    """The MIME type a file starting with ``head`` announces, or None when its bytes
+    match none of: PNG, JPEG, GIF, WebP, BMP, TIFF, PDF, XCF, HEIC, AVIF, MP4/MOV/3GP and
+    M4A (by ftyp brand), WebM/MKV, AVI, FLV, MPEG-PS/ES, ASF (WMV)."""
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"
     if head.startswith(b"\xff\xd8\xff"):
@@ -42,14 +75,26 @@ def sniff(head: bytes) -> str | None:
         return "image/gif"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "video/x-msvideo"
     if head[:2] == b"BM" and len(head) >= 26 and _bmp_info_size(head) in BMP_INFO_SIZES:
         return "image/bmp"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "image/tiff"
-    if head[4:8] == b"ftyp":  # ISO base media: the major brand says QuickTime or MP4
-        return "video/quicktime" if head[8:12] == b"qt  " else "video/mp4"
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    if head.startswith(b"gimp xcf "):
+        return "image/x-xcf"
+    if head[4:8] == b"ftyp" and len(head) >= 12:
+        return _iso_media(head)
     if head.startswith(b"\x1a\x45\xdf\xa3"):  # EBML: the DocType tells WebM from Matroska
         return "video/webm" if b"webm" in head[:HEAD] else "video/x-matroska"
+    if head[:3] == b"FLV" and len(head) >= 4 and head[3] == 1:  # signature, version 1
+        return "video/x-flv"
+    if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):  # pack / sequence header
+        return "video/mpeg"
+    if head.startswith(ASF_GUID):  # WMV and WMA share it; the sandbox calls both video
+        return "video/x-ms-wmv"
     return None
 
 

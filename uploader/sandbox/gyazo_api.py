@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from uploader.sandbox.buckets import BucketTable
-from uploader.sandbox.exchange import bearer_token
+from uploader.sandbox.exchange import Clock, bearer_token
 from uploader.sandbox.filetypes import dimensions, sniff
 from uploader.sandbox.knobs import SandboxConfig
 from uploader.sandbox.multipart import MultipartError, boundary_of, parse
@@ -45,10 +45,10 @@ def _error(status: int, message: str, request: SandboxRequest, path: str) -> San
 class GyazoState:
     """Images and the daily budget, shared by the two hosts."""
 
-    def __init__(self, config: SandboxConfig, storage: Path, book: TokenBook) -> None:
-        self.config = config
-        self.storage = storage
-        self.book = book
+    def __init__(
+        self, config: SandboxConfig, storage: Path, book: TokenBook, clock: Clock = time.time
+    ) -> None:
+        self.config, self.storage, self.book, self.clock = config, storage, book, clock
         self.lock = threading.Lock()
         self.reset()
 
@@ -70,9 +70,10 @@ class GyazoState:
     def spend(self, token: str) -> bool:
         with self.lock:
             bucket = self.daily.get(token)
-            if not bucket.can_take(1, time.time()):
+            now = self.clock()
+            if not bucket.can_take(1, now):
                 return False
-            bucket.take(1, time.time())
+            bucket.take(1, now)
             return True
 
     def model(self, image: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +177,7 @@ class GyazoUploadEmulator(_GyazoHost):
         request.log["file_field"] = part.name
         request.log["file_name"] = part.filename
         mime = sniff(part.head)
-        if mime is None or not mime.startswith("image/"):
+        if mime not in EXT:  # GAP: Gyazo documents no type list; the common image types
             part.path.unlink(missing_ok=True)
             return _error(422, "Unsupported image format", request, path)
         if part.size > self.state.config.gyazo_max_size:
@@ -185,7 +186,8 @@ class GyazoUploadEmulator(_GyazoHost):
         image_id = secrets.token_hex(16)
         target = self.state.storage / image_id
         shutil.move(str(part.path), target)
-        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+        now = self.state.clock()
+        created = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
         image = {
             "image_id": image_id,
             "type": EXT.get(mime, "png"),
@@ -200,7 +202,7 @@ class GyazoUploadEmulator(_GyazoHost):
             "access_policy": form.fields.get("access_policy", "anyone"),
             "owner": token,
             "created_at": created,
-            "at": time.time(),
+            "at": now,
             "path": str(target),
             "dimensions": dimensions(part.head),
         }

@@ -4,7 +4,8 @@ Routes (an optional ``.json`` suffix is accepted on all): ``POST /3/image`` and
 ``/3/upload``; ``GET``/``POST``/``DELETE /3/image/{id|deletehash}``; ``GET /3/account/me``,
 ``/3/account/{me|name}/images[/{page}]``, ``.../images/ids[/{page}]``, ``.../images/count``;
 ``GET /3/credits``; and Imgur's OAuth endpoints (``imgur_oauth.py``). Buckets and their
-headers live in ``imgur_limits.py``, the response shapes in ``imgur_shapes.py``.
+headers live in ``imgur_limits.py``, the response shapes in ``imgur_shapes.py``. Every
+JSON answer says ``application/json; charset=utf-8``, as captures do (reference 1.10).
 """
 
 from __future__ import annotations
@@ -17,22 +18,27 @@ import time
 from pathlib import Path
 from typing import Any
 
+from uploader.sandbox.exchange import Clock
 from uploader.sandbox.filetypes import dimensions
-from uploader.sandbox.imgur_limits import BEARER_APP, ImgurLimits
+from uploader.sandbox.imgur_limits import BEARER_APP, UPLOAD_COST, ImgurLimits
 from uploader.sandbox.imgur_oauth import ACCOUNT, ImgurOAuth
 from uploader.sandbox.imgur_shapes import (
+    CDN_400,
     COMMON,
     HTML,
     HTML_404,
+    HTML_405,
     JSON,
     VARNISH_503,
     StoredImage,
+    cdn_forbidden,
     envelope,
     etag_matches,
     etag_of,
     image_model,
     legacy,
     random_id,
+    structured,
 )
 from uploader.sandbox.imgur_upload import Refusal, read_form, receive
 from uploader.sandbox.knobs import SandboxConfig
@@ -47,6 +53,13 @@ _LISTING = re.compile(r"/3/account/([^/]+)/images(?:/(ids))?(?:/(\d+))?")
 _COUNT = re.compile(r"/3/account/([^/]+)/images/count")
 
 
+def _typed(response: SandboxResponse) -> SandboxResponse:
+    """A body without a Content-Type is JSON, spelt as Imgur spells it."""
+    if response.body and not any(n.lower() == "content-type" for n, _ in response.headers):
+        response.headers = [*response.headers, *JSON]
+    return response
+
+
 def _not_found() -> SandboxResponse:
     """The HTML page Imgur gives for an unknown or deleted image (reference 1.2 #5)."""
     return SandboxResponse(404, HTML_404, list(HTML))
@@ -55,9 +68,10 @@ def _not_found() -> SandboxResponse:
 class ImgurEmulator:
     """Stored images, buckets and OAuth state; every method is thread-safe."""
 
-    def __init__(self, config: SandboxConfig, storage: Path) -> None:
+    def __init__(self, config: SandboxConfig, storage: Path, clock: Clock = time.time) -> None:
         self.config = config
         self.storage = storage
+        self.clock = clock
         self.lock = threading.Lock()
         self.reset()
 
@@ -70,7 +84,7 @@ class ImgurEmulator:
             self.by_deletehash: dict[str, str] = {}
             self.seq = 0
             self.limits = ImgurLimits(self.config)
-            self.oauth = ImgurOAuth(self.config)
+            self.oauth = ImgurOAuth(self.config, self.clock)
 
     # -- the Emulator protocol ------------------------------------------------------------
 
@@ -92,45 +106,57 @@ class ImgurEmulator:
         route = self._route(request.path)
         if kind == "html":  # reference 1.2 #5: Varnish outage page [OBS S10, S11]
             return SandboxResponse(503, VARNISH_503, [*HTML, ("Retry-After", "0")])
+        if kind == "html_405":  # reference 1.2 #5 [OBS S8 #2231]
+            return SandboxResponse(405, HTML_405, list(HTML))
+        if kind == "cdn_400":  # reference 1.2 #1 [OBS S8 #8009]: the CDN, no rate headers
+            return SandboxResponse(400, cdn_forbidden(), list(CDN_400))
         auth = self._auth(request)
         post = request.method == "POST"
-        now = time.time()
+        now = self.clock()
         headers = (
             self.limits.headers(auth[2], request.remote_ip, post=post, now=now)
             if isinstance(auth, tuple) and route.startswith("/3/") and route != "/3/credits"
             else []
         )
-        if kind == "429":
+        method = request.method
+        if kind == "429":  # a real 429 in every era (a structured400 throttle is not one)
             which = "post" if post else "user"
-            wait = self.limits.post_reset_in(request.remote_ip, now)
-            return self.limits.too_many(which, route, request.method, headers, wait=wait)
+            wait = self.limits.wait_for(which, request.remote_ip, now)
+            return self.limits.too_many(
+                which, route, method, headers, wait=wait, throttle_shape="legacy429"
+            )
+        if kind == "forbidden_400":  # reference 1.2 #2 [OBS S8 #3085]
+            body = structured(403, "Forbidden", route, method)
+            return SandboxResponse(400, body, [*COMMON, *JSON, *headers])
+        if kind == "over_capacity":  # reference 1.2 #1 [3P S12, S16]; GAP: the HTTP status
+            body = legacy("Imgur is over capacity. Please try again.", 1203, route, method)
+            return SandboxResponse(500, body, [*COMMON, *JSON, *headers])
         status = int(kind)
         message = "Imgur is temporarily over capacity. Please try again later."  # [3P S12]
-        body = legacy(message, status, route, request.method)
+        body = legacy(message, status, route, method)
         return SandboxResponse(status, body, [*COMMON, *JSON, *headers])
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         route = self._route(request.path)
         # OAuth calls cost no credits and carry no rate-limit headers (reference 1.9, 1.10).
         if route == "/oauth2/authorize" and request.method == "GET":
-            return self.oauth.authorize(request)
+            return _typed(self.oauth.authorize(request))
         if route == "/oauth2/token" and request.method == "POST":
-            return self.oauth.token(request)
+            return _typed(self.oauth.token(request))
         auth = self._auth(request)
         if isinstance(auth, SandboxResponse):
             return auth
         scheme, account, app = auth
-        now = time.time()
-        if route == "/3/credits" and request.method == "GET":  # free, no headers (1.8)
-            data = self.limits.credits(app, request.remote_ip, now)
-            return SandboxResponse(200, envelope(data), [*COMMON, *JSON])
+        now = self.clock()
+        if route == "/3/credits" and request.method == "GET":
+            return self._credits(request, app, now)
         upload = request.method == "POST" and route in UPLOAD_ROUTES
         post = request.method == "POST"
         lacking, headers = self.limits.charge(
             app, request.remote_ip, upload=upload, post=post, now=now
         )
         if lacking is not None:  # refused whole, body unread (the server drains it)
-            wait = self.limits.post_reset_in(request.remote_ip, now)
+            wait = self.limits.wait_for(lacking, request.remote_ip, now)
             return self.limits.too_many(lacking, route, request.method, headers, wait=wait)
         try:
             if upload:
@@ -139,8 +165,24 @@ class ImgurEmulator:
                 response = self._dispatch(request, route, account)
         except Refusal as refusal:
             response = refusal.response
+            if refusal.credits_back:
+                headers = self.limits.refund(app, request.remote_ip, UPLOAD_COST, now)
         response.headers = [*COMMON, *headers, *response.headers]
-        return response
+        return _typed(response)
+
+    def _credits(self, request: SandboxRequest, app: str, now: float) -> SandboxResponse:
+        """``GET /3/credits`` (reference 1.8): no rate headers [3P S27]; it costs
+        ``imgur_credits_cost`` user and client credits (0 by default: [GAP], nothing
+        says it is free, and 1.10 says "1 credit per call")."""
+        cost = self.config.imgur_credits_cost
+        if cost:
+            lacking, _ = self.limits.charge(
+                app, request.remote_ip, upload=False, post=False, now=now, cost=cost
+            )
+            if lacking is not None:
+                return self.limits.too_many(lacking, "/3/credits", request.method, [])
+        data = self.limits.credits(app, request.remote_ip, now)
+        return SandboxResponse(200, envelope(data), [*COMMON, *JSON])
 
     # -- auth -------------------------------------------------------------------------------
 
@@ -216,7 +258,7 @@ class ImgurEmulator:
                 type=mime,
                 title=form.fields.get("title"),
                 description=form.fields.get("description"),
-                datetime=int(time.time()),
+                datetime=int(self.clock()),
                 width=width,
                 height=height,
                 auth=scheme,

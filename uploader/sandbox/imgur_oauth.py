@@ -19,6 +19,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from uploader.sandbox.exchange import Clock
 from uploader.sandbox.knobs import SandboxConfig
 from uploader.sandbox.server import SandboxRequest, SandboxResponse
 
@@ -37,8 +38,9 @@ def _legacy(message: str, status: int) -> SandboxResponse:
 class ImgurOAuth:
     """Minted tokens, pending PINs and codes."""
 
-    def __init__(self, config: SandboxConfig) -> None:
+    def __init__(self, config: SandboxConfig, clock: Clock = time.time) -> None:
         self.config = config
+        self.clock = clock
         self.lock = threading.Lock()
         self.access: dict[str, float] = {}  # token -> expiry
         self.refresh: dict[str, str] = {}  # refresh token -> client id
@@ -51,14 +53,14 @@ class ImgurOAuth:
             expiry = self.access.get(token)
         if expiry is None:
             return None
-        return "valid" if time.time() < expiry else "expired"
+        return "valid" if self.clock() < expiry else "expired"
 
     def _mint(self, client_id: str, refresh: str | None = None) -> dict[str, Any]:
         access = secrets.token_hex(20)
         refresh = refresh or secrets.token_hex(20)
         lifetime = self.config.imgur_token_lifetime
         with self.lock:
-            self.access[access] = time.time() + lifetime
+            self.access[access] = self.clock() + lifetime
             self.refresh[refresh] = client_id
         return {
             "access_token": access,

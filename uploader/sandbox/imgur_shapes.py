@@ -1,8 +1,9 @@
 """What the Imgur emulator says: bodies, pages and the Image model (reference 1.2, 1.4).
 
 Every error shape the live API uses is here, because a client must cope with all of them:
-the legacy ``data.error`` string, the structured ImgurException, the 2019+ gateway 429,
-the 2024 413, and the HTML 404 and Varnish 503 pages.
+the legacy ``data.error`` string, the structured ImgurException, the 2019+ gateway 429
+(also as two JSON documents back to back), the 2024 413, the CDN's 400, and the HTML 404,
+405 and Varnish 503 pages.
 """
 
 from __future__ import annotations
@@ -14,17 +15,24 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
-from uploader.sandbox.filetypes import EXTENSIONS
-
 ALNUM = string.ascii_letters + string.digits
+LINK_EXT = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif"}
 
-# Seen on live responses (reference 1.1); JSON bodies add Content-Type: application/json.
+# Seen on live responses (reference 1.1); JSON bodies add JSON's Content-Type.
 COMMON = [
     ("Server", "cat factory 1.0"),
     ("Access-Control-Allow-Origin", "*"),
     ("X-Frame-Options", "DENY"),
 ]
-JSON = [("Content-Type", "application/json")]
+# As every capture with headers spells it (reference 1.10 [OBS S8]; 1.2 #4).
+JSON = [("Content-Type", "application/json; charset=utf-8")]
+# Reference 1.2 #1 [OBS S8 #8009, 2025]: the CDN's own 400, without the charset.
+CDN_400 = [
+    ("Content-Type", "application/json"),
+    ("CDN-Error", "yes"),
+    ("Retry-After", "0"),
+    ("Cache-Control", "no-store, no-cache, must-revalidate, post-check=0, pre-check=0"),
+]
 HTML = [("Content-Type", "text/html; charset=utf-8")]
 # Reference 1.2 #3: the gateway's media type headers on a 429.
 GATEWAY = [
@@ -40,6 +48,13 @@ HTML_404 = (
     b"<title>imgur: the simple 404 page</title></head>\n<body><h1>Zoinks! You've taken "
     b"a wrong turn.</h1><p>Let's split up, gang. If you're looking for an image, it's "
     b"probably been deleted or may not have existed at all.</p></body></html>\n"
+)
+# Reference 1.2 #5 [OBS S8 #2231]: a 405 page on /3/image. GAP: its text was not
+# captured; this is the usual nginx page.
+HTML_405 = (
+    b"<html>\r\n<head><title>405 Not Allowed</title></head>\r\n<body>\r\n<center>"
+    b"<h1>405 Not Allowed</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n"
+    b"</html>\r\n"
 )
 # Reference 1.2 #5: outage pages from the CDN [OBS S10, S11].
 VARNISH_503 = (
@@ -72,7 +87,8 @@ def legacy(message: str, status: int, route: str, method: str) -> bytes:
 
 
 def structured(code: int, message: str, route: str, method: str, status: int = 400) -> bytes:
-    """Structured ImgurException error (reference 1.2 #2), HTTP 400 for codes 1002/1003."""
+    """Structured ImgurException error (reference 1.2 #2); body status 400 for codes 1002,
+    1003, 403 and 429 alike."""
     error = {"code": code, "message": message, "type": "ImgurException", "exception": []}
     return envelope({"error": error, "request": route, "method": method}, status)
 
@@ -86,6 +102,19 @@ def gateway_429() -> bytes:
         "detail": "Too Many Requests",
     }
     return json.dumps({"errors": [error]}).encode()
+
+
+def concatenated_429(route: str, method: str) -> bytes:
+    """Reference 1.2 #6: a 429 body of two JSON documents back to back ("Additional text
+    encountered after finished reading JSON content" [OBS S8]). Which two is inference:
+    the gateway's document, then the legacy API's own."""
+    return gateway_429() + legacy("Too Many Requests", 429, route, method)
+
+
+def cdn_forbidden() -> bytes:
+    """Reference 1.2 #1 [OBS S8 #8009]: no ``request``/``method`` in ``data``."""
+    body = {"data": {"error": "These actions are forbidden."}, "success": False, "status": 400}
+    return json.dumps(body).encode()
 
 
 def oversize_413() -> bytes:
@@ -141,16 +170,20 @@ class StoredImage:
 def image_model(image: StoredImage, *, owner: bool, upload: bool = False) -> dict[str, Any]:
     """The Image model (reference 1.4), keys as live responses have them. ``deletehash``
     and ``name`` only for the owner or on the upload response; ``account_id`` is 0 on an
-    anonymous upload response and null on an anonymous GET [OBS S14, S12]."""
-    ext = EXTENSIONS.get(image.type, "png")
+    anonymous upload response and null on an anonymous GET [OBS S14, S12]. Videos are
+    reported as Imgur serves them: type ``video/mp4`` and an ``.mp4`` link (reference 1.4
+    [OBS S12]), whatever the uploaded container was."""
     video = image.type.startswith("video/")
     animated = video or image.type == "image/gif"
+    # Reference 1.4: the link's ext is jpg, png, gif or mp4. GAP: what BMP, TIFF, WebP,
+    # PDF and XCF become is not captured; png is the guess.
+    ext = "mp4" if video else LINK_EXT.get(image.type, "png")
     model: dict[str, Any] = {
         "id": image.id,
         "title": image.title,
         "description": image.description,
         "datetime": image.datetime,
-        "type": image.type,
+        "type": "video/mp4" if video else image.type,
         "animated": animated,
         "width": image.width,
         "height": image.height,
@@ -181,6 +214,7 @@ def image_model(image: StoredImage, *, owner: bool, upload: bool = False) -> dic
             "looping": True,
         }
     if video:
+        model["hls"] = f"https://i.imgur.com/{image.id}.m3u8"
         model["processing"] = {"status": "completed"}
     if owner or upload:
         model["deletehash"] = image.deletehash

@@ -2,8 +2,8 @@
 
 The form is multipart (the file in ``image`` or ``video``) or urlencoded; ``image`` may
 also be a base64 string (``type=base64``, or detected). The file is streamed to disk,
-typed by its magic bytes and checked against the size limits; a refusal comes back as
-:class:`Refusal` carrying Imgur's own answer.
+typed by its magic bytes, checked against Imgur's type list and the size limits; a
+refusal comes back as :class:`Refusal` carrying Imgur's own answer.
 """
 
 from __future__ import annotations
@@ -26,16 +26,48 @@ from uploader.sandbox.server import SandboxRequest, SandboxResponse
 
 FILE_FIELDS = ("image", "video")  # reference 1.3: the file goes in either
 NO_DATA = "No image data was sent to the upload api"  # reference 1.2 #1 (legacy shape)
+# Reference 1.3: the old docs' image formats (APNG sniffs as PNG; WebP from [3P]) and the
+# Postman docs' video types. Anything else (HEIC, AVIF, M4A audio, 3GP) is code 1003.
+IMAGE_TYPES = frozenset(
+    [
+        "image/jpeg",
+        "image/gif",
+        "image/png",
+        "image/tiff",
+        "image/bmp",
+        "application/pdf",
+        "image/x-xcf",
+        "image/webp",
+    ]
+)
+VIDEO_TYPES = frozenset(
+    [
+        "video/mp4",
+        "video/webm",
+        "video/x-matroska",
+        "video/quicktime",
+        "video/x-flv",
+        "video/x-msvideo",
+        "video/x-ms-wmv",
+        "video/mpeg",
+    ]
+)
 
 
 class Refusal(Exception):
     """A request Imgur would refuse; ``response`` is the answer."""
 
     def __init__(
-        self, status: int, body: bytes, headers: list[tuple[str, str]] | None = None
+        self,
+        status: int,
+        body: bytes,
+        headers: list[tuple[str, str]] | None = None,
+        *,
+        credits_back: bool = False,
     ) -> None:
         super().__init__(status)
         self.response = SandboxResponse(status, body, list(JSON) if headers is None else headers)
+        self.credits_back = credits_back  # the upload's user and client credits are returned
 
 
 def read_form(request: SandboxRequest, route: str, spool: tuple[str, ...] = ()) -> Form:
@@ -73,9 +105,15 @@ def receive(
         if part.size == 0:
             raise Refusal(400, legacy(NO_DATA, 400, route, "POST"))
         mime = sniff(part.head)
-        if mime is None:  # reference 1.2 #2 [OBS S17, S19]
+        if mime is None or mime not in IMAGE_TYPES | VIDEO_TYPES:  # 1.2 #2 [OBS S17, S19]
             raise Refusal(400, structured(1003, "File type invalid (1)", route, "POST"))
-        video = mime.startswith("video/")
+        gif_limit = config.imgur_gif_417_size
+        if mime == "image/gif" and 0 < gif_limit < part.size:
+            # Reference 1.2 #1 [OBS S8, on /3/upload; /3/image is its alias (1.3)]: the
+            # captures show full user and client credits, only the POST credit spent.
+            body = legacy("Internal expectation failed", 417, route, "POST")
+            raise Refusal(417, body, credits_back=True)
+        video = mime in VIDEO_TYPES
         limit = config.imgur_max_video_size if video else config.imgur_max_image_size
         if part.size > limit:  # reference 1.12: the 2024 413, or the older code 1002
             if config.imgur_oversize_shape == "1002":

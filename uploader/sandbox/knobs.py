@@ -1,9 +1,9 @@
 """The sandbox's knobs: bucket sizes and windows, error-shape variants, latency, faults.
 
 :class:`SandboxConfig` is frozen; change it with ``dataclasses.replace``. Every value is
-checked when the object is made (``ValueError`` naming the knob), so a bad value never
-reaches a running server. :meth:`SandboxConfig.from_toml` reads a flat TOML table of the
-same names.
+checked when the object is made (:class:`KnobError`, a ``ValueError`` naming the knob),
+so a bad value never reaches a running server. :meth:`SandboxConfig.from_toml` reads a
+flat TOML table of the same names.
 """
 
 from __future__ import annotations
@@ -34,7 +34,23 @@ class SandboxConfig:
     imgur_post_window: float = 3600.0
     # "window": UserReset is the constant 3600 live servers send; "epoch": what the docs say.
     imgur_user_reset_format: Literal["window", "epoch"] = "window"
-    imgur_429_shape: Literal["gateway", "legacy"] = "gateway"  # reference 1.2 #3 / #1
+    # Reference 1.2 #3 (2019+) / #1 / #6: the body of a 429 for a spent bucket.
+    # "concatenated" is two JSON documents back to back [OBS S8 ShareX logs; inference].
+    imgur_429_shape: Literal["gateway", "legacy", "concatenated"] = "gateway"
+    # How "You are uploading too fast. Please wait NN more minutes." comes (reference 1.2 #2
+    # [OBS S20, S16]: structured ImgurException code 429, HTTP and body status 400; the
+    # legacy-string 429 has no capture). Used with imgur_429_shape = "legacy".
+    imgur_throttle_shape: Literal["structured400", "legacy429"] = "structured400"
+    # The hidden upload throttle (reference 1.10 [OBS S8]: 429s on uploads with full user
+    # and client credits and POST remaining > 1100): uploads per IP and window; 0 is off.
+    imgur_upload_throttle: int = 0
+    imgur_upload_throttle_window: float = 3600.0
+    # Reference 1.2 #1, 1.12 [OBS S8 2021-2023]: 417 "Internal expectation failed" for a
+    # GIF over this many bytes (about 10 MB in the captures); 0 is off (2024 answers 413).
+    imgur_gif_417_size: int = 0
+    # Credits a GET /3/credits costs. [GAP] No doc says it is free (1.10: "1 credit per
+    # call"); that it sends no rate headers is a third-party claim (1.8 [3P S27]).
+    imgur_credits_cost: int = 0
     imgur_oversize_shape: Literal["413", "1002"] = "413"  # reference 1.2 #4 / #2
     imgur_max_image_size: int = 20 * MiB  # reference 1.12
     imgur_max_video_size: int = 200 * MiB
@@ -54,6 +70,11 @@ class SandboxConfig:
     slow_seconds: float = 30.0
     fault_bad_json: float = 0.0  # 200 with a truncated JSON body (upload stored)
     fault_html: float = 0.0  # 503 Varnish page with Retry-After: 0
+    # Imgur-only shapes (reference 1.2), answered instead of handling the request:
+    fault_cdn_400: float = 0.0  # 400 "These actions are forbidden." CDN-Error: yes [OBS S8]
+    fault_forbidden_400: float = 0.0  # structured code 403 "Forbidden", HTTP 400 [OBS S8]
+    fault_over_capacity: float = 0.0  # "Imgur is over capacity", body status 1203 [3P S12]
+    fault_html_405: float = 0.0  # an HTML 405 page [OBS S8 #2231]
     fault_routes: tuple[str, ...] = ("upload",)  # upload | get | all
     storage_dir: str | None = None  # None: a private temporary directory, removed on stop
     # OAuth (all providers): approve authorization requests at once (for tests), the
@@ -82,10 +103,9 @@ class SandboxConfig:
         hints = typing.get_type_hints(type(self))
         for spec in dataclasses.fields(self):
             _check(spec.name, getattr(self, spec.name), hints[spec.name])
-        for route in self.fault_routes:
-            if route not in FAULT_ROUTES:
-                choices = ", ".join(FAULT_ROUTES)
-                raise ValueError(f"knob 'fault_routes': {route!r} is not one of {choices}")
+        if not set(self.fault_routes) <= set(FAULT_ROUTES):
+            expected = "a list of " + ", ".join(FAULT_ROUTES)
+            raise KnobError("fault_routes", expected, self.fault_routes)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> SandboxConfig:
@@ -108,50 +128,83 @@ class SandboxConfig:
         for key, value in data.items():
             if key not in known:
                 raise ValueError(f"unknown knob {key!r}")
-            values[key] = _coerce(key, value, hints[key])
+            values[key] = coerce(key, value, hints[key])
         return cls(**values)
 
 
-def _coerce(key: str, value: Any, kind: Any) -> Any:
-    """TOML's value for a knob as the dataclass holds it (type errors name the knob)."""
+class KnobError(ValueError):
+    """A knob with a value of the wrong type or range: ``knob NAME must be EXPECTED, got
+    VALUE`` (``expected`` is the phrase after "must be")."""
+
+    def __init__(self, name: str, expected: str, value: Any) -> None:
+        super().__init__(f"knob {name} must be {expected}, got {_shown(value)}")
+        self.name = name
+        self.expected = expected
+        self.value = value
+
+
+def _shown(value: Any) -> str:
+    """A value as TOML spells it (``true``, ``1.5``, ``'text'``, ``['a']``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return repr(list(value))
+    return repr(value)
+
+
+def expectation(kind: Any) -> str:
+    """What a knob of this type must be, in words ("an integer", "one of a, b")."""
+    origin = typing.get_origin(kind)
+    if origin is Literal:
+        return "one of " + ", ".join(typing.get_args(kind))
+    if origin is tuple:
+        return "a list of strings"
+    if kind == (str | None) or kind is str:
+        return "a string"
+    words: dict[Any, str] = {bool: "true or false", int: "an integer", float: "a number"}
+    return words[kind]
+
+
+def coerce(key: str, value: Any, kind: Any) -> Any:
+    """TOML's value for a knob as the dataclass holds it (ints taken for floats, lists of
+    strings for tuples); KnobError for a list of something else."""
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if typing.get_origin(kind) is tuple:
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return tuple(value)
-        raise ValueError(f"knob {key!r} must be a list of strings")
+        raise KnobError(key, expectation(kind), value)
     return value  # the dataclass's own check (_check) judges the rest
 
 
 def _check(key: str, value: Any, kind: Any) -> None:
-    """Type and range of one knob; ValueError naming it."""
+    """Type and range of one knob; KnobError naming it."""
     origin = typing.get_origin(kind)
     if origin is Literal:
-        choices = typing.get_args(kind)
-        if value not in choices:
-            raise ValueError(f"knob {key!r} must be one of {', '.join(choices)}, not {value!r}")
+        if value not in typing.get_args(kind):
+            raise KnobError(key, expectation(kind), value)
         return
     if origin is tuple:
         if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
-            raise ValueError(f"knob {key!r} must be a list of strings")
+            raise KnobError(key, expectation(kind), value)
         return
     if kind == (str | None):
         if value is not None and not isinstance(value, str):
-            raise ValueError(f"knob {key!r} must be a string")
+            raise KnobError(key, expectation(kind), value)
         return
     plain = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}[kind]
     if not isinstance(value, plain) or (kind is not bool and isinstance(value, bool)):
-        raise ValueError(f"knob {key!r} must be {kind.__name__}, not {value!r}")
+        raise KnobError(key, expectation(kind), value)
     if not isinstance(value, int | float) or isinstance(value, bool):
         return  # str and bool: the type was all there was to check
     number = float(value)
     if not math.isfinite(number):
-        raise ValueError(f"knob {key!r} must be a finite number, not {value!r}")
+        raise KnobError(key, "a finite number", value)
     if key == "seed":
         return
     if key.startswith("fault_") and not 0.0 <= number <= 1.0:
-        raise ValueError(f"knob {key!r} must be between 0 and 1, not {value!r}")
+        raise KnobError(key, "between 0 and 1", value)
     if number < 0:
-        raise ValueError(f"knob {key!r} must be 0 or more, not {value!r}")
+        raise KnobError(key, "0 or more", value)
     if key.endswith("_window") and number <= 0:
-        raise ValueError(f"knob {key!r} must be more than 0, not {value!r}")
+        raise KnobError(key, "more than 0", value)

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from uploader.sandbox.exchange import bearer_token
+from uploader.sandbox.exchange import Clock, bearer_token
+from uploader.sandbox.filetypes import MASTODON_TYPES as MIME
 from uploader.sandbox.filetypes import dimensions, sniff
 from uploader.sandbox.knobs import SandboxConfig
 from uploader.sandbox.multipart import MultipartError, boundary_of, parse
@@ -41,19 +42,6 @@ INVALID = (
     'Bearer realm="Doorkeeper", error="invalid_token", '
     'error_description="The access token is invalid"'
 )
-MIME = [
-    "image/jpeg",
-    "image/png",
-    "image/gif",
-    "image/heic",
-    "image/heif",
-    "image/webp",
-    "image/avif",
-    "video/webm",
-    "video/mp4",
-    "video/quicktime",
-    "video/ogg",
-]
 
 
 def _json(status: int, body: Any, headers: list[tuple[str, str]]) -> SandboxResponse:
@@ -77,10 +65,10 @@ class _Window:
 
 
 class MastodonEmulator:
-    def __init__(self, config: SandboxConfig, storage: Path, book: TokenBook) -> None:
-        self.config = config
-        self.storage = storage
-        self.book = book
+    def __init__(
+        self, config: SandboxConfig, storage: Path, book: TokenBook, clock: Clock = time.time
+    ) -> None:
+        self.config, self.storage, self.book, self.clock = config, storage, book, clock
         self.lock = threading.Lock()
         self.reset()
 
@@ -137,7 +125,7 @@ class MastodonEmulator:
         return datetime.fromtimestamp(reset, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     def _throttle(self, token: str, media: bool) -> tuple[bool, list[tuple[str, str]]]:
-        now = time.time()
+        now = self.clock()
         with self.lock:
             left, reset = self.api.hit(token, now)
             limit = self.api.limit
@@ -228,9 +216,9 @@ class MastodonEmulator:
         ).encode()
 
     def _model(self, media: dict[str, Any]) -> dict[str, Any]:
-        ready = time.time() >= media["ready_at"]
+        ready = self.clock() >= media["ready_at"]
         base = f"https://sandbox.local/system/media_attachments/files/{media['id']}"
-        kind = "video" if media["mime"].startswith("video/") else "image"
+        kind = media["mime"].split("/")[0]  # image, video or audio (reference 3.4)
         width, height = media["dimensions"]
         return {
             "id": media["id"],
@@ -279,7 +267,7 @@ class MastodonEmulator:
                 {"error": "Validation failed: File content type is invalid, File is invalid"},
                 PRIVATE,
             )
-        limit = 103809024 if mime.startswith("video/") else 16777216
+        limit = 16777216 if mime.startswith("image/") else 103809024  # video and audio
         if part.size > limit:
             part.path.unlink(missing_ok=True)
             return _json(
@@ -291,7 +279,7 @@ class MastodonEmulator:
                 PRIVATE,
             )
         queued = not sync and (
-            mime.startswith("video/") or part.size > self.config.mastodon_async_threshold
+            not mime.startswith("image/") or part.size > self.config.mastodon_async_threshold
         )
         focus_x, _, focus_y = form.fields.get("focus", "0,0").partition(",")
         with self.lock:
@@ -312,7 +300,7 @@ class MastodonEmulator:
                 "status_id": None,
                 "dimensions": dimensions(part.head),
                 "focus": {"x": float(focus_x or 0), "y": float(focus_y or 0)},
-                "ready_at": time.time()
+                "ready_at": self.clock()
                 + (self.config.mastodon_processing_seconds if queued else 0.0),
             }
             self.media[media_id] = media
@@ -372,7 +360,7 @@ class MastodonEmulator:
                         },
                         PRIVATE,
                     )
-                if time.time() < media["ready_at"]:
+                if self.clock() < media["ready_at"]:
                     return _json(
                         422,
                         {

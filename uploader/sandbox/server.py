@@ -12,6 +12,7 @@ rate-limited nor counted.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import logging
 import socket
@@ -40,6 +41,21 @@ __all__ = ["Emulator", "SandboxRequest", "SandboxResponse", "SandboxServer"]
 
 log = logging.getLogger(__name__)
 JSON = ("Content-Type", "application/json")
+THREAD_NAME = "uploader-sandbox"  # every thread the sandbox starts has a name starting so
+
+
+def loopback_family(host: str) -> socket.AddressFamily:
+    """AF_INET6 for ``::1``, AF_INET for 127.0.0.0/8 and ``localhost``; ValueError for
+    anything else (the sandbox never listens beyond the machine)."""
+    if host == "localhost":
+        return socket.AF_INET
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{host!r} is not a loopback address") from None
+    if not address.is_loopback:
+        raise ValueError(f"{host!r} is not a loopback address")
+    return socket.AF_INET6 if address.version == 6 else socket.AF_INET
 
 
 class Stats:
@@ -90,6 +106,7 @@ class SandboxServer(ThreadingHTTPServer):
         workdir: Path,
         emulators: dict[str, Emulator],
     ) -> None:
+        self.address_family = loopback_family(address[0])
         self.config = config
         self.workdir = workdir
         self.emulators = emulators
@@ -101,6 +118,7 @@ class SandboxServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
+        threading.current_thread().name = f"{THREAD_NAME}-connection"
         with self._live_lock:
             self._live[threading.current_thread()] = request
         try:
@@ -120,13 +138,16 @@ class SandboxServer(ThreadingHTTPServer):
             self.stopping.wait(seconds)
 
     def close_all(self, timeout: float = 5.0) -> None:
-        """Stop: end waits, cut open connections, join their threads (after shutdown())."""
-        self.stopping.set()
+        """Stop: cut open connections, end waits, join their threads (after shutdown()).
+
+        Connections are cut before waits end, so an answer that was waiting (latency, a
+        slow fault) is never sent half-way through a stop: its client sees a disconnect."""
         with self._live_lock:
             live = list(self._live.items())
         for _, connection in live:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
+        self.stopping.set()
         deadline = time.monotonic() + timeout
         for thread, _ in live:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -237,7 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
             workdir=server.workdir,
             log=entry,
         )
-        fault = server.faults.draw(emulator.route_kind(self.command, request.path))
+        fault = server.faults.draw(emulator.route_kind(self.command, request.path), prefix)
         if fault is not None:
             with server.stats.lock:
                 server.stats.faults[fault.kind] += 1

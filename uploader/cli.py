@@ -513,7 +513,9 @@ def config_init(state: State, force: bool, to_stdout: bool) -> None:
     "settings",
     multiple=True,
     metavar="KNOB=VALUE",
-    help="Set one knob, e.g. --set imgur_post_limit=40 (repeatable).",
+    # How sandboxcli.parse_knobs reads VALUE (and SET_HINT says on a bad one).
+    help="Set one knob (repeatable), e.g. --set imgur_post_limit=40. VALUE is a TOML value "
+    "(40, 0.5, true, \"text\", ['a', 'b']) or a bare word; lists also take a,b.",
 )
 @pass_state
 def sandbox(

@@ -20,10 +20,6 @@ from uploader.config import is_loopback
 from uploader.errors import UsageError
 
 # The wording for the --set option's help text (cli.py owns the option itself).
-SET_HELP = (
-    "Set one knob (repeatable), e.g. --set imgur_post_limit=40. VALUE is a TOML value "
-    "(40, 0.5, true, \"text\", ['a', 'b']) or a bare word; lists also take a,b."
-)
 SET_HINT = "--set takes TOML values: 40, 0.5, true, \"text\", ['a', 'b']; or a bare word; or a,b"
 PORT_HINT = "use --port 0 to pick a free port"
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from uploader.errors import AuthError, ProviderError, UsageError
-from uploader.oauth import LoopbackListener, new_state, pkce_pair
+from uploader.oauth import LoopbackListener, new_state, pkce_pair, redact
 
 if TYPE_CHECKING:
     import httpx
@@ -90,22 +90,9 @@ def _post_oauth(
         or not isinstance(body, dict)
         or (token and not body.get("access_token"))
     ):
-        reason = _redact(_oauth_error(body) or f"HTTP {response.status_code}", form)
+        reason = redact(_oauth_error(body) or f"HTTP {response.status_code}", form)
         raise AuthError(f"{refused}: {reason}", hint=hint)
     return body
-
-
-# Form fields whose values are secrets; a server that echoes one in its error text must
-# not make us print it.
-SECRET_FIELDS = ("client_secret", "code", "code_verifier", "pin", "refresh_token", "token")
-
-
-def _redact(text: str, form: Mapping[str, str]) -> str:
-    for name in SECRET_FIELDS:
-        value = form.get(name, "")
-        if len(value) >= 4:
-            text = text.replace(value, "****")
-    return text[:300]
 
 
 def _post_form(ctx: LoginContext, url: str, form: Mapping[str, str], what: str) -> dict[str, Any]:

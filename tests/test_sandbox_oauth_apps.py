@@ -62,7 +62,7 @@ def test_mastodon_register_authorize_pkce_token_revoke() -> None:
         assert token["token_type"] == "Bearer"
         assert token["scope"] == "write:media"
         reused = httpx.post(f"{base}/oauth/token", data=form)
-        assert reused.json()["error"] == "invalid_grant"
+        assert (reused.status_code, reused.json()["error"]) == (400, "invalid_grant")
         wrong_secret = httpx.post(f"{base}/oauth/token", data={**form, "client_secret": "x"})
         assert wrong_secret.status_code == 401
         assert wrong_secret.json()["error"] == "invalid_client"
@@ -99,7 +99,11 @@ def test_gyazo_code_is_bound_to_client_and_redirect() -> None:
             "grant_type": "authorization_code",
         }
         other = httpx.post(f"{base}/oauth/token", data={**form, "client_id": "other"})
-        assert other.status_code == 400
+        assert (other.status_code, other.json()["error"]) == (400, "invalid_grant")
+        got = _code(httpx.get(f"{base}/oauth/authorize", params=query))
+        elsewhere = {**form, "code": got["code"], "redirect_uri": "http://127.0.0.1:1/callback"}
+        moved = httpx.post(f"{base}/oauth/token", data=elsewhere)
+        assert (moved.status_code, moved.json()["error"]) == (400, "invalid_grant")
         got = _code(httpx.get(f"{base}/oauth/authorize", params=query))
         form["code"] = got["code"]
         assert (
@@ -109,6 +113,7 @@ def test_gyazo_code_is_bound_to_client_and_redirect() -> None:
         token = httpx.post(f"{base}/oauth/token", data=form)
         assert token.status_code == 200
         assert len(token.json()["access_token"]) == 64
+        assert token.json()["token_type"].lower() == "bearer"
 
 
 def test_mastodon_client_credentials_app_token() -> None:

@@ -63,7 +63,7 @@ def test_mastodon_register_authorize_pkce_token_revoke() -> None:
         assert token["token_type"] == "Bearer"
         assert token["scope"] == "write:media"
         reused = httpx.post(f"{base}/oauth/token", data=form, trust_env=False)
-        assert reused.json()["error"] == "invalid_grant"
+        assert (reused.status_code, reused.json()["error"]) == (400, "invalid_grant")
         wrong_secret = httpx.post(
             f"{base}/oauth/token", data={**form, "client_secret": "x"}, trust_env=False
         )
@@ -112,7 +112,11 @@ def test_gyazo_code_is_bound_to_client_and_redirect() -> None:
         other = httpx.post(
             f"{base}/oauth/token", data={**form, "client_id": "other"}, trust_env=False
         )
-        assert other.status_code == 400
+        assert (other.status_code, other.json()["error"]) == (400, "invalid_grant")
+        got = _code(httpx.get(f"{base}/oauth/authorize", params=query, trust_env=False))
+        elsewhere = {**form, "code": got["code"], "redirect_uri": "http://127.0.0.1:1/callback"}
+        moved = httpx.post(f"{base}/oauth/token", data=elsewhere, trust_env=False)
+        assert (moved.status_code, moved.json()["error"]) == (400, "invalid_grant")
         got = _code(httpx.get(f"{base}/oauth/authorize", params=query, trust_env=False))
         form["code"] = got["code"]
         assert (
@@ -124,6 +128,7 @@ def test_gyazo_code_is_bound_to_client_and_redirect() -> None:
         token = httpx.post(f"{base}/oauth/token", data=form, trust_env=False)
         assert token.status_code == 200
         assert len(token.json()["access_token"]) == 64
+        assert token.json()["token_type"].lower() == "bearer"
 
 
 def test_mastodon_client_credentials_app_token() -> None:

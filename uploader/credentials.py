@@ -11,6 +11,7 @@ credential (rate-limit state, cache entries) uses :attr:`Credential.identity`.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("uploader.credentials")
 
 SECRET_NAMES = ("access_token", "client_id", "client_secret", "refresh_token")
+# Seconds a writer waits for another one; a refresh (one HTTP call) runs under the lock.
+LOCK_TIMEOUT = 90.0
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
@@ -68,16 +71,21 @@ def mask(secret: str) -> str:
 
 
 class CredentialStore:
-    """``credentials.toml``: one table per profile, ``[apps."<base url>"]`` for Mastodon."""
+    """``credentials.toml``: one table per profile, ``[apps."<base url>"]`` for Mastodon.
 
-    def __init__(self, path: Path) -> None:
+    Readers never lock: a write goes to a private temporary file in the same directory
+    (mode 0600), is flushed to disk, and replaces the store in one ``os.replace``, so a
+    reader sees the old file or the new one, never a part. Writers take an exclusive
+    ``flock`` on ``credentials.toml.lock`` for the whole read-modify-write, so concurrent
+    updates are never lost; the wait for it is bounded by ``lock_timeout``. A temporary
+    file left by a writer that crashed is removed by the next writer (it holds secrets).
+    """
+
+    def __init__(self, path: Path, *, lock_timeout: float = LOCK_TIMEOUT) -> None:
         self.path = path
+        self.lock_timeout = lock_timeout
 
-    def _check_mode(self) -> None:
-        try:
-            mode = self.path.stat().st_mode
-        except FileNotFoundError:
-            return
+    def _refuse_if_shared(self, mode: int) -> None:
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise AuthError(
                 f"{self.path}: credential file is readable by others "
@@ -88,53 +96,132 @@ class CredentialStore:
     def load(self) -> dict[str, Any]:
         import tomllib
 
-        self._check_mode()
         try:
-            text = self.path.read_text(encoding="utf-8")
+            # The mode is checked on the open file, so it is the file that is read.
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
             return {}
         except OSError as exc:
-            raise AuthError(
-                f"{self.path}: cannot read the credential file ({exc.strerror})"
-            ) from exc
+            raise AuthError(f"{self.path}: cannot read the credential file ({_why(exc)})") from exc
+        with os.fdopen(fd, "rb") as fh:
+            self._refuse_if_shared(os.fstat(fh.fileno()).st_mode)
+            try:
+                raw = fh.read()
+            except OSError as exc:
+                raise AuthError(
+                    f"{self.path}: cannot read the credential file ({_why(exc)})"
+                ) from exc
         try:
-            data = tomllib.loads(text)
+            data = tomllib.loads(raw.decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError):
             raise AuthError(
                 f"{self.path}: the credential file is not valid TOML",
                 hint="fix or delete it, then sign in again",
             ) from None
+        for key in ("profiles", "apps"):
+            if not isinstance(data.get(key, {}), dict):
+                raise AuthError(
+                    f"{self.path}: {key!r} in the credential file is not a table",
+                    hint="fix or delete it, then sign in again",
+                )
         return data
+
+    def _private_dir(self) -> Path:
+        directory = self.path.parent
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if stat.S_IMODE(directory.stat().st_mode) & 0o077:
+                os.chmod(directory, 0o700)  # ours; mkdir's mode is masked, or it predates us
+        except OSError as exc:
+            raise AuthError(
+                f"{directory}: cannot prepare the credential directory ({_why(exc)})"
+            ) from exc
+        return directory
+
+    def _lock(self, fd: int) -> None:
+        """Take the writers' lock, waiting at most ``lock_timeout`` seconds."""
+        import fcntl
+        import time
+
+        deadline = time.monotonic() + self.lock_timeout
+        pause = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise AuthError(
+                        f"{self.path}: another uploader process has held the credential "
+                        f"store's lock for over {self.lock_timeout:g} s",
+                        hint="wait for it to finish (see `ps`), then try again",
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
+            except OSError as exc:  # e.g. ENOLCK on a network file system
+                raise AuthError(
+                    f"{self.path}: cannot lock the credential store ({_why(exc)})"
+                ) from exc
 
     @contextmanager
     def _locked(self) -> Iterator[dict[str, Any]]:
-        import fcntl
-
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        """Read-modify-write under the lock; the new content is written only when the
+        body returns normally and changed something."""
+        directory = self._private_dir()
+        lock_path = self.path.with_name(self.path.name + ".lock")
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        except OSError as exc:
+            raise AuthError(f"{lock_path}: cannot open the lock file ({_why(exc)})") from exc
+        try:
+            self._lock(fd)
+            self._remove_stale_temporaries(directory)
             data = self.load()
+            before = copy.deepcopy(data)
             yield data
-            self._write(data)
+            if data != before:
+                self._write(data)
         finally:
-            os.close(fd)
+            os.close(fd)  # releases the lock
+
+    def _temporary_prefix(self) -> str:
+        return f".{self.path.name}."
+
+    def _remove_stale_temporaries(self, directory: Path) -> None:
+        """Only a lock holder writes a temporary file, so under the lock any is stale."""
+        prefix = self._temporary_prefix()
+        for leftover in directory.glob(f"{prefix}*.tmp"):
+            try:
+                leftover.unlink()
+            except OSError:
+                log.debug("could not remove a stale temporary credential file")
 
     def _write(self, data: dict[str, Any]) -> None:
         import tomli_w
 
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        text = "# uploader credentials: secrets, keep private (mode 0600)\n" + tomli_w.dumps(data)
+        tmp = self.path.with_name(
+            f"{self._temporary_prefix()}{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        )
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write("# uploader credentials: secrets, keep private (mode 0600)\n")
-                fh.write(tomli_w.dumps(data))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+            fd = os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600
+            )
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(text.encode("utf-8"))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, self.path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            _fsync_directory(self.path.parent)
+        except OSError as exc:
+            raise AuthError(
+                f"{self.path}: cannot write the credential file ({_why(exc)}); "
+                "it was left as it was"
+            ) from exc
 
     def get(self, name: str) -> dict[str, Any]:
         table = self.load().get("profiles", {}).get(name, {})
@@ -188,6 +275,25 @@ class CredentialStore:
             answer = do_refresh(str(refresh))
             table.update({k: v for k, v in answer.items() if v is not None})
             return str(table["access_token"])
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable (POSIX: fsync the directory); best effort, since
+    some file systems refuse to open or sync a directory."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def store_for(env: Mapping[str, str]) -> CredentialStore:

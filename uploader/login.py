@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from uploader.errors import AuthError, ProviderError, UsageError
-from uploader.oauth import LoopbackListener, new_state, pkce_pair
+from uploader.oauth import LoopbackListener, new_state, pkce_pair, redact
 
 if TYPE_CHECKING:
     import httpx
@@ -90,7 +90,7 @@ def _post_oauth(
         or not isinstance(body, dict)
         or (token and not body.get("access_token"))
     ):
-        reason = _oauth_error(body) or f"HTTP {response.status_code}"
+        reason = redact(_oauth_error(body) or f"HTTP {response.status_code}", form)
         raise AuthError(f"{refused}: {reason}", hint=hint)
     return body
 

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import secrets
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -34,6 +35,21 @@ FRAGMENT_PAGE = (
     b"'uploader received the sign-in. You can close this window.':'Sign-in failed.'})"
     b"</script></body></html>"
 )
+
+
+# Form fields whose values are secrets; a server that quotes one in its error text must
+# not make us print it.
+SECRET_FIELDS = ("client_secret", "code", "code_verifier", "pin", "refresh_token", "token")
+
+
+def redact(text: str, form: Mapping[str, str]) -> str:
+    """``text`` (a server's error message) with the secret values of ``form`` masked,
+    cut to 300 characters."""
+    for name in SECRET_FIELDS:
+        value = form.get(name, "")
+        if len(value) >= 4:
+            text = text.replace(value, "****")
+    return text[:300]
 
 
 def new_state() -> str:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import httpx
 
     from uploader.models import BucketUpdate
-    from uploader.ratelimit import RateLimiter
+    from uploader.ratelimit import RateLimiter, Refusal
 
 log = logging.getLogger("uploader.http")
 
@@ -71,14 +71,25 @@ def build_client(
 
 
 UpdatesParser = Callable[["httpx.Response"], Sequence["BucketUpdate"]]
+RefusalReader = Callable[["httpx.Response"], "Refusal | None"]
+
+
+def refusal_if_429(response: httpx.Response) -> Refusal | None:
+    """The plain reading: a 429 is a rate-limit refusal, nothing else is."""
+    from uploader.ratelimit import Refusal
+
+    return Refusal() if response.status_code == 429 else None
 
 
 class ApiSession:
     """An httpx client plus the rate limiter of one profile.
 
     ``request`` reserves ``costs`` (bucket -> credits) before sending and settles them with
-    what the response headers say; a 429 is recorded as a rejection. ``pending`` tells the
-    limiter how many requests of this kind the caller still has to make (for pacing).
+    what the response headers say. An answer that ``refusal`` reads as a rate-limit refusal
+    (a 429, or a provider's own shape such as Imgur's "uploading too fast" in a 400) is
+    recorded as a rejection instead, so that the next reservation waits or fails: the retry
+    policy relies on that and adds no wait of its own. ``pending`` tells the limiter how
+    many requests of this kind the caller still has to make (for pacing).
     """
 
     def __init__(
@@ -87,12 +98,12 @@ class ApiSession:
         limiter: RateLimiter | None,
         updates: UpdatesParser,
         *,
-        retry_after: Callable[[httpx.Response], float | None] = lambda _r: None,
+        refusal: RefusalReader = refusal_if_429,
     ) -> None:
         self.http = http
         self.limiter = limiter
         self._updates = updates
-        self._retry_after = retry_after
+        self._refusal = refusal
 
     def request(
         self,
@@ -125,12 +136,27 @@ class ApiSession:
             except Exception:  # header parsing must never fail a request that worked
                 log.debug("could not read rate-limit headers", exc_info=True)
                 updates = []
-            if response.status_code == 429:
-                self.limiter.reject(reservation, updates, retry_after=self._retry_after(response))
+            refusal = self._read_refusal(response)
+            if refusal is not None:
+                self.limiter.reject(
+                    reservation,
+                    updates,
+                    retry_after=refusal.retry_after,
+                    spent=refusal.spent,
+                    pause=refusal.pause,
+                    note=refusal.note,
+                )
             else:
                 self.limiter.settle(reservation, updates)
         log.debug("-> HTTP %s (%d bytes)", response.status_code, len(response.content))
         return response
+
+    def _read_refusal(self, response: httpx.Response) -> Refusal | None:
+        try:
+            return self._refusal(response)
+        except Exception:  # a body we cannot read must not hide a 429 from the limiter
+            log.debug("could not read the refusal", exc_info=True)
+            return refusal_if_429(response)
 
 
 def describe_network_error(exc: Exception, url: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 from tests.e2e import get_json, run_cli, sandbox_process, write_config
@@ -66,6 +67,7 @@ def test_retry_ambiguous_resends_and_says_so(tmp_path: Path, hermetic_env: dict[
             [
                 "--config",
                 str(_config(tmp_path, base)),
+                "-v",
                 "upload",
                 "-f",
                 "json",
@@ -77,6 +79,16 @@ def test_retry_ambiguous_resends_and_says_so(tmp_path: Path, hermetic_env: dict[
         assert done.returncode == 5
         (record,) = [json.loads(line) for line in done.stdout.decode().splitlines()]
         assert record["status"] == "ambiguous"
+        err = done.stderr.decode()
+        # Each re-send is announced, and the final message says the image may exist.
+        assert err.count(f"{image}: attempt ") == 2
+        assert f"{image}: attempt 1 failed ({image}: the upload was sent but its answer " in err
+        assert "attempt 3 failed" not in err
+        errors = [line for line in err.splitlines() if line.startswith("error: ")]
+        assert errors == [
+            f"error: {image}: the upload was sent but its answer was lost ({base[7:]} closed "
+            "the connection without a full answer); the image may or may not exist"
+        ]
         assert _posts(base) == 3
 
 
@@ -112,10 +124,18 @@ def test_slow_answer_past_read_timeout_is_ambiguous(
         assert _posts(base) == 1
 
 
+def _free_port() -> int:
+    """A port with surely no listener: bound by us, then closed."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def test_connection_refused_is_retried_then_reported(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
-    config = write_config(tmp_path / "c.toml", "http://127.0.0.1:9", extra="")
+    port = _free_port()
+    config = write_config(tmp_path / "c.toml", f"http://127.0.0.1:{port}", extra="")
     config.write_text(
         config.read_text().replace("[providers", "[defaults]\nretries = 2\n\n[providers", 1)
     )
@@ -123,8 +143,30 @@ def test_connection_refused_is_retried_then_reported(
     done = run_cli(["--config", str(config), "-v", "upload", str(image)], hermetic_env)
     assert done.returncode == 5
     err = done.stderr.decode()
-    assert "attempt 1 failed (could not connect to 127.0.0.1:9)" in err
-    assert err.splitlines()[-1] == "error: could not connect to 127.0.0.1:9"
+    # retries = 2: one failed attempt retried (shown with -v), the second is final.
+    assert err.count(f"{image}: attempt ") == 1
+    assert f"attempt 1 failed (connection refused by 127.0.0.1:{port}); retrying in " in err
+    lines = err.splitlines()
+    assert lines[-2] == f"error: connection refused by 127.0.0.1:{port}"
+    assert lines[-1].startswith("hint: nothing listens there")
+
+
+def test_https_to_a_plain_http_server_is_a_tls_failure_and_not_retried(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    with sandbox_process() as base:
+        port = base.rsplit(":", 1)[1]
+        config = _config(tmp_path, f"https://127.0.0.1:{port}")
+        image = write_png(tmp_path / "a.png")
+        done = run_cli(["--config", str(config), "-v", "upload", str(image)], hermetic_env)
+        assert done.returncode == 5
+        err = done.stderr.decode()
+        assert "attempt 1 failed" not in err  # tried once: a retry cannot fix TLS
+        lines = [line for line in err.splitlines() if line.startswith(("error: ", "hint: "))]
+        assert lines[0].startswith(f"error: TLS handshake with 127.0.0.1:{port} failed: ")
+        assert lines[1].startswith("hint: check base_url: https:// needs a server that speaks TLS")
+        assert "Traceback" not in err
+        assert _posts(base) == 0
 
 
 def test_truncated_json_success_is_ambiguous(tmp_path: Path, hermetic_env: dict[str, str]) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
-import time
 from pathlib import Path
 
+from tests.canned import Canned, canned_server
 from tests.e2e import CLI, get_json, run_cli, sandbox_process, write_config
 from tests.images import write_png
 
@@ -52,21 +53,11 @@ def test_four_concurrent_processes_share_one_post_bucket(
             records = [json.loads(line) for line in out.decode().splitlines()]
             assert [r["status"] for r in records] == ["uploaded"] * 5
         stats = get_json(f"{base}/_sandbox/stats")
+        # The sandbox answers any POST beyond 12 in its window with a 429: none came, so
+        # no window was overspent, and every upload went through exactly once.
         assert stats["responses_429"] == 0
         assert stats["uploads_stored"] == 20
-        # No 3-second window saw more than 12 POSTs (the sandbox's windows start at the
-        # first POST after the previous one ended, so check from each window start).
-        times = sorted(
-            r["at"] for r in get_json(f"{base}/_sandbox/requests") if r["method"] == "POST"
-        )
-        start = times[0]
-        window: list[float] = []
-        for at in times:
-            if at >= start + 3:
-                start = at
-                window = []
-            window.append(at)
-            assert len(window) <= 12
+        assert _posts(base) == 20
 
 
 def test_spent_bucket_seen_by_one_process_stops_the_next_without_sending(
@@ -95,27 +86,29 @@ def test_spent_bucket_seen_by_one_process_stops_the_next_without_sending(
         assert rows["post"]["remaining"] == 0
         assert rows["post"]["limit"] == 2
         assert rows["post"]["source"] == "headers"
-        assert 590 <= rows["post"]["resets_in"] <= 600
+        # The reset is 600 s after the sandbox's first POST; however slow this machine,
+        # it is still ahead and no further than that.
+        assert 0 < rows["post"]["resets_in"] <= 600
         text = run_cli(["--config", str(config), "limits"], hermetic_env).stdout.decode()
         assert "Imgur POST bucket (per IP): 0/2 left; resets " in text
-        assert "(in 10 min); headers seen at " in text
+        assert re.search(r"\(in (\d+ min|\d+ s)\); headers seen at ", text), text
 
 
 def test_wait_policy_waits_for_the_reset_and_says_so(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
-    with sandbox_process("imgur_post_limit=1", "imgur_post_window=3") as base:
+    with sandbox_process("imgur_post_limit=1", "imgur_post_window=5") as base:
         config = write_config(tmp_path / "c.toml", base)
         files = [str(write_png(tmp_path / f"{i}.png", seed=i)) for i in range(2)]
-        started = time.monotonic()
         done = run_cli(["--config", str(config), "upload", *files], hermetic_env)
-        elapsed = time.monotonic() - started
         assert done.returncode == 0, done.stderr
         assert done.stdout.decode().count("https://i.imgur.com/") == 2
-        assert "waiting" in done.stderr.decode()
-        assert "Imgur POST bucket (per IP)" in done.stderr.decode()
-        assert elapsed >= 1.5
+        # The second upload waited for the POST bucket's reset, and said how long.
+        notes = done.stderr.decode().splitlines()
+        assert len(notes) == 1, notes
+        assert re.fullmatch(r"waiting [2-5] s for Imgur POST bucket \(per IP\) to reset", notes[0])
         assert get_json(f"{base}/_sandbox/stats")["responses_429"] == 0
+        assert _posts(base) == 2
 
 
 def test_client_reserve_is_not_spent(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
@@ -129,3 +122,115 @@ def test_client_reserve_is_not_spent(tmp_path: Path, hermetic_env: dict[str, str
         assert "reserve" in records[5]["error"]
         assert done.returncode == 6
         assert get_json(f"{base}/_sandbox/stats")["uploads_stored"] == 5
+
+
+# -- refusals in Imgur's other shapes (canned answers: the sandbox is not needed) ----------
+
+TOO_FAST = {
+    "data": {
+        "error": {
+            "code": 429,
+            "message": "You are uploading too fast. Please wait 37 more minutes.",
+            "type": "ImgurException",
+            "exception": [],
+        },
+        "request": "/3/image",
+        "method": "POST",
+    },
+    "success": False,
+    "status": 400,
+}
+GATEWAY_429 = {
+    "errors": [
+        {
+            "id": "legacy-api-1",
+            "code": "429",
+            "status": "Too Many Requests",
+            "detail": "Too Many Requests",
+        }
+    ]
+}
+FULL_CREDITS = (
+    ("Content-Type", "application/vnd.imgur.v1+json"),
+    ("X-RateLimit-UserLimit", "500"),
+    ("X-RateLimit-UserRemaining", "500"),
+    ("X-RateLimit-UserReset", "3600"),
+    ("X-RateLimit-ClientLimit", "12500"),
+    ("X-RateLimit-ClientRemaining", "12500"),
+    ("X-Post-Rate-Limit-Limit", "1250"),
+    ("X-Post-Rate-Limit-Remaining", "1180"),
+    ("X-Post-Rate-Limit-Reset", "3000"),
+)
+IMAGE = {
+    "data": {"id": "AbCdEf1", "link": "https://i.imgur.com/AbCdEf1.png", "type": "image/png"},
+    "success": True,
+    "status": 200,
+}
+
+
+def _lines(err: bytes) -> list[str]:
+    text = err.decode()
+    assert "Traceback" not in text
+    return text.splitlines()
+
+
+def test_uploading_too_fast_in_a_400_fails_at_once_with_the_reset(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    with canned_server(Canned(400, json.dumps(TOO_FAST).encode())) as (url, recorder):
+        config = write_config(tmp_path / "c.toml", url)
+        image = write_png(tmp_path / "a.png")
+        done = run_cli(["--config", str(config), "upload", str(image)], hermetic_env)
+        assert done.returncode == 4
+        error, hint = _lines(done.stderr)
+        assert error.startswith(
+            "error: Imgur POST bucket (per IP) is paused: Imgur's upload throttle refused an "
+            'upload ("You are uploading too fast. Please wait 37 more minutes."); it resets at '
+        )
+        assert error.endswith("(in 37 min), beyond --max-wait 300 s")
+        assert hint == "hint: use --max-wait 2221 to wait for it, or see `uploader limits`"
+        assert len(recorder.requests) == 1  # the throttle is not hit again
+
+
+def test_daily_client_budget_exceeded_is_not_spent_again(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    body = {"data": {"error": "Daily client requests exceeded"}, "success": False, "status": 429}
+    with canned_server(Canned(429, json.dumps(body).encode())) as (url, recorder):
+        config = write_config(tmp_path / "c.toml", url)
+        image = write_png(tmp_path / "a.png")
+        done = run_cli(["--config", str(config), "upload", str(image)], hermetic_env)
+        assert done.returncode == 4
+        error, hint = _lines(done.stderr)
+        assert error.startswith(
+            "error: Imgur client bucket (per app, daily) is spent (0 of 12500 left; Imgur "
+            'said "Daily client requests exceeded"); it resets at '
+        )
+        assert "(in 24.0 h), beyond --max-wait 300 s" in error
+        assert hint == "hint: a daily budget the server says is exhausted: wait for its reset"
+        # A later run, a lookup included, does not send either.
+        again = run_cli(["--config", str(config), "info", "AbCdEf1"], hermetic_env)
+        assert again.returncode == 4
+        assert len(recorder.requests) == 1
+
+
+def test_the_upload_throttle_leaves_lookups_alone(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    refused = Canned(429, json.dumps(GATEWAY_429).encode(), FULL_CREDITS)
+    with canned_server(refused, Canned(200, json.dumps(IMAGE).encode())) as (url, recorder):
+        config = write_config(tmp_path / "c.toml", url)
+        image = write_png(tmp_path / "a.png")
+        done = run_cli(
+            ["--config", str(config), "upload", "--on-limit", "fail", str(image)], hermetic_env
+        )
+        assert done.returncode == 4
+        error = _lines(done.stderr)[0]
+        assert error.startswith(
+            "error: Imgur POST bucket (per IP) is paused: Imgur's upload throttle refused an "
+            "upload with user and client credits left; it resets at "
+        )
+        info = run_cli(["--config", str(config), "info", "--json", "AbCdEf1"], hermetic_env)
+        assert info.returncode == 0, info.stderr
+        assert json.loads(info.stdout)["url"] == "https://i.imgur.com/AbCdEf1.png"
+        assert [r[0] for r in recorder.requests] == ["POST", "GET"]

@@ -177,7 +177,20 @@ def _body(message: str, status_request: str = "/api/upload") -> dict[str, str]:
             "This method requires authentication",
         ),
         (httpx.Response(402, json=_body("Upgrade required")), ProviderError, 5, "Gyazo Pro"),
-        (httpx.Response(403, json=_body("Forbidden")), AuthError, 3, "Forbidden"),
+        # Reference 2.5: 403 is "no permission"; only one about the token is exit 3.
+        (httpx.Response(403, json=_body("Forbidden")), ProviderError, 5, "Forbidden"),
+        (
+            httpx.Response(403, json=_body("You don't have permission")),
+            ProviderError,
+            5,
+            "Gyazo refused the upload: You don't have permission (HTTP 403)",
+        ),
+        (
+            httpx.Response(403, json=_body("The access token lacks the upload scope")),
+            AuthError,
+            3,
+            "Gyazo refused the access token",
+        ),
         (httpx.Response(404, json=_body("Not Found")), ProviderError, 5, "no such image"),
         (httpx.Response(422, json=_body("Invalid image")), ProviderError, 5, "Invalid image"),
         (httpx.Response(429, json=_body("Too many requests")), RateLimitError, 4, "rate limit"),

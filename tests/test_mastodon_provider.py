@@ -339,6 +339,12 @@ INVALID = (
             AuthError,
             "Your login is currently disabled",
         ),
+        # Reference 3.8: "This action is not allowed" is permission, not the credentials.
+        (
+            httpx.Response(403, json={"error": "This action is not allowed"}),
+            ProviderError,
+            "Mastodon refused the upload: This action is not allowed (HTTP 403)",
+        ),
         (
             httpx.Response(
                 422,

@@ -296,11 +296,20 @@ def test_old_state_without_a_reset_expires_a_window_after_it_was_seen(
     state_dir: Path, fake: FakeTime
 ) -> None:
     state_dir.mkdir(parents=True)
-    old = {"limit": 40, "remaining": 0, "observed_at": NOW - 11, "source": "headers"}
+    old = {"limit": 40, "remaining": 0, "observed_at": NOW - 9, "source": "headers"}
     state = {"version": 1, "buckets": {"fast": old}, "reservations": []}
     (state_dir / f"{KEY}.json").write_text(json.dumps(state))
     lim = limiter(state_dir, fake, FAST, on_limit="fail")
-    lim.acquire({"fast": 1})
+    # Seen 9 s ago with a 10 s window: still spent, until a window after it was seen.
+    assert state_of(lim, "fast").remaining == 0
+    with pytest.raises(RateLimitError) as info:
+        lim.acquire({"fast": 1})
+    assert info.value.reset_at == NOW + 1
+    fake.now += 1
+    assert (state_of(lim, "fast").remaining, state_of(lim, "fast").reset_at) == (40, None)
+    lim.settle(lim.acquire({"fast": 1}), [])
+    assert (state_of(lim, "fast").remaining, state_of(lim, "fast").reset_at) == (39, NOW + 11)
+    assert fake.sleeps == []
 
 
 # -- the Imgur reserve ------------------------------------------------------------------------
@@ -482,6 +491,75 @@ def test_429_naming_a_spent_bucket_without_reset_uses_retry_after(
     lim.acquire({"post": 1})
 
 
+def test_a_refusal_can_pause_only_the_buckets_it_names(state_dir: Path, fake: FakeTime) -> None:
+    # Imgur's upload throttle (reference 1.10): the POST side pauses, reads go on.
+    lim = limiter(state_dir, fake, USER, CLIENT, POST, on_limit="fail")
+    note = "Imgur's upload throttle refused an upload"
+    lim.reject(lim.acquire(UPLOAD), [], retry_after=None, pause=("post",), note=note)
+    lim.acquire({"user": 1, "client": 1})
+    with pytest.raises(RateLimitError) as info:
+        lim.acquire(UPLOAD)
+    assert info.value.bucket == "post"
+    assert info.value.message == (
+        f"Imgur POST bucket (per IP) is paused: {note}; it resets at {local(NOW + 10)} (in 10 s)"
+    )
+    assert [(s.bucket, s.remaining) for s in lim.states()] == [
+        ("user", 500),
+        ("client", 12500),
+        ("post", 0),
+    ]
+
+
+def test_a_bucket_the_server_says_is_spent_stays_spent_for_a_window(
+    state_dir: Path, fake: FakeTime
+) -> None:
+    lim = limiter(state_dir, fake, USER, CLIENT, on_limit="fail")
+    said = 'Imgur said "Daily client requests exceeded"'
+    lim.reject(
+        lim.acquire({"user": 10, "client": 10}), [], retry_after=None, spent=("client",), note=said
+    )
+    client = state_of(lim, "client")
+    assert (client.remaining, client.reset_at, client.source) == (0, NOW + 86400, "refused")
+    assert state_of(lim, "user").remaining == 500  # not paused: the server named the client
+    with pytest.raises(RateLimitError) as info:
+        lim.acquire({"client": 1})
+    assert info.value.message.startswith(
+        f"Imgur client bucket (per app, daily) is spent (0 of 12500 left; {said}); it resets at"
+    )
+    fake.now += 86400
+    lim.acquire({"client": 1})  # the day is over: the words are gone with the window
+    assert "note" not in stored(state_dir)["buckets"]["client"]
+
+
+def test_a_spent_bucket_keeps_its_known_reset(state_dir: Path, fake: FakeTime) -> None:
+    lim = limiter(state_dir, fake, CLIENT, max_wait=300)
+    lim.record([BucketUpdate("client", 12500, 5000, NOW + 7200)], source="headers")
+    lim.reject(lim.acquire({"client": 10}), [], retry_after=None, spent=("client",), note="x")
+    with pytest.raises(RateLimitError, match=r"beyond --max-wait 300 s$") as info:
+        lim.acquire({"client": 10})
+    assert info.value.reset_at == NOW + 7200
+    assert info.value.hint == "a daily budget the server says is exhausted: wait for its reset"
+    assert fake.sleeps == []
+
+
+@pytest.mark.parametrize("retry_after", [0.0, -1.0])
+def test_a_zero_wait_hint_still_pauses(state_dir: Path, fake: FakeTime, retry_after: float) -> None:
+    lim = limiter(state_dir, fake)
+    lim.reject(lim.acquire({"post": 1}), [], retry_after=retry_after)
+    lim.acquire({"post": 1})
+    assert fake.sleeps == [10 + RESET_MARGIN]
+
+
+def test_a_spent_bucket_whose_reset_is_already_due_still_pauses(
+    state_dir: Path, fake: FakeTime
+) -> None:
+    # "Remaining: 0, Reset: 0": taken literally, the next send would go at once.
+    lim = limiter(state_dir, fake)
+    lim.reject(lim.acquire({"post": 1}), [BucketUpdate("post", 1250, 0, NOW)], retry_after=None)
+    lim.acquire({"post": 1})
+    assert fake.sleeps == [10 + RESET_MARGIN]
+
+
 def test_live_figures_are_recorded_with_their_source(state_dir: Path, fake: FakeTime) -> None:
     lim = limiter(state_dir, fake, USER)
     lim.record(
@@ -573,13 +651,21 @@ def test_an_unusable_directory_falls_back_to_memory(
     assert "kept in memory only" in caplog.text
 
 
-def test_state_key_is_a_hash_never_the_identity() -> None:
+def test_state_key_is_a_fixed_length_hash_of_kind_base_url_and_identity() -> None:
     key = state_key("imgur", "https://api.imgur.com", "id-hash")
+    assert key == state_key("imgur", "https://api.imgur.com", "id-hash")  # deterministic
     assert len(key) == 32
-    assert int(key, 16) >= 0
-    assert key != state_key("imgur", "https://api.imgur.com", "other")
-    assert key != state_key("imgur", "http://127.0.0.1:1/imgur", "id-hash")
-    assert "id-hash" not in key
+    assert set(key) <= set("0123456789abcdef")
+    others = {
+        state_key("gyazo", "https://api.imgur.com", "id-hash"),
+        state_key("imgur", "http://127.0.0.1:1/imgur", "id-hash"),
+        state_key("imgur", "https://api.imgur.com", "other"),
+        # The separator keeps the parts apart: no two splits of one string collide.
+        state_key("imgur", "https://api.imgur.comid", "-hash"),
+    }
+    assert len(others) == 4
+    assert key not in others
+    assert all(len(k) == 32 for k in others)
 
 
 # -- real processes ---------------------------------------------------------------------------

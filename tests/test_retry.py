@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from uploader.client import TlsError
 from uploader.errors import (
     AmbiguousUploadError,
     AuthError,
@@ -62,13 +63,20 @@ def _run(
     return fake, calls, events, outcome
 
 
-def test_backoff_is_full_jitter_exponential_capped() -> None:
+def test_backoff_is_equal_jitter_exponential_capped() -> None:
     policy = RetryPolicy(base=0.5, cap=3.0)
     rng = random.Random(7)
     expected_rng = random.Random(7)
     for attempt in range(1, 7):
         ceiling = min(3.0, 0.5 * 2 ** (attempt - 1))
-        assert backoff(attempt, policy, rng) == expected_rng.uniform(0.0, ceiling)
+        wait = backoff(attempt, policy, rng)
+        assert wait == ceiling / 2 + expected_rng.uniform(0.0, ceiling / 2)
+        assert ceiling / 2 <= wait <= ceiling  # never near 0: no instant re-send
+
+
+def _equal_jitter(seed: int, *ceilings: float) -> list[float]:
+    rng = random.Random(seed)
+    return [c / 2 + rng.uniform(0, c / 2) for c in ceilings]
 
 
 def test_exact_waits_for_a_5xx_sequence() -> None:
@@ -85,15 +93,29 @@ def test_exact_waits_for_a_5xx_sequence() -> None:
     )
     assert outcome == "ok"
     assert len(calls) == 4
-    rng = random.Random(3)
-    expected = [rng.uniform(0, 0.5), rng.uniform(0, 1.0), rng.uniform(0, 2.0)]
-    assert fake.sleeps == expected
+    assert fake.sleeps == _equal_jitter(3, 0.5, 1.0, 2.0)
     assert [e.attempt for e in events] == [1, 2, 3]
     assert events[0].reason == "boom"
 
 
-def test_retry_after_wins_over_backoff_within_cap() -> None:
-    policy = RetryPolicy(attempts=3, cap=5.0)
+@pytest.mark.parametrize("seed", range(20))
+def test_retry_after_zero_never_shortens_the_backoff(seed: int) -> None:
+    # Imgur's Varnish 503 says "Retry-After: 0" (reference 1.2 #5): the file must not be
+    # re-sent at once, again and again.
+    policy = RetryPolicy(attempts=4, base=0.5, cap=10.0, max_time=30.0)
+    fake, calls, _, outcome = _run(
+        [ServerError("503", status=503, retry_after=0.0)] * 4, policy, seed=seed
+    )
+    assert isinstance(outcome, ServerError)
+    assert len(calls) == 4
+    assert fake.sleeps == _equal_jitter(seed, 0.5, 1.0, 2.0)
+    assert all(wait > 0 for wait in fake.sleeps)
+    assert fake.sleeps == sorted(fake.sleeps)  # growing
+    assert fake.sleeps[0] >= 0.25
+
+
+def test_a_longer_hint_lengthens_the_backoff() -> None:
+    policy = RetryPolicy(attempts=3, cap=5.0, max_time=100.0)
     fake, _, _, outcome = _run(
         [
             ServerError("a", status=503, retry_after=4.0),
@@ -103,7 +125,16 @@ def test_retry_after_wins_over_backoff_within_cap() -> None:
         policy,
     )
     assert outcome == "ok"
-    assert fake.sleeps == [4.0, 5.0]
+    assert fake.sleeps == [4.0, 60.0]  # honoured, beyond the backoff cap
+
+
+def test_a_hint_beyond_the_time_budget_ends_the_retries() -> None:
+    fake, calls, _, outcome = _run(
+        [ServerError("a", status=503, retry_after=60.0), None], RetryPolicy(max_time=30.0)
+    )
+    assert isinstance(outcome, ServerError)
+    assert len(calls) == 1
+    assert fake.sleeps == []
 
 
 def test_gives_up_after_attempts_and_reraises_last_error() -> None:
@@ -141,6 +172,7 @@ def test_total_time_cap_stops_before_a_wait_that_would_overrun() -> None:
         NetworkError("reset after send", sent=True),
         AmbiguousUploadError("lost answer"),
         RateLimitError("limiter says no", from_server=False),
+        TlsError("TLS handshake with 127.0.0.1:443 failed: wrong version number"),
     ],
 )
 def test_non_retryable_are_tried_exactly_once(fault: UploaderError) -> None:

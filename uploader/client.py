@@ -20,11 +20,22 @@ if TYPE_CHECKING:
     import httpx
 
     from uploader.models import BucketUpdate
-    from uploader.ratelimit import RateLimiter
+    from uploader.ratelimit import RateLimiter, Refusal
 
 log = logging.getLogger("uploader.http")
 
 USER_AGENT = f"uploader/{__version__} (+https://github.com/uploader-cli/uploader)"
+
+
+class TlsError(NetworkError):
+    """The TLS handshake or the certificate check failed: nothing was sent, and sending
+    again cannot help (an https:// URL on a plain-http server, an untrusted certificate).
+
+    Lives here, beside the only code that raises it, until errors.py grows a home for it.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint, sent=False)
 
 
 class Timeouts(NamedTuple):
@@ -71,14 +82,25 @@ def build_client(
 
 
 UpdatesParser = Callable[["httpx.Response"], Sequence["BucketUpdate"]]
+RefusalReader = Callable[["httpx.Response"], "Refusal | None"]
+
+
+def refusal_if_429(response: httpx.Response) -> Refusal | None:
+    """The plain reading: a 429 is a rate-limit refusal, nothing else is."""
+    from uploader.ratelimit import Refusal
+
+    return Refusal() if response.status_code == 429 else None
 
 
 class ApiSession:
     """An httpx client plus the rate limiter of one profile.
 
     ``request`` reserves ``costs`` (bucket -> credits) before sending and settles them with
-    what the response headers say; a 429 is recorded as a rejection. ``pending`` tells the
-    limiter how many requests of this kind the caller still has to make (for pacing).
+    what the response headers say. An answer that ``refusal`` reads as a rate-limit refusal
+    (a 429, or a provider's own shape such as Imgur's "uploading too fast" in a 400) is
+    recorded as a rejection instead, so that the next reservation waits or fails: the retry
+    policy relies on that and adds no wait of its own. ``pending`` tells the limiter how
+    many requests of this kind the caller still has to make (for pacing).
     """
 
     def __init__(
@@ -87,12 +109,12 @@ class ApiSession:
         limiter: RateLimiter | None,
         updates: UpdatesParser,
         *,
-        retry_after: Callable[[httpx.Response], float | None] = lambda _r: None,
+        refusal: RefusalReader = refusal_if_429,
     ) -> None:
         self.http = http
         self.limiter = limiter
         self._updates = updates
-        self._retry_after = retry_after
+        self._refusal = refusal
 
     def request(
         self,
@@ -118,29 +140,84 @@ class ApiSession:
                     self.limiter.settle(reservation, ())
                 else:
                     self.limiter.release(reservation)
-            raise NetworkError(describe_network_error(exc, url), sent=sent) from exc
+            raise network_error(exc, url, sent=sent) from exc
         if self.limiter and reservation is not None:
             try:
                 updates = list(self._updates(response))
             except Exception:  # header parsing must never fail a request that worked
                 log.debug("could not read rate-limit headers", exc_info=True)
                 updates = []
-            if response.status_code == 429:
-                self.limiter.reject(reservation, updates, retry_after=self._retry_after(response))
+            refusal = self._read_refusal(response)
+            if refusal is not None:
+                self.limiter.reject(
+                    reservation,
+                    updates,
+                    retry_after=refusal.retry_after,
+                    spent=refusal.spent,
+                    pause=refusal.pause,
+                    note=refusal.note,
+                )
             else:
                 self.limiter.settle(reservation, updates)
         log.debug("-> HTTP %s (%d bytes)", response.status_code, len(response.content))
         return response
 
+    def _read_refusal(self, response: httpx.Response) -> Refusal | None:
+        try:
+            return self._refusal(response)
+        except Exception:  # a body we cannot read must not hide a 429 from the limiter
+            log.debug("could not read the refusal", exc_info=True)
+            return refusal_if_429(response)
+
+
+def network_error(exc: Exception, url: str, *, sent: bool) -> NetworkError:
+    """The NetworkError (a :class:`TlsError` for TLS failures) for an httpx exception."""
+    import socket
+
+    message = describe_network_error(exc, url)
+    tls = _root(exc, ssl_error())
+    if tls is None:
+        hint = None
+        if _root(exc, socket.gaierror) is not None:
+            hint = "check the host name in base_url, and the network's DNS"
+        elif _root(exc, ConnectionRefusedError) is not None:
+            hint = "nothing listens there: check that the server runs and base_url's port"
+        return NetworkError(message, hint=hint, sent=sent)
+    if getattr(tls, "verify_message", None):
+        hint = "check that base_url names the right host, the system clock and CA certificates"
+    else:
+        hint = (
+            "check base_url: https:// needs a server that speaks TLS on that port "
+            "(the local sandbox speaks plain http://)"
+        )
+    return TlsError(message, hint=hint)
+
 
 def describe_network_error(exc: Exception, url: str) -> str:
-    """One line saying what went wrong on the network, without secrets."""
-    httpx_mod = import_httpx()
-    from urllib.parse import urlsplit
+    """One line saying what went wrong on the network, without secrets.
 
-    host = urlsplit(url).netloc
+    The cause httpx wraps (``ssl.SSLError``, ``socket.gaierror``, ``ConnectionRefusedError``)
+    says which failure it was; the URL is reduced to host and port (no userinfo, no path,
+    no query: those may carry secrets).
+    """
+    httpx_mod = import_httpx()
+    import socket
+
+    host = _host(url)
+    ssl_kind = ssl_error()
+    tls = _root(exc, ssl_kind)
+    if tls is not None:
+        verify = getattr(tls, "verify_message", None)
+        if verify:
+            return f"could not verify the TLS certificate of {host}: {verify}"
+        return f"TLS handshake with {host} failed: {_ssl_reason(tls)}"
+    if isinstance(exc, httpx_mod.ConnectError):
+        if _root(exc, socket.gaierror) is not None:
+            return f"could not resolve the host name of {host} (DNS lookup failed)"
+        if _root(exc, ConnectionRefusedError) is not None:
+            return f"connection refused by {host}"
     kinds: list[tuple[type[Exception], str]] = [
-        (httpx_mod.ConnectTimeout, f"timed out connecting to {host}"),
+        (httpx_mod.ConnectTimeout, f"timed out connecting to {host} (connect timeout)"),
         (httpx_mod.ConnectError, f"could not connect to {host}"),
         (httpx_mod.ReadTimeout, f"{host} did not answer in time (read timeout)"),
         (httpx_mod.WriteTimeout, f"timed out sending to {host} (write timeout)"),
@@ -153,3 +230,46 @@ def describe_network_error(exc: Exception, url: str) -> str:
         if isinstance(exc, kind):
             return text
     return f"network error talking to {host} ({type(exc).__name__})"
+
+
+def ssl_error() -> type[Exception]:
+    import ssl
+
+    return ssl.SSLError
+
+
+def _root(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first exception of ``kind`` in the cause/context chain of ``exc`` (bounded)."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    """``WRONG_VERSION_NUMBER`` and the like, as words; OpenSSL's own text otherwise."""
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, str) and reason:
+        words = reason.replace("_", " ").lower()
+        if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST"):
+            return f"{words} (the server does not speak TLS on that port)"
+        return words
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or "the server"
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    return f"{host}:{port}" if port else host

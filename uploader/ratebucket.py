@@ -2,7 +2,8 @@
 
 A stored bucket is a plain dict in the shared state (:mod:`uploader.ratestate`) with the
 fields ``limit``, ``remaining``, ``reset_at``, ``observed_at``, ``source``, ``next_at``
-(pacing), ``blocked_until`` and ``strikes`` (after a 429), each optional. The functions here
+(pacing), ``blocked_until`` and ``strikes`` (after a 429) and ``note`` (what the server said
+when it refused, for the limiter's message), each optional. The functions here
 change one such dict in place; :mod:`uploader.ratelimit` calls them under the state lock.
 
 Two rules keep stored knowledge honest:
@@ -63,6 +64,27 @@ class BucketState(NamedTuple):
     reserve: int
 
 
+class Refusal(NamedTuple):
+    """A server's "too many requests", whatever HTTP status carried it.
+
+    Imgur says "You are uploading too fast" in a 400 (reference 1.2 #2) and "Daily client
+    requests exceeded" in a 429 without headers (1.10): the provider reads such answers
+    into a Refusal, and the session hands it to :meth:`RateLimiter.reject`, so that the next
+    reservation waits or fails instead of re-sending at once.
+
+    ``retry_after``: the wait the server asked for (header or message text), if any.
+    ``spent``: buckets the server says are exhausted; they stay spent until their reset.
+    ``pause``: when no bucket is named spent (here or by a header with 0 left), the buckets
+    to pause; None means every bucket of the refused request.
+    ``note``: one line on what the server said, for the limiter's messages.
+    """
+
+    retry_after: float | None = None
+    spent: tuple[str, ...] = ()
+    pause: tuple[str, ...] | None = None
+    note: str | None = None
+
+
 def number(value: object) -> float | None:
     """A stored time as a float, or None."""
     return float(value) if isinstance(value, int | float) else None
@@ -79,11 +101,15 @@ def current(buckets: dict[str, Any], spec: BucketSpec, now: float) -> dict[str, 
     observed = number(bucket.get("observed_at"))
     if reset_at is None and observed is not None and bucket.get("remaining") is not None:
         reset_at = observed + spec.window
+        limit, left = figures(bucket, spec)
+        if left < limit:
+            bucket["reset_at"] = reset_at  # kept, so that refusals name the real reset
     if reset_at is not None and now >= reset_at:
         bucket["remaining"] = bucket.get("limit") or spec.default_limit
         bucket["reset_at"] = None
         bucket["next_at"] = None
         bucket["refreshed"] = True
+        bucket.pop("note", None)  # it described the window that just ended
     return bucket
 
 
@@ -134,6 +160,8 @@ def apply_update(
             bucket["remaining"] = update.remaining
             if old_left is not None and update.remaining > int(old_left):
                 bucket["next_at"] = None  # refilled: the old pacing schedule is void
+    if update.remaining:
+        bucket.pop("note", None)  # credits left: an earlier refusal's words no longer apply
     bucket.pop("refreshed", None)
     if update.limit is not None:
         bucket["limit"] = update.limit
@@ -155,16 +183,49 @@ def spend_locally(bucket: dict[str, Any], spec: BucketSpec, cost: int, now: floa
         bucket["observed_at"] = now
 
 
-def pause(bucket: dict[str, Any], spec: BucketSpec, retry_after: float | None, now: float) -> None:
+def pause(
+    bucket: dict[str, Any],
+    spec: BucketSpec,
+    retry_after: float | None,
+    now: float,
+    note: str | None = None,
+) -> None:
     """Refuse sends until ``now + retry_after``; unknown, 10 s doubling per repeated 429.
 
-    The doubling is capped at the window, and starts over once a request is answered.
+    The doubling is capped at the window, and starts over once a request is answered. A
+    hint of 0 (or less) still pauses PENALTY_BASE: the server has just refused, and an
+    immediate re-send would only be refused again. ``note`` says why, for the message.
     """
     strikes = int(bucket.get("strikes", 0))
-    if retry_after is None:
+    if retry_after is None or retry_after <= 0:
         retry_after = min(spec.window, PENALTY_BASE * 2**strikes)
     bucket["strikes"] = strikes + 1
-    bucket["blocked_until"] = now + retry_after
+    bucket["blocked_until"] = max(now + retry_after, number(bucket.get("blocked_until")) or 0.0)
+    _set_note(bucket, note)
+
+
+def mark_spent(bucket: dict[str, Any], spec: BucketSpec, now: float, note: str | None) -> None:
+    """The server said this bucket is exhausted: nothing left until its reset.
+
+    The reset is the one known (still ahead), else a window from now: for Imgur's daily
+    client bucket that is a day, the safe side of a budget whose exhaustion counts towards
+    the monthly block (reference 1.10).
+    """
+    bucket["remaining"] = 0
+    reset = number(bucket.get("reset_at"))
+    if reset is None or reset <= now:
+        bucket["reset_at"] = now + spec.window
+    bucket["observed_at"] = now
+    bucket["source"] = "refused"  # `uploader limits` shows "refused at HH:MM:SS"
+    bucket.pop("refreshed", None)
+    _set_note(bucket, note)
+
+
+def _set_note(bucket: dict[str, Any], note: str | None) -> None:
+    if note:
+        bucket["note"] = note
+    else:
+        bucket.pop("note", None)
 
 
 def snapshot(spec: BucketSpec, stored: Mapping[str, Any] | None, now: float) -> BucketState:

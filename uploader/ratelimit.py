@@ -23,14 +23,16 @@ from uploader.models import BucketUpdate
 from uploader.ratebucket import (
     BucketSpec,
     BucketState,
+    Refusal,
     apply_update,
     current,
     figures,
+    mark_spent,
     number,
-    pause,
     snapshot,
     spend_locally,
 )
+from uploader.ratebucket import pause as pause_bucket
 from uploader.ratestate import StateStore
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "BucketState",
     "LimitPolicy",
     "RateLimiter",
+    "Refusal",
     "Reservation",
     "StateStore",
     "state_key",
@@ -92,6 +95,7 @@ class _Block(NamedTuple):
     limit: int
     inflight: int
     reason: str  # "spent" | "reserve" | "penalty"
+    note: str | None = None  # what the server said when it refused
 
 
 class RateLimiter:
@@ -186,7 +190,9 @@ class RateLimiter:
             inflight = self._inflight(state, name)
             blocked_until = number(bucket.get("blocked_until"))
             if blocked_until is not None and blocked_until > now:
-                return _Block(spec, blocked_until, remaining, limit, 0, "penalty"), None, {}
+                note = bucket.get("note")
+                block = _Block(spec, blocked_until, remaining, limit, 0, "penalty", note)
+                return block, None, {}
             available = remaining - inflight - spec.reserve
             reset = number(bucket.get("reset_at"))
             if available < cost:
@@ -199,6 +205,7 @@ class RateLimiter:
                     limit,
                     inflight,
                     "reserve" if reserve_hit else "spent",
+                    None if reserve_hit else bucket.get("note"),
                 )
                 return block, None, {}
             # Pace only when the reset is within reach (--max-wait): spreading a daily
@@ -230,11 +237,15 @@ class RateLimiter:
                 "reserve_uploads in the profile to spend it"
             )
         elif block.reason == "penalty":
-            message = f"{spec.label} is paused after the server refused a request (429)"
+            if block.note:
+                message = f"{spec.label} is paused: {block.note}"
+            else:
+                message = f"{spec.label} is paused after the server refused a request (429)"
             hint = "wait, or see `uploader limits`"
         else:
             held = f", {block.inflight} held by requests in flight" if block.inflight else ""
-            message = f"{spec.label} is spent ({block.remaining} of {block.limit} left{held})"
+            said = f"; {block.note}" if block.note else ""
+            message = f"{spec.label} is spent ({block.remaining} of {block.limit} left{held}{said})"
             hint = "use --on-limit wait (with --max-wait) to wait for it, or see `uploader limits`"
         until = block.until
         when = f"; it resets at {_clock_text(until, now)}"
@@ -244,7 +255,11 @@ class RateLimiter:
                 message + when, hint=hint, bucket=spec.name, reset_at=until, retry_after=wait
             )
         if wait > budget:
-            if block.reason != "reserve":
+            if block.note and block.reason == "spent" and spec.window >= 86400:
+                # Reference 1.10: every request against a spent daily budget counts
+                # towards Imgur's monthly block; nothing but the reset helps.
+                hint = "a daily budget the server says is exhausted: wait for its reset"
+            elif block.reason != "reserve":
                 needed = self.policy.max_wait - budget + wait + 1  # waited so far + this wait
                 hint = f"use --max-wait {needed:.0f} to wait for it, or see `uploader limits`"
             raise RateLimitError(
@@ -293,26 +308,46 @@ class RateLimiter:
         updates: Sequence[BucketUpdate],
         *,
         retry_after: float | None,
+        spent: Sequence[str] = (),
+        pause: Sequence[str] | None = None,
+        note: str | None = None,
     ) -> None:
-        """A 429: record it so that the next :meth:`acquire` waits or refuses.
+        """The server refused for rate limiting (see :class:`Refusal`): record it so that the
+        next :meth:`acquire` waits or refuses; nothing is ever re-sent at once.
 
-        ``updates`` are applied; a bucket they name with remaining 0 stays spent until its
-        reset (when none is known: ``now + retry_after``, else its window). When they name
-        no spent bucket (none at all, or Imgur's hidden upload throttle with credits left,
-        reference 1.10), every bucket of the reservation pauses for ``retry_after``, or, when
-        unknown, 10 s doubling per repeated 429 up to the window: taking the window itself
-        would shut Imgur's daily client bucket for a day after one unexplained 429.
+        ``updates`` are applied. The exhausted buckets are those they name with remaining 0,
+        plus ``spent`` (marked spent until their known reset, else a window from now). Each
+        exhausted bucket stays spent until its reset (when none is known: ``now +
+        retry_after``, else its window); with a ``retry_after`` it is also paused that long.
+        When none is exhausted (no headers, or Imgur's hidden upload throttle with credits
+        left, reference 1.10), the ``pause`` buckets (default: every bucket of the
+        reservation) pause for ``retry_after``, or, when unknown, 10 s doubling per repeated
+        refusal up to the window: taking the window itself would shut Imgur's daily client
+        bucket for a day after one unexplained 429.
         """
         with self.store.transaction(self.key) as state:
             now = self.clock()
             self._drop(state, reservation)
             self._apply(state, updates, now, source="headers", fallback=retry_after)
-            exhausted = [u.bucket for u in updates if u.remaining == 0 and u.bucket in self.specs]
-            if exhausted and retry_after is None:
-                return  # their reset says when
-            for name in exhausted or [n for n, _ in reservation.costs if n in self.specs]:
-                spec = self.specs[name]
-                pause(current(state["buckets"], spec, now), spec, retry_after, now)
+            named = [u.bucket for u in updates if u.remaining == 0] + list(spent)
+            exhausted = [self.specs[n] for n in dict.fromkeys(named) if n in self.specs]
+            for spec in exhausted:
+                bucket = current(state["buckets"], spec, now)
+                if spec.name in spent:
+                    mark_spent(bucket, spec, now, note)
+                reset = number(bucket.get("reset_at"))
+                # A reset already due (e.g. "Reset: 0") would let the next send go at once:
+                # pause instead, as after an unexplained refusal.
+                if retry_after is not None or reset is None or reset <= now:
+                    pause_bucket(bucket, spec, retry_after, now, note)
+                elif note:
+                    bucket["note"] = note
+            if exhausted:
+                return  # the buckets the server named are the ones to hold back
+            targets = [n for n, _ in reservation.costs] if pause is None else list(pause)
+            for target in (self.specs[n] for n in targets if n in self.specs):
+                bucket = current(state["buckets"], target, now)
+                pause_bucket(bucket, target, retry_after, now, note)
 
     def record(self, updates: Sequence[BucketUpdate], *, source: str) -> None:
         """Figures from a live check (e.g. ``GET /3/credits``), labelled ``source``."""

@@ -55,8 +55,9 @@ def _clean_bucket(raw: dict[str, Any]) -> dict[str, Any]:
     for name in _TIME_FIELDS:
         if name in raw and (raw[name] is None or _is_time(raw[name])):
             bucket[name] = raw[name]
-    if isinstance(raw.get("source"), str):
-        bucket["source"] = raw["source"]
+    for name in ("source", "note"):
+        if isinstance(raw.get(name), str):
+            bucket[name] = raw[name]
     if isinstance(raw.get("refreshed"), bool):
         bucket["refreshed"] = raw["refreshed"]
     return bucket

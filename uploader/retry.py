@@ -1,15 +1,19 @@
 """The one retry policy (tenacity), around each whole operation.
 
-Retried, with exponential backoff and full jitter, capped per wait and in total:
-  * network failures where nothing reached the server (connect refused, DNS, TLS);
+Retried, with exponential backoff ("equal jitter"), capped per wait and in total:
+  * network failures where nothing reached the server (connection refused, DNS, timeouts),
+    but not a failed TLS handshake or certificate check: trying again cannot fix those;
   * 5xx answers (:class:`ServerError`);
-  * a 429 the server sent (:class:`RateLimitError` with ``from_server``): the limiter has
-    recorded it, so the next attempt's reservation waits for the reset (or refuses, which is
-    final) and the policy itself adds no wait;
+  * a rate-limit refusal the server sent (:class:`RateLimitError` with ``from_server``),
+    whatever its HTTP status: the session has recorded it with the limiter, so the next
+    attempt's reservation waits for the reset (or refuses, which is final) and the policy
+    itself adds no wait;
   * an ambiguous upload (body sent, answer lost) only when the caller allows it.
-A ``Retry-After`` (seconds or HTTP date, carried as ``retry_after``) always wins over the
-computed backoff, within the caps. Everything else (other 4xx, authentication, bad input,
-the limiter refusing) is final and tried exactly once.
+A wait hint (``Retry-After``, carried as ``retry_after``) can lengthen a backoff but never
+shorten it: Imgur's Varnish 503 pages say ``Retry-After: 0`` (reference 1.2 #5), and
+obeying that would re-send a whole file at once, again and again. Waits the caps do not
+allow end the retries. Everything else (other 4xx, authentication, bad input, the limiter
+refusing) is final and tried exactly once.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
+from uploader.client import TlsError
 from uploader.errors import AmbiguousUploadError, NetworkError, RateLimitError, ServerError
 
 if TYPE_CHECKING:
@@ -54,14 +59,21 @@ def is_retryable(exc: BaseException, policy: RetryPolicy) -> bool:
         return True
     if isinstance(exc, AmbiguousUploadError):
         return policy.retry_ambiguous
+    if isinstance(exc, TlsError):
+        return False  # a wrong scheme or certificate stays wrong
     if isinstance(exc, NetworkError):
         return not exc.sent
     return False
 
 
 def backoff(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
-    """Full jitter: uniform between 0 and min(cap, base * 2**(attempt-1))."""
-    return rng.uniform(0.0, min(policy.cap, policy.base * 2 ** (attempt - 1)))
+    """Equal jitter: half of min(cap, base * 2**(attempt-1)), plus up to as much again.
+
+    Not "full jitter" (uniform from 0): a wait near 0 re-sends the whole file at once, and
+    the lower bound doubling keeps successive waits from shrinking.
+    """
+    ceiling: float = min(policy.cap, policy.base * 2.0 ** (attempt - 1))
+    return ceiling / 2 + rng.uniform(0.0, ceiling / 2)
 
 
 def call_with_retries(
@@ -100,10 +112,11 @@ def call_with_retries(
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RateLimitError):
             return 0.0  # the limiter's next reservation does the waiting
+        computed = backoff(state.attempt_number, policy, jitter)
         hinted = getattr(exc, "retry_after", None)
-        if isinstance(hinted, int | float) and hinted >= 0:
-            return min(float(hinted), policy.cap)
-        return backoff(state.attempt_number, policy, jitter)
+        if isinstance(hinted, int | float) and float(hinted) > computed:
+            return float(hinted)  # the stop rule ends the retries if it is too long
+        return computed
 
     def stop(state: RetryCallState) -> bool:
         if state.attempt_number >= policy.attempts:

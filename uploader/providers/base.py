@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from uploader.config import Profile
     from uploader.credentials import Credential
     from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
-    from uploader.ratelimit import BucketSpec, RateLimiter
+    from uploader.ratelimit import BucketSpec, RateLimiter, Refusal
 
 
 class OptionSpec(NamedTuple):
@@ -49,7 +49,7 @@ class Provider(Protocol):
 
     Construction: ``cls(profile, credential, http, limiter, clock=..., cache=...)``. The
     provider builds its own :class:`ApiSession` (exposed as ``session``) from ``http`` and
-    ``limiter`` with its ``rate_updates`` and ``retry_after``. Optional features raise
+    ``limiter`` with its ``rate_updates`` and ``rate_refusal``. Optional features raise
     :class:`UsageError` with a clear message where the provider has no such thing.
     """
 
@@ -98,6 +98,11 @@ class Provider(Protocol):
 
     def retry_after(self, response: httpx.Response) -> float | None:
         """Seconds the server asks us to wait (header or message text), if it says."""
+        ...
+
+    def rate_refusal(self, response: httpx.Response) -> Refusal | None:
+        """Whether this answer is a rate-limit refusal (whatever its status), and what it
+        tells the limiter; None for any other answer (never raises)."""
         ...
 
     def can_find_uploads(self) -> bool:
@@ -153,7 +158,7 @@ class ProviderCore:
         self.sleep = sleep
         self.cache = cache
         self.session: ApiSession = ApiSession(
-            http, limiter, self.rate_updates, retry_after=self.retry_after
+            http, limiter, self.rate_updates, refusal=self.rate_refusal
         )
         self._setup()
 
@@ -163,6 +168,14 @@ class ProviderCore:
     def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
         """No headers known: the limiter counts locally (providers override this)."""
         return []
+
+    def rate_refusal(self, response: httpx.Response) -> Refusal | None:
+        """A 429 is a refusal, with the wait :meth:`retry_after` reads (override for more)."""
+        from uploader.ratelimit import Refusal
+
+        if response.status_code != 429:
+            return None
+        return Refusal(retry_after=self.retry_after(response))
 
     def retry_after(self, response: httpx.Response) -> float | None:
         """How long the server says to wait: Retry-After, else a hint in the message text."""

@@ -10,6 +10,7 @@ pages, the legacy bare ``400`` with a newline) are described, never dumped.
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING
 
 from uploader.errors import (
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     import httpx
 
 TOKEN_PAGE = "https://gyazo.com/oauth/applications"  # noqa: S105 - a web page, not a secret
+# Reference 2.5: 403 is "no permission" (e.g. another user's image); only a 403 that talks
+# about the token or authentication is about the credentials.
+_AUTH_TEXT = re.compile(r"token|authenticat|unauthori[sz]ed|scope|credential", re.IGNORECASE)
 
 
 def gyazo_message(response: httpx.Response) -> str | None:
@@ -58,13 +62,21 @@ def error_for(
             retry_after=header_wait if header_wait is not None else hinted,
             from_server=True,
         )
-    if status in (401, 403):
-        what = "rejected the access token" if status == 401 else "refused the access token"
+    if status == 401:
         return AuthError(
-            f"Gyazo {what}: {detail} (HTTP {status})",
-            hint=f"check {token_var}; create a new token at {TOKEN_PAGE}"
-            if status == 401
-            else f"the token lacks permission for this; check {token_var} ({TOKEN_PAGE})",
+            f"Gyazo rejected the access token: {detail} (HTTP 401)",
+            hint=f"check {token_var}; create a new token at {TOKEN_PAGE}",
+        )
+    if status == 403 and message and _AUTH_TEXT.search(message):
+        return AuthError(
+            f"Gyazo refused the access token: {detail} (HTTP 403)",
+            hint=f"the token lacks permission for this; check {token_var} ({TOKEN_PAGE})",
+        )
+    if status == 403:
+        return ProviderError(
+            f"Gyazo refused the {action}: {detail} (HTTP 403)",
+            status=status,
+            hint="Gyazo lets a token read and delete only its own account's images",
         )
     if status >= 500:
         return ServerError(

@@ -18,7 +18,6 @@ from uploader.errors import (
     ProviderError,
     UnreadableAnswerError,
     UploaderError,
-    UsageError,
 )
 from uploader.providers.base import (
     Limits,
@@ -35,10 +34,9 @@ if TYPE_CHECKING:
 
     from uploader.config import Profile
     from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
+    from uploader.ratelimit import Refusal
 
 T = TypeVar("T")
-# Refresh a stored token this long before it expires.
-REFRESH_MARGIN = 120.0
 
 UPLOAD_COST = {"user": 10, "client": 10, "post": 1}
 READ_COST = {"user": 1, "client": 1}
@@ -99,98 +97,28 @@ class ImgurProvider(ProviderCore):
 
     @classmethod
     def resolve_credential(cls, profile: Profile, env: Mapping[str, str]) -> Credential:
-        """Bearer when a user token is available (unless pinned anonymous), else Client-ID.
+        """Bearer when a user token is available (unless pinned anonymous), else Client-ID."""
+        from uploader.providers.imgur_auth import resolve_credential
 
-        Tokens come from the environment, ``access_token_command`` or the credential store;
-        a stored token with a refresh token is refreshed when it expires.
-        """
-        from uploader.credentials import resolve_secret, store_for
-
-        token_var = profile.env_prefix + "ACCESS_TOKEN"
-        id_var = profile.env_prefix + "CLIENT_ID"
-        found = (
-            resolve_secret(profile, "access_token", env) if profile.auth != "anonymous" else None
-        )
-        if found is not None:
-            token, source = found
-            stored = store_for(env).get(profile.name) if "credential store" in source else {}
-            return Credential(
-                "Bearer",
-                token,
-                source,
-                refreshable=bool(stored.get("refresh_token")),
-                key=f"imgur-oauth:{profile.name}:{stored.get('account_username', '')}"
-                if stored
-                else None,
-            )
-        if profile.auth == "oauth":
-            raise AuthError(
-                f'profile {profile.name!r} needs a user token (auth = "oauth") and has none',
-                hint=f"run `uploader auth login {profile.name}` or set {token_var}",
-            )
-        client = resolve_secret(profile, "client_id", env)
-        if client is not None:
-            return Credential("Client-ID", client[0], client[1])
-        if profile.client_id:
-            return Credential(
-                "Client-ID", profile.client_id, f"client_id in [providers.{profile.name}]"
-            )
-        raise AuthError(
-            f"profile {profile.name!r} has no client_id for anonymous Imgur uploads",
-            hint=f'add client_id = "..." to [providers.{profile.name}] or set {id_var} '
-            "(register an app at https://api.imgur.com/oauth2/addclient)",
-        )
+        return resolve_credential(profile, env)
 
     def _refresh_if_due(self, *, force: bool = False) -> bool:
-        """Refresh a stored token shortly before it expires (or now, after a 401/403).
-
-        Under the store's lock: another process may have refreshed already, in which case
-        its newer token is used as is (reference 1.9: refresh_token grant).
-        """
+        """Refresh a stored token shortly before it expires (or now, after a rejection)."""
         if not self.credential.refreshable:
             return False
-        from uploader.credentials import Credential, resolve_secret, store_for
-        from uploader.login import imgur_refresh
+        from uploader.providers.imgur_auth import refresh_if_due
 
-        store = store_for(self.env)
-        stored = store.get(self.profile.name)
-        expires = stored.get("expires_at")
-        due = isinstance(expires, int | float) and expires - self.clock() < REFRESH_MARGIN
-        if not (force or due):
-            return False
-        client_id = resolve_secret(self.profile, "client_id", self.env)
-        secret = resolve_secret(self.profile, "client_secret", self.env)
-        cid = client_id[0] if client_id else self.profile.client_id
-        if not cid or secret is None:
-            raise AuthError(
-                f"profile {self.profile.name!r}: the Imgur token needs refreshing, but the "
-                "client id or secret is missing",
-                hint=f"set {self.profile.env_prefix}CLIENT_SECRET or sign in again",
-            )
-
-        def refresh(refresh_token: str) -> dict[str, Any]:
-            answer = imgur_refresh(
-                self.session.http, self.profile.base_url, cid, secret[0], refresh_token
-            )
-            now = self.clock()
-            try:
-                expires_at: float | None = now + float(answer["expires_in"])
-            except (KeyError, TypeError, ValueError):
-                expires_at = None
-            return {
-                "access_token": str(answer["access_token"]),
-                "refresh_token": str(answer.get("refresh_token") or refresh_token),
-                "expires_at": expires_at,
-            }
-
-        token = store.refresh_once(self.profile.name, self.credential.secret, refresh)
-        self.credential = Credential(
-            "Bearer", token, self.credential.source, refreshable=True, key=self.credential.key
+        fresh = refresh_if_due(
+            self.profile, self.env, self.credential, self.session.http, self.clock, force=force
         )
+        if fresh is None:
+            return False
+        self.credential = fresh
         return True
 
     def _authed(self, call: Callable[[], T]) -> T:
-        """Run a call with a fresh token; after a 401/403, refresh once and try again."""
+        """Run a call with a fresh token; after a rejection (401, or a 403 about the token:
+        reference 1.9), refresh once and try again. Other 403s are not AuthErrors."""
         self._refresh_if_due()
         try:
             return call()
@@ -250,9 +178,7 @@ class ImgurProvider(ProviderCore):
             id=_str(info.get("id")),
             url=str(info["link"]),
             delete_id=_str(info.get("deletehash")),
-            extra=tuple(
-                (key, str(info[key])) for key in ("type", "width", "height") if info.get(key)
-            ),
+            extra=_extra(info, ("type", "width", "height")),
         )
 
     def can_find_uploads(self) -> bool:
@@ -344,9 +270,12 @@ class ImgurProvider(ProviderCore):
         from uploader.cache import cached_get
 
         if self.credential.scheme != "Bearer":
-            raise UsageError(
-                "listing uploads needs a signed-in Imgur account; anonymous uploads have no list",
-                hint=f"set {self.profile.env_prefix}ACCESS_TOKEN",
+            # Missing credentials are exit 3 (design section 4), not a usage error.
+            raise AuthError(
+                f"profile {self.profile.name!r} is anonymous: listing uploads needs a "
+                "signed-in Imgur account (anonymous uploads have no list)",
+                hint=f"run `uploader auth login {self.profile.name}` or set "
+                f"{self.profile.env_prefix}ACCESS_TOKEN",
             )
         response = cached_get(
             self.session,
@@ -386,7 +315,7 @@ class ImgurProvider(ProviderCore):
 
         when = info.get("datetime")
         size = info.get("size")
-        extra = [(k, str(info[k])) for k in ("name", "width", "height", "views") if info.get(k)]
+        extra = list(_extra(info, ("name", "width", "height", "views")))
         if response.headers.get(CACHE_STATUS_HEADER):
             extra.append(("cache", "revalidated (304)"))
         return MediaInfo(
@@ -421,8 +350,22 @@ class ImgurProvider(ProviderCore):
         # Imported on demand: the error shapes are only needed when something failed.
         from uploader.providers.imgur_errors import error_for
 
-        bearer = self.credential.scheme == "Bearer"
-        return error_for(response, action=action, bearer=bearer, now=self.clock())
+        return error_for(
+            response, action=action, now=self.clock(), rejected_hint=self._rejected_hint()
+        )
+
+    def _rejected_hint(self) -> str:
+        from uploader.providers.imgur_auth import rejected_hint
+
+        return rejected_hint(self.profile, self.credential)
+
+    def rate_refusal(self, response: httpx.Response) -> Refusal | None:
+        """Any rate-limit refusal, whatever its status (reference 1.2 #2, 1.10)."""
+        if response.status_code < 400:
+            return None
+        from uploader.providers.imgur_errors import refusal_for
+
+        return refusal_for(response, now=self.clock())
 
     def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
         return imgur_updates(response.headers, self.clock())
@@ -432,6 +375,21 @@ def _image_id(ref: str) -> str:
     """An id or deletehash from what the user gave: a bare id or an i.imgur.com link."""
     tail = ref.strip().rstrip("/").rsplit("/", 1)[-1]
     return tail.split(".", 1)[0] if "://" in ref else tail
+
+
+def _extra(info: dict[str, Any], keys: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+    """``(key, value)`` for the keys that have a value; numbers stay numbers.
+
+    Imgur sends width, height and views as integers (reference 1.4): JSON output keeps
+    them so (``"width": 8``, not ``"8"``); anything else is shown as text.
+    """
+    pairs: list[tuple[str, Any]] = []
+    for key in keys:
+        value = info.get(key)
+        if not value or isinstance(value, bool):
+            continue  # as before: 0 and "" say nothing (a video still processing)
+        pairs.append((key, value if isinstance(value, int) else str(value)))
+    return tuple(pairs)
 
 
 def _str(value: Any) -> str | None:

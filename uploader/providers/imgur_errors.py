@@ -5,11 +5,18 @@
 3. gateway:    {"errors": [{"id": ..., "code": "429", "status": ..., "detail": ...}]} (str code)
 4. new 413:    {"id": ..., "code": 413, "detail": "file is over the size limit", "status": ...}
 5. HTML pages:  404 "imgur: the simple 404 page", 503 Varnish pages, 405.
+
+A rate-limit refusal can come in any of them and with any status: a 429 in shape 3 or 1
+("Daily client requests exceeded"), the structured code 429 "You are uploading too fast"
+in an HTTP 400, or a 429 whose body is HTML or two JSON documents back to back (1.2 #6).
+:func:`refusal_for` reads all of them for the limiter, :func:`error_for` for the user; both
+rest on :func:`rate_limited`, so they never disagree.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,10 +28,22 @@ from uploader.errors import (
     UploaderError,
 )
 from uploader.providers.base import describe_body
-from uploader.rateheaders import retry_after_seconds, wait_hint_seconds
+from uploader.rateheaders import imgur_updates, retry_after_seconds, wait_hint_seconds
 
 if TYPE_CHECKING:
     import httpx
+
+    from uploader.ratelimit import Refusal
+
+# Texts of rate-limit refusals (reference 1.2, 1.10), whatever status carried them.
+_RATE_TEXT = re.compile(
+    r"too fast|too many requests|rate.?limit|(?:requests?|credits?) (?:limit )?exceeded",
+    re.IGNORECASE,
+)
+# A 403 about the credentials themselves (reference 1.9: a bad or expired Bearer gives 403
+# "Unauthorized"; 1.2 #1: "Invalid client_id"); any other 403 is about permission.
+_AUTH_TEXT = re.compile(r"unauthori[sz]ed|client.?id|token|authenticat|credential", re.IGNORECASE)
+_UPLOAD_PATHS = ("/3/image", "/3/upload", "/3/image.json", "/3/upload.json")
 
 
 @dataclass(frozen=True)
@@ -37,9 +56,13 @@ class ImgurFailure:
 
 
 def read_failure(response: httpx.Response) -> ImgurFailure | None:
-    """Extract code and message from any of the JSON error shapes; None if not JSON."""
+    """Extract code and message from any of the JSON error shapes; None if not JSON.
+
+    Only the first JSON document counts: some 429s carry two back to back (1.2 #6).
+    """
     try:
-        body = json.loads(response.content)
+        text = response.content.decode("utf-8").strip()
+        body, _ = json.JSONDecoder().raw_decode(text)
     except (ValueError, UnicodeDecodeError):
         return None
     status = response.status_code
@@ -49,15 +72,15 @@ def read_failure(response: httpx.Response) -> ImgurFailure | None:
     if isinstance(data, dict) and "error" in data:
         error = data["error"]
         if isinstance(error, dict):  # shape 2
-            return ImgurFailure(status, _int(error.get("code")), str(error.get("message", "")))
-        return ImgurFailure(status, _int(body.get("status")), str(error))  # shape 1
+            return ImgurFailure(status, _int(error.get("code")), _line(error.get("message", "")))
+        return ImgurFailure(status, _int(body.get("status")), _line(error))  # shape 1
     errors = body.get("errors")
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):  # shape 3
         first = errors[0]
         text = first.get("detail") or first.get("status") or "error"
-        return ImgurFailure(status, _int(first.get("code")), str(text))
+        return ImgurFailure(status, _int(first.get("code")), _line(text))
     if "detail" in body and "code" in body:  # shape 4
-        return ImgurFailure(status, _int(body.get("code")), str(body["detail"]))
+        return ImgurFailure(status, _int(body.get("code")), _line(body["detail"]))
     if body.get("success") is False:
         return ImgurFailure(status, _int(body.get("status")), "the request failed")
     return None
@@ -70,11 +93,88 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def error_for(response: httpx.Response, *, action: str, bearer: bool, now: float) -> UploaderError:
-    """The UploaderError for a failed Imgur answer (``action``: "upload", "lookup", ...)."""
+def _line(value: object) -> str:
+    """Server text as one short line (messages stay one line)."""
+    return " ".join(str(value).split())[:300]
+
+
+def rate_limited(status: int, failure: ImgurFailure | None) -> bool:
+    """Whether an error answer (4xx/5xx) is a rate-limit refusal, whatever its shape.
+
+    A 2xx is never one: the session only shows error answers to the limiter.
+    """
+    if status == 429:
+        return True
+    if failure is None or status < 400:
+        return False
+    return failure.code == 429 or _RATE_TEXT.search(failure.message) is not None
+
+
+def _is_upload(response: httpx.Response) -> bool:
+    try:
+        request = response.request
+    except RuntimeError:  # a response built without its request (tests)
+        return False
+    return request.method == "POST" and request.url.path.endswith(_UPLOAD_PATHS)
+
+
+def refusal_for(response: httpx.Response, *, now: float) -> Refusal | None:
+    """What a rate-limit refusal tells the limiter; None for any other answer.
+
+    * "Daily client requests exceeded" (reference 1.10): the client bucket is spent until
+      its daily reset, with or without headers; a user-bucket text likewise spends "user".
+    * Otherwise, on an upload: pause only the POST side. Imgur refuses uploads with user
+      and client credits left ("uploading too fast", reference 1.2 #2 and 1.10), a
+      throttle of uploads, not of reads: GETs stay allowed.
+    * Otherwise: the limiter pauses what the request touched (unless headers say 0 left).
+    """
+    from uploader.ratelimit import Refusal
+
+    status = response.status_code
+    failure = read_failure(response) if status >= 400 else None
+    if not rate_limited(status, failure):
+        return None
+    text = failure.message if failure is not None else ""
+    lowered = text.lower()
+    wait = wait_hint_seconds(text) if text else None
+    if wait is None:
+        wait = retry_after_seconds(response.headers.get("retry-after", ""), now)
+    said = f'Imgur said "{text}"' if text else f"Imgur refused (HTTP {status})"
+    if "exceeded" in lowered and ("client" in lowered or "daily" in lowered):
+        return Refusal(wait, spent=("client",), note=said)
+    if "exceeded" in lowered and "user" in lowered:
+        return Refusal(wait, spent=("user",), note=said)
+    if not _is_upload(response):
+        return Refusal(wait)
+    updates = imgur_updates(response.headers, now)
+    if any(u.remaining == 0 for u in updates):
+        return Refusal(wait)  # a spent bucket explains it; the limiter keeps to its reset
+    credits = " with user and client credits left" if updates else ""
+    quoted = f' ("{text}")' if text and text.lower() != "too many requests" else ""
+    note = f"Imgur's upload throttle refused an upload{credits}{quoted}"
+    return Refusal(wait, pause=("post",), note=note)
+
+
+def error_for(
+    response: httpx.Response, *, action: str, now: float, rejected_hint: str
+) -> UploaderError:
+    """The UploaderError for a failed Imgur answer (``action``: "upload", "lookup", ...).
+
+    ``rejected_hint`` is what to do when the credentials are rejected (the provider knows
+    the profile, its variable names and where the token came from).
+    """
     status = response.status_code
     failure = read_failure(response)
     header_wait = retry_after_seconds(response.headers.get("retry-after", ""), now)
+    if rate_limited(status, failure):
+        text = failure.message.strip() if failure is not None else ""
+        wait = wait_hint_seconds(text) if text else None
+        return RateLimitError(
+            f"Imgur refused the {action}: rate limit reached ({text or describe_body(response)})",
+            hint="see `uploader limits` for when the budget resets",
+            retry_after=wait if wait is not None else header_wait,
+            from_server=True,
+        )
     if failure is None:
         what = describe_body(response)
         if status >= 500:
@@ -85,6 +185,10 @@ def error_for(response: httpx.Response, *, action: str, bearer: bool, now: float
             )
         if status == 404:
             return ProviderError(f"Imgur has no such image (HTTP 404, {what})", status=status)
+        if status == 401:
+            return AuthError(
+                f"Imgur rejected the credentials (HTTP 401, {what})", hint=rejected_hint
+            )
         return ProviderError(
             f"Imgur answered the {action} with HTTP {status} and a body that is not JSON ({what})",
             status=status,
@@ -92,21 +196,10 @@ def error_for(response: httpx.Response, *, action: str, bearer: bool, now: float
     text = failure.message.strip() or "no message"
     lowered = text.lower()
     code = failure.code
-    if status == 429 or code == 429 or "too fast" in lowered or "exceeded" in lowered:
-        wait = wait_hint_seconds(text)
-        return RateLimitError(
-            f"Imgur refused the {action}: rate limit reached ({text})",
-            hint="see `uploader limits` for when the budget resets",
-            retry_after=wait if wait is not None else header_wait,
-            from_server=True,
+    if status == 401 or (status == 403 and _AUTH_TEXT.search(text)):
+        return AuthError(
+            f"Imgur rejected the credentials: {text} (HTTP {status})", hint=rejected_hint
         )
-    if status == 401 or (status == 403 and ("client_id" in lowered or bearer)):
-        hint = (
-            "the access token was rejected; sign in again or unset UPLOADER_<NAME>_ACCESS_TOKEN"
-            if bearer
-            else "check client_id in the profile (apps: https://api.imgur.com/oauth2/addclient)"
-        )
-        return AuthError(f"Imgur rejected the credentials: {text} (HTTP {status})", hint=hint)
     if status >= 500 or code in (500, 1203) or "over capacity" in lowered:
         return ServerError(
             f"Imgur failed the {action}: {text} (HTTP {status})",
@@ -117,8 +210,10 @@ def error_for(response: httpx.Response, *, action: str, bearer: bool, now: float
         return ProviderError(
             f"Imgur refused the file: {text} (HTTP {status})",
             status=status,
-            hint="Imgur's API takes images up to 20 MB (older accounts 10 MB); shrink the file "
-            "and lower max_image_size in the profile to catch this before sending",
+            # Reference 1.12: the API documents 10 MB; 20 MB and 200 MB are website limits.
+            hint="Imgur's API documents 10 MB per image (the website allows 20 MB; GIF and "
+            "video up to 200 MB); shrink the file, and set max_image_size in the profile to "
+            "catch this before sending",
         )
     if code == 1003 or "type invalid" in lowered:
         return ProviderError(f"Imgur refused the file type: {text} (HTTP {status})", status=status)
@@ -126,7 +221,9 @@ def error_for(response: httpx.Response, *, action: str, bearer: bool, now: float
         return ProviderError(
             f"Imgur refused the {action}: {text} (HTTP 417)",
             status=status,
-            hint="Imgur answers this for animated GIFs over about 10 MB; convert it to MP4",
+            # Reference 1.2 #1 and 1.12: the ShareX maintainer traces this to GIFs over ~10 MB.
+            hint="Imgur answers this for animated GIFs over about 10 MB; shrink the GIF or "
+            "convert it to MP4",
         )
     if "forbidden" in lowered and response.headers.get("cdn-error"):
         return ProviderError(
@@ -137,6 +234,23 @@ def error_for(response: httpx.Response, *, action: str, bearer: bool, now: float
     if status == 404:
         return ProviderError(f"Imgur has no such image: {text} (HTTP 404)", status=status)
     code_part = f", code {code}" if code is not None and code != status else ""
+    if status == 403 or code == 403 or "permission" in lowered or "forbidden" in lowered:
+        # Valid credentials, not allowed to do this: refreshing the token cannot help.
+        return ProviderError(
+            f"Imgur refused the {action}: {text} (HTTP {status}{code_part})",
+            status=status,
+            hint=_permission_hint(action),
+        )
     return ProviderError(
         f"Imgur refused the {action}: {text} (HTTP {status}{code_part})", status=status
     )
+
+
+def _permission_hint(action: str) -> str:
+    if action == "delete":
+        # Reference 1.5: the deletehash deletes anonymously; an id needs the owner's token.
+        return (
+            "only the owner can delete an image by its id: use its deletehash (the "
+            "upload's delete_id), or sign in as the account that uploaded it"
+        )
+    return "the credentials are valid but may not do this; check the image belongs to them"

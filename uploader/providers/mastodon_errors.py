@@ -36,6 +36,11 @@ OAUTH_CODES = frozenset(
     {"invalid_grant", "invalid_client", "invalid_token", "invalid_scope", "unauthorized_client"}
 )
 _AUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
+# A 403 about the token or the account's sign-in (scopes, a disabled or unconfirmed login)
+# is about the credentials; "This action is not allowed" (reference 3.8) is permission.
+_AUTH_403 = re.compile(
+    r"scope|token|login|authori[sz]|authenticat|disabled|suspended|confirm|approv", re.IGNORECASE
+)
 
 
 class MastodonFailure(NamedTuple):
@@ -95,11 +100,17 @@ def error_for(
             else f"check the app's credentials and {token_var}"
         )
         return AuthError(f"Mastodon rejected the access token: {detail} (HTTP {status})", hint=hint)
-    if status == 403:
+    if status == 403 and (failure.code or _AUTH_403.search(failure.message or "")):
         return AuthError(
             f"Mastodon refused the {action}: {detail} (HTTP 403)",
             hint="the token may lack a scope (write:media, write:statuses) or the account "
             f"may be disabled; check {token_var}",
+        )
+    if status == 403:
+        return ProviderError(
+            f"Mastodon refused the {action}: {detail} (HTTP 403)",
+            status=status,
+            hint="the account may not do this: media can be changed or deleted only by its owner",
         )
     if status >= 500:
         return ServerError(

@@ -38,7 +38,7 @@ def test_5xx_is_retried_with_retry_after_and_every_attempt_is_shown(
         assert "retrying in 1.0 s" in err
         assert "attempt 2 failed" in err
         assert "attempt 3" not in err  # the third failure is final
-        assert err.splitlines()[-1].startswith("error: Imgur failed the upload:")
+        assert err.splitlines()[-1].startswith(f"error: {image}: Imgur failed the upload:")
         assert "secret-client-id-123" not in err
         assert _posts(base) == 3
 
@@ -54,7 +54,7 @@ def test_lost_answer_is_ambiguous_and_not_resent(
         )
         assert done.returncode == 5
         (record,) = [json.loads(line) for line in done.stdout.decode().splitlines()]
-        assert record["status"] == "ambiguous"
+        assert (record["status"], record["ambiguous"]) == ("failed", True)
         assert "answer was lost" in record["error"]
         assert _posts(base) == 1
         assert get_json(f"{base}/_sandbox/stats")["uploads_stored"] == 1
@@ -78,7 +78,7 @@ def test_retry_ambiguous_resends_and_says_so(tmp_path: Path, hermetic_env: dict[
         )
         assert done.returncode == 5
         (record,) = [json.loads(line) for line in done.stdout.decode().splitlines()]
-        assert record["status"] == "ambiguous"
+        assert (record["status"], record["ambiguous"]) == ("failed", True)
         err = done.stderr.decode()
         # Each re-send is announced, and the final message says the image may exist.
         assert err.count(f"{image}: attempt ") == 2
@@ -147,7 +147,7 @@ def test_connection_refused_is_retried_then_reported(
     assert err.count(f"{image}: attempt ") == 1
     assert f"attempt 1 failed (connection refused by 127.0.0.1:{port}); retrying in " in err
     lines = err.splitlines()
-    assert lines[-2] == f"error: connection refused by 127.0.0.1:{port}"
+    assert lines[-2] == f"error: {image}: connection refused by 127.0.0.1:{port}"
     assert lines[-1].startswith("hint: nothing listens there")
 
 
@@ -163,7 +163,7 @@ def test_https_to_a_plain_http_server_is_a_tls_failure_and_not_retried(
         err = done.stderr.decode()
         assert "attempt 1 failed" not in err  # tried once: a retry cannot fix TLS
         lines = [line for line in err.splitlines() if line.startswith(("error: ", "hint: "))]
-        assert lines[0].startswith(f"error: TLS handshake with 127.0.0.1:{port} failed: ")
+        assert lines[0].startswith(f"error: {image}: TLS handshake with 127.0.0.1:{port} failed: ")
         assert lines[1].startswith("hint: check base_url: https:// needs a server that speaks TLS")
         assert "Traceback" not in err
         assert _posts(base) == 0

@@ -75,7 +75,7 @@ def test_spent_bucket_seen_by_one_process_stops_the_next_without_sending(
         )
         assert done.returncode == 4
         err = done.stderr.decode()
-        assert err.startswith("error: Imgur POST bucket (per IP) is spent (0 of 2 left)")
+        assert err.startswith(f"error: {late}: Imgur POST bucket (per IP) is spent (0 of 2 left)")
         assert "resets at " in err
         assert "Traceback" not in err
         assert _posts(base) == 2
@@ -184,8 +184,9 @@ def test_uploading_too_fast_in_a_400_fails_at_once_with_the_reset(
         assert done.returncode == 4
         error, hint = _lines(done.stderr)
         assert error.startswith(
-            "error: Imgur POST bucket (per IP) is paused: Imgur's upload throttle refused an "
-            'upload ("You are uploading too fast. Please wait 37 more minutes."); it resets at '
+            f"error: {image}: Imgur POST bucket (per IP) is paused: Imgur's upload throttle "
+            'refused an upload ("You are uploading too fast. Please wait 37 more minutes."); '
+            "it resets at "
         )
         assert error.endswith("(in 37 min), beyond --max-wait 300 s")
         assert hint == "hint: use --max-wait 2221 to wait for it, or see `uploader limits`"
@@ -203,8 +204,8 @@ def test_daily_client_budget_exceeded_is_not_spent_again(
         assert done.returncode == 4
         error, hint = _lines(done.stderr)
         assert error.startswith(
-            "error: Imgur client bucket (per app, daily) is spent (0 of 12500 left; Imgur "
-            'said "Daily client requests exceeded"); it resets at '
+            f"error: {image}: Imgur client bucket (per app, daily) is spent (0 of 12500 left; "
+            'Imgur said "Daily client requests exceeded"); it resets at '
         )
         assert "(in 24.0 h), beyond --max-wait 300 s" in error
         assert hint == "hint: a daily budget the server says is exhausted: wait for its reset"
@@ -227,8 +228,8 @@ def test_the_upload_throttle_leaves_lookups_alone(
         assert done.returncode == 4
         error = _lines(done.stderr)[0]
         assert error.startswith(
-            "error: Imgur POST bucket (per IP) is paused: Imgur's upload throttle refused an "
-            "upload with user and client credits left; it resets at "
+            f"error: {image}: Imgur POST bucket (per IP) is paused: Imgur's upload throttle "
+            "refused an upload with user and client credits left; it resets at "
         )
         info = run_cli(["--config", str(config), "info", "--json", "AbCdEf1"], hermetic_env)
         assert info.returncode == 0, info.stderr

@@ -579,3 +579,36 @@ def test_listing_uploads_anonymously_is_an_auth_error(tmp_path: Path) -> None:
     assert "needs a signed-in Imgur account" in info.value.message
     assert "uploader auth login im" in (info.value.hint or "")
     assert seen == []
+
+
+def test_a_token_another_process_stored_meanwhile_is_used_without_refreshing(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    """This process read token A; another refreshed to B before this one sent anything."""
+    import httpx
+
+    from uploader.config import parse_config
+    from uploader.credentials import store_for
+    from uploader.providers.imgur_auth import REFRESH_MARGIN, refresh_if_due, resolve_credential
+
+    config = parse_config(
+        '[providers.im]\nkind = "imgur"\nclient_id = "fake-id"\n', tmp_path / "c.toml"
+    )
+    profile = config.profile("im")
+    store = store_for(hermetic_env)
+    now = 1_800_000_000.0
+    store.update("im", access_token="fake-token-a", refresh_token="fake-refresh", expires_at=now)
+    credential = resolve_credential(profile, hermetic_env)
+    assert credential.secret == "fake-token-a"
+    later = now + 3600 + 2 * REFRESH_MARGIN
+    store.update("im", access_token="fake-token-b", expires_at=later)
+
+    def no_request(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"no request expected, got {request.method} {request.url}")
+
+    with httpx.Client(transport=httpx.MockTransport(no_request)) as http:
+        fresh = refresh_if_due(profile, hermetic_env, credential, http, lambda: now, force=False)
+        assert fresh is not None
+        assert (fresh.scheme, fresh.secret, fresh.refreshable) == ("Bearer", "fake-token-b", True)
+        again = refresh_if_due(profile, hermetic_env, fresh, http, lambda: now, force=False)
+        assert again is None  # up to date and not due: nothing to do

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -21,6 +20,7 @@ from uploader.config import Config, parse_config
 from uploader.errors import ExitCode, RateLimitError, UploaderError
 from uploader.models import UploadOptions, UploadResult
 from uploader.ratelimit import LimitPolicy
+from uploader.resettime import clock
 
 NOW = 1_785_000_000.0
 IMAGE = {
@@ -177,7 +177,8 @@ def _upload(
 
 
 def _local(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch).astimezone().strftime("%H:%M:%S")
+    """How a reset at ``epoch`` reads at NOW (the format itself: tests/test_resettime.py)."""
+    return clock(epoch, NOW)
 
 
 # -- 1. "uploading too fast" in a 400 --------------------------------------------------------

@@ -11,7 +11,6 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from uploader.ratelimit import (
     StateStore,
     state_key,
 )
+from uploader.resettime import clock
 
 NOW = 1_785_000_000.0
 KEY = "k" * 32
@@ -85,7 +85,8 @@ def state_of(lim: RateLimiter, bucket: str) -> BucketState:
 
 
 def local(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch).astimezone().strftime("%H:%M:%S")
+    """How a reset at ``epoch`` reads at NOW (the format itself: tests/test_resettime.py)."""
+    return clock(epoch, NOW)
 
 
 @pytest.fixture

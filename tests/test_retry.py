@@ -6,7 +6,6 @@ import random
 
 import pytest
 
-from uploader.client import TlsError
 from uploader.errors import (
     AmbiguousUploadError,
     AuthError,
@@ -15,6 +14,7 @@ from uploader.errors import (
     ProviderError,
     RateLimitError,
     ServerError,
+    TlsError,
     UploaderError,
 )
 from uploader.retry import RetryEvent, RetryPolicy, backoff, call_with_retries

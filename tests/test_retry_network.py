@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from tests.canned import Canned, canned_server
-from uploader.client import ApiSession, Timeouts, TlsError, build_client
-from uploader.errors import NetworkError
+from uploader.client import ApiSession, Timeouts, build_client
+from uploader.errors import NetworkError, TlsError
 from uploader.retry import RetryPolicy, call_with_retries
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from uploader import __version__
-from uploader.errors import NetworkError
+from uploader.errors import NetworkError, TlsError
 
 if TYPE_CHECKING:
     import httpx
@@ -25,17 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("uploader.http")
 
 USER_AGENT = f"uploader/{__version__} (+https://github.com/uploader-cli/uploader)"
-
-
-class TlsError(NetworkError):
-    """The TLS handshake or the certificate check failed: nothing was sent, and sending
-    again cannot help (an https:// URL on a plain-http server, an untrusted certificate).
-
-    Lives here, beside the only code that raises it, until errors.py grows a home for it.
-    """
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint, sent=False)
 
 
 class Timeouts(NamedTuple):

@@ -129,7 +129,9 @@ class CredentialStore:
     def _private_dir(self) -> Path:
         directory = self.path.parent
         try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            from uploader.paths import ensure_private_dir
+
+            ensure_private_dir(directory)
             if stat.S_IMODE(directory.stat().st_mode) & 0o077:
                 os.chmod(directory, 0o700)  # ours; mkdir's mode is masked, or it predates us
         except OSError as exc:

@@ -123,6 +123,14 @@ class NetworkError(ProviderError):
         self.sent = sent
 
 
+class TlsError(NetworkError):
+    """The TLS handshake or the certificate check failed: nothing was sent, and sending
+    again cannot help (an https:// URL on a plain-http server, an untrusted certificate)."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint, sent=False)
+
+
 class UnreadableAnswerError(ProviderError):
     """A 2xx answer whose body cannot be read (not JSON, cut short): for an upload, the
     image was most likely created, so the pipeline treats it like a lost answer."""

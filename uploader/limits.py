@@ -87,6 +87,7 @@ def render_text(items: Sequence[ProfileLimits], now: float | None = None) -> lis
                     "headers": "headers seen",
                     "live": "live check",
                     "counted": "counted locally",
+                    "refused": "refused (the server said spent)",
                 }.get(state.source, state.source)
                 text += f"; {how} at {clock(state.observed_at, now)}"
             lines.append(text)

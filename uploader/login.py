@@ -201,11 +201,23 @@ def save_imgur_tokens(save: Callable[..., None], tokens: Mapping[str, Any], now:
 
 
 def imgur_refresh(
-    http: httpx.Client, base_url: str, client_id: str, client_secret: str, refresh_token: str
+    http: httpx.Client,
+    base_url: str,
+    client_id: str,
+    client_secret: str,
+    refresh_token: str,
+    *,
+    profile: str,
 ) -> dict[str, Any]:
     """Imgur's ``grant_type=refresh_token`` at ``/oauth2/token`` (reference 1.9)."""
     return refresh_grant(
-        http, f"{base_url}/oauth2/token", client_id, client_secret, refresh_token, provider="Imgur"
+        http,
+        f"{base_url}/oauth2/token",
+        client_id,
+        client_secret,
+        refresh_token,
+        provider="Imgur",
+        profile=profile,
     )
 
 
@@ -217,9 +229,10 @@ def refresh_grant(
     refresh_token: str,
     *,
     provider: str,
+    profile: str = "NAME",
 ) -> dict[str, Any]:
     """The standard refresh-token grant (RFC 6749 section 6) with the secret in the form;
-    AuthError (exit 3) when the server refuses it."""
+    AuthError (exit 3) when the server refuses it, with a hint to sign ``profile`` in."""
     form = {
         "refresh_token": refresh_token,
         "client_id": client_id,
@@ -232,7 +245,7 @@ def refresh_grant(
         form,
         doing=f"refreshing the {provider} token",
         refused=f"{provider} refused to refresh the access token",
-        hint="sign in again: uploader auth login NAME",
+        hint=f"sign in again: uploader auth login {profile}",
         token=True,
     )
 

@@ -60,7 +60,7 @@ class UploadResult:
     url: str | None = None
     delete_id: str | None = None
     error: str | None = None
-    extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    extra: tuple[tuple[str, str | int], ...] = field(default_factory=tuple)
     ambiguous: bool = False
 
 
@@ -91,4 +91,4 @@ class MediaInfo:
     size: int | None = None
     created_at: float | None = None
     delete_id: str | None = None
-    extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    extra: tuple[tuple[str, str | int], ...] = field(default_factory=tuple)

@@ -305,8 +305,14 @@ def _upload_one(
                 f"{image.label}: the upload was sent but its answer was "
                 f"{'lost' if isinstance(exc, NetworkError) else 'unreadable'} "
                 f"({exc.message}); the image may or may not exist",
-                hint="check the account's recent uploads; --retry-ambiguous re-sends such "
-                "uploads (they may then exist twice)",
+                # Only reached when the provider cannot list recent uploads (anonymous).
+                hint="signed in, uploader looks for such an upload among the account's "
+                "recent ones before sending again"
+                + (
+                    ""
+                    if request.retry.retry_ambiguous
+                    else "; --retry-ambiguous re-sends such uploads (they may then exist twice)"
+                ),
             ) from exc
 
     def on_retry(event: RetryEvent) -> None:

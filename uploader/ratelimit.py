@@ -15,7 +15,6 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from uploader.errors import RateLimitError
@@ -34,6 +33,7 @@ from uploader.ratebucket import (
 )
 from uploader.ratebucket import pause as pause_bucket
 from uploader.ratestate import StateStore
+from uploader.resettime import describe
 
 __all__ = [
     "BucketSpec",
@@ -73,19 +73,6 @@ def state_key(kind: str, base_url: str, identity: str) -> str:
     ``identity`` is already a hash of the credential, never the secret itself.
     """
     return hashlib.sha256(f"{kind}\0{base_url}\0{identity}".encode()).hexdigest()[:32]
-
-
-def _clock_text(epoch: float, now: float) -> str:
-    """``14:05:12 (in 12 min)``: the LOCAL time, and how far away it is."""
-    local = datetime.fromtimestamp(epoch).astimezone().strftime("%H:%M:%S")
-    delta = max(0.0, epoch - now)
-    if delta < 90:
-        rel = f"in {delta:.0f} s"
-    elif delta < 5400:
-        rel = f"in {delta / 60:.0f} min"
-    else:
-        rel = f"in {delta / 3600:.1f} h"
-    return f"{local} ({rel})"
 
 
 class _Block(NamedTuple):
@@ -248,7 +235,7 @@ class RateLimiter:
             message = f"{spec.label} is spent ({block.remaining} of {block.limit} left{held}{said})"
             hint = "use --on-limit wait (with --max-wait) to wait for it, or see `uploader limits`"
         until = block.until
-        when = f"; it resets at {_clock_text(until, now)}"
+        when = f"; it resets at {describe(until, now)}"
         wait = max(0.0, until - now)
         if self.policy.on_limit == "fail":
             raise RateLimitError(

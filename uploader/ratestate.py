@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from uploader.paths import ensure_private_dir
+
 log = logging.getLogger("uploader.ratelimit")
 
 VERSION = 1
@@ -161,19 +163,8 @@ class StateStore:
 
     def _ensure_dir(self) -> None:
         """Create the directory and any missing parent with mode 0700 (design section 5)."""
-        if self.directory.is_dir():
-            return
-        missing = []
-        path = self.directory
-        while not path.exists() and path != path.parent:
-            missing.append(path)
-            path = path.parent
-        for path in reversed(missing):
-            try:
-                path.mkdir(mode=0o700)
-            except FileExistsError:  # another process was quicker
-                continue
-            os.chmod(path, 0o700)  # mkdir's mode is masked by the umask
+        if not self.directory.is_dir():
+            ensure_private_dir(self.directory)
 
     def _read(self, key: str) -> dict[str, Any]:
         path = self.directory / f"{key}.json"

@@ -24,8 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
-from uploader.client import TlsError
-from uploader.errors import AmbiguousUploadError, NetworkError, RateLimitError, ServerError
+from uploader.errors import (
+    AmbiguousUploadError,
+    NetworkError,
+    RateLimitError,
+    ServerError,
+    TlsError,
+)
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState

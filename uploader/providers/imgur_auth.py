@@ -87,6 +87,13 @@ def refresh_if_due(
     expires = stored.get("expires_at")
     due = isinstance(expires, int | float) and expires - clock() < REFRESH_MARGIN
     if not (force or due):
+        # Another process may have refreshed since this one read the store: its token is
+        # the live one (the old one may already be revoked), so use it from the start.
+        current = stored.get("access_token")
+        if "credential store" in credential.source and current and current != credential.secret:
+            return Credential(
+                "Bearer", str(current), credential.source, refreshable=True, key=credential.key
+            )
         return None
     client_id = resolve_secret(profile, "client_id", env)
     secret = resolve_secret(profile, "client_secret", env)
@@ -99,7 +106,9 @@ def refresh_if_due(
         )
 
     def refresh(refresh_token: str) -> dict[str, Any]:
-        answer = imgur_refresh(http, profile.base_url, cid, secret[0], refresh_token)
+        answer = imgur_refresh(
+            http, profile.base_url, cid, secret[0], refresh_token, profile=profile.name
+        )
         try:
             expires_at: float | None = clock() + float(answer["expires_in"])
         except (KeyError, TypeError, ValueError):

@@ -294,3 +294,18 @@ def test_the_starter_placeholder_client_id_sends_nothing(
     assert err[1].startswith("hint: register an application at https://api.imgur.com/")
     assert "UPLOADER_SB_CLIENT_ID" in err[1]
     assert get_json(f"{sandbox}/_sandbox/stats")["requests"] == before
+
+
+def test_debug_output_is_our_own_and_never_a_library_s(
+    tmp_path: Path, sandbox: str, hermetic_env: dict[str, str]
+) -> None:
+    config = write_config(tmp_path / "c.toml", sandbox, client_id="fake-client-id-77")
+    image = str(write_png(tmp_path / "a.png", seed=8))
+    done = run_cli(["-vv", "--config", str(config), "upload", image], hermetic_env)
+    assert done.returncode == 0, done.stderr
+    err = done.stderr.decode()
+    assert f"uploader: POST {sandbox}/imgur/3/image" in err
+    assert "uploader: -> HTTP 200" in err
+    assert "HTTP Request:" not in err  # httpx's own log line
+    assert "send_request_headers" not in err  # httpcore's
+    assert "fake-client-id-77" not in err

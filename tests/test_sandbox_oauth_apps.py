@@ -156,3 +156,17 @@ def test_mastodon_client_credentials_app_token() -> None:
             assert check.status_code == 200
             with pytest.raises(AuthError, match="refused an app token: invalid_client"):
                 mastodon_app_token(http, base, app["client_id"], "wrong")
+
+
+def test_mastodon_app_verify_credentials_honours_the_token_list() -> None:
+    from uploader.sandbox import SandboxConfig
+
+    with Sandbox(SandboxConfig(mastodon_tokens=("fake-known-token",))) as sb:
+        url = f"{sb.base_url}/mastodon/api/v1/apps/verify_credentials"
+
+        def status(token: str) -> int:
+            headers = {"Authorization": f"Bearer {token}"}
+            return httpx.get(url, headers=headers, trust_env=False).status_code
+
+        assert status("fake-known-token") == 200
+        assert status("fake-unknown-token") == 401

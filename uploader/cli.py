@@ -56,11 +56,13 @@ def cli(ctx: click.Context, config_file: str | None, verbose: int, quiet: bool) 
     """Upload images to Imgur, Gyazo and Mastodon without getting rate-limited."""
     ctx.obj = State(config_file, verbose, quiet)
     if verbose:
-        logging.basicConfig(
-            level=logging.DEBUG if verbose > 1 else logging.INFO,
-            format="uploader: %(message)s",
-            stream=sys.stderr,
-        )
+        # Only our own loggers: libraries' debug output (httpx logs whole URLs, httpcore
+        # every socket event) is not reviewed for secrets, so it stays off.
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("uploader: %(message)s"))
+        ours = logging.getLogger("uploader")
+        ours.addHandler(handler)
+        ours.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
 
 @cli.command()

@@ -188,7 +188,7 @@ class MastodonOAuthEmulator(_OAuthBase):
         if path in ("", "/") and request.method == "POST":  # /api/v1/apps
             return self._register(request)
         if path == "/verify_credentials" and request.method == "GET":  # apps/verify_...
-            if not self.book.accepts(bearer_token(request), ()):
+            if not self.book.accepts(bearer_token(request), self.config.mastodon_tokens):
                 body = b'{"error":"The access token is invalid"}'
                 return SandboxResponse(
                     401,

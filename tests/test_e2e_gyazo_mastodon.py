@@ -94,7 +94,7 @@ def test_gyazo_upload_info_304_list_delete(tmp_path: Path, hermetic_env: dict[st
         assert f"deleted Gyazo image {image_id}".encode() in gone.stderr
         after = run_cli(["--config", str(config), "info", "-p", "gz", image_id], env)
         assert after.returncode == 5
-        assert b"error: Gyazo has no such image" in after.stderr
+        assert f"error: {image_id} (profile gz): Gyazo has no such image".encode() in after.stderr
         # The delete invalidated the cache: the lookup after it asked without a validator.
         final = [r for r in _log(base) if r["path"] == f"/gyazo/api/images/{image_id}"][-1]
         assert final["if_none_match"] is None
@@ -103,7 +103,9 @@ def test_gyazo_upload_info_304_list_delete(tmp_path: Path, hermetic_env: dict[st
 def test_mastodon_upload_202_poll_post_once_and_lookups(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
-    with sandbox_process("mastodon_processing_seconds=0.6", "mastodon_async_threshold=100") as base:
+    # Polls come 0.5 s, then 1.5 s after the 202: processing for 1.2 s leaves the first poll
+    # 0.7 s to spare on a slow machine and makes the second one see it done.
+    with sandbox_process("mastodon_processing_seconds=1.2", "mastodon_async_threshold=100") as base:
         config, env = _config(tmp_path, base), _env(hermetic_env)
         image = write_png(tmp_path / "big.png", width=40, height=40, seed=5)
         up = run_cli(
@@ -186,7 +188,9 @@ def test_imgur_info_twice_list_and_delete(tmp_path: Path, hermetic_env: dict[str
             ],
             env,
         )
+        assert up.returncode == 0, up.stderr
         record = json.loads(up.stdout)
+        assert record["status"] == "uploaded"
         for _ in range(2):
             info = run_cli(
                 ["--config", str(config), "info", "-p", "im", record["id"], "--json"], env
@@ -200,9 +204,13 @@ def test_imgur_info_twice_list_and_delete(tmp_path: Path, hermetic_env: dict[str
         assert bypass.returncode == 0
         assert _log(base)[-1]["if_none_match"] is None
         listed = run_cli(["--config", str(config), "list", "-p", "im"], env)
-        assert listed.stdout.decode().startswith(record["id"])
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.decode().splitlines() == [f"{record['id']}\t{record['url']}"]
         gone = run_cli(["--config", str(config), "delete", "-p", "im", record["url"]], env)
         assert gone.returncode == 0, gone.stderr
         after = run_cli(["--config", str(config), "info", "-p", "im", record["id"]], env)
         assert after.returncode == 5
-        assert b"Imgur has no such image" in after.stderr
+        assert after.stderr.decode().splitlines()[0] == (
+            f"error: {record['id']} (profile im): Imgur has no such image (HTTP 404, "
+            "text/html page titled 'imgur: the simple 404 page')"
+        )

@@ -24,7 +24,6 @@ from uploader.errors import (
 )
 from uploader.media import inspect_path
 from uploader.models import ImageFile, UploadOptions, UploadResult
-from uploader.providers import KINDS
 from uploader.providers.gyazo import GyazoProvider
 from uploader.providers.gyazo_media import gyazo_id, parse_time
 
@@ -42,12 +41,6 @@ UPLOADED = {
     "created_at": "2019-05-03T11:57:35+0000",
 }
 Handler = Callable[[httpx.Request], httpx.Response]
-
-
-@pytest.fixture(autouse=True)
-def registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Config validation knows the kind even before the registry line is added."""
-    monkeypatch.setitem(KINDS, "gyazo", GyazoProvider)
 
 
 def _provider(

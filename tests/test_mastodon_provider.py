@@ -25,7 +25,6 @@ from uploader.errors import (
 )
 from uploader.media import inspect_path
 from uploader.models import ImageFile, UploadOptions
-from uploader.providers import KINDS
 from uploader.providers.base import check_limits
 from uploader.providers.mastodon import MAX_POLLS, MastodonProvider
 from uploader.providers.mastodon_media import MIME_TYPES, media_ref
@@ -61,12 +60,6 @@ INSTANCE = {
     },
 }
 Handler = Callable[[httpx.Request], httpx.Response]
-
-
-@pytest.fixture(autouse=True)
-def registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Config validation knows the kind even before the registry line is added."""
-    monkeypatch.setitem(KINDS, "mastodon", MastodonProvider)
 
 
 class Server:

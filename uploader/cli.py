@@ -303,6 +303,7 @@ def info(
         runtime,
         _lookup_policy(on_limit, max_wait, config),
         lambda p: p.info(media_id),
+        subject=media_id,
     )
     if as_json:
         state.console.result(json.dumps(lookups.info_record(found), ensure_ascii=False))
@@ -376,6 +377,7 @@ def delete(
         state.runtime(),
         _lookup_policy(on_limit, max_wait, config),
         lambda p: p.delete(ref),
+        subject=ref,
     )
     state.console.notice(message)
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from uploader.config import Config
+from uploader.errors import UploaderError
 from uploader.models import MediaInfo
 from uploader.pipeline import Runtime, open_provider
 from uploader.providers.base import Provider
@@ -21,11 +22,22 @@ def with_provider(
     runtime: Runtime,
     policy: LimitPolicy,
     action: Callable[[Provider], T],
+    *,
+    subject: str | None = None,
 ) -> T:
-    """Open the profile's provider, run ``action`` with it, close the client."""
-    _, provider, http = open_provider(config, name, runtime, policy=policy)
+    """Open the profile's provider, run ``action`` with it, close the client.
+
+    An error names ``subject`` (the id asked about) and the profile, for logs where many
+    lookups run one after another.
+    """
+    profile, provider, http = open_provider(config, name, runtime, policy=policy)
     with http:
-        return action(provider)
+        try:
+            return action(provider)
+        except UploaderError as exc:
+            if subject is not None:
+                exc.message = f"{subject} (profile {profile.name}): {exc.message}"
+            raise
 
 
 def info_record(info: MediaInfo) -> dict[str, object]:

@@ -31,6 +31,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--python", default=sys.executable, help="interpreter of the venv to time")
+    parser.add_argument(
+        "--no-gc-policy",
+        action="store_true",
+        help="run uploader.cli:main directly, without the console's collector policy "
+        "(uploader/startup.py), to see what that policy is worth",
+    )
     args = parser.parse_args()
     python = Path(args.python)
     # Buckets far larger than the runs spend: this measures start-up, not waiting.
@@ -47,6 +53,8 @@ def main() -> int:
             f'base_url = "{sandbox.base_url}/imgur"\n'
         )
         cli = uploader_command(python)
+        if args.no_gc_policy:
+            cli = [str(python), "-c", "import sys; from uploader.cli import main; main()"]
         upload = [*cli, "--config", str(config), "upload", str(image)]
         version = [*cli, "--version"]
         baseline = [

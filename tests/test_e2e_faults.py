@@ -82,7 +82,7 @@ def test_retry_ambiguous_resends_and_says_so(tmp_path: Path, hermetic_env: dict[
         err = done.stderr.decode()
         # Each re-send is announced, and the final message says the image may exist.
         assert err.count(f"{image}: attempt ") == 2
-        assert f"{image}: attempt 1 failed ({image}: the upload was sent but its answer " in err
+        assert f"{image}: attempt 1 failed (the upload was sent but its answer " in err
         assert "attempt 3 failed" not in err
         errors = [line for line in err.splitlines() if line.startswith("error: ")]
         assert errors == [

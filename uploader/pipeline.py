@@ -302,7 +302,7 @@ def _upload_one(
                 # Not there: nothing was created, so sending again duplicates nothing.
                 raise NetworkError(exc.message, sent=False) from exc
             raise AmbiguousUploadError(
-                f"{image.label}: the upload was sent but its answer was "
+                "the upload was sent but its answer was "
                 f"{'lost' if isinstance(exc, NetworkError) else 'unreadable'} "
                 f"({exc.message}); the image may or may not exist",
                 # Only reached when the provider cannot list recent uploads (anonymous).

@@ -64,3 +64,29 @@ def test_failed_result_prints_nothing_in_text_formats_but_json_line() -> None:
     assert record["ambiguous"] is False
     lost = UploadResult(path="x.png", provider="imgur", status="failed", ambiguous=True)
     assert json.loads(render(lost, "json") or "")["ambiguous"] is True
+
+
+def test_batch_report_keeps_one_line_per_file_and_sums_up_the_skipped() -> None:
+    import io
+
+    from uploader.errors import ProviderError
+    from uploader.output import BatchReport, Console
+
+    out, err = io.StringIO(), io.StringIO()
+    report = BatchReport(Console(out, err), "url", title=None, batch=True)
+    report.emit(OK, None)
+    failed = UploadResult(path="b.png", provider="imgur", status="failed", error="boom")
+    report.emit(failed, ProviderError("boom", hint="try later"))
+    for name in ("c.png", "d.png"):
+        skipped = UploadResult(
+            path=name, provider="imgur", status="skipped", error="not sent: boom"
+        )
+        report.emit(skipped, ProviderError("not sent: boom"))
+    report.finish()
+    assert out.getvalue().split("\n") == ["https://i.imgur.com/AbCdEf1.png", "", "", "", ""]
+    assert err.getvalue().splitlines() == [
+        "error: b.png: boom",
+        "hint: try later",
+        "error: 2 files were not sent: boom",
+    ]
+    assert report.copied == ["https://i.imgur.com/AbCdEf1.png"]

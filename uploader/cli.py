@@ -160,38 +160,13 @@ def upload(
         ),
     )
     console = state.console
-    many = len(paths) > 1
-    copied: list[str] = []
-    skipped: list[str] = []
-
-    def emit(result: Any, error: UploaderError | None) -> None:
-        line = output.render(result, fmt, title=title)
-        if result.status == "skipped":
-            skipped.append(result.error or "not sent")  # one summary line, not one per file
-        elif error is not None:
-            label = "standard input" if result.path == "-" else result.path
-            console.error(
-                error, prefix="" if error.message.startswith(result.path) else f"{label}: "
-            )
-        elif result.ambiguous:
-            console.notice(f"warning: {result.path}: {result.error}")
-        if line is not None and (error is None or fmt == "json"):
-            console.result(line)
-            if error is None:
-                copied.append(line)
-        elif many:
-            # One line per file in input order, even for a file that failed: line N of a
-            # batch's output always belongs to PATH N.
-            console.result("")
-
+    report = output.BatchReport(console, fmt, title=title, batch=len(paths) > 1)
     try:
-        outcome = pipeline.upload(config, request, state.runtime(), emit)
+        outcome = pipeline.upload(config, request, state.runtime(), report.emit)
     finally:
-        if skipped:
-            files = "file was" if len(skipped) == 1 else f"{len(skipped)} files were"
-            console.err.write(f"error: {files} {skipped[0]}\n")
-    if copy and copied:
-        tool = output.copy_to_clipboard("\n".join(copied), dict(os.environ))
+        report.finish()
+    if copy and report.copied:
+        tool = output.copy_to_clipboard("\n".join(report.copied), dict(os.environ))
         if tool is None:
             console.notice(
                 "warning: --copy: no clipboard tool found (wl-copy, xclip, xsel, pbcopy)"

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from uploader import paths
+from uploader.configlines import Locator
 from uploader.errors import ConfigError
 from uploader.providers import KINDS, OptionSpec
 
@@ -153,7 +154,7 @@ def load_config(explicit: str | None, env: Mapping[str, str]) -> Config:
 
 def parse_config(text: str, path: Path) -> Config:
     """Parse and validate config text; errors name ``path``, the line and the key."""
-    where = _Locator(text, path)
+    where = Locator(text, path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -179,62 +180,7 @@ def parse_config(text: str, path: Path) -> Config:
     )
 
 
-class _Locator:
-    """Finds the line of a key for error messages (tomllib does not report positions)."""
-
-    def __init__(self, text: str, path: Path) -> None:
-        self.lines = text.splitlines()
-        self.path = path
-
-    def line_of(self, table: tuple[str, ...], key: str) -> int | None:
-        header = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(map(re.escape, table)) + r"\s*\]")
-        in_table = not table
-        key_re = re.compile(r"^\s*[\"']?" + re.escape(key) + r"[\"']?\s*=")
-        for number, line in enumerate(self.lines, start=1):
-            if line.lstrip().startswith("["):
-                in_table = bool(table) and bool(header.match(line))
-                if in_table and key == "":
-                    return number
-                continue
-            if in_table and key_re.match(line):
-                return number
-        if key:  # a sub-table written as its own [table.key] header
-            return self.line_of((*table, key), "")
-        return None
-
-    def syntax_error(self, detail: str) -> ConfigError:
-        """tomllib says "Invalid value (at line 3, column 10)": name the line and its key."""
-        found = re.search(r"\s*\(at line (\d+), column \d+\)$", detail)
-        hint = "fix the syntax; `uploader config init --stdout` prints a valid example"
-        if found is None:
-            return ConfigError(f"{self.path}: invalid TOML: {detail}", hint=hint)
-        number = int(found.group(1))
-        problem = detail[: found.start()]
-        line = self.lines[number - 1] if 0 < number <= len(self.lines) else ""
-        key = re.match(r"\s*([A-Za-z0-9_\-.\"']+?)\s*=", line)
-        table: tuple[str, ...] = ()
-        for above in reversed(self.lines[: number - 1]):
-            header = re.match(r"\s*\[+\s*([^\]]+?)\s*\]", above)
-            if header:
-                table = tuple(part.strip().strip("\"'") for part in header.group(1).split("."))
-                break
-        if key is None:
-            return ConfigError(f"{self.path}, line {number}: invalid TOML: {problem}", hint=hint)
-        dotted = ".".join((*table, key.group(1).strip("\"'")))
-        return ConfigError(
-            f"{self.path}, line {number}: key {dotted!r}: invalid TOML: {problem}", hint=hint
-        )
-
-    def prefix(self, table: tuple[str, ...], key: str) -> str:
-        line = self.line_of(table, key)
-        return f"{self.path}, line {line}" if line else str(self.path)
-
-    def error(self, table: tuple[str, ...], key: str, problem: str) -> ConfigError:
-        dotted = ".".join((*table, key)) if key else ".".join(table)
-        return ConfigError(f"{self.prefix(table, key)}: key {dotted!r} {problem}")
-
-
-def _table(data: Mapping[str, Any], key: str, where: _Locator) -> dict[str, Any]:
+def _table(data: Mapping[str, Any], key: str, where: Locator) -> dict[str, Any]:
     value = data.get(key, {})
     if not isinstance(value, dict):
         raise where.error((), key, "must be a table")
@@ -242,7 +188,7 @@ def _table(data: Mapping[str, Any], key: str, where: _Locator) -> dict[str, Any]
 
 
 def _only_keys(
-    data: Mapping[str, Any], allowed: tuple[str, ...], table: tuple[str, ...], where: _Locator
+    data: Mapping[str, Any], allowed: tuple[str, ...], table: tuple[str, ...], where: Locator
 ) -> None:
     for key in data:
         if key not in allowed:
@@ -252,7 +198,7 @@ def _only_keys(
             )
 
 
-def _parse_defaults(raw: dict[str, Any], where: _Locator) -> Defaults:
+def _parse_defaults(raw: dict[str, Any], where: Locator) -> Defaults:
     table = ("defaults",)
     base = Defaults()
     spec: dict[str, OptionSpec] = {
@@ -272,7 +218,7 @@ def _parse_defaults(raw: dict[str, Any], where: _Locator) -> Defaults:
     return replace(base, **values)
 
 
-def _parse_profile(name: str, raw: Any, where: _Locator) -> Profile:
+def _parse_profile(name: str, raw: Any, where: Locator) -> Profile:
     table = ("providers", name)
     if not isinstance(raw, dict):
         raise where.error(("providers",), name, "must be a table")
@@ -325,7 +271,7 @@ def _parse_profile(name: str, raw: Any, where: _Locator) -> Profile:
     )
 
 
-def _check(spec: OptionSpec, value: Any, table: tuple[str, ...], key: str, where: _Locator) -> Any:
+def _check(spec: OptionSpec, value: Any, table: tuple[str, ...], key: str, where: Locator) -> Any:
     expected = spec.type
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)

@@ -104,6 +104,50 @@ class Console:
         return self.notice
 
 
+class BatchReport:
+    """What ``upload`` prints as results come in (design section 4).
+
+    One stdout line per file in input order; in a batch a failed file leaves its line
+    empty (JSON prints its record), so line N always belongs to PATH N. Each failure is one
+    ``error: PATH: ...`` line on stderr; files not sent because of an earlier refusal get one
+    summary line instead of one each (``finish``). ``copied`` collects the result lines for
+    ``--copy``.
+    """
+
+    def __init__(self, console: Console, fmt: str, *, title: str | None, batch: bool) -> None:
+        self.console = console
+        self.fmt = fmt
+        self.title = title
+        self.batch = batch
+        self.copied: list[str] = []
+        self.skipped: list[str] = []
+
+    def emit(self, result: UploadResult, error: UploaderError | None) -> None:
+        line = render(result, self.fmt, title=self.title)
+        if result.status == "skipped":
+            self.skipped.append(result.error or "not sent")
+        elif error is not None:
+            label = "standard input" if result.path == "-" else result.path
+            prefix = "" if error.message.startswith(result.path) else f"{label}: "
+            self.console.error(error, prefix=prefix)
+        elif result.ambiguous:
+            self.console.notice(f"warning: {result.path}: {result.error}")
+        if line is not None and (error is None or self.fmt == "json"):
+            self.console.result(line)
+            if error is None:
+                self.copied.append(line)
+        elif self.batch:
+            self.console.result("")
+
+    def finish(self) -> None:
+        """The summary of the files not sent (also after Ctrl-C)."""
+        if self.skipped:
+            count = len(self.skipped)
+            files = "file was" if count == 1 else f"{count} files were"
+            self.console.err.write(f"error: {files} {self.skipped[0]}\n")
+            self.console.err.flush()
+
+
 def one_line(text: str) -> str:
     return " ".join(text.split())
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -91,7 +92,8 @@ def test_ctrl_c_mid_batch_accounts_for_every_file(
     assert "may or may not have reached the server" in str(records[0]["error"])
     assert [r["error"] for r in records[1:]] == ["not sent: interrupted"] * 2
     text = err.decode()
-    assert text.rstrip().endswith("error: interrupted")
+    assert text.endswith("\nerror: interrupted\n")
+    assert "" not in text.splitlines()  # no stray empty line (click prints one)
     assert "error: 2 files were not sent: not sent: interrupted" not in text
     assert "error: 2 files were not sent: interrupted" in text
     assert "Traceback" not in text
@@ -309,3 +311,95 @@ def test_debug_output_is_our_own_and_never_a_library_s(
     assert "HTTP Request:" not in err  # httpx's own log line
     assert "send_request_headers" not in err  # httpcore's
     assert "fake-client-id-77" not in err
+
+
+def test_ctrl_c_while_waiting_for_the_limiter_reports_the_file_as_not_sent(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    from tests.e2e import first_line
+
+    files = [str(write_png(tmp_path / f"{n}.png", seed=20 + n)) for n in range(2)]
+    with sandbox_process("imgur_post_limit=1", "imgur_post_window=120") as base_url:
+        config = write_config(tmp_path / "c.toml", base_url)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADER_")}
+        env.update(hermetic_env)
+        proc = subprocess.Popen(
+            [*CLI, "--config", str(config), "upload", "-f", "json", *files],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        try:
+            first = json.loads(first_line(proc))  # the first file is done; the second waits
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+        assert len(_posts(base_url)) == 1
+    assert proc.returncode == ExitCode.INTERRUPTED
+    assert first["status"] == "uploaded"
+    (second,) = [json.loads(line) for line in out.splitlines()]
+    assert (second["path"], second["status"], second["ambiguous"]) == (files[1], "skipped", False)
+    assert second["error"] == "not sent: interrupted"
+    assert "waiting " in err
+    assert err.rstrip().endswith("error: interrupted")
+
+
+def test_lookups_are_retried_like_uploads(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
+    image = str(write_png(tmp_path / "a.png", seed=30))
+    with sandbox_process("fault_503=1", "fault_routes=get", "fault_retry_after=0") as base_url:
+        config = write_config(tmp_path / "c.toml", base_url)
+        config.write_text(
+            config.read_text().replace("[providers", "[defaults]\nretries = 2\n\n[providers", 1)
+        )
+        up = run_cli(["--config", str(config), "upload", "-f", "json", image], hermetic_env)
+        assert up.returncode == 0, up.stderr
+        media_id = json.loads(up.stdout)["id"]
+        done = run_cli(["-v", "--config", str(config), "info", media_id], hermetic_env)
+        gets = [r for r in get_json(f"{base_url}/_sandbox/requests") if r["method"] == "GET"]
+    assert done.returncode == ExitCode.PROVIDER
+    assert len(gets) == 2  # retries = 2
+    err = done.stderr.decode()
+    assert "attempt 1 failed (Imgur failed the lookup: " in err
+    assert "); retrying in " in err
+    assert err.splitlines()[-1].startswith(f"error: {media_id} (profile sb): Imgur failed the ")
+
+
+def test_a_server_429_the_retries_gave_up_on_says_when_to_try_again(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    image = str(write_png(tmp_path / "a.png", seed=31))
+    with sandbox_process("fault_429=1") as base_url:
+        config = write_config(tmp_path / "c.toml", base_url)
+        done = run_cli(
+            ["--config", str(config), "upload", "--on-limit", "fail", image], hermetic_env
+        )
+        assert len(_posts(base_url)) == 1  # failing: no second try against the refusal
+    assert done.returncode == ExitCode.RATE_LIMITED
+    error, hint = done.stderr.decode().splitlines()
+    assert error.startswith(f"error: {image}: ")
+    assert re.search(r"(resets|next try is allowed) (tomorrow )?at \d\d:\d\d:\d\d .*\(in ", error)
+    assert hint.startswith("hint: ")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_max_wait_must_be_a_number_of_seconds(hermetic_env: dict[str, str], value: str) -> None:
+    done = run_cli(["upload", "--max-wait", value, "x.png"], hermetic_env)
+    assert done.returncode == ExitCode.USAGE
+    assert done.stderr.decode().startswith("error: Invalid value for '--max-wait': ")
+
+
+def test_auth_status_does_not_promise_uploads_with_the_placeholder(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    config = write_config(tmp_path / "c.toml", "http://127.0.0.1:9", client_id="your-client-id")
+    done = run_cli(["--config", str(config), "auth", "status", "--offline"], hermetic_env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().splitlines() == [
+        "sb (imgur, http://127.0.0.1:9/imgur): not signed in; client_id is still the starter "
+        "config's placeholder"
+    ]

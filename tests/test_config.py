@@ -89,13 +89,25 @@ def test_missing_config_is_fine_until_a_profile_is_needed(hermetic_env: dict[str
         ('[providers.x]\nclient_id = "a"\n', "line 1: key 'providers.x' has no 'kind'"),
         (
             '[providers.x]\nkind = "imgur"\nbase_url = "http://imgur.example"\n',
-            "line 3: base_url 'http://imgur.example' uses plain http",
+            "line 3: key 'providers.x.base_url': 'http://imgur.example' uses plain http",
         ),
         ("[defaults]\nretries = 0\n", "key 'defaults.retries' must be at least 1"),
+        (
+            '[providers.x]\nkind = "imgur"\nbase_url = "http://127.0.0.1:abc/imgur"\n',
+            "line 3: key 'providers.x.base_url': 'http://127.0.0.1:abc/imgur' has no valid port",
+        ),
+        (
+            '[providers.x]\nkind = "imgur"\nbase_url = "http://127.0.0.1:99999/imgur"\n',
+            "line 3: key 'providers.x.base_url': 'http://127.0.0.1:99999/imgur' has no valid port",
+        ),
         ('default_provider = "nope"\n', "names 'nope', which has no [providers] table"),
         ("[defaults\nformat = 1\n", "line 1: invalid TOML: Expected ']'"),
         (
             "[defaults]\nmax_wait = 3\nformat = url\n",
+            "line 3: key 'defaults.format': invalid TOML: Invalid value",
+        ),
+        (
+            "[defaults]\nmax_wait = 3\nformat = ",  # "at end of document"
             "line 3: key 'defaults.format': invalid TOML: Invalid value",
         ),
         (
@@ -108,7 +120,8 @@ def test_missing_config_is_fine_until_a_profile_is_needed(hermetic_env: dict[str
         ),
         (
             '[providers.x]\nkind = "imgur"\nbase_url = "http://localhost:8/imgur"\n',
-            "line 3: base_url 'http://localhost:8/imgur' uses plain http to a non-loopback",
+            "line 3: key 'providers.x.base_url': 'http://localhost:8/imgur' uses plain http to a "
+            "non-loopback",
         ),
     ],
 )

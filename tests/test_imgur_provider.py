@@ -612,3 +612,21 @@ def test_a_token_another_process_stored_meanwhile_is_used_without_refreshing(
         assert (fresh.scheme, fresh.secret, fresh.refreshable) == ("Bearer", "fake-token-b", True)
         again = refresh_if_due(profile, hermetic_env, fresh, http, lambda: now, force=False)
         assert again is None  # up to date and not due: nothing to do
+
+
+def test_a_refused_upload_hint_is_about_the_upload(tmp_path: Path) -> None:
+    body = {
+        "data": {
+            "error": {"code": 403, "message": "Forbidden", "type": "ImgurException"},
+            "request": "/3/image",
+            "method": "POST",
+        },
+        "success": False,
+        "status": 400,
+    }
+    error = _error(tmp_path, httpx.Response(400, json=body))
+    assert type(error) is ProviderError
+    assert error.message == "Imgur refused the upload: Forbidden (HTTP 400, code 403)"
+    assert error.hint is not None
+    assert "belongs to" not in error.hint  # there is no existing image on an upload
+    assert "not the file" in error.hint

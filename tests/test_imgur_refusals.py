@@ -196,7 +196,7 @@ def test_too_fast_in_a_400_beyond_max_wait_fails_at_once_with_the_reset(
     assert isinstance(error, RateLimitError)
     assert error.message == (
         "Imgur POST bucket (per IP) is paused: Imgur's upload throttle refused an upload "
-        '("You are uploading too fast. Please wait 37 more minutes."); it resets at '
+        '("You are uploading too fast. Please wait 37 more minutes."); it resets '
         f"{_local(NOW + 2220)} (in 37 min), beyond --max-wait 300 s"
     )
     assert error.reset_at == NOW + 2220
@@ -224,7 +224,7 @@ def test_too_fast_under_on_limit_fail_sends_once(
     assert code == ExitCode.RATE_LIMITED
     assert server.count("POST") == 1
     assert isinstance(error, RateLimitError)
-    assert "resets at " in error.message
+    assert "; it resets " in error.message
 
 
 # -- 2. 429 bodies that are not JSON ---------------------------------------------------------
@@ -293,7 +293,7 @@ def test_an_unexplained_upload_429_pauses_only_the_post_side(
     assert error.bucket == "post"
     assert error.message.startswith(
         "Imgur POST bucket (per IP) is paused: Imgur's upload throttle refused an upload "
-        "with user and client credits left; it resets at "
+        "with user and client credits left; it resets "
     )
     # A lookup (GET) is not throttled by it: it is sent, and answered.
     runtime = _runtime(hermetic_env, server, fake, [])
@@ -357,7 +357,7 @@ def test_daily_client_requests_exceeded_spends_the_client_bucket_until_its_reset
     assert (error.bucket, error.reset_at) == ("client", reset)
     assert error.message.startswith(
         "Imgur client bucket (per app, daily) is spent (0 of 12500 left; Imgur said "
-        f'"Daily client requests exceeded"); it resets at {_local(reset)} (in '
+        f'"Daily client requests exceeded"); it resets {_local(reset)} (in '
     )
     assert error.hint == "a daily budget the server says is exhausted: wait for its reset"
     # Lookups spend client credits too: refused without sending.

@@ -90,3 +90,23 @@ def test_batch_report_keeps_one_line_per_file_and_sums_up_the_skipped() -> None:
         "error: 2 files were not sent: boom",
     ]
     assert report.copied == ["https://i.imgur.com/AbCdEf1.png"]
+
+
+@pytest.mark.parametrize(
+    ("codes", "folded"),
+    [
+        ([], 0),
+        ([0, 0], 0),
+        ([0, 5], 6),
+        ([0, 2], 6),
+        ([5, 5], 5),
+        ([2, 5], 5),  # nothing uploaded: the provider's failure, not the missing file
+        ([2, 2], 2),
+        ([2, 3, 5], 3),
+    ],
+)
+def test_exit_codes_of_a_batch(codes: list[int], folded: int) -> None:
+    from uploader.errors import ExitCode
+    from uploader.pipeline import fold_exit_codes
+
+    assert fold_exit_codes([ExitCode(code) for code in codes]) == folded

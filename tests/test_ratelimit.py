@@ -218,7 +218,7 @@ def test_fail_policy_raises_at_once_with_the_local_reset_time(
     err = info.value
     assert err.message == (
         f"Imgur POST bucket (per IP) is spent (0 of 1250 left); "
-        f"it resets at {local(NOW + 720)} (in 12 min)"
+        f"it resets {local(NOW + 720)} (in 12 min)"
     )
     assert (err.bucket, err.reset_at, err.retry_after) == ("post", NOW + 720, 720.0)
     assert "--on-limit wait" in (err.hint or "")
@@ -324,7 +324,7 @@ def test_the_reserve_refuses_the_last_ten_uploads(state_dir: Path, fake: FakeTim
         lim.acquire({"client": 10})
     assert info.value.message.startswith(
         "Imgur client bucket (per app, daily) is down to its reserve "
-        "(100 of 12500 left, 100 kept back); it resets at "
+        "(100 of 12500 left, 100 kept back); it resets "
     )
     assert "blocked for the rest of the month" in (info.value.hint or "")
     assert info.value.bucket == "client"
@@ -502,7 +502,7 @@ def test_a_refusal_can_pause_only_the_buckets_it_names(state_dir: Path, fake: Fa
         lim.acquire(UPLOAD)
     assert info.value.bucket == "post"
     assert info.value.message == (
-        f"Imgur POST bucket (per IP) is paused: {note}; it resets at {local(NOW + 10)} (in 10 s)"
+        f"Imgur POST bucket (per IP) is paused: {note}; it resets {local(NOW + 10)} (in 10 s)"
     )
     assert [(s.bucket, s.remaining) for s in lim.states()] == [
         ("user", 500),
@@ -525,7 +525,7 @@ def test_a_bucket_the_server_says_is_spent_stays_spent_for_a_window(
     with pytest.raises(RateLimitError) as info:
         lim.acquire({"client": 1})
     assert info.value.message.startswith(
-        f"Imgur client bucket (per app, daily) is spent (0 of 12500 left; {said}); it resets at"
+        f"Imgur client bucket (per app, daily) is spent (0 of 12500 left; {said}); it resets "
     )
     fake.now += 86400
     lim.acquire({"client": 1})  # the day is over: the words are gone with the window

@@ -27,20 +27,20 @@ def _epoch(text: str) -> float:
 @pytest.mark.usefixtures("berlin")
 def test_today_tomorrow_and_later_days_in_the_local_zone() -> None:
     now = _epoch("2026-12-01T09:45:00+01:00")
-    assert clock(_epoch("2026-12-01T10:45:00+01:00"), now) == "10:45:00 CET"
-    assert clock(_epoch("2026-12-02T09:45:00+01:00"), now) == "tomorrow 09:45:00 CET"
-    assert clock(_epoch("2026-12-04T08:00:00+01:00"), now) == "2026-12-04 08:00:00 CET"
-    assert clock(_epoch("2026-11-30T23:59:00+01:00"), now) == "yesterday 23:59:00 CET"
+    assert clock(_epoch("2026-12-01T10:45:00+01:00"), now) == "at 10:45:00 CET"
+    assert clock(_epoch("2026-12-02T09:45:00+01:00"), now) == "tomorrow at 09:45:00 CET"
+    assert clock(_epoch("2026-12-04T08:00:00+01:00"), now) == "on 2026-12-04 at 08:00:00 CET"
+    assert clock(_epoch("2026-11-30T23:59:00+01:00"), now) == "yesterday at 23:59:00 CET"
     # The day follows the local calendar, not 24-hour steps: 23:30 -> 00:10 is tomorrow.
     late = _epoch("2026-12-01T23:30:00+01:00")
-    assert clock(_epoch("2026-12-02T00:10:00+01:00"), late) == "tomorrow 00:10:00 CET"
+    assert clock(_epoch("2026-12-02T00:10:00+01:00"), late) == "tomorrow at 00:10:00 CET"
 
 
 @pytest.mark.usefixtures("berlin")
 def test_describe_adds_how_far_away() -> None:
     now = _epoch("2026-12-01T09:45:00+01:00")
-    assert describe(now + 86400, now) == "tomorrow 09:45:00 CET (in 24.0 h)"
-    assert describe(now + 12 * 60, now) == "09:57:00 CET (in 12 min)"
+    assert describe(now + 86400, now) == "tomorrow at 09:45:00 CET (in 24.0 h)"
+    assert describe(now + 12 * 60, now) == "at 09:57:00 CET (in 12 min)"
 
 
 @pytest.mark.parametrize(

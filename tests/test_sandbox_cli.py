@@ -170,6 +170,10 @@ def test_the_command_exits_2_with_one_error_and_a_hint(
         (["--host", "192.168.1.1"], "--host '192.168.1.1' is not a loopback address"),
         (["--set", "imgur_post_limit=x"], "knob imgur_post_limit must be an integer, got 'x'"),
         (["--knobs", str(bad_toml)], f"sandbox knobs {bad_toml}: invalid TOML"),
+        (
+            ["--set", f"storage_dir={bad_toml}"],
+            f"knob storage_dir '{bad_toml}': cannot store uploads there (File exists)",
+        ),
     ):
         done = run_cli(["sandbox", *args], hermetic_env, timeout=30)
         err = done.stderr.decode()

@@ -59,14 +59,13 @@ def status(
         head = f"{profile.name} ({profile.kind}, {profile.base_url}): "
         if found is None:
             client = profile.client_id or resolve_secret(profile, "client_id", env)
-            lines.append(
-                head
-                + (
-                    "not signed in; anonymous uploads with the client id"
-                    if client and profile.kind == "imgur"
-                    else "not signed in"
-                )
-            )
+            if profile.placeholder:
+                state = "not signed in; client_id is still the starter config's placeholder"
+            elif client and profile.kind == "imgur":
+                state = "not signed in; anonymous uploads with the client id"
+            else:
+                state = "not signed in"
+            lines.append(head + state)
             continue
         _, source = found
         parts = [f"token from {source}"]

@@ -7,6 +7,7 @@ Commands parse options, load the effective config and hand plain values to the c
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import traceback
@@ -16,7 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from uploader import __version__
-from uploader.errors import ExitCode, UploaderError, UsageError
+from uploader.errors import ExitCode, InterruptedRunError, UploaderError, UsageError
 from uploader.output import Console, OutputClosedError, one_line
 
 
@@ -46,7 +47,25 @@ class State:
 pass_state = click.make_pass_decorator(State)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _finite(seconds: float | None) -> float | None:
+    """FloatRange lets nan and inf through; a wait must be a real number of seconds."""
+    if seconds is not None and not math.isfinite(seconds):
+        raise click.BadParameter(f"{seconds} is not a number of seconds")
+    return seconds
+
+
+class _Commands(click.Group):
+    """Ctrl-C becomes our own error before click sees it: click would print an empty line
+    and hide where the interrupt came from."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise InterruptedRunError("interrupted") from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="uploader")
 @click.option("--config", "config_file", metavar="FILE", help="Config file to use.")
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv: debug).")
@@ -86,6 +105,7 @@ def cli(ctx: click.Context, config_file: str | None, verbose: int, quiet: bool) 
 @click.option(
     "--max-wait",
     type=click.FloatRange(min=0),
+    callback=lambda _ctx, _param, value: _finite(value),
     metavar="SECONDS",
     help="Longest wait for a rate limit (default from config: 300).",
 )
@@ -130,7 +150,6 @@ def upload(
     """Upload PATH... ('-' reads standard input); one result per file, in order."""
     from uploader import output, pipeline
     from uploader.models import UploadOptions
-    from uploader.retry import RetryPolicy
 
     config = state.config()
     defaults = config.defaults
@@ -150,13 +169,10 @@ def upload(
         ),
         on_limit=on_limit or defaults.on_limit,
         max_wait=defaults.max_wait if max_wait is None else max_wait,
-        retry=RetryPolicy(
-            attempts=defaults.retries,
-            max_time=defaults.retry_max_time,
-            cap=min(10.0, defaults.max_wait if max_wait is None else max_wait) or 0.0,
-            retry_ambiguous=(
-                defaults.retry_ambiguous if retry_ambiguous is None else retry_ambiguous
-            ),
+        retry=pipeline.retry_policy(
+            defaults,
+            max_wait=defaults.max_wait if max_wait is None else max_wait,
+            retry_ambiguous=retry_ambiguous,
         ),
     )
     console = state.console
@@ -238,6 +254,7 @@ lookup_options = [
     click.option(
         "--max-wait",
         type=click.FloatRange(min=0),
+        callback=lambda _ctx, _param, value: _finite(value),
         metavar="SECONDS",
         help="Longest wait for a rate limit.",
     ),
@@ -385,6 +402,16 @@ def auth_login(
     console = state.console
 
     def ask(label: str, secret: bool) -> str:
+        if secret and not sys.stdin.isatty():
+            # Piped in: nothing to hide from a screen, and getpass would warn about it.
+            console.message(f"{label}: (reading a line from standard input)")
+            line = sys.stdin.readline()
+            if not line:
+                raise UsageError(
+                    f"standard input ended before the {label} was given",
+                    hint="pipe it in, or run the command in a terminal",
+                )
+            return line.strip()
         return str(click.prompt(label, hide_input=secret, err=True))
 
     ui = authflow.TerminalUI(

@@ -104,6 +104,12 @@ class ApiSession:
         self.limiter = limiter
         self._updates = updates
         self._refusal = refusal
+        # Requests handed to the network so far: whether anything may have reached the
+        # server (the pipeline asks after Ctrl-C).
+        self.requests_sent = 0
+        # After a rate-limit refusal: when the limiter lets that request go again (for the
+        # message, should the retries give up).
+        self.refused_until: float | None = None
 
     def request(
         self,
@@ -117,8 +123,13 @@ class ApiSession:
         httpx_mod = import_httpx()
         reservation = self.limiter.acquire(costs, pending=pending) if self.limiter else None
         log.debug("%s %s", method, url)
+        self.requests_sent += 1
         try:
             response = self.http.request(method, url, **kwargs)
+        except KeyboardInterrupt:
+            if self.limiter and reservation is not None:
+                self.limiter.settle(reservation, ())  # it may have been counted
+            raise
         except httpx_mod.HTTPError as exc:
             sent = not isinstance(
                 exc, httpx_mod.ConnectError | httpx_mod.ConnectTimeout | httpx_mod.PoolTimeout
@@ -146,6 +157,7 @@ class ApiSession:
                     pause=refusal.pause,
                     note=refusal.note,
                 )
+                self.refused_until = self.limiter.blocked_until(dict(reservation.costs))
             else:
                 self.limiter.settle(reservation, updates)
         log.debug("-> HTTP %s (%d bytes)", response.status_code, len(response.content))

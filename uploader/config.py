@@ -247,11 +247,11 @@ def _parse_profile(name: str, raw: Any, where: Locator) -> Profile:
     _only_keys(raw, tuple(allowed), table, where)
     values = {key: _check(allowed[key], raw[key], table, key, where) for key in raw}
     base_url = str(values.pop("base_url", kind_spec.default_base_url)).rstrip("/")
-    check_url(base_url, where.prefix(table, "base_url"), "base_url")
+    check_url(base_url, where.prefix(table, "base_url"), ".".join((*table, "base_url")))
     for key, opt in kind_spec.options.items():
         if opt.is_url and key in values:
             values[key] = str(values[key]).rstrip("/")
-            check_url(values[key], where.prefix(table, key), key)
+            check_url(values[key], where.prefix(table, key), ".".join((*table, key)))
     values.pop("kind")
     auth = str(values.pop("auth", "auto"))
     client_id = values.pop("client_id", None)
@@ -296,13 +296,23 @@ def is_loopback(host: str) -> bool:
 
 
 def check_url(url: str, where: str, key: str) -> None:
-    """https only, except plain http to 127.0.0.0/8 and ::1 (the sandbox)."""
+    """https only, except plain http to 127.0.0.0/8 and ::1 (the sandbox); a port, when
+    given, is a number from 1 to 65535. ``key`` is the dotted key, for the message."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{where}: {key} {url!r} is not an http(s) URL")
+        raise ConfigError(f"{where}: key {key!r}: {url!r} is not an http(s) URL")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or (port is None and parts.netloc.endswith(":")):
+        raise ConfigError(
+            f"{where}: key {key!r}: {url!r} has no valid port",
+            hint="a port is a number from 1 to 65535, e.g. http://127.0.0.1:8765/imgur",
+        )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError(
-            f"{where}: {key} {url!r} uses plain http to a non-loopback host",
+            f"{where}: key {key!r}: {url!r} uses plain http to a non-loopback host",
             hint="use https:// (plain http is allowed only for the addresses 127.0.0.1 "
             "and [::1], not for names such as localhost)",
         )

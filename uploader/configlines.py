@@ -34,11 +34,13 @@ class Locator:
 
     def syntax_error(self, detail: str) -> ConfigError:
         """tomllib says "Invalid value (at line 3, column 10)": name the line and its key."""
-        found = re.search(r"\s*\(at line (\d+), column \d+\)$", detail)
+        found = re.search(r"\s*\(at (?:line (\d+), column \d+|end of document)\)$", detail)
         hint = "fix the syntax; `uploader config init --stdout` prints a valid example"
         if found is None:
             return ConfigError(f"{self.path}: invalid TOML: {detail}", hint=hint)
-        number = int(found.group(1))
+        # "At end of document": the last line that has anything on it.
+        last = max((n for n, text in enumerate(self.lines, 1) if text.strip()), default=1)
+        number = int(found.group(1)) if found.group(1) else last
         problem = detail[: found.start()]
         line = self.lines[number - 1] if 0 < number <= len(self.lines) else ""
         key = re.match(r"\s*([A-Za-z0-9_\-.\"']+?)\s*=", line)

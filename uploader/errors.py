@@ -140,7 +140,7 @@ class AmbiguousUploadError(ProviderError):
     """An upload whose body was sent but whose answer never came: it may exist (exit 5)."""
 
 
-class PartialFailureError(UploaderError):
-    """A batch finished with some files failed (exit 6)."""
+class InterruptedRunError(UploaderError):
+    """Ctrl-C (exit 130)."""
 
-    exit_code = ExitCode.PARTIAL
+    exit_code = ExitCode.INTERRUPTED

@@ -81,7 +81,14 @@ def render_text(items: Sequence[ProfileLimits], now: float | None = None) -> lis
             if state.reset_at is not None:
                 text += f"; resets {describe(state.reset_at, now)}"
             if state.source == "default" or state.observed_at is None:
-                text += "; not seen yet (documented default)"
+                used = state.remaining is not None and state.remaining != state.limit
+                # Requests were counted against the documented size, which no answer
+                # has confirmed yet (Mastodon's statuses, say, report another family).
+                text += (
+                    "; counted locally, no answer has reported it (documented default)"
+                    if used
+                    else "; not seen yet (documented default)"
+                )
             else:
                 how = {
                     "headers": "headers seen",
@@ -89,7 +96,7 @@ def render_text(items: Sequence[ProfileLimits], now: float | None = None) -> lis
                     "counted": "counted locally",
                     "refused": "refused (the server said spent)",
                 }.get(state.source, state.source)
-                text += f"; {how} at {clock(state.observed_at, now)}"
+                text += f"; {how} {clock(state.observed_at, now)}"
             lines.append(text)
     return lines
 

@@ -9,9 +9,16 @@ from typing import TypeVar
 from uploader.config import Config
 from uploader.errors import UploaderError
 from uploader.models import MediaInfo
-from uploader.pipeline import Runtime, open_provider
+from uploader.pipeline import (
+    Runtime,
+    open_provider,
+    retry_policy,
+    retry_wait_text,
+    when_allowed,
+)
 from uploader.providers.base import Provider
 from uploader.ratelimit import LimitPolicy
+from uploader.retry import RetryEvent, call_with_retries
 
 T = TypeVar("T")
 
@@ -31,10 +38,22 @@ def with_provider(
     lookups run one after another.
     """
     profile, provider, http = open_provider(config, name, runtime, policy=policy)
+    retry = retry_policy(config.defaults, max_wait=policy.max_wait)
+
+    def on_retry(event: RetryEvent) -> None:
+        runtime.debug(
+            f"attempt {event.attempt} failed ({event.reason}); {retry_wait_text(event.wait)}"
+        )
+
     with http:
         try:
-            return action(provider)
+            # Lookups and deletes are retried like uploads: 5xx answers, requests that never
+            # reached the server, a server's rate-limit refusal (after the limiter's wait).
+            return call_with_retries(
+                lambda: action(provider), retry, sleep=runtime.sleep, on_retry=on_retry
+            )
         except UploaderError as exc:
+            when_allowed(exc, provider, runtime.clock())
             if subject is not None:
                 exc.message = f"{subject} (profile {profile.name}): {exc.message}"
             raise
@@ -56,6 +75,8 @@ def info_record(info: MediaInfo) -> dict[str, object]:
     }
     for key, value in info.extra:
         record.setdefault(key, value)
+    # One shape for every answer: "revalidated (304)" when the cached copy was confirmed.
+    record.setdefault("cache", None)
     return record
 
 

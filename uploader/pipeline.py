@@ -19,12 +19,13 @@ from urllib.parse import urlsplit
 from uploader import paths
 from uploader.cache import EtagCache
 from uploader.client import Timeouts, build_client
-from uploader.config import Config, Profile
+from uploader.config import Config, Defaults, Profile
 from uploader.errors import (
     AmbiguousUploadError,
     AuthError,
     ExitCode,
     InputFileError,
+    InterruptedRunError,
     NetworkError,
     RateLimitError,
     UnreadableAnswerError,
@@ -36,6 +37,7 @@ from uploader.models import ImageFile, UploadOptions, UploadResult, UploadStatus
 from uploader.output import one_line
 from uploader.providers import KINDS
 from uploader.ratelimit import LimitPolicy, RateLimiter, StateStore, state_key
+from uploader.resettime import describe
 from uploader.retry import RetryEvent, RetryPolicy, call_with_retries
 
 if TYPE_CHECKING:
@@ -78,6 +80,19 @@ class Outcome(NamedTuple):
 
     results: tuple[UploadResult, ...]
     exit_code: ExitCode
+
+
+def retry_policy(
+    defaults: Defaults, *, max_wait: float, retry_ambiguous: bool | None = None
+) -> RetryPolicy:
+    """The retry policy of ``[defaults]``: each backoff at most 10 s and never beyond
+    ``max_wait``; ``retry_ambiguous`` (the flag) wins over the config's."""
+    return RetryPolicy(
+        attempts=defaults.retries,
+        max_time=defaults.retry_max_time,
+        cap=min(10.0, max_wait),
+        retry_ambiguous=defaults.retry_ambiguous if retry_ambiguous is None else retry_ambiguous,
+    )
 
 
 def limiter_for(
@@ -167,7 +182,8 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
                 images.append(exc)
         remaining = sum(1 for item in images if isinstance(item, ImageFile))
         stop: UploaderError | None = None  # once set, the rest is not sent
-        in_flight = False  # a request of the current file may be on its way
+        in_flight = False  # the current file is being worked on
+        sent_before = 0
         try:
             for label, item in zip(request.paths, images, strict=True):
                 if isinstance(item, UploaderError):
@@ -176,10 +192,11 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
                     error = _not_sent(stop)
                 else:
                     try:
+                        sent_before = provider.session.requests_sent
                         in_flight = True
                         result = _upload_one(provider, item, request, remaining, runtime)
                     except UploaderError as exc:
-                        error = exc
+                        error = when_allowed(exc, provider, runtime.clock())
                         if isinstance(exc, AuthError) or (
                             isinstance(exc, RateLimitError) and not exc.from_server
                         ):
@@ -212,21 +229,21 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
             for index, (label, item) in enumerate(pending):
                 if isinstance(item, UploaderError):
                     error = item
-                elif index == 0 and in_flight:
-                    error = interrupted
+                elif index == 0 and in_flight and provider.session.requests_sent > sent_before:
+                    error = interrupted  # a request of it went out: it may exist
                 else:
                     error = _not_sent(interrupted, reason="interrupted")
                 failed = _failure(label, profile.name, error)
                 results.append(failed)
                 emit(failed, error)
             raise
-    return Outcome(tuple(results), fold_exit_codes(codes))
+    # A batch cut short by a refusal exits with that refusal's code (3 or 4), even when
+    # some files went through before it: the rest still waits for the user to act.
+    return Outcome(tuple(results), stop.exit_code if stop else fold_exit_codes(codes))
 
 
-class InterruptedUploadError(UploaderError):
-    """Ctrl-C while a file was being uploaded (exit 130 for the run)."""
-
-    exit_code = ExitCode.INTERRUPTED
+class InterruptedUploadError(InterruptedRunError):
+    """Ctrl-C while a file was being uploaded: its record (the run exits 130)."""
 
 
 class SkippedError(UploaderError):
@@ -244,11 +261,13 @@ def _not_sent(cause: UploaderError, *, reason: str | None = None) -> SkippedErro
 
 def _failure(label: str, profile: str, error: UploaderError) -> UploadResult:
     status: UploadStatus = "skipped" if isinstance(error, SkippedError) else "failed"
+    # The record has the path in its own field: the message need not repeat it.
+    message = error.message.removeprefix(f"{label}: ")
     return UploadResult(
         path=label,
         provider=profile,
         status=status,
-        error=error.message,
+        error=message,
         ambiguous=isinstance(error, AmbiguousUploadError | InterruptedUploadError),
     )
 
@@ -318,7 +337,7 @@ def _upload_one(
     def on_retry(event: RetryEvent) -> None:
         runtime.debug(
             f"{image.label}: attempt {event.attempt} failed ({event.reason}); "
-            f"retrying in {event.wait:.1f} s"
+            f"{retry_wait_text(event.wait)}"
         )
 
     result = call_with_retries(attempt, request.retry, sleep=runtime.sleep, on_retry=on_retry)
@@ -332,11 +351,35 @@ def _upload_one(
     return result
 
 
+def when_allowed(error: UploaderError, provider: Provider, now: float) -> UploaderError:
+    """A server's rate-limit refusal that the retries gave up on says when the limiter
+    will let the request go again (the server itself often does not say)."""
+    until = provider.session.refused_until
+    if (
+        isinstance(error, RateLimitError)
+        and error.from_server
+        and error.reset_at is None
+        and until is not None
+        and until > now
+    ):
+        error.message += f"; the next try is allowed {describe(until, now)}"
+        error.reset_at = until
+        error.hint = "try again then, or see `uploader limits`"
+    return error
+
+
+def retry_wait_text(wait: float) -> str:
+    """``retrying in 1.3 s``; after a rate-limit refusal the wait is the limiter's, which
+    says so itself (``waiting N s for ...``)."""
+    return f"retrying in {wait:.1f} s" if wait > 0 else "retrying once the limiter allows"
+
+
 def fold_exit_codes(codes: Sequence[ExitCode]) -> ExitCode:
-    """0 when all went well; the shared code when every file failed alike; else 6."""
+    """0 when all went well; 6 when some files were uploaded and some failed; when none
+    was, the first failure's code that is not a file refused before sending (2), else 2."""
     failures = [code for code in codes if code != ExitCode.OK]
     if not failures:
         return ExitCode.OK
-    if len(failures) == len(codes) and len(set(failures)) == 1:
-        return failures[0]
-    return ExitCode.PARTIAL
+    if len(failures) < len(codes):
+        return ExitCode.PARTIAL
+    return next((code for code in failures if code != ExitCode.USAGE), ExitCode.USAGE)

@@ -164,6 +164,17 @@ class RateLimiter:
                 self.sleep(pause)
         raise RateLimitError(f"{self.provider_label}: gave up waiting for the rate limiter")
 
+    def blocked_until(self, costs: Mapping[str, int]) -> float | None:
+        """When a request costing ``costs`` may go next (None: now). For messages only:
+        :meth:`acquire` decides for real."""
+        wanted = {n: int(c) for n, c in costs.items() if c > 0 and n in self.specs}
+        if not wanted:
+            return None
+        with self.store.transaction(self.key) as state:
+            now = self.clock()
+            block, _, _ = self._check(state, wanted, 1, now)
+        return block.until if block is not None and block.until > now else None
+
     def _check(
         self, state: dict[str, Any], wanted: Mapping[str, int], pending: int, now: float
     ) -> tuple[_Block | None, float | None, dict[str, float]]:
@@ -235,7 +246,7 @@ class RateLimiter:
             message = f"{spec.label} is spent ({block.remaining} of {block.limit} left{held}{said})"
             hint = "use --on-limit wait (with --max-wait) to wait for it, or see `uploader limits`"
         until = block.until
-        when = f"; it resets at {describe(until, now)}"
+        when = f"; it resets {describe(until, now)}"
         wait = max(0.0, until - now)
         if self.policy.on_limit == "fail":
             raise RateLimitError(

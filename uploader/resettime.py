@@ -1,5 +1,6 @@
 """How a reset time reads to a person: the local clock, the day when it is not today, the
-zone, and how far away it is (``14:05:12 CET (in 12 min)``, ``tomorrow 09:00:00 CET``)."""
+zone, and how far away it is (``at 14:05:12 CET (in 12 min)``, ``tomorrow at 09:00:00
+CET (in 23.3 h)``), so that "it resets ..." and "seen ..." read as sentences."""
 
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ def relative(seconds: float) -> str:
 
 
 def clock(epoch: float, now: float) -> str:
-    """The local wall-clock time of ``epoch``, with the day unless it is ``now``'s day."""
+    """``at 14:05:12 CET``, ``tomorrow at ...``, ``yesterday at ...`` or ``on 2026-12-04
+    at ...``: the local wall-clock time of ``epoch``, with the day unless it is ``now``'s."""
     when = datetime.fromtimestamp(epoch).astimezone()
     today = datetime.fromtimestamp(now).astimezone().date()
-    stamp = when.strftime("%H:%M:%S %Z").rstrip()
+    stamp = "at " + when.strftime("%H:%M:%S %Z").rstrip()
     days = (when.date() - today).days
     if days == 0:
         return stamp
@@ -31,7 +33,7 @@ def clock(epoch: float, now: float) -> str:
         return f"tomorrow {stamp}"
     if days == -1:
         return f"yesterday {stamp}"
-    return f"{when:%Y-%m-%d} {stamp}"
+    return f"on {when:%Y-%m-%d} {stamp}"
 
 
 def describe(epoch: float, now: float) -> str:

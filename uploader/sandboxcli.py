@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import os
 import tomllib
 import typing
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from uploader.config import is_loopback
@@ -118,6 +120,22 @@ def _bind_error(host: str, port: int, exc: OSError) -> UsageError:
     )
 
 
+def _check_storage(directory: Path) -> None:
+    """The ``storage_dir`` knob must name a directory we can create and write in: an
+    error about it must not surface later as if the port were the problem."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".uploader-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"knob storage_dir {str(directory)!r}: cannot store uploads there "
+            f"({exc.strerror or type(exc).__name__})",
+            hint="name a writable directory, or leave storage_dir out for a temporary one",
+        ) from None
+
+
 def serve(
     host: str,
     port: int,
@@ -138,6 +156,8 @@ def serve(
     if not 0 <= port <= 65535:
         raise UsageError(f"--port {port} is not a port number (0-65535)", hint=PORT_HINT)
     config = parse_knobs(knobs_file, settings)
+    if config.storage_dir:
+        _check_storage(Path(config.storage_dir))
     from uploader import startup
 
     startup.resume()  # a long-running server: collect cycles as usual

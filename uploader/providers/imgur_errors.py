@@ -253,4 +253,9 @@ def _permission_hint(action: str) -> str:
             "only the owner can delete an image by its id: use its deletehash (the "
             "upload's delete_id), or sign in as the account that uploaded it"
         )
+    if action == "upload":
+        return (
+            "Imgur refuses this upload from this client or address (not the file): check "
+            "the app's status at https://api.imgur.com, or try again later"
+        )
     return "the credentials are valid but may not do this; check the image belongs to them"

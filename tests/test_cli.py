@@ -10,12 +10,12 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e import CLI, get_json, run_cli, sandbox_process, write_config
+from tests.e2e import CLI, first_line, get_json, run_cli, sandbox_process, write_config
 from tests.images import write_png
 from uploader.cli import run
 from uploader.errors import ExitCode
@@ -35,6 +35,27 @@ def _posts(base_url: str) -> list[dict[str, object]]:
 
 def _json_lines(stdout: bytes) -> list[dict[str, object]]:
     return [json.loads(line) for line in stdout.decode().splitlines()]
+
+
+def _interrupted_upload(
+    args: list[str], env: dict[str, str], ready: Callable[[subprocess.Popen[str]], str]
+) -> tuple[int, str, str]:
+    """Run `uploader ARGS`, send Ctrl-C once ``ready`` returns, and give (exit code, what
+    ``ready`` read plus the rest of stdout, stderr). Bounded: 30 s to end after the signal."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADER_")}
+    full_env.update(env)
+    proc = subprocess.Popen(
+        [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, text=True
+    )
+    try:
+        seen = ready(proc)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    return proc.returncode, seen + out, err
 
 
 def test_rejected_credentials_stop_the_batch_after_one_request(
@@ -65,33 +86,26 @@ def test_ctrl_c_mid_batch_accounts_for_every_file(
     files = [str(write_png(tmp_path / f"{n}.png", seed=n)) for n in range(3)]
     with sandbox_process("latency=20") as base_url:
         config = write_config(tmp_path / "c.toml", base_url)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADER_")}
-        env.update(hermetic_env)
-        proc = subprocess.Popen(
-            [*CLI, "--config", str(config), "upload", "-f", "json", *files],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
-        try:
+
+        def first_upload_on_its_way(proc: subprocess.Popen[str]) -> str:
             deadline = time.monotonic() + 30
-            while not _posts(base_url):  # the first upload is on its way
+            while not _posts(base_url):
                 assert time.monotonic() < deadline, "the upload never reached the sandbox"
                 assert proc.poll() is None, proc.communicate()
                 time.sleep(0.05)
-            proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
-    assert proc.returncode == ExitCode.INTERRUPTED
-    records = _json_lines(out)
+            return ""
+
+        code, out, text = _interrupted_upload(
+            ["--config", str(config), "upload", "-f", "json", *files],
+            hermetic_env,
+            first_upload_on_its_way,
+        )
+    assert code == ExitCode.INTERRUPTED
+    records = _json_lines(out.encode())
     assert [r["path"] for r in records] == files
     assert [r["status"] for r in records] == ["failed", "skipped", "skipped"]
     assert "may or may not have reached the server" in str(records[0]["error"])
     assert [r["error"] for r in records[1:]] == ["not sent: interrupted"] * 2
-    text = err.decode()
     assert text.endswith("\nerror: interrupted\n")
     assert "" not in text.splitlines()  # no stray empty line (click prints one)
     assert "error: 2 files were not sent: not sent: interrupted" not in text
@@ -316,33 +330,22 @@ def test_debug_output_is_our_own_and_never_a_library_s(
 def test_ctrl_c_while_waiting_for_the_limiter_reports_the_file_as_not_sent(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
-    from tests.e2e import first_line
-
     files = [str(write_png(tmp_path / f"{n}.png", seed=20 + n)) for n in range(2)]
     with sandbox_process("imgur_post_limit=1", "imgur_post_window=120") as base_url:
         config = write_config(tmp_path / "c.toml", base_url)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADER_")}
-        env.update(hermetic_env)
-        proc = subprocess.Popen(
-            [*CLI, "--config", str(config), "upload", "-f", "json", *files],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            text=True,
-        )
-        try:
-            first = json.loads(first_line(proc))  # the first file is done; the second waits
+
+        def first_file_done(proc: subprocess.Popen[str]) -> str:
+            line = first_line(proc)  # the first file is done; the second one waits
             time.sleep(0.3)
-            proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
+            return line + "\n"
+
+        code, out, err = _interrupted_upload(
+            ["--config", str(config), "upload", "-f", "json", *files], hermetic_env, first_file_done
+        )
         assert len(_posts(base_url)) == 1
-    assert proc.returncode == ExitCode.INTERRUPTED
+    assert code == ExitCode.INTERRUPTED
+    first, second = (json.loads(line) for line in out.splitlines())
     assert first["status"] == "uploaded"
-    (second,) = [json.loads(line) for line in out.splitlines()]
     assert (second["path"], second["status"], second["ambiguous"]) == (files[1], "skipped", False)
     assert second["error"] == "not sent: interrupted"
     assert "waiting " in err

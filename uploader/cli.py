@@ -47,7 +47,7 @@ class State:
 pass_state = click.make_pass_decorator(State)
 
 
-def _finite(seconds: float | None) -> float | None:
+def _finite(_ctx: click.Context, _param: click.Parameter, seconds: float | None) -> float | None:
     """FloatRange lets nan and inf through; a wait must be a real number of seconds."""
     if seconds is not None and not math.isfinite(seconds):
         raise click.BadParameter(f"{seconds} is not a number of seconds")
@@ -105,7 +105,7 @@ def cli(ctx: click.Context, config_file: str | None, verbose: int, quiet: bool) 
 @click.option(
     "--max-wait",
     type=click.FloatRange(min=0),
-    callback=lambda _ctx, _param, value: _finite(value),
+    callback=_finite,
     metavar="SECONDS",
     help="Longest wait for a rate limit (default from config: 300).",
 )
@@ -254,7 +254,7 @@ lookup_options = [
     click.option(
         "--max-wait",
         type=click.FloatRange(min=0),
-        callback=lambda _ctx, _param, value: _finite(value),
+        callback=_finite,
         metavar="SECONDS",
         help="Longest wait for a rate limit.",
     ),

@@ -182,8 +182,8 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
                 images.append(exc)
         remaining = sum(1 for item in images if isinstance(item, ImageFile))
         stop: UploaderError | None = None  # once set, the rest is not sent
-        in_flight = False  # the current file is being worked on
-        sent_before = 0
+        # While a file is being uploaded: the session's request count when it started.
+        started_at: int | None = None
         try:
             for label, item in zip(request.paths, images, strict=True):
                 if isinstance(item, UploaderError):
@@ -192,8 +192,7 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
                     error = _not_sent(stop)
                 else:
                     try:
-                        sent_before = provider.session.requests_sent
-                        in_flight = True
+                        started_at = provider.session.requests_sent
                         result = _upload_one(provider, item, request, remaining, runtime)
                     except UploaderError as exc:
                         error = when_allowed(exc, provider, runtime.clock())
@@ -206,13 +205,13 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
                             # retries gave up on is different: the next file may get through.
                             stop = exc
                     else:
-                        in_flight = False
+                        started_at = None
                         results.append(result)
                         codes.append(ExitCode.OK)
                         emit(result, None)
                         remaining -= 1
                         continue
-                    in_flight = False
+                    started_at = None
                     remaining -= 1
                 failed = _failure(label, profile.name, error)
                 results.append(failed)
@@ -229,7 +228,11 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
             for index, (label, item) in enumerate(pending):
                 if isinstance(item, UploaderError):
                     error = item
-                elif index == 0 and in_flight and provider.session.requests_sent > sent_before:
+                elif (
+                    index == 0
+                    and started_at is not None
+                    and provider.session.requests_sent > started_at
+                ):
                     error = interrupted  # a request of it went out: it may exist
                 else:
                     error = _not_sent(interrupted, reason="interrupted")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import httpx
 
-from uploader.cache import CACHE_STATUS_HEADER, EtagCache, cached_get
-from uploader.client import ApiSession
+from uploader.http.cache import CACHE_STATUS_HEADER, EtagCache, cached_get
+from uploader.http.client import ApiSession
 
 URL = "http://127.0.0.1:1/api/images/abc"
 

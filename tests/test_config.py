@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from uploader.config import config_path, load_config, parse_config, write_example
+from uploader.config.settings import config_path, load_config, parse_config, write_example
 from uploader.errors import ConfigError, ExitCode
 
 GOOD = """\
@@ -213,7 +213,7 @@ def test_an_unknown_provider_says_where_its_name_came_from(
 def test_every_directory_created_on_the_way_is_private(tmp_path: Path) -> None:
     import os
 
-    from uploader.paths import ensure_private_dir
+    from uploader.config.paths import ensure_private_dir
 
     (tmp_path / "existing").mkdir(mode=0o755)
     target = tmp_path / "existing" / "xdg-cache" / "uploader" / "etags"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from uploader.config import parse_config
-from uploader.credentials import CredentialStore, resolve_secret, store_for
+from uploader.auth.credentials import CredentialStore, resolve_secret, store_for
+from uploader.config.settings import parse_config
 from uploader.errors import AuthError
 
 
@@ -121,7 +121,7 @@ def test_a_failing_serializer_leaves_the_previous_store_intact(
 CRASHING_WRITER = """
 import os, sys
 from pathlib import Path
-from uploader.credentials import CredentialStore
+from uploader.auth.credentials import CredentialStore
 
 def crash(_fd):  # the process dies after writing, before the rename: a power cut
     os._exit(9)
@@ -156,7 +156,7 @@ def test_a_writer_killed_midway_leaves_the_old_store_and_the_next_writer_tidies(
 CONCURRENT_WRITER = """
 import sys
 from pathlib import Path
-from uploader.credentials import CredentialStore
+from uploader.auth.credentials import CredentialStore
 
 store = CredentialStore(Path(sys.argv[1]))
 tag, count = sys.argv[2], int(sys.argv[3])
@@ -167,7 +167,7 @@ for n in range(count):
 CONCURRENT_READER = """
 import sys
 from pathlib import Path
-from uploader.credentials import CredentialStore
+from uploader.auth.credentials import CredentialStore
 
 store = CredentialStore(Path(sys.argv[1]))
 stop = Path(sys.argv[2])
@@ -270,7 +270,7 @@ def test_corrupt_store_names_the_file_only(tmp_path: Path) -> None:
 def test_precedence_env_then_command_then_store(
     tmp_path: Path, hermetic_env: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="uploader.credentials")
+    caplog.set_level(logging.DEBUG, logger="uploader.auth.credentials")
     script = tmp_path / "secret.py"
     script.write_text("print('from-command')\n")
     profile = _profile(tmp_path, f"access_token_command = '{sys.executable} {script}'\n")

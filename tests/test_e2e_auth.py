@@ -532,7 +532,7 @@ def test_mastodon_paste_flow_uses_oob(tmp_path: Path, hermetic_env: dict[str, st
 # named by SPY_PKCE_FILE, so the test knows that secret too and can look for it.
 PKCE_SPY = """
 import os, sys
-import uploader.login as flows
+import uploader.auth.flows as flows
 from uploader.__main__ import main
 
 real = flows.pkce_pair

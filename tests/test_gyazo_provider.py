@@ -9,8 +9,7 @@ import httpx
 import pytest
 
 from tests.images import write_png, write_sized_png
-from uploader.cache import EtagCache
-from uploader.config import parse_config
+from uploader.config.settings import parse_config
 from uploader.errors import (
     AmbiguousUploadError,
     AuthError,
@@ -22,7 +21,8 @@ from uploader.errors import (
     UploaderError,
     UsageError,
 )
-from uploader.media import inspect_path
+from uploader.http.cache import EtagCache
+from uploader.imaging.inspect import inspect_path
 from uploader.models import ImageFile, UploadOptions, UploadResult
 from uploader.providers.gyazo import GyazoProvider
 from uploader.providers.gyazo_media import gyazo_id, parse_time
@@ -426,7 +426,8 @@ def test_rate_limits_are_counted_locally(tmp_path: Path) -> None:
 def test_through_the_pipeline_the_daily_bucket_counts_and_429_stops(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
-    from uploader import pipeline
+    from uploader.commands import runtime as runtime_module
+    from uploader.commands import upload as upload_command
 
     config = parse_config(
         f'[providers.gy]\nkind = "gyazo"\nbase_url = "{API}"\nupload_url = "{UPLOAD}"\n',
@@ -439,13 +440,13 @@ def test_through_the_pipeline_the_daily_bucket_counts_and_429_stops(
         seen.append(request)
         return answers[-1]
 
-    runtime = pipeline.Runtime(
+    runtime = runtime_module.Runtime(
         env={**hermetic_env, "UPLOADER_GY_ACCESS_TOKEN": TOKEN},
         clock=lambda: NOW,
         sleep=lambda _s: None,
         transport=httpx.MockTransport(handler),
     )
-    request = pipeline.UploadRequest(
+    request = upload_command.UploadRequest(
         paths=(str(write_png(tmp_path / "a.png")),),
         provider="gy",
         options=UploadOptions(),
@@ -453,10 +454,10 @@ def test_through_the_pipeline_the_daily_bucket_counts_and_429_stops(
         max_wait=0,
     )
     results: list[UploadResult] = []
-    outcome = pipeline.upload(config, request, runtime, lambda r, _e: results.append(r))
+    outcome = upload_command.upload(config, request, runtime, lambda r, _e: results.append(r))
     assert outcome.exit_code == ExitCode.OK
     assert results[0].url == UPLOADED["url"]
-    (state,) = pipeline.limiter_for(config, "gy", runtime).states()
+    (state,) = runtime_module.limiter_for(config, "gy", runtime).states()
     assert (state.bucket, state.limit, state.remaining, state.source) == (
         "daily",
         12500,
@@ -465,7 +466,7 @@ def test_through_the_pipeline_the_daily_bucket_counts_and_429_stops(
     )
     assert state.reset_at == NOW + 86400
     answers.append(httpx.Response(429, json=_body("Too many requests")))
-    outcome = pipeline.upload(config, request, runtime, lambda r, _e: results.append(r))
+    outcome = upload_command.upload(config, request, runtime, lambda r, _e: results.append(r))
     assert outcome.exit_code == ExitCode.RATE_LIMITED
     assert len(seen) == 2  # after the 429 the limiter paused the bucket: no third request
     assert "paused after the server refused" in (results[-1].error or "")

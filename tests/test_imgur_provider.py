@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.images import write_png
-from uploader.config import parse_config
+from uploader.config.settings import parse_config
 from uploader.errors import (
     AuthError,
     ExitCode,
@@ -19,7 +19,7 @@ from uploader.errors import (
     UnreadableAnswerError,
     UploaderError,
 )
-from uploader.media import inspect_path
+from uploader.imaging.inspect import inspect_path
 from uploader.models import UploadOptions
 from uploader.providers.imgur import ImgurProvider
 
@@ -454,7 +454,7 @@ def test_width_and_height_stay_integers(tmp_path: Path) -> None:
 
 
 def _store_token(env: dict[str, str], *, refresh: str | None = "refresh-1") -> None:
-    from uploader.credentials import store_for
+    from uploader.auth.credentials import store_for
 
     store_for(env).update(
         "im",
@@ -510,7 +510,7 @@ def test_a_rejected_stored_token_is_refreshed_once_then_the_call_repeated(
         ("POST", "/imgur/oauth2/token", ""),
         ("GET", "/imgur/3/image/AbCdEf1", "Bearer new-token"),
     ]
-    from uploader.credentials import store_for
+    from uploader.auth.credentials import store_for
 
     stored = store_for(env).get("im")
     assert (stored["access_token"], stored["refresh_token"]) == ("new-token", "refresh-2")
@@ -587,8 +587,8 @@ def test_a_token_another_process_stored_meanwhile_is_used_without_refreshing(
     """This process read token A; another refreshed to B before this one sent anything."""
     import httpx
 
-    from uploader.config import parse_config
-    from uploader.credentials import store_for
+    from uploader.auth.credentials import store_for
+    from uploader.config.settings import parse_config
     from uploader.providers.imgur_auth import REFRESH_MARGIN, refresh_if_due, resolve_credential
 
     config = parse_config(

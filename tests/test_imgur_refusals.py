@@ -15,11 +15,13 @@ import httpx
 import pytest
 
 from tests.images import write_png
-from uploader import lookups, pipeline
-from uploader.config import Config, parse_config
+from uploader.commands import lookup
+from uploader.commands import runtime as runtime_module
+from uploader.commands import upload as upload_command
+from uploader.config.settings import Config, parse_config
 from uploader.errors import ExitCode, RateLimitError, UploaderError
 from uploader.models import UploadOptions, UploadResult
-from uploader.ratelimit import LimitPolicy
+from uploader.ratelimit.limiter import LimitPolicy
 from uploader.resettime import clock
 
 NOW = 1_785_000_000.0
@@ -137,9 +139,9 @@ def _config(tmp_path: Path, extra: str = "") -> Config:
 
 def _runtime(
     env: dict[str, str], server: Server, fake: FakeTime, notes: list[str]
-) -> pipeline.Runtime:
+) -> runtime_module.Runtime:
     server.clock = fake.clock
-    return pipeline.Runtime(
+    return runtime_module.Runtime(
         env=env,
         clock=fake.clock,
         sleep=fake.sleep,
@@ -164,7 +166,7 @@ def _upload(
     def emit(_result: UploadResult, error: UploaderError | None) -> None:
         errors.append(error)
 
-    request = pipeline.UploadRequest(
+    request = upload_command.UploadRequest(
         paths=(str(image),),
         provider="im",
         options=UploadOptions(),
@@ -172,7 +174,7 @@ def _upload(
         max_wait=max_wait,
     )
     runtime = _runtime(env, server, fake, notes if notes is not None else [])
-    outcome = pipeline.upload(_config(tmp_path), request, runtime, emit)
+    outcome = upload_command.upload(_config(tmp_path), request, runtime, emit)
     return outcome.exit_code, errors
 
 
@@ -297,7 +299,7 @@ def test_an_unexplained_upload_429_pauses_only_the_post_side(
     )
     # A lookup (GET) is not throttled by it: it is sent, and answered.
     runtime = _runtime(hermetic_env, server, fake, [])
-    info = lookups.with_provider(
+    info = lookup.with_provider(
         _config(tmp_path), "im", runtime, LimitPolicy("fail"), lambda p: p.info("AbCdEf1")
     )
     assert info.id == "AbCdEf1"
@@ -318,7 +320,7 @@ def test_a_429_with_a_spent_user_bucket_holds_back_lookups_too(
     assert error.bucket == "user"
     runtime = _runtime(hermetic_env, server, fake, [])
     with pytest.raises(RateLimitError, match="Imgur user bucket \\(per IP\\) is spent"):
-        lookups.with_provider(
+        lookup.with_provider(
             _config(tmp_path), "im", runtime, LimitPolicy("fail"), lambda p: p.info("AbCdEf1")
         )
     assert server.count("GET") == 0
@@ -363,7 +365,7 @@ def test_daily_client_requests_exceeded_spends_the_client_bucket_until_its_reset
     # Lookups spend client credits too: refused without sending.
     runtime = _runtime(hermetic_env, server, fake, [])
     with pytest.raises(RateLimitError, match="client bucket"):
-        lookups.with_provider(
+        lookup.with_provider(
             _config(tmp_path), "im", runtime, LimitPolicy("fail"), lambda p: p.info("AbCdEf1")
         )
     assert len(server.seen) == 1

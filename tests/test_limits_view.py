@@ -8,9 +8,9 @@ from datetime import datetime
 
 import pytest
 
+from uploader.commands.limits import ProfileLimits, render_text, to_json
 from uploader.errors import AuthError
-from uploader.limits import ProfileLimits, render_text, to_json
-from uploader.ratebucket import BucketState
+from uploader.ratelimit.bucket import BucketState
 
 NOW = datetime.fromisoformat("2026-12-01T09:45:00+00:00").timestamp()
 

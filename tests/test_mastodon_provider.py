@@ -11,8 +11,7 @@ import httpx
 import pytest
 
 from tests.images import write_png, write_sized_png
-from uploader.cache import EtagCache
-from uploader.config import parse_config
+from uploader.config.settings import parse_config
 from uploader.errors import (
     AuthError,
     ExitCode,
@@ -23,7 +22,8 @@ from uploader.errors import (
     UploaderError,
     UsageError,
 )
-from uploader.media import inspect_path
+from uploader.http.cache import EtagCache
+from uploader.imaging.inspect import inspect_path
 from uploader.models import ImageFile, UploadOptions
 from uploader.providers.base import check_limits
 from uploader.providers.mastodon import MAX_POLLS, MastodonProvider
@@ -671,7 +671,8 @@ def test_retry_after_header_or_message_hint(tmp_path: Path) -> None:
 def test_through_the_pipeline_headers_feed_the_buckets(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
-    from uploader import pipeline
+    from uploader.commands import runtime as runtime_module
+    from uploader.commands import upload as upload_command
     from uploader.models import UploadResult
 
     config = parse_config(
@@ -693,13 +694,13 @@ def test_through_the_pipeline_headers_feed_the_buckets(
             "POST /api/v2/media": [httpx.Response(200, json=MEDIA, headers=media)],
         }
     )
-    runtime = pipeline.Runtime(
+    runtime = runtime_module.Runtime(
         env={**hermetic_env, "UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
         clock=lambda: NOW,
         sleep=lambda _s: None,
         transport=httpx.MockTransport(server),
     )
-    request = pipeline.UploadRequest(
+    request = upload_command.UploadRequest(
         paths=(str(write_png(tmp_path / "a.png")),),
         provider="social",
         options=UploadOptions(description="alt"),
@@ -707,10 +708,10 @@ def test_through_the_pipeline_headers_feed_the_buckets(
         max_wait=0,
     )
     results: list[UploadResult] = []
-    outcome = pipeline.upload(config, request, runtime, lambda r, _e: results.append(r))
+    outcome = upload_command.upload(config, request, runtime, lambda r, _e: results.append(r))
     assert outcome.exit_code == ExitCode.OK
     assert results[0].url == FILE_URL
-    states = {s.bucket: s for s in pipeline.limiter_for(config, "social", runtime).states()}
+    states = {s.bucket: s for s in runtime_module.limiter_for(config, "social", runtime).states()}
     # The upload's headers name the media bucket; its api credit is counted locally.
     assert (states["api"].remaining, states["media"].remaining) == (298, 29)
     assert states["api"].reset_at == pytest.approx(NOW + 300.824007)

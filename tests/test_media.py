@@ -10,7 +10,7 @@ import pytest
 
 from tests.images import png_bytes, write_png
 from uploader.errors import ExitCode, InputFileError
-from uploader.media import inspect_path, sniff, spooled_stdin
+from uploader.imaging.inspect import inspect_path, sniff, spooled_stdin
 
 
 def _refused(label: str) -> str:

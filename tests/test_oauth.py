@@ -12,8 +12,8 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
+from uploader.auth.oauth import FRAGMENT_PAGE, LoopbackListener, pkce_pair
 from uploader.errors import AuthError
-from uploader.oauth import FRAGMENT_PAGE, LoopbackListener, pkce_pair
 from uploader.sandbox import Sandbox, SandboxConfig
 
 
@@ -232,7 +232,7 @@ def _echoing_server(status: int, seen: list[dict[str, str]]) -> httpx.Client:
 
 
 def test_a_refusal_quoting_the_request_does_not_leak_its_secrets() -> None:
-    from uploader.login import refresh_grant
+    from uploader.auth.flows import refresh_grant
 
     seen: list[dict[str, str]] = []
     with _echoing_server(400, seen) as http, pytest.raises(AuthError) as info:
@@ -254,8 +254,8 @@ def test_a_refusal_quoting_the_request_does_not_leak_its_secrets() -> None:
 
 
 def test_a_mastodon_exchange_refusal_hides_code_verifier_and_secret(tmp_path: Path) -> None:
-    from uploader import login as flows
-    from uploader.config import parse_config
+    from uploader.auth import flows
+    from uploader.config.settings import parse_config
 
     profile = parse_config(
         '[providers.m]\nkind = "mastodon"\nbase_url = "http://127.0.0.1:9"\n',

@@ -20,8 +20,8 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from uploader import login as flows
-from uploader.config import parse_config
+from uploader.auth import flows
+from uploader.config.settings import parse_config
 from uploader.errors import AuthError
 
 pytest.importorskip("pytest_iam")

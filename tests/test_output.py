@@ -106,7 +106,7 @@ def test_batch_report_keeps_one_line_per_file_and_sums_up_the_skipped() -> None:
     ],
 )
 def test_exit_codes_of_a_batch(codes: list[int], folded: int) -> None:
+    from uploader.commands.upload import fold_exit_codes
     from uploader.errors import ExitCode
-    from uploader.pipeline import fold_exit_codes
 
     assert fold_exit_codes([ExitCode(code) for code in codes]) == folded

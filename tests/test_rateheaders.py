@@ -13,7 +13,7 @@ from email.utils import formatdate
 import pytest
 
 from uploader.models import BucketUpdate
-from uploader.rateheaders import (
+from uploader.ratelimit.headers import (
     header,
     header_int,
     http_date,
@@ -112,7 +112,7 @@ def test_server_clock_ahead_by_120_s_corrects_an_epoch_reset() -> None:
 
 
 def test_garbage_values_are_skipped_without_raising(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="uploader.ratelimit")
+    caplog.set_level(logging.DEBUG, logger="uploader.ratelimit.limiter")
     headers = {
         "Authorization": "Bearer very-secret-token",
         "Date": "yesterday",

@@ -18,7 +18,7 @@ import pytest
 
 from uploader.errors import ExitCode, RateLimitError
 from uploader.models import BucketUpdate
-from uploader.ratelimit import (
+from uploader.ratelimit.limiter import (
     RESERVATION_TTL,
     RESET_MARGIN,
     BucketSpec,

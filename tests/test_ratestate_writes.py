@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from uploader import ratestate
-from uploader.ratestate import StateStore
+from uploader.ratelimit import store as state_store
+from uploader.ratelimit.store import StateStore
 
 KEY = "k" * 32
 
@@ -40,7 +40,7 @@ def test_a_disk_error_mid_write_keeps_the_old_file_and_falls_back_to_memory(
     def full_disk(_fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(ratestate.os, "fsync", full_disk)
+    monkeypatch.setattr(state_store.os, "fsync", full_disk)
     store = StateStore(tmp_path)
     _change(store)  # never fatal: rate-limit bookkeeping must not fail an upload
     assert (tmp_path / f"{KEY}.json").read_bytes() == before
@@ -64,12 +64,12 @@ def test_an_interrupted_write_keeps_the_old_file(
         raise KeyboardInterrupt
 
     if where == "dump":
-        monkeypatch.setattr(ratestate.json, "dump", dump_half)
+        monkeypatch.setattr(state_store.json, "dump", dump_half)
     else:
-        monkeypatch.setattr(ratestate.os, "replace", no_replace)
+        monkeypatch.setattr(state_store.os, "replace", no_replace)
     with pytest.raises(KeyboardInterrupt):
         _change(StateStore(tmp_path))
-    monkeypatch.setattr(ratestate.json, "dump", real_dump)
+    monkeypatch.setattr(state_store.json, "dump", real_dump)
     assert (tmp_path / f"{KEY}.json").read_bytes() == before
     assert _leftovers(tmp_path) == []
     assert StateStore(tmp_path).read(KEY)["buckets"]["post"]["remaining"] == 7
@@ -86,7 +86,7 @@ def test_the_temporary_file_is_private_from_the_start(
         modes.append(os.stat(src).st_mode & 0o777)
         real_replace(src, dst)
 
-    monkeypatch.setattr(ratestate.os, "replace", spy)
+    monkeypatch.setattr(state_store.os, "replace", spy)
     _change(StateStore(tmp_path))
     assert modes == [0o600]
     assert StateStore(tmp_path).read(KEY)["buckets"]["post"]["remaining"] == 6

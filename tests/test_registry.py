@@ -31,7 +31,8 @@ def test_every_kind_is_registered_and_satisfies_the_protocol() -> None:
 
 def test_imgur_upload_path_does_not_load_other_providers_or_tenacity() -> None:
     code = (
-        "import sys; from uploader import cli, pipeline; from uploader.providers import KINDS;"
+        "import sys; from uploader import cli; from uploader.commands import upload;"
+        "from uploader.providers import KINDS;"
         "KINDS['imgur'];"
         "print(sorted(m for m in sys.modules if m.startswith(('uploader.providers.', "
         "'tenacity', 'httpx._main', 'rich'))))"

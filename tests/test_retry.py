@@ -17,7 +17,7 @@ from uploader.errors import (
     TlsError,
     UploaderError,
 )
-from uploader.retry import RetryEvent, RetryPolicy, backoff, call_with_retries
+from uploader.http.retry import RetryEvent, RetryPolicy, backoff, call_with_retries
 
 
 class FakeTime:

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from tests.canned import Canned, canned_server
-from uploader.client import ApiSession, Timeouts, build_client
 from uploader.errors import NetworkError, TlsError
-from uploader.retry import RetryPolicy, call_with_retries
+from uploader.http.client import ApiSession, Timeouts, build_client
+from uploader.http.retry import RetryPolicy, call_with_retries
 
 
 def _free_port() -> int:

@@ -11,9 +11,9 @@ import pytest
 
 from tests.e2e import run_cli, sandbox_process
 from tests.images import png_bytes
+from uploader.commands.sandbox import parse_knobs, serve
 from uploader.errors import ExitCode, UsageError
 from uploader.sandbox import Sandbox, SandboxConfig
-from uploader.sandboxcli import parse_knobs, serve
 
 
 def _ipv6_loopback() -> bool:

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from uploader.oauth import pkce_pair
+from uploader.auth.oauth import pkce_pair
 from uploader.sandbox import Sandbox
 
 SECRET = "sandbox-secret"
@@ -132,8 +132,8 @@ def test_gyazo_code_is_bound_to_client_and_redirect() -> None:
 
 
 def test_mastodon_client_credentials_app_token() -> None:
+    from uploader.auth.flows import mastodon_app_token
     from uploader.errors import AuthError
-    from uploader.login import mastodon_app_token
 
     with Sandbox() as sb:
         base = f"{sb.base_url}/mastodon"

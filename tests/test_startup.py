@@ -13,15 +13,15 @@ import pytest
 
 from tests.e2e import sandbox_process, write_config
 from tests.images import write_sized_png
-from uploader import startup
-from uploader.client import Timeouts, build_client
+from uploader import gcpolicy
+from uploader.http.client import Timeouts, build_client
 
 
 @pytest.fixture
 def restore_gc() -> Iterator[None]:
     was_enabled = gc.isenabled()
     yield
-    startup._Pause.active = False
+    gcpolicy._Pause.active = False
     gc.unfreeze()
     if was_enabled:
         gc.enable()
@@ -32,7 +32,7 @@ def restore_gc() -> Iterator[None]:
 @pytest.mark.usefixtures("restore_gc")
 def test_pause_then_building_the_client_freezes_start_up_and_collects_again() -> None:
     gc.unfreeze()
-    startup.pause()
+    gcpolicy.pause()
     assert not gc.isenabled()
     with build_client(Timeouts(), tls=False):
         assert gc.isenabled()
@@ -43,7 +43,7 @@ def test_pause_then_building_the_client_freezes_start_up_and_collects_again() ->
 def test_resume_without_pause_changes_nothing() -> None:
     gc.unfreeze()
     gc.enable()
-    startup.resume()
+    gcpolicy.resume()
     assert gc.isenabled()
     assert gc.get_freeze_count() == 0
 
@@ -51,8 +51,8 @@ def test_resume_without_pause_changes_nothing() -> None:
 @pytest.mark.usefixtures("restore_gc")
 def test_pause_leaves_a_collector_someone_else_disabled_alone() -> None:
     gc.disable()
-    startup.pause()
-    startup.resume()
+    gcpolicy.pause()
+    gcpolicy.resume()
     assert not gc.isenabled()  # not ours to turn on
 
 
@@ -74,7 +74,7 @@ def test_the_console_entry_point_collects_again_once_the_client_exists(tmp_path:
         config = write_config(tmp_path / "config.toml", base_url)
         body = (
             "import gc, json, sys\n"
-            "import uploader.client as client\n"
+            "import uploader.http.client as client\n"
             "seen = {}\n"
             "real = client.build_client\n"
             "def spy(*a, **k):\n"
@@ -83,8 +83,8 @@ def test_the_console_entry_point_collects_again_once_the_client_exists(tmp_path:
             "    seen['after'] = gc.isenabled()\n"
             "    return c\n"
             "client.build_client = spy\n"
-            "import uploader.pipeline as pipeline\n"
-            "pipeline.build_client = spy\n"
+            "import uploader.commands.runtime as runtime\n"
+            "runtime.build_client = spy\n"
             f"sys.argv = ['uploader', '--config', {str(config)!r}, 'upload', {str(image)!r}]\n"
             "from uploader.__main__ import main\n"
             "try:\n"

@@ -6,16 +6,16 @@ from typing import NoReturn
 
 
 def main() -> NoReturn:
-    """Run the command line with the start-up collector policy of :mod:`uploader.startup`."""
-    from uploader import startup
+    """Run the command line with the start-up collector policy of :mod:`uploader.gcpolicy`."""
+    from uploader import gcpolicy
 
-    startup.pause()
+    gcpolicy.pause()
     from uploader.cli import main as cli_main
 
     try:
         cli_main()
     finally:
-        startup.freeze_for_exit()
+        gcpolicy.freeze_for_exit()
 
 
 if __name__ == "__main__":

@@ -18,12 +18,12 @@ from uploader.errors import AuthError, InputFileError, ProviderError
 if TYPE_CHECKING:
     import httpx
 
-    from uploader.cache import EtagCache
-    from uploader.client import ApiSession
-    from uploader.config import Profile
-    from uploader.credentials import Credential
+    from uploader.auth.credentials import Credential
+    from uploader.config.settings import Profile
+    from uploader.http.cache import EtagCache
+    from uploader.http.client import ApiSession
     from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
-    from uploader.ratelimit import BucketSpec, RateLimiter, Refusal
+    from uploader.ratelimit.limiter import BucketSpec, RateLimiter, Refusal
 
 
 class OptionSpec(NamedTuple):
@@ -149,7 +149,7 @@ class ProviderCore:
         cache: EtagCache | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        from uploader.client import ApiSession
+        from uploader.http.client import ApiSession
 
         self.env: Mapping[str, str] = env if env is not None else {}
         self.profile = profile
@@ -171,7 +171,7 @@ class ProviderCore:
 
     def rate_refusal(self, response: httpx.Response) -> Refusal | None:
         """A 429 is a refusal, with the wait :meth:`retry_after` reads (override for more)."""
-        from uploader.ratelimit import Refusal
+        from uploader.ratelimit.limiter import Refusal
 
         if response.status_code != 429:
             return None
@@ -179,7 +179,7 @@ class ProviderCore:
 
     def retry_after(self, response: httpx.Response) -> float | None:
         """How long the server says to wait: Retry-After, else a hint in the message text."""
-        from uploader.rateheaders import retry_after_seconds, wait_hint_seconds
+        from uploader.ratelimit.headers import retry_after_seconds, wait_hint_seconds
 
         header = retry_after_seconds(response.headers.get("retry-after", ""), self.clock())
         if header is not None:
@@ -218,7 +218,7 @@ def bearer_credential(
 ) -> Credential:
     """The user token of a profile that cannot upload anonymously (Gyazo, Mastodon):
     from the environment, ``access_token_command`` or the credential store."""
-    from uploader.credentials import Credential, resolve_secret
+    from uploader.auth.credentials import Credential, resolve_secret
 
     found = resolve_secret(profile, "access_token", env)
     if found is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from uploader.credentials import Credential
+from uploader.auth.credentials import Credential
 from uploader.errors import AmbiguousUploadError, ProviderError
 from uploader.providers.base import (
     Limits,
@@ -31,12 +31,12 @@ from uploader.providers.gyazo_media import (
     parse_time,
     text_of,
 )
-from uploader.ratelimit import BucketSpec
+from uploader.ratelimit.limiter import BucketSpec
 
 if TYPE_CHECKING:
     import httpx
 
-    from uploader.config import Profile
+    from uploader.config.settings import Profile
     from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
 
 COST = {"daily": 1}  # every call counts against the 12,500 a day (reference 2.5)
@@ -203,7 +203,7 @@ class GyazoProvider(ProviderCore):
 
     def info(self, media_id: str) -> MediaInfo:
         """``GET {base}/api/images/{id}`` through the ETag cache."""
-        from uploader.cache import cached_get
+        from uploader.http.cache import cached_get
 
         response = cached_get(
             self.session,
@@ -222,7 +222,7 @@ class GyazoProvider(ProviderCore):
         are kept, with an empty id and no URL. The paging headers are kept for
         :meth:`last_page_info`.
         """
-        from uploader.cache import cached_get
+        from uploader.http.cache import cached_get
 
         response = cached_get(
             self.session,

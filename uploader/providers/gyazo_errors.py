@@ -21,7 +21,7 @@ from uploader.errors import (
     UploaderError,
 )
 from uploader.providers.base import describe_body
-from uploader.rateheaders import retry_after_seconds, wait_hint_seconds
+from uploader.ratelimit.headers import retry_after_seconds, wait_hint_seconds
 
 if TYPE_CHECKING:
     import httpx

@@ -28,7 +28,7 @@ class PageInfo(NamedTuple):
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, str]) -> PageInfo:
-        from uploader.rateheaders import header, header_int
+        from uploader.ratelimit.headers import header, header_int
 
         return cls(
             total=header_int(headers, "X-Total-Count"),
@@ -74,7 +74,7 @@ def parse_time(value: Any) -> float | None:
 
 def media_info(info: Mapping[str, Any], response: httpx.Response, provider: str) -> MediaInfo:
     """One image object as MediaInfo; a missing ``image_id``/``url`` gives "" and None."""
-    from uploader.cache import CACHE_STATUS_HEADER
+    from uploader.http.cache import CACHE_STATUS_HEADER
     from uploader.models import MediaInfo
 
     meta = info.get("metadata")

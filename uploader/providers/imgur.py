@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from uploader.credentials import Credential
+from uploader.auth.credentials import Credential
 from uploader.errors import (
     AuthError,
     ProviderError,
@@ -26,15 +26,15 @@ from uploader.providers.base import (
     check_limits,
     describe_body,
 )
-from uploader.rateheaders import imgur_updates
-from uploader.ratelimit import BucketSpec
+from uploader.ratelimit.headers import imgur_updates
+from uploader.ratelimit.limiter import BucketSpec
 
 if TYPE_CHECKING:
     import httpx
 
-    from uploader.config import Profile
+    from uploader.config.settings import Profile
     from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
-    from uploader.ratelimit import Refusal
+    from uploader.ratelimit.limiter import Refusal
 
 T = TypeVar("T")
 
@@ -249,7 +249,7 @@ class ImgurProvider(ProviderCore):
 
     def _info(self, media_id: str) -> MediaInfo:
         """``GET /3/image/{id}`` through the ETag cache (1 credit, 304s included)."""
-        from uploader.cache import cached_get
+        from uploader.http.cache import cached_get
 
         image_id = _image_id(media_id)
         response = cached_get(
@@ -267,7 +267,7 @@ class ImgurProvider(ProviderCore):
 
     def _list_uploads(self, page: int) -> list[MediaInfo]:
         """``GET /3/account/me/images`` (Bearer only); pages start at 0 (reference 1.7)."""
-        from uploader.cache import cached_get
+        from uploader.http.cache import cached_get
 
         if self.credential.scheme != "Bearer":
             # Missing credentials are exit 3 (design section 4), not a usage error.
@@ -310,7 +310,7 @@ class ImgurProvider(ProviderCore):
         return f"deleted Imgur image {target}"
 
     def _media(self, info: dict[str, Any], response: httpx.Response) -> MediaInfo:
-        from uploader.cache import CACHE_STATUS_HEADER
+        from uploader.http.cache import CACHE_STATUS_HEADER
         from uploader.models import MediaInfo
 
         when = info.get("datetime")

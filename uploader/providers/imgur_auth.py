@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from uploader.credentials import Credential
+from uploader.auth.credentials import Credential
 from uploader.errors import AuthError
 
 if TYPE_CHECKING:
     import httpx
 
-    from uploader.config import Profile
+    from uploader.config.settings import Profile
 
 # Refresh a stored token this long before it expires.
 REFRESH_MARGIN = 120.0
@@ -29,7 +29,7 @@ def resolve_credential(profile: Profile, env: Mapping[str, str]) -> Credential:
     Tokens come from the environment, ``access_token_command`` or the credential store;
     a stored token with a refresh token is refreshable.
     """
-    from uploader.credentials import resolve_secret, store_for
+    from uploader.auth.credentials import resolve_secret, store_for
 
     token_var = profile.env_prefix + "ACCESS_TOKEN"
     id_var = profile.env_prefix + "CLIENT_ID"
@@ -79,8 +79,8 @@ def refresh_if_due(
     Under the store's lock: another process may have refreshed already, in which case its
     newer token is used as is.
     """
-    from uploader.credentials import resolve_secret, store_for
-    from uploader.login import imgur_refresh
+    from uploader.auth.credentials import resolve_secret, store_for
+    from uploader.auth.flows import imgur_refresh
 
     store = store_for(env)
     stored = store.get(profile.name)

@@ -28,12 +28,12 @@ from uploader.errors import (
     UploaderError,
 )
 from uploader.providers.base import describe_body
-from uploader.rateheaders import imgur_updates, retry_after_seconds, wait_hint_seconds
+from uploader.ratelimit.headers import imgur_updates, retry_after_seconds, wait_hint_seconds
 
 if TYPE_CHECKING:
     import httpx
 
-    from uploader.ratelimit import Refusal
+    from uploader.ratelimit.limiter import Refusal
 
 # Texts of rate-limit refusals (reference 1.2, 1.10), whatever status carried them.
 _RATE_TEXT = re.compile(
@@ -128,7 +128,7 @@ def refusal_for(response: httpx.Response, *, now: float) -> Refusal | None:
       throttle of uploads, not of reads: GETs stay allowed.
     * Otherwise: the limiter pauses what the request touched (unless headers say 0 left).
     """
-    from uploader.ratelimit import Refusal
+    from uploader.ratelimit.limiter import Refusal
 
     status = response.status_code
     failure = read_failure(response) if status >= 400 else None

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from uploader.credentials import Credential
+from uploader.auth.credentials import Credential
 from uploader.errors import (
     NetworkError,
     ProviderError,
@@ -39,13 +39,13 @@ from uploader.providers.mastodon_media import (
     text_of,
 )
 from uploader.providers.mastodon_status import idempotency_key, post_status, status_form
-from uploader.rateheaders import mastodon_updates
-from uploader.ratelimit import BucketSpec
+from uploader.ratelimit.headers import mastodon_updates
+from uploader.ratelimit.limiter import BucketSpec
 
 if TYPE_CHECKING:
     import httpx
 
-    from uploader.config import Profile
+    from uploader.config.settings import Profile
     from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
 
 log = logging.getLogger("uploader.mastodon")
@@ -102,7 +102,7 @@ class MastodonProvider(ProviderCore):
         Anything the server does not say (old or non-Mastodon servers, errors, no network)
         falls back to the documented defaults and the profile's max_*_size: never fatal.
         """
-        from uploader.cache import cached_get
+        from uploader.http.cache import cached_get
 
         if self._limits is None:
             image = int(self.profile.option("max_image_size", 16 * MiB))
@@ -242,7 +242,7 @@ class MastodonProvider(ProviderCore):
         """``GET /api/v1/media/{id}`` through the cache (authed answers are ``no-store``,
         so in practice this is a fresh GET each time). Only unattached media is found.
         """
-        from uploader.cache import cached_get
+        from uploader.http.cache import cached_get
 
         target = media_ref(media_id)
         response = cached_get(

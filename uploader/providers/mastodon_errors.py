@@ -21,7 +21,7 @@ from uploader.errors import (
     UploaderError,
 )
 from uploader.providers.base import describe_body
-from uploader.rateheaders import (
+from uploader.ratelimit.headers import (
     header,
     parse_reset,
     retry_after_seconds,

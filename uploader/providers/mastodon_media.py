@@ -109,7 +109,7 @@ def media_info(media: Mapping[str, Any], response: httpx.Response, provider: str
     """A MediaAttachment as MediaInfo (``meta.original.size`` is dimensions, not bytes)."""
     import mimetypes
 
-    from uploader.cache import CACHE_STATUS_HEADER
+    from uploader.http.cache import CACHE_STATUS_HEADER
     from uploader.models import MediaInfo
 
     url = text_of(media.get("url"))

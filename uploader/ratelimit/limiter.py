@@ -1,8 +1,8 @@
 """The rate-limit policy: reserve before sending, reconcile after, wait/pace/fail.
 
-Each provider declares its buckets (:class:`BucketSpec`, :mod:`uploader.ratebucket`).
+Each provider declares its buckets (:class:`BucketSpec`, :mod:`uploader.ratelimit.bucket`).
 Before a request the limiter reserves its cost in every bucket it touches, in state shared
-by all processes (:mod:`uploader.ratestate`); after the response it settles the reservation
+by all processes (:mod:`uploader.ratelimit.store`); after the response it settles the reservation
 with what the headers said. When a bucket lacks the budget the policy decides: wait for the
 reset (up to ``max_wait``) or fail at once with the local time it resets (exit 4). Batches
 pace: when the rest of the batch does not fit in what is left, the budget is spread over the
@@ -19,7 +19,7 @@ from typing import Any, Literal, NamedTuple
 
 from uploader.errors import RateLimitError
 from uploader.models import BucketUpdate
-from uploader.ratebucket import (
+from uploader.ratelimit.bucket import (
     BucketSpec,
     BucketState,
     Refusal,
@@ -31,8 +31,8 @@ from uploader.ratebucket import (
     snapshot,
     spend_locally,
 )
-from uploader.ratebucket import pause as pause_bucket
-from uploader.ratestate import StateStore
+from uploader.ratelimit.bucket import pause as pause_bucket
+from uploader.ratelimit.store import StateStore
 from uploader.resettime import describe
 
 __all__ = [

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 from uploader.errors import AuthError
 
 if TYPE_CHECKING:
-    from uploader.config import Profile
+    from uploader.config.settings import Profile
 
-log = logging.getLogger("uploader.credentials")
+log = logging.getLogger("uploader.auth.credentials")
 
 SECRET_NAMES = ("access_token", "client_id", "client_secret", "refresh_token")
 # Seconds a writer waits for another one; a refresh (one HTTP call) runs under the lock.
@@ -129,7 +129,7 @@ class CredentialStore:
     def _private_dir(self) -> Path:
         directory = self.path.parent
         try:
-            from uploader.paths import ensure_private_dir
+            from uploader.config.paths import ensure_private_dir
 
             ensure_private_dir(directory)
             if stat.S_IMODE(directory.stat().st_mode) & 0o077:
@@ -299,7 +299,7 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def store_for(env: Mapping[str, str]) -> CredentialStore:
-    from uploader import paths
+    from uploader.config import paths
 
     return CredentialStore(paths.config_dir(env) / "credentials.toml")
 

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from uploader.config import Config
+from uploader.commands.runtime import Runtime, limiter_for, open_provider
+from uploader.config.settings import Config
 from uploader.errors import ConfigError, UploaderError
 from uploader.output import one_line
-from uploader.pipeline import Runtime, limiter_for, open_provider
-from uploader.ratelimit import BucketState, LimitPolicy
+from uploader.ratelimit.limiter import BucketState, LimitPolicy
 from uploader.resettime import clock, describe
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-from uploader.config import Config, Profile
-from uploader.credentials import resolve_secret, store_for
+from uploader.auth.credentials import resolve_secret, store_for
+from uploader.config.settings import Config, Profile
 from uploader.errors import UploaderError, UsageError
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from uploader.models import BucketUpdate
 
-log = logging.getLogger("uploader.ratelimit")
+log = logging.getLogger("uploader.ratelimit.limiter")
 
 # Numbers above this are epoch seconds (2001-09-09); below, durations (reference 1.10:
 # Imgur documents UserReset as an epoch but sends 3600).

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from uploader import paths
-from uploader.configlines import Locator
+from uploader.config import paths
+from uploader.config.locator import Locator
 from uploader.errors import ConfigError
 from uploader.providers import KINDS, OptionSpec
 

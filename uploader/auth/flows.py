@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
+from uploader.auth.oauth import LoopbackListener, new_state, pkce_pair, redact
 from uploader.errors import AuthError, ProviderError, UsageError
-from uploader.oauth import LoopbackListener, new_state, pkce_pair, redact
 
 if TYPE_CHECKING:
     import httpx
 
-    from uploader.config import Profile
+    from uploader.config.settings import Profile
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 MASTODON_SCOPES = "write:media write:statuses read:accounts"
@@ -74,7 +74,7 @@ def _post_oauth(
     JSON object or (with ``token``) one without an access token is an AuthError
     ("<refused>: <reason>").
     """
-    from uploader.client import describe_network_error, import_httpx
+    from uploader.http.client import describe_network_error, import_httpx
 
     httpx_mod = import_httpx()
     try:

@@ -1,10 +1,10 @@
 """One rate-limit bucket: its spec, and how what we know of it changes over time.
 
-A stored bucket is a plain dict in the shared state (:mod:`uploader.ratestate`) with the
+A stored bucket is a plain dict in the shared state (:mod:`uploader.ratelimit.store`) with the
 fields ``limit``, ``remaining``, ``reset_at``, ``observed_at``, ``source``, ``next_at``
 (pacing), ``blocked_until`` and ``strikes`` (after a 429) and ``note`` (what the server said
 when it refused, for the limiter's message), each optional. The functions here
-change one such dict in place; :mod:`uploader.ratelimit` calls them under the state lock.
+change one such dict in place; :mod:`uploader.ratelimit.limiter` calls them under the state lock.
 
 Two rules keep stored knowledge honest:
 

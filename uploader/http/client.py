@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import httpx
 
     from uploader.models import BucketUpdate
-    from uploader.ratelimit import RateLimiter, Refusal
+    from uploader.ratelimit.limiter import RateLimiter, Refusal
 
 log = logging.getLogger("uploader.http")
 
@@ -64,9 +64,9 @@ def build_client(
         follow_redirects=False,
         trust_env=False,
     )
-    from uploader import startup
+    from uploader import gcpolicy
 
-    startup.resume()  # httpx and httpcore were the last heavy imports
+    gcpolicy.resume()  # httpx and httpcore were the last heavy imports
     return client
 
 
@@ -76,7 +76,7 @@ RefusalReader = Callable[["httpx.Response"], "Refusal | None"]
 
 def refusal_if_429(response: httpx.Response) -> Refusal | None:
     """The plain reading: a 429 is a rate-limit refusal, nothing else is."""
-    from uploader.ratelimit import Refusal
+    from uploader.ratelimit.limiter import Refusal
 
     return Refusal() if response.status_code == 429 else None
 

@@ -7,19 +7,13 @@ input order, emitting each result as soon as it is known.
 
 from __future__ import annotations
 
-import os
-import sys
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, BinaryIO, NamedTuple
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, NamedTuple
 
-from uploader import paths
-from uploader.cache import EtagCache
-from uploader.client import Timeouts, build_client
-from uploader.config import Config, Defaults, Profile
+from uploader.commands.runtime import Runtime, open_provider
+from uploader.config.settings import Config
 from uploader.errors import (
     AmbiguousUploadError,
     AuthError,
@@ -32,17 +26,14 @@ from uploader.errors import (
     UploaderError,
     UsageError,
 )
-from uploader.media import inspect_path, spooled_stdin
+from uploader.http.retry import RetryEvent, RetryPolicy, call_with_retries
+from uploader.imaging.inspect import inspect_path, spooled_stdin
 from uploader.models import ImageFile, UploadOptions, UploadResult, UploadStatus
 from uploader.output import one_line
-from uploader.providers import KINDS
-from uploader.ratelimit import LimitPolicy, RateLimiter, StateStore, state_key
+from uploader.ratelimit.limiter import LimitPolicy
 from uploader.resettime import describe
-from uploader.retry import RetryEvent, RetryPolicy, call_with_retries
 
 if TYPE_CHECKING:
-    import httpx
-
     from uploader.providers.base import Provider
 
 
@@ -58,20 +49,6 @@ class UploadRequest:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
-class Runtime:
-    """Everything from the outside world, injectable for tests."""
-
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    stdin: BinaryIO = field(default_factory=lambda: sys.stdin.buffer)
-    clock: Callable[[], float] = time.time
-    sleep: Callable[[float], None] = time.sleep
-    notify: Callable[[str], None] = lambda _message: None
-    debug: Callable[[str], None] = lambda _message: None
-    use_cache: bool = True
-    transport: httpx.BaseTransport | None = None
-
-
 Emit = Callable[[UploadResult, UploaderError | None], None]
 
 
@@ -80,77 +57,6 @@ class Outcome(NamedTuple):
 
     results: tuple[UploadResult, ...]
     exit_code: ExitCode
-
-
-def retry_policy(
-    defaults: Defaults, *, max_wait: float, retry_ambiguous: bool | None = None
-) -> RetryPolicy:
-    """The retry policy of ``[defaults]``: each backoff at most 10 s and never beyond
-    ``max_wait``; ``retry_ambiguous`` (the flag) wins over the config's."""
-    return RetryPolicy(
-        attempts=defaults.retries,
-        max_time=defaults.retry_max_time,
-        cap=min(10.0, max_wait),
-        retry_ambiguous=defaults.retry_ambiguous if retry_ambiguous is None else retry_ambiguous,
-    )
-
-
-def limiter_for(
-    config: Config, name: str | None, runtime: Runtime, *, policy: LimitPolicy | None = None
-) -> RateLimiter:
-    """The shared rate limiter of a profile (keyed by kind, base URL and credential)."""
-    profile = config.profile(name)
-    cls = KINDS[profile.kind]
-    credential = cls.resolve_credential(profile, runtime.env)
-    return _limiter(profile, credential.identity, runtime, policy or LimitPolicy())
-
-
-def _limiter(profile: Profile, identity: str, runtime: Runtime, policy: LimitPolicy) -> RateLimiter:
-    cls = KINDS[profile.kind]
-    return RateLimiter(
-        StateStore(paths.state_dir(runtime.env) / "ratelimit"),
-        state_key(profile.kind, profile.base_url, identity),
-        cls.bucket_specs(profile),
-        policy,
-        provider_label=f"{cls.display_name} ({profile.name})",
-        clock=runtime.clock,
-        sleep=runtime.sleep,
-        notify=runtime.notify,
-    )
-
-
-def open_provider(
-    config: Config, name: str | None, runtime: Runtime, *, policy: LimitPolicy
-) -> tuple[Profile, Provider, httpx.Client]:
-    """The profile, its provider (with credential and limiter) and the shared client."""
-    profile = config.profile(name)
-    cls = KINDS[profile.kind]
-    credential = cls.resolve_credential(profile, runtime.env)
-    limiter = _limiter(profile, credential.identity, runtime, policy)
-    defaults = config.defaults
-    timeouts = Timeouts(
-        defaults.connect_timeout,
-        defaults.read_timeout,
-        defaults.write_timeout,
-        defaults.pool_timeout,
-    )
-    urls = [profile.base_url] + [
-        str(value) for key, value in profile.options if cls.options[key].is_url
-    ]
-    tls = any(urlsplit(url).scheme == "https" for url in urls)
-    http = build_client(timeouts, transport=runtime.transport, tls=tls)
-    cache = EtagCache(paths.cache_dir(runtime.env) / "etags", enabled=runtime.use_cache)
-    provider = cls(
-        profile,
-        credential,
-        http,
-        limiter,
-        clock=runtime.clock,
-        sleep=runtime.sleep,
-        cache=cache,
-        env=runtime.env,
-    )
-    return profile, provider, http
 
 
 def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit) -> Outcome:

@@ -25,9 +25,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from uploader.paths import ensure_private_dir
+from uploader.config.paths import ensure_private_dir
 
-log = logging.getLogger("uploader.ratelimit")
+log = logging.getLogger("uploader.ratelimit.limiter")
 
 VERSION = 1
 

@@ -6,19 +6,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
-from uploader.config import Config
+from uploader.commands.runtime import Runtime, open_provider, retry_policy
+from uploader.commands.upload import retry_wait_text, when_allowed
+from uploader.config.settings import Config
 from uploader.errors import UploaderError
+from uploader.http.retry import RetryEvent, call_with_retries
 from uploader.models import MediaInfo
-from uploader.pipeline import (
-    Runtime,
-    open_provider,
-    retry_policy,
-    retry_wait_text,
-    when_allowed,
-)
 from uploader.providers.base import Provider
-from uploader.ratelimit import LimitPolicy
-from uploader.retry import RetryEvent, call_with_retries
+from uploader.ratelimit.limiter import LimitPolicy
 
 T = TypeVar("T")
 

@@ -15,10 +15,11 @@ from dataclasses import dataclass, replace
 from importlib.resources import as_file, files
 from pathlib import Path
 
-from uploader.config import Config, parse_config
+from uploader.commands.runtime import Runtime, limiter_for
+from uploader.commands.upload import UploadRequest, upload
+from uploader.config.settings import Config, parse_config
 from uploader.errors import ProviderError
 from uploader.models import UploadOptions, UploadResult
-from uploader.pipeline import Runtime, UploadRequest, limiter_for, upload
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,12 @@ class State:
         self.console = Console(quiet=quiet, verbose=verbose)
 
     def config(self) -> Any:
-        from uploader.config import load_config
+        from uploader.config.settings import load_config
 
         return load_config(self.config_file, os.environ)
 
     def runtime(self) -> Any:
-        from uploader.pipeline import Runtime
+        from uploader.commands.runtime import Runtime
 
         return Runtime(env=dict(os.environ), notify=self.console.notice, debug=self.debug)
 
@@ -148,13 +148,15 @@ def upload(
     retry_ambiguous: bool | None,
 ) -> None:
     """Upload PATH... ('-' reads standard input); one result per file, in order."""
-    from uploader import output, pipeline
+    from uploader import output
+    from uploader.commands import upload as upload_command
+    from uploader.commands.runtime import retry_policy
     from uploader.models import UploadOptions
 
     config = state.config()
     defaults = config.defaults
     fmt = fmt or defaults.format
-    request = pipeline.UploadRequest(
+    request = upload_command.UploadRequest(
         paths=paths,
         provider=provider,
         options=UploadOptions(
@@ -169,7 +171,7 @@ def upload(
         ),
         on_limit=on_limit or defaults.on_limit,
         max_wait=defaults.max_wait if max_wait is None else max_wait,
-        retry=pipeline.retry_policy(
+        retry=retry_policy(
             defaults,
             max_wait=defaults.max_wait if max_wait is None else max_wait,
             retry_ambiguous=retry_ambiguous,
@@ -178,7 +180,7 @@ def upload(
     console = state.console
     report = output.BatchReport(console, fmt, title=title, batch=len(paths) > 1)
     try:
-        outcome = pipeline.upload(config, request, state.runtime(), report.emit)
+        outcome = upload_command.upload(config, request, state.runtime(), report.emit)
     finally:
         report.finish()
     if copy and report.copied:
@@ -195,7 +197,7 @@ def upload(
 @pass_state
 def demo(state: State) -> None:
     """Upload a bundled image to the built-in sandbox, offline, and show what happened."""
-    from uploader.demo import run_demo
+    from uploader.commands.demo import run_demo
 
     report = run_demo(state.runtime())
     out = state.console
@@ -219,7 +221,7 @@ def limits(state: State, name: str | None, refresh: bool, as_json: bool) -> None
     """What each rate-limit bucket has left and when it resets."""
     import json
 
-    from uploader import limits as limits_view
+    from uploader.commands import limits as limits_view
 
     found = limits_view.gather(state.config(), name, state.runtime(), refresh=refresh)
     if as_json:
@@ -234,7 +236,7 @@ def limits(state: State, name: str | None, refresh: bool, as_json: bool) -> None
 
 
 def _lookup_policy(on_limit: str | None, max_wait: float | None, config: Any) -> Any:
-    from uploader.ratelimit import LimitPolicy
+    from uploader.ratelimit.limiter import LimitPolicy
 
     defaults = config.defaults
     return LimitPolicy(
@@ -285,11 +287,11 @@ def info(
     import dataclasses
     import json
 
-    from uploader import lookups
+    from uploader.commands import lookup
 
     config = state.config()
     runtime = dataclasses.replace(state.runtime(), use_cache=not no_cache)
-    found = lookups.with_provider(
+    found = lookup.with_provider(
         config,
         provider,
         runtime,
@@ -298,9 +300,9 @@ def info(
         subject=media_id,
     )
     if as_json:
-        state.console.result(json.dumps(lookups.info_record(found), ensure_ascii=False))
+        state.console.result(json.dumps(lookup.info_record(found), ensure_ascii=False))
     else:
-        for line in lookups.info_lines(found):
+        for line in lookup.info_lines(found):
             state.console.result(line)
 
 
@@ -327,20 +329,20 @@ def list_cmd(
     import dataclasses
     import json
 
-    from uploader import lookups
+    from uploader.commands import lookup
 
     config = state.config()
     runtime = dataclasses.replace(state.runtime(), use_cache=not no_cache)
-    items, paging = lookups.with_provider(
+    items, paging = lookup.with_provider(
         config,
         provider,
         runtime,
         _lookup_policy(on_limit, max_wait, config),
-        lambda p: lookups.list_page(p, -1 if page is None else page),
+        lambda p: lookup.list_page(p, -1 if page is None else page),
     )
     for item in items:
         if as_json:
-            state.console.result(json.dumps(lookups.info_record(item), ensure_ascii=False))
+            state.console.result(json.dumps(lookup.info_record(item), ensure_ascii=False))
         else:
             state.console.result(f"{item.id}\t{item.url or '-'}\t{item.title or ''}".rstrip())
     if paging:
@@ -360,10 +362,10 @@ def delete(
     max_wait: float | None,
 ) -> None:
     """Delete an upload: Imgur deletehash or id, Gyazo image id, Mastodon media id."""
-    from uploader import lookups
+    from uploader.commands import lookup
 
     config = state.config()
-    message = lookups.with_provider(
+    message = lookup.with_provider(
         config,
         provider,
         state.runtime(),
@@ -396,7 +398,7 @@ def auth_login(
     state: State, name: str, no_browser: bool, paste: bool, timeout: float, team: str | None
 ) -> None:
     """Sign the profile NAME in (OAuth); tokens go to the credential store."""
-    from uploader import authflow
+    from uploader.commands import login as login_command
 
     env = dict(os.environ)
     console = state.console
@@ -414,15 +416,17 @@ def auth_login(
             return line.strip()
         return str(click.prompt(label, hide_input=secret, err=True))
 
-    ui = authflow.TerminalUI(
-        open_browser=not no_browser and authflow.has_display(env),
+    ui = login_command.TerminalUI(
+        open_browser=not no_browser and login_command.has_display(env),
         say=console.message,
         ask=ask,
     )
     # Without a display (an SSH session) a redirect to 127.0.0.1 would never reach us:
     # paste the PIN or code instead, unless --no-browser says the user will open it here.
-    paste = paste or (not no_browser and not authflow.has_display(env))
-    message = authflow.login(state.config(), name, env, ui, paste=paste, timeout=timeout, team=team)
+    paste = paste or (not no_browser and not login_command.has_display(env))
+    message = login_command.login(
+        state.config(), name, env, ui, paste=paste, timeout=timeout, team=team
+    )
     console.notice(message)
 
 
@@ -431,13 +435,13 @@ def auth_login(
 @pass_state
 def auth_set_token(state: State, name: str) -> None:
     """Store a personal access token for NAME (read from standard input or a prompt)."""
-    from uploader import authcmd
+    from uploader.commands import auth as auth_command
 
     if sys.stdin.isatty():
         token = str(click.prompt("access token", hide_input=True, err=True))
     else:
         token = sys.stdin.readline()
-    for line in authcmd.set_token(state.config(), name, token.strip(), dict(os.environ)):
+    for line in auth_command.set_token(state.config(), name, token.strip(), dict(os.environ)):
         state.console.notice(line)
 
 
@@ -447,12 +451,13 @@ def auth_set_token(state: State, name: str) -> None:
 @pass_state
 def auth_status(state: State, name: str | None, offline: bool) -> None:
     """Who is signed in where, token age and expiry, verified with a cheap call."""
-    from uploader import authcmd, authflow
+    from uploader.commands import auth as auth_command
+    from uploader.commands import login as login_command
 
     config = state.config()
     env = dict(os.environ)
-    verify = None if offline else (lambda profile: authflow.verify(config, profile, env))
-    for line in authcmd.status(config, name, env, verify):
+    verify = None if offline else (lambda profile: login_command.verify(config, profile, env))
+    for line in auth_command.status(config, name, env, verify):
         state.console.result(line)
 
 
@@ -461,12 +466,13 @@ def auth_status(state: State, name: str | None, offline: bool) -> None:
 @pass_state
 def auth_logout(state: State, name: str) -> None:
     """Revoke the token where the provider supports it and remove the local secrets."""
-    from uploader import authcmd, authflow
+    from uploader.commands import auth as auth_command
+    from uploader.commands import login as login_command
 
     config = state.config()
     env = dict(os.environ)
-    for line in authcmd.logout(
-        config, name, env, lambda profile, token: authflow.revoke(config, profile, token, env)
+    for line in auth_command.logout(
+        config, name, env, lambda profile, token: login_command.revoke(config, profile, token, env)
     ):
         state.console.notice(line)
 
@@ -480,7 +486,7 @@ def config_group() -> None:
 @pass_state
 def config_path_cmd(state: State) -> None:
     """Print the config file's path (whether or not it exists)."""
-    from uploader.config import config_path
+    from uploader.config.settings import config_path
 
     state.console.result(str(config_path(state.config_file, os.environ)))
 
@@ -489,7 +495,7 @@ def config_path_cmd(state: State) -> None:
 @pass_state
 def config_show(state: State) -> None:
     """Print the effective config (file + environment), secrets masked."""
-    from uploader.configview import effective_toml
+    from uploader.commands.config import effective_toml
 
     state.console.result(effective_toml(state.config(), os.environ).rstrip("\n"))
 
@@ -500,7 +506,7 @@ def config_show(state: State) -> None:
 @pass_state
 def config_init(state: State, force: bool, to_stdout: bool) -> None:
     """Write a commented starter config (the same as config.example.toml)."""
-    from uploader.config import config_path, example_config, write_example
+    from uploader.config.settings import config_path, example_config, write_example
 
     if to_stdout:
         state.console.result(example_config().rstrip("\n"))
@@ -528,7 +534,7 @@ def sandbox(
     state: State, host: str, port: int, knobs_file: str | None, settings: tuple[str, ...]
 ) -> None:
     """Run the offline provider emulator; the first line printed is its base URL."""
-    from uploader.sandboxcli import serve
+    from uploader.commands.sandbox import serve
 
     serve(host, port, knobs_file, settings, ready=state.console.result)
 

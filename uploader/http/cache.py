@@ -19,14 +19,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from uploader.paths import ensure_private_dir
+from uploader.config.paths import ensure_private_dir
 
 if TYPE_CHECKING:
     import httpx
 
-    from uploader.client import ApiSession
+    from uploader.http.client import ApiSession
 
-log = logging.getLogger("uploader.cache")
+log = logging.getLogger("uploader.http.cache")
 
 # Headers worth keeping with a body so a 304 can be answered faithfully.
 KEPT_HEADERS = (
@@ -136,7 +136,7 @@ def cached_get(
     params: Mapping[str, Any] | None = None,
 ) -> httpx.Response:
     """GET through the cache; a 304 comes back as the stored 200 (marked ``revalidated``)."""
-    from uploader.client import import_httpx
+    from uploader.http.client import import_httpx
 
     httpx_mod = import_httpx()
     full_url = str(httpx_mod.URL(url, params=dict(params or {})))

@@ -1,6 +1,6 @@
 """``uploader auth login``: run a provider's sign-in flow and keep the tokens.
 
-The flow itself lives in :mod:`uploader.login`; this module connects it to the config,
+The flow itself lives in :mod:`uploader.auth.flows`; this module connects it to the config,
 the credential store, the browser and the terminal.
 """
 
@@ -11,8 +11,8 @@ import webbrowser
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from uploader import paths
-from uploader.config import Config
+from uploader.config import paths
+from uploader.config.settings import Config
 from uploader.errors import UsageError
 
 
@@ -53,9 +53,8 @@ def login(
     team: str | None = None,
 ) -> str:
     """Sign the profile ``name`` in; returns the line to print."""
-    from uploader import credentials
-    from uploader import login as flows
-    from uploader.client import Timeouts, build_client
+    from uploader.auth import credentials, flows
+    from uploader.http.client import Timeouts, build_client
 
     profile = config.profile(name)
     flow = flows.FLOWS.get(profile.kind)
@@ -100,9 +99,9 @@ def verify(config: Config, profile: Any, env: Mapping[str, str]) -> str:
     """Ask the provider who the token belongs to; raises UploaderError when refused."""
     import json
 
+    from uploader.commands.runtime import Runtime, open_provider
     from uploader.errors import AuthError, ProviderError
-    from uploader.pipeline import Runtime, open_provider
-    from uploader.ratelimit import LimitPolicy
+    from uploader.ratelimit.limiter import LimitPolicy
 
     path, keys = WHOAMI[profile.kind]
     _, provider, http = open_provider(
@@ -136,9 +135,9 @@ def verify(config: Config, profile: Any, env: Mapping[str, str]) -> str:
 
 def revoke(config: Config, profile: Any, token: str, env: Mapping[str, str]) -> str:
     """Revoke a token on the server where the provider supports it (Mastodon)."""
-    from uploader import credentials
-    from uploader.client import Timeouts, build_client
+    from uploader.auth import credentials
     from uploader.errors import ProviderError
+    from uploader.http.client import Timeouts, build_client
 
     if profile.kind != "mastodon":
         return f"{profile.kind} has no token revocation; the token stays valid until it expires"

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from uploader.config import is_loopback
+from uploader.config.settings import is_loopback
 from uploader.errors import UsageError
 
 # The wording for the --set option's help text (cli.py owns the option itself).
@@ -158,9 +158,9 @@ def serve(
     config = parse_knobs(knobs_file, settings)
     if config.storage_dir:
         _check_storage(Path(config.storage_dir))
-    from uploader import startup
+    from uploader import gcpolicy
 
-    startup.resume()  # a long-running server: collect cycles as usual
+    gcpolicy.resume()  # a long-running server: collect cycles as usual
     listening = False
 
     def announce(url: str) -> None:

@@ -1,14 +1,37 @@
-"""The error tree and the exit codes (design section 4).
+"""Every exception class of the product, and the exit codes (design section 4).
 
 Every error the user can see is an :class:`UploaderError`. Each class carries the exit code
-the CLI returns for it; ``cli.py`` catches ``UploaderError`` in one place and prints
-``error: <message>`` plus ``hint: <hint>`` when there is something to do.
-Messages are one line and never contain secrets.
+the CLI returns for it; ``uploader.cli`` catches ``UploaderError`` in one place and prints
+``error: <message>`` plus ``hint: <hint>`` when there is something to do. Foreign exceptions
+(httpx, json, socket, ssl) are translated into these at the HTTP boundary (``uploader.http``)
+and chained with ``from``. Messages are one line and never contain secrets. An error is never
+changed in place: :meth:`UploaderError.rephrased` makes a new one chained to the old.
+
+The tree (exit code in brackets)::
+
+    Exception
+     +-- OutputClosedError              stdout's reader went away          [0]
+     +-- UploaderError                  base of every error for the user   [1]
+          +-- UsageError                bad command line                   [2]
+          |    +-- ConfigError          config file or environment         [2]
+          |    +-- InputFileError       a file refused before any request  [2]
+          +-- AuthError                 credentials missing or rejected    [3]
+          +-- RateLimitError            a spent budget, or a server 429    [4]
+          +-- ProviderError             refused or unusable answer         [5]
+          |    +-- ServerError          a 5xx: safe to retry               [5]
+          |    +-- NetworkError         no usable answer (``sent``)        [5]
+          |    |    +-- TlsError        handshake or certificate failed    [5]
+          |    +-- UnreadableAnswerError  a 2xx body we cannot read        [5]
+          |    +-- AmbiguousUploadError   sent, answer lost: may exist     [5]
+          +-- SkippedError              a batch file not sent (its cause's code)
+          +-- InterruptedRunError       Ctrl-C                             [130]
+               +-- InterruptedUploadError  Ctrl-C with a file in flight    [130]
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Self
 
 
 class ExitCode(IntEnum):
@@ -36,6 +59,20 @@ class UploaderError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def rephrased(self, message: str, *, hint: str | None = None, **fields: object) -> Self:
+        """A new error of the same class and fields with another message (and ``hint``,
+        and any other field given), chained to this one; this one is left as it was."""
+        # Not copy.copy: it calls the constructor again, and some take keyword-only fields.
+        new = type(self).__new__(type(self), message)
+        new.__dict__.update(self.__dict__)
+        new.message = message
+        if hint is not None:
+            new.hint = hint
+        for name, value in fields.items():
+            setattr(new, name, value)
+        new.__cause__ = self
+        return new
 
 
 class UsageError(UploaderError):
@@ -144,3 +181,23 @@ class InterruptedRunError(UploaderError):
     """Ctrl-C (exit 130)."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+class InterruptedUploadError(InterruptedRunError):
+    """Ctrl-C while a file was being uploaded: its record (the run exits 130)."""
+
+
+class SkippedError(UploaderError):
+    """A batch file not sent because an earlier one showed it could not succeed; it exits
+    with the code of that cause (3 or 4)."""
+
+    def __init__(self, message: str, *, hint: str | None, exit_code: ExitCode) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code
+
+
+class OutputClosedError(Exception):
+    """Standard output's reader went away (``uploader list | head -1``): stop quietly, exit 0.
+
+    Not an OSError on purpose, so that click does not turn it into exit 1 on its way up.
+    """

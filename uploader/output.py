@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from uploader.errors import UploaderError
+from uploader.errors import OutputClosedError, UploaderError
 from uploader.models import UploadResult
 
 
@@ -52,13 +52,6 @@ def result_record(result: UploadResult) -> dict[str, object]:
     for key, value in result.extra:
         record.setdefault(key, value)
     return record
-
-
-class OutputClosedError(Exception):
-    """Standard output's reader went away (``uploader list | head -1``): stop quietly.
-
-    Not an OSError on purpose, so that click does not turn it into exit 1 on its way up.
-    """
 
 
 class Console:

@@ -17,8 +17,14 @@ from typing import Any, NoReturn
 import click
 
 from uploader import __version__
-from uploader.errors import ExitCode, InterruptedRunError, UploaderError, UsageError
-from uploader.output import Console, OutputClosedError, one_line
+from uploader.errors import (
+    ExitCode,
+    InterruptedRunError,
+    OutputClosedError,
+    UploaderError,
+    UsageError,
+)
+from uploader.output import Console, one_line
 
 
 class State:

@@ -48,10 +48,12 @@ def with_provider(
                 lambda: action(provider), retry, sleep=runtime.sleep, on_retry=on_retry
             )
         except UploaderError as exc:
-            when_allowed(exc, provider, runtime.clock())
+            error = when_allowed(exc, provider, runtime.clock())
             if subject is not None:
-                exc.message = f"{subject} (profile {profile.name}): {exc.message}"
-            raise
+                error = error.rephrased(f"{subject} (profile {profile.name}): {error.message}")
+            if error is exc:
+                raise
+            raise error from exc
 
 
 def info_record(info: MediaInfo) -> dict[str, object]:

@@ -19,9 +19,10 @@ from uploader.errors import (
     AuthError,
     ExitCode,
     InputFileError,
-    InterruptedRunError,
+    InterruptedUploadError,
     NetworkError,
     RateLimitError,
+    SkippedError,
     UnreadableAnswerError,
     UploaderError,
     UsageError,
@@ -151,18 +152,6 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
     return Outcome(tuple(results), stop.exit_code if stop else fold_exit_codes(codes))
 
 
-class InterruptedUploadError(InterruptedRunError):
-    """Ctrl-C while a file was being uploaded: its record (the run exits 130)."""
-
-
-class SkippedError(UploaderError):
-    """A file not sent because an earlier one showed it could not succeed."""
-
-    def __init__(self, message: str, *, hint: str | None, exit_code: ExitCode) -> None:
-        super().__init__(message, hint=hint)
-        self.exit_code = exit_code
-
-
 def _not_sent(cause: UploaderError, *, reason: str | None = None) -> SkippedError:
     why = reason or one_line(cause.message)
     return SkippedError(f"not sent: {why}", hint=None, exit_code=cause.exit_code)
@@ -271,9 +260,11 @@ def when_allowed(error: UploaderError, provider: Provider, now: float) -> Upload
         and until is not None
         and until > now
     ):
-        error.message += f"; the next try is allowed {describe(until, now)}"
-        error.reset_at = until
-        error.hint = "try again then, or see `uploader limits`"
+        return error.rephrased(
+            f"{error.message}; the next try is allowed {describe(until, now)}",
+            hint="try again then, or see `uploader limits`",
+            reset_at=until,
+        )
     return error
 
 

@@ -9,6 +9,7 @@ client credits and 1 POST credit; other calls cost 1 credit (reference 1.10).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -21,10 +22,10 @@ from uploader.errors import (
 )
 from uploader.providers.base import (
     Limits,
-    OptionSpec,
-    ProviderCore,
+    auth_headers,
     check_limits,
     describe_body,
+    post_file,
 )
 from uploader.ratelimit.headers import imgur_updates
 from uploader.ratelimit.limiter import BucketSpec
@@ -33,8 +34,9 @@ if TYPE_CHECKING:
     import httpx
 
     from uploader.config.settings import Profile
+    from uploader.http.cache import EtagCache
     from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
-    from uploader.ratelimit.limiter import Refusal
+    from uploader.ratelimit.limiter import RateLimiter, Refusal
 
 T = TypeVar("T")
 
@@ -68,21 +70,35 @@ VIDEO_TYPES = frozenset(
 MiB = 1024 * 1024
 
 
-class ImgurProvider(ProviderCore):
+class ImgurProvider:
     """Uploads and lookups against Imgur API v3 (or the sandbox's ``/imgur``)."""
 
     kind: ClassVar[str] = "imgur"
     display_name: ClassVar[str] = "Imgur"
-    default_base_url: ClassVar[str] = "https://api.imgur.com"
-    options: ClassVar[Mapping[str, OptionSpec]] = {
-        "client_id": OptionSpec(str),
-        # Reference 1.10: an app that hits its daily limit 5 times in a month is blocked
-        # for the rest of the month; keep this many uploads' worth of client credits.
-        "reserve_uploads": OptionSpec(int, minimum=0),
-        # The API docs say 10 MB, the site 20 MB for images and 200 MB for video (ref. 1.12).
-        "max_image_size": OptionSpec(int, minimum=1),
-        "max_video_size": OptionSpec(int, minimum=1),
-    }
+
+    def __init__(
+        self,
+        profile: Profile,
+        credential: Credential,
+        http: httpx.Client,
+        limiter: RateLimiter | None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        cache: EtagCache | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        from uploader.http.client import ApiSession
+
+        self.profile = profile
+        self.credential = credential
+        self.clock = clock
+        self.cache = cache
+        self.env: Mapping[str, str] = env if env is not None else {}
+        self.session = ApiSession(http, limiter, self.rate_updates, refusal=self.rate_refusal)
+
+    def _headers(self) -> dict[str, str]:
+        return auth_headers(self.credential)
 
     @classmethod
     def bucket_specs(cls, profile: Profile) -> Sequence[BucketSpec]:
@@ -158,12 +174,14 @@ class ImgurProvider(ProviderCore):
             data["description"] = options.description
         if options.album:
             data["album"] = options.album
-        response = self._post_file(
+        response = post_file(
+            self.session,
             f"{self.profile.base_url}/3/image",
             field,
             image,
             data=data,
             costs=UPLOAD_COST,
+            headers=self._headers(),
             pending=pending,
         )
         info = self._data(response, "upload")

@@ -27,7 +27,7 @@ from uploader.providers.base import (
     describe_body,
     post_file,
 )
-from uploader.ratelimit.headers import imgur_updates
+from uploader.ratelimit.headers import imgur_updates, parse_reset, server_skew
 from uploader.ratelimit.limiter import BucketSpec
 
 if TYPE_CHECKING:
@@ -255,11 +255,12 @@ class ImgurProvider:
             value = data.get(key)
             return int(value) if isinstance(value, int | float) else None
 
-        # The docs give UserReset as an epoch; treat small values as seconds from now.
+        # The docs give UserReset as an epoch (server time); small values are read as
+        # seconds from now, as in the X-RateLimit-UserReset header (reference 1.8, 1.10).
         user_reset = num("UserReset")
         reset_at = None
         if user_reset is not None:
-            reset_at = float(user_reset) if user_reset > 1e9 else now + user_reset
+            reset_at = parse_reset(str(user_reset), now, server_skew(response.headers, now))
         return [
             BucketUpdate("user", num("UserLimit"), num("UserRemaining"), reset_at),
             BucketUpdate("client", num("ClientLimit"), num("ClientRemaining"), None),

@@ -26,7 +26,6 @@ from uploader.http.cache import EtagCache
 from uploader.imaging.inspect import inspect_path
 from uploader.models import ImageFile, UploadOptions, UploadResult
 from uploader.providers.gyazo import GyazoProvider
-from uploader.providers.gyazo_media import gyazo_id, parse_time
 from uploader.ratelimit.bucket import Refusal
 
 API = "http://127.0.0.1:1/gyazo"
@@ -331,13 +330,25 @@ def test_delete_of_someone_elses_image(tmp_path: Path) -> None:
     "ref",
     [ID, f"https://gyazo.com/{ID}", f"https://i.gyazo.com/{ID}.png", f" http://gyazo.com/{ID}/ "],
 )
-def test_image_ids_from_links(ref: str) -> None:
-    assert gyazo_id(ref) == ID
+def test_image_ids_from_links(ref: str, tmp_path: Path) -> None:
+    seen, handler = _recorder(httpx.Response(200, json=UPLOADED))
+    provider = _provider(handler, tmp_path)
+    assert provider.info(ref).id == ID
+    assert provider.delete(ref) == f"deleted Gyazo image {ID}"
+    assert [(r.method, str(r.url)) for r in seen] == [
+        ("GET", f"{API}/api/images/{ID}"),
+        ("DELETE", f"{API}/api/images/{ID}"),
+    ]
 
 
-def test_bad_reference_is_a_usage_error() -> None:
+def test_bad_reference_is_a_usage_error(tmp_path: Path) -> None:
+    seen, handler = _recorder(httpx.Response(200, json=UPLOADED))
+    provider = _provider(handler, tmp_path)
     with pytest.raises(UsageError):
-        gyazo_id("https://gyazo.com/")
+        provider.delete("https://gyazo.com/")
+    with pytest.raises(UsageError):
+        provider.info("https://gyazo.com/")
+    assert seen == []
 
 
 @pytest.mark.parametrize(
@@ -352,8 +363,9 @@ def test_bad_reference_is_a_usage_error() -> None:
         (None, None),
     ],
 )
-def test_timestamps_parse_loosely(text: object, epoch: float | None) -> None:
-    assert parse_time(text) == epoch
+def test_timestamps_parse_loosely(text: object, epoch: float | None, tmp_path: Path) -> None:
+    _seen, handler = _recorder(httpx.Response(200, json={**UPLOADED, "created_at": text}))
+    assert _provider(handler, tmp_path).info(ID).created_at == epoch
 
 
 LISTING = [

@@ -27,6 +27,14 @@ from uploader.providers.base import (
     describe_body,
     post_file,
 )
+from uploader.providers.imgur_media import (
+    IMAGE_TYPES,
+    VIDEO_TYPES,
+    extra_of,
+    imgur_id,
+    media_info,
+    text_of,
+)
 from uploader.ratelimit.headers import imgur_updates, parse_reset, server_skew
 from uploader.ratelimit.limiter import BucketSpec
 
@@ -43,30 +51,6 @@ T = TypeVar("T")
 UPLOAD_COST = {"user": 10, "client": 10, "post": 1}
 READ_COST = {"user": 1, "client": 1}
 
-IMAGE_TYPES = frozenset(
-    {
-        "image/jpeg",
-        "image/png",
-        "image/gif",
-        "image/tiff",
-        "image/bmp",
-        "image/webp",
-        "application/pdf",
-    }
-)
-# Postman docs (reference 1.3).
-VIDEO_TYPES = frozenset(
-    {
-        "video/mp4",
-        "video/webm",
-        "video/x-matroska",
-        "video/quicktime",
-        "video/x-flv",
-        "video/x-msvideo",
-        "video/x-ms-wmv",
-        "video/mpeg",
-    }
-)
 MiB = 1024 * 1024
 
 
@@ -193,10 +177,10 @@ class ImgurProvider:
             path=image.label,
             provider=self.profile.name,
             status="uploaded",
-            id=_str(info.get("id")),
+            id=text_of(info.get("id")),
             url=str(info["link"]),
-            delete_id=_str(info.get("deletehash")),
-            extra=_extra(info, ("type", "width", "height")),
+            delete_id=text_of(info.get("deletehash")),
+            extra=extra_of(info, ("type", "width", "height")),
         )
 
     def can_find_uploads(self) -> bool:
@@ -232,9 +216,9 @@ class ImgurProvider:
                     path=image.label,
                     provider=self.profile.name,
                     status="uploaded",
-                    id=_str(info.get("id")),
+                    id=text_of(info.get("id")),
                     url=str(info["link"]),
-                    delete_id=_str(info.get("deletehash")),
+                    delete_id=text_of(info.get("deletehash")),
                     extra=(("recovered", "found among recent uploads after a lost answer"),),
                 )
         return None
@@ -270,7 +254,7 @@ class ImgurProvider:
         """``GET /3/image/{id}`` through the ETag cache (1 credit, 304s included)."""
         from uploader.http.cache import cached_get
 
-        image_id = _image_id(media_id)
+        image_id = imgur_id(media_id)
         response = cached_get(
             self.session,
             self.cache,
@@ -282,7 +266,7 @@ class ImgurProvider:
         info = self._data(response, "lookup")
         if not isinstance(info, dict):
             raise ProviderError("Imgur's image answer has no data")
-        return self._media(info, response)
+        return media_info(info, response, self.profile.name)
 
     def _list_uploads(self, page: int) -> list[MediaInfo]:
         """``GET /3/account/me/images`` (Bearer only); pages start at 0 (reference 1.7)."""
@@ -307,14 +291,14 @@ class ImgurProvider:
         )
         items = self._data(response, "listing")
         return (
-            [self._media(i, response) for i in items if isinstance(i, dict)]
+            [media_info(i, response, self.profile.name) for i in items if isinstance(i, dict)]
             if isinstance(items, list)
             else []
         )
 
     def _delete(self, ref: str) -> str:
         """By deletehash (anonymous uploads) or by id (the owner, with a Bearer token)."""
-        target = _image_id(ref)
+        target = imgur_id(ref)
         response = self.session.request(
             "DELETE",
             f"{self.profile.base_url}/3/image/{target}",
@@ -327,28 +311,6 @@ class ImgurProvider:
                 f"{self.profile.base_url}/3/image/{target}", self.credential.identity
             )
         return f"deleted Imgur image {target}"
-
-    def _media(self, info: dict[str, Any], response: httpx.Response) -> MediaInfo:
-        from uploader.http.cache import CACHE_STATUS_HEADER
-        from uploader.models import MediaInfo
-
-        when = info.get("datetime")
-        size = info.get("size")
-        extra = list(_extra(info, ("name", "width", "height", "views")))
-        if response.headers.get(CACHE_STATUS_HEADER):
-            extra.append(("cache", "revalidated (304)"))
-        return MediaInfo(
-            id=str(info.get("id", "")),
-            url=_str(info.get("link")),
-            provider=self.profile.name,
-            mime_type=_str(info.get("type")),
-            title=_str(info.get("title")),
-            description=_str(info.get("description")),
-            size=size if isinstance(size, int) else None,
-            created_at=float(when) if isinstance(when, int | float) else None,
-            delete_id=_str(info.get("deletehash")),
-            extra=tuple(extra),
-        )
 
     def _data(self, response: httpx.Response, action: str) -> Any:
         if response.status_code != 200:
@@ -388,28 +350,3 @@ class ImgurProvider:
 
     def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
         return imgur_updates(response.headers, self.clock())
-
-
-def _image_id(ref: str) -> str:
-    """An id or deletehash from what the user gave: a bare id or an i.imgur.com link."""
-    tail = ref.strip().rstrip("/").rsplit("/", 1)[-1]
-    return tail.split(".", 1)[0] if "://" in ref else tail
-
-
-def _extra(info: dict[str, Any], keys: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
-    """``(key, value)`` for the keys that have a value; numbers stay numbers.
-
-    Imgur sends width, height and views as integers (reference 1.4): JSON output keeps
-    them so (``"width": 8``, not ``"8"``); anything else is shown as text.
-    """
-    pairs: list[tuple[str, Any]] = []
-    for key in keys:
-        value = info.get(key)
-        if not value or isinstance(value, bool):
-            continue  # as before: 0 and "" say nothing (a video still processing)
-        pairs.append((key, value if isinstance(value, int) else str(value)))
-    return tuple(pairs)
-
-
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)

@@ -74,6 +74,7 @@ class GyazoProvider:
     ) -> None:
         from uploader.http.client import ApiSession
 
+        del sleep, env  # the Provider signature; Gyazo polls nothing and refreshes nothing
         self.profile = profile
         self.credential = credential
         self.clock = clock

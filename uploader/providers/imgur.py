@@ -74,6 +74,7 @@ class ImgurProvider:
     ) -> None:
         from uploader.http.client import ApiSession
 
+        del sleep  # the Provider signature; Imgur has nothing to poll
         self.profile = profile
         self.credential = credential
         self.clock = clock

@@ -83,6 +83,7 @@ class MastodonProvider:
     ) -> None:
         from uploader.http.client import ApiSession
 
+        del env  # the Provider signature; Mastodon tokens are never refreshed here
         self.profile = profile
         self.credential = credential
         self.clock = clock

@@ -121,23 +121,18 @@ def auth_headers(credential: Credential) -> dict[str, str]:
     return {"Authorization": credential.authorization(), "Accept": "application/json"}
 
 
-def server_wait(response: httpx.Response, now: float) -> float | None:
-    """How long the server says to wait: Retry-After, else a hint in the message text."""
-    from uploader.ratelimit.headers import retry_after_seconds, wait_hint_seconds
-
-    header = retry_after_seconds(response.headers.get("retry-after", ""), now)
-    if header is not None:
-        return header
-    return wait_hint_seconds(response.content[:2048].decode("utf-8", "replace"))
-
-
 def refusal_on_429(response: httpx.Response, now: float) -> Refusal | None:
-    """A 429 is a refusal, with the wait :func:`server_wait` reads; nothing else is."""
+    """A 429 is a refusal, nothing else is; its wait is Retry-After, else a hint in the
+    message text ("wait 2 minutes")."""
+    from uploader.ratelimit.headers import retry_after_seconds, wait_hint_seconds
     from uploader.ratelimit.limiter import Refusal
 
     if response.status_code != 429:
         return None
-    return Refusal(retry_after=server_wait(response, now))
+    wait = retry_after_seconds(response.headers.get("retry-after", ""), now)
+    if wait is None:
+        wait = wait_hint_seconds(response.content[:2048].decode("utf-8", "replace"))
+    return Refusal(retry_after=wait)
 
 
 def post_file(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,8 +204,17 @@ def test_demo_runs_offline_and_exits_zero(hermetic_env: dict[str, str]) -> None:
     out = done.stdout.decode()
     assert "uploaded: https://i.imgur.com/" in out
     assert "(matches the file)" in out
-    assert "Imgur POST bucket (per IP): 1249 of 1250 left (headers)" in out
-    assert "Imgur client bucket (per app, daily): 12490 of 12500 left (headers)" in out
+    # The bucket lines are `uploader limits`' own (commands/limits.py: bucket_line).
+    seen = r"; headers seen at \d\d:\d\d:\d\d \S+\n"
+    assert re.search(
+        r"\n  Imgur POST bucket \(per IP\): 1249/1250 left; resets at \S+ \S+ \(in 60 min\)" + seen,
+        out,
+    ), out
+    assert re.search(
+        r"\n  Imgur client bucket \(per app, daily\): 12490/12500 left \(reserve 100\); "
+        r"resets tomorrow at \S+ \S+ \(in 24.0 h\)" + seen,
+        out,
+    ), out
 
 
 def _peak_rss_of(args: list[str], env: dict[str, str]) -> tuple[int, bytes, int]:

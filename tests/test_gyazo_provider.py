@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.images import write_png, write_sized_png
+from uploader.config.options import KINDS
 from uploader.config.settings import parse_config
 from uploader.errors import (
     AmbiguousUploadError,
@@ -25,7 +26,7 @@ from uploader.http.cache import EtagCache
 from uploader.imaging.inspect import inspect_path
 from uploader.models import ImageFile, UploadOptions, UploadResult
 from uploader.providers.gyazo import GyazoProvider
-from uploader.providers.gyazo_media import gyazo_id, parse_time
+from uploader.ratelimit.bucket import Refusal
 
 API = "http://127.0.0.1:1/gyazo"
 UPLOAD = "http://127.0.0.1:1/gyazo-upload"
@@ -139,7 +140,7 @@ def test_profile_access_policy_and_minimal_fields(tmp_path: Path) -> None:
 def test_default_upload_host(tmp_path: Path) -> None:
     config = parse_config('[providers.gy]\nkind = "gyazo"\n', tmp_path / "c.toml")
     profile = config.profile("gy")
-    assert profile.base_url == GyazoProvider.default_base_url == "https://api.gyazo.com"
+    assert profile.base_url == KINDS["gyazo"].default_base_url == "https://api.gyazo.com"
     credential = GyazoProvider.resolve_credential(profile, {"UPLOADER_GY_ACCESS_TOKEN": "t"})
     provider = GyazoProvider(profile, credential, httpx.Client(), None)
     assert provider.upload_url == "https://upload.gyazo.com"
@@ -242,9 +243,10 @@ def test_429_retry_after_header_then_message_hint(tmp_path: Path) -> None:
     with pytest.raises(RateLimitError) as info:
         provider.upload(_image(tmp_path), UploadOptions())
     assert info.value.retry_after == 120.0
-    assert provider.retry_after(limited) == 30.0
-    assert provider.retry_after(hinted) == 120.0
-    assert provider.retry_after(httpx.Response(429)) is None
+    assert provider.rate_refusal(limited) == Refusal(retry_after=30.0)
+    assert provider.rate_refusal(hinted) == Refusal(retry_after=120.0)
+    assert provider.rate_refusal(httpx.Response(429)) == Refusal(retry_after=None)
+    assert provider.rate_refusal(httpx.Response(503, headers={"Retry-After": "5"})) is None
 
 
 def test_limits_refuse_before_any_request(tmp_path: Path) -> None:
@@ -328,13 +330,25 @@ def test_delete_of_someone_elses_image(tmp_path: Path) -> None:
     "ref",
     [ID, f"https://gyazo.com/{ID}", f"https://i.gyazo.com/{ID}.png", f" http://gyazo.com/{ID}/ "],
 )
-def test_image_ids_from_links(ref: str) -> None:
-    assert gyazo_id(ref) == ID
+def test_image_ids_from_links(ref: str, tmp_path: Path) -> None:
+    seen, handler = _recorder(httpx.Response(200, json=UPLOADED))
+    provider = _provider(handler, tmp_path)
+    assert provider.info(ref).id == ID
+    assert provider.delete(ref) == f"deleted Gyazo image {ID}"
+    assert [(r.method, str(r.url)) for r in seen] == [
+        ("GET", f"{API}/api/images/{ID}"),
+        ("DELETE", f"{API}/api/images/{ID}"),
+    ]
 
 
-def test_bad_reference_is_a_usage_error() -> None:
+def test_bad_reference_is_a_usage_error(tmp_path: Path) -> None:
+    seen, handler = _recorder(httpx.Response(200, json=UPLOADED))
+    provider = _provider(handler, tmp_path)
     with pytest.raises(UsageError):
-        gyazo_id("https://gyazo.com/")
+        provider.delete("https://gyazo.com/")
+    with pytest.raises(UsageError):
+        provider.info("https://gyazo.com/")
+    assert seen == []
 
 
 @pytest.mark.parametrize(
@@ -349,8 +363,9 @@ def test_bad_reference_is_a_usage_error() -> None:
         (None, None),
     ],
 )
-def test_timestamps_parse_loosely(text: object, epoch: float | None) -> None:
-    assert parse_time(text) == epoch
+def test_timestamps_parse_loosely(text: object, epoch: float | None, tmp_path: Path) -> None:
+    _seen, handler = _recorder(httpx.Response(200, json={**UPLOADED, "created_at": text}))
+    assert _provider(handler, tmp_path).info(ID).created_at == epoch
 
 
 LISTING = [
@@ -457,7 +472,7 @@ def test_through_the_pipeline_the_daily_bucket_counts_and_429_stops(
     outcome = upload_command.upload(config, request, runtime, lambda r, _e: results.append(r))
     assert outcome.exit_code == ExitCode.OK
     assert results[0].url == UPLOADED["url"]
-    (state,) = runtime_module.limiter_for(config, "gy", runtime).states()
+    (state,) = runtime_module.wire(config, "gy", runtime).limiter.states()
     assert (state.bucket, state.limit, state.remaining, state.source) == (
         "daily",
         12500,

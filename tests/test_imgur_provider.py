@@ -20,7 +20,7 @@ from uploader.errors import (
     UploaderError,
 )
 from uploader.imaging.inspect import inspect_path
-from uploader.models import UploadOptions
+from uploader.models import BucketUpdate, UploadOptions
 from uploader.providers.imgur import ImgurProvider
 
 IMAGE = {
@@ -630,3 +630,33 @@ def test_a_refused_upload_hint_is_about_the_upload(tmp_path: Path) -> None:
     assert error.hint is not None
     assert "belongs to" not in error.hint  # there is no existing image on an upload
     assert "not the file" in error.hint
+
+
+@pytest.mark.parametrize(
+    ("user_reset", "reset_at"),
+    [
+        (1_800_001_800, 1_001_800.0),  # an epoch of the server's clock, corrected for skew
+        (1_800_001_800_000, 1_001_800.0),  # the same in milliseconds
+        (3600, 1_003_600.0),  # what live servers send: seconds from now (reference 1.10)
+        (-5, None),
+    ],
+)
+def test_live_limits_read_the_credits_reset_as_the_headers_are_read(
+    user_reset: int, reset_at: float | None
+) -> None:
+    server_now = "Fri, 15 Jan 2027 08:00:00 GMT"  # 1_800_000_000: the server's clock
+    data = {"UserLimit": 500, "UserRemaining": 321, "UserReset": user_reset}
+    data |= {"ClientLimit": 12500, "ClientRemaining": 12000}
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        body = {"data": data, "success": True, "status": 200}
+        return httpx.Response(200, json=body, headers={"Date": server_now})
+
+    updates = _provider(handler).live_limits()
+    assert [str(r.url) for r in seen] == ["http://127.0.0.1:1/imgur/3/credits"]
+    assert updates == [
+        BucketUpdate("user", 500, 321, reset_at),
+        BucketUpdate("client", 12500, 12000, None),
+    ]

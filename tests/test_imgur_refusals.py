@@ -22,7 +22,7 @@ from uploader.config.settings import Config, parse_config
 from uploader.errors import ExitCode, RateLimitError, UploaderError
 from uploader.models import UploadOptions, UploadResult
 from uploader.ratelimit.limiter import LimitPolicy
-from uploader.resettime import clock
+from uploader.timewords import clock
 
 NOW = 1_785_000_000.0
 IMAGE = {
@@ -179,7 +179,7 @@ def _upload(
 
 
 def _local(epoch: float) -> str:
-    """How a reset at ``epoch`` reads at NOW (the format itself: tests/test_resettime.py)."""
+    """How a reset at ``epoch`` reads at NOW (the format itself: tests/test_timewords.py)."""
     return clock(epoch, NOW)
 
 

@@ -28,6 +28,7 @@ from uploader.models import ImageFile, UploadOptions
 from uploader.providers.base import check_limits
 from uploader.providers.mastodon import MAX_POLLS, MastodonProvider
 from uploader.providers.mastodon_media import MIME_TYPES, media_ref
+from uploader.ratelimit.bucket import Refusal
 
 BASE = "http://127.0.0.1:1/mastodon"
 TOKEN = "masto-token-456"
@@ -662,10 +663,11 @@ def test_missing_token_is_an_auth_error(tmp_path: Path) -> None:
 
 
 def test_retry_after_header_or_message_hint(tmp_path: Path) -> None:
-    provider = _provider(Server({}), tmp_path)
-    assert provider.retry_after(httpx.Response(429, headers={"Retry-After": "12"})) == 12.0
-    assert provider.retry_after(httpx.Response(429, json={"error": "wait 3 minutes"})) == 180.0
-    assert provider.retry_after(httpx.Response(429, json={"error": "Too many requests"})) is None
+    refusal = _provider(Server({}), tmp_path).rate_refusal
+    assert refusal(httpx.Response(429, headers={"Retry-After": "12"})) == Refusal(12.0)
+    assert refusal(httpx.Response(429, json={"error": "wait 3 minutes"})) == Refusal(180.0)
+    assert refusal(httpx.Response(429, json={"error": "Too many requests"})) == Refusal(None)
+    assert refusal(httpx.Response(500, headers={"Retry-After": "12"})) is None
 
 
 def test_through_the_pipeline_headers_feed_the_buckets(
@@ -711,7 +713,7 @@ def test_through_the_pipeline_headers_feed_the_buckets(
     outcome = upload_command.upload(config, request, runtime, lambda r, _e: results.append(r))
     assert outcome.exit_code == ExitCode.OK
     assert results[0].url == FILE_URL
-    states = {s.bucket: s for s in runtime_module.limiter_for(config, "social", runtime).states()}
+    states = {s.bucket: s for s in runtime_module.wire(config, "social", runtime).limiter.states()}
     # The upload's headers name the media bucket; its api credit is counted locally.
     assert (states["api"].remaining, states["media"].remaining) == (298, 29)
     assert states["api"].reset_at == pytest.approx(NOW + 300.824007)

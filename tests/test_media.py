@@ -47,6 +47,10 @@ def test_unreadable_file(tmp_path: Path) -> None:
     assert "permission denied" in _refused(str(path))
 
 
+# "BM", file size 54, reserved, pixel data at 54 (what the sandbox's sniffer also reads).
+BMP_FILE_HEADER = b"BM\x36\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00"
+
+
 @pytest.mark.parametrize(
     ("head", "mime"),
     [
@@ -57,7 +61,12 @@ def test_unreadable_file(tmp_path: Path) -> None:
         (b"\x00\x00\x00\x14ftypqt  ", "video/quicktime"),
         (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01webm", "video/webm"),
         (b"II*\x00\x08\x00", "image/tiff"),
-        (b"BM\x36\x00\x0c\x00\x00\x00\x00\x00\x36\x00\x00\x00", "image/bmp"),
+        (BMP_FILE_HEADER + (40).to_bytes(4, "little") + bytes(8), "image/bmp"),
+        (BMP_FILE_HEADER + (12).to_bytes(4, "little") + bytes(8), "image/bmp"),  # OS/2 core
+        (BMP_FILE_HEADER + (124).to_bytes(4, "little") + bytes(48), "image/bmp"),  # V5
+        (BMP_FILE_HEADER, None),  # the file header alone: no DIB header follows
+        (BMP_FILE_HEADER + (41).to_bytes(4, "little") + bytes(8), None),  # no DIB size
+        (b"BM" + bytes(30), None),  # "BM" and zeros: text or garbage, not a bitmap
         (b"RIFF\x24\x00\x00\x00AVI LIST", "video/x-msvideo"),
         (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "image/heic"),
         (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1heic", "image/heic"),

@@ -25,10 +25,10 @@ from uploader.ratelimit.limiter import (
     BucketState,
     LimitPolicy,
     RateLimiter,
-    StateStore,
     state_key,
 )
-from uploader.resettime import clock
+from uploader.ratelimit.store import FileStateStore
+from uploader.timewords import clock
 
 NOW = 1_785_000_000.0
 KEY = "k" * 32
@@ -64,7 +64,7 @@ def limiter(
     notes: list[str] | None = None,
 ) -> RateLimiter:
     return RateLimiter(
-        StateStore(directory),
+        FileStateStore(directory),
         KEY,
         specs or (POST,),
         LimitPolicy("fail" if on_limit == "fail" else "wait", max_wait),
@@ -85,7 +85,7 @@ def state_of(lim: RateLimiter, bucket: str) -> BucketState:
 
 
 def local(epoch: float) -> str:
-    """How a reset at ``epoch`` reads at NOW (the format itself: tests/test_resettime.py)."""
+    """How a reset at ``epoch`` reads at NOW (the format itself: tests/test_timewords.py)."""
     return clock(epoch, NOW)
 
 
@@ -674,7 +674,7 @@ def test_state_key_is_a_fixed_length_hash_of_kind_base_url_and_identity() -> Non
 
 def _worker(directory: str, results: Any) -> None:
     lim = RateLimiter(
-        StateStore(Path(directory)), "shared", (FAST,), LimitPolicy("fail"), provider_label="T"
+        FileStateStore(Path(directory)), "shared", (FAST,), LimitPolicy("fail"), provider_label="T"
     )
     granted = 0
     for _ in range(10):
@@ -690,7 +690,7 @@ def _worker(directory: str, results: Any) -> None:
 def test_four_processes_never_lose_an_update(tmp_path: Path) -> None:
     directory = tmp_path / "shared"
     seed = RateLimiter(
-        StateStore(directory), "shared", (FAST,), LimitPolicy("fail"), provider_label="T"
+        FileStateStore(directory), "shared", (FAST,), LimitPolicy("fail"), provider_label="T"
     )
     seed.record([BucketUpdate("fast", 25, 25, time.time() + 3600)], source="headers")
     context = multiprocessing.get_context("fork")

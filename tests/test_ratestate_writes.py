@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from uploader.ratelimit import store as state_store
-from uploader.ratelimit.store import StateStore
+from uploader.ratelimit.store import FileStateStore
 
 KEY = "k" * 32
 
 
 def _seed(directory: Path) -> bytes:
-    store = StateStore(directory)
+    store = FileStateStore(directory)
     with store.transaction(KEY) as state:
         state["buckets"]["post"] = {"limit": 1250, "remaining": 7, "reset_at": 2e9}
     return (directory / f"{KEY}.json").read_bytes()
@@ -27,7 +27,7 @@ def _leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
 
 
-def _change(store: StateStore) -> None:
+def _change(store: FileStateStore) -> None:
     with store.transaction(KEY) as state:
         state["buckets"]["post"]["remaining"] = 6
 
@@ -41,7 +41,7 @@ def test_a_disk_error_mid_write_keeps_the_old_file_and_falls_back_to_memory(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(state_store.os, "fsync", full_disk)
-    store = StateStore(tmp_path)
+    store = FileStateStore(tmp_path)
     _change(store)  # never fatal: rate-limit bookkeeping must not fail an upload
     assert (tmp_path / f"{KEY}.json").read_bytes() == before
     assert _leftovers(tmp_path) == []
@@ -68,11 +68,11 @@ def test_an_interrupted_write_keeps_the_old_file(
     else:
         monkeypatch.setattr(state_store.os, "replace", no_replace)
     with pytest.raises(KeyboardInterrupt):
-        _change(StateStore(tmp_path))
+        _change(FileStateStore(tmp_path))
     monkeypatch.setattr(state_store.json, "dump", real_dump)
     assert (tmp_path / f"{KEY}.json").read_bytes() == before
     assert _leftovers(tmp_path) == []
-    assert StateStore(tmp_path).read(KEY)["buckets"]["post"]["remaining"] == 7
+    assert FileStateStore(tmp_path).read(KEY)["buckets"]["post"]["remaining"] == 7
 
 
 def test_the_temporary_file_is_private_from_the_start(
@@ -87,6 +87,6 @@ def test_the_temporary_file_is_private_from_the_start(
         real_replace(src, dst)
 
     monkeypatch.setattr(state_store.os, "replace", spy)
-    _change(StateStore(tmp_path))
+    _change(FileStateStore(tmp_path))
     assert modes == [0o600]
-    assert StateStore(tmp_path).read(KEY)["buckets"]["post"]["remaining"] == 6
+    assert FileStateStore(tmp_path).read(KEY)["buckets"]["post"]["remaining"] == 6

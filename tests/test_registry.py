@@ -5,18 +5,23 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from uploader.providers import KINDS
+from uploader.config import options
+from uploader.providers import CLASSES, provider_class
 
 
 def test_every_kind_is_registered_and_satisfies_the_protocol() -> None:
-    assert sorted(KINDS) == ["gyazo", "imgur", "mastodon"]
-    for kind in KINDS:
-        cls = KINDS[kind]
+    assert sorted(CLASSES) == ["gyazo", "imgur", "mastodon"]
+    # The config layer validates profiles with its own table of kinds: the same kinds.
+    assert sorted(options.KINDS) == sorted(CLASSES)
+    for kind in CLASSES:
+        cls = provider_class(kind)
         assert cls.kind == kind
+        assert cls.__bases__ == (object,)  # a Protocol to satisfy, no base class to inherit
         for name in (
             "upload",
             "limits",
             "rate_updates",
+            "rate_refusal",
             "info",
             "list_uploads",
             "delete",
@@ -32,8 +37,9 @@ def test_every_kind_is_registered_and_satisfies_the_protocol() -> None:
 def test_imgur_upload_path_does_not_load_other_providers_or_tenacity() -> None:
     code = (
         "import sys; from uploader import cli; from uploader.commands import upload;"
-        "from uploader.providers import KINDS;"
-        "KINDS['imgur'];"
+        "from uploader.commands import runtime;"
+        "from uploader.providers import provider_class;"
+        "provider_class('imgur');"
         "print(sorted(m for m in sys.modules if m.startswith(('uploader.providers.', "
         "'tenacity', 'httpx._main', 'rich'))))"
     )

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.images import png_bytes
+from uploader.imaging.inspect import sniff as client_sniff
 from uploader.sandbox import Sandbox, SandboxConfig
 from uploader.sandbox.filetypes import sniff
 
@@ -84,6 +85,26 @@ def test_sniff_tells_the_types_apart(name: str) -> None:
 )
 def test_sniff_refuses_look_alikes(head: bytes) -> None:
     assert sniff(head) is None
+
+
+BMP_FILE = b"BM\x36\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00"  # 14-byte file header
+
+
+@pytest.mark.parametrize(
+    ("head", "mime"),
+    [
+        (BMP_FILE + (40).to_bytes(4, "little") + bytes(8), "image/bmp"),
+        (BMP_FILE + (12).to_bytes(4, "little") + bytes(8), "image/bmp"),
+        (BMP_FILE + (124).to_bytes(4, "little") + bytes(48), "image/bmp"),
+        (BMP_FILE, None),
+        (BMP_FILE + (41).to_bytes(4, "little") + bytes(8), None),
+        (b"BM" + bytes(30), None),
+    ],
+)
+def test_bmp_needs_its_dib_header_here_and_in_the_client(head: bytes, mime: str | None) -> None:
+    """A file the client calls a bitmap is one the emulators call a bitmap, and back."""
+    assert sniff(head) == mime
+    assert client_sniff(head) == mime
 
 
 @contextmanager

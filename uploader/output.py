@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from typing import TextIO
 
 from uploader.errors import OutputClosedError, UploaderError
@@ -92,9 +91,6 @@ class Console:
         if exc.hint:
             self.err.write(f"hint: {one_line(exc.hint)}\n")
         self.err.flush()
-
-    def notifier(self) -> Callable[[str], None]:
-        return self.notice
 
 
 class BatchReport:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from uploader.auth.credentials import resolve_secret, store_for
 from uploader.config.settings import Config, Profile
 from uploader.errors import UploaderError, UsageError
+from uploader.timewords import span
 
 
 def set_token(config: Config, name: str, token: str, env: Mapping[str, str]) -> list[str]:
@@ -27,17 +28,6 @@ def set_token(config: Config, name: str, token: str, env: Mapping[str, str]) -> 
     if env.get(var):
         lines.append(f"note: {var} is set and takes precedence over the stored token")
     return lines
-
-
-def _age(seconds: float) -> str:
-    seconds = abs(seconds)
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.0f} h"
-    return f"{seconds / 86400:.0f} days"
 
 
 def status(
@@ -73,14 +63,14 @@ def status(
             parts.append(f"account {stored['account_username']}")
         created = stored.get("created_at")
         if isinstance(created, int | float) and "credential store" in source:
-            parts.append(f"signed in {_age(now - created)} ago")
+            parts.append(f"signed in {span(now - created)} ago")
         expires = stored.get("expires_at")
         if isinstance(expires, int | float) and "credential store" in source:
             left = expires - now
             parts.append(
-                f"expires in {_age(left)}"
+                f"expires in {span(left)}"
                 if left > 0
-                else f"expired {_age(left)} ago"
+                else f"expired {span(left)} ago"
                 + (" (will be refreshed)" if stored.get("refresh_token") else "")
             )
         elif "credential store" in source:

@@ -9,8 +9,8 @@ from typing import Any
 import tomli_w
 
 from uploader.auth.credentials import mask
+from uploader.config.options import KINDS
 from uploader.config.settings import Config
-from uploader.providers import KINDS
 
 SECRET_SUFFIXES = ("ACCESS_TOKEN", "CLIENT_ID", "CLIENT_SECRET", "REFRESH_TOKEN")
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 from importlib.resources import as_file, files
 from pathlib import Path
 
-from uploader.commands.runtime import Runtime, limiter_for
+from uploader.commands.limits import bucket_line
+from uploader.commands.runtime import Runtime, wire
 from uploader.commands.upload import UploadRequest, upload
 from uploader.config.settings import Config, parse_config
 from uploader.errors import ProviderError
@@ -73,9 +74,6 @@ def run_demo(runtime: Runtime) -> DemoReport:
 
 
 def _bucket_lines(config: Config, runtime: Runtime) -> list[str]:
-    lines = []
-    for state in limiter_for(config, "demo", runtime).states():
-        left = "?" if state.remaining is None else str(state.remaining)
-        total = "?" if state.limit is None else str(state.limit)
-        lines.append(f"{state.label}: {left} of {total} left ({state.source})")
-    return lines
+    """The demo profile's buckets, worded as ``uploader limits`` words them."""
+    now = runtime.clock()
+    return [bucket_line(state, now) for state in wire(config, "demo", runtime).limiter.states()]

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from uploader.commands.runtime import Runtime, limiter_for, open_provider
+from uploader.commands.runtime import Runtime, open_provider, wire
 from uploader.config.settings import Config
 from uploader.errors import ConfigError, UploaderError
 from uploader.output import one_line
 from uploader.ratelimit.limiter import BucketState, LimitPolicy
-from uploader.resettime import clock, describe
+from uploader.timewords import clock, describe
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def _buckets(
             updates = provider.live_limits()
             if provider.session.limiter is not None:
                 provider.session.limiter.record(updates, source="live")
-    return tuple(limiter_for(config, name, runtime).states())
+    return tuple(wire(config, name, runtime).limiter.states())
 
 
 def render_text(items: Sequence[ProfileLimits], now: float | None = None) -> list[str]:
@@ -72,33 +72,38 @@ def render_text(items: Sequence[ProfileLimits], now: float | None = None) -> lis
             lines.append(f"  not available: {one_line(item.error.message)}")
             if item.error.hint:
                 lines.append(f"  hint: {one_line(item.error.hint)}")
-        for state in item.buckets:
-            left = "?" if state.remaining is None else str(state.remaining)
-            total = "?" if state.limit is None else str(state.limit)
-            text = f"  {state.label}: {left}/{total} left"
-            if state.reserve:
-                text += f" (reserve {state.reserve})"
-            if state.reset_at is not None:
-                text += f"; resets {describe(state.reset_at, now)}"
-            if state.source == "default" or state.observed_at is None:
-                used = state.remaining is not None and state.remaining != state.limit
-                # Requests were counted against the documented size, which no answer
-                # has confirmed yet (Mastodon's statuses, say, report another family).
-                text += (
-                    "; counted locally, no answer has reported it (documented default)"
-                    if used
-                    else "; not seen yet (documented default)"
-                )
-            else:
-                how = {
-                    "headers": "headers seen",
-                    "live": "live check",
-                    "counted": "counted locally",
-                    "refused": "refused (the server said spent)",
-                }.get(state.source, state.source)
-                text += f"; {how} {clock(state.observed_at, now)}"
-            lines.append(text)
+        lines.extend(f"  {bucket_line(state, now)}" for state in item.buckets)
     return lines
+
+
+def bucket_line(state: BucketState, now: float) -> str:
+    """One bucket as a person reads it: what is left, when it resets, where the figures
+    came from (``uploader limits`` and ``uploader demo`` print these lines)."""
+    left = "?" if state.remaining is None else str(state.remaining)
+    total = "?" if state.limit is None else str(state.limit)
+    text = f"{state.label}: {left}/{total} left"
+    if state.reserve:
+        text += f" (reserve {state.reserve})"
+    if state.reset_at is not None:
+        text += f"; resets {describe(state.reset_at, now)}"
+    if state.source == "default" or state.observed_at is None:
+        used = state.remaining is not None and state.remaining != state.limit
+        # Requests were counted against the documented size, which no answer
+        # has confirmed yet (Mastodon's statuses, say, report another family).
+        text += (
+            "; counted locally, no answer has reported it (documented default)"
+            if used
+            else "; not seen yet (documented default)"
+        )
+    else:
+        how = {
+            "headers": "headers seen",
+            "live": "live check",
+            "counted": "counted locally",
+            "refused": "refused (the server said spent)",
+        }.get(state.source, state.source)
+        text += f"; {how} {clock(state.observed_at, now)}"
+    return text
 
 
 def to_json(items: Sequence[ProfileLimits], now: float | None = None) -> list[dict[str, object]]:

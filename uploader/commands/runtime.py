@@ -1,9 +1,10 @@
 """What every command needs from the outside world, and the profile's wiring.
 
 :class:`Runtime` gathers everything that comes from outside (environment, standard input,
-clock, sleep, messages, the HTTP transport) so that tests inject it. :func:`open_provider`
-wires a profile to its credential, its shared rate limiter, the one HTTP client and the
-ETag cache: every command that talks to a provider starts there.
+clock, sleep, messages, the HTTP transport) so that tests inject it. :func:`wire` gives a
+profile its credential and its shared rate limiter (the one place a state store is chosen);
+:func:`open_provider` adds the one HTTP client and the ETag cache: every command that
+talks to a provider starts there.
 """
 
 from __future__ import annotations
@@ -13,20 +14,23 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 from urllib.parse import urlsplit
 
 from uploader.config import paths
+from uploader.config.options import url_options
 from uploader.config.settings import Config, Defaults, Profile
 from uploader.http.cache import EtagCache
 from uploader.http.client import Timeouts, build_client
 from uploader.http.retry import RetryPolicy
-from uploader.providers import KINDS
-from uploader.ratelimit.limiter import LimitPolicy, RateLimiter, StateStore, state_key
+from uploader.providers import provider_class
+from uploader.ratelimit.limiter import LimitPolicy, RateLimiter, state_key
+from uploader.ratelimit.store import FileStateStore
 
 if TYPE_CHECKING:
     import httpx
 
+    from uploader.auth.credentials import Credential
     from uploader.providers.base import Provider
 
 
@@ -57,38 +61,41 @@ def retry_policy(
     )
 
 
-def limiter_for(
+class Wiring(NamedTuple):
+    """A profile with its provider class, credential and shared rate limiter."""
+
+    profile: Profile
+    cls: type[Provider]
+    credential: Credential
+    limiter: RateLimiter
+
+
+def wire(
     config: Config, name: str | None, runtime: Runtime, *, policy: LimitPolicy | None = None
-) -> RateLimiter:
-    """The shared rate limiter of a profile (keyed by kind, base URL and credential)."""
+) -> Wiring:
+    """The one path from a profile name to its credential and limiter (keyed by kind, base
+    URL and credential, so every process of the same account shares one budget)."""
     profile = config.profile(name)
-    cls = KINDS[profile.kind]
+    cls = provider_class(profile.kind)
     credential = cls.resolve_credential(profile, runtime.env)
-    return _limiter(profile, credential.identity, runtime, policy or LimitPolicy())
-
-
-def _limiter(profile: Profile, identity: str, runtime: Runtime, policy: LimitPolicy) -> RateLimiter:
-    cls = KINDS[profile.kind]
-    return RateLimiter(
-        StateStore(paths.state_dir(runtime.env) / "ratelimit"),
-        state_key(profile.kind, profile.base_url, identity),
+    limiter = RateLimiter(
+        FileStateStore(paths.state_dir(runtime.env) / "ratelimit"),
+        state_key(profile.kind, profile.base_url, credential.identity),
         cls.bucket_specs(profile),
-        policy,
+        policy or LimitPolicy(),
         provider_label=f"{cls.display_name} ({profile.name})",
         clock=runtime.clock,
         sleep=runtime.sleep,
         notify=runtime.notify,
     )
+    return Wiring(profile, cls, credential, limiter)
 
 
 def open_provider(
     config: Config, name: str | None, runtime: Runtime, *, policy: LimitPolicy
 ) -> tuple[Profile, Provider, httpx.Client]:
     """The profile, its provider (with credential and limiter) and the shared client."""
-    profile = config.profile(name)
-    cls = KINDS[profile.kind]
-    credential = cls.resolve_credential(profile, runtime.env)
-    limiter = _limiter(profile, credential.identity, runtime, policy)
+    profile, cls, credential, limiter = wire(config, name, runtime, policy=policy)
     defaults = config.defaults
     timeouts = Timeouts(
         defaults.connect_timeout,
@@ -97,7 +104,7 @@ def open_provider(
         defaults.pool_timeout,
     )
     urls = [profile.base_url] + [
-        str(value) for key, value in profile.options if cls.options[key].is_url
+        str(profile.option(key)) for key in url_options(profile.kind) if profile.option(key)
     ]
     tls = any(urlsplit(url).scheme == "https" for url in urls)
     http = build_client(timeouts, transport=runtime.transport, tls=tls)

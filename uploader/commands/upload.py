@@ -32,7 +32,7 @@ from uploader.imaging.inspect import inspect_path, spooled_stdin
 from uploader.models import ImageFile, UploadOptions, UploadResult, UploadStatus
 from uploader.output import one_line
 from uploader.ratelimit.limiter import LimitPolicy
-from uploader.resettime import describe
+from uploader.timewords import describe
 
 if TYPE_CHECKING:
     from uploader.providers.base import Provider

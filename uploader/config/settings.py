@@ -20,12 +20,11 @@ from urllib.parse import urlsplit
 
 from uploader.config import paths
 from uploader.config.locator import Locator
+from uploader.config.options import COMMON, KINDS, OptionSpec
 from uploader.errors import ConfigError
-from uploader.providers import KINDS, OptionSpec
 
 FORMATS = ("url", "markdown", "html", "bbcode", "json")
 ON_LIMIT = ("wait", "fail")
-AUTH_MODES = ("auto", "anonymous", "oauth")
 # Values of config.example.toml that only stand for the user's own (never a real id).
 PLACEHOLDERS = ("your-client-id",)
 
@@ -234,16 +233,7 @@ def _parse_profile(name: str, raw: Any, where: Locator) -> Profile:
             hint="kind must be one of: " + ", ".join(sorted(KINDS)),
         )
     kind_spec = KINDS[kind]
-    common: dict[str, OptionSpec] = {
-        "kind": OptionSpec(str),
-        "base_url": OptionSpec(str),
-        "auth": OptionSpec(str, choices=AUTH_MODES),
-        # A command whose first line of output is the access token (password managers).
-        "access_token_command": OptionSpec(str),
-        # A fixed port for the sign-in redirect listener (0: any free port).
-        "redirect_port": OptionSpec(int, minimum=0),
-    }
-    allowed = {**common, **kind_spec.options}
+    allowed = {**COMMON, **kind_spec.options}
     _only_keys(raw, tuple(allowed), table, where)
     values = {key: _check(allowed[key], raw[key], table, key, where) for key in raw}
     base_url = str(values.pop("base_url", kind_spec.default_base_url)).rstrip("/")

@@ -39,7 +39,15 @@ EXTENSIONS = {
 }
 
 
+# A bitmap is "BM", a 14-byte file header, then a DIB header that starts with its own size,
+# one of these (BITMAPCOREHEADER 12 ... BITMAPV5HEADER 124): "BM" alone is two letters of
+# text. The sandbox's sniffer applies the same rule, so the emulator and the client agree.
+BMP_INFO_SIZES = (12, 40, 52, 56, 64, 108, 124)
 ASF_HEADER = b"\x30\x26\xb2\x75\x8e\x66\xcf\x11\xa6\xd9\x00\xaa\x00\x62\xce\x6c"
+
+
+def _bmp_info_size(head: bytes) -> int:
+    return int.from_bytes(head[14:18], "little")
 
 
 def sniff(head: bytes) -> str | None:
@@ -54,7 +62,7 @@ def sniff(head: bytes) -> str | None:
         return "image/webp"
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
         return "video/x-msvideo"
-    if head[:2] == b"BM" and len(head) >= 14:
+    if head[:2] == b"BM" and len(head) >= 26 and _bmp_info_size(head) in BMP_INFO_SIZES:
         return "image/bmp"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "image/tiff"

@@ -1,15 +1,17 @@
-"""The Provider protocol and the small pieces every provider shares.
+"""The Provider protocol, and the plain functions providers share.
 
 A provider is a small class bound to one profile and one :class:`ApiSession`. It knows its
 endpoints, its request costs, how to read its rate-limit headers and how to turn its
 responses (and its many error shapes) into results or :class:`UploaderError` values.
+Providers satisfy :class:`Provider` structurally and subclass nothing: what they share
+(the Authorization headers, streaming a file in a multipart POST, reading a 429's wait
+hint, the local size and type checks) are functions here that take what they need.
 Provider modules must not import httpx at import time (startup matters for hotkeys).
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
@@ -26,16 +28,6 @@ if TYPE_CHECKING:
     from uploader.ratelimit.limiter import BucketSpec, RateLimiter, Refusal
 
 
-class OptionSpec(NamedTuple):
-    """Schema of one profile key: its TOML type and constraints."""
-
-    type: type
-    choices: tuple[str, ...] = ()
-    minimum: float | None = None
-    is_url: bool = False
-    secret: bool = False
-
-
 class Limits(NamedTuple):
     """What a provider accepts: MIME types and the size limit per family."""
 
@@ -49,15 +41,15 @@ class Provider(Protocol):
 
     Construction: ``cls(profile, credential, http, limiter, clock=..., cache=...)``. The
     provider builds its own :class:`ApiSession` (exposed as ``session``) from ``http`` and
-    ``limiter`` with its ``rate_updates`` and ``rate_refusal``. Optional features raise
-    :class:`UsageError` with a clear message where the provider has no such thing.
+    ``limiter`` with its ``rate_updates`` and ``rate_refusal``; ``credential`` is the one
+    in use (Imgur swaps it after a refresh). Optional features raise :class:`UsageError`
+    with a clear message where the provider has no such thing.
     """
 
     kind: ClassVar[str]
     display_name: ClassVar[str]
-    default_base_url: ClassVar[str]
-    options: ClassVar[Mapping[str, OptionSpec]]
     session: ApiSession
+    credential: Credential
 
     def __init__(
         self,
@@ -77,8 +69,6 @@ class Provider(Protocol):
         """Every rate-limit bucket this provider has, with its defaults."""
         ...
 
-    credential: Credential
-
     @classmethod
     def resolve_credential(cls, profile: Profile, env: Mapping[str, str]) -> Credential:
         """Choose the credential for this profile (raises AuthError when there is none)."""
@@ -94,10 +84,6 @@ class Provider(Protocol):
 
     def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
         """The bucket updates this response's headers carry (never raises)."""
-        ...
-
-    def retry_after(self, response: httpx.Response) -> float | None:
-        """Seconds the server asks us to wait (header or message text), if it says."""
         ...
 
     def rate_refusal(self, response: httpx.Response) -> Refusal | None:
@@ -130,87 +116,48 @@ class Provider(Protocol):
         ...
 
 
-class ProviderCore:
-    """What every provider shares: construction, the session, headers and wait hints.
+def auth_headers(credential: Credential) -> dict[str, str]:
+    """The headers of every authenticated call: the credential's Authorization, JSON wanted."""
+    return {"Authorization": credential.authorization(), "Accept": "application/json"}
 
-    One level of sharing, not a hierarchy: providers subclass this for the plumbing and
-    implement the :class:`Provider` protocol themselves.
-    """
 
-    def __init__(
-        self,
-        profile: Profile,
-        credential: Credential,
-        http: httpx.Client,
-        limiter: RateLimiter | None,
-        *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        cache: EtagCache | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        from uploader.http.client import ApiSession
+def refusal_on_429(response: httpx.Response, now: float) -> Refusal | None:
+    """A 429 is a refusal, nothing else is; its wait is Retry-After, else a hint in the
+    message text ("wait 2 minutes")."""
+    from uploader.ratelimit.headers import retry_after_seconds, wait_hint_seconds
+    from uploader.ratelimit.limiter import Refusal
 
-        self.env: Mapping[str, str] = env if env is not None else {}
-        self.profile = profile
-        self.credential = credential
-        self.clock = clock
-        self.sleep = sleep
-        self.cache = cache
-        self.session: ApiSession = ApiSession(
-            http, limiter, self.rate_updates, refusal=self.rate_refusal
+    if response.status_code != 429:
+        return None
+    wait = retry_after_seconds(response.headers.get("retry-after", ""), now)
+    if wait is None:
+        wait = wait_hint_seconds(response.content[:2048].decode("utf-8", "replace"))
+    return Refusal(retry_after=wait)
+
+
+def post_file(
+    session: ApiSession,
+    url: str,
+    field: str,
+    image: ImageFile,
+    *,
+    headers: Mapping[str, str],
+    data: Mapping[str, str],
+    costs: Mapping[str, int],
+    pending: int,
+) -> httpx.Response:
+    """POST ``image`` as multipart ``field``, streamed from disk (httpx sends 64 KiB
+    chunks from the open file: the file is never read whole into memory)."""
+    with image.source.open("rb") as stream:
+        return session.request(
+            "POST",
+            url,
+            costs=costs,
+            pending=pending,
+            headers=dict(headers),
+            data=dict(data),
+            files={field: (image.filename, stream, image.mime_type)},
         )
-        self._setup()
-
-    def _setup(self) -> None:
-        """Provider-specific state, set up after the shared parts (override as needed)."""
-
-    def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
-        """No headers known: the limiter counts locally (providers override this)."""
-        return []
-
-    def rate_refusal(self, response: httpx.Response) -> Refusal | None:
-        """A 429 is a refusal, with the wait :meth:`retry_after` reads (override for more)."""
-        from uploader.ratelimit.limiter import Refusal
-
-        if response.status_code != 429:
-            return None
-        return Refusal(retry_after=self.retry_after(response))
-
-    def retry_after(self, response: httpx.Response) -> float | None:
-        """How long the server says to wait: Retry-After, else a hint in the message text."""
-        from uploader.ratelimit.headers import retry_after_seconds, wait_hint_seconds
-
-        header = retry_after_seconds(response.headers.get("retry-after", ""), self.clock())
-        if header is not None:
-            return header
-        return wait_hint_seconds(response.content[:2048].decode("utf-8", "replace"))
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": self.credential.authorization(), "Accept": "application/json"}
-
-    def _post_file(
-        self,
-        url: str,
-        field: str,
-        image: ImageFile,
-        *,
-        data: Mapping[str, str],
-        costs: Mapping[str, int],
-        pending: int,
-    ) -> httpx.Response:
-        """POST ``image`` as multipart ``field``, streamed from disk (httpx sends 64 KiB
-        chunks from the open file: the file is never read whole into memory)."""
-        with image.source.open("rb") as stream:
-            return self.session.request(
-                "POST",
-                url,
-                costs=costs,
-                pending=pending,
-                headers=self._headers(),
-                data=dict(data),
-                files={field: (image.filename, stream, image.mime_type)},
-            )
 
 
 def bearer_credential(

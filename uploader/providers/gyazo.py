@@ -9,18 +9,20 @@ limiter counts each request locally and learns from 429s.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from uploader.auth.credentials import Credential
 from uploader.errors import AmbiguousUploadError, ProviderError
 from uploader.providers.base import (
     Limits,
-    OptionSpec,
-    ProviderCore,
+    auth_headers,
     bearer_credential,
     check_limits,
     json_body,
+    post_file,
+    refusal_on_429,
 )
 from uploader.providers.gyazo_errors import TOKEN_PAGE, error_for
 from uploader.providers.gyazo_media import (
@@ -37,7 +39,9 @@ if TYPE_CHECKING:
     import httpx
 
     from uploader.config.settings import Profile
+    from uploader.http.cache import EtagCache
     from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
+    from uploader.ratelimit.limiter import RateLimiter, Refusal
 
 COST = {"daily": 1}  # every call counts against the 12,500 a day (reference 2.5)
 PER_PAGE = 20
@@ -50,31 +54,39 @@ IMAGE_TYPES = frozenset(
 )
 
 
-class GyazoProvider(ProviderCore):
+class GyazoProvider:
     """Uploads and lookups against Gyazo (or the sandbox's ``/gyazo`` and ``/gyazo-upload``)."""
 
     kind: ClassVar[str] = "gyazo"
     display_name: ClassVar[str] = "Gyazo"
-    default_base_url: ClassVar[str] = "https://api.gyazo.com"
-    options: ClassVar[Mapping[str, OptionSpec]] = {
-        "upload_url": OptionSpec(str, is_url=True),
-        # The OAuth application's client id, for `uploader auth login` (reference 2.4).
-        "client_id": OptionSpec(str),  # default https://upload.gyazo.com
-        # "onlyme" (one client's spelling, reference 2.2) is not offered: the docs say only_me.
-        "access_policy": OptionSpec(str, choices=("anyone", "only_me")),
-        "metadata_is_public": OptionSpec(bool),
-        "referer_url": OptionSpec(str),
-        "app": OptionSpec(str),
-        "collection_id": OptionSpec(str),
-        # The API documents no size limit (reference 2.5 GAP): a local guard only.
-        "max_image_size": OptionSpec(int, minimum=1),
-    }
 
-    def _setup(self) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        credential: Credential,
+        http: httpx.Client,
+        limiter: RateLimiter | None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        cache: EtagCache | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        from uploader.http.client import ApiSession
+
+        del sleep, env  # the Provider signature; Gyazo polls nothing and refreshes nothing
+        self.profile = profile
+        self.credential = credential
+        self.clock = clock
+        self.cache = cache
+        self.session = ApiSession(http, limiter, self.rate_updates, refusal=self.rate_refusal)
         self.upload_url = str(self.profile.option("upload_url", "https://upload.gyazo.com"))
         self._page: PageInfo | None = None
         # Ids this process uploaded: never "recovered" as another file's lost upload.
         self._uploaded: set[str] = set()
+
+    def _headers(self) -> dict[str, str]:
+        return auth_headers(self.credential)
 
     @classmethod
     def bucket_specs(cls, profile: Profile) -> Sequence[BucketSpec]:
@@ -99,12 +111,14 @@ class GyazoProvider(ProviderCore):
 
         check_limits(image, self.limits(), self.display_name)
         data = self._fields(options)
-        response = self._post_file(
+        response = post_file(
+            self.session,
             f"{self.upload_url}/api/upload",
             "imagedata",
             image,
             data=data,
             costs=COST,
+            headers=self._headers(),
             pending=pending,
         )
         info = self._object(response, "upload")
@@ -282,6 +296,10 @@ class GyazoProvider(ProviderCore):
                 status=response.status_code,
             )
         return [item for item in body if isinstance(item, dict)]
+
+    def rate_refusal(self, response: httpx.Response) -> Refusal | None:
+        """A 429, with the wait its Retry-After or message text gives (reference 2.5)."""
+        return refusal_on_429(response, self.clock())
 
     def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
         """Gyazo sends no rate-limit headers (reference 2.5): always []."""

@@ -9,6 +9,7 @@ client credits and 1 POST credit; other calls cost 1 credit (reference 1.10).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -21,68 +22,68 @@ from uploader.errors import (
 )
 from uploader.providers.base import (
     Limits,
-    OptionSpec,
-    ProviderCore,
+    auth_headers,
     check_limits,
     describe_body,
+    post_file,
 )
-from uploader.ratelimit.headers import imgur_updates
+from uploader.providers.imgur_media import (
+    IMAGE_TYPES,
+    VIDEO_TYPES,
+    extra_of,
+    imgur_id,
+    media_info,
+    text_of,
+)
+from uploader.ratelimit.headers import imgur_updates, parse_reset, server_skew
 from uploader.ratelimit.limiter import BucketSpec
 
 if TYPE_CHECKING:
     import httpx
 
     from uploader.config.settings import Profile
+    from uploader.http.cache import EtagCache
     from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
-    from uploader.ratelimit.limiter import Refusal
+    from uploader.ratelimit.limiter import RateLimiter, Refusal
 
 T = TypeVar("T")
 
 UPLOAD_COST = {"user": 10, "client": 10, "post": 1}
 READ_COST = {"user": 1, "client": 1}
 
-IMAGE_TYPES = frozenset(
-    {
-        "image/jpeg",
-        "image/png",
-        "image/gif",
-        "image/tiff",
-        "image/bmp",
-        "image/webp",
-        "application/pdf",
-    }
-)
-# Postman docs (reference 1.3).
-VIDEO_TYPES = frozenset(
-    {
-        "video/mp4",
-        "video/webm",
-        "video/x-matroska",
-        "video/quicktime",
-        "video/x-flv",
-        "video/x-msvideo",
-        "video/x-ms-wmv",
-        "video/mpeg",
-    }
-)
 MiB = 1024 * 1024
 
 
-class ImgurProvider(ProviderCore):
+class ImgurProvider:
     """Uploads and lookups against Imgur API v3 (or the sandbox's ``/imgur``)."""
 
     kind: ClassVar[str] = "imgur"
     display_name: ClassVar[str] = "Imgur"
-    default_base_url: ClassVar[str] = "https://api.imgur.com"
-    options: ClassVar[Mapping[str, OptionSpec]] = {
-        "client_id": OptionSpec(str),
-        # Reference 1.10: an app that hits its daily limit 5 times in a month is blocked
-        # for the rest of the month; keep this many uploads' worth of client credits.
-        "reserve_uploads": OptionSpec(int, minimum=0),
-        # The API docs say 10 MB, the site 20 MB for images and 200 MB for video (ref. 1.12).
-        "max_image_size": OptionSpec(int, minimum=1),
-        "max_video_size": OptionSpec(int, minimum=1),
-    }
+
+    def __init__(
+        self,
+        profile: Profile,
+        credential: Credential,
+        http: httpx.Client,
+        limiter: RateLimiter | None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        cache: EtagCache | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        from uploader.http.client import ApiSession
+
+        del sleep  # the Provider signature; Imgur has nothing to poll
+        self.profile = profile
+        self.credential = credential
+        self.clock = clock
+        self.cache = cache
+        self.env: Mapping[str, str] = env if env is not None else {}
+        self.session = ApiSession(http, limiter, self.rate_updates, refusal=self.rate_refusal)
+
+    def _headers(self) -> dict[str, str]:
+        return auth_headers(self.credential)
 
     @classmethod
     def bucket_specs(cls, profile: Profile) -> Sequence[BucketSpec]:
@@ -158,12 +159,14 @@ class ImgurProvider(ProviderCore):
             data["description"] = options.description
         if options.album:
             data["album"] = options.album
-        response = self._post_file(
+        response = post_file(
+            self.session,
             f"{self.profile.base_url}/3/image",
             field,
             image,
             data=data,
             costs=UPLOAD_COST,
+            headers=self._headers(),
             pending=pending,
         )
         info = self._data(response, "upload")
@@ -175,10 +178,10 @@ class ImgurProvider(ProviderCore):
             path=image.label,
             provider=self.profile.name,
             status="uploaded",
-            id=_str(info.get("id")),
+            id=text_of(info.get("id")),
             url=str(info["link"]),
-            delete_id=_str(info.get("deletehash")),
-            extra=_extra(info, ("type", "width", "height")),
+            delete_id=text_of(info.get("deletehash")),
+            extra=extra_of(info, ("type", "width", "height")),
         )
 
     def can_find_uploads(self) -> bool:
@@ -214,9 +217,9 @@ class ImgurProvider(ProviderCore):
                     path=image.label,
                     provider=self.profile.name,
                     status="uploaded",
-                    id=_str(info.get("id")),
+                    id=text_of(info.get("id")),
                     url=str(info["link"]),
-                    delete_id=_str(info.get("deletehash")),
+                    delete_id=text_of(info.get("deletehash")),
                     extra=(("recovered", "found among recent uploads after a lost answer"),),
                 )
         return None
@@ -237,11 +240,12 @@ class ImgurProvider(ProviderCore):
             value = data.get(key)
             return int(value) if isinstance(value, int | float) else None
 
-        # The docs give UserReset as an epoch; treat small values as seconds from now.
+        # The docs give UserReset as an epoch (server time); small values are read as
+        # seconds from now, as in the X-RateLimit-UserReset header (reference 1.8, 1.10).
         user_reset = num("UserReset")
         reset_at = None
         if user_reset is not None:
-            reset_at = float(user_reset) if user_reset > 1e9 else now + user_reset
+            reset_at = parse_reset(str(user_reset), now, server_skew(response.headers, now))
         return [
             BucketUpdate("user", num("UserLimit"), num("UserRemaining"), reset_at),
             BucketUpdate("client", num("ClientLimit"), num("ClientRemaining"), None),
@@ -251,7 +255,7 @@ class ImgurProvider(ProviderCore):
         """``GET /3/image/{id}`` through the ETag cache (1 credit, 304s included)."""
         from uploader.http.cache import cached_get
 
-        image_id = _image_id(media_id)
+        image_id = imgur_id(media_id)
         response = cached_get(
             self.session,
             self.cache,
@@ -263,7 +267,7 @@ class ImgurProvider(ProviderCore):
         info = self._data(response, "lookup")
         if not isinstance(info, dict):
             raise ProviderError("Imgur's image answer has no data")
-        return self._media(info, response)
+        return media_info(info, response, self.profile.name)
 
     def _list_uploads(self, page: int) -> list[MediaInfo]:
         """``GET /3/account/me/images`` (Bearer only); pages start at 0 (reference 1.7)."""
@@ -288,14 +292,14 @@ class ImgurProvider(ProviderCore):
         )
         items = self._data(response, "listing")
         return (
-            [self._media(i, response) for i in items if isinstance(i, dict)]
+            [media_info(i, response, self.profile.name) for i in items if isinstance(i, dict)]
             if isinstance(items, list)
             else []
         )
 
     def _delete(self, ref: str) -> str:
         """By deletehash (anonymous uploads) or by id (the owner, with a Bearer token)."""
-        target = _image_id(ref)
+        target = imgur_id(ref)
         response = self.session.request(
             "DELETE",
             f"{self.profile.base_url}/3/image/{target}",
@@ -308,28 +312,6 @@ class ImgurProvider(ProviderCore):
                 f"{self.profile.base_url}/3/image/{target}", self.credential.identity
             )
         return f"deleted Imgur image {target}"
-
-    def _media(self, info: dict[str, Any], response: httpx.Response) -> MediaInfo:
-        from uploader.http.cache import CACHE_STATUS_HEADER
-        from uploader.models import MediaInfo
-
-        when = info.get("datetime")
-        size = info.get("size")
-        extra = list(_extra(info, ("name", "width", "height", "views")))
-        if response.headers.get(CACHE_STATUS_HEADER):
-            extra.append(("cache", "revalidated (304)"))
-        return MediaInfo(
-            id=str(info.get("id", "")),
-            url=_str(info.get("link")),
-            provider=self.profile.name,
-            mime_type=_str(info.get("type")),
-            title=_str(info.get("title")),
-            description=_str(info.get("description")),
-            size=size if isinstance(size, int) else None,
-            created_at=float(when) if isinstance(when, int | float) else None,
-            delete_id=_str(info.get("deletehash")),
-            extra=tuple(extra),
-        )
 
     def _data(self, response: httpx.Response, action: str) -> Any:
         if response.status_code != 200:
@@ -369,28 +351,3 @@ class ImgurProvider(ProviderCore):
 
     def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
         return imgur_updates(response.headers, self.clock())
-
-
-def _image_id(ref: str) -> str:
-    """An id or deletehash from what the user gave: a bare id or an i.imgur.com link."""
-    tail = ref.strip().rstrip("/").rsplit("/", 1)[-1]
-    return tail.split(".", 1)[0] if "://" in ref else tail
-
-
-def _extra(info: dict[str, Any], keys: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
-    """``(key, value)`` for the keys that have a value; numbers stay numbers.
-
-    Imgur sends width, height and views as integers (reference 1.4): JSON output keeps
-    them so (``"width": 8``, not ``"8"``); anything else is shown as text.
-    """
-    pairs: list[tuple[str, Any]] = []
-    for key in keys:
-        value = info.get(key)
-        if not value or isinstance(value, bool):
-            continue  # as before: 0 and "" say nothing (a video still processing)
-        pairs.append((key, value if isinstance(value, int) else str(value)))
-    return tuple(pairs)
-
-
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)

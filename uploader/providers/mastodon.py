@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from uploader.auth.credentials import Credential
@@ -24,11 +25,12 @@ from uploader.errors import (
 )
 from uploader.providers.base import (
     Limits,
-    OptionSpec,
-    ProviderCore,
+    auth_headers,
     bearer_credential,
     check_limits,
     json_body,
+    post_file,
+    refusal_on_429,
 )
 from uploader.providers.mastodon_errors import error_for, read_failure
 from uploader.providers.mastodon_media import (
@@ -46,37 +48,53 @@ if TYPE_CHECKING:
     import httpx
 
     from uploader.config.settings import Profile
+    from uploader.http.cache import EtagCache
     from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
+    from uploader.ratelimit.limiter import RateLimiter, Refusal
 
 log = logging.getLogger("uploader.mastodon")
 
 UPLOAD_COST = {"api": 1, "media": 1}
 API_COST = {"api": 1}
 MiB = 1024 * 1024
-VISIBILITIES = ("public", "unlisted", "private", "direct")
 POLL_FIRST, POLL_CAP = 0.5, 5.0  # seconds between media polls: doubling, capped
 MAX_POLLS = 120
 MEDIA_POST = re.compile(r"/api/v\d+/media/?$")
 STATUS_POST = re.compile(r"/api/v1/statuses/?$")
 
 
-class MastodonProvider(ProviderCore):
+class MastodonProvider:
     """Media uploads (and optional posts) to any Mastodon-compatible server."""
 
     kind: ClassVar[str] = "mastodon"
     display_name: ClassVar[str] = "Mastodon"
-    default_base_url: ClassVar[str] = "https://mastodon.social"  # users set their own server
-    options: ClassVar[Mapping[str, OptionSpec]] = {
-        "visibility": OptionSpec(str, choices=VISIBILITIES),
-        # Used only when the server's /api/v2/instance does not say (reference 3.6).
-        "max_image_size": OptionSpec(int, minimum=1),
-        "max_video_size": OptionSpec(int, minimum=1),
-        "poll_timeout": OptionSpec(float, minimum=0),
-    }
 
-    def _setup(self) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        credential: Credential,
+        http: httpx.Client,
+        limiter: RateLimiter | None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        cache: EtagCache | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        from uploader.http.client import ApiSession
+
+        del env  # the Provider signature; Mastodon tokens are never refreshed here
+        self.profile = profile
+        self.credential = credential
+        self.clock = clock
+        self.sleep = sleep
+        self.cache = cache
+        self.session = ApiSession(http, limiter, self.rate_updates, refusal=self.rate_refusal)
         self._limits: Limits | None = None
         self._token_var = self.profile.env_prefix + "ACCESS_TOKEN"
+
+    def _headers(self) -> dict[str, str]:
+        return auth_headers(self.credential)
 
     @classmethod
     def bucket_specs(cls, profile: Profile) -> Sequence[BucketSpec]:
@@ -135,12 +153,14 @@ class MastodonProvider(ProviderCore):
             data["description"] = alt
         if options.focus:
             data["focus"] = options.focus
-        response = self._post_file(
+        response = post_file(
+            self.session,
             f"{self.profile.base_url}/api/v2/media",
             "file",
             image,
             data=data,
             costs=UPLOAD_COST,
+            headers=self._headers(),
             pending=pending,
         )
         media = self._object(response, "upload", None)
@@ -302,6 +322,10 @@ class MastodonProvider(ProviderCore):
                 status=response.status_code,
             )
         return body
+
+    def rate_refusal(self, response: httpx.Response) -> Refusal | None:
+        """A 429, with the wait a proxy's Retry-After or the message text gives (3.7)."""
+        return refusal_on_429(response, self.clock())
 
     def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
         """The ``X-RateLimit-*`` headers as an api or media bucket update ([] without them).

@@ -2,9 +2,10 @@
 
 Each provider declares its buckets (:class:`BucketSpec`, :mod:`uploader.ratelimit.bucket`).
 Before a request the limiter reserves its cost in every bucket it touches, in state shared
-by all processes (:mod:`uploader.ratelimit.store`); after the response it settles the reservation
-with what the headers said. When a bucket lacks the budget the policy decides: wait for the
-reset (up to ``max_wait``) or fail at once with the local time it resets (exit 4). Batches
+by all processes (a :class:`~uploader.ratelimit.store.StateStore`, the limiter's only view
+of storage); after the response it settles the reservation with what the headers said.
+When a bucket lacks the budget the policy decides: wait for the reset (up to
+``max_wait``) or fail at once with the local time it resets (exit 4). Batches
 pace: when the rest of the batch does not fit in what is left, the budget is spread over the
 time to reset.
 """
@@ -15,7 +16,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from uploader.errors import RateLimitError
 from uploader.models import BucketUpdate
@@ -32,8 +33,10 @@ from uploader.ratelimit.bucket import (
     spend_locally,
 )
 from uploader.ratelimit.bucket import pause as pause_bucket
-from uploader.ratelimit.store import StateStore
-from uploader.resettime import describe
+from uploader.timewords import describe
+
+if TYPE_CHECKING:
+    from uploader.ratelimit.store import StateStore
 
 __all__ = [
     "BucketSpec",
@@ -42,7 +45,6 @@ __all__ = [
     "RateLimiter",
     "Refusal",
     "Reservation",
-    "StateStore",
     "state_key",
 ]
 

@@ -1,10 +1,14 @@
-"""Persistent, shared rate-limit state: one JSON file per key, read and written under a lock.
+"""Persistent, shared rate-limit state: the :class:`StateStore` interface the limiter uses,
+and its implementation on disk, :class:`FileStateStore` (one JSON file per key, read and
+written under a lock). Another backend (Redis, say) is one more class with the two methods
+of :class:`StateStore`, built in ``commands/runtime.py``; the limiter does not change.
 
 A hotkey pressed twice, a cron job and a batch upload running at once share one budget: every
 read-modify-write happens under an exclusive ``fcntl.flock`` on a sidecar lock file, and the
 new state replaces the old one atomically (temp file in the same directory, fsync, rename).
 A corrupt or unreadable state file is discarded (it only costs us what we knew), never fatal;
-malformed entries inside a readable file are dropped one by one.
+malformed entries inside a readable file are dropped one by one: :func:`clean_state` is
+the shape check any backend applies to what it loads.
 
 The state of one key::
 
@@ -22,8 +26,9 @@ import logging
 import math
 import os
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from uploader.config.paths import ensure_private_dir
 
@@ -97,7 +102,26 @@ def clean_state(data: object) -> dict[str, Any] | None:
     return state
 
 
-class StateStore:
+class StateStore(Protocol):
+    """Where the limiter keeps the state of each key (see the module docstring).
+
+    Every process of the same profile shares it: :meth:`transaction` is the only way to
+    change a state, and it must exclude every other transaction on the same key, in this
+    process and in others, for as long as the block runs.
+    """
+
+    def transaction(self, key: str) -> AbstractContextManager[dict[str, Any]]:
+        """The state of ``key`` (well-typed, see :func:`clean_state`; :func:`empty_state`
+        when there is none), held exclusively; whatever it holds when the block ends
+        without an exception is saved, and nothing is saved when it raises."""
+        ...
+
+    def read(self, key: str) -> dict[str, Any]:
+        """A snapshot of ``key``'s state without the lock (for display only)."""
+        ...
+
+
+class FileStateStore:
     """Files ``<key>.json`` and ``<key>.lock`` (0600) in ``directory`` (created 0700).
 
     When the directory cannot be created or written (read-only home, full disk), the store

@@ -5,7 +5,8 @@ Shared by the emulators, each of which keeps its own list of what it accepts:
 (or None: not recognised), :func:`dimensions` reads width and height where the header
 holds them cheaply (PNG IHDR, GIF screen descriptor, BMP info header, WebP VP8X), else
 ``(0, 0)``, which reference 1.4 allows an emulator to answer. Deliberately independent of
-the client's own sniffer (``uploader/media.py``), so tests can catch the client's mistakes.
+the client's own sniffer (``uploader/imaging/inspect.py``), so tests can catch the client's
+mistakes; both read a bitmap as "BM" plus a DIB header of a known size.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reset times as people read them: local clock, the day when not today, the zone."""
+"""Times and durations as people read them: local clock, the day when not today, the zone."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from uploader.resettime import clock, describe, relative
+from uploader.timewords import clock, describe, relative, span
 
 
 @pytest.fixture
@@ -58,3 +58,18 @@ def test_describe_adds_how_far_away() -> None:
 )
 def test_relative(seconds: float, text: str) -> None:
     assert relative(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0 s"),
+        (-89, "89 s"),  # an age in the past reads the same as one in the future
+        (90, "2 min"),
+        (-5400, "1.5 h"),
+        (47 * 3600, "47.0 h"),
+        (3 * 86400, "3 days"),
+    ],
+)
+def test_span_is_the_amount_every_message_uses(seconds: float, text: str) -> None:
+    assert span(seconds) == text

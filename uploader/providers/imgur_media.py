@@ -1,0 +1,85 @@
+"""Imgur's image objects (reference 1.3, 1.4): accepted types, ids, MediaInfo values."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
+
+    from uploader.models import MediaInfo
+
+# The old docs site lists JPEG, GIF, PNG, APNG, TIFF, BMP, PDF, XCF; WebP is seen (ref. 1.3).
+IMAGE_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/tiff",
+        "image/bmp",
+        "image/webp",
+        "application/pdf",
+    }
+)
+# Postman docs (reference 1.3).
+VIDEO_TYPES = frozenset(
+    {
+        "video/mp4",
+        "video/webm",
+        "video/x-matroska",
+        "video/quicktime",
+        "video/x-flv",
+        "video/x-msvideo",
+        "video/x-ms-wmv",
+        "video/mpeg",
+    }
+)
+
+
+def media_info(info: dict[str, Any], response: httpx.Response, provider: str) -> MediaInfo:
+    """One image object (``data`` of a lookup or of a listing's item) as MediaInfo."""
+    from uploader.http.cache import CACHE_STATUS_HEADER
+    from uploader.models import MediaInfo
+
+    when = info.get("datetime")
+    size = info.get("size")
+    extra = list(extra_of(info, ("name", "width", "height", "views")))
+    if response.headers.get(CACHE_STATUS_HEADER):
+        extra.append(("cache", "revalidated (304)"))
+    return MediaInfo(
+        id=str(info.get("id", "")),
+        url=text_of(info.get("link")),
+        provider=provider,
+        mime_type=text_of(info.get("type")),
+        title=text_of(info.get("title")),
+        description=text_of(info.get("description")),
+        size=size if isinstance(size, int) else None,
+        created_at=float(when) if isinstance(when, int | float) else None,
+        delete_id=text_of(info.get("deletehash")),
+        extra=tuple(extra),
+    )
+
+
+def imgur_id(ref: str) -> str:
+    """An id or deletehash from what the user gave: a bare id or an i.imgur.com link."""
+    tail = ref.strip().rstrip("/").rsplit("/", 1)[-1]
+    return tail.split(".", 1)[0] if "://" in ref else tail
+
+
+def extra_of(info: dict[str, Any], keys: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+    """``(key, value)`` for the keys that have a value; numbers stay numbers.
+
+    Imgur sends width, height and views as integers (reference 1.4): JSON output keeps
+    them so (``"width": 8``, not ``"8"``); anything else is shown as text.
+    """
+    pairs: list[tuple[str, Any]] = []
+    for key in keys:
+        value = info.get(key)
+        if not value or isinstance(value, bool):
+            continue  # as before: 0 and "" say nothing (a video still processing)
+        pairs.append((key, value if isinstance(value, int) else str(value)))
+    return tuple(pairs)
+
+
+def text_of(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -188,6 +188,12 @@ def cli(ctx: click.Context, config_file: str | None, verbose: int, quiet: bool) 
         ours.addHandler(handler)
         ours.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
+        def detach() -> None:  # one run, one handler (in-process runs come one after another)
+            ours.removeHandler(handler)
+            ours.setLevel(logging.NOTSET)
+
+        ctx.call_on_close(detach)
+
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point (the ``uploader`` console script): exits with the documented code."""

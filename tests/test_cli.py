@@ -166,26 +166,6 @@ def test_ctrl_c_while_waiting_for_the_limiter_reports_the_file_as_not_sent(
     assert err.rstrip().endswith("error: interrupted")
 
 
-def test_lookups_are_retried_like_uploads(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
-    image = str(write_png(tmp_path / "a.png", seed=30))
-    with sandbox_process("fault_503=1", "fault_routes=get", "fault_retry_after=0") as base_url:
-        config = write_config(tmp_path / "c.toml", base_url)
-        config.write_text(
-            config.read_text().replace("[providers", "[defaults]\nretries = 2\n\n[providers", 1)
-        )
-        up = run_cli(["--config", str(config), "upload", "-f", "json", image], hermetic_env)
-        assert up.returncode == 0, up.stderr
-        media_id = json.loads(up.stdout)["id"]
-        done = run_cli(["-v", "--config", str(config), "info", media_id], hermetic_env)
-        gets = [r for r in get_json(f"{base_url}/_sandbox/requests") if r["method"] == "GET"]
-    assert done.returncode == ExitCode.PROVIDER
-    assert len(gets) == 2  # retries = 2
-    err = done.stderr.decode()
-    assert "attempt 1 failed (Imgur failed the lookup: " in err
-    assert "); retrying in " in err
-    assert err.splitlines()[-1].startswith(f"error: {media_id} (profile sb): Imgur failed the ")
-
-
 def test_a_server_429_the_retries_gave_up_on_says_when_to_try_again(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:

@@ -119,6 +119,7 @@ def test_login_with_nothing_to_read_at_a_prompt_is_a_usage_error(tmp_path: Path)
         env = {"UPLOADER_SB_CLIENT_SECRET": SECRET}
         pin = invoke(["--config", config, "auth", "login", "sb", "--paste"], env=env, stdin="")
         no_secret = invoke(["--config", config, "auth", "login", "sb", "--paste"], stdin="")
+        piped = invoke(["--config", config, "auth", "login", "sb", "--paste"], stdin=f"{SECRET}\n")
     assert pin.exit_code == ExitCode.USAGE
     assert lines(pin.stderr)[-2:] == [
         # click leaves its prompt's line open at the end of input
@@ -131,3 +132,8 @@ def test_login_with_nothing_to_read_at_a_prompt_is_a_usage_error(tmp_path: Path)
         "error: standard input ended before the Imgur client secret was given",
         "hint: pipe it in, or run the command in a terminal",
     ]
+    assert piped.exit_code == ExitCode.USAGE  # the secret was read; then the PIN was missing
+    err = lines(piped.stderr)
+    assert err[0] == "Imgur client secret: (reading a line from standard input)"
+    assert err[-2].endswith("error: standard input ended before the answer was given")
+    assert SECRET not in piped.stderr

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 from tests.cli_support import invoke, lines
@@ -116,6 +117,39 @@ def test_an_error_while_a_command_loads_gets_its_traceback_at_vv(
         )
     assert "Traceback" not in quiet.stderr
     assert "Traceback (most recent call last):" in loud.stderr
+
+
+def test_an_error_of_ours_gets_a_traceback_only_at_vv() -> None:
+    quiet = invoke(["upload", "x.png"])
+    loud = invoke(["-vv", "upload", "x.png"])
+    for done in (quiet, loud):
+        assert done.exit_code == ExitCode.USAGE
+        assert lines(done.stderr)[-2].startswith("error: no configuration file at ")
+    assert "Traceback" not in quiet.stderr
+    assert "Traceback (most recent call last):" in loud.stderr
+    assert "uploader.errors.ConfigError: no configuration file at " in loud.stderr
+
+
+def test_a_registered_name_that_is_not_a_command_is_an_internal_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(COMMANDS, "upload", "options:shared")
+    done = invoke(["upload", "x.png"])
+    assert done.exit_code == ExitCode.INTERNAL
+    assert lines(done.stderr)[0] == (
+        "error: internal error: TypeError: uploader.cli.options.shared is not a click command"
+    )
+
+
+def test_ctrl_c_at_a_prompt_is_exit_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def aborted(*_args: object) -> None:
+        raise click.exceptions.Abort  # what click.prompt raises on Ctrl-C
+
+    monkeypatch.setattr(upload_core, "upload", aborted)
+    config = tmp_path / "c.toml"
+    config.write_text("")
+    done = invoke(["--config", str(config), "upload", "x.png"])
+    assert (done.exit_code, done.stderr) == (ExitCode.INTERRUPTED, "error: interrupted\n")
 
 
 def test_ctrl_c_in_a_command_is_exit_130_with_one_line(

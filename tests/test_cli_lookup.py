@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cli_support import invoke, json_lines, lines, sandbox, with_defaults
+from tests.cli_support import Clock, invoke, json_lines, lines, sandbox, with_defaults
 from tests.e2e import write_config
 from tests.images import write_png
 from uploader.commands import lookup as lookup_core
@@ -153,3 +153,26 @@ def test_lookup_options_resolve_flag_then_environment_then_file(
     done = invoke(["--config", str(config), *command, *args], env=env)
     assert done.exit_code == 0, done.stderr
     assert calls == [expected]
+
+
+def test_lookups_are_retried_like_uploads_and_say_so_at_v(tmp_path: Path) -> None:
+    clock = Clock()
+    knobs = {"fault_503": 1.0, "fault_routes": ("get",), "fault_retry_after": 0.0}
+    with sandbox(clock, **knobs) as server:
+        config = with_defaults(write_config(tmp_path / "c.toml", server.base_url), "retries = 2")
+        runtime = Runtime(clock=clock, sleep=clock.sleep)
+        image = str(write_png(tmp_path / "a.png", seed=30))
+        up = invoke(["--config", str(config), "upload", "-f", "json", image], runtime=runtime)
+        assert up.exit_code == 0, up.stderr
+        media_id = json_lines(up.stdout)[0]["id"]
+        done = invoke(["-v", "--config", str(config), "info", media_id], runtime=runtime)
+        quiet = invoke(["--config", str(config), "info", media_id], runtime=runtime)
+        gets = [r for r in server.requests() if r["method"] == "GET"]
+    assert done.exit_code == ExitCode.PROVIDER
+    assert len(gets) == 4  # retries = 2, twice
+    err = lines(done.stderr)
+    assert err[0].startswith("attempt 1 failed (Imgur failed the lookup: ")
+    assert "); retrying in " in err[0]
+    assert err[-1].startswith(f"error: {media_id} (profile sb): Imgur failed the ")
+    assert "attempt 1 failed" not in quiet.stderr  # a debug line: -v only
+    assert len(clock.sleeps) == 2

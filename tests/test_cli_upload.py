@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -315,3 +316,15 @@ def test_the_starter_placeholder_client_id_sends_nothing(tmp_path: Path, server:
         env={"UPLOADER_SB_CLIENT_ID": "fake-real-id"},
     )
     assert from_env.exit_code == 0, from_env.stderr
+
+
+def test_debug_lines_at_vv_belong_to_that_run_only(tmp_path: Path, server: Sandbox) -> None:
+    config = write_config(tmp_path / "c.toml", server.base_url, client_id="fake-client-id-77")
+    image = str(write_png(tmp_path / "a.png", seed=8))
+    loud = invoke(["-vv", "--config", str(config), "upload", image])
+    assert loud.exit_code == 0, loud.stderr
+    assert f"uploader: POST {server.base_url}/imgur/3/image" in lines(loud.stderr)
+    assert "fake-client-id-77" not in loud.stderr
+    after = invoke(["--config", str(config), "upload", image])
+    assert (after.exit_code, after.stderr) == (0, "")
+    assert logging.getLogger("uploader").handlers == []

@@ -15,12 +15,18 @@ from uploader.config.settings import Config
 SECRET_SUFFIXES = ("ACCESS_TOKEN", "CLIENT_ID", "CLIENT_SECRET", "REFRESH_TOKEN")
 
 
-def effective_toml(config: Config, env: Mapping[str, str]) -> str:
-    """The config after the environment overlay; secrets masked, sources in comments."""
+def effective_toml(
+    config: Config, env: Mapping[str, str], *, defaults: Mapping[str, Any] | None = None
+) -> str:
+    """The config after the environment overlay; secrets masked, sources in comments.
+
+    ``defaults``: the ``[defaults]`` values in effect where the command line resolved them
+    (``UPLOADER_FORMAT``, ...); they replace the file's.
+    """
     data: dict[str, Any] = {}
     if config.default_provider:
         data["default_provider"] = config.default_provider
-    data["defaults"] = asdict(config.defaults)
+    data["defaults"] = {**asdict(config.defaults), **(defaults or {})}
     providers: dict[str, Any] = {}
     notes: list[str] = []
     for profile in config.profiles:

@@ -98,3 +98,8 @@ def list_page(provider: Provider, page: int) -> tuple[list[MediaInfo], str | Non
         return items, None
     pages = max(1, -(-int(total) // int(per_page)))
     return items, f"page {current} of {pages} ({total} uploads)"
+
+
+def list_line(info: MediaInfo) -> str:
+    """One upload of ``uploader list``: id, URL and title, tab-separated."""
+    return f"{info.id}\t{info.url or '-'}\t{info.title or ''}".rstrip()

@@ -48,6 +48,12 @@ class Runtime:
     transport: httpx.BaseTransport | None = None
 
 
+def limit_policy(on_limit: str, max_wait: float) -> LimitPolicy:
+    """The limiter's policy from ``--on-limit`` and ``--max-wait`` (resolved by the CLI:
+    flag, environment, config file): the one place it is built from them."""
+    return LimitPolicy(on_limit="fail" if on_limit == "fail" else "wait", max_wait=max_wait)
+
+
 def retry_policy(
     defaults: Defaults, *, max_wait: float, retry_ambiguous: bool | None = None
 ) -> RetryPolicy:

@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, NamedTuple
 
-from uploader.commands.runtime import Runtime, open_provider
+from uploader.commands.runtime import Runtime, limit_policy, open_provider
 from uploader.config.settings import Config
 from uploader.errors import (
     AmbiguousUploadError,
@@ -31,7 +31,6 @@ from uploader.http.retry import RetryEvent, RetryPolicy, call_with_retries
 from uploader.imaging.inspect import inspect_path, spooled_stdin
 from uploader.models import ImageFile, UploadOptions, UploadResult, UploadStatus
 from uploader.output import one_line
-from uploader.ratelimit.limiter import LimitPolicy
 from uploader.timewords import describe
 
 if TYPE_CHECKING:
@@ -67,9 +66,7 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
     """
     if request.paths.count("-") > 1:
         raise UsageError("'-' (standard input) can be given only once")
-    policy = LimitPolicy(
-        on_limit="fail" if request.on_limit == "fail" else "wait", max_wait=request.max_wait
-    )
+    policy = limit_policy(request.on_limit, request.max_wait)
     profile, provider, http = open_provider(config, request.provider, runtime, policy=policy)
     results: list[UploadResult] = []
     codes: list[ExitCode] = []

@@ -1,14 +1,14 @@
 """Configuration: discovery, parsing, validation and the precedence rule (design section 5).
 
 One precedence rule everywhere: command-line flag, then ``UPLOADER_*`` environment variable,
-then the config file, then the built-in default. The file is TOML; every problem with it is a
-:class:`ConfigError` (exit 2) naming the file, the line and the key.
+then the config file, then the built-in default; the command line applies it (click's
+``envvar`` and ``default_map``, see :mod:`uploader.cli.options`). The file is TOML; every
+problem with it is a :class:`ConfigError` (exit 2) naming the file, the line and the key.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 import re
 import tomllib
@@ -309,45 +309,22 @@ def check_url(url: str, where: str, key: str) -> None:
 
 
 def _apply_env(config: Config, env: Mapping[str, str]) -> Config:
-    """Overlay ``UPLOADER_*`` environment variables on the file's values."""
-    defaults = config.defaults
-    where = "environment variable"
-    overrides: dict[str, Any] = {}
-    for key, kind in (("format", FORMATS), ("on_limit", ON_LIMIT)):
-        value = env.get("UPLOADER_" + key.upper())
-        if value:
-            if value not in kind:
-                raise ConfigError(
-                    f"{where} UPLOADER_{key.upper()}={value!r}: must be one of {', '.join(kind)}"
-                )
-            overrides[key] = value
-    raw_wait = env.get("UPLOADER_MAX_WAIT")
-    if raw_wait:
-        try:
-            max_wait = float(raw_wait)
-        except ValueError:
-            max_wait = math.nan
-        if not math.isfinite(max_wait) or max_wait < 0:
-            raise ConfigError(
-                f"{where} UPLOADER_MAX_WAIT={raw_wait!r}: must be a number of seconds, 0 or more"
-            )
-        overrides["max_wait"] = max_wait
-    provider = config.default_provider
-    source = "default_provider in the config file"
-    if env.get("UPLOADER_PROVIDER"):
-        provider = env["UPLOADER_PROVIDER"]
-        source = f"{where} UPLOADER_PROVIDER"
+    """A client id from ``UPLOADER_<NAME>_CLIENT_ID`` replaces the starter's placeholder.
+
+    The ``[defaults]`` values and the profile choice have their variables on the command
+    line's options (``UPLOADER_FORMAT`` ...), where click resolves them.
+    """
     profiles = tuple(
         replace(p, placeholder=None) if p.placeholder and env.get(p.env_prefix + "CLIENT_ID") else p
         for p in config.profiles
     )
-    return replace(
-        config,
-        defaults=replace(defaults, **overrides),
-        default_provider=provider,
-        default_source=source,
-        profiles=profiles,
-    )
+    return replace(config, profiles=profiles)
+
+
+def with_default_provider(config: Config, name: str, source: str) -> Config:
+    """``config`` with the profile ``name`` as its default; errors about it name ``source``
+    (e.g. "environment variable UPLOADER_PROVIDER")."""
+    return replace(config, default_provider=name, default_source=source)
 
 
 def example_config() -> str:

@@ -1,0 +1,45 @@
+"""``uploader config path|show|init``: where the config is, what it says, a starter."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from uploader.cli import State, options
+from uploader.commands.config import effective_toml
+from uploader.config.settings import config_path, example_config, write_example
+
+
+@click.group("config")
+def config_group() -> None:
+    """Where the config is, what it says, and a starter file."""
+
+
+@config_group.command("path")
+@click.pass_obj
+def config_path_cmd(state: State) -> None:
+    """Print the config file's path (whether or not it exists)."""
+    state.console.result(str(config_path(state.config_file, os.environ)))
+
+
+@config_group.command("show")
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Print the effective config (file + environment), secrets masked."""
+    text = effective_toml(options.config(ctx), os.environ, defaults=options.effective(ctx))
+    ctx.obj.console.result(text.rstrip("\n"))
+
+
+@config_group.command("init")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.option("--stdout", "to_stdout", is_flag=True, help="Print the starter config instead.")
+@click.pass_obj
+def config_init(state: State, force: bool, to_stdout: bool) -> None:
+    """Write a commented starter config (the same as config.example.toml)."""
+    if to_stdout:
+        state.console.result(example_config().rstrip("\n"))
+        return
+    target = config_path(state.config_file, os.environ)
+    write_example(target, force=force)
+    state.console.notice(f"wrote {target}; edit client_id before uploading")

@@ -1,0 +1,149 @@
+"""``uploader info``, ``list`` and ``delete``: lookups through the ETag cache."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from uploader.cli import State, options
+from uploader.commands import lookup as core
+from uploader.commands.runtime import Runtime, limit_policy
+
+if TYPE_CHECKING:
+    from uploader.providers.base import Provider
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def lookup_options(func: F) -> F:
+    """The options every lookup takes."""
+    for option in reversed(
+        [
+            options.shared("provider", help="Profile to ask."),
+            click.option("--no-cache", is_flag=True, help="Bypass the ETag cache."),
+            options.shared("on_limit"),
+            options.shared("max_wait"),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _ask(
+    ctx: click.Context,
+    action: Callable[[Provider], T],
+    *,
+    no_cache: bool,
+    on_limit: str,
+    max_wait: float,
+    subject: str | None = None,
+) -> T:
+    """Run ``action`` with the chosen profile's provider (``-p``, read with its source by
+    :func:`options.profile_name`), under the flags' limit policy."""
+    state: State = ctx.obj
+    runtime: Runtime = dataclasses.replace(state.runtime(), use_cache=not no_cache)
+    return core.with_provider(
+        options.config(ctx),
+        options.profile_name(ctx),
+        runtime,
+        limit_policy(on_limit, max_wait),
+        action,
+        subject=subject,
+    )
+
+
+@click.command()
+@click.argument("media_id", metavar="ID")
+@lookup_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.pass_context
+def info(
+    ctx: click.Context,
+    media_id: str,
+    provider: str | None,
+    no_cache: bool,
+    on_limit: str,
+    max_wait: float,
+    as_json: bool,
+) -> None:
+    """Metadata of one upload (revalidated with its ETag: a 304 costs no body)."""
+    console = ctx.obj.console
+    found = _ask(
+        ctx,
+        lambda p: p.info(media_id),
+        no_cache=no_cache,
+        on_limit=on_limit,
+        max_wait=max_wait,
+        subject=media_id,
+    )
+    if as_json:
+        console.result(json.dumps(core.info_record(found), ensure_ascii=False))
+    else:
+        for line in core.info_lines(found):
+            console.result(line)
+
+
+@click.command("list")
+@lookup_options
+@click.option(
+    "--page",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Page (the provider's own numbering; default its first).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per upload and line.")
+@click.pass_context
+def list_cmd(
+    ctx: click.Context,
+    provider: str | None,
+    no_cache: bool,
+    on_limit: str,
+    max_wait: float,
+    page: int | None,
+    as_json: bool,
+) -> None:
+    """The account's recent uploads, where the provider keeps such a list."""
+    console = ctx.obj.console
+    items, paging = _ask(
+        ctx,
+        lambda p: core.list_page(p, -1 if page is None else page),
+        no_cache=no_cache,
+        on_limit=on_limit,
+        max_wait=max_wait,
+    )
+    for item in items:
+        if as_json:
+            console.result(json.dumps(core.info_record(item), ensure_ascii=False))
+        else:
+            console.result(core.list_line(item))
+    if paging:
+        console.notice(paging)
+
+
+@click.command()
+@click.argument("ref", metavar="ID|URL")
+@lookup_options
+@click.pass_context
+def delete(
+    ctx: click.Context,
+    ref: str,
+    provider: str | None,
+    no_cache: bool,
+    on_limit: str,
+    max_wait: float,
+) -> None:
+    """Delete an upload: Imgur deletehash or id, Gyazo image id, Mastodon media id."""
+    message = _ask(
+        ctx,
+        lambda p: p.delete(ref),
+        no_cache=no_cache,
+        on_limit=on_limit,
+        max_wait=max_wait,
+        subject=ref,
+    )
+    ctx.obj.console.notice(message)

@@ -1,0 +1,126 @@
+"""The options several commands share, declared once, and the config a command reads.
+
+Each shared option resolves by click's own mechanism: the flag, else its ``UPLOADER_*``
+variable (``envvar=``), else the config file's ``[defaults]`` (the ``default_map`` the group
+builds), else the built-in default (the file's own, :class:`~uploader.config.settings.Defaults`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from click.core import ParameterSource
+
+from uploader.cli import State
+from uploader.config.settings import FORMATS, ON_LIMIT, Config, with_default_provider
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _finite(_ctx: click.Context, _param: click.Parameter, seconds: float | None) -> float | None:
+    """FloatRange lets nan and inf through; a wait must be a real number of seconds."""
+    if seconds is not None and not math.isfinite(seconds):
+        raise click.BadParameter(f"{seconds} is not a number of seconds")
+    return seconds
+
+
+class SharedOption(click.Option):
+    """An option with an ``UPLOADER_*`` variable: an error names the variable only when the
+    value came from it (click's ``show_envvar`` would name it for a flag's value too)."""
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        hint = click.Parameter.get_error_hint(self, ctx)
+        if (
+            ctx is not None
+            and self.name
+            and isinstance(self.envvar, str)
+            and ctx.get_parameter_source(self.name) is ParameterSource.ENVIRONMENT
+        ):
+            hint += f" (env var: '{self.envvar}')"
+        return hint
+
+
+# Parameter name -> (declarations, attributes): the one declaration of each shared option.
+SHARED: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "provider": (
+        ("-p", "--provider"),
+        {"metavar": "NAME", "envvar": "UPLOADER_PROVIDER", "help": "Profile to use."},
+    ),
+    "fmt": (
+        ("-f", "--format", "fmt"),
+        {
+            "type": click.Choice(FORMATS),
+            "envvar": "UPLOADER_FORMAT",
+            "help": "Output format (default from config: url).",
+        },
+    ),
+    "on_limit": (
+        ("--on-limit",),
+        {
+            "type": click.Choice(ON_LIMIT),
+            "envvar": "UPLOADER_ON_LIMIT",
+            "help": "When a rate-limit bucket is spent: wait for it (up to --max-wait) or "
+            "fail (exit 4).",
+        },
+    ),
+    "max_wait": (
+        ("--max-wait",),
+        {
+            "type": click.FloatRange(min=0),
+            "callback": _finite,
+            "metavar": "SECONDS",
+            "envvar": "UPLOADER_MAX_WAIT",
+            "help": "Longest wait for a rate limit (default from config: 300).",
+        },
+    ),
+}
+
+
+def shared(name: str, **changes: Any) -> Callable[[F], F]:
+    """The decorator adding the shared option ``name`` (``changes``: e.g. its help)."""
+    decls, attrs = SHARED[name]
+    return click.option(*decls, cls=SharedOption, show_envvar=True, **{**attrs, **changes})
+
+
+def _resolved(ctx: click.Context, names: tuple[str, ...]) -> click.Context:
+    """A context where the shared options ``names`` are resolved as if not given on the
+    command line (variable, file, default), by click itself, for a command without them."""
+    params: list[click.Parameter] = [
+        SharedOption(list(SHARED[name][0]), **SHARED[name][1]) for name in names
+    ]
+    probe = click.Command(ctx.info_name, params=params)
+    return probe.make_context(ctx.info_name, [], parent=ctx.parent, default_map=ctx.default_map)
+
+
+def effective(ctx: click.Context) -> dict[str, Any]:
+    """The ``[defaults]`` values in effect for ``ctx`` (variable > file > default), by
+    their config keys: what ``config show`` prints."""
+    values = _resolved(ctx, ("fmt", "on_limit", "max_wait")).params
+    return {"format": values["fmt"], "on_limit": values["on_limit"], "max_wait": values["max_wait"]}
+
+
+def config(ctx: click.Context) -> Config:
+    """The config file, where a profile named by ``UPLOADER_PROVIDER`` is the default one
+    (so that an error about it says where the name came from)."""
+    state: State = ctx.obj
+    loaded = state.config()
+    if "provider" in ctx.params:
+        value, source = ctx.params["provider"], ctx.get_parameter_source("provider")
+    else:
+        probe = _resolved(ctx, ("provider",))
+        value, source = probe.params["provider"], probe.get_parameter_source("provider")
+    if source is ParameterSource.ENVIRONMENT:
+        loaded = with_default_provider(loaded, value, "environment variable UPLOADER_PROVIDER")
+    return loaded
+
+
+def profile_name(ctx: click.Context) -> str | None:
+    """``-p NAME`` as given on the command line, else None: the config's default profile
+    (which :func:`config` took from ``UPLOADER_PROVIDER`` when that is set)."""
+    if ctx.get_parameter_source("provider") is ParameterSource.COMMANDLINE:
+        name: str | None = ctx.params["provider"]
+        return name
+    return None

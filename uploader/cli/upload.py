@@ -1,0 +1,97 @@
+"""``uploader upload``: the hotkey path (the only command module it imports)."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from uploader import output
+from uploader.cli import State, options
+from uploader.commands import upload as core
+from uploader.commands.runtime import retry_policy
+from uploader.errors import ExitCode
+from uploader.models import UploadOptions
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@options.shared("provider", help="Profile to upload to.")
+@click.option("--title", help="Title sent with each file.")
+@click.option("--description", help="Description sent with each file.")
+@click.option("--album", metavar="ID", help="Album id (or deletehash when anonymous).")
+@options.shared("fmt")
+@options.shared("on_limit")
+@options.shared("max_wait")
+@click.option(
+    "--access-policy",
+    type=click.Choice(["anyone", "only_me"]),
+    help="Gyazo: who may see the image.",
+)
+@click.option("--focus", metavar="X,Y", help="Mastodon: focal point, each -1.0..1.0.")
+@click.option("--post", is_flag=True, help="Mastodon: also publish a status with the media.")
+@click.option("--status", "status_text", metavar="TEXT", help="Mastodon: the status text.")
+@click.option(
+    "--visibility",
+    type=click.Choice(["public", "unlisted", "private", "direct"]),
+    help="Mastodon: visibility of the status.",
+)
+@click.option("--copy", is_flag=True, help="Also put the output on the clipboard.")
+@click.option(
+    "--retry-ambiguous/--no-retry-ambiguous",
+    default=None,
+    help="Re-send an upload whose answer was lost (it may then exist twice).",
+)
+@click.pass_context
+def upload(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    provider: str | None,
+    title: str | None,
+    description: str | None,
+    album: str | None,
+    fmt: str,
+    on_limit: str,
+    max_wait: float,
+    access_policy: str | None,
+    focus: str | None,
+    post: bool,
+    status_text: str | None,
+    visibility: str | None,
+    copy: bool,
+    retry_ambiguous: bool | None,
+) -> None:
+    """Upload PATH... ('-' reads standard input); one result per file, in order."""
+    state: State = ctx.obj
+    config = options.config(ctx)
+    request = core.UploadRequest(
+        paths=paths,
+        provider=options.profile_name(ctx),
+        options=UploadOptions(
+            title=title,
+            description=description,
+            album=album,
+            access_policy=access_policy,
+            focus=focus,
+            post=post or status_text is not None,
+            status=status_text,
+            visibility=visibility,
+        ),
+        on_limit=on_limit,
+        max_wait=max_wait,
+        retry=retry_policy(config.defaults, max_wait=max_wait, retry_ambiguous=retry_ambiguous),
+    )
+    console = state.console
+    report = output.BatchReport(console, fmt, title=title, batch=len(paths) > 1)
+    try:
+        outcome = core.upload(config, request, state.runtime(), report.emit)
+    finally:
+        report.finish()
+    if copy and report.copied:
+        tool = output.copy_to_clipboard("\n".join(report.copied), dict(os.environ))
+        if tool is None:
+            console.notice(
+                "warning: --copy: no clipboard tool found (wl-copy, xclip, xsel, pbcopy)"
+            )
+    if outcome.exit_code != ExitCode.OK:
+        ctx.exit(int(outcome.exit_code))

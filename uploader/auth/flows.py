@@ -11,35 +11,30 @@
   out-of-band redirect URIs), then authorization code with ``state`` and PKCE S256;
   ``--paste`` uses ``urn:ietf:wg:oauth:2.0:oob``. A loopback redirect URI is registered
   without a port: RFC 8252 section 7.3 lets the port vary.
-Tokens are stored in the credential store, never printed.
+Where each provider's endpoints are comes from ``uploader.providers`` (``ctx.endpoints``);
+every request goes through ``ctx.session`` (the one HTTP boundary, without a rate limiter:
+sign-in requests are in no rate bucket). Tokens are stored in the credential store, never
+printed.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from uploader.auth.oauth import LoopbackListener, new_state, pkce_pair, redact
+from uploader.auth.oauth import Endpoints, LoopbackListener, new_state, pkce_pair, redact
 from uploader.errors import AuthError, ProviderError, UsageError
 
 if TYPE_CHECKING:
-    import httpx
-
     from uploader.config.settings import Profile
+    from uploader.http.session import ApiSession
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 MASTODON_SCOPES = "write:media write:statuses read:accounts"
 LOOPBACK_REGISTERED = "http://127.0.0.1/callback"
-
-
-class LoginUI(Protocol):
-    def show_url(self, url: str) -> None: ...
-
-    def prompt(self, label: str, *, secret: bool = False) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -47,8 +42,10 @@ class LoginContext:
     """Everything a flow needs from outside."""
 
     profile: Profile
-    http: httpx.Client
-    ui: LoginUI
+    endpoints: Endpoints  # the provider's, from uploader.providers
+    session: ApiSession
+    show_url: Callable[[str], None]  # show (and maybe open) the address to sign in at
+    ask: Callable[[str, bool], str]  # (label, secret) -> what the user typed
     secret: Callable[[str], str | None]  # "client_id"/"client_secret" -> value from env/store
     save: Callable[..., None]  # store changes for this profile
     paste: bool = False
@@ -57,34 +54,35 @@ class LoginContext:
     clock: Callable[[], float] = time.time
     apps: Any = None  # (get_app(base_url), set_app(base_url, **fields)) for Mastodon
 
+    def url(self, path: str) -> str:
+        return self.profile.base_url + path
+
 
 def _post_oauth(
-    http: httpx.Client,
+    session: ApiSession,
     url: str,
     form: Mapping[str, str],
     *,
-    doing: str,
+    provider: str,
+    action: str,
     refused: str,
     hint: str,
     token: bool,
 ) -> dict[str, Any]:
-    """POST an OAuth form and return the JSON answer.
+    """POST an OAuth form through the session and return the JSON answer.
 
-    A network failure is a ProviderError ("<doing>: ..."); a refusal, a body that is not a
-    JSON object or (with ``token``) one without an access token is an AuthError
-    ("<refused>: <reason>").
+    No answer is the session's NetworkError; a 200 whose body is not JSON is an
+    UnreadableAnswerError ("<provider> answered the <action> with HTTP 200 and a body that
+    is not JSON ..."); a refusal, a body that is not a JSON object or (with ``token``) one
+    without an access token is an AuthError ("<refused>: <reason>").
     """
-    from uploader.http.client import describe_network_error, import_httpx
+    from uploader.http.translate import json_body, json_or_none
 
-    httpx_mod = import_httpx()
-    try:
-        response = http.post(url, data=dict(form), headers={"Accept": "application/json"})
-    except httpx_mod.HTTPError as exc:
-        raise ProviderError(f"{doing}: {describe_network_error(exc, url)}") from exc
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        body = None
+    response = session.request("POST", url, data=dict(form), headers={"Accept": "application/json"})
+    if response.status_code == 200:
+        body = json_body(response, provider, action)
+    else:
+        body = json_or_none(response)
     if (
         response.status_code != 200
         or not isinstance(body, dict)
@@ -95,12 +93,15 @@ def _post_oauth(
     return body
 
 
-def _post_form(ctx: LoginContext, url: str, form: Mapping[str, str], what: str) -> dict[str, Any]:
+def _post_form(
+    ctx: LoginContext, url: str, form: Mapping[str, str], what: str, *, provider: str, action: str
+) -> dict[str, Any]:
     return _post_oauth(
-        ctx.http,
+        ctx.session,
         url,
         form,
-        doing=what,
+        provider=provider,
+        action=action,
         refused=f"{what} failed",
         hint="check the client id and secret, then sign in again",
         token=False,
@@ -123,7 +124,7 @@ def _need(ctx: LoginContext, name: str, label: str) -> str:
     value = ctx.secret(name)
     if value:
         return value
-    value = ctx.ui.prompt(label, secret=name == "client_secret").strip()
+    value = ctx.ask(label, name == "client_secret").strip()
     if not value:
         raise AuthError(f"profile {ctx.profile.name!r}: no {name.replace('_', ' ')} given")
     ctx.save(**{name: value})
@@ -135,24 +136,23 @@ def _redirect(ctx: LoginContext, state: str, url_for: Callable[[str], str]) -> d
         state, port=int(ctx.profile.option("redirect_port", 0)), timeout=ctx.timeout
     )
     try:
-        ctx.ui.show_url(url_for(listener.redirect_uri))
+        ctx.show_url(url_for(listener.redirect_uri))
         return listener.wait()
     finally:
         listener.close()
 
 
 def imgur(ctx: LoginContext) -> str:
-    base = ctx.profile.base_url
     client_id = _need(ctx, "client_id", "Imgur client id")
     client_secret = _need(ctx, "client_secret", "Imgur client secret")
     state = new_state()
     if ctx.paste:
         query = urlencode({"client_id": client_id, "response_type": "pin", "state": state})
-        ctx.ui.show_url(f"{base}/oauth2/authorize?{query}")
-        pin = ctx.ui.prompt("PIN shown by Imgur").strip()
+        ctx.show_url(f"{ctx.url(ctx.endpoints.authorize)}?{query}")
+        pin = ctx.ask("PIN shown by Imgur", False).strip()
         tokens: Mapping[str, Any] = _post_form(
             ctx,
-            f"{base}/oauth2/token",
+            ctx.url(ctx.endpoints.token),
             {
                 "client_id": client_id,
                 "client_secret": client_secret,
@@ -160,13 +160,15 @@ def imgur(ctx: LoginContext) -> str:
                 "pin": pin,
             },
             "exchanging the Imgur PIN",
+            provider="Imgur",
+            action="PIN exchange",
         )
     else:
         tokens = _redirect(
             ctx,
             state,
             lambda redirect: (
-                f"{base}/oauth2/authorize?"
+                f"{ctx.url(ctx.endpoints.authorize)}?"
                 + urlencode(
                     {
                         "client_id": client_id,
@@ -200,29 +202,8 @@ def save_imgur_tokens(save: Callable[..., None], tokens: Mapping[str, Any], now:
     )
 
 
-def imgur_refresh(
-    http: httpx.Client,
-    base_url: str,
-    client_id: str,
-    client_secret: str,
-    refresh_token: str,
-    *,
-    profile: str,
-) -> dict[str, Any]:
-    """Imgur's ``grant_type=refresh_token`` at ``/oauth2/token`` (reference 1.9)."""
-    return refresh_grant(
-        http,
-        f"{base_url}/oauth2/token",
-        client_id,
-        client_secret,
-        refresh_token,
-        provider="Imgur",
-        profile=profile,
-    )
-
-
 def refresh_grant(
-    http: httpx.Client,
+    session: ApiSession,
     token_url: str,
     client_id: str,
     client_secret: str,
@@ -240,10 +221,11 @@ def refresh_grant(
         "grant_type": "refresh_token",
     }
     return _post_oauth(
-        http,
+        session,
         token_url,
         form,
-        doing=f"refreshing the {provider} token",
+        provider=provider,
+        action="token refresh",
         refused=f"{provider} refused to refresh the access token",
         hint=f"sign in again: uploader auth login {profile}",
         token=True,
@@ -257,7 +239,6 @@ def gyazo(ctx: LoginContext) -> str:
             hint="create a personal access token at https://gyazo.com/oauth/applications and "
             "store it with `uploader auth set-token NAME`",
         )
-    base = ctx.profile.base_url
     client_id = _need(ctx, "client_id", "Gyazo client id")
     client_secret = _need(ctx, "client_secret", "Gyazo client secret")
     state = new_state()
@@ -274,12 +255,12 @@ def gyazo(ctx: LoginContext) -> str:
         }
         if ctx.team:
             params["team"] = ctx.team
-        return f"{base}/oauth/authorize?{urlencode(params)}"
+        return f"{ctx.url(ctx.endpoints.authorize)}?{urlencode(params)}"
 
     params = _redirect(ctx, state, url_for)
     tokens = _post_form(
         ctx,
-        f"{base}/oauth/token",
+        ctx.url(ctx.endpoints.token),
         {
             "client_id": client_id,
             "client_secret": client_secret,
@@ -288,6 +269,8 @@ def gyazo(ctx: LoginContext) -> str:
             "grant_type": "authorization_code",
         },
         "exchanging the Gyazo authorization code",
+        provider="Gyazo",
+        action="code exchange",
     )
     if not tokens.get("access_token"):
         raise AuthError("Gyazo's token answer has no access token")
@@ -307,7 +290,7 @@ def mastodon(ctx: LoginContext) -> str:
     if not app or not app.get("client_id") or not app.get("client_secret"):
         registered = _post_form(
             ctx,
-            f"{base}/api/v1/apps",
+            ctx.url(ctx.endpoints.register),
             {
                 "client_name": "uploader",
                 "redirect_uris": f"{LOOPBACK_REGISTERED}\n{OOB}",
@@ -315,6 +298,8 @@ def mastodon(ctx: LoginContext) -> str:
                 "website": "https://github.com/uploader-cli/uploader",
             },
             f"registering uploader with {base}",
+            provider=base,
+            action="app registration",
         )
         app = {
             "client_id": str(registered.get("client_id", "")),
@@ -329,7 +314,7 @@ def mastodon(ctx: LoginContext) -> str:
     def url_for(redirect: str) -> str:
         nonlocal redirect_uri
         redirect_uri = redirect
-        return f"{base}/oauth/authorize?" + urlencode(
+        return f"{ctx.url(ctx.endpoints.authorize)}?" + urlencode(
             {
                 "response_type": "code",
                 "client_id": app["client_id"],
@@ -342,13 +327,13 @@ def mastodon(ctx: LoginContext) -> str:
         )
 
     if ctx.paste:
-        ctx.ui.show_url(url_for(OOB))
-        code = ctx.ui.prompt("authorization code shown by the server").strip()
+        ctx.show_url(url_for(OOB))
+        code = ctx.ask("authorization code shown by the server", False).strip()
     else:
         code = _redirect(ctx, state, url_for).get("code", "")
     tokens = _post_form(
         ctx,
-        f"{base}/oauth/token",
+        ctx.url(ctx.endpoints.token),
         {
             "grant_type": "authorization_code",
             "code": code,
@@ -359,6 +344,8 @@ def mastodon(ctx: LoginContext) -> str:
             "scope": MASTODON_SCOPES,
         },
         "exchanging the Mastodon authorization code",
+        provider=base,
+        action="code exchange",
     )
     if not tokens.get("access_token"):
         raise AuthError("the server's token answer has no access token")
@@ -371,27 +358,44 @@ def mastodon(ctx: LoginContext) -> str:
     return f"signed in to {base} (profile {ctx.profile.name!r})"
 
 
-def mastodon_app_token(
-    http: httpx.Client, base_url: str, client_id: str, client_secret: str
+def account_name(
+    session: ApiSession, profile: Profile, where: Endpoints, authorization: str, provider: str
 ) -> str:
-    """An app-level token (``grant_type=client_credentials``, reference 3.2): for calls that
-    need the registered app but no user, such as ``GET /api/v1/apps/verify_credentials``."""
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": client_id,
-        "client_secret": client_secret,
-        "scope": "read",
-    }
-    body = _post_oauth(
-        http,
-        f"{base_url}/oauth/token",
-        form,
-        doing="getting an app token",
-        refused=f"{base_url} refused an app token",
-        hint="the app registration may be gone: run `uploader auth login` again",
-        token=True,
+    """Who a token belongs to, from the provider's ``whoami`` endpoint (``auth status``).
+
+    A 401 or 403 is an AuthError; an answer without the name is a ProviderError.
+    """
+    from uploader.http.translate import json_body
+
+    response = session.request(
+        "GET",
+        profile.base_url + where.whoami,
+        costs=where.whoami_costs,
+        headers={"Authorization": authorization, "Accept": "application/json"},
     )
-    return str(body["access_token"])
+    status = response.status_code
+    if status in (401, 403):
+        raise AuthError(
+            f"the token was rejected (HTTP {status})",
+            hint=f"sign in again: uploader auth login {profile.name}",
+        )
+    found: Any = json_body(response, provider, "token check") if status == 200 else None
+    for key in where.whoami_name:
+        found = found.get(key) if isinstance(found, dict) else None
+    if found is None or isinstance(found, dict | list):
+        raise ProviderError(f"unexpected answer from {where.whoami} (HTTP {status})")
+    return str(found)
+
+
+def revoke_token(
+    session: ApiSession, url: str, client_id: str, client_secret: str, token: str, *, who: str
+) -> None:
+    """Revoke ``token`` (RFC 7009, the client's credentials in the form); a refusal is a
+    ProviderError naming ``who``."""
+    form = {"client_id": client_id, "client_secret": client_secret, "token": token}
+    response = session.request("POST", url, data=form)
+    if response.status_code != 200:
+        raise ProviderError(f"{who} refused to revoke the token (HTTP {response.status_code})")
 
 
 FLOWS: dict[str, Callable[[LoginContext], str]] = {

@@ -416,16 +416,19 @@ def auth_login(
             return line.strip()
         return str(click.prompt(label, hide_input=secret, err=True))
 
-    ui = login_command.TerminalUI(
-        open_browser=not no_browser and login_command.has_display(env),
-        say=console.message,
-        ask=ask,
-    )
     # Without a display (an SSH session) a redirect to 127.0.0.1 would never reach us:
     # paste the PIN or code instead, unless --no-browser says the user will open it here.
     paste = paste or (not no_browser and not login_command.has_display(env))
     message = login_command.login(
-        state.config(), name, env, ui, paste=paste, timeout=timeout, team=team
+        state.config(),
+        name,
+        env,
+        say=console.message,
+        ask=ask,
+        open_browser=not no_browser and login_command.has_display(env),
+        paste=paste,
+        timeout=timeout,
+        team=team,
     )
     console.notice(message)
 

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from uploader.auth.credentials import Credential
 from uploader.errors import AmbiguousUploadError, ProviderError
+from uploader.http.translate import json_body
 from uploader.providers.base import (
     Limits,
     OptionSpec,
     ProviderCore,
     bearer_credential,
     check_limits,
-    json_body,
 )
 from uploader.providers.gyazo_errors import TOKEN_PAGE, error_for
 from uploader.providers.gyazo_media import (
@@ -263,7 +263,7 @@ class GyazoProvider(ProviderCore):
                 token_var=self.profile.env_prefix + "ACCESS_TOKEN",
                 now=self.clock(),
             )
-        return json_body(response, self.display_name)
+        return json_body(response, self.display_name, action)
 
     def _object(self, response: httpx.Response, action: str) -> dict[str, Any]:
         body = self._check(response, action)

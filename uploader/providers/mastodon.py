@@ -22,13 +22,13 @@ from uploader.errors import (
     UploaderError,
     UsageError,
 )
+from uploader.http.translate import json_body
 from uploader.providers.base import (
     Limits,
     OptionSpec,
     ProviderCore,
     bearer_credential,
     check_limits,
-    json_body,
 )
 from uploader.providers.mastodon_errors import error_for, read_failure
 from uploader.providers.mastodon_media import (
@@ -295,7 +295,7 @@ class MastodonProvider(ProviderCore):
     ) -> dict[str, Any]:
         if not 200 <= response.status_code < 300:
             raise self._error(response, action, media_id)
-        body = json_body(response, self.display_name)
+        body = json_body(response, self.display_name, action)
         if not isinstance(body, dict):
             raise ProviderError(
                 f"Mastodon answered the {action} with unexpected JSON (not an object)",

@@ -232,7 +232,7 @@ def _echoing_server(status: int, seen: list[dict[str, str]]) -> httpx.Client:
 
 
 def test_a_refusal_quoting_the_request_does_not_leak_its_secrets() -> None:
-    from uploader.auth.flows import refresh_grant
+    from uploader.auth.tokens import refresh_grant
     from uploader.http.session import ApiSession
 
     seen: list[dict[str, str]] = []

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from uploader.auth import flows
+from uploader.auth import flows, tokens
 from uploader.config.settings import parse_config
 from uploader.errors import AuthError
 from uploader.http.session import ApiSession
@@ -200,7 +200,7 @@ def test_refresh_grant_against_canaille(iam_server: Any) -> None:
     token = iam_server.random_token(subject=iam_server.random_user(), client=client)
     url = f"{_base(iam_server)}/oauth/token"
     with httpx.Client() as http:
-        fresh = flows.refresh_grant(
+        fresh = tokens.refresh_grant(
             ApiSession(http),
             url,
             client.client_id,
@@ -211,7 +211,7 @@ def test_refresh_grant_against_canaille(iam_server: Any) -> None:
         assert fresh["access_token"]
         assert fresh["access_token"] != token.access_token
         with pytest.raises(AuthError) as info:
-            flows.refresh_grant(
+            tokens.refresh_grant(
                 ApiSession(http),
                 url,
                 client.client_id,

@@ -103,7 +103,7 @@ def login(
 
 def verify(config: Config, profile: Profile, env: Mapping[str, str]) -> str:
     """Ask the provider who the token belongs to; raises UploaderError when refused."""
-    from uploader.auth.flows import account_name
+    from uploader.auth.tokens import account_name
     from uploader.commands.runtime import Runtime, open_provider
     from uploader.ratelimit.limiter import LimitPolicy
 
@@ -127,7 +127,7 @@ def verify(config: Config, profile: Profile, env: Mapping[str, str]) -> str:
 def revoke(config: Config, profile: Profile, token: str, env: Mapping[str, str]) -> str:
     """Revoke a token on the server where the provider can (Mastodon)."""
     from uploader.auth import credentials
-    from uploader.auth.flows import revoke_token
+    from uploader.auth.tokens import revoke_token
     from uploader.http.client import Timeouts, build_client
     from uploader.http.session import ApiSession
 

@@ -90,7 +90,7 @@ def refresh_if_due(
     newer token is used as is.
     """
     from uploader.auth.credentials import resolve_secret, store_for
-    from uploader.auth.flows import refresh_grant
+    from uploader.auth.tokens import refresh_grant
     from uploader.http.session import ApiSession
 
     store = store_for(env)

@@ -25,6 +25,7 @@ from uploader.commands.runtime import Runtime, open_provider
 from uploader.config.settings import Config, parse_config
 from uploader.errors import ExitCode, NetworkError, UnreadableAnswerError, UploaderError
 from uploader.http.client import USER_AGENT, Timeouts, build_client
+from uploader.http.session import ApiSession
 from uploader.imaging.inspect import inspect_path
 from uploader.models import UploadOptions
 from uploader.providers.imgur_auth import refresh_if_due
@@ -234,3 +235,15 @@ def test_a_body_that_is_not_json_is_one_error_shape_on_every_path(
     assert error.exit_code == ExitCode.PROVIDER
     assert error.status == 200
     assert isinstance(error.__cause__, json.JSONDecodeError)  # chained, not swallowed
+
+
+def test_the_debug_log_masks_a_password_in_the_url(caplog: pytest.LogCaptureFixture) -> None:
+    with canned_server(Canned(200, b"{}")) as (base, recorder):
+        url = base.replace("http://", "http://someone:fake-url-password@") + "/x?page=1"
+        with build_client(Timeouts()) as http, caplog.at_level("DEBUG", "uploader.http"):
+            ApiSession(http).request("GET", url)
+    assert recorder.requests[0][2]["user-agent"] == USER_AGENT
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines[0] == "GET " + base.replace("http://", "http://****@") + "/x?page=1"
+    assert lines[1] == "-> HTTP 200 (2 bytes)"
+    assert "fake-url-password" not in caplog.text

@@ -7,7 +7,8 @@ sends it, translates every httpx exception through :mod:`uploader.http.translate
 settles the limiter with what the answer's headers say. A request outside every rate
 bucket (a token exchange, a revocation) goes through a session without a limiter, or with
 no ``costs``: the translation, the request count and the debug log are the same for every
-request.
+request. The debug log shows the method, the URL (a user:password in it masked) and the
+status; never headers or bodies, where the secrets travel.
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ log = logging.getLogger("uploader.http")
 UpdatesParser = Callable[["httpx.Response"], Sequence["BucketUpdate"]]
 RefusalReader = Callable[["httpx.Response"], "Refusal | None"]
 NO_COST: Mapping[str, int] = MappingProxyType({})
+
+
+def masked(url: str) -> str:
+    """``url`` for the log: a ``user:password@`` in it becomes ``****@``."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if not sep or "@" not in netloc:
+        return url
+    return f"{scheme}://****@{netloc.rsplit('@', 1)[1]}{slash}{path}"
 
 
 def no_updates(_response: httpx.Response) -> Sequence[BucketUpdate]:
@@ -92,7 +102,7 @@ class ApiSession:
         limiter = self.limiter
         # Even a free request reserves (nothing): its answer's headers update the buckets.
         reservation = limiter.acquire(costs, pending=pending) if limiter else None
-        log.debug("%s %s", method, url)
+        log.debug("%s %s", method, masked(url))
         self.requests_sent += 1
         try:
             response = self.http.request(method, url, **kwargs)

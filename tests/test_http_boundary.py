@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.canned import Canned, canned_server
+from tests.e2e import get_json, run_cli, sandbox_process
 from tests.images import write_png
 from uploader.auth.credentials import Credential, store_for
 from uploader.commands import login as login_command
@@ -247,3 +248,27 @@ def test_the_debug_log_masks_a_password_in_the_url(caplog: pytest.LogCaptureFixt
     assert lines[0] == "GET " + base.replace("http://", "http://****@") + "/x?page=1"
     assert lines[1] == "-> HTTP 200 (2 bytes)"
     assert "fake-url-password" not in caplog.text
+
+
+def test_an_unreadable_gyazo_upload_answer_is_found_not_sent_again(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    # The same UnreadableAnswerError as Imgur's: the pipeline treats it as a lost answer,
+    # and Gyazo's recent uploads show the image was created.
+    with sandbox_process("fault_bad_json=1.0") as base:
+        config = tmp_path / "c.toml"
+        config.write_text(
+            f'[providers.gz]\nkind = "gyazo"\nbase_url = "{base}/gyazo"\n'
+            f'upload_url = "{base}/gyazo-upload"\n'
+        )
+        image = write_png(tmp_path / "a.png")
+        env = {**hermetic_env, "UPLOADER_GZ_ACCESS_TOKEN": "fake-gz-token"}
+        done = run_cli(["--config", str(config), "upload", "-f", "json", str(image)], env)
+        stats = get_json(f"{base}/_sandbox/stats")
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stdout.decode().splitlines()
+    result = json.loads(line)
+    assert result["status"] == "uploaded"
+    assert result["url"] == f"https://i.gyazo.com/{result['id']}.png"
+    assert result["recovered"] == "found among recent uploads after a lost answer"
+    assert stats["uploads_stored"] == 1

@@ -49,11 +49,12 @@ class LoginContext:
     ask: Callable[[str, bool], str]  # (label, secret) -> what the user typed
     secret: Callable[[str], str | None]  # "client_id"/"client_secret" -> value from env/store
     save: Callable[..., None]  # store changes for this profile
+    # (get_app(base_url), set_app(base_url, **fields)): the apps registered per server
+    apps: tuple[Callable[[str], dict[str, Any] | None], Callable[..., None]]
     paste: bool = False
     timeout: float = 300.0
     team: str | None = None
     clock: Callable[[], float] = time.time
-    apps: Any = None  # (get_app(base_url), set_app(base_url, **fields)) for Mastodon
 
     def url(self, path: str) -> str:
         return self.profile.base_url + path

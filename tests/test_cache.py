@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 
 from uploader.http.cache import CACHE_STATUS_HEADER, EtagCache, cached_get
-from uploader.http.client import ApiSession
+from uploader.http.session import ApiSession
 
 URL = "http://127.0.0.1:1/api/images/abc"
 

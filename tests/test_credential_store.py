@@ -318,3 +318,26 @@ def test_refresh_once_uses_a_newer_token_instead_of_refreshing(tmp_path: Path) -
     assert store.refresh_once("im", "old", refresh) == "new"  # a stale caller
     assert calls == ["r1"]
     assert store.get("im")["expires_at"] == 99.0
+
+
+def test_one_list_of_credential_names_masks_config_show_and_redacts_oauth_errors(
+    tmp_path: Path,
+) -> None:
+    from uploader.auth.credentials import CREDENTIALS
+    from uploader.auth.oauth import redact
+    from uploader.commands.config import effective_toml
+
+    assert CREDENTIALS == ("access_token", "client_id", "client_secret", "refresh_token")
+    config = parse_config('[providers.im]\nkind = "imgur"\n', tmp_path / "c.toml")
+    env = {f"UPLOADER_IM_{name.upper()}": f"fake-{name}-value-xy" for name in CREDENTIALS}
+    shown = effective_toml(config, env)
+    for name in CREDENTIALS:
+        var = f"UPLOADER_IM_{name.upper()}"
+        assert f"# im: {name} = '****xy' (from environment variable {var})" in shown
+        assert f"fake-{name}-value" not in shown
+    # A server quoting the whole form back: every secret is masked, the public client id is not.
+    names = (*CREDENTIALS, "code", "code_verifier", "pin", "token")
+    form = {name: f"fake-{name}-value-xy" for name in names}
+    assert redact(" ".join(form.values()), form) == " ".join(
+        "fake-client_id-value-xy" if name == "client_id" else "****" for name in names
+    )

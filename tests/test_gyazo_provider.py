@@ -19,6 +19,7 @@ from uploader.errors import (
     ProviderError,
     RateLimitError,
     ServerError,
+    UnreadableAnswerError,
     UploaderError,
     UsageError,
 )
@@ -207,7 +208,12 @@ def _body(message: str, status_request: str = "/api/upload") -> dict[str, str]:
             "not JSON",
         ),
         (httpx.Response(413, text="", headers={}), ProviderError, 5, "too large"),
-        (httpx.Response(200, text="<html>ok</html>"), ProviderError, 5, "not JSON"),
+        (
+            httpx.Response(200, text="<html>ok</html>"),
+            UnreadableAnswerError,
+            5,
+            "Gyazo answered the upload with HTTP 200 and a body that is not JSON",
+        ),
         (httpx.Response(200, json={"type": "png"}), ProviderError, 5, "no image id"),
         (httpx.Response(200, json=[UPLOADED]), ProviderError, 5, "not an object"),
     ],

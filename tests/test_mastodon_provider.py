@@ -19,6 +19,7 @@ from uploader.errors import (
     ProviderError,
     RateLimitError,
     ServerError,
+    UnreadableAnswerError,
     UploaderError,
     UsageError,
 )
@@ -376,7 +377,11 @@ INVALID = (
             ProviderError,
             "not JSON",
         ),
-        (httpx.Response(200, text="<html>hi</html>"), ProviderError, "not JSON"),
+        (
+            httpx.Response(200, text="<html>hi</html>"),
+            UnreadableAnswerError,
+            "Mastodon answered the upload with HTTP 200 and a body that is not JSON",
+        ),
         (httpx.Response(200, json={"type": "image"}), ProviderError, "no media id"),
     ],
 )

@@ -232,12 +232,13 @@ def _echoing_server(status: int, seen: list[dict[str, str]]) -> httpx.Client:
 
 
 def test_a_refusal_quoting_the_request_does_not_leak_its_secrets() -> None:
-    from uploader.auth.flows import refresh_grant
+    from uploader.auth.tokens import refresh_grant
+    from uploader.http.session import ApiSession
 
     seen: list[dict[str, str]] = []
     with _echoing_server(400, seen) as http, pytest.raises(AuthError) as info:
         refresh_grant(
-            http,
+            ApiSession(http),
             "http://127.0.0.1:9/oauth/token",
             "fake-client",
             "fake-client-secret",
@@ -256,28 +257,24 @@ def test_a_refusal_quoting_the_request_does_not_leak_its_secrets() -> None:
 def test_a_mastodon_exchange_refusal_hides_code_verifier_and_secret(tmp_path: Path) -> None:
     from uploader.auth import flows
     from uploader.config.settings import parse_config
+    from uploader.http.session import ApiSession
+    from uploader.providers.mastodon_auth import OAUTH
 
     profile = parse_config(
         '[providers.m]\nkind = "mastodon"\nbase_url = "http://127.0.0.1:9"\n',
         tmp_path / "c.toml",
     ).profile("m")
     shown: list[str] = []
-
-    class PasteUI:
-        def show_url(self, url: str) -> None:
-            shown.append(url)
-
-        def prompt(self, label: str, *, secret: bool = False) -> str:
-            return "fake-auth-code-1234"
-
     app = {"client_id": "fake-app", "client_secret": "fake-app-secret"}
     seen: list[dict[str, str]] = []
     saved: dict[str, object] = {}
     with _echoing_server(400, seen) as http:
         ctx = flows.LoginContext(
             profile=profile,
-            http=http,
-            ui=PasteUI(),
+            endpoints=OAUTH,
+            session=ApiSession(http),
+            show_url=shown.append,
+            ask=lambda _label, _secret: "fake-auth-code-1234",
             secret=lambda _key: None,
             save=lambda **changes: saved.update(changes),
             paste=True,

@@ -20,9 +20,11 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from uploader.auth import flows
+from uploader.auth import flows, tokens
 from uploader.config.settings import parse_config
 from uploader.errors import AuthError
+from uploader.http.session import ApiSession
+from uploader.providers.mastodon_auth import OAUTH
 
 pytest.importorskip("pytest_iam")
 
@@ -56,7 +58,7 @@ class BrowserUI:
         self.urls.append(url)
         self.ready.set()
 
-    def prompt(self, label: str, *, secret: bool = False) -> str:
+    def ask(self, label: str, secret: bool) -> str:
         raise AssertionError(f"unexpected prompt {label}")
 
 
@@ -118,8 +120,10 @@ def _sign_in(
     with httpx.Client(event_hooks=hooks) as http:
         ctx = flows.LoginContext(
             profile=profile,
-            http=http,
-            ui=ui,
+            endpoints=OAUTH,
+            session=ApiSession(http),
+            show_url=ui.show_url,
+            ask=ui.ask,
             secret=lambda _key: None,
             save=lambda **changes: saved.update(changes),
             timeout=30,
@@ -196,14 +200,24 @@ def test_refresh_grant_against_canaille(iam_server: Any) -> None:
     token = iam_server.random_token(subject=iam_server.random_user(), client=client)
     url = f"{_base(iam_server)}/oauth/token"
     with httpx.Client() as http:
-        fresh = flows.refresh_grant(
-            http, url, client.client_id, SECRET, token.refresh_token, provider="Canaille"
+        fresh = tokens.refresh_grant(
+            ApiSession(http),
+            url,
+            client.client_id,
+            SECRET,
+            token.refresh_token,
+            provider="Canaille",
         )
         assert fresh["access_token"]
         assert fresh["access_token"] != token.access_token
         with pytest.raises(AuthError) as info:
-            flows.refresh_grant(
-                http, url, client.client_id, "wrong", token.refresh_token, provider="Canaille"
+            tokens.refresh_grant(
+                ApiSession(http),
+                url,
+                client.client_id,
+                "wrong",
+                token.refresh_token,
+                provider="Canaille",
             )
     assert info.value.exit_code == 3
     assert "Canaille refused to refresh the access token: invalid_client" in info.value.message

@@ -17,7 +17,14 @@ from uploader.errors import (
     TlsError,
     UploaderError,
 )
-from uploader.http.retry import RetryEvent, RetryPolicy, backoff, call_with_retries
+from uploader.http.retry import (
+    RetryEvent,
+    RetryPolicy,
+    backoff,
+    call_with_retries,
+    gives_up,
+    wait_before_retry,
+)
 
 
 class FakeTime:
@@ -196,3 +203,89 @@ def test_ambiguous_retried_only_when_allowed() -> None:
     _, calls, _, outcome = _run([fault, None], RetryPolicy(retry_ambiguous=True))
     assert outcome == "ok"
     assert len(calls) == 2
+
+
+# -- the three rules, one by one -------------------------------------------------------------
+
+
+def test_gives_up_when_the_attempts_are_used_up() -> None:
+    policy = RetryPolicy(attempts=3, max_time=100.0)
+    assert not gives_up(1, 0.0, 1.0, policy)
+    assert not gives_up(2, 0.0, 1.0, policy)
+    assert gives_up(3, 0.0, 1.0, policy)
+
+
+def test_the_time_budget_counts_the_upcoming_wait_and_allows_ending_exactly_on_it() -> None:
+    policy = RetryPolicy(attempts=10, max_time=10.0)
+    assert not gives_up(1, 4.0, 6.0, policy)  # ends exactly at the budget: allowed
+    assert gives_up(1, 4.0, 6.5, policy)  # the wait itself would overrun
+    assert gives_up(1, 10.5, 0.0, policy)  # already over, even without a wait
+
+
+def test_a_retry_whose_wait_ends_exactly_at_the_budget_is_made() -> None:
+    fake, calls, _, outcome = _run(
+        [ServerError("a", status=503, retry_after=10.0), None],
+        RetryPolicy(attempts=3, max_time=10.0, cap=1.0),
+    )
+    assert outcome == "ok"
+    assert len(calls) == 2
+    assert fake.sleeps == [10.0]
+
+
+def test_wait_rule_zero_after_a_rate_limit_refusal_even_with_a_hint() -> None:
+    refusal = RateLimitError("429", from_server=True, retry_after=30.0)
+    assert wait_before_retry(refusal, 3, RetryPolicy(), random.Random(1)) == 0.0
+
+
+def test_wait_rule_a_hint_lengthens_but_never_shortens_the_backoff() -> None:
+    policy = RetryPolicy(base=2.0, cap=10.0)
+    computed = backoff(2, policy, random.Random(5))  # between 2 and 4
+    short = ServerError("503", status=503, retry_after=1.0)
+    assert wait_before_retry(short, 2, policy, random.Random(5)) == computed
+    long = ServerError("503", status=503, retry_after=7)  # an int hint counts too
+    assert wait_before_retry(long, 2, policy, random.Random(5)) == 7.0
+    plain = NetworkError("refused", sent=False)  # no hint at all
+    assert wait_before_retry(plain, 2, policy, random.Random(5)) == computed
+
+
+def test_each_retry_is_announced_before_its_wait() -> None:
+    steps: list[str] = []
+    faults = iter([ServerError("first", status=500), ServerError("second", status=502), None])
+
+    def operation() -> str:
+        steps.append("attempt")
+        fault = next(faults)
+        if fault is not None:
+            raise fault
+        return "ok"
+
+    assert (
+        call_with_retries(
+            operation,
+            RetryPolicy(attempts=3, base=0.5),
+            sleep=lambda seconds: steps.append(f"sleep {seconds:.3f}"),
+            clock=lambda: 0.0,
+            rng=random.Random(2),
+            on_retry=lambda event: steps.append(f"retry {event.attempt} {event.wait:.3f}"),
+        )
+        == "ok"
+    )
+    first, second = _equal_jitter(2, 0.5, 1.0)
+    assert steps == [
+        "attempt",
+        f"retry 1 {first:.3f}",
+        f"sleep {first:.3f}",
+        "attempt",
+        f"retry 2 {second:.3f}",
+        f"sleep {second:.3f}",
+        "attempt",
+    ]
+
+
+def test_a_single_attempt_policy_never_waits() -> None:
+    fault = ServerError("boom", status=500)
+    fake, calls, events, outcome = _run([fault, None], RetryPolicy(attempts=1))
+    assert outcome is fault
+    assert calls == [1]
+    assert fake.sleeps == []
+    assert events == []

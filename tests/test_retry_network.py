@@ -14,8 +14,9 @@ import pytest
 
 from tests.canned import Canned, canned_server
 from uploader.errors import NetworkError, TlsError
-from uploader.http.client import ApiSession, Timeouts, build_client
+from uploader.http.client import Timeouts, build_client
 from uploader.http.retry import RetryPolicy, call_with_retries
+from uploader.http.session import ApiSession
 
 
 def _free_port() -> int:

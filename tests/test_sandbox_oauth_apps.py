@@ -5,7 +5,6 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-import pytest
 
 from uploader.auth.oauth import pkce_pair
 from uploader.sandbox import Sandbox
@@ -132,9 +131,6 @@ def test_gyazo_code_is_bound_to_client_and_redirect() -> None:
 
 
 def test_mastodon_client_credentials_app_token() -> None:
-    from uploader.auth.flows import mastodon_app_token
-    from uploader.errors import AuthError
-
     with Sandbox() as sb:
         base = f"{sb.base_url}/mastodon"
         app = httpx.post(
@@ -146,16 +142,25 @@ def test_mastodon_client_credentials_app_token() -> None:
             },
             trust_env=False,
         ).json()
-        with httpx.Client(trust_env=False) as http:
-            token = mastodon_app_token(http, base, app["client_id"], app["client_secret"])
-            check = httpx.get(
-                f"{base}/api/v1/apps/verify_credentials",
-                headers={"Authorization": f"Bearer {token}"},
-                trust_env=False,
-            )
-            assert check.status_code == 200
-            with pytest.raises(AuthError, match="refused an app token: invalid_client"):
-                mastodon_app_token(http, base, app["client_id"], "wrong")
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+            "scope": "read",
+        }
+        answer = httpx.post(f"{base}/oauth/token", data=form, trust_env=False)
+        assert answer.status_code == 200
+        check = httpx.get(
+            f"{base}/api/v1/apps/verify_credentials",
+            headers={"Authorization": f"Bearer {answer.json()['access_token']}"},
+            trust_env=False,
+        )
+        assert check.status_code == 200
+        wrong = httpx.post(
+            f"{base}/oauth/token", data={**form, "client_secret": "wrong"}, trust_env=False
+        )
+        assert wrong.status_code == 401
+        assert wrong.json()["error"] == "invalid_client"
 
 
 def test_mastodon_app_verify_credentials_honours_the_token_list() -> None:

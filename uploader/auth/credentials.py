@@ -29,7 +29,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("uploader.auth.credentials")
 
-SECRET_NAMES = ("access_token", "client_id", "client_secret", "refresh_token")
+# The one list of credential names. A profile's credentials, each also read from
+# UPLOADER_<NAME>_<KEY> (upper-cased); client_id is public (Imgur sends it in the clear)
+# but is configured, and masked in `config show`, like the others.
+CREDENTIALS = ("access_token", "client_id", "client_secret", "refresh_token")
+SECRETS = tuple(name for name in CREDENTIALS if name != "client_id")
+# What a sign-in stores about its token (``auth logout`` removes all of it).
+TOKEN_FIELDS = (
+    "access_token",
+    "refresh_token",
+    "expires_at",
+    "account_username",
+    "token_type",
+    "scope",
+    "created_at",
+)
 # Seconds a writer waits for another one; a refresh (one HTTP call) runs under the lock.
 LOCK_TIMEOUT = 90.0
 

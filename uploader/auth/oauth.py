@@ -9,15 +9,11 @@ listener, as Imgur's documentation suggests.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
-import threading
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
+from uploader.auth.credentials import SECRETS
 from uploader.errors import AuthError
 
 CALLBACK_PATH = "/callback"
@@ -38,8 +34,26 @@ FRAGMENT_PAGE = (
 
 
 # Form fields whose values are secrets; a server that quotes one in its error text must
-# not make us print it.
-SECRET_FIELDS = ("client_secret", "code", "code_verifier", "pin", "refresh_token", "token")
+# not make us print it: the profile's secrets, plus the one-time values of a sign-in.
+SECRET_FIELDS = (*SECRETS, "code", "code_verifier", "pin", "token")
+
+
+class Endpoints(NamedTuple):  # a NamedTuple: the hotkey path reads one, startup matters
+    """A provider's account endpoints, as paths under the profile's ``base_url``.
+
+    Each provider's ``uploader.providers.<kind>_auth`` module defines its own. ``whoami`` is
+    a cheap authenticated GET (costing ``whoami_costs``) whose JSON names the account under
+    the keys ``whoami_name``; ``""`` means the provider has no such endpoint (only Mastodon
+    registers apps and revokes tokens).
+    """
+
+    authorize: str
+    token: str
+    whoami: str
+    whoami_name: tuple[str, ...]
+    whoami_costs: Mapping[str, int]
+    register: str = ""
+    revoke: str = ""
 
 
 def redact(text: str, form: Mapping[str, str]) -> str:
@@ -53,11 +67,17 @@ def redact(text: str, form: Mapping[str, str]) -> str:
 
 
 def new_state() -> str:
+    import secrets
+
     return secrets.token_urlsafe(24)
 
 
 def pkce_pair() -> tuple[str, str]:
     """(code_verifier, S256 code_challenge) per RFC 7636."""
+    import base64
+    import hashlib
+    import secrets
+
     verifier = secrets.token_urlsafe(48)
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     challenge = base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
@@ -68,6 +88,11 @@ class LoopbackListener:
     """A single-use redirect receiver on 127.0.0.1; ``wait()`` returns the parameters."""
 
     def __init__(self, state: str, *, port: int = 0, timeout: float = 300.0) -> None:
+        # Imported here: the sign-in needs them, the hotkey path (which reads Endpoints
+        # through the providers' credential modules) does not.
+        import threading
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
         self.state = state
         self.timeout = timeout
         self._result: dict[str, str] | None = None

@@ -59,16 +59,19 @@ def auth_login(
     state: State = ctx.obj
     env = dict(os.environ)
     display = login_core.has_display(env)
-    ui = login_core.TerminalUI(
-        open_browser=not no_browser and display,
-        say=state.console.message,
-        ask=_asker(state.console),
-    )
     # Without a display (an SSH session) a redirect to 127.0.0.1 would never reach us:
     # paste the PIN or code instead, unless --no-browser says the user will open it here.
     paste = paste or (not no_browser and not display)
     message = login_core.login(
-        options.config(ctx), name, env, ui, paste=paste, timeout=timeout, team=team
+        options.config(ctx),
+        name,
+        env,
+        say=state.console.message,
+        ask=_asker(state.console),
+        open_browser=not no_browser and display,
+        paste=paste,
+        timeout=timeout,
+        team=team,
     )
     state.console.notice(message)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-from uploader.auth.credentials import resolve_secret, store_for
+from uploader.auth.credentials import SECRETS, TOKEN_FIELDS, resolve_secret, store_for
 from uploader.config.settings import Config, Profile
 from uploader.errors import UploaderError, UsageError
 from uploader.timewords import span
@@ -97,21 +97,8 @@ def logout(
             lines.append(revoke(profile, str(token)))
         except UploaderError as exc:
             lines.append(f"could not revoke the token on the server: {exc.message}")
-    removed = store.remove(
-        profile.name,
-        (
-            "access_token",
-            "refresh_token",
-            "expires_at",
-            "account_username",
-            "token_type",
-            "scope",
-            "created_at",
-        ),
-    )
-    secrets_removed = [
-        k.replace("_", " ") for k in removed if k in ("access_token", "refresh_token")
-    ]
+    removed = store.remove(profile.name, TOKEN_FIELDS)
+    secrets_removed = [k.replace("_", " ") for k in removed if k in SECRETS]
     if secrets_removed:
         lines.append(f"removed the local {' and '.join(secrets_removed)} for {profile.name!r}")
     else:

@@ -8,11 +8,9 @@ from typing import Any
 
 import tomli_w
 
-from uploader.auth.credentials import mask
+from uploader.auth.credentials import CREDENTIALS, mask
 from uploader.config.options import KINDS
 from uploader.config.settings import Config
-
-SECRET_SUFFIXES = ("ACCESS_TOKEN", "CLIENT_ID", "CLIENT_SECRET", "REFRESH_TOKEN")
 
 
 def effective_toml(
@@ -44,11 +42,11 @@ def effective_toml(
             spec = specs.get(key)
             table[key] = mask(str(value)) if spec is not None and spec.secret else value
         providers[profile.name] = table
-        for suffix in SECRET_SUFFIXES:
-            var = profile.env_prefix + suffix
+        for name in CREDENTIALS:
+            var = profile.env_prefix + name.upper()
             if env.get(var):
                 notes.append(
-                    f"# {profile.name}: {suffix.lower()} = {mask(env[var])!r}"
+                    f"# {profile.name}: {name} = {mask(env[var])!r}"
                     f" (from environment variable {var})"
                 )
     if providers:

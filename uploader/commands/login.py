@@ -1,66 +1,68 @@
-"""``uploader auth login``: run a provider's sign-in flow and keep the tokens.
+"""``uploader auth login``, and the server side of ``auth status`` and ``auth logout``.
 
-The flow itself lives in :mod:`uploader.auth.flows`; this module connects it to the config,
-the credential store, the browser and the terminal.
+The flows live in :mod:`uploader.auth.flows`, each provider's endpoints in its
+``uploader.providers.<kind>_auth`` module; this module connects them to the config, the
+credential store, the browser and the terminal. Every request goes through an
+:class:`~uploader.http.session.ApiSession`.
 """
 
 from __future__ import annotations
 
 import sys
-import webbrowser
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from uploader.config import paths
 from uploader.config.settings import Config
 from uploader.errors import UsageError
 
-
-class TerminalUI:
-    """Shows the authorization URL (and opens the browser unless told not to)."""
-
-    def __init__(
-        self, *, open_browser: bool, say: Callable[[str], None], ask: Callable[[str, bool], str]
-    ) -> None:
-        self.open_browser = open_browser
-        self.say = say
-        self.ask = ask
-
-    def show_url(self, url: str) -> None:
-        self.say(f"open this address to sign in:\n{url}")
-        if self.open_browser:
-            try:
-                webbrowser.open(url, new=2)
-            except webbrowser.Error:
-                self.say("(could not open a browser; open the address yourself)")
-
-    def prompt(self, label: str, *, secret: bool = False) -> str:
-        return self.ask(label, secret)
+if TYPE_CHECKING:
+    from uploader.auth.oauth import Endpoints
+    from uploader.config.settings import Profile
 
 
 def has_display(env: Mapping[str, str]) -> bool:
     return sys.platform == "darwin" or bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
 
 
+def endpoints(kind: str) -> Endpoints | None:
+    """The account endpoints of a provider kind; None for a kind without sign-in."""
+    from uploader.providers import gyazo_auth, imgur_auth, mastodon_auth
+
+    by_kind = {
+        "imgur": imgur_auth.OAUTH,
+        "gyazo": gyazo_auth.OAUTH,
+        "mastodon": mastodon_auth.OAUTH,
+    }
+    return by_kind.get(kind)
+
+
 def login(
     config: Config,
     name: str,
     env: Mapping[str, str],
-    ui: Any,
     *,
+    say: Callable[[str], None],
+    ask: Callable[[str, bool], str],
+    open_browser: bool,
     paste: bool,
     timeout: float,
     team: str | None = None,
 ) -> str:
-    """Sign the profile ``name`` in; returns the line to print."""
+    """Sign the profile ``name`` in; returns the line to print.
+
+    ``say`` shows a line to the user, ``ask(label, secret)`` reads an answer; the address
+    to sign in at is shown, and opened in a browser when ``open_browser``.
+    """
     from uploader.auth import credentials, flows
     from uploader.http.client import Timeouts, build_client
+    from uploader.http.session import ApiSession
 
     profile = config.profile(name)
     flow = flows.FLOWS.get(profile.kind)
-    if flow is None:
+    where = endpoints(profile.kind)
+    if flow is None or where is None:
         raise UsageError(f"profile {name!r}: {profile.kind} has no sign-in flow")
-    store = credentials.CredentialStore(paths.config_dir(env) / "credentials.toml")
+    store = credentials.store_for(env)
 
     def secret(key: str) -> str | None:
         if key == "client_id" and profile.client_id:
@@ -71,12 +73,24 @@ def login(
     def save(**changes: Any) -> None:
         store.update(profile.name, **{k: v for k, v in changes.items() if v is not None})
 
+    def show_url(url: str) -> None:
+        say(f"open this address to sign in:\n{url}")
+        if open_browser:
+            import webbrowser
+
+            try:
+                webbrowser.open(url, new=2)
+            except webbrowser.Error:
+                say("(could not open a browser; open the address yourself)")
+
     tls = profile.base_url.startswith("https://")
     with build_client(Timeouts(), tls=tls) as http:
         context = flows.LoginContext(
             profile=profile,
-            http=http,
-            ui=ui,
+            endpoints=where,
+            session=ApiSession(http),  # sign-in requests are in no rate bucket
+            show_url=show_url,
+            ask=ask,
             secret=secret,
             save=save,
             paste=paste,
@@ -87,73 +101,47 @@ def login(
         return flow(context)
 
 
-# A cheap authenticated call per kind, and where the account name is in its answer.
-WHOAMI: dict[str, tuple[str, tuple[str, ...]]] = {
-    "imgur": ("/3/account/me", ("data", "url")),
-    "gyazo": ("/api/users/me", ("user", "name")),
-    "mastodon": ("/api/v1/accounts/verify_credentials", ("acct",)),
-}
-
-
-def verify(config: Config, profile: Any, env: Mapping[str, str]) -> str:
+def verify(config: Config, profile: Profile, env: Mapping[str, str]) -> str:
     """Ask the provider who the token belongs to; raises UploaderError when refused."""
-    import json
-
+    from uploader.auth.tokens import account_name
     from uploader.commands.runtime import Runtime, open_provider
-    from uploader.errors import AuthError, ProviderError
     from uploader.ratelimit.limiter import LimitPolicy
 
-    path, keys = WHOAMI[profile.kind]
+    where = endpoints(profile.kind)
+    if where is None:
+        raise UsageError(f"{profile.kind} has no token check")
     _, provider, http = open_provider(
         config, profile.name, Runtime(env=dict(env)), policy=LimitPolicy("fail", 0.0)
     )
     with http:
-        response = provider.session.request(
-            "GET",
-            profile.base_url + path,
-            costs={"user": 1, "client": 1, "api": 1, "daily": 1},
-            headers={
-                "Authorization": provider.credential.authorization(),
-                "Accept": "application/json",
-            },
+        name = account_name(
+            provider.session,
+            profile,
+            where,
+            provider.credential.authorization(),
+            provider.display_name,
         )
-    if response.status_code in (401, 403):
-        raise AuthError(
-            f"the token was rejected (HTTP {response.status_code})",
-            hint=f"sign in again: uploader auth login {profile.name}",
-        )
-    try:
-        found: Any = json.loads(response.content)
-        for key in keys:
-            found = found[key]
-    except (ValueError, KeyError, TypeError):
-        raise ProviderError(
-            f"unexpected answer from {path} (HTTP {response.status_code})"
-        ) from None
-    return f"verified: signed in as {found}"
+    return f"verified: signed in as {name}"
 
 
-def revoke(config: Config, profile: Any, token: str, env: Mapping[str, str]) -> str:
-    """Revoke a token on the server where the provider supports it (Mastodon)."""
+def revoke(config: Config, profile: Profile, token: str, env: Mapping[str, str]) -> str:
+    """Revoke a token on the server where the provider can (Mastodon)."""
     from uploader.auth import credentials
-    from uploader.errors import ProviderError
+    from uploader.auth.tokens import revoke_token
     from uploader.http.client import Timeouts, build_client
+    from uploader.http.session import ApiSession
 
-    if profile.kind != "mastodon":
+    where = endpoints(profile.kind)
+    if where is None or not where.revoke:
         return f"{profile.kind} has no token revocation; the token stays valid until it expires"
-    store = credentials.CredentialStore(paths.config_dir(env) / "credentials.toml")
-    app = store.get_app(profile.base_url) or {}
+    app = credentials.store_for(env).get_app(profile.base_url) or {}
     with build_client(Timeouts(), tls=profile.base_url.startswith("https://")) as http:
-        response = http.post(
-            f"{profile.base_url}/oauth/revoke",
-            data={
-                "client_id": app.get("client_id", ""),
-                "client_secret": app.get("client_secret", ""),
-                "token": token,
-            },
-        )
-    if response.status_code != 200:
-        raise ProviderError(
-            f"{profile.base_url} refused to revoke the token (HTTP {response.status_code})"
+        revoke_token(
+            ApiSession(http),  # in no rate bucket
+            profile.base_url + where.revoke,
+            str(app.get("client_id", "")),
+            str(app.get("client_secret", "")),
+            token,
+            who=profile.base_url,
         )
     return f"revoked the token on {profile.base_url}"

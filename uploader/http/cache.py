@@ -24,7 +24,7 @@ from uploader.config.paths import ensure_private_dir
 if TYPE_CHECKING:
     import httpx
 
-    from uploader.http.client import ApiSession
+    from uploader.http.session import ApiSession
 
 log = logging.getLogger("uploader.http.cache")
 

@@ -1,4 +1,4 @@
-"""The one retry policy (tenacity), around each whole operation.
+"""The one retry policy, around each whole operation.
 
 Retried, with exponential backoff ("equal jitter"), capped per wait and in total:
   * network failures where nothing reached the server (connection refused, DNS, timeouts),
@@ -14,6 +14,15 @@ shorten it: Imgur's Varnish 503 pages say ``Retry-After: 0`` (reference 1.2 #5),
 obeying that would re-send a whole file at once, again and again. Waits the caps do not
 allow end the retries. Everything else (other 4xx, authentication, bad input, the limiter
 refusing) is final and tried exactly once.
+
+Three rules make the policy, each a small function: :func:`is_retryable` (which failures),
+:func:`wait_before_retry` (how long) and :func:`gives_up` (attempts and the time budget,
+the upcoming wait included). :func:`call_with_retries` is the bounded loop that applies
+them. It is a plain loop, not tenacity: ``import tenacity`` costs about 60 ms (it loads
+asyncio), more than the whole rest of a hotkey upload's imports may spend, and a lazy
+import would need the first attempt outside ``Retrying`` with its wait, stop and
+before-sleep steps done a second time by hand (or its failure replayed into tenacity).
+Twenty lines of loop state the rules exactly and are tested rule by rule.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar
 
 from uploader.errors import (
     AmbiguousUploadError,
@@ -31,9 +40,6 @@ from uploader.errors import (
     ServerError,
     TlsError,
 )
-
-if TYPE_CHECKING:
-    from tenacity import RetryCallState
 
 T = TypeVar("T")
 
@@ -81,6 +87,30 @@ def backoff(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
     return ceiling / 2 + rng.uniform(0.0, ceiling / 2)
 
 
+def wait_before_retry(
+    exc: BaseException, attempt: int, policy: RetryPolicy, rng: random.Random
+) -> float:
+    """The wait after failed attempt number ``attempt`` (from 1).
+
+    0 after a rate-limit refusal (the limiter's next reservation does the waiting);
+    otherwise the :func:`backoff`, which a longer ``retry_after`` hint replaces (a hint
+    never shortens it; :func:`gives_up` ends the retries if it is too long).
+    """
+    if isinstance(exc, RateLimitError):
+        return 0.0
+    computed = backoff(attempt, policy, rng)
+    hinted = getattr(exc, "retry_after", None)
+    if isinstance(hinted, int | float) and float(hinted) > computed:
+        return float(hinted)
+    return computed
+
+
+def gives_up(attempt: int, elapsed: float, wait: float, policy: RetryPolicy) -> bool:
+    """Whether to stop after failed attempt number ``attempt``: the attempts are used up,
+    or waiting ``wait`` more would end beyond ``max_time`` from the start."""
+    return attempt >= policy.attempts or elapsed + wait > policy.max_time
+
+
 def call_with_retries(
     operation: Callable[[], T],
     policy: RetryPolicy,
@@ -92,56 +122,21 @@ def call_with_retries(
 ) -> T:
     """Run ``operation`` until it succeeds, fails for good, or the caps are reached.
 
-    The last error is re-raised unchanged when the policy gives up.
+    ``on_retry`` hears of each failed attempt that will be retried, before the wait. The
+    last error is re-raised unchanged when the policy gives up.
     """
     started = clock()
-    try:
-        return operation()
-    except Exception as exc:
-        if not is_retryable(exc, policy) or policy.attempts <= 1:
-            raise
-        first_failure: list[Exception] = [exc]
-    # Only a failed first attempt pays for importing tenacity (the hotkey path stays fast).
-    # Tenacity's attempt 1 replays that failure, so attempt numbers, waits and the stop
-    # rule are exactly as if tenacity had run the first attempt itself.
-    from tenacity import Retrying
-
-    def replay() -> T:
-        if first_failure:
-            raise first_failure.pop()
-        return operation()
-
     jitter = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-
-    def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RateLimitError):
-            return 0.0  # the limiter's next reservation does the waiting
-        computed = backoff(state.attempt_number, policy, jitter)
-        hinted = getattr(exc, "retry_after", None)
-        if isinstance(hinted, int | float) and float(hinted) > computed:
-            return float(hinted)  # the stop rule ends the retries if it is too long
-        return computed
-
-    def stop(state: RetryCallState) -> bool:
-        if state.attempt_number >= policy.attempts:
-            return True
-        return clock() - started + state.upcoming_sleep > policy.max_time
-
-    def before_sleep(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        on_retry(RetryEvent(state.attempt_number, str(exc), state.upcoming_sleep))
-
-    retrying = Retrying(
-        retry=lambda state: bool(
-            state.outcome
-            and state.outcome.failed
-            and is_retryable(state.outcome.exception(), policy)  # type: ignore[arg-type]
-        ),
-        wait=wait,
-        stop=stop,
-        sleep=sleep,
-        before_sleep=before_sleep,
-        reraise=True,
-    )
-    return retrying(replay)
+    attempt = 1
+    while True:  # bounded: gives_up() is true once attempt reaches policy.attempts
+        try:
+            return operation()
+        except Exception as exc:
+            if not is_retryable(exc, policy):
+                raise
+            wait = wait_before_retry(exc, attempt, policy, jitter)
+            if gives_up(attempt, clock() - started, wait, policy):
+                raise
+            on_retry(RetryEvent(attempt, str(exc), wait))
+        sleep(wait)
+        attempt += 1

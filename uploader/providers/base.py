@@ -11,11 +11,10 @@ Provider modules must not import httpx at import time (startup matters for hotke
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
+from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
-from uploader.errors import AuthError, InputFileError, ProviderError
+from uploader.errors import AuthError, InputFileError
 
 if TYPE_CHECKING:
     import httpx
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
     from uploader.auth.credentials import Credential
     from uploader.config.settings import Profile
     from uploader.http.cache import EtagCache
-    from uploader.http.client import ApiSession
+    from uploader.http.session import ApiSession
     from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
     from uploader.ratelimit.limiter import BucketSpec, RateLimiter, Refusal
 
@@ -203,30 +202,3 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GiB"  # pragma: no cover - unreachable
-
-
-def json_body(response: httpx.Response, provider: str) -> Any:
-    """The response body as JSON, or a ProviderError describing what came instead."""
-    try:
-        return json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        raise ProviderError(
-            f"{provider} answered HTTP {response.status_code} with a body that is not JSON "
-            f"({describe_body(response)})",
-            status=response.status_code,
-        ) from None
-
-
-def describe_body(response: httpx.Response) -> str:
-    """A short, safe description of a non-JSON body: its type and, for HTML, its title."""
-    ctype = response.headers.get("content-type", "no content type").split(";")[0].strip()
-    text = response.content[:4096].decode("utf-8", "replace")
-    lowered = text.lower()
-    start = lowered.find("<title>")
-    if start >= 0:
-        end = lowered.find("</title>", start)
-        title = " ".join(text[start + 7 : end if end > 0 else start + 120].split())
-        return f"{ctype} page titled {title[:100]!r}"
-    if not response.content:
-        return "empty body"
-    return f"{ctype}, {len(response.content)} bytes"

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from uploader.auth.credentials import Credential
 from uploader.errors import AmbiguousUploadError, ProviderError
+from uploader.http.translate import json_body
 from uploader.providers.base import (
     Limits,
     auth_headers,
     bearer_credential,
     check_limits,
-    json_body,
     post_file,
     refusal_on_429,
 )
@@ -72,7 +72,7 @@ class GyazoProvider:
         cache: EtagCache | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        from uploader.http.client import ApiSession
+        from uploader.http.session import ApiSession
 
         del sleep, env  # the Provider signature; Gyazo polls nothing and refreshes nothing
         self.profile = profile
@@ -277,7 +277,7 @@ class GyazoProvider:
                 token_var=self.profile.env_prefix + "ACCESS_TOKEN",
                 now=self.clock(),
             )
-        return json_body(response, self.display_name)
+        return json_body(response, self.display_name, action)
 
     def _object(self, response: httpx.Response, action: str) -> dict[str, Any]:
         body = self._check(response, action)

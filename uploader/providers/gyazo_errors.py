@@ -9,7 +9,6 @@ pages, the legacy bare ``400`` with a newline) are described, never dumped.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TYPE_CHECKING
 
@@ -20,7 +19,7 @@ from uploader.errors import (
     ServerError,
     UploaderError,
 )
-from uploader.providers.base import describe_body
+from uploader.http.translate import describe_body, json_or_none
 from uploader.ratelimit.headers import retry_after_seconds, wait_hint_seconds
 
 if TYPE_CHECKING:
@@ -34,10 +33,7 @@ _AUTH_TEXT = re.compile(r"token|authenticat|unauthori[sz]ed|scope|credential", r
 
 def gyazo_message(response: httpx.Response) -> str | None:
     """The ``message`` of a Gyazo error body; None when the body is not that shape."""
-    try:
-        body = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        return None
+    body = json_or_none(response)
     if isinstance(body, dict):
         for key in ("message", "error"):
             value = body.get(key)

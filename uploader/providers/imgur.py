@@ -8,7 +8,6 @@ client credits and 1 POST credit; other calls cost 1 credit (reference 1.10).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -17,14 +16,13 @@ from uploader.auth.credentials import Credential
 from uploader.errors import (
     AuthError,
     ProviderError,
-    UnreadableAnswerError,
     UploaderError,
 )
+from uploader.http.translate import json_body
 from uploader.providers.base import (
     Limits,
     auth_headers,
     check_limits,
-    describe_body,
     post_file,
 )
 from uploader.providers.imgur_media import (
@@ -72,7 +70,7 @@ class ImgurProvider:
         cache: EtagCache | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        from uploader.http.client import ApiSession
+        from uploader.http.session import ApiSession
 
         del sleep  # the Provider signature; Imgur has nothing to poll
         self.profile = profile
@@ -316,14 +314,7 @@ class ImgurProvider:
     def _data(self, response: httpx.Response, action: str) -> Any:
         if response.status_code != 200:
             raise self._failure(response, action)
-        try:
-            body = json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
-            raise UnreadableAnswerError(
-                f"Imgur answered the {action} with HTTP 200 and a body that is not JSON "
-                f"({describe_body(response)})",
-                status=200,
-            ) from None
+        body = json_body(response, self.display_name, action)
         if not isinstance(body, dict) or body.get("success") is not True:
             raise self._failure(response, action)
         return body.get("data")

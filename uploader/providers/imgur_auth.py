@@ -1,4 +1,5 @@
-"""Imgur credentials: which one a profile uses, refreshing a stored token (reference 1.9).
+"""Imgur credentials: which one a profile uses, its account endpoints, refreshing a stored
+token (reference 1.9).
 
 Anonymous calls send ``Client-ID <client_id>``; user calls ``Bearer <access token>``. A
 token stored by ``uploader auth login`` comes with a refresh token and is refreshed with
@@ -11,7 +12,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from uploader.auth.credentials import Credential
+from uploader.auth.oauth import Endpoints
 from uploader.errors import AuthError
+from uploader.providers.imgur import READ_COST
 
 if TYPE_CHECKING:
     import httpx
@@ -21,6 +24,13 @@ if TYPE_CHECKING:
 # Refresh a stored token this long before it expires.
 REFRESH_MARGIN = 120.0
 ADD_CLIENT = "https://api.imgur.com/oauth2/addclient"
+OAUTH = Endpoints(
+    authorize="/oauth2/authorize",
+    token="/oauth2/token",  # noqa: S106 - a path, not a secret
+    whoami="/3/account/me",
+    whoami_name=("data", "url"),
+    whoami_costs=READ_COST,
+)
 
 
 def resolve_credential(profile: Profile, env: Mapping[str, str]) -> Credential:
@@ -80,7 +90,8 @@ def refresh_if_due(
     newer token is used as is.
     """
     from uploader.auth.credentials import resolve_secret, store_for
-    from uploader.auth.flows import imgur_refresh
+    from uploader.auth.tokens import refresh_grant
+    from uploader.http.session import ApiSession
 
     store = store_for(env)
     stored = store.get(profile.name)
@@ -106,8 +117,16 @@ def refresh_if_due(
         )
 
     def refresh(refresh_token: str) -> dict[str, Any]:
-        answer = imgur_refresh(
-            http, profile.base_url, cid, secret[0], refresh_token, profile=profile.name
+        # Through the shared client, but a session of its own: a token request is in no
+        # rate bucket, and is not one of the upload's requests.
+        answer = refresh_grant(
+            ApiSession(http),
+            profile.base_url + OAUTH.token,
+            cid,
+            secret[0],
+            refresh_token,
+            provider="Imgur",
+            profile=profile.name,
         )
         try:
             expires_at: float | None = clock() + float(answer["expires_in"])

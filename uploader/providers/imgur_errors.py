@@ -15,7 +15,6 @@ rest on :func:`rate_limited`, so they never disagree.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ from uploader.errors import (
     ServerError,
     UploaderError,
 )
-from uploader.providers.base import describe_body
+from uploader.http.translate import describe_body, json_or_none
 from uploader.ratelimit.headers import imgur_updates, retry_after_seconds, wait_hint_seconds
 
 if TYPE_CHECKING:
@@ -60,10 +59,8 @@ def read_failure(response: httpx.Response) -> ImgurFailure | None:
 
     Only the first JSON document counts: some 429s carry two back to back (1.2 #6).
     """
-    try:
-        text = response.content.decode("utf-8").strip()
-        body, _ = json.JSONDecoder().raw_decode(text)
-    except (ValueError, UnicodeDecodeError):
+    body = json_or_none(response)
+    if body is None:
         return None
     status = response.status_code
     if not isinstance(body, dict):

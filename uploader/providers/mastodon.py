@@ -23,12 +23,12 @@ from uploader.errors import (
     UploaderError,
     UsageError,
 )
+from uploader.http.translate import json_body
 from uploader.providers.base import (
     Limits,
     auth_headers,
     bearer_credential,
     check_limits,
-    json_body,
     post_file,
     refusal_on_429,
 )
@@ -81,7 +81,7 @@ class MastodonProvider:
         cache: EtagCache | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        from uploader.http.client import ApiSession
+        from uploader.http.session import ApiSession
 
         del env  # the Provider signature; Mastodon tokens are never refreshed here
         self.profile = profile
@@ -315,7 +315,7 @@ class MastodonProvider:
     ) -> dict[str, Any]:
         if not 200 <= response.status_code < 300:
             raise self._error(response, action, media_id)
-        body = json_body(response, self.display_name)
+        body = json_body(response, self.display_name, action)
         if not isinstance(body, dict):
             raise ProviderError(
                 f"Mastodon answered the {action} with unexpected JSON (not an object)",

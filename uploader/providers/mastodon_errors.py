@@ -9,7 +9,6 @@ compatible servers answer with HTML pages (413 from nginx, 502/503): those are d
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -20,7 +19,7 @@ from uploader.errors import (
     ServerError,
     UploaderError,
 )
-from uploader.providers.base import describe_body
+from uploader.http.translate import describe_body, json_or_none
 from uploader.ratelimit.headers import (
     header,
     parse_reset,
@@ -54,10 +53,7 @@ def read_failure(response: httpx.Response) -> MastodonFailure:
     """The message of any Mastodon error body, with the WWW-Authenticate error as fallback."""
     code: str | None = None
     message: str | None = None
-    try:
-        body = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        body = None
+    body = json_or_none(response)
     if isinstance(body, dict):
         error, description = body.get("error"), body.get("error_description")
         if isinstance(error, str) and error.strip():

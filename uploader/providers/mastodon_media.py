@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping
@@ -84,9 +83,10 @@ def limits_from_instance(response: httpx.Response | None, fallback: Limits) -> L
     """
     body = None
     if response is not None and response.status_code == 200:
-        try:
-            body = json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
+        from uploader.http.translate import json_or_none
+
+        body = json_or_none(response)
+        if body is None:
             log.debug("instance document is not JSON; using default limits")
     elif response is not None:
         log.debug("instance document: HTTP %s; using default limits", response.status_code)

@@ -1,0 +1,149 @@
+"""The session every request of the tool goes through.
+
+Uploads, lookups, deletes, OAuth token exchanges and refreshes, ``auth status``'s check and
+``auth logout``'s revocation all call :meth:`ApiSession.request`. It reserves the request's
+cost with the rate limiter (when the session has one and the request costs something),
+sends it, translates every httpx exception through :mod:`uploader.http.translate`, and
+settles the limiter with what the answer's headers say. A request outside every rate
+bucket (a token exchange, a revocation) goes through a session without a limiter, or with
+no ``costs``: the translation, the request count and the debug log are the same for every
+request. The debug log shows the method, the URL (a user:password in it masked) and the
+status; never headers or bodies, where the secrets travel.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from uploader.http.translate import network_error, was_sent
+
+if TYPE_CHECKING:
+    import httpx
+
+    from uploader.models import BucketUpdate
+    from uploader.ratelimit.limiter import RateLimiter, Refusal
+
+log = logging.getLogger("uploader.http")
+
+UpdatesParser = Callable[["httpx.Response"], Sequence["BucketUpdate"]]
+RefusalReader = Callable[["httpx.Response"], "Refusal | None"]
+NO_COST: Mapping[str, int] = MappingProxyType({})
+
+
+def masked(url: str) -> str:
+    """``url`` for the log: a ``user:password@`` in it becomes ``****@``."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if not sep or "@" not in netloc:
+        return url
+    return f"{scheme}://****@{netloc.rsplit('@', 1)[1]}{slash}{path}"
+
+
+def no_updates(_response: httpx.Response) -> Sequence[BucketUpdate]:
+    """For providers (and requests) whose answers carry no rate-limit headers."""
+    return ()
+
+
+def refusal_if_429(response: httpx.Response) -> Refusal | None:
+    """The plain reading: a 429 is a rate-limit refusal, nothing else is."""
+    from uploader.ratelimit.limiter import Refusal
+
+    return Refusal() if response.status_code == 429 else None
+
+
+class ApiSession:
+    """An httpx client plus, optionally, the rate limiter of one profile.
+
+    ``request`` reserves ``costs`` (bucket -> credits) before sending and settles them with
+    what the response headers say. An answer that ``refusal`` reads as a rate-limit refusal
+    (a 429, or a provider's own shape such as Imgur's "uploading too fast" in a 400) is
+    recorded as a rejection instead, so that the next reservation waits or fails: the retry
+    policy relies on that and adds no wait of its own. ``pending`` tells the limiter how
+    many requests of this kind the caller still has to make (for pacing).
+    """
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        limiter: RateLimiter | None = None,
+        updates: UpdatesParser = no_updates,
+        *,
+        refusal: RefusalReader = refusal_if_429,
+    ) -> None:
+        self.http = http
+        self.limiter = limiter
+        self._updates = updates
+        self._refusal = refusal
+        # Requests handed to the network so far: whether anything may have reached the
+        # server (the pipeline asks after Ctrl-C).
+        self.requests_sent = 0
+        # After a rate-limit refusal: when the limiter lets that request go again (for the
+        # message, should the retries give up).
+        self.refused_until: float | None = None
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        costs: Mapping[str, int] = NO_COST,
+        pending: int = 1,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send one request (``kwargs`` go to ``httpx.Client.request``); raises
+        :class:`NetworkError`/:class:`TlsError` when no answer came, and whatever the
+        limiter raises when it refuses to send."""
+        from uploader.http.client import import_httpx
+
+        httpx_mod = import_httpx()
+        limiter = self.limiter
+        # Even a free request reserves (nothing): its answer's headers update the buckets.
+        reservation = limiter.acquire(costs, pending=pending) if limiter else None
+        log.debug("%s %s", method, masked(url))
+        self.requests_sent += 1
+        try:
+            response = self.http.request(method, url, **kwargs)
+        except KeyboardInterrupt:
+            if limiter and reservation is not None:
+                limiter.settle(reservation, ())  # it may have been counted
+            raise
+        except httpx_mod.HTTPError as exc:
+            sent = was_sent(exc)
+            if limiter and reservation is not None:
+                if sent:
+                    # The server may have counted it: keep the cost as spent.
+                    limiter.settle(reservation, ())
+                else:
+                    limiter.release(reservation)
+            raise network_error(exc, url, sent=sent) from exc
+        if limiter and reservation is not None:
+            try:
+                updates = list(self._updates(response))
+            except Exception:  # header parsing must never fail a request that worked
+                log.debug("could not read rate-limit headers", exc_info=True)
+                updates = []
+            refusal = self._read_refusal(response)
+            if refusal is not None:
+                limiter.reject(
+                    reservation,
+                    updates,
+                    retry_after=refusal.retry_after,
+                    spent=refusal.spent,
+                    pause=refusal.pause,
+                    note=refusal.note,
+                )
+                self.refused_until = limiter.blocked_until(dict(reservation.costs))
+            else:
+                limiter.settle(reservation, updates)
+        log.debug("-> HTTP %s (%d bytes)", response.status_code, len(response.content))
+        return response
+
+    def _read_refusal(self, response: httpx.Response) -> Refusal | None:
+        try:
+            return self._refusal(response)
+        except Exception:  # a body we cannot read must not hide a 429 from the limiter
+            log.debug("could not read the refusal", exc_info=True)
+            return refusal_if_429(response)

@@ -7,17 +7,10 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.canned import Canned, canned_server
-from tests.e2e import CLI, get_json, run_cli, sandbox_process, write_config
-from tests.images import write_png
-
-
-def _posts(base: str) -> int:
-    return sum(
-        1
-        for r in get_json(f"{base}/_sandbox/requests")
-        if r["method"] == "POST" and r["path"].endswith("/3/image")
-    )
+from tests.support.canned import Canned, canned_server
+from tests.support.e2e import CLI, get_json, posts, run_cli, sandbox_process, write_config
+from tests.support.images import write_png
+from tests.support.imgur import gateway_429, imgur_exception, legacy_error
 
 
 def test_four_concurrent_processes_share_one_post_bucket(
@@ -57,7 +50,7 @@ def test_four_concurrent_processes_share_one_post_bucket(
         # no window was overspent, and every upload went through exactly once.
         assert stats["responses_429"] == 0
         assert stats["uploads_stored"] == 20
-        assert _posts(base) == 20
+        assert len(posts(base, "/3/image")) == 20
 
 
 def test_spent_bucket_seen_by_one_process_stops_the_next_without_sending(
@@ -68,7 +61,7 @@ def test_spent_bucket_seen_by_one_process_stops_the_next_without_sending(
         files = [str(write_png(tmp_path / f"{i}.png", seed=i)) for i in range(2)]
         first = run_cli(["--config", str(config), "upload", *files], hermetic_env)
         assert first.returncode == 0, first.stderr
-        assert _posts(base) == 2
+        assert len(posts(base, "/3/image")) == 2
         late = write_png(tmp_path / "late.png", seed=9)
         done = run_cli(
             ["--config", str(config), "upload", "--on-limit", "fail", str(late)], hermetic_env
@@ -78,7 +71,7 @@ def test_spent_bucket_seen_by_one_process_stops_the_next_without_sending(
         assert err.startswith(f"error: {late}: Imgur POST bucket (per IP) is spent (0 of 2 left)")
         assert re.search(r"; it resets (tomorrow )?at \d\d:\d\d:\d\d ", err)
         assert "Traceback" not in err
-        assert _posts(base) == 2
+        assert len(posts(base, "/3/image")) == 2
         # `uploader limits` shows where the figure came from.
         shown = run_cli(["--config", str(config), "limits", "--json"], hermetic_env)
         assert shown.returncode == 0, shown.stderr
@@ -108,7 +101,7 @@ def test_wait_policy_waits_for_the_reset_and_says_so(
         assert len(notes) == 1, notes
         assert re.fullmatch(r"waiting [2-5] s for Imgur POST bucket \(per IP\) to reset", notes[0])
         assert get_json(f"{base}/_sandbox/stats")["responses_429"] == 0
-        assert _posts(base) == 2
+        assert len(posts(base, "/3/image")) == 2
 
 
 def test_client_reserve_is_not_spent(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
@@ -126,30 +119,8 @@ def test_client_reserve_is_not_spent(tmp_path: Path, hermetic_env: dict[str, str
 
 # -- refusals in Imgur's other shapes (canned answers: the sandbox is not needed) ----------
 
-TOO_FAST = {
-    "data": {
-        "error": {
-            "code": 429,
-            "message": "You are uploading too fast. Please wait 37 more minutes.",
-            "type": "ImgurException",
-            "exception": [],
-        },
-        "request": "/3/image",
-        "method": "POST",
-    },
-    "success": False,
-    "status": 400,
-}
-GATEWAY_429 = {
-    "errors": [
-        {
-            "id": "legacy-api-1",
-            "code": "429",
-            "status": "Too Many Requests",
-            "detail": "Too Many Requests",
-        }
-    ]
-}
+TOO_FAST = imgur_exception(429, "You are uploading too fast. Please wait 37 more minutes.")
+GATEWAY_429 = gateway_429()
 FULL_CREDITS = (
     ("Content-Type", "application/vnd.imgur.v1+json"),
     ("X-RateLimit-UserLimit", "500"),
@@ -197,7 +168,7 @@ def test_uploading_too_fast_in_a_400_fails_at_once_with_the_reset(
 def test_daily_client_budget_exceeded_is_not_spent_again(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
-    body = {"data": {"error": "Daily client requests exceeded"}, "success": False, "status": 429}
+    body = legacy_error("Daily client requests exceeded", status=429, route=None)
     with canned_server(Canned(429, json.dumps(body).encode())) as (url, recorder):
         config = write_config(tmp_path / "c.toml", url)
         image = write_png(tmp_path / "a.png")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import get_json, run_cli, sandbox_process, write_config
-from tests.images import png_bytes, write_png, write_sized_png
+from tests.support.e2e import get_json, run_cli, sandbox_process, write_config
+from tests.support.images import png_bytes, write_png, write_sized_png
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +214,7 @@ def _peak_rss_of(args: list[str], env: dict[str, str]) -> tuple[int, bytes, int]
     import subprocess
     import time
 
-    from tests.e2e import CLI
+    from tests.support.e2e import CLI
 
     proc = subprocess.Popen(
         [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **env}

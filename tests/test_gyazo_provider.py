@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.images import write_png, write_sized_png
+from tests.support.images import write_png, write_sized_png
+from tests.support.providers import make_provider
 from uploader.config.settings import parse_config
 from uploader.errors import (
     AmbiguousUploadError,
@@ -51,16 +52,16 @@ def _provider(
     env: dict[str, str] | None = None,
     cache: EtagCache | None = None,
 ) -> GyazoProvider:
-    config = parse_config(
+    return make_provider(
+        GyazoProvider,
         f'[providers.gy]\nkind = "gyazo"\nbase_url = "{API}"\nupload_url = "{UPLOAD}"\n' + extra,
-        tmp_path / "c.toml",
+        "gy",
+        handler,
+        tmp_path,
+        env={"UPLOADER_GY_ACCESS_TOKEN": TOKEN} if env is None else env,
+        clock=lambda: NOW,
+        cache=cache,
     )
-    profile = config.profile("gy")
-    credential = GyazoProvider.resolve_credential(
-        profile, {"UPLOADER_GY_ACCESS_TOKEN": TOKEN} if env is None else env
-    )
-    http = httpx.Client(transport=httpx.MockTransport(handler))
-    return GyazoProvider(profile, credential, http, None, clock=lambda: NOW, cache=cache)
 
 
 def _image(tmp_path: Path) -> ImageFile:

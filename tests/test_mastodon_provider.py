@@ -10,7 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.images import write_png, write_sized_png
+from tests.support.http import Routes
+from tests.support.images import write_png, write_sized_png
+from tests.support.providers import make_provider
 from uploader.config.settings import parse_config
 from uploader.errors import (
     AuthError,
@@ -62,28 +64,13 @@ INSTANCE = {
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-class Server:
-    """Routes by method and path; each route answers from its list (the last one repeats)."""
-
-    def __init__(self, routes: dict[str, list[httpx.Response]]) -> None:
-        self.routes = {"GET /api/v2/instance": [httpx.Response(200, json=INSTANCE)], **routes}
-        self.seen: list[httpx.Request] = []
-        self.count: dict[str, int] = {}
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        self.seen.append(request)
-        key = f"{request.method} {request.url.path.removeprefix('/mastodon')}"
-        answers = self.routes.get(key)
-        if answers is None:
-            return httpx.Response(404, json={"error": "Record not found"})
-        index = self.count.get(key, 0)
-        self.count[key] = index + 1
-        return answers[min(index, len(answers) - 1)]
-
-    def requests(self, key: str) -> list[httpx.Request]:
-        method, path = key.split(" ", 1)
-        return [r for r in self.seen if r.method == method and r.url.path.endswith(path)]
+def Server(routes: dict[str, list[httpx.Response]]) -> Routes:
+    """Routes by method and path (``/mastodon`` stripped), the instance answered already."""
+    return Routes(
+        {"GET /api/v2/instance": [httpx.Response(200, json=INSTANCE)], **routes},
+        prefix="/mastodon",
+        missing=httpx.Response(404, json={"error": "Record not found"}),
+    )
 
 
 def _provider(
@@ -94,18 +81,17 @@ def _provider(
     sleeps: list[float] | None = None,
     cache: EtagCache | None = None,
 ) -> MastodonProvider:
-    config = parse_config(
-        f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\n' + extra,
-        tmp_path / "c.toml",
-    )
-    profile = config.profile("social")
-    credential = MastodonProvider.resolve_credential(
-        profile, {"UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN}
-    )
-    http = httpx.Client(transport=httpx.MockTransport(handler))
     log = sleeps if sleeps is not None else []
-    return MastodonProvider(
-        profile, credential, http, None, clock=lambda: NOW, cache=cache, sleep=log.append
+    return make_provider(
+        MastodonProvider,
+        f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\n' + extra,
+        "social",
+        handler,
+        tmp_path,
+        env={"UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
+        clock=lambda: NOW,
+        cache=cache,
+        sleep=log.append,
     )
 
 

@@ -10,12 +10,12 @@ import json
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.clock import FakeTime
 from uploader.errors import ExitCode, RateLimitError
 from uploader.models import BucketUpdate
 from uploader.ratelimit.limiter import (
@@ -38,21 +38,6 @@ CLIENT = BucketSpec("client", "Imgur client bucket (per app, daily)", 12500, 864
 FAST = BucketSpec("fast", "Fast bucket", 40, 10.0)
 DAILY = BucketSpec("daily", "Gyazo API requests (daily)", 12500, 86400.0, counted=True)
 UPLOAD = {"user": 10, "client": 10, "post": 1}  # what an Imgur upload costs
-
-
-class FakeTime:
-    def __init__(self, start: float = NOW) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-        self.during_sleep: Callable[[], None] = lambda: None
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 6))
-        self.now += seconds
-        self.during_sleep()
 
 
 def limiter(
@@ -91,7 +76,7 @@ def local(epoch: float) -> str:
 
 @pytest.fixture
 def fake() -> FakeTime:
-    return FakeTime()
+    return FakeTime(NOW, digits=6)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from tests.support.clock import FakeTime
 from uploader.errors import (
     AmbiguousUploadError,
     AuthError,
@@ -18,19 +19,6 @@ from uploader.errors import (
     UploaderError,
 )
 from uploader.http.retry import RetryEvent, RetryPolicy, backoff, call_with_retries
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def clock(self) -> float:
-        return self.now
 
 
 def _run(

@@ -87,23 +87,6 @@ def test_spent_bucket_seen_by_one_process_stops_the_next_without_sending(
         assert re.search(r"\(in (\d+ min|\d+ s)\); headers seen at ", text), text
 
 
-def test_wait_policy_waits_for_the_reset_and_says_so(
-    tmp_path: Path, hermetic_env: dict[str, str]
-) -> None:
-    with sandbox_process("imgur_post_limit=1", "imgur_post_window=5") as base:
-        config = write_config(tmp_path / "c.toml", base)
-        files = [str(write_png(tmp_path / f"{i}.png", seed=i)) for i in range(2)]
-        done = run_cli(["--config", str(config), "upload", *files], hermetic_env)
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.decode().count("https://i.imgur.com/") == 2
-        # The second upload waited for the POST bucket's reset, and said how long.
-        notes = done.stderr.decode().splitlines()
-        assert len(notes) == 1, notes
-        assert re.fullmatch(r"waiting [2-5] s for Imgur POST bucket \(per IP\) to reset", notes[0])
-        assert get_json(f"{base}/_sandbox/stats")["responses_429"] == 0
-        assert len(posts(base, "/3/image")) == 2
-
-
 def test_client_reserve_is_not_spent(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
     # 15 uploads' worth of client credits, 10 of them kept in reserve: 5 may go.
     with sandbox_process("imgur_client_limit=150") as base:

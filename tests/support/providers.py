@@ -14,6 +14,16 @@ P = TypeVar("P")
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
+def imgur_toml(
+    base_url: str, *, name: str = "im", client_id: str = "cid-123", extra: str = ""
+) -> str:
+    """One Imgur profile ``name`` at ``base_url`` (the provider's root, e.g. ``.../imgur``)."""
+    return (
+        f'[providers.{name}]\nkind = "imgur"\nclient_id = "{client_id}"\n'
+        f'base_url = "{base_url}"\n{extra}'
+    )
+
+
 def config_of(text: str, tmp_path: Path) -> Config:
     """The parsed config ``text`` (as if read from ``tmp_path/c.toml``)."""
     return parse_config(text, tmp_path / "c.toml")

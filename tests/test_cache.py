@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from uploader.http.cache import CACHE_STATUS_HEADER, EtagCache, cached_get
 from uploader.http.client import ApiSession
@@ -16,21 +17,28 @@ class Server:
     """A stateful fake origin: one ETag per body, answers 304 to a matching validator."""
 
     def __init__(
-        self, etag: str = 'W/"a7e412cdca22553f942685d4ee5e1faf"', cache_control: str | None = None
+        self,
+        etag: str = 'W/"a7e412cdca22553f942685d4ee5e1faf"',
+        cache_control: str | None = None,
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.etag = etag
         self.body = b'{"id": "abc", "title": "first"}'
         self.cache_control = cache_control
+        self.status = status
+        self.headers = headers or {}
         self.seen: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.seen.append(request)
         if request.headers.get("if-none-match") == self.etag:
             return httpx.Response(304, headers={"etag": self.etag})
-        headers = {"etag": self.etag, "content-type": "application/json"}
+        headers = {"etag": self.etag, "content-type": "application/json", **self.headers}
         if self.cache_control:
             headers["cache-control"] = self.cache_control
-        return httpx.Response(200, content=self.body, headers=headers)
+        return httpx.Response(self.status, content=self.body, headers=headers)
 
 
 def _get(server: Server, cache: EtagCache, identity: str = "id-1") -> httpx.Response:
@@ -106,3 +114,34 @@ def test_disabled_cache_and_invalidate(tmp_path: Path) -> None:
     on.invalidate(URL, "id-1")
     _get(server, on)
     assert "if-none-match" not in server.seen[-1].headers
+
+
+@pytest.mark.parametrize("status", [203, 404, 410])
+def test_answers_other_than_200_are_never_cached(tmp_path: Path, status: int) -> None:
+    server = Server(status=status)  # with an ETag all the same
+    cache = EtagCache(tmp_path / "c")
+    assert _get(server, cache).status_code == status
+    again = _get(server, cache)
+    assert again.status_code == status
+    assert "if-none-match" not in server.seen[1].headers
+    assert CACHE_STATUS_HEADER not in again.headers
+    assert not (tmp_path / "c").exists() or not list((tmp_path / "c").iterdir())
+
+
+def test_link_and_paging_headers_survive_a_304(tmp_path: Path) -> None:
+    paging = {
+        "link": '<http://127.0.0.1:1/api/images?page=2>; rel="next"',
+        "x-total-count": "42",
+        "x-current-page": "1",
+        "x-per-page": "20",
+        "x-user-type": "lite",
+    }
+    server = Server(headers={**paging, "x-request-id": "not kept"})
+    cache = EtagCache(tmp_path / "c")
+    first = _get(server, cache)
+    second = _get(server, cache)
+    assert server.seen[1].headers["if-none-match"] == server.etag  # answered 304
+    assert second.headers[CACHE_STATUS_HEADER] == "revalidated"
+    for name, value in paging.items():
+        assert (first.headers[name], second.headers[name]) == (value, value)
+    assert "x-request-id" not in second.headers  # only what describes the body is kept

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import httpx
 
@@ -13,6 +13,9 @@ HTML_404 = httpx.Response(404, text="<title>imgur: the simple 404 page</title>")
 class Routes:
     """Scripted answers per ``"METHOD /path"``, in order (the last one repeats).
 
+    An answer may be an exception instead: it is raised after the request body was read,
+    as httpx raises a lost connection (``httpx.ReadError``: the body was sent).
+
     ``prefix`` is stripped from request paths before matching; a route with no answers gets
     ``missing``. Every request is read (so its body can be checked) and kept in ``seen``,
     with the time ``clock`` gave when it arrived in ``times``.
@@ -20,7 +23,7 @@ class Routes:
 
     def __init__(
         self,
-        answers: Mapping[str, list[httpx.Response]],
+        answers: Mapping[str, Sequence[httpx.Response | Exception]],
         *,
         prefix: str = "",
         missing: httpx.Response = HTML_404,
@@ -40,15 +43,19 @@ class Routes:
         self.times.append(self.clock())
         key = f"{request.method} {request.url.path.removeprefix(self.prefix)}"
         queue = self.answers.get(key)
+        answer: httpx.Response | Exception
         if not queue:
             answer = self.missing
         else:
             index = self._served.get(key, 0)
             self._served[key] = index + 1
             answer = queue[min(index, len(queue) - 1)]
+            if isinstance(answer, Exception):
+                raise answer
             if index < len(queue):
                 return answer  # the scripted object itself: a test may inspect it afterwards
         # A repeat (or the shared 404): a fresh copy, one response belongs to one request.
+        assert isinstance(answer, httpx.Response)
         return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
 
     def requests(self, key: str) -> list[httpx.Request]:

@@ -8,7 +8,15 @@ import subprocess
 from pathlib import Path
 
 from tests.support.canned import Canned, canned_server
-from tests.support.e2e import CLI, get_json, posts, run_cli, sandbox_process, write_config
+from tests.support.e2e import (
+    CLI,
+    get_json,
+    posts,
+    requests_log,
+    run_cli,
+    sandbox_process,
+    write_config,
+)
 from tests.support.images import write_png
 from tests.support.imgur import gateway_429, imgur_exception, legacy_error
 
@@ -191,3 +199,24 @@ def test_the_upload_throttle_leaves_lookups_alone(
         assert info.returncode == 0, info.stderr
         assert json.loads(info.stdout)["url"] == "https://i.imgur.com/AbCdEf1.png"
         assert [r[0] for r in recorder.requests] == ["POST", "GET"]
+
+
+def test_limits_refresh_checks_imgur_credits_live(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    with sandbox_process("imgur_user_limit=300", "imgur_client_limit=9000") as base:
+        config = write_config(tmp_path / "c.toml", base)
+        stale = run_cli(["--config", str(config), "limits", "--json"], hermetic_env)
+        assert requests_log(base) == []  # without --refresh nothing is asked
+        done = run_cli(["--config", str(config), "limits", "--refresh", "--json"], hermetic_env)
+        asked = [(r["method"], r["path"]) for r in requests_log(base)]
+    assert (stale.returncode, done.returncode) == (0, 0), done.stderr
+    assert asked == [("GET", "/imgur/3/credits")]
+    before = {r["bucket"]: r for r in map(json.loads, stale.stdout.decode().splitlines())}
+    rows = {r["bucket"]: r for r in map(json.loads, done.stdout.decode().splitlines())}
+    assert (before["user"]["limit"], before["user"]["source"]) == (500, "default")
+    assert [(rows[b]["remaining"], rows[b]["limit"], rows[b]["source"]) for b in rows] == [
+        (300, 300, "live"),
+        (9000, 9000, "live"),
+        (1250, 1250, "default"),
+    ]

@@ -11,15 +11,17 @@ import httpx
 
 from tests.support.clock import FakeTime
 from tests.support.http import Routes
-from tests.support.images import write_png
+from tests.support.images import png_bytes, write_png
 from tests.support.imgur import gateway_429, uploaded
 from tests.support.pipeline import Run, run_upload
 from tests.support.providers import config_of, imgur_toml
+from uploader.commands import limits
+from uploader.commands.runtime import Runtime
 from uploader.errors import ExitCode, RateLimitError
 from uploader.http.retry import RetryPolicy
 from uploader.ratelimit.bucket import PENALTY_BASE
 from uploader.ratelimit.limiter import RESET_MARGIN
-from uploader.resettime import describe
+from uploader.resettime import clock, describe
 from uploader.sandbox import Sandbox, SandboxConfig
 
 START = 1_785_000_000.0
@@ -117,3 +119,35 @@ def test_a_server_refusal_the_retries_gave_up_on_says_when_the_next_try_is_allow
     assert error.reset_at == START + PENALTY_BASE
     assert error.hint == "try again then, or see `uploader limits`"
     assert fake.sleeps == []
+
+
+# -- uploader limits --refresh -------------------------------------------------------------------
+
+
+def test_limits_refresh_asks_imgur_for_its_credits_and_shows_them(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    fake = FakeTime(START)
+    knobs = SandboxConfig(imgur_user_limit=300, imgur_client_limit=9000)
+    with Sandbox(knobs, clock=fake) as sb:
+        # One upload the limiter never saw (another machine, say): only a live check knows.
+        sent = httpx.post(
+            f"{sb.base_url}/imgur/3/image",
+            headers={"Authorization": "Client-ID cid-123"},
+            files={"image": ("a.png", png_bytes())},
+            trust_env=False,
+        )
+        assert sent.status_code == 200
+        config = config_of(imgur_toml(f"{sb.base_url}/imgur", name="sb"), tmp_path)
+        runtime = Runtime(env=hermetic_env, clock=fake.clock, sleep=fake.sleep)
+        items = limits.gather(config, "sb", runtime, refresh=True)
+        asked = [(r["method"], r["path"]) for r in sb.requests()][1:]
+    assert asked == [("GET", "/imgur/3/credits")]
+    assert limits.render_text(items, now=fake.now)[1:] == [
+        "  Imgur user bucket (per IP): 290/300 left; resets "
+        f"{describe(START + 3600, START)}; live check {clock(START, START)}",
+        # No reset in the credits answer: a day from the check (the bucket rules' bound).
+        "  Imgur client bucket (per app, daily): 8990/9000 left (reserve 100); resets "
+        f"{describe(START + 86400, START)}; live check {clock(START, START)}",
+        "  Imgur POST bucket (per IP): 1250/1250 left; not seen yet (documented default)",
+    ]

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.support.images import write_png
-from tests.support.imgur import gateway_429, imgur_exception, legacy_error
+from tests.support.imgur import IMAGE, gateway_429, imgur_exception, legacy_error
 from tests.support.providers import make_provider
 from uploader.config.settings import parse_config
 from uploader.errors import (
@@ -24,15 +24,6 @@ from uploader.errors import (
 from uploader.imaging.inspect import inspect_path
 from uploader.models import UploadOptions
 from uploader.providers.imgur import ImgurProvider
-
-IMAGE = {
-    "id": "AbCdEf1",
-    "deletehash": "hdYnH1gKz9YTHfS",
-    "link": "https://i.imgur.com/AbCdEf1.png",
-    "type": "image/png",
-    "width": 8,
-    "height": 8,
-}
 
 
 def _provider(

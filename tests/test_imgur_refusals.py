@@ -16,28 +16,19 @@ import pytest
 from tests.support.clock import FakeTime
 from tests.support.http import Routes
 from tests.support.images import write_png
-from tests.support.imgur import gateway_429, legacy_error, too_fast_body
+from tests.support.imgur import gateway_429, legacy_error, too_fast_body, uploaded
+from tests.support.pipeline import run_upload
 from tests.support.providers import config_of
 from uploader.commands import lookup
 from uploader.commands import runtime as runtime_module
-from uploader.commands import upload as upload_command
 from uploader.config.settings import Config
 from uploader.errors import ExitCode, RateLimitError, UploaderError
-from uploader.models import UploadOptions, UploadResult
+from uploader.http.retry import RetryPolicy
 from uploader.ratelimit.limiter import LimitPolicy
 from uploader.resettime import clock
 
 NOW = 1_785_000_000.0
-IMAGE = {
-    "id": "AbCdEf1",
-    "deletehash": "hdYnH1gKz9YTHfS",
-    "link": "https://i.imgur.com/AbCdEf1.png",
-    "type": "image/png",
-    "width": 8,
-    "height": 8,
-    "size": 100,
-    "datetime": 1_700_000_000,
-}
+IMAGE = {**uploaded()["data"], "size": 100, "datetime": 1_700_000_000}
 OK = {"data": IMAGE, "success": True, "status": 200}
 FULL_CREDITS = {
     "X-RateLimit-UserLimit": "500",
@@ -97,22 +88,23 @@ def _upload(
     max_wait: float = 300.0,
     notes: list[str] | None = None,
 ) -> tuple[ExitCode, list[UploaderError | None]]:
-    image = write_png(tmp_path / "a.png")
-    errors: list[UploaderError | None] = []
-
-    def emit(_result: UploadResult, error: UploaderError | None) -> None:
-        errors.append(error)
-
-    request = upload_command.UploadRequest(
-        paths=(str(image),),
+    server.clock = fake.clock
+    image = str(write_png(tmp_path / "a.png"))
+    transport = httpx.MockTransport(server)
+    run = run_upload(
+        _config(tmp_path),
+        [image],
+        env,
+        fake,
+        transport=transport,
         provider="im",
-        options=UploadOptions(),
         on_limit=on_limit,
         max_wait=max_wait,
+        retry=RetryPolicy(),
     )
-    runtime = _runtime(env, server, fake, notes if notes is not None else [])
-    outcome = upload_command.upload(_config(tmp_path), request, runtime, emit)
-    return outcome.exit_code, errors
+    if notes is not None:
+        notes.extend(run.notes)
+    return run.exit_code, run.errors
 
 
 def _local(epoch: float) -> str:

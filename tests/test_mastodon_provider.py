@@ -10,9 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.clock import FakeTime
 from tests.support.http import Routes
 from tests.support.images import write_png, write_sized_png
-from tests.support.providers import make_provider
+from tests.support.pipeline import run_upload
+from tests.support.providers import config_of, make_provider
 from uploader.config.settings import parse_config
 from uploader.errors import (
     AuthError,
@@ -658,12 +660,8 @@ def test_through_the_pipeline_headers_feed_the_buckets(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
     from uploader.commands import runtime as runtime_module
-    from uploader.commands import upload as upload_command
-    from uploader.models import UploadResult
 
-    config = parse_config(
-        f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\n', tmp_path / "c.toml"
-    )
+    config = config_of(f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\n', tmp_path)
     api = {
         "X-RateLimit-Limit": "300",
         "X-RateLimit-Remaining": "299",
@@ -680,24 +678,21 @@ def test_through_the_pipeline_headers_feed_the_buckets(
             "POST /api/v2/media": [httpx.Response(200, json=MEDIA, headers=media)],
         }
     )
-    runtime = runtime_module.Runtime(
-        env={**hermetic_env, "UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
-        clock=lambda: NOW,
-        sleep=lambda _s: None,
+    run = run_upload(
+        config,
+        [str(write_png(tmp_path / "a.png"))],
+        {**hermetic_env, "UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
+        FakeTime(NOW),
         transport=httpx.MockTransport(server),
-    )
-    request = upload_command.UploadRequest(
-        paths=(str(write_png(tmp_path / "a.png")),),
         provider="social",
-        options=UploadOptions(description="alt"),
         on_limit="fail",
         max_wait=0,
+        options=UploadOptions(description="alt"),
     )
-    results: list[UploadResult] = []
-    outcome = upload_command.upload(config, request, runtime, lambda r, _e: results.append(r))
-    assert outcome.exit_code == ExitCode.OK
-    assert results[0].url == FILE_URL
-    states = {s.bucket: s for s in runtime_module.limiter_for(config, "social", runtime).states()}
+    assert run.exit_code == ExitCode.OK
+    assert run.results[0].url == FILE_URL
+    limiter = runtime_module.limiter_for(config, "social", run.runtime)
+    states = {s.bucket: s for s in limiter.states()}
     # The upload's headers name the media bucket; its api credit is counted locally.
     assert (states["api"].remaining, states["media"].remaining) == (298, 29)
     assert states["api"].reset_at == pytest.approx(NOW + 300.824007)

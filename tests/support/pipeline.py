@@ -17,10 +17,12 @@ from uploader.models import UploadOptions, UploadResult
 
 @dataclass
 class Run:
-    """What one run gave: its exit code, each file's record and error (in input order),
-    and every message the limiter (``notes``) and the retries (``debug``) wrote."""
+    """What one run gave: its exit code, the runtime it ran with, each file's record and
+    error (in input order), and every message of the limiter (``notes``) and the retries
+    (``debug``)."""
 
     exit_code: ExitCode
+    runtime: Runtime
     results: list[UploadResult] = field(default_factory=list)
     errors: list[UploaderError | None] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -38,10 +40,21 @@ def run_upload(
     on_limit: str = "wait",
     max_wait: float = 300.0,
     retry: RetryPolicy | None = None,
+    options: UploadOptions | None = None,
 ) -> Run:
     """Upload ``paths`` with ``fake``'s clock and sleep; ``transport`` (an
     ``httpx.MockTransport``) or, when None, the real network (a loopback sandbox)."""
-    run = Run(ExitCode.OK)
+    notes: list[str] = []
+    debug: list[str] = []
+    runtime = Runtime(
+        env=dict(env),
+        clock=fake.clock,
+        sleep=fake.sleep,
+        notify=notes.append,
+        debug=debug.append,
+        transport=transport,
+    )
+    run = Run(ExitCode.OK, runtime, notes=notes, debug=debug)
 
     def emit(result: UploadResult, error: UploaderError | None) -> None:
         run.results.append(result)
@@ -50,18 +63,10 @@ def run_upload(
     request = upload_command.UploadRequest(
         paths=tuple(paths),
         provider=provider,
-        options=UploadOptions(),
+        options=options or UploadOptions(),
         on_limit=on_limit,
         max_wait=max_wait,
         retry=retry or RetryPolicy(),
-    )
-    runtime = Runtime(
-        env=dict(env),
-        clock=fake.clock,
-        sleep=fake.sleep,
-        notify=run.notes.append,
-        debug=run.debug.append,
-        transport=transport,
     )
     run.exit_code = upload_command.upload(config, request, runtime, emit).exit_code
     return run

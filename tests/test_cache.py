@@ -13,7 +13,7 @@ from uploader.http.client import ApiSession
 URL = "http://127.0.0.1:1/api/images/abc"
 
 
-class Server:
+class EtagOrigin:
     """A stateful fake origin: one ETag per body, answers 304 to a matching validator."""
 
     def __init__(
@@ -41,13 +41,13 @@ class Server:
         return httpx.Response(self.status, content=self.body, headers=headers)
 
 
-def _get(server: Server, cache: EtagCache, identity: str = "id-1") -> httpx.Response:
+def _get(server: EtagOrigin, cache: EtagCache, identity: str = "id-1") -> httpx.Response:
     session = ApiSession(httpx.Client(transport=httpx.MockTransport(server)), None, lambda _r: [])
     return cached_get(session, cache, URL, identity=identity, costs={}, headers={})
 
 
 def test_second_lookup_sends_validator_verbatim_and_serves_stored_body(tmp_path: Path) -> None:
-    server = Server()
+    server = EtagOrigin()
     cache = EtagCache(tmp_path / "etags")
     first = _get(server, cache)
     second = _get(server, cache)
@@ -64,7 +64,7 @@ def test_second_lookup_sends_validator_verbatim_and_serves_stored_body(tmp_path:
 
 
 def test_changed_object_replaces_entry(tmp_path: Path) -> None:
-    server = Server(etag='"1111"')
+    server = EtagOrigin(etag='"1111"')
     cache = EtagCache(tmp_path)
     _get(server, cache)
     server.etag = '"2222"'
@@ -76,7 +76,7 @@ def test_changed_object_replaces_entry(tmp_path: Path) -> None:
 
 
 def test_entries_are_per_credential_identity(tmp_path: Path) -> None:
-    server = Server()
+    server = EtagOrigin()
     cache = EtagCache(tmp_path)
     _get(server, cache, identity="alice")
     _get(server, cache, identity="bob")
@@ -84,7 +84,7 @@ def test_entries_are_per_credential_identity(tmp_path: Path) -> None:
 
 
 def test_corrupt_entry_is_discarded_not_fatal(tmp_path: Path) -> None:
-    server = Server()
+    server = EtagOrigin()
     cache = EtagCache(tmp_path / "c")
     _get(server, cache)
     (entry,) = (tmp_path / "c").iterdir()
@@ -95,7 +95,7 @@ def test_corrupt_entry_is_discarded_not_fatal(tmp_path: Path) -> None:
 
 
 def test_no_store_bodies_are_not_written(tmp_path: Path) -> None:
-    server = Server(cache_control="private, no-store")
+    server = EtagOrigin(cache_control="private, no-store")
     cache = EtagCache(tmp_path / "c")
     _get(server, cache)
     _get(server, cache)
@@ -104,7 +104,7 @@ def test_no_store_bodies_are_not_written(tmp_path: Path) -> None:
 
 
 def test_disabled_cache_and_invalidate(tmp_path: Path) -> None:
-    server = Server()
+    server = EtagOrigin()
     off = EtagCache(tmp_path, enabled=False)
     _get(server, off)
     _get(server, off)
@@ -118,7 +118,7 @@ def test_disabled_cache_and_invalidate(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("status", [203, 404, 410])
 def test_answers_other_than_200_are_never_cached(tmp_path: Path, status: int) -> None:
-    server = Server(status=status)  # with an ETag all the same
+    server = EtagOrigin(status=status)  # with an ETag all the same
     cache = EtagCache(tmp_path / "c")
     assert _get(server, cache).status_code == status
     again = _get(server, cache)
@@ -136,7 +136,7 @@ def test_link_and_paging_headers_survive_a_304(tmp_path: Path) -> None:
         "x-per-page": "20",
         "x-user-type": "lite",
     }
-    server = Server(headers={**paging, "x-request-id": "not kept"})
+    server = EtagOrigin(headers={**paging, "x-request-id": "not kept"})
     cache = EtagCache(tmp_path / "c")
     first = _get(server, cache)
     second = _get(server, cache)

@@ -9,7 +9,9 @@ keeps only what every test gets (the hermetic environment).
 - ``http``: :class:`Routes` (scripted answers for ``httpx.MockTransport``), ``free_port``.
 - ``canned``: a real loopback server answering canned responses (error shapes, truncation).
 - ``imgur``: Imgur's answer bodies (errors in their real shapes, an uploaded image).
-- ``providers``: a provider object of any kind wired to a handler, for unit tests.
+- ``providers``: config text and a provider object of any kind wired to a handler.
+- ``limiter``: a rate limiter on a private directory with Imgur's bucket specs.
+- ``pipeline``: one ``upload`` through the real core (``commands.upload``), in process.
 - ``images``: small real image files made on the fly.
 - ``e2e``: the real ``uploader`` process against ``uploader sandbox`` (Ctrl-C-safe).
 """

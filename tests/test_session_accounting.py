@@ -44,14 +44,16 @@ def _post(session: ApiSession) -> Callable[[], httpx.Response]:
     return lambda: session.request("POST", URL, costs={"post": 1})
 
 
-def _left(limiter: RateLimiter) -> int | None:
+def _assert_spent(limiter: RateLimiter) -> None:
+    """The credit is gone: the bucket shows 0 and the next request is refused."""
     (state,) = limiter.states()
-    return state.remaining
-
-
-def _spent_message() -> str:
+    assert state.remaining == 0
+    with pytest.raises(RateLimitError) as refused:
+        limiter.acquire({"post": 1})
     reset = describe(NOW + 600, NOW)
-    return f"Imgur POST bucket (per IP) is spent (0 of 1250 left); it resets {reset}"
+    assert refused.value.message == (
+        f"Imgur POST bucket (per IP) is spent (0 of 1250 left); it resets {reset}"
+    )
 
 
 def test_ctrl_c_during_a_request_keeps_its_credit_spent(tmp_path: Path) -> None:
@@ -60,10 +62,7 @@ def test_ctrl_c_during_a_request_keeps_its_credit_spent(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         _post(session)()
     assert session.requests_sent == 1
-    assert _left(limiter) == 0  # the server may have counted it: no refund
-    with pytest.raises(RateLimitError) as error:
-        limiter.acquire({"post": 1})
-    assert error.value.message == _spent_message()
+    _assert_spent(limiter)  # the server may have counted it: no refund
 
 
 @pytest.mark.parametrize(
@@ -84,10 +83,7 @@ def test_a_request_that_may_have_reached_the_server_is_settled_as_spent(
     with pytest.raises(NetworkError) as error:
         _post(_session(limiter, failure))()
     assert (error.value.message, error.value.sent) == (message, True)
-    assert _left(limiter) == 0
-    with pytest.raises(RateLimitError) as refused:
-        limiter.acquire({"post": 1})
-    assert refused.value.message == _spent_message()
+    _assert_spent(limiter)
 
 
 @pytest.mark.parametrize(
@@ -105,6 +101,7 @@ def test_a_request_that_never_left_is_released_and_counts_as_not_sent(
     with pytest.raises(NetworkError) as error:
         _post(_session(limiter, failure))()
     assert (error.value.message, error.value.sent) == (message, False)
-    assert _left(limiter) == 1  # given back
+    (state,) = limiter.states()
+    assert state.remaining == 1  # given back
     limiter.acquire({"post": 1})  # and free to use at once: no reservation left behind
     assert fake.sleeps == []

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import hermetic_env, uploader_command
-from tests.images import write_png
+from tests.support.images import write_png
 from uploader.sandbox import Sandbox, SandboxConfig
 
 

@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks.common import hermetic_env, median, time_process, uploader_command
-from tests.images import write_png
+from tests.support.images import write_png
 from uploader.sandbox import Sandbox, SandboxConfig
 
 

@@ -12,25 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.canned import Canned, canned_server
-from tests.e2e import run_cli
-from tests.images import write_png, write_sized_png
-
-CONFIG = """\
-default_provider = "im"
-[defaults]
-retries = 1
-[providers.im]
-kind = "imgur"
-client_id = "cid"
-base_url = "{url}/imgur"
-{extra}"""
+from tests.support.canned import Canned, canned_server
+from tests.support.e2e import run_cli, write_config
+from tests.support.images import write_png, write_sized_png
+from tests.support.imgur import gateway_429, imgur_exception, legacy_error
 
 
 def _config(tmp_path: Path, url: str = "http://127.0.0.1:9", extra: str = "") -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(CONFIG.format(url=url, extra=extra))
-    return path
+    return write_config(
+        tmp_path / "config.toml",
+        url,
+        client_id="cid",
+        name="im",
+        defaults="[defaults]\nretries = 1",
+        extra=extra,
+    )
 
 
 def _check(done: object, code: int, message: str) -> str:
@@ -150,41 +146,9 @@ def test_config_problems(
         assert str(config) in err
 
 
-LEGACY_403 = json.dumps(
-    {
-        "data": {"error": "Invalid client_id", "request": "/3/image", "method": "POST"},
-        "success": False,
-        "status": 403,
-    }
-)
-STRUCTURED = json.dumps(
-    {
-        "data": {
-            "error": {
-                "code": 1003,
-                "message": "File type invalid (1)",
-                "type": "ImgurException",
-                "exception": [],
-            },
-            "request": "/3/image",
-            "method": "POST",
-        },
-        "success": False,
-        "status": 400,
-    }
-)
-GATEWAY_429 = json.dumps(
-    {
-        "errors": [
-            {
-                "id": "legacy-api-x",
-                "code": "429",
-                "status": "Too Many Requests",
-                "detail": "Too Many Requests",
-            }
-        ]
-    }
-)
+LEGACY_403 = json.dumps(legacy_error("Invalid client_id", status=403))
+STRUCTURED = json.dumps(imgur_exception(1003, "File type invalid (1)"))
+GATEWAY_429 = json.dumps(gateway_429("legacy-api-x"))
 NEW_413 = json.dumps(
     {
         "id": "legacy-api-y",
@@ -203,7 +167,7 @@ HTML = (("Content-Type", "text/html; charset=utf-8"),)
         (
             Canned(
                 200,
-                json.dumps({"data": {"error": "odd"}, "success": False, "status": 200}).encode(),
+                json.dumps(legacy_error("odd", status=200, route=None)).encode(),
             ),
             5,
             "Imgur refused the upload: odd",
@@ -254,13 +218,7 @@ def test_server_answers(
 
 
 def test_rejected_token(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
-    body = json.dumps(
-        {
-            "data": {"error": "Unauthorized", "request": "/3/image", "method": "POST"},
-            "success": False,
-            "status": 403,
-        }
-    )
+    body = json.dumps(legacy_error("Unauthorized", status=403))
     image = write_png(tmp_path / "a.png")
     env = {**hermetic_env, "UPLOADER_IM_ACCESS_TOKEN": "rejected-token-123"}
     with canned_server(Canned(403, body.encode())) as (url, recorder):

@@ -14,8 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import CLI, first_line, get_json, run_cli, sandbox_process, write_config
-from tests.images import write_png
+from tests.support.e2e import (
+    CLI,
+    first_line,
+    posts,
+    read_until,
+    run_cli,
+    sandbox_process,
+    write_config,
+)
+from tests.support.images import write_png
 from uploader.errors import ExitCode
 
 
@@ -25,34 +33,31 @@ def sandbox() -> Iterator[str]:
         yield base_url
 
 
-def _posts(base_url: str) -> list[dict[str, object]]:
-    log = get_json(f"{base_url}/_sandbox/requests")
-    return [entry for entry in log if entry["method"] == "POST"]
-
-
 def _json_lines(stdout: bytes) -> list[dict[str, object]]:
     return [json.loads(line) for line in stdout.decode().splitlines()]
 
 
 def _interrupted_upload(
-    args: list[str], env: dict[str, str], ready: Callable[[subprocess.Popen[str]], str]
+    args: list[str], env: dict[str, str], ready: Callable[[subprocess.Popen[str]], tuple[str, str]]
 ) -> tuple[int, str, str]:
-    """Run `uploader ARGS`, send Ctrl-C once ``ready`` returns, and give (exit code, what
-    ``ready`` read plus the rest of stdout, stderr). Bounded: 30 s to end after the signal."""
+    """Run `uploader ARGS`, send Ctrl-C once ``ready`` returns (what it read of stdout and
+    stderr), and give (exit code, all of stdout, all of stderr). Bounded: 30 s to end after
+    the signal. The child restores SIGINT's default handler itself (``CLI``), so this works
+    under a parent that ignores SIGINT too."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADER_")}
     full_env.update(env)
     proc = subprocess.Popen(
         [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, text=True
     )
     try:
-        seen = ready(proc)
+        seen_out, seen_err = ready(proc)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
-    return proc.returncode, seen + out, err
+    return proc.returncode, seen_out + out, seen_err + err
 
 
 def test_rejected_credentials_stop_the_batch_after_one_request(
@@ -62,8 +67,8 @@ def test_rejected_credentials_stop_the_batch_after_one_request(
     with sandbox_process("imgur_client_ids=only-this-id") as base_url:
         config = write_config(tmp_path / "c.toml", base_url, client_id="another-id")
         done = run_cli(["--config", str(config), "upload", "-f", "json", *files], hermetic_env)
-        posts = _posts(base_url)
-    assert len(posts) == 1  # the other three were never sent
+        sent = posts(base_url)
+    assert len(sent) == 1  # the other three were never sent
     assert done.returncode == ExitCode.AUTH
     records = _json_lines(done.stdout)
     assert [r["path"] for r in records] == files
@@ -84,13 +89,13 @@ def test_ctrl_c_mid_batch_accounts_for_every_file(
     with sandbox_process("latency=20") as base_url:
         config = write_config(tmp_path / "c.toml", base_url)
 
-        def first_upload_on_its_way(proc: subprocess.Popen[str]) -> str:
-            deadline = time.monotonic() + 30
-            while not _posts(base_url):
+        def first_upload_on_its_way(proc: subprocess.Popen[str]) -> tuple[str, str]:
+            deadline = time.monotonic() + 30  # a bound on the condition, not a timing
+            while not posts(base_url):
                 assert time.monotonic() < deadline, "the upload never reached the sandbox"
                 assert proc.poll() is None, proc.communicate()
                 time.sleep(0.05)
-            return ""
+            return "", ""
 
         code, out, text = _interrupted_upload(
             ["--config", str(config), "upload", "-f", "json", *files],
@@ -148,15 +153,19 @@ def test_ctrl_c_while_waiting_for_the_limiter_reports_the_file_as_not_sent(
     with sandbox_process("imgur_post_limit=1", "imgur_post_window=120") as base_url:
         config = write_config(tmp_path / "c.toml", base_url)
 
-        def first_file_done(proc: subprocess.Popen[str]) -> str:
-            line = first_line(proc)  # the first file is done; the second one waits
-            time.sleep(0.3)
-            return line + "\n"
+        def second_file_waiting(proc: subprocess.Popen[str]) -> tuple[str, str]:
+            line = first_line(proc)  # the first file is done
+            assert proc.stderr is not None
+            # The second one waits for the POST bucket's reset (120 s): it says so first.
+            said = read_until(proc, proc.stderr, "waiting ")
+            return line + "\n", said
 
         code, out, err = _interrupted_upload(
-            ["--config", str(config), "upload", "-f", "json", *files], hermetic_env, first_file_done
+            ["--config", str(config), "upload", "-f", "json", *files],
+            hermetic_env,
+            second_file_waiting,
         )
-        assert len(_posts(base_url)) == 1
+        assert len(posts(base_url)) == 1
     assert code == ExitCode.INTERRUPTED
     first, second = (json.loads(line) for line in out.splitlines())
     assert first["status"] == "uploaded"
@@ -175,7 +184,7 @@ def test_a_server_429_the_retries_gave_up_on_says_when_to_try_again(
         done = run_cli(
             ["--config", str(config), "upload", "--on-limit", "fail", image], hermetic_env
         )
-        assert len(_posts(base_url)) == 1  # failing: no second try against the refusal
+        assert len(posts(base_url)) == 1  # failing: no second try against the refusal
     assert done.returncode == ExitCode.RATE_LIMITED
     error, hint = done.stderr.decode().splitlines()
     assert error.startswith(f"error: {image}: ")

@@ -12,9 +12,9 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from tests.cli_support import invoke, lines, posts, sandbox
-from tests.e2e import write_config
-from tests.images import write_png
+from tests.support.cli import invoke, lines, posts, sandbox
+from tests.support.e2e import write_config
+from tests.support.images import write_png
 from uploader.errors import ExitCode
 
 SECRET = "sandbox-secret"

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.cli_support import Clock, invoke, json_lines, lines, sandbox
-from tests.e2e import write_config
-from tests.images import write_png
+from tests.support.cli import clock as fake_clock
+from tests.support.cli import invoke, json_lines, lines, sandbox
+from tests.support.e2e import write_config
+from tests.support.images import write_png
 from uploader.cli import demo as demo_cli
 from uploader.commands.demo import DemoReport
 from uploader.commands.runtime import Runtime
@@ -21,7 +22,7 @@ from uploader.sandbox import Sandbox, SandboxConfig
 
 
 def test_limits_lists_every_profile_even_when_one_cannot_be_asked(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = fake_clock()
     with sandbox(clock) as server:
         base = server.base_url
         config = write_config(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from tests.cli_support import invoke, lines
+from tests.support.cli import invoke, lines
 from uploader.errors import ExitCode
 
 EXAMPLE = (Path(__file__).resolve().parent.parent / "config.example.toml").read_text()

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import pytest
 
-from tests.cli_support import invoke, lines
+from tests.support.cli import invoke, lines
 from uploader import __version__
 from uploader.cli import COMMANDS
 from uploader.commands import upload as upload_core

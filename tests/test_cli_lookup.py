@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cli_support import Clock, invoke, json_lines, lines, sandbox, with_defaults
-from tests.e2e import write_config
-from tests.images import write_png
+from tests.support.cli import clock as fake_clock
+from tests.support.cli import invoke, json_lines, lines, sandbox, with_defaults
+from tests.support.e2e import write_config
+from tests.support.images import write_png
 from uploader.commands import lookup as lookup_core
 from uploader.commands.runtime import Runtime
 from uploader.errors import ExitCode
@@ -156,7 +157,7 @@ def test_lookup_options_resolve_flag_then_environment_then_file(
 
 
 def test_lookups_are_retried_like_uploads_and_say_so_at_v(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = fake_clock()
     knobs = {"fault_503": 1.0, "fault_routes": ("get",), "fault_retry_after": 0.0}
     with sandbox(clock, **knobs) as server:
         config = with_defaults(write_config(tmp_path / "c.toml", server.base_url), "retries = 2")

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_support import Clock, invoke, json_lines, lines, posts, sandbox, with_defaults
-from tests.e2e import write_config
-from tests.images import png_bytes, write_png
+from tests.support.cli import clock as fake_clock
+from tests.support.cli import invoke, json_lines, lines, posts, sandbox, with_defaults
+from tests.support.clock import FakeTime
+from tests.support.e2e import write_config
+from tests.support.images import png_bytes, write_png
 from uploader.commands.runtime import Runtime
 from uploader.errors import ExitCode
 from uploader.sandbox import Sandbox
@@ -85,7 +87,7 @@ def test_format_flag_beats_environment_beats_file_beats_default(
     assert over_bad.stdout.startswith('<img src="https://i.imgur.com/')
 
 
-def _spent_post_bucket(tmp_path: Path, server: Sandbox, clock: Clock) -> tuple[Path, str]:
+def _spent_post_bucket(tmp_path: Path, server: Sandbox, clock: FakeTime) -> tuple[Path, str]:
     """A config for ``server`` whose POST bucket (1 per 120 s) the first upload spent."""
     config = write_config(tmp_path / "c.toml", server.base_url)
     image = str(write_png(tmp_path / "a.png", seed=4))
@@ -105,7 +107,7 @@ def _spent_post_bucket(tmp_path: Path, server: Sandbox, clock: Clock) -> tuple[P
 def test_on_limit_fail_from_flag_environment_or_file_sends_nothing(
     tmp_path: Path, how: str, env: dict[str, str]
 ) -> None:
-    clock = Clock()
+    clock = fake_clock()
     with sandbox(clock, imgur_post_limit=1, imgur_post_window=120) as server:
         config, image = _spent_post_bucket(tmp_path, server, clock)
         flag = ["--on-limit", "fail"] if how == "flag" else []
@@ -123,7 +125,7 @@ def test_on_limit_fail_from_flag_environment_or_file_sends_nothing(
 
 
 def test_wait_for_the_reset_then_send(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = fake_clock()
     with sandbox(clock, imgur_post_limit=1, imgur_post_window=120) as server:
         config, image = _spent_post_bucket(tmp_path, server, clock)
         done = invoke(
@@ -140,7 +142,7 @@ def test_wait_for_the_reset_then_send(tmp_path: Path) -> None:
 def test_max_wait_from_flag_environment_or_file_bounds_the_wait(
     tmp_path: Path, source: str
 ) -> None:
-    clock = Clock()
+    clock = fake_clock()
     with sandbox(clock, imgur_post_limit=1, imgur_post_window=120) as server:
         config, image = _spent_post_bucket(tmp_path, server, clock)
         flag = ["--max-wait", "60"] if source == "flag" else []

@@ -16,8 +16,8 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import tomli_w
 
-from tests.e2e import CLI, get_json, run_cli, sandbox_process, write_config
-from tests.images import write_png
+from tests.support.e2e import CLI, get_json, run_cli, sandbox_process, write_config
+from tests.support.images import write_png
 
 SECRET = "sandbox-secret"
 # Sandbox knobs under which only the tokens its OAuth endpoints minted are accepted, so a

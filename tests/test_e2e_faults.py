@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
-from tests.e2e import get_json, run_cli, sandbox_process, write_config
-from tests.images import write_png
+from tests.support.e2e import get_json, posts, run_cli, sandbox_process, write_config
+from tests.support.http import free_port
+from tests.support.images import write_png
 
 FAST = "[defaults]\nretries = 3\nretry_max_time = 20\n"
 
 
 def _config(tmp_path: Path, base: str, defaults: str = FAST) -> Path:
-    path = tmp_path / "c.toml"
-    path.write_text(
-        f'default_provider = "sb"\n{defaults}\n[providers.sb]\nkind = "imgur"\n'
-        f'client_id = "test-client"\nbase_url = "{base}/imgur"\n'
-    )
-    return path
-
-
-def _posts(base: str) -> int:
-    return sum(1 for r in get_json(f"{base}/_sandbox/requests") if r["method"] == "POST")
+    return write_config(tmp_path / "c.toml", base, defaults=defaults)
 
 
 def test_5xx_is_retried_with_retry_after_and_every_attempt_is_shown(
@@ -40,7 +31,7 @@ def test_5xx_is_retried_with_retry_after_and_every_attempt_is_shown(
         assert "attempt 3" not in err  # the third failure is final
         assert err.splitlines()[-1].startswith(f"error: {image}: Imgur failed the upload:")
         assert "secret-client-id-123" not in err
-        assert _posts(base) == 3
+        assert len(posts(base)) == 3
 
 
 def test_lost_answer_is_ambiguous_and_not_resent(
@@ -56,7 +47,7 @@ def test_lost_answer_is_ambiguous_and_not_resent(
         (record,) = [json.loads(line) for line in done.stdout.decode().splitlines()]
         assert (record["status"], record["ambiguous"]) == ("failed", True)
         assert "answer was lost" in record["error"]
-        assert _posts(base) == 1
+        assert len(posts(base)) == 1
         assert get_json(f"{base}/_sandbox/stats")["uploads_stored"] == 1
 
 
@@ -89,7 +80,7 @@ def test_retry_ambiguous_resends_and_says_so(tmp_path: Path, hermetic_env: dict[
             f"error: {image}: the upload was sent but its answer was lost ({base[7:]} closed "
             "the connection without a full answer); the image may or may not exist"
         ]
-        assert _posts(base) == 3
+        assert len(posts(base)) == 3
 
 
 def test_signed_in_lost_answer_is_found_among_recent_uploads(
@@ -107,7 +98,7 @@ def test_signed_in_lost_answer_is_found_among_recent_uploads(
         (stored,) = get_json(f"{base}/_sandbox/uploads")
         assert record["id"] == stored["id"]
         assert record["recovered"]
-        assert _posts(base) == 1
+        assert len(posts(base)) == 1
 
 
 def test_slow_answer_past_read_timeout_is_ambiguous(
@@ -121,20 +112,13 @@ def test_slow_answer_past_read_timeout_is_ambiguous(
         err = done.stderr.decode()
         assert "did not answer in time (read timeout)" in err
         assert "may or may not exist" in err
-        assert _posts(base) == 1
-
-
-def _free_port() -> int:
-    """A port with surely no listener: bound by us, then closed."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        assert len(posts(base)) == 1
 
 
 def test_connection_refused_is_retried_then_reported(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     config = write_config(tmp_path / "c.toml", f"http://127.0.0.1:{port}", extra="")
     config.write_text(
         config.read_text().replace("[providers", "[defaults]\nretries = 2\n\n[providers", 1)
@@ -166,7 +150,7 @@ def test_https_to_a_plain_http_server_is_a_tls_failure_and_not_retried(
         assert lines[0].startswith(f"error: {image}: TLS handshake with 127.0.0.1:{port} failed: ")
         assert lines[1].startswith("hint: check base_url: https:// needs a server that speaks TLS")
         assert "Traceback" not in err
-        assert _posts(base) == 0
+        assert len(posts(base)) == 0
 
 
 def test_truncated_json_success_is_ambiguous(tmp_path: Path, hermetic_env: dict[str, str]) -> None:

@@ -6,22 +6,11 @@ import hashlib
 import json
 from pathlib import Path
 
-from tests.e2e import get_json, run_cli, sandbox_process
-from tests.images import write_png
+from tests.support.e2e import get_json, requests_log, run_cli, sandbox_process, write_all_kinds
+from tests.support.images import write_png
 
 GZ_TOKEN = "gz-token"
 MA_TOKEN = "ma-token"
-
-
-def _config(tmp_path: Path, base: str) -> Path:
-    path = tmp_path / "c.toml"
-    path.write_text(
-        f'[providers.gz]\nkind = "gyazo"\nbase_url = "{base}/gyazo"\n'
-        f'upload_url = "{base}/gyazo-upload"\n\n'
-        f'[providers.ma]\nkind = "mastodon"\nbase_url = "{base}/mastodon"\n'
-        f'[providers.im]\nkind = "imgur"\nclient_id = "cid"\nbase_url = "{base}/imgur"\n'
-    )
-    return path
 
 
 def _env(hermetic_env: dict[str, str]) -> dict[str, str]:
@@ -33,14 +22,9 @@ def _env(hermetic_env: dict[str, str]) -> dict[str, str]:
     }
 
 
-def _log(base: str) -> list[dict[str, object]]:
-    result: list[dict[str, object]] = get_json(f"{base}/_sandbox/requests")
-    return result
-
-
 def test_gyazo_upload_info_304_list_delete(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
     with sandbox_process() as base:
-        config, env = _config(tmp_path, base), _env(hermetic_env)
+        config, env = write_all_kinds(tmp_path / "c.toml", base), _env(hermetic_env)
         image = write_png(tmp_path / "shot.png", seed=21)
         up = run_cli(
             [
@@ -68,7 +52,7 @@ def test_gyazo_upload_info_304_list_delete(tmp_path: Path, hermetic_env: dict[st
         assert record["permalink_url"] == f"https://gyazo.com/{image_id}"
         (stored,) = get_json(f"{base}/_sandbox/uploads")
         assert stored["sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
-        sent = next(r for r in _log(base) if r["path"] == "/gyazo-upload/api/upload")
+        sent = next(r for r in requests_log(base) if r["path"] == "/gyazo-upload/api/upload")
         assert sent["auth_scheme"] == "Bearer"
         assert sent["auth_sha256"] == hashlib.sha256(GZ_TOKEN.encode()).hexdigest()
         assert sent["file_field"] == "imagedata"
@@ -80,7 +64,7 @@ def test_gyazo_upload_info_304_list_delete(tmp_path: Path, hermetic_env: dict[st
         second = run_cli(["--config", str(config), "info", "-p", "gz", image_id, "--json"], env)
         assert first.returncode == second.returncode == 0
         assert json.loads(first.stdout)["url"] == json.loads(second.stdout)["url"]
-        lookups = [r for r in _log(base) if r["path"] == f"/gyazo/api/images/{image_id}"]
+        lookups = [r for r in requests_log(base) if r["path"] == f"/gyazo/api/images/{image_id}"]
         assert lookups[0]["if_none_match"] is None
         assert lookups[1]["if_none_match"].startswith('W/"')
         assert lookups[1]["status"] == 304
@@ -96,7 +80,7 @@ def test_gyazo_upload_info_304_list_delete(tmp_path: Path, hermetic_env: dict[st
         assert after.returncode == 5
         assert f"error: {image_id} (profile gz): Gyazo has no such image".encode() in after.stderr
         # The delete invalidated the cache: the lookup after it asked without a validator.
-        final = [r for r in _log(base) if r["path"] == f"/gyazo/api/images/{image_id}"][-1]
+        final = [r for r in requests_log(base) if r["path"] == f"/gyazo/api/images/{image_id}"][-1]
         assert final["if_none_match"] is None
 
 
@@ -106,7 +90,7 @@ def test_mastodon_upload_202_poll_post_once_and_lookups(
     # Polls come 0.5 s, then 1.5 s after the 202: processing for 1.2 s leaves the first poll
     # 0.7 s to spare on a slow machine and makes the second one see it done.
     with sandbox_process("mastodon_processing_seconds=1.2", "mastodon_async_threshold=100") as base:
-        config, env = _config(tmp_path, base), _env(hermetic_env)
+        config, env = write_all_kinds(tmp_path / "c.toml", base), _env(hermetic_env)
         image = write_png(tmp_path / "big.png", width=40, height=40, seed=5)
         up = run_cli(
             [
@@ -130,7 +114,7 @@ def test_mastodon_upload_202_poll_post_once_and_lookups(
         record = json.loads(up.stdout)
         assert record["url"].endswith(f"/original/{record['id']}.png")
         assert record["status_url"].startswith("https://sandbox.local/@sandbox/")
-        log = _log(base)
+        log = requests_log(base)
         statuses = [
             r["status"] for r in log if r["path"] == f"/mastodon/api/v1/media/{record['id']}"
         ]
@@ -156,13 +140,15 @@ def test_mastodon_upload_202_poll_post_once_and_lookups(
             env,
         )
         assert again.returncode == 0, again.stderr
-        instance = [r for r in _log(base) if r["path"] == "/mastodon/api/v2/instance"]
+        instance = [r for r in requests_log(base) if r["path"] == "/mastodon/api/v2/instance"]
         assert [r["status"] for r in instance] == [200, 304]
         media_id = json.loads(again.stdout)["id"]
         for _ in range(2):
             info = run_cli(["--config", str(config), "info", "-p", "ma", media_id], env)
             assert info.returncode == 0, info.stderr
-        lookups = [r for r in _log(base) if r["path"] == f"/mastodon/api/v1/media/{media_id}"]
+        lookups = [
+            r for r in requests_log(base) if r["path"] == f"/mastodon/api/v1/media/{media_id}"
+        ]
         # Authenticated Mastodon answers are `no-store`: never cached, so no validator sent.
         assert [r["if_none_match"] for r in lookups] == [None] * len(lookups)
         gone = run_cli(["--config", str(config), "delete", "-p", "ma", media_id], env)
@@ -174,7 +160,7 @@ def test_mastodon_upload_202_poll_post_once_and_lookups(
 
 def test_imgur_info_twice_list_and_delete(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
     with sandbox_process() as base:
-        config, env = _config(tmp_path, base), _env(hermetic_env)
+        config, env = write_all_kinds(tmp_path / "c.toml", base), _env(hermetic_env)
         up = run_cli(
             [
                 "--config",
@@ -205,7 +191,7 @@ def test_imgur_info_twice_list_and_delete(tmp_path: Path, hermetic_env: dict[str
             ["--config", str(config), "info", "-p", "im", record["id"], "--no-cache"], env
         )
         assert bypass.returncode == 0
-        assert _log(base)[-1]["if_none_match"] is None
+        assert requests_log(base)[-1]["if_none_match"] is None
         listed = run_cli(["--config", str(config), "list", "-p", "im"], env)
         assert listed.returncode == 0, listed.stderr
         assert listed.stdout.decode().splitlines() == [f"{record['id']}\t{record['url']}"]

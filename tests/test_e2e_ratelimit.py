@@ -7,17 +7,18 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.canned import Canned, canned_server
-from tests.e2e import CLI, get_json, run_cli, sandbox_process, write_config
-from tests.images import write_png
-
-
-def _posts(base: str) -> int:
-    return sum(
-        1
-        for r in get_json(f"{base}/_sandbox/requests")
-        if r["method"] == "POST" and r["path"].endswith("/3/image")
-    )
+from tests.support.canned import Canned, canned_server
+from tests.support.e2e import (
+    CLI,
+    get_json,
+    posts,
+    requests_log,
+    run_cli,
+    sandbox_process,
+    write_config,
+)
+from tests.support.images import write_png
+from tests.support.imgur import gateway_429, imgur_exception, legacy_error
 
 
 def test_four_concurrent_processes_share_one_post_bucket(
@@ -57,7 +58,7 @@ def test_four_concurrent_processes_share_one_post_bucket(
         # no window was overspent, and every upload went through exactly once.
         assert stats["responses_429"] == 0
         assert stats["uploads_stored"] == 20
-        assert _posts(base) == 20
+        assert len(posts(base, "/3/image")) == 20
 
 
 def test_spent_bucket_seen_by_one_process_stops_the_next_without_sending(
@@ -68,7 +69,7 @@ def test_spent_bucket_seen_by_one_process_stops_the_next_without_sending(
         files = [str(write_png(tmp_path / f"{i}.png", seed=i)) for i in range(2)]
         first = run_cli(["--config", str(config), "upload", *files], hermetic_env)
         assert first.returncode == 0, first.stderr
-        assert _posts(base) == 2
+        assert len(posts(base, "/3/image")) == 2
         late = write_png(tmp_path / "late.png", seed=9)
         done = run_cli(
             ["--config", str(config), "upload", "--on-limit", "fail", str(late)], hermetic_env
@@ -78,7 +79,7 @@ def test_spent_bucket_seen_by_one_process_stops_the_next_without_sending(
         assert err.startswith(f"error: {late}: Imgur POST bucket (per IP) is spent (0 of 2 left)")
         assert re.search(r"; it resets (tomorrow )?at \d\d:\d\d:\d\d ", err)
         assert "Traceback" not in err
-        assert _posts(base) == 2
+        assert len(posts(base, "/3/image")) == 2
         # `uploader limits` shows where the figure came from.
         shown = run_cli(["--config", str(config), "limits", "--json"], hermetic_env)
         assert shown.returncode == 0, shown.stderr
@@ -92,23 +93,6 @@ def test_spent_bucket_seen_by_one_process_stops_the_next_without_sending(
         text = run_cli(["--config", str(config), "limits"], hermetic_env).stdout.decode()
         assert "Imgur POST bucket (per IP): 0/2 left; resets " in text
         assert re.search(r"\(in (\d+ min|\d+ s)\); headers seen at ", text), text
-
-
-def test_wait_policy_waits_for_the_reset_and_says_so(
-    tmp_path: Path, hermetic_env: dict[str, str]
-) -> None:
-    with sandbox_process("imgur_post_limit=1", "imgur_post_window=5") as base:
-        config = write_config(tmp_path / "c.toml", base)
-        files = [str(write_png(tmp_path / f"{i}.png", seed=i)) for i in range(2)]
-        done = run_cli(["--config", str(config), "upload", *files], hermetic_env)
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.decode().count("https://i.imgur.com/") == 2
-        # The second upload waited for the POST bucket's reset, and said how long.
-        notes = done.stderr.decode().splitlines()
-        assert len(notes) == 1, notes
-        assert re.fullmatch(r"waiting [2-5] s for Imgur POST bucket \(per IP\) to reset", notes[0])
-        assert get_json(f"{base}/_sandbox/stats")["responses_429"] == 0
-        assert _posts(base) == 2
 
 
 def test_client_reserve_is_not_spent(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
@@ -126,30 +110,8 @@ def test_client_reserve_is_not_spent(tmp_path: Path, hermetic_env: dict[str, str
 
 # -- refusals in Imgur's other shapes (canned answers: the sandbox is not needed) ----------
 
-TOO_FAST = {
-    "data": {
-        "error": {
-            "code": 429,
-            "message": "You are uploading too fast. Please wait 37 more minutes.",
-            "type": "ImgurException",
-            "exception": [],
-        },
-        "request": "/3/image",
-        "method": "POST",
-    },
-    "success": False,
-    "status": 400,
-}
-GATEWAY_429 = {
-    "errors": [
-        {
-            "id": "legacy-api-1",
-            "code": "429",
-            "status": "Too Many Requests",
-            "detail": "Too Many Requests",
-        }
-    ]
-}
+TOO_FAST = imgur_exception(429, "You are uploading too fast. Please wait 37 more minutes.")
+GATEWAY_429 = gateway_429()
 FULL_CREDITS = (
     ("Content-Type", "application/vnd.imgur.v1+json"),
     ("X-RateLimit-UserLimit", "500"),
@@ -197,7 +159,7 @@ def test_uploading_too_fast_in_a_400_fails_at_once_with_the_reset(
 def test_daily_client_budget_exceeded_is_not_spent_again(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
-    body = {"data": {"error": "Daily client requests exceeded"}, "success": False, "status": 429}
+    body = legacy_error("Daily client requests exceeded", status=429, route=None)
     with canned_server(Canned(429, json.dumps(body).encode())) as (url, recorder):
         config = write_config(tmp_path / "c.toml", url)
         image = write_png(tmp_path / "a.png")
@@ -237,3 +199,24 @@ def test_the_upload_throttle_leaves_lookups_alone(
         assert info.returncode == 0, info.stderr
         assert json.loads(info.stdout)["url"] == "https://i.imgur.com/AbCdEf1.png"
         assert [r[0] for r in recorder.requests] == ["POST", "GET"]
+
+
+def test_limits_refresh_checks_imgur_credits_live(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    with sandbox_process("imgur_user_limit=300", "imgur_client_limit=9000") as base:
+        config = write_config(tmp_path / "c.toml", base)
+        stale = run_cli(["--config", str(config), "limits", "--json"], hermetic_env)
+        assert requests_log(base) == []  # without --refresh nothing is asked
+        done = run_cli(["--config", str(config), "limits", "--refresh", "--json"], hermetic_env)
+        asked = [(r["method"], r["path"]) for r in requests_log(base)]
+    assert (stale.returncode, done.returncode) == (0, 0), done.stderr
+    assert asked == [("GET", "/imgur/3/credits")]
+    before = {r["bucket"]: r for r in map(json.loads, stale.stdout.decode().splitlines())}
+    rows = {r["bucket"]: r for r in map(json.loads, done.stdout.decode().splitlines())}
+    assert (before["user"]["limit"], before["user"]["source"]) == (500, "default")
+    assert [(rows[b]["remaining"], rows[b]["limit"], rows[b]["source"]) for b in rows] == [
+        (300, 300, "live"),
+        (9000, 9000, "live"),
+        (1250, 1250, "default"),
+    ]

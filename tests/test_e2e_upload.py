@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import get_json, run_cli, sandbox_process, write_config
-from tests.images import png_bytes, write_png, write_sized_png
+from tests.support.e2e import get_json, run_cli, sandbox_process, write_config
+from tests.support.images import png_bytes, write_png, write_sized_png
 
 
 @pytest.fixture(scope="module")
@@ -217,31 +217,37 @@ def test_demo_runs_offline_and_exits_zero(hermetic_env: dict[str, str]) -> None:
     ), out
 
 
-def _peak_rss_of(args: list[str], env: dict[str, str]) -> tuple[int, bytes, int]:
-    """Run a process, polling its VmHWM (peak RSS of its own address space, which unlike
-    ru_maxrss is not inherited from the forking parent). Returns (bytes, stdout, code)."""
+# The child reports its own peak RSS (VmHWM of its address space, which unlike ru_maxrss
+# is not inherited from the forking parent) as it exits: no polling of /proc from outside,
+# which could miss the peak of a short process.
+PEAK_REPORTER = """
+import os, sys
+sys.argv[0] = "uploader"
+from uploader.__main__ import main
+try:
+    main()
+finally:
+    with open("/proc/self/status") as status:
+        peak = next(line for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["PEAK_RSS_FILE"], "w") as out:
+        out.write(peak.split()[1])
+"""
+
+
+def _peak_rss_of(args: list[str], env: dict[str, str], report: Path) -> tuple[int, bytes, int]:
+    """Run `uploader ARGS`; return (its peak RSS in bytes, its stdout, its exit code)."""
     import os
     import subprocess
-    import time
+    import sys
 
-    from tests.e2e import CLI
-
-    proc = subprocess.Popen(
-        [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **env}
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_REPORTER, *args],
+        capture_output=True,
+        env={**os.environ, **env, "PEAK_RSS_FILE": str(report)},
+        timeout=120,
+        check=False,
     )
-    peak = 0
-    status = Path(f"/proc/{proc.pid}/status")
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and time.monotonic() < deadline:
-        try:
-            for line in status.read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]) * 1024)
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.01)
-    out, _ = proc.communicate(timeout=30)
-    return peak, out, proc.returncode
+    return int(report.read_text()) * 1024, done.stdout, done.returncode
 
 
 def test_large_file_is_streamed_not_read_into_memory(
@@ -252,7 +258,9 @@ def test_large_file_is_streamed_not_read_into_memory(
         config = write_config(tmp_path / "c.toml", base, extra=f"max_image_size = {size + 1}\n")
         image = write_sized_png(tmp_path / "huge.png", size)
         peak, out, code = _peak_rss_of(
-            ["--config", str(config), "upload", "-f", "json", str(image)], hermetic_env
+            ["--config", str(config), "upload", "-f", "json", str(image)],
+            hermetic_env,
+            tmp_path / "peak",
         )
         assert code == 0
         # Python, httpx and click need ~40 MiB; reading the file whole would need 120 more.

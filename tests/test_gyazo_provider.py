@@ -8,7 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.images import write_png, write_sized_png
+from tests.support.clock import FakeTime
+from tests.support.http import Routes
+from tests.support.images import write_png, write_sized_png
+from tests.support.pipeline import Run, run_upload
+from tests.support.providers import config_of, make_provider
 from uploader.config.options import KINDS
 from uploader.config.settings import parse_config
 from uploader.errors import (
@@ -53,16 +57,16 @@ def _provider(
     env: dict[str, str] | None = None,
     cache: EtagCache | None = None,
 ) -> GyazoProvider:
-    config = parse_config(
+    return make_provider(
+        GyazoProvider,
         f'[providers.gy]\nkind = "gyazo"\nbase_url = "{API}"\nupload_url = "{UPLOAD}"\n' + extra,
-        tmp_path / "c.toml",
+        "gy",
+        handler,
+        tmp_path,
+        env={"UPLOADER_GY_ACCESS_TOKEN": TOKEN} if env is None else env,
+        clock=lambda: NOW,
+        cache=cache,
     )
-    profile = config.profile("gy")
-    credential = GyazoProvider.resolve_credential(
-        profile, {"UPLOADER_GY_ACCESS_TOKEN": TOKEN} if env is None else env
-    )
-    http = httpx.Client(transport=httpx.MockTransport(handler))
-    return GyazoProvider(profile, credential, http, None, clock=lambda: NOW, cache=cache)
 
 
 def _image(tmp_path: Path) -> ImageFile:
@@ -448,37 +452,32 @@ def test_through_the_pipeline_the_daily_bucket_counts_and_429_stops(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
     from uploader.commands import runtime as runtime_module
-    from uploader.commands import upload as upload_command
 
-    config = parse_config(
+    config = config_of(
         f'[providers.gy]\nkind = "gyazo"\nbase_url = "{API}"\nupload_url = "{UPLOAD}"\n',
-        tmp_path / "c.toml",
+        tmp_path,
     )
-    answers = [httpx.Response(200, json=UPLOADED)]
-    seen: list[httpx.Request] = []
+    server = Routes({"POST /gyazo-upload/api/upload": [httpx.Response(200, json=UPLOADED)]})
+    env = {**hermetic_env, "UPLOADER_GY_ACCESS_TOKEN": TOKEN}
+    image = str(write_png(tmp_path / "a.png"))
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return answers[-1]
+    def upload() -> Run:
+        transport = httpx.MockTransport(server)
+        return run_upload(
+            config,
+            [image],
+            env,
+            FakeTime(NOW),
+            transport=transport,
+            provider="gy",
+            on_limit="fail",
+            max_wait=0,
+        )
 
-    runtime = runtime_module.Runtime(
-        env={**hermetic_env, "UPLOADER_GY_ACCESS_TOKEN": TOKEN},
-        clock=lambda: NOW,
-        sleep=lambda _s: None,
-        transport=httpx.MockTransport(handler),
-    )
-    request = upload_command.UploadRequest(
-        paths=(str(write_png(tmp_path / "a.png")),),
-        provider="gy",
-        options=UploadOptions(),
-        on_limit="fail",
-        max_wait=0,
-    )
-    results: list[UploadResult] = []
-    outcome = upload_command.upload(config, request, runtime, lambda r, _e: results.append(r))
-    assert outcome.exit_code == ExitCode.OK
-    assert results[0].url == UPLOADED["url"]
-    (state,) = runtime_module.wire(config, "gy", runtime).limiter.states()
+    run = upload()
+    assert run.exit_code == ExitCode.OK
+    assert run.results[0].url == UPLOADED["url"]
+    (state,) = runtime_module.wire(config, "gy", run.runtime).limiter.states()
     assert (state.bucket, state.limit, state.remaining, state.source) == (
         "daily",
         12500,
@@ -486,8 +485,10 @@ def test_through_the_pipeline_the_daily_bucket_counts_and_429_stops(
         "counted",
     )
     assert state.reset_at == NOW + 86400
-    answers.append(httpx.Response(429, json=_body("Too many requests")))
-    outcome = upload_command.upload(config, request, runtime, lambda r, _e: results.append(r))
-    assert outcome.exit_code == ExitCode.RATE_LIMITED
-    assert len(seen) == 2  # after the 429 the limiter paused the bucket: no third request
-    assert "paused after the server refused" in (results[-1].error or "")
+    server.answers["POST /gyazo-upload/api/upload"].append(
+        httpx.Response(429, json=_body("Too many requests"))
+    )
+    run = upload()
+    assert run.exit_code == ExitCode.RATE_LIMITED
+    assert len(server.seen) == 2  # after the 429 the limiter paused the bucket: no third request
+    assert "paused after the server refused" in (run.results[-1].error or "")

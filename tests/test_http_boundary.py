@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.canned import Canned, canned_server
-from tests.e2e import get_json, run_cli, sandbox_process
-from tests.images import write_png
+from tests.support.canned import Canned, canned_server
+from tests.support.e2e import get_json, run_cli, sandbox_process
+from tests.support.images import write_png
 from uploader.auth.credentials import Credential, store_for
 from uploader.commands import login as login_command
 from uploader.commands.runtime import Runtime, open_provider

@@ -8,7 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.images import write_png
+from tests.support.images import write_png
+from tests.support.imgur import IMAGE, gateway_429, imgur_exception, legacy_error
+from tests.support.providers import make_provider
 from uploader.config.settings import parse_config
 from uploader.errors import (
     AuthError,
@@ -23,30 +25,22 @@ from uploader.imaging.inspect import inspect_path
 from uploader.models import BucketUpdate, UploadOptions
 from uploader.providers.imgur import ImgurProvider
 
-IMAGE = {
-    "id": "AbCdEf1",
-    "deletehash": "hdYnH1gKz9YTHfS",
-    "link": "https://i.imgur.com/AbCdEf1.png",
-    "type": "image/png",
-    "width": 8,
-    "height": 8,
-}
-
 
 def _provider(
     handler: Callable[[httpx.Request], httpx.Response],
     env: dict[str, str] | None = None,
     tmp: Path = Path("/tmp"),
 ) -> ImgurProvider:
-    config = parse_config(
+    return make_provider(
+        ImgurProvider,
         '[providers.im]\nkind = "imgur"\nclient_id = "cid-123"\n'
         'base_url = "http://127.0.0.1:1/imgur"\n',
-        tmp / "c.toml",
+        "im",
+        handler,
+        tmp,
+        env=env,
+        clock=lambda: 1_000_000.0,
     )
-    profile = config.profile("im")
-    credential = ImgurProvider.resolve_credential(profile, env or {})
-    http = httpx.Client(transport=httpx.MockTransport(handler))
-    return ImgurProvider(profile, credential, http, None, clock=lambda: 1_000_000.0)
 
 
 def _upload(
@@ -101,11 +95,7 @@ def _error(tmp_path: Path, response: httpx.Response) -> UploaderError:
     return info.value
 
 
-LEGACY = {
-    "data": {"error": "Invalid client_id", "request": "/3/image", "method": "POST"},
-    "success": False,
-    "status": 403,
-}
+LEGACY = legacy_error("Invalid client_id", status=403)
 
 
 @pytest.mark.parametrize(
@@ -115,11 +105,7 @@ LEGACY = {
         (
             httpx.Response(
                 401,
-                json={
-                    "data": {"error": "Authentication required"},
-                    "success": False,
-                    "status": 401,
-                },
+                json=legacy_error("Authentication required", status=401, route=None),
             ),
             AuthError,
             ExitCode.AUTH,
@@ -128,20 +114,7 @@ LEGACY = {
         (
             httpx.Response(
                 400,
-                json={
-                    "data": {
-                        "error": {
-                            "code": 1002,
-                            "message": "File is over the size limit",
-                            "type": "ImgurException",
-                            "exception": [],
-                        },
-                        "request": "/3/image",
-                        "method": "POST",
-                    },
-                    "success": False,
-                    "status": 400,
-                },
+                json=imgur_exception(1002, "File is over the size limit"),
             ),
             ProviderError,
             ExitCode.PROVIDER,
@@ -150,18 +123,7 @@ LEGACY = {
         (
             httpx.Response(
                 400,
-                json={
-                    "data": {
-                        "error": {
-                            "code": 1003,
-                            "message": "File type invalid (1)",
-                            "type": "ImgurException",
-                            "exception": [],
-                        }
-                    },
-                    "success": False,
-                    "status": 400,
-                },
+                json=imgur_exception(1003, "File type invalid (1)", route=None),
             ),
             ProviderError,
             ExitCode.PROVIDER,
@@ -170,16 +132,7 @@ LEGACY = {
         (
             httpx.Response(
                 429,
-                json={
-                    "errors": [
-                        {
-                            "id": "legacy-api-1",
-                            "code": "429",
-                            "status": "Too Many Requests",
-                            "detail": "Too Many Requests",
-                        }
-                    ]
-                },
+                json=gateway_429(),
                 headers={"content-type": "application/vnd.imgur.v1+json"},
             ),
             RateLimitError,
@@ -244,9 +197,7 @@ LEGACY = {
             "not JSON",
         ),
         (
-            httpx.Response(
-                200, json={"data": {"error": "Something odd"}, "success": False, "status": 200}
-            ),
+            httpx.Response(200, json=legacy_error("Something odd", status=200, route=None)),
             ProviderError,
             ExitCode.PROVIDER,
             "Something odd",
@@ -254,11 +205,7 @@ LEGACY = {
         (
             httpx.Response(
                 400,
-                json={
-                    "data": {"error": "These actions are forbidden."},
-                    "success": False,
-                    "status": 400,
-                },
+                json=legacy_error("These actions are forbidden.", status=400, route=None),
                 headers={"cdn-error": "yes"},
             ),
             ProviderError,
@@ -282,17 +229,9 @@ def test_error_shapes(
 
 
 def test_wait_hint_in_message_text_becomes_retry_after(tmp_path: Path) -> None:
-    body = {
-        "data": {
-            "error": {
-                "code": 429,
-                "message": "You are uploading too fast. Please wait 37 more minutes.",
-                "type": "ImgurException",
-            }
-        },
-        "success": False,
-        "status": 400,
-    }
+    body = imgur_exception(
+        429, "You are uploading too fast. Please wait 37 more minutes.", route=None, exception=False
+    )
     error = _error(tmp_path, httpx.Response(400, json=body))
     assert isinstance(error, RateLimitError)
     assert error.retry_after == 37 * 60
@@ -314,7 +253,7 @@ def test_the_secret_never_shows_in_the_credential_or_its_errors(tmp_path: Path) 
     for text in (repr(credential), str(credential), credential.identity, credential.source):
         assert secret not in text  # ...but never shown
         assert "5d41402a" not in text
-    rejected = {"data": {"error": "Unauthorized"}, "success": False, "status": 403}
+    rejected = legacy_error("Unauthorized", status=403, route=None)
     seen: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -615,15 +554,7 @@ def test_a_token_another_process_stored_meanwhile_is_used_without_refreshing(
 
 
 def test_a_refused_upload_hint_is_about_the_upload(tmp_path: Path) -> None:
-    body = {
-        "data": {
-            "error": {"code": 403, "message": "Forbidden", "type": "ImgurException"},
-            "request": "/3/image",
-            "method": "POST",
-        },
-        "success": False,
-        "status": 400,
-    }
+    body = imgur_exception(403, "Forbidden", exception=False)
     error = _error(tmp_path, httpx.Response(400, json=body))
     assert type(error) is ProviderError
     assert error.message == "Imgur refused the upload: Forbidden (HTTP 400, code 403)"

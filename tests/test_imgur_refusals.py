@@ -8,33 +8,27 @@ must reach the limiter, so that the next attempt waits or fails instead of re-se
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.images import write_png
+from tests.support.clock import FakeTime
+from tests.support.http import Routes
+from tests.support.images import write_png
+from tests.support.imgur import gateway_429, legacy_error, too_fast_body, uploaded
+from tests.support.pipeline import run_upload
+from tests.support.providers import config_of
 from uploader.commands import lookup
 from uploader.commands import runtime as runtime_module
-from uploader.commands import upload as upload_command
-from uploader.config.settings import Config, parse_config
+from uploader.config.settings import Config
 from uploader.errors import ExitCode, RateLimitError, UploaderError
-from uploader.models import UploadOptions, UploadResult
+from uploader.http.retry import RetryPolicy
 from uploader.ratelimit.limiter import LimitPolicy
 from uploader.timewords import clock
 
 NOW = 1_785_000_000.0
-IMAGE = {
-    "id": "AbCdEf1",
-    "deletehash": "hdYnH1gKz9YTHfS",
-    "link": "https://i.imgur.com/AbCdEf1.png",
-    "type": "image/png",
-    "width": 8,
-    "height": 8,
-    "size": 100,
-    "datetime": 1_700_000_000,
-}
+IMAGE = {**uploaded()["data"], "size": 100, "datetime": 1_700_000_000}
 OK = {"data": IMAGE, "success": True, "status": 200}
 FULL_CREDITS = {
     "X-RateLimit-UserLimit": "500",
@@ -51,94 +45,28 @@ FULL_CREDITS = {
 
 def too_fast(minutes: int) -> httpx.Response:
     """Reference 1.2 #2: the structured ImgurException, code 429, HTTP and body status 400."""
-    body = {
-        "data": {
-            "error": {
-                "code": 429,
-                "message": f"You are uploading too fast. Please wait {minutes} more minutes.",
-                "type": "ImgurException",
-                "exception": [],
-            },
-            "request": "/3/image",
-            "method": "POST",
-        },
-        "success": False,
-        "status": 400,
-    }
-    return httpx.Response(400, json=body)
+    return httpx.Response(400, json=too_fast_body(minutes))
 
 
 def daily_exceeded(headers: dict[str, str] | None = None) -> httpx.Response:
     """Reference 1.10: the legacy string error, HTTP 429."""
-    body = {
-        "data": {
-            "error": "Daily client requests exceeded",
-            "request": "/3/image",
-            "method": "POST",
-        },
-        "success": False,
-        "status": 429,
-    }
+    body = legacy_error("Daily client requests exceeded", status=429)
     return httpx.Response(429, json=body, headers=headers or {})
 
 
-GATEWAY_429 = {
-    "errors": [
-        {
-            "id": "legacy-api-7756c5f445-v8sw6/FWkdEyQ56Y-1829229",
-            "code": "429",
-            "status": "Too Many Requests",
-            "detail": "Too Many Requests",
-        }
-    ]
-}
-
-
-class Server:
-    """Scripted answers per ``"METHOD /path"``, in order (the last one repeats)."""
-
-    def __init__(self, answers: dict[str, list[httpx.Response]]) -> None:
-        self.answers = answers
-        self.seen: list[tuple[str, str, float]] = []
-        self.clock: Callable[[], float] = lambda: 0.0
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        key = f"{request.method} {request.url.path}"
-        self.seen.append((request.method, request.url.path, self.clock()))
-        queue = self.answers.get(key)
-        if not queue:
-            return httpx.Response(404, text="<title>imgur: the simple 404 page</title>")
-        answer = queue.pop(0) if len(queue) > 1 else queue[0]
-        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
-
-    def count(self, method: str) -> int:
-        return sum(1 for m, _, _ in self.seen if m == method)
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = NOW
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+GATEWAY_429 = gateway_429("legacy-api-7756c5f445-v8sw6/FWkdEyQ56Y-1829229")
 
 
 def _config(tmp_path: Path, extra: str = "") -> Config:
-    return parse_config(
+    return config_of(
         '[defaults]\nretries = 4\n[providers.im]\nkind = "imgur"\nclient_id = "cid-123"\n'
         f'base_url = "http://127.0.0.1:1/imgur"\n{extra}',
-        tmp_path / "c.toml",
+        tmp_path,
     )
 
 
 def _runtime(
-    env: dict[str, str], server: Server, fake: FakeTime, notes: list[str]
+    env: dict[str, str], server: Routes, fake: FakeTime, notes: list[str]
 ) -> runtime_module.Runtime:
     server.clock = fake.clock
     return runtime_module.Runtime(
@@ -153,29 +81,30 @@ def _runtime(
 def _upload(
     tmp_path: Path,
     env: dict[str, str],
-    server: Server,
+    server: Routes,
     fake: FakeTime,
     *,
     on_limit: str = "wait",
     max_wait: float = 300.0,
     notes: list[str] | None = None,
 ) -> tuple[ExitCode, list[UploaderError | None]]:
-    image = write_png(tmp_path / "a.png")
-    errors: list[UploaderError | None] = []
-
-    def emit(_result: UploadResult, error: UploaderError | None) -> None:
-        errors.append(error)
-
-    request = upload_command.UploadRequest(
-        paths=(str(image),),
+    server.clock = fake.clock
+    image = str(write_png(tmp_path / "a.png"))
+    transport = httpx.MockTransport(server)
+    run = run_upload(
+        _config(tmp_path),
+        [image],
+        env,
+        fake,
+        transport=transport,
         provider="im",
-        options=UploadOptions(),
         on_limit=on_limit,
         max_wait=max_wait,
+        retry=RetryPolicy(),
     )
-    runtime = _runtime(env, server, fake, notes if notes is not None else [])
-    outcome = upload_command.upload(_config(tmp_path), request, runtime, emit)
-    return outcome.exit_code, errors
+    if notes is not None:
+        notes.extend(run.notes)
+    return run.exit_code, run.errors
 
 
 def _local(epoch: float) -> str:
@@ -189,8 +118,8 @@ def _local(epoch: float) -> str:
 def test_too_fast_in_a_400_beyond_max_wait_fails_at_once_with_the_reset(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
-    server = Server({"POST /imgur/3/image": [too_fast(37)]})
-    fake = FakeTime()
+    server = Routes({"POST /imgur/3/image": [too_fast(37)]})
+    fake = FakeTime(NOW)
     code, (error,) = _upload(tmp_path, hermetic_env, server, fake)
     assert code == ExitCode.RATE_LIMITED
     assert server.count("POST") == 1  # no re-send at all
@@ -208,12 +137,12 @@ def test_too_fast_in_a_400_beyond_max_wait_fails_at_once_with_the_reset(
 def test_too_fast_in_a_400_within_max_wait_waits_then_sends_again(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
-    server = Server({"POST /imgur/3/image": [too_fast(2), httpx.Response(200, json=OK)]})
-    fake = FakeTime()
+    server = Routes({"POST /imgur/3/image": [too_fast(2), httpx.Response(200, json=OK)]})
+    fake = FakeTime(NOW)
     notes: list[str] = []
     code, (error,) = _upload(tmp_path, hermetic_env, server, fake, notes=notes)
     assert (code, error) == (ExitCode.OK, None)
-    first, second = (at for m, _, at in server.seen if m == "POST")
+    first, second = server.times_of("POST")
     assert second - first >= 120  # the server's "wait 2 more minutes", honoured
     assert notes == ["waiting 120 s for Imgur POST bucket (per IP) to reset"]
 
@@ -221,8 +150,8 @@ def test_too_fast_in_a_400_within_max_wait_waits_then_sends_again(
 def test_too_fast_under_on_limit_fail_sends_once(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
-    server = Server({"POST /imgur/3/image": [too_fast(2)]})
-    code, (error,) = _upload(tmp_path, hermetic_env, server, FakeTime(), on_limit="fail")
+    server = Routes({"POST /imgur/3/image": [too_fast(2)]})
+    code, (error,) = _upload(tmp_path, hermetic_env, server, FakeTime(NOW), on_limit="fail")
     assert code == ExitCode.RATE_LIMITED
     assert server.count("POST") == 1
     assert isinstance(error, RateLimitError)
@@ -253,8 +182,8 @@ def test_too_fast_under_on_limit_fail_sends_once(
 def test_a_429_whose_body_is_not_json_is_a_rate_limit(
     tmp_path: Path, hermetic_env: dict[str, str], response: httpx.Response
 ) -> None:
-    server = Server({"POST /imgur/3/image": [response]})
-    fake = FakeTime()
+    server = Routes({"POST /imgur/3/image": [response]})
+    fake = FakeTime(NOW)
     code, (error,) = _upload(tmp_path, hermetic_env, server, fake, on_limit="fail")
     assert code == ExitCode.RATE_LIMITED
     assert isinstance(error, RateLimitError)
@@ -281,13 +210,13 @@ def test_an_unexplained_upload_429_pauses_only_the_post_side(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
     refused = httpx.Response(429, json=GATEWAY_429, headers=FULL_CREDITS)
-    server = Server(
+    server = Routes(
         {
             "POST /imgur/3/image": [refused],
             "GET /imgur/3/image/AbCdEf1": [httpx.Response(200, json=OK)],
         }
     )
-    fake = FakeTime()
+    fake = FakeTime(NOW)
     code, (error,) = _upload(tmp_path, hermetic_env, server, fake, on_limit="fail")
     assert code == ExitCode.RATE_LIMITED
     assert server.count("POST") == 1
@@ -310,10 +239,10 @@ def test_a_429_with_a_spent_user_bucket_holds_back_lookups_too(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
     headers = {**FULL_CREDITS, "X-RateLimit-UserRemaining": "0"}
-    server = Server(
+    server = Routes(
         {"POST /imgur/3/image": [httpx.Response(429, json=GATEWAY_429, headers=headers)]}
     )
-    fake = FakeTime()
+    fake = FakeTime(NOW)
     code, (error,) = _upload(tmp_path, hermetic_env, server, fake, on_limit="fail")
     assert code == ExitCode.RATE_LIMITED
     assert isinstance(error, RateLimitError)
@@ -347,10 +276,10 @@ def test_a_429_with_a_spent_user_bucket_holds_back_lookups_too(
 def test_daily_client_requests_exceeded_spends_the_client_bucket_until_its_reset(
     tmp_path: Path, hermetic_env: dict[str, str], headers: dict[str, str], reset: float
 ) -> None:
-    server = Server(
+    server = Routes(
         {"POST /imgur/3/image": [daily_exceeded(headers)], "GET /imgur/3/image/AbCdEf1": []}
     )
-    fake = FakeTime()
+    fake = FakeTime(NOW)
     code, (error,) = _upload(tmp_path, hermetic_env, server, fake, max_wait=300)
     assert code == ExitCode.RATE_LIMITED
     assert server.count("POST") == 1  # never again against an exhausted daily budget
@@ -374,9 +303,9 @@ def test_daily_client_requests_exceeded_spends_the_client_bucket_until_its_reset
 def test_user_requests_exceeded_spends_the_user_bucket(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
-    body = {"data": {"error": "User request limit exceeded"}, "success": False, "status": 429}
-    server = Server({"POST /imgur/3/image": [httpx.Response(429, json=body)]})
-    code, (error,) = _upload(tmp_path, hermetic_env, server, FakeTime(), on_limit="fail")
+    body = legacy_error("User request limit exceeded", status=429, route=None)
+    server = Routes({"POST /imgur/3/image": [httpx.Response(429, json=body)]})
+    code, (error,) = _upload(tmp_path, hermetic_env, server, FakeTime(NOW), on_limit="fail")
     assert code == ExitCode.RATE_LIMITED
     assert isinstance(error, RateLimitError)
     assert (error.bucket, error.reset_at) == ("user", NOW + 3600)

@@ -10,7 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.images import write_png, write_sized_png
+from tests.support.clock import FakeTime
+from tests.support.http import Routes
+from tests.support.images import write_png, write_sized_png
+from tests.support.pipeline import run_upload
+from tests.support.providers import config_of, make_provider
 from uploader.config.settings import parse_config
 from uploader.errors import (
     AuthError,
@@ -64,28 +68,13 @@ INSTANCE = {
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-class Server:
-    """Routes by method and path; each route answers from its list (the last one repeats)."""
-
-    def __init__(self, routes: dict[str, list[httpx.Response]]) -> None:
-        self.routes = {"GET /api/v2/instance": [httpx.Response(200, json=INSTANCE)], **routes}
-        self.seen: list[httpx.Request] = []
-        self.count: dict[str, int] = {}
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        self.seen.append(request)
-        key = f"{request.method} {request.url.path.removeprefix('/mastodon')}"
-        answers = self.routes.get(key)
-        if answers is None:
-            return httpx.Response(404, json={"error": "Record not found"})
-        index = self.count.get(key, 0)
-        self.count[key] = index + 1
-        return answers[min(index, len(answers) - 1)]
-
-    def requests(self, key: str) -> list[httpx.Request]:
-        method, path = key.split(" ", 1)
-        return [r for r in self.seen if r.method == method and r.url.path.endswith(path)]
+def Server(routes: dict[str, list[httpx.Response]]) -> Routes:
+    """Routes by method and path (``/mastodon`` stripped), the instance answered already."""
+    return Routes(
+        {"GET /api/v2/instance": [httpx.Response(200, json=INSTANCE)], **routes},
+        prefix="/mastodon",
+        missing=httpx.Response(404, json={"error": "Record not found"}),
+    )
 
 
 def _provider(
@@ -96,18 +85,17 @@ def _provider(
     sleeps: list[float] | None = None,
     cache: EtagCache | None = None,
 ) -> MastodonProvider:
-    config = parse_config(
-        f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\n' + extra,
-        tmp_path / "c.toml",
-    )
-    profile = config.profile("social")
-    credential = MastodonProvider.resolve_credential(
-        profile, {"UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN}
-    )
-    http = httpx.Client(transport=httpx.MockTransport(handler))
     log = sleeps if sleeps is not None else []
-    return MastodonProvider(
-        profile, credential, http, None, clock=lambda: NOW, cache=cache, sleep=log.append
+    return make_provider(
+        MastodonProvider,
+        f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\n' + extra,
+        "social",
+        handler,
+        tmp_path,
+        env={"UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
+        clock=lambda: NOW,
+        cache=cache,
+        sleep=log.append,
     )
 
 
@@ -679,12 +667,8 @@ def test_through_the_pipeline_headers_feed_the_buckets(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
     from uploader.commands import runtime as runtime_module
-    from uploader.commands import upload as upload_command
-    from uploader.models import UploadResult
 
-    config = parse_config(
-        f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\n', tmp_path / "c.toml"
-    )
+    config = config_of(f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\n', tmp_path)
     api = {
         "X-RateLimit-Limit": "300",
         "X-RateLimit-Remaining": "299",
@@ -701,24 +685,21 @@ def test_through_the_pipeline_headers_feed_the_buckets(
             "POST /api/v2/media": [httpx.Response(200, json=MEDIA, headers=media)],
         }
     )
-    runtime = runtime_module.Runtime(
-        env={**hermetic_env, "UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
-        clock=lambda: NOW,
-        sleep=lambda _s: None,
+    run = run_upload(
+        config,
+        [str(write_png(tmp_path / "a.png"))],
+        {**hermetic_env, "UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
+        FakeTime(NOW),
         transport=httpx.MockTransport(server),
-    )
-    request = upload_command.UploadRequest(
-        paths=(str(write_png(tmp_path / "a.png")),),
         provider="social",
-        options=UploadOptions(description="alt"),
         on_limit="fail",
         max_wait=0,
+        options=UploadOptions(description="alt"),
     )
-    results: list[UploadResult] = []
-    outcome = upload_command.upload(config, request, runtime, lambda r, _e: results.append(r))
-    assert outcome.exit_code == ExitCode.OK
-    assert results[0].url == FILE_URL
-    states = {s.bucket: s for s in runtime_module.wire(config, "social", runtime).limiter.states()}
+    assert run.exit_code == ExitCode.OK
+    assert run.results[0].url == FILE_URL
+    limiter = runtime_module.wire(config, "social", run.runtime).limiter
+    states = {s.bucket: s for s in limiter.states()}
     # The upload's headers name the media bucket; its api credit is counted locally.
     assert (states["api"].remaining, states["media"].remaining) == (298, 29)
     assert states["api"].reset_at == pytest.approx(NOW + 300.824007)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.images import png_bytes, write_png
+from tests.support.images import png_bytes, write_png
 from uploader.errors import ExitCode, InputFileError
 from uploader.imaging.inspect import inspect_path, sniff, spooled_stdin
 

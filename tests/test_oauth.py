@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
-import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
 
+from tests.support.clock import FakeTime
 from uploader.auth.oauth import FRAGMENT_PAGE, LoopbackListener, pkce_pair
 from uploader.errors import AuthError
 from uploader.sandbox import Sandbox, SandboxConfig
@@ -185,28 +185,18 @@ def test_sandbox_imgur_token_flow_pin_and_refresh() -> None:
         assert other.json()["data"]["error"] == "Invalid grant"
 
 
-def _poll_status(url: str, headers: dict[str, str], want: int) -> int:
-    """GET until the answer is ``want``: at most 100 tries over at most 10 s."""
-    deadline = time.monotonic() + 10.0
-    status = -1
-    for _ in range(100):
-        status = httpx.get(url, headers=headers).status_code
-        if status == want or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    return status
-
-
 def test_sandbox_imgur_token_expiry_and_refresh_after_it() -> None:
-    # Lifetime 0: a token is expired as soon as it is minted. Polling (bounded) rather
-    # than a fixed sleep covers a clock too coarse to have moved yet.
-    with Sandbox(SandboxConfig(imgur_token_lifetime=0.0)) as sb:
+    # The sandbox's clock is moved by hand: valid until its lifetime is over, then expired.
+    clock = FakeTime(1_700_000_000.0)
+    with Sandbox(SandboxConfig(imgur_token_lifetime=60.0), clock=clock) as sb:
         base = f"{sb.base_url}/imgur"
         tokens = _imgur_authorize(base)
-        assert tokens["expires_in"] == "0"
+        assert tokens["expires_in"] == "60"
         auth = {"Authorization": f"Bearer {tokens['access_token']}"}
         me = f"{base}/3/account/me/images"
-        assert _poll_status(me, auth, 403) == 403
+        clock.now += 59
+        assert httpx.get(me, headers=auth).status_code == 200
+        clock.now += 1
         expired = httpx.get(me, headers=auth)
         assert expired.status_code == 403
         assert expired.json()["data"]["error"] == "Unauthorized"

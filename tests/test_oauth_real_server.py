@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
+from tests.support.http import free_port
 from uploader.auth import flows, tokens
 from uploader.config.settings import parse_config
 from uploader.errors import AuthError
@@ -41,12 +41,6 @@ def _base(iam_server: Any) -> str:
     return f"http://127.0.0.1:{iam_server.port}"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class BrowserUI:
     """Records the authorization URL; the test plays the browser."""
 
@@ -64,7 +58,7 @@ class BrowserUI:
 
 def _client(iam_server: Any, redirect: str) -> Any:
     client = iam_server.models.Client(
-        client_id=f"uploader-{_free_port()}",
+        client_id=f"uploader-{free_port()}",
         client_secret=SECRET,
         client_name="uploader",
         redirect_uris=[redirect],
@@ -140,7 +134,7 @@ def _sign_in(
 
 
 def test_code_flow_with_pkce_against_canaille(iam_server: Any, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     client = _client(iam_server, f"http://127.0.0.1:{port}/callback")
     user = iam_server.random_user()
     iam_server.login(user)
@@ -178,7 +172,7 @@ def test_canaille_refuses_our_exchange_without_the_right_verifier(
     iam_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Shows the server really checks PKCE, so the test above proves our verifier is right.
-    port = _free_port()
+    port = free_port()
     client = _client(iam_server, f"http://127.0.0.1:{port}/callback")
     user = iam_server.random_user()
     iam_server.login(user)

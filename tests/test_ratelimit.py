@@ -10,12 +10,14 @@ import json
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.clock import FakeTime
+from tests.support.limiter import CLIENT, KEY, POST, UPLOAD, USER
+from tests.support.limiter import make_limiter as limiter
 from uploader.errors import ExitCode, RateLimitError
 from uploader.models import BucketUpdate
 from uploader.ratelimit.limiter import (
@@ -31,48 +33,8 @@ from uploader.ratelimit.store import FileStateStore
 from uploader.timewords import clock
 
 NOW = 1_785_000_000.0
-KEY = "k" * 32
-POST = BucketSpec("post", "Imgur POST bucket (per IP)", 1250, 3600.0)
-USER = BucketSpec("user", "Imgur user bucket (per IP)", 500, 3600.0)
-CLIENT = BucketSpec("client", "Imgur client bucket (per app, daily)", 12500, 86400.0, reserve=100)
 FAST = BucketSpec("fast", "Fast bucket", 40, 10.0)
 DAILY = BucketSpec("daily", "Gyazo API requests (daily)", 12500, 86400.0, counted=True)
-UPLOAD = {"user": 10, "client": 10, "post": 1}  # what an Imgur upload costs
-
-
-class FakeTime:
-    def __init__(self, start: float = NOW) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-        self.during_sleep: Callable[[], None] = lambda: None
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 6))
-        self.now += seconds
-        self.during_sleep()
-
-
-def limiter(
-    directory: Path,
-    fake: FakeTime,
-    *specs: BucketSpec,
-    on_limit: str = "wait",
-    max_wait: float = 300.0,
-    notes: list[str] | None = None,
-) -> RateLimiter:
-    return RateLimiter(
-        FileStateStore(directory),
-        KEY,
-        specs or (POST,),
-        LimitPolicy("fail" if on_limit == "fail" else "wait", max_wait),
-        provider_label="Imgur (test)",
-        clock=fake.clock,
-        sleep=fake.sleep,
-        notify=(notes.append if notes is not None else lambda _m: None),
-    )
 
 
 def stored(directory: Path) -> dict[str, Any]:
@@ -91,7 +53,7 @@ def local(epoch: float) -> str:
 
 @pytest.fixture
 def fake() -> FakeTime:
-    return FakeTime()
+    return FakeTime(NOW, digits=6)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from tests.support.clock import FakeTime
 from uploader.errors import (
     AmbiguousUploadError,
     AuthError,
@@ -25,19 +26,6 @@ from uploader.http.retry import (
     gives_up,
     wait_before_retry,
 )
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def clock(self) -> float:
-        return self.now
 
 
 def _run(

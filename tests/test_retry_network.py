@@ -12,18 +12,12 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.canned import Canned, canned_server
+from tests.support.canned import Canned, canned_server
+from tests.support.http import free_port
 from uploader.errors import NetworkError, TlsError
 from uploader.http.client import Timeouts, build_client
 from uploader.http.retry import RetryPolicy, call_with_retries
 from uploader.http.session import ApiSession
-
-
-def _free_port() -> int:
-    """A port that surely has no listener: bound by us, then closed."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _session(transport: httpx.BaseTransport | None = None) -> ApiSession:
@@ -70,7 +64,7 @@ def test_a_tls_failure_is_tried_exactly_once() -> None:
 
 
 def test_connection_refused_says_so_and_is_retried() -> None:
-    port = _free_port()
+    port = free_port()
     session = _session()
     error = _failure(session, f"http://127.0.0.1:{port}/imgur")
     assert type(error) is NetworkError
@@ -137,7 +131,7 @@ def test_an_untrusted_certificate_is_named_and_not_retried() -> None:
 
 
 def test_no_secret_of_the_url_reaches_the_message() -> None:
-    port = _free_port()
+    port = free_port()
     url = f"http://user:hunter2-secret@127.0.0.1:{port}/imgur/3/image?access_token=tok-secret"
     error = _failure(_session(), url)
     assert "secret" not in error.message

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e import run_cli, sandbox_process
-from tests.images import png_bytes
+from tests.support.e2e import run_cli, sandbox_process
+from tests.support.images import png_bytes
 from uploader.commands.sandbox import parse_knobs, serve
 from uploader.errors import ExitCode, UsageError
 from uploader.sandbox import Sandbox, SandboxConfig

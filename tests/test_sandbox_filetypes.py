@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from tests.images import png_bytes
+from tests.support.images import png_bytes
 from uploader.imaging.inspect import sniff as client_sniff
 from uploader.sandbox import Sandbox, SandboxConfig
 from uploader.sandbox.filetypes import sniff

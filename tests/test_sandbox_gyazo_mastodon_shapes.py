@@ -6,21 +6,12 @@ import re
 
 import httpx
 
-from tests.images import png_bytes
+from tests.support.clock import FakeTime
+from tests.support.images import png_bytes
 from uploader.sandbox import Sandbox, SandboxConfig
 
 MA = {"Authorization": "Bearer ma"}
 GZ = {"Authorization": "Bearer gz"}
-
-
-class FakeClock:
-    """The sandbox's clock, moved by hand (``now`` in epoch seconds)."""
-
-    def __init__(self, now: float = 1_700_000_100.5) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _media(sb: Sandbox, data: bytes | None = None) -> httpx.Response:
@@ -53,7 +44,7 @@ def test_mastodon_media_bucket_headers_iso_and_429() -> None:
 
 
 def test_mastodon_epoch_and_headerless_forks() -> None:
-    clock = FakeClock()
+    clock = FakeTime(1_700_000_100.5)
     with Sandbox(SandboxConfig(mastodon_reset_format="epoch"), clock=clock) as sb:
         reset = int(_media(sb).headers["x-ratelimit-reset"])
         assert reset == (int(clock.now) // 1800 + 1) * 1800  # the next 30-minute boundary
@@ -62,7 +53,7 @@ def test_mastodon_epoch_and_headerless_forks() -> None:
 
 
 def test_mastodon_202_then_206_then_200_and_auth_errors() -> None:
-    clock = FakeClock()
+    clock = FakeTime(1_700_000_100.5)
     config = SandboxConfig(mastodon_async_threshold=10, mastodon_processing_seconds=30.0)
     with Sandbox(config, clock=clock) as sb:
         queued = _media(sb)

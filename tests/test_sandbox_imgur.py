@@ -19,8 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e import first_line
-from tests.images import png_bytes, write_sized_png
+from tests.support.clock import FakeTime
+from tests.support.e2e import first_line
+from tests.support.images import png_bytes, write_sized_png
+from tests.support.imgur import imgur_exception, legacy_error
 from uploader.sandbox import Sandbox, SandboxConfig
 
 AUTH = {"Authorization": "Client-ID abc"}
@@ -42,23 +44,13 @@ IMAGE_KEYS = {  # reference 1.4: documented keys and those seen on live response
 MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
 
 
-class FakeClock:
-    """The sandbox's clock, moved by hand (``now`` in epoch seconds)."""
-
-    def __init__(self, now: float = 1_700_000_000.25) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def sandbox_threads() -> list[str]:
     """The names of the threads the sandbox started (they all share a prefix)."""
     return sorted(t.name for t in threading.enumerate() if t.name.startswith("uploader-sandbox"))
 
 
 @contextmanager
-def imgur(clock: FakeClock | None = None, **knobs: Any) -> Iterator[tuple[Sandbox, httpx.Client]]:
+def imgur(clock: FakeTime | None = None, **knobs: Any) -> Iterator[tuple[Sandbox, httpx.Client]]:
     """A sandbox with these knobs (and clock) and a client whose base URL is its Imgur
     prefix."""
     with (
@@ -92,7 +84,7 @@ def raw_names(response: httpx.Response) -> set[bytes]:
 
 def test_upload_stores_the_exact_bytes_and_answers_the_image_model(tmp_path: Path) -> None:
     data = png_bytes(width=20, height=10, seed=5)
-    clock = FakeClock()
+    clock = FakeTime(1_700_000_000.25)
     with imgur(clock, storage_dir=str(tmp_path)) as (sb, client):
         before = time.time()
         response = upload(client, data, title="T", description="D")
@@ -233,7 +225,7 @@ def test_rate_headers_have_the_real_spellings_costs_and_formats() -> None:
 
 
 def test_epoch_user_reset_knob() -> None:
-    clock = FakeClock()
+    clock = FakeTime(1_700_000_000.25)
     with imgur(clock, imgur_user_reset_format="epoch") as (_, client):
         reset = int(upload(client).headers["X-RateLimit-UserReset"])
         assert reset == int(clock.now + 3600)
@@ -267,7 +259,7 @@ def test_spent_post_bucket_answers_the_gateway_429_without_processing() -> None:
 
 
 def test_post_reset_counts_down_rounded_up_and_the_window_restarts() -> None:
-    clock = FakeClock()
+    clock = FakeTime(1_700_000_000.25)
     start = clock.now
     with imgur(clock, imgur_post_limit=1, imgur_post_window=2.0) as (_, client):
         first = upload(client)
@@ -302,11 +294,7 @@ def test_legacy_429_names_the_bucket(knobs: dict[str, Any], allowed: int, messag
         response = upload(client)
         assert response.status_code == 429
         assert response.headers["content-type"] == "application/json; charset=utf-8"
-        assert response.json() == {
-            "data": {"error": message, "request": "/3/image", "method": "POST"},
-            "success": False,
-            "status": 429,
-        }
+        assert response.json() == legacy_error(message, status=429)
 
 
 def test_etag_then_304_still_counts_and_sends_no_body() -> None:
@@ -375,20 +363,7 @@ def test_refusals_in_imgur_shapes_leave_nothing_stored(tmp_path: Path) -> None:
     with imgur(storage_dir=str(tmp_path), imgur_max_image_size=1000) as (sb, client):
         text = upload(client, b"hello, I am text", filename="a.txt")
         assert text.status_code == 400
-        assert text.json() == {
-            "data": {
-                "error": {
-                    "code": 1003,
-                    "message": "File type invalid (1)",
-                    "type": "ImgurException",
-                    "exception": [],
-                },
-                "request": "/3/image",
-                "method": "POST",
-            },
-            "success": False,
-            "status": 400,
-        }
+        assert text.json() == imgur_exception(1003, "File type invalid (1)")
         big = upload(client, png_bytes(width=200, height=200, seed=3))
         assert big.status_code == 413
         assert big.headers["content-type"] == "application/json; charset=utf-8"
@@ -402,15 +377,7 @@ def test_refusals_in_imgur_shapes_leave_nothing_stored(tmp_path: Path) -> None:
             "detail": "file is over the size limit",
             "status": "Request Entity Too Large",
         }
-        no_data = {
-            "data": {
-                "error": "No image data was sent to the upload api",
-                "request": "/3/image",
-                "method": "POST",
-            },
-            "success": False,
-            "status": 400,
-        }
+        no_data = legacy_error("No image data was sent to the upload api", status=400)
         assert upload(client, b"").json() == no_data
         assert client.post("/3/image", data={"title": "no file"}).json() == no_data
         assert sb.uploads() == []
@@ -432,11 +399,7 @@ def test_auth_is_checked_after_reading_the_whole_body() -> None:
         big = bytes(4 * 1024 * 1024)
         missing = client.post("/3/image", files={"image": ("a.png", big, "image/png")})
         assert missing.status_code == 401
-        assert missing.json() == {
-            "data": {"error": "Authentication required", "request": "/3/image", "method": "POST"},
-            "success": False,
-            "status": 401,
-        }
+        assert missing.json() == legacy_error("Authentication required", status=401)
         for header, status, message in (
             ("Client-ID bad", 403, "Invalid client_id"),
             ("Bearer nope", 403, "Unauthorized"),
@@ -496,7 +459,7 @@ def test_account_images_are_paged_newest_first() -> None:
 
 
 def test_credits_cost_nothing_and_carry_no_rate_headers() -> None:
-    clock = FakeClock()
+    clock = FakeTime(1_700_000_000.25)
     with imgur(clock) as (_, client):
         upload(client)
         opened = clock.now  # the user window opened with the upload
@@ -621,3 +584,21 @@ def test_knobs_from_toml_name_the_bad_key(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match=re.escape(message)) as caught:
             SandboxConfig.from_toml(path)
         assert "\n" not in str(caught.value)
+
+
+def test_the_date_header_follows_the_sandbox_clock() -> None:
+    """Clients correct clock skew with ``Date``: it must be the clock the resets use."""
+    from email.utils import parsedate_to_datetime
+
+    from uploader.sandbox import Sandbox
+
+    fake = FakeTime(1_900_000_123.0)
+    with Sandbox(clock=fake) as sb:
+        answer = httpx.get(
+            f"{sb.base_url}/imgur/3/credits",
+            headers={"Authorization": "Client-ID cid-123"},
+            trust_env=False,
+        )
+    assert parsedate_to_datetime(answer.headers["date"]).timestamp() == 1_900_000_123.0
+    reset = json.loads(answer.content)["data"]["UserReset"]
+    assert reset == 1_900_000_123 + 3600

@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.images import png_bytes
+from tests.support.clock import FakeTime
+from tests.support.images import png_bytes
+from tests.support.imgur import legacy_error, too_fast_body
 from uploader.sandbox import Sandbox, SandboxConfig
 
 AUTH = {"Authorization": "Client-ID abc"}
@@ -19,20 +21,10 @@ JSON_UTF8 = "application/json; charset=utf-8"
 GIF = b"GIF89a\x02\x00\x03\x00\x00\x00\x00"
 
 
-class FakeClock:
-    """The sandbox's clock, moved by hand (``now`` in epoch seconds)."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @contextmanager
-def imgur(clock: FakeClock | None = None, **knobs: Any) -> Iterator[httpx.Client]:
+def imgur(clock: FakeTime | None = None, **knobs: Any) -> Iterator[httpx.Client]:
     with (
-        Sandbox(SandboxConfig(**knobs), clock=clock or FakeClock()) as sb,
+        Sandbox(SandboxConfig(**knobs), clock=clock or FakeTime(1_700_000_000.0)) as sb,
         httpx.Client(base_url=sb.base_url + "/imgur", headers=AUTH, trust_env=False) as client,
     ):
         client.sandbox = sb  # type: ignore[attr-defined]
@@ -49,7 +41,7 @@ def too_fast(minutes: int) -> str:
 
 
 def test_the_hidden_upload_throttle_refuses_with_credits_left() -> None:
-    clock = FakeClock()
+    clock = FakeTime(1_700_000_000.0)
     with imgur(clock, imgur_upload_throttle=2, imgur_upload_throttle_window=600) as client:
         assert [upload(client).status_code for _ in range(2)] == [200, 200]
         refused = upload(client)
@@ -70,7 +62,7 @@ def test_the_hidden_upload_throttle_refuses_with_credits_left() -> None:
 
 
 def test_the_throttle_in_the_legacy_era_is_a_structured_400() -> None:
-    clock = FakeClock()
+    clock = FakeTime(1_700_000_000.0)
     knobs = {"imgur_429_shape": "legacy", "imgur_upload_throttle": 1}
     with imgur(clock, **knobs) as client:
         assert upload(client).status_code == 200
@@ -79,20 +71,8 @@ def test_the_throttle_in_the_legacy_era_is_a_structured_400() -> None:
         # Reference 1.2 #2 [OBS S20, S16]: ImgurException code 429, HTTP and body 400.
         assert refused.status_code == 400
         assert refused.headers["content-type"] == JSON_UTF8
-        assert refused.json() == {
-            "data": {
-                "error": {
-                    "code": 429,
-                    "message": too_fast(59),  # 3539.5 s left, rounded up to minutes
-                    "type": "ImgurException",
-                    "exception": [],
-                },
-                "request": "/3/image",
-                "method": "POST",
-            },
-            "success": False,
-            "status": 400,
-        }
+        # 3539.5 s left, rounded up to minutes
+        assert refused.json() == too_fast_body(59)
         assert refused.headers["X-RateLimit-UserRemaining"] == "490"
     with imgur(imgur_throttle_shape="legacy429", **knobs) as client:
         upload(client)
@@ -129,11 +109,7 @@ def test_the_concatenated_429_is_two_json_documents() -> None:
         first, end = decoder.raw_decode(text)
         second, rest = decoder.raw_decode(text, end)
         assert first["errors"][0]["code"] == "429"
-        assert second == {
-            "data": {"error": "Too Many Requests", "request": "/3/image", "method": "POST"},
-            "success": False,
-            "status": 429,
-        }
+        assert second == legacy_error("Too Many Requests", status=429)
         assert rest == len(text)
 
 
@@ -144,15 +120,9 @@ def test_a_big_gif_gets_417_and_only_the_post_credit_is_spent() -> None:
         # Reference 1.2 #1 [OBS S8]: legacy body, and full user/client credits.
         assert refused.status_code == 417
         assert refused.headers["content-type"] == JSON_UTF8
-        assert refused.json() == {
-            "data": {
-                "error": "Internal expectation failed",
-                "request": "/3/upload",
-                "method": "POST",
-            },
-            "success": False,
-            "status": 417,
-        }
+        assert refused.json() == legacy_error(
+            "Internal expectation failed", status=417, route="/3/upload"
+        )
         assert refused.headers["X-RateLimit-UserRemaining"] == "500"
         assert refused.headers["X-RateLimit-ClientRemaining"] == "12500"
         assert refused.headers["X-Post-Rate-Limit-Remaining"] == "1249"

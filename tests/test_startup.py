@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import sandbox_process, write_config
-from tests.images import write_sized_png
+from tests.support.e2e import sandbox_process, write_config
+from tests.support.images import write_sized_png
 from uploader import gcpolicy
 from uploader.http.client import Timeouts, build_client
 

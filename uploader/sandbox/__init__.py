@@ -92,6 +92,7 @@ class Sandbox:
                 self.config,
                 work,
                 _emulators(self.config, self._storage, self.clock),
+                self.clock,
             )
         except BaseException:
             self._remove_storage()

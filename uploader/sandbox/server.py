@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -105,8 +106,12 @@ class SandboxServer(ThreadingHTTPServer):
         config: SandboxConfig,
         workdir: Path,
         emulators: dict[str, Emulator],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.address_family = loopback_family(address[0])
+        # The Date header tells clients the server's time (they correct clock skew with
+        # it): it must be the same clock the buckets and reset times are computed on.
+        self.clock = clock
         self.config = config
         self.workdir = workdir
         self.emulators = emulators
@@ -321,7 +326,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             # Not send_response(): it adds its own Server header next to the emulator's.
             self.send_response_only(response.status)
-            self.send_header("Date", self.date_time_string())
+            self.send_header("Date", self.date_time_string(self.server.clock()))
             names = {name.lower() for name, _ in response.headers}
             if "server" not in names:
                 self.send_header("Server", "uploader-sandbox")

@@ -14,24 +14,16 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
+from tests.support.clock import FakeTime
 from uploader.cli import cli
 from uploader.commands.runtime import Runtime
 from uploader.sandbox import Sandbox, SandboxConfig
 
 
-class Clock:
-    """A clock that moves only when slept on: every wait is exact and recorded."""
-
-    def __init__(self, now: float = 1_900_000_000.0) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+def clock() -> FakeTime:
+    """A clock that moves only when slept on (every wait exact and recorded), at a date
+    the sandbox accepts as now."""
+    return FakeTime(1_900_000_000.0)
 
 
 def invoke(
@@ -62,7 +54,7 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def sandbox(clock: Clock | None = None, **knobs: Any) -> Iterator[Sandbox]:
+def sandbox(clock: FakeTime | None = None, **knobs: Any) -> Iterator[Sandbox]:
     """The sandbox in a thread on 127.0.0.1, port 0, with ``knobs`` (and ``clock``)."""
     config = SandboxConfig(**knobs)
     server = Sandbox(config, "127.0.0.1", 0, clock=clock) if clock else Sandbox(config)

@@ -135,16 +135,14 @@ def describe_body(response: httpx.Response) -> str:
     return f"{ctype}, {len(response.content)} bytes"
 
 
-# The two below run only after httpx failed, when httpx has imported ssl and socket
-# already. start-up: `uploader limits` loads this module without httpx.
 def _ssl_error() -> type[Exception]:
-    import ssl
+    import ssl  # start-up: called after httpx failed (httpx loaded it); `limits` needs none
 
     return ssl.SSLError
 
 
 def _dns_error() -> type[Exception]:
-    import socket
+    import socket  # start-up: as ssl in _ssl_error
 
     return socket.gaierror
 

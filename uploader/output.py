@@ -28,7 +28,7 @@ def render(result: UploadResult, fmt: str, *, title: str | None = None) -> str |
         safe_alt = alt.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
         return f"![{safe_alt}]({url})"
     if fmt == "html":
-        import html
+        import html  # start-up: the hotkey's format is url; --version loads this module
 
         return f'<img src="{html.escape(url)}" alt="{html.escape(alt)}">'
     if fmt == "bbcode":
@@ -151,6 +151,7 @@ CLIPBOARD_TOOLS = (
 
 def copy_to_clipboard(text: str, env: dict[str, str] | None = None) -> str | None:
     """Put ``text`` on the clipboard with the first tool found; the tool's name, or None."""
+    # start-up: only --copy needs them; every command, --version included, loads this module
     import shutil
     import subprocess
 

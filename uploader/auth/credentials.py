@@ -12,16 +12,20 @@ credential (rate-limit state, cache entries) uses :attr:`Credential.identity`.
 from __future__ import annotations
 
 import copy
+import fcntl
 import hashlib
 import logging
 import os
 import stat
+import time
+import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from uploader.config import paths
 from uploader.errors import AuthError
 
 if TYPE_CHECKING:
@@ -108,8 +112,6 @@ class CredentialStore:
             )
 
     def load(self) -> dict[str, Any]:
-        import tomllib
-
         try:
             # The mode is checked on the open file, so it is the file that is read.
             fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
@@ -143,9 +145,7 @@ class CredentialStore:
     def _private_dir(self) -> Path:
         directory = self.path.parent
         try:
-            from uploader.config.paths import ensure_private_dir
-
-            ensure_private_dir(directory)
+            paths.ensure_private_dir(directory)
             if stat.S_IMODE(directory.stat().st_mode) & 0o077:
                 os.chmod(directory, 0o700)  # ours; mkdir's mode is masked, or it predates us
         except OSError as exc:
@@ -156,9 +156,6 @@ class CredentialStore:
 
     def _lock(self, fd: int) -> None:
         """Take the writers' lock, waiting at most ``lock_timeout`` seconds."""
-        import fcntl
-        import time
-
         deadline = time.monotonic() + self.lock_timeout
         pause = 0.005
         while True:
@@ -213,7 +210,7 @@ class CredentialStore:
                 log.debug("could not remove a stale temporary credential file")
 
     def _write(self, data: dict[str, Any]) -> None:
-        import tomli_w
+        import tomli_w  # start-up: only a write needs it; the hotkey path only reads
 
         text = "# uploader credentials: secrets, keep private (mode 0600)\n" + tomli_w.dumps(data)
         tmp = self.path.with_name(
@@ -313,12 +310,11 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def store_for(env: Mapping[str, str]) -> CredentialStore:
-    from uploader.config import paths
-
     return CredentialStore(paths.config_dir(env) / "credentials.toml")
 
 
 def _from_command(profile: Profile, command: str) -> str:
+    # start-up: only an access_token_command needs them, never the hotkey's anonymous upload
     import shlex
     import subprocess
 

@@ -9,6 +9,10 @@ listener, as Imgur's documentation suggests.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
@@ -66,19 +70,19 @@ def redact(text: str, form: Mapping[str, str]) -> str:
     return text[:300]
 
 
-def new_state() -> str:
-    import secrets
+def _random_token(nbytes: int) -> str:
+    import secrets  # start-up: only a sign-in needs it; the hotkey path reads Endpoints
 
-    return secrets.token_urlsafe(24)
+    return secrets.token_urlsafe(nbytes)
+
+
+def new_state() -> str:
+    return _random_token(24)
 
 
 def pkce_pair() -> tuple[str, str]:
     """(code_verifier, S256 code_challenge) per RFC 7636."""
-    import base64
-    import hashlib
-    import secrets
-
-    verifier = secrets.token_urlsafe(48)
+    verifier = _random_token(48)
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     challenge = base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
     return verifier, challenge
@@ -88,9 +92,7 @@ class LoopbackListener:
     """A single-use redirect receiver on 127.0.0.1; ``wait()`` returns the parameters."""
 
     def __init__(self, state: str, *, port: int = 0, timeout: float = 300.0) -> None:
-        # Imported here: the sign-in needs them, the hotkey path (which reads Endpoints
-        # through the providers' credential modules) does not.
-        import threading
+        # start-up: the sign-in needs it, the hotkey path (which reads Endpoints here) does not
         from http.server import BaseHTTPRequestHandler, HTTPServer
 
         self.state = state
@@ -161,8 +163,6 @@ class LoopbackListener:
 
     def wait(self, clock: Any = None) -> dict[str, str]:
         """Serve until one redirect arrives or the timeout passes; then close the port."""
-        import time
-
         now = clock or time.monotonic
         deadline = now() + self.timeout
         try:

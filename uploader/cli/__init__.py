@@ -73,7 +73,7 @@ class State:
     def config(self) -> Config:
         """The config file (read once; a broken one fails only the commands that read it)."""
         if self._config is None:
-            # Imported on use: `uploader --version` must not pay for TOML parsing.
+            # start-up: `uploader --version` must not pay for TOML parsing
             from uploader.config.settings import load_config
 
             self._config = load_config(self.config_file, os.environ)
@@ -81,7 +81,7 @@ class State:
 
     def runtime(self) -> Runtime:
         """The outside world, with messages going to this run's console."""
-        # Imported on use: --version and the config commands need no HTTP stack.
+        # start-up: --version and the config commands need no HTTP stack
         from uploader.commands.runtime import Runtime
 
         base = self._runtime or Runtime()

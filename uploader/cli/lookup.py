@@ -21,7 +21,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def lookup_options(func: F) -> F:
-    """The options every lookup takes."""
+    """The options every lookup takes. :func:`_ask` reads their values from the context,
+    so a command accepts them as ``**_lookup`` and never passes them on itself."""
     for option in reversed(
         [
             options.shared("provider", help="Profile to ask."),
@@ -38,20 +39,19 @@ def _ask(
     ctx: click.Context,
     action: Callable[[Provider], T],
     *,
-    no_cache: bool,
-    on_limit: str,
-    max_wait: float,
     subject: str | None = None,
 ) -> T:
     """Run ``action`` with the chosen profile's provider (``-p``, read with its source by
-    :func:`options.profile_name`), under the flags' limit policy."""
+    :func:`options.profile_name`), under the limit policy and cache choice of the lookup
+    options (as click resolved them: flag, environment, file, default)."""
     state: State = ctx.obj
-    runtime: Runtime = dataclasses.replace(state.runtime(), use_cache=not no_cache)
+    params = ctx.params
+    runtime: Runtime = dataclasses.replace(state.runtime(), use_cache=not params["no_cache"])
     return core.with_provider(
         options.config(ctx),
         options.profile_name(ctx),
         runtime,
-        limit_policy(on_limit, max_wait),
+        limit_policy(params["on_limit"], params["max_wait"]),
         action,
         subject=subject,
     )
@@ -62,25 +62,10 @@ def _ask(
 @lookup_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @click.pass_context
-def info(
-    ctx: click.Context,
-    media_id: str,
-    provider: str | None,
-    no_cache: bool,
-    on_limit: str,
-    max_wait: float,
-    as_json: bool,
-) -> None:
+def info(ctx: click.Context, /, media_id: str, as_json: bool, **_lookup: Any) -> None:
     """Metadata of one upload (revalidated with its ETag: a 304 costs no body)."""
     console = ctx.obj.console
-    found = _ask(
-        ctx,
-        lambda p: p.info(media_id),
-        no_cache=no_cache,
-        on_limit=on_limit,
-        max_wait=max_wait,
-        subject=media_id,
-    )
+    found = _ask(ctx, lambda p: p.info(media_id), subject=media_id)
     if as_json:
         console.result(json.dumps(core.info_record(found), ensure_ascii=False))
     else:
@@ -98,24 +83,10 @@ def info(
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per upload and line.")
 @click.pass_context
-def list_cmd(
-    ctx: click.Context,
-    provider: str | None,
-    no_cache: bool,
-    on_limit: str,
-    max_wait: float,
-    page: int | None,
-    as_json: bool,
-) -> None:
+def list_cmd(ctx: click.Context, /, page: int | None, as_json: bool, **_lookup: Any) -> None:
     """The account's recent uploads, where the provider keeps such a list."""
     console = ctx.obj.console
-    items, paging = _ask(
-        ctx,
-        lambda p: core.list_page(p, -1 if page is None else page),
-        no_cache=no_cache,
-        on_limit=on_limit,
-        max_wait=max_wait,
-    )
+    items, paging = _ask(ctx, lambda p: core.list_page(p, -1 if page is None else page))
     for item in items:
         if as_json:
             console.result(json.dumps(core.info_record(item), ensure_ascii=False))
@@ -129,21 +100,6 @@ def list_cmd(
 @click.argument("ref", metavar="ID|URL")
 @lookup_options
 @click.pass_context
-def delete(
-    ctx: click.Context,
-    ref: str,
-    provider: str | None,
-    no_cache: bool,
-    on_limit: str,
-    max_wait: float,
-) -> None:
+def delete(ctx: click.Context, /, ref: str, **_lookup: Any) -> None:
     """Delete an upload: Imgur deletehash or id, Gyazo image id, Mastodon media id."""
-    message = _ask(
-        ctx,
-        lambda p: p.delete(ref),
-        no_cache=no_cache,
-        on_limit=on_limit,
-        max_wait=max_wait,
-        subject=ref,
-    )
-    ctx.obj.console.notice(message)
+    ctx.obj.console.notice(_ask(ctx, lambda p: p.delete(ref), subject=ref))

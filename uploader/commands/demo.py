@@ -33,6 +33,7 @@ class DemoReport:
 
 def run_demo(runtime: Runtime) -> DemoReport:
     """Upload the bundled image to a private sandbox and report what happened."""
+    # start-up: `uploader --help` loads this module; only the demo itself runs the emulator
     from uploader.sandbox import Sandbox, SandboxConfig
 
     with (

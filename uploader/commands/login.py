@@ -12,8 +12,14 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from uploader.auth import credentials, flows
+from uploader.auth.tokens import account_name, revoke_token
+from uploader.commands.runtime import Runtime, open_provider
 from uploader.config.settings import Config
 from uploader.errors import UsageError
+from uploader.http.client import Timeouts, build_client
+from uploader.http.session import ApiSession
+from uploader.ratelimit.limiter import LimitPolicy
 
 if TYPE_CHECKING:
     from uploader.auth.oauth import Endpoints
@@ -26,6 +32,7 @@ def has_display(env: Mapping[str, str]) -> bool:
 
 def endpoints(kind: str) -> Endpoints | None:
     """The account endpoints of a provider kind; None for a kind without sign-in."""
+    # start-up: each loads its whole provider; `auth status --offline` and --help need none
     from uploader.providers import gyazo_auth, imgur_auth, mastodon_auth
 
     by_kind = {
@@ -53,10 +60,6 @@ def login(
     ``say`` shows a line to the user, ``ask(label, secret)`` reads an answer; the address
     to sign in at is shown, and opened in a browser when ``open_browser``.
     """
-    from uploader.auth import credentials, flows
-    from uploader.http.client import Timeouts, build_client
-    from uploader.http.session import ApiSession
-
     profile = config.profile(name)
     flow = flows.FLOWS.get(profile.kind)
     where = endpoints(profile.kind)
@@ -76,7 +79,7 @@ def login(
     def show_url(url: str) -> None:
         say(f"open this address to sign in:\n{url}")
         if open_browser:
-            import webbrowser
+            import webbrowser  # start-up: only a browser sign-in needs it, not `auth status`
 
             try:
                 webbrowser.open(url, new=2)
@@ -103,10 +106,6 @@ def login(
 
 def verify(config: Config, profile: Profile, env: Mapping[str, str]) -> str:
     """Ask the provider who the token belongs to; raises UploaderError when refused."""
-    from uploader.auth.tokens import account_name
-    from uploader.commands.runtime import Runtime, open_provider
-    from uploader.ratelimit.limiter import LimitPolicy
-
     where = endpoints(profile.kind)
     if where is None:
         raise UsageError(f"{profile.kind} has no token check")
@@ -126,11 +125,6 @@ def verify(config: Config, profile: Profile, env: Mapping[str, str]) -> str:
 
 def revoke(config: Config, profile: Profile, token: str, env: Mapping[str, str]) -> str:
     """Revoke a token on the server where the provider can (Mastodon)."""
-    from uploader.auth import credentials
-    from uploader.auth.tokens import revoke_token
-    from uploader.http.client import Timeouts, build_client
-    from uploader.http.session import ApiSession
-
     where = endpoints(profile.kind)
     if where is None or not where.revoke:
         return f"{profile.kind} has no token revocation; the token stays valid until it expires"

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from uploader import gcpolicy
 from uploader.config.settings import is_loopback
 from uploader.errors import UsageError
 
@@ -28,8 +29,8 @@ PORT_HINT = "use --port 0 to pick a free port"
 
 def parse_knobs(knobs_file: str | None, settings: Sequence[str]) -> Any:
     """A SandboxConfig from the file (if any) and the ``--set`` overrides, validated."""
-    from uploader.sandbox import SandboxConfig
-    from uploader.sandbox.knobs import KnobError, coerce
+    # start-up: `uploader --help` loads this module; only the sandbox command needs these
+    from uploader.sandbox.knobs import KnobError, SandboxConfig, coerce
 
     try:
         config = SandboxConfig.from_toml(knobs_file) if knobs_file else SandboxConfig()
@@ -145,7 +146,7 @@ def serve(
     ready: Callable[[str], None],
 ) -> None:
     """Run the sandbox in the foreground until interrupted."""
-    from uploader.sandbox import Sandbox
+    from uploader.sandbox import Sandbox  # start-up: as in parse_knobs
 
     host = host.strip().removeprefix("[").removesuffix("]")
     if not is_loopback(host):
@@ -158,8 +159,6 @@ def serve(
     config = parse_knobs(knobs_file, settings)
     if config.storage_dir:
         _check_storage(Path(config.storage_dir))
-    from uploader import gcpolicy
-
     gcpolicy.resume()  # a long-running server: collect cycles as usual
     listening = False
 

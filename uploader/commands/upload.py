@@ -31,6 +31,7 @@ from uploader.http.retry import RetryEvent, RetryPolicy, call_with_retries
 from uploader.imaging.inspect import inspect_path, spooled_stdin
 from uploader.models import ImageFile, UploadOptions, UploadResult, UploadStatus
 from uploader.output import one_line
+from uploader.providers.base import check_limits
 from uploader.timewords import describe
 
 if TYPE_CHECKING:
@@ -168,8 +169,6 @@ def _failure(label: str, profile: str, error: UploaderError) -> UploadResult:
 
 
 def _check(provider: Provider, image: ImageFile) -> None:
-    from uploader.providers.base import check_limits
-
     check_limits(image, provider.limits(), provider.display_name)
 
 

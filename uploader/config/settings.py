@@ -329,6 +329,7 @@ def with_default_provider(config: Config, name: str, source: str) -> Config:
 
 def example_config() -> str:
     """The commented starter config (the same text as ``config.example.toml``)."""
+    # start-up: only `config init` needs it; `limits` and `config show` load this module
     from importlib.resources import files
 
     return files("uploader").joinpath("config.example.toml").read_text(encoding="utf-8")

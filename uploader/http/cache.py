@@ -11,6 +11,7 @@ Entries are written atomically; a corrupt entry is discarded, never fatal.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from uploader.config.paths import ensure_private_dir
+from uploader.http.client import import_httpx
 
 if TYPE_CHECKING:
     import httpx
@@ -70,8 +72,6 @@ class EtagCache:
         path = self._path(key)
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            import base64
-
             return Entry(
                 etag=str(raw["etag"]),
                 status=int(raw["status"]),
@@ -88,8 +88,7 @@ class EtagCache:
     def store(self, key: str, entry: Entry) -> None:
         if not self.enabled:
             return
-        import base64
-        import tempfile
+        import tempfile  # start-up: only a lookup writes; `uploader limits` loads this module
 
         ensure_private_dir(self.directory)
         record = {
@@ -136,8 +135,6 @@ def cached_get(
     params: Mapping[str, Any] | None = None,
 ) -> httpx.Response:
     """GET through the cache; a 304 comes back as the stored 200 (marked ``revalidated``)."""
-    from uploader.http.client import import_httpx
-
     httpx_mod = import_httpx()
     full_url = str(httpx_mod.URL(url, params=dict(params or {})))
     key = EtagCache.key("GET", full_url, identity)

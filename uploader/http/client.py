@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from uploader import __version__
+from uploader import __version__, gcpolicy
 
 if TYPE_CHECKING:
     import httpx
@@ -27,7 +27,7 @@ class Timeouts(NamedTuple):
 def import_httpx() -> Any:
     """Import httpx without its command-line extra (which pulls in click and rich)."""
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
-    import httpx
+    import httpx  # start-up: `--version`, `config` and `limits` never send a request
 
     return httpx
 
@@ -39,7 +39,7 @@ def build_client(
     httpx_mod = import_httpx()
     verify: Any = True
     if not tls:
-        import ssl
+        import ssl  # start-up: as httpx (`uploader limits` loads this module, needs no TLS)
 
         # Only plain-http loopback URLs are used, so no certificate is ever checked; an
         # empty context saves loading the CA bundle (~30 ms) on the hotkey path.
@@ -54,7 +54,5 @@ def build_client(
         follow_redirects=False,
         trust_env=False,
     )
-    from uploader import gcpolicy
-
     gcpolicy.resume()  # httpx and httpcore were the last heavy imports
     return client

@@ -18,13 +18,15 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from uploader.http.client import import_httpx
 from uploader.http.translate import network_error, was_sent
+from uploader.ratelimit.limiter import Refusal
 
 if TYPE_CHECKING:
     import httpx
 
     from uploader.models import BucketUpdate
-    from uploader.ratelimit.limiter import RateLimiter, Refusal
+    from uploader.ratelimit.limiter import RateLimiter
 
 log = logging.getLogger("uploader.http")
 
@@ -49,8 +51,6 @@ def no_updates(_response: httpx.Response) -> Sequence[BucketUpdate]:
 
 def refusal_if_429(response: httpx.Response) -> Refusal | None:
     """The plain reading: a 429 is a rate-limit refusal, nothing else is."""
-    from uploader.ratelimit.limiter import Refusal
-
     return Refusal() if response.status_code == 429 else None
 
 
@@ -96,8 +96,6 @@ class ApiSession:
         """Send one request (``kwargs`` go to ``httpx.Client.request``); raises
         :class:`NetworkError`/:class:`TlsError` when no answer came, and whatever the
         limiter raises when it refuses to send."""
-        from uploader.http.client import import_httpx
-
         httpx_mod = import_httpx()
         limiter = self.limiter
         # Even a free request reserves (nothing): its answer's headers update the buckets.

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from uploader.errors import NetworkError, TlsError, UnreadableAnswerError
+from uploader.http.client import import_httpx
 
 if TYPE_CHECKING:
     import httpx
@@ -26,13 +28,11 @@ def network_error(exc: Exception, url: str, *, sent: bool) -> NetworkError:
 
     ``sent`` says whether the request may have reached the server (see NetworkError).
     """
-    import socket
-
     message = describe_network_error(exc, url)
     tls = _root(exc, _ssl_error())
     if tls is None:
         hint = None
-        if _root(exc, socket.gaierror) is not None:
+        if _root(exc, _dns_error()) is not None:
             hint = "check the host name in base_url, and the network's DNS"
         elif _root(exc, ConnectionRefusedError) is not None:
             hint = "nothing listens there: check that the server runs and base_url's port"
@@ -54,10 +54,6 @@ def describe_network_error(exc: Exception, url: str) -> str:
     says which failure it was; the URL is reduced to host and port (no userinfo, no path,
     no query: those may carry secrets).
     """
-    import socket
-
-    from uploader.http.client import import_httpx
-
     httpx_mod = import_httpx()
     host = _host(url)
     tls = _root(exc, _ssl_error())
@@ -67,7 +63,7 @@ def describe_network_error(exc: Exception, url: str) -> str:
             return f"could not verify the TLS certificate of {host}: {verify}"
         return f"TLS handshake with {host} failed: {_ssl_reason(tls)}"
     if isinstance(exc, httpx_mod.ConnectError):
-        if _root(exc, socket.gaierror) is not None:
+        if _root(exc, _dns_error()) is not None:
             return f"could not resolve the host name of {host} (DNS lookup failed)"
         if _root(exc, ConnectionRefusedError) is not None:
             return f"connection refused by {host}"
@@ -90,8 +86,6 @@ def describe_network_error(exc: Exception, url: str) -> str:
 def was_sent(exc: Exception) -> bool:
     """Whether a request that failed with this httpx exception may have reached the server:
     not when the connection never opened (refused, DNS, TLS, connect or pool timeout)."""
-    from uploader.http.client import import_httpx
-
     httpx_mod = import_httpx()
     return not isinstance(
         exc, httpx_mod.ConnectError | httpx_mod.ConnectTimeout | httpx_mod.PoolTimeout
@@ -142,9 +136,15 @@ def describe_body(response: httpx.Response) -> str:
 
 
 def _ssl_error() -> type[Exception]:
-    import ssl
+    import ssl  # start-up: called after httpx failed (httpx loaded it); `limits` needs none
 
     return ssl.SSLError
+
+
+def _dns_error() -> type[Exception]:
+    import socket  # start-up: as ssl in _ssl_error
+
+    return socket.gaierror
 
 
 def _root(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
@@ -171,8 +171,6 @@ def _ssl_reason(exc: BaseException) -> str:
 
 
 def _host(url: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     try:
         port = parts.port

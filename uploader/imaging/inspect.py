@@ -9,7 +9,9 @@ Standard input is spooled to a private temporary file so every retry can reopen 
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -142,9 +144,6 @@ def _describe(path: Path, label: str, filename: str, size: int, head: bytes) -> 
 @contextmanager
 def spooled_stdin(stream: BinaryIO) -> Iterator[ImageFile]:
     """Copy standard input to a private temp file (0600 in a 0700 dir) and describe it."""
-    import shutil
-    import tempfile
-
     directory = Path(tempfile.mkdtemp(prefix="uploader-stdin-"))
     try:
         target = directory / "stdin"

@@ -55,6 +55,10 @@ class ProviderContext:
         return ApiSession(self.http, self.limiter, updates, refusal=refusal)
 
 
+# The extra of an upload found among the account's recent uploads (``find_upload``).
+RECOVERED = ("recovered", "found among recent uploads after a lost answer")
+
+
 class Limits(NamedTuple):
     """What a provider accepts: MIME types and the size limit per family."""
 

@@ -18,6 +18,7 @@ from uploader.http.cache import cached_get
 from uploader.http.translate import json_body
 from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
 from uploader.providers.base import (
+    RECOVERED,
     Limits,
     ProviderContext,
     auth_headers,
@@ -110,6 +111,12 @@ class GyazoProvider:
             raise ProviderError(
                 "Gyazo reported success but sent no image id or URL", status=response.status_code
             )
+        return self._result(image, image_id, url, extra_of(info, ("permalink_url", "thumb_url")))
+
+    def _result(
+        self, image: ImageFile, image_id: str, url: str, extra: tuple[tuple[str, Any], ...]
+    ) -> UploadResult:
+        """The record of ``image`` uploaded as ``image_id``, noted as this process's own."""
         self._uploaded.add(image_id)
         return UploadResult(
             path=image.label,
@@ -118,7 +125,7 @@ class GyazoProvider:
             id=image_id,
             url=url,
             delete_id=image_id,
-            extra=extra_of(info, ("permalink_url", "thumb_url")),
+            extra=extra,
         )
 
     def _fields(self, options: UploadOptions) -> dict[str, str]:
@@ -178,19 +185,8 @@ class GyazoProvider:
                 "--retry-ambiguous re-sends such uploads (they may then exist twice)",
             )
         image_id, url, item = candidates[0]
-        self._uploaded.add(image_id)
-        return UploadResult(
-            path=image.label,
-            provider=self.profile.name,
-            status="uploaded",
-            id=image_id,
-            url=url,
-            delete_id=image_id,
-            extra=(
-                *extra_of(item, ("permalink_url", "thumb_url")),
-                ("recovered", "found among recent uploads after a lost answer"),
-            ),
-        )
+        extra = (*extra_of(item, ("permalink_url", "thumb_url")), RECOVERED)
+        return self._result(image, image_id, url, extra)
 
     def live_limits(self) -> list[BucketUpdate]:
         """Gyazo reports no budget anywhere: the local count is all there is (no request)."""

@@ -22,6 +22,7 @@ from uploader.http.translate import json_body
 from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
 from uploader.providers import imgur_auth
 from uploader.providers.base import (
+    RECOVERED,
     Limits,
     ProviderContext,
     auth_headers,
@@ -151,6 +152,12 @@ class ImgurProvider:
             raise ProviderError(
                 "Imgur reported success but sent no image link", status=response.status_code
             )
+        return self._result(image, info, extra_of(info, ("type", "width", "height")))
+
+    def _result(
+        self, image: ImageFile, info: dict[str, Any], extra: tuple[tuple[str, Any], ...]
+    ) -> UploadResult:
+        """The record of ``image`` uploaded as the image object ``info`` (it has a link)."""
         return UploadResult(
             path=image.label,
             provider=self.profile.name,
@@ -158,7 +165,7 @@ class ImgurProvider:
             id=text_of(info.get("id")),
             url=str(info["link"]),
             delete_id=text_of(info.get("deletehash")),
-            extra=extra_of(info, ("type", "width", "height")),
+            extra=extra,
         )
 
     def can_find_uploads(self) -> bool:
@@ -188,15 +195,7 @@ class ImgurProvider:
                 and when >= since - 120  # server and local clocks may differ a little
                 and info.get("link")
             ):
-                return UploadResult(
-                    path=image.label,
-                    provider=self.profile.name,
-                    status="uploaded",
-                    id=text_of(info.get("id")),
-                    url=str(info["link"]),
-                    delete_id=text_of(info.get("deletehash")),
-                    extra=(("recovered", "found among recent uploads after a lost answer"),),
-                )
+                return self._result(image, info, (RECOVERED,))
         return None
 
     def live_limits(self) -> list[BucketUpdate]:

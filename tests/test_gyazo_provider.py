@@ -30,6 +30,7 @@ from uploader.errors import (
 from uploader.http.cache import EtagCache
 from uploader.imaging.inspect import inspect_path
 from uploader.models import ImageFile, UploadOptions, UploadResult
+from uploader.providers.base import ProviderContext
 from uploader.providers.gyazo import GyazoProvider
 from uploader.ratelimit.bucket import Refusal
 
@@ -147,7 +148,7 @@ def test_default_upload_host(tmp_path: Path) -> None:
     profile = config.profile("gy")
     assert profile.base_url == KINDS["gyazo"].default_base_url == "https://api.gyazo.com"
     credential = GyazoProvider.resolve_credential(profile, {"UPLOADER_GY_ACCESS_TOKEN": "t"})
-    provider = GyazoProvider(profile, credential, httpx.Client(), None)
+    provider = GyazoProvider(ProviderContext(profile, credential, httpx.Client()))
     assert provider.upload_url == "https://upload.gyazo.com"
 
 

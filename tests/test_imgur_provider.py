@@ -23,6 +23,7 @@ from uploader.errors import (
 )
 from uploader.imaging.inspect import inspect_path
 from uploader.models import BucketUpdate, UploadOptions
+from uploader.providers.base import ProviderContext
 from uploader.providers.imgur import ImgurProvider
 
 
@@ -331,7 +332,9 @@ def test_the_auth_hint_names_the_profiles_own_variable(tmp_path: Path) -> None:
             lambda _r: httpx.Response(403, json=_legacy("Unauthorized", 403))
         )
     )
-    provider = ImgurProvider(profile, credential, http, None, clock=lambda: 1_000_000.0, env=env)
+    provider = ImgurProvider(
+        ProviderContext(profile, credential, http, clock=lambda: 1_000_000.0, env=env)
+    )
     with pytest.raises(AuthError) as info:
         provider.info("AbCdEf1")
     hint = info.value.hint or ""
@@ -418,7 +421,9 @@ def _signed_in(
     profile = config.profile("im")
     credential = ImgurProvider.resolve_credential(profile, env)
     http = httpx.Client(transport=httpx.MockTransport(handler))
-    return ImgurProvider(profile, credential, http, None, clock=lambda: 1_000_000.0, env=env)
+    return ImgurProvider(
+        ProviderContext(profile, credential, http, clock=lambda: 1_000_000.0, env=env)
+    )
 
 
 @pytest.mark.parametrize("status", [401, 403])

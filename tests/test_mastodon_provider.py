@@ -705,3 +705,30 @@ def test_through_the_pipeline_headers_feed_the_buckets(
     assert states["api"].reset_at == pytest.approx(NOW + 300.824007)
     assert states["media"].reset_at == pytest.approx(NOW + 600.732549)
     assert len(server.requests("GET /api/v2/instance")) == 1
+
+
+def test_through_the_pipeline_the_media_poll_waits_on_the_runtimes_sleep(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    config = config_of(f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\n', tmp_path)
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(202, json=PENDING)],
+            f"GET /api/v1/media/{MID}": [httpx.Response(200, json=MEDIA)],
+        }
+    )
+    fake = FakeTime(NOW)
+    run = run_upload(
+        config,
+        [str(write_png(tmp_path / "a.png"))],
+        {**hermetic_env, "UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
+        fake,
+        transport=httpx.MockTransport(server),
+        provider="social",
+        on_limit="fail",
+        max_wait=0,
+    )
+    assert run.exit_code == ExitCode.OK
+    assert run.results[0].url == FILE_URL
+    assert fake.sleeps == [0.5]  # the first poll's wait, on the injected sleep
+    assert len(server.requests(f"GET /api/v1/media/{MID}")) == 1

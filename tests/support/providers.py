@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 import httpx
 
 from uploader.config.settings import Config, parse_config
+from uploader.providers.base import Provider, ProviderContext
 
-P = TypeVar("P")
+P = TypeVar("P", bound=Provider)
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
@@ -42,8 +43,8 @@ def make_provider(
 ) -> P:
     """``cls`` for profile ``name`` of ``config_text``, its credential resolved from ``env``,
     sending through ``httpx.MockTransport(handler)``; ``kwargs`` (clock, sleep, cache) go
-    to the constructor."""
+    to its :class:`ProviderContext`."""
     profile = config_of(config_text, tmp_path).profile(name)
-    credential = cls.resolve_credential(profile, dict(env or {}))  # type: ignore[attr-defined]
+    credential = cls.resolve_credential(profile, dict(env or {}))
     http = httpx.Client(transport=httpx.MockTransport(handler))
-    return cls(profile, credential, http, limiter, **kwargs)  # type: ignore[call-arg]
+    return cls(ProviderContext(profile, credential, http, limiter, **kwargs))

@@ -24,6 +24,7 @@ from uploader.http.cache import EtagCache
 from uploader.http.client import Timeouts, build_client
 from uploader.http.retry import RetryPolicy
 from uploader.providers import provider_class
+from uploader.providers.base import ProviderContext
 from uploader.ratelimit.limiter import LimitPolicy, RateLimiter, state_key
 from uploader.ratelimit.store import FileStateStore
 
@@ -115,7 +116,7 @@ def open_provider(
     tls = any(urlsplit(url).scheme == "https" for url in urls)
     http = build_client(timeouts, transport=runtime.transport, tls=tls)
     cache = EtagCache(paths.cache_dir(runtime.env) / "etags", enabled=runtime.use_cache)
-    provider = cls(
+    context = ProviderContext(
         profile,
         credential,
         http,
@@ -125,4 +126,4 @@ def open_provider(
         cache=cache,
         env=runtime.env,
     )
-    return profile, provider, http
+    return profile, cls(context), http

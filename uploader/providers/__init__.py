@@ -1,11 +1,12 @@
 """The providers: profile ``kind`` -> provider class, in one explicit dict.
 
 Adding a provider is one module whose class satisfies :class:`~uploader.providers.base.Provider`
-(a ``typing.Protocol``: construction, ``bucket_specs``, ``resolve_credential``, ``limits``,
-``upload``, the rate-limit readers and the lookups), one entry in :data:`CLASSES` below and
-one in ``uploader/config/options.py`` (what its profile table may hold). Nothing else names a
-provider. Each class is imported the first time its kind is used, so a hotkey upload to
-Imgur does not pay for loading the Gyazo and Mastodon modules.
+(a ``typing.Protocol``: construction from one :class:`~uploader.providers.base.ProviderContext`,
+``bucket_specs``, ``resolve_credential``, ``limits``, ``upload``, the rate-limit readers and
+the lookups), one entry in :data:`CLASSES` below and one in ``uploader/config/options.py``
+(what its profile table may hold). Nothing else names a provider. Each class is imported the
+first time its kind is used, so a hotkey upload to Imgur does not pay for loading the Gyazo
+and Mastodon modules.
 
 Why a Protocol and no base class: the three providers share little besides a few
 functions (the Authorization headers, a streamed multipart POST, a 429's wait hint, the

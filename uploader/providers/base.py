@@ -3,28 +3,60 @@
 A provider is a small class bound to one profile and one :class:`ApiSession`. It knows its
 endpoints, its request costs, how to read its rate-limit headers and how to turn its
 responses (and its many error shapes) into results or :class:`UploaderError` values.
-Providers satisfy :class:`Provider` structurally and subclass nothing: what they share
-(the Authorization headers, streaming a file in a multipart POST, reading a 429's wait
-hint, the local size and type checks) are functions here that take what they need.
-Provider modules must not import httpx at import time (startup matters for hotkeys).
+Everything it is given comes in one value, a :class:`ProviderContext`, built in
+``commands/runtime.py``. Providers satisfy :class:`Provider` structurally and subclass
+nothing: what they share (the session, the Authorization headers, streaming a file in a
+multipart POST, reading a 429's wait hint, the local size and type checks) are functions
+here that take what they need. Provider modules must not import httpx at import time
+(startup matters for hotkeys).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
+from uploader.auth.credentials import Credential, resolve_secret
 from uploader.errors import AuthError, InputFileError
+from uploader.http.session import ApiSession, RefusalReader, UpdatesParser
+from uploader.ratelimit.headers import retry_after_seconds, wait_hint_seconds
+from uploader.ratelimit.limiter import Refusal
 
 if TYPE_CHECKING:
     import httpx
 
-    from uploader.auth.credentials import Credential
     from uploader.config.settings import Profile
     from uploader.http.cache import EtagCache
-    from uploader.http.session import ApiSession
     from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
-    from uploader.ratelimit.limiter import BucketSpec, RateLimiter, Refusal
+    from uploader.ratelimit.limiter import BucketSpec, RateLimiter
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    """Everything a provider is given: its profile, the credential chosen for it, the one
+    HTTP client, the profile's shared rate limiter (None: no limits, for tests), the clock,
+    ``sleep``, the ETag cache (None: no caching) and the environment (where Imgur's
+    refresh finds the client secret and the credential store)."""
+
+    profile: Profile
+    credential: Credential
+    http: httpx.Client
+    limiter: RateLimiter | None = None
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    cache: EtagCache | None = None
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
+
+    def session(self, updates: UpdatesParser, refusal: RefusalReader) -> ApiSession:
+        """The provider's session: this client and limiter, with the provider's readers of
+        rate-limit headers (``rate_updates``) and of refusals (``rate_refusal``)."""
+        return ApiSession(self.http, self.limiter, updates, refusal=refusal)
+
+
+# The extra of an upload found among the account's recent uploads (``find_upload``).
+RECOVERED = ("recovered", "found among recent uploads after a lost answer")
 
 
 class Limits(NamedTuple):
@@ -38,11 +70,11 @@ class Limits(NamedTuple):
 class Provider(Protocol):
     """What the pipeline and the commands need from a provider.
 
-    Construction: ``cls(profile, credential, http, limiter, clock=..., cache=...)``. The
-    provider builds its own :class:`ApiSession` (exposed as ``session``) from ``http`` and
-    ``limiter`` with its ``rate_updates`` and ``rate_refusal``; ``credential`` is the one
-    in use (Imgur swaps it after a refresh). Optional features raise :class:`UsageError`
-    with a clear message where the provider has no such thing.
+    Construction: ``cls(context)``. The provider builds its own :class:`ApiSession`
+    (exposed as ``session``) with ``context.session(self.rate_updates, self.rate_refusal)``;
+    ``credential`` is the one in use (``context.credential`` at first; Imgur swaps it after
+    a refresh). Optional features raise :class:`UsageError` with a clear message where the
+    provider has no such thing.
     """
 
     kind: ClassVar[str]
@@ -50,18 +82,7 @@ class Provider(Protocol):
     session: ApiSession
     credential: Credential
 
-    def __init__(
-        self,
-        profile: Profile,
-        credential: Credential,
-        http: httpx.Client,
-        limiter: RateLimiter | None,
-        *,
-        clock: Callable[[], float] = ...,
-        sleep: Callable[[float], None] = ...,
-        cache: EtagCache | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> None: ...
+    def __init__(self, context: ProviderContext) -> None: ...
 
     @classmethod
     def bucket_specs(cls, profile: Profile) -> Sequence[BucketSpec]:
@@ -123,9 +144,6 @@ def auth_headers(credential: Credential) -> dict[str, str]:
 def refusal_on_429(response: httpx.Response, now: float) -> Refusal | None:
     """A 429 is a refusal, nothing else is; its wait is Retry-After, else a hint in the
     message text ("wait 2 minutes")."""
-    from uploader.ratelimit.headers import retry_after_seconds, wait_hint_seconds
-    from uploader.ratelimit.limiter import Refusal
-
     if response.status_code != 429:
         return None
     wait = retry_after_seconds(response.headers.get("retry-after", ""), now)
@@ -164,8 +182,6 @@ def bearer_credential(
 ) -> Credential:
     """The user token of a profile that cannot upload anonymously (Gyazo, Mastodon):
     from the environment, ``access_token_command`` or the credential store."""
-    from uploader.auth.credentials import Credential, resolve_secret
-
     found = resolve_secret(profile, "access_token", env)
     if found is not None:
         return Credential("Bearer", found[0], found[1])

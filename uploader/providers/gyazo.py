@@ -9,15 +9,18 @@ limiter counts each request locally and learns from 429s.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from uploader.auth.credentials import Credential
 from uploader.errors import AmbiguousUploadError, ProviderError
+from uploader.http.cache import cached_get
 from uploader.http.translate import json_body
+from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
 from uploader.providers.base import (
+    RECOVERED,
     Limits,
+    ProviderContext,
     auth_headers,
     bearer_credential,
     check_limits,
@@ -33,15 +36,12 @@ from uploader.providers.gyazo_media import (
     parse_time,
     text_of,
 )
-from uploader.ratelimit.limiter import BucketSpec
+from uploader.ratelimit.limiter import BucketSpec, Refusal
 
 if TYPE_CHECKING:
     import httpx
 
     from uploader.config.settings import Profile
-    from uploader.http.cache import EtagCache
-    from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
-    from uploader.ratelimit.limiter import RateLimiter, Refusal
 
 COST = {"daily": 1}  # every call counts against the 12,500 a day (reference 2.5)
 PER_PAGE = 20
@@ -60,26 +60,12 @@ class GyazoProvider:
     kind: ClassVar[str] = "gyazo"
     display_name: ClassVar[str] = "Gyazo"
 
-    def __init__(
-        self,
-        profile: Profile,
-        credential: Credential,
-        http: httpx.Client,
-        limiter: RateLimiter | None,
-        *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        cache: EtagCache | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        from uploader.http.session import ApiSession
-
-        del sleep, env  # the Provider signature; Gyazo polls nothing and refreshes nothing
-        self.profile = profile
-        self.credential = credential
-        self.clock = clock
-        self.cache = cache
-        self.session = ApiSession(http, limiter, self.rate_updates, refusal=self.rate_refusal)
+    def __init__(self, context: ProviderContext) -> None:
+        self.profile = context.profile
+        self.credential = context.credential
+        self.clock = context.clock
+        self.cache = context.cache
+        self.session = context.session(self.rate_updates, self.rate_refusal)
         self.upload_url = str(self.profile.option("upload_url", "https://upload.gyazo.com"))
         self._page: PageInfo | None = None
         # Ids this process uploaded: never "recovered" as another file's lost upload.
@@ -107,8 +93,6 @@ class GyazoProvider:
         ``created_at`` is not sent: Gyazo would date the image by the file's mtime, and
         :meth:`find_upload` recognises a lost upload by its server-side time.
         """
-        from uploader.models import UploadResult
-
         check_limits(image, self.limits(), self.display_name)
         data = self._fields(options)
         response = post_file(
@@ -127,6 +111,12 @@ class GyazoProvider:
             raise ProviderError(
                 "Gyazo reported success but sent no image id or URL", status=response.status_code
             )
+        return self._result(image, image_id, url, extra_of(info, ("permalink_url", "thumb_url")))
+
+    def _result(
+        self, image: ImageFile, image_id: str, url: str, extra: tuple[tuple[str, Any], ...]
+    ) -> UploadResult:
+        """The record of ``image`` uploaded as ``image_id``, noted as this process's own."""
         self._uploaded.add(image_id)
         return UploadResult(
             path=image.label,
@@ -135,7 +125,7 @@ class GyazoProvider:
             id=image_id,
             url=url,
             delete_id=image_id,
-            extra=extra_of(info, ("permalink_url", "thumb_url")),
+            extra=extra,
         )
 
     def _fields(self, options: UploadOptions) -> dict[str, str]:
@@ -169,8 +159,6 @@ class GyazoProvider:
         cannot tell (another client, or concurrent uploads): AmbiguousUploadError, so the
         pipeline re-sends only when the user allowed possible duplicates.
         """
-        from uploader.models import UploadResult
-
         response = self.session.request(
             "GET",
             f"{self.profile.base_url}/api/images",
@@ -197,19 +185,8 @@ class GyazoProvider:
                 "--retry-ambiguous re-sends such uploads (they may then exist twice)",
             )
         image_id, url, item = candidates[0]
-        self._uploaded.add(image_id)
-        return UploadResult(
-            path=image.label,
-            provider=self.profile.name,
-            status="uploaded",
-            id=image_id,
-            url=url,
-            delete_id=image_id,
-            extra=(
-                *extra_of(item, ("permalink_url", "thumb_url")),
-                ("recovered", "found among recent uploads after a lost answer"),
-            ),
-        )
+        extra = (*extra_of(item, ("permalink_url", "thumb_url")), RECOVERED)
+        return self._result(image, image_id, url, extra)
 
     def live_limits(self) -> list[BucketUpdate]:
         """Gyazo reports no budget anywhere: the local count is all there is (no request)."""
@@ -217,8 +194,6 @@ class GyazoProvider:
 
     def info(self, media_id: str) -> MediaInfo:
         """``GET {base}/api/images/{id}`` through the ETag cache."""
-        from uploader.http.cache import cached_get
-
         response = cached_get(
             self.session,
             self.cache,
@@ -236,8 +211,6 @@ class GyazoProvider:
         are kept, with an empty id and no URL. The paging headers are kept for
         :meth:`last_page_info`.
         """
-        from uploader.http.cache import cached_get
-
         response = cached_get(
             self.session,
             self.cache,

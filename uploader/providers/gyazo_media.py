@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from uploader.errors import UsageError
+from uploader.http.cache import CACHE_STATUS_HEADER
+from uploader.models import MediaInfo
+from uploader.ratelimit.headers import header, header_int
 
 if TYPE_CHECKING:
     import httpx
-
-    from uploader.models import MediaInfo
 
 META_EXTRA = (("app", "app"), ("url", "source_url"))
 _SUBTYPES = {"jpg": "jpeg"}
@@ -28,8 +29,6 @@ class PageInfo(NamedTuple):
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, str]) -> PageInfo:
-        from uploader.ratelimit.headers import header, header_int
-
         return cls(
             total=header_int(headers, "X-Total-Count"),
             page=header_int(headers, "X-Current-Page"),
@@ -74,9 +73,6 @@ def parse_time(value: Any) -> float | None:
 
 def media_info(info: Mapping[str, Any], response: httpx.Response, provider: str) -> MediaInfo:
     """One image object as MediaInfo; a missing ``image_id``/``url`` gives "" and None."""
-    from uploader.http.cache import CACHE_STATUS_HEADER
-    from uploader.models import MediaInfo
-
     meta = info.get("metadata")
     meta = meta if isinstance(meta, dict) else {}
     kind = text_of(info.get("type"))

@@ -8,7 +8,6 @@ client credits and 1 POST credit; other calls cost 1 credit (reference 1.10).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -18,15 +17,22 @@ from uploader.errors import (
     ProviderError,
     UploaderError,
 )
+from uploader.http.cache import cached_get
 from uploader.http.translate import json_body
+from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
+from uploader.providers import imgur_auth
 from uploader.providers.base import (
+    RECOVERED,
     Limits,
+    ProviderContext,
     auth_headers,
     check_limits,
     post_file,
 )
 from uploader.providers.imgur_media import (
     IMAGE_TYPES,
+    READ_COST,
+    UPLOAD_COST,
     VIDEO_TYPES,
     extra_of,
     imgur_id,
@@ -34,20 +40,14 @@ from uploader.providers.imgur_media import (
     text_of,
 )
 from uploader.ratelimit.headers import imgur_updates, parse_reset, server_skew
-from uploader.ratelimit.limiter import BucketSpec
+from uploader.ratelimit.limiter import BucketSpec, Refusal
 
 if TYPE_CHECKING:
     import httpx
 
     from uploader.config.settings import Profile
-    from uploader.http.cache import EtagCache
-    from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
-    from uploader.ratelimit.limiter import RateLimiter, Refusal
 
 T = TypeVar("T")
-
-UPLOAD_COST = {"user": 10, "client": 10, "post": 1}
-READ_COST = {"user": 1, "client": 1}
 
 MiB = 1024 * 1024
 
@@ -58,27 +58,13 @@ class ImgurProvider:
     kind: ClassVar[str] = "imgur"
     display_name: ClassVar[str] = "Imgur"
 
-    def __init__(
-        self,
-        profile: Profile,
-        credential: Credential,
-        http: httpx.Client,
-        limiter: RateLimiter | None,
-        *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        cache: EtagCache | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        from uploader.http.session import ApiSession
-
-        del sleep  # the Provider signature; Imgur has nothing to poll
-        self.profile = profile
-        self.credential = credential
-        self.clock = clock
-        self.cache = cache
-        self.env: Mapping[str, str] = env if env is not None else {}
-        self.session = ApiSession(http, limiter, self.rate_updates, refusal=self.rate_refusal)
+    def __init__(self, context: ProviderContext) -> None:
+        self.profile = context.profile
+        self.credential = context.credential
+        self.clock = context.clock
+        self.cache = context.cache
+        self.env = context.env
+        self.session = context.session(self.rate_updates, self.rate_refusal)
 
     def _headers(self) -> dict[str, str]:
         return auth_headers(self.credential)
@@ -97,17 +83,13 @@ class ImgurProvider:
     @classmethod
     def resolve_credential(cls, profile: Profile, env: Mapping[str, str]) -> Credential:
         """Bearer when a user token is available (unless pinned anonymous), else Client-ID."""
-        from uploader.providers.imgur_auth import resolve_credential
-
-        return resolve_credential(profile, env)
+        return imgur_auth.resolve_credential(profile, env)
 
     def _refresh_if_due(self, *, force: bool = False) -> bool:
         """Refresh a stored token shortly before it expires (or now, after a rejection)."""
         if not self.credential.refreshable:
             return False
-        from uploader.providers.imgur_auth import refresh_if_due
-
-        fresh = refresh_if_due(
+        fresh = imgur_auth.refresh_if_due(
             self.profile, self.env, self.credential, self.session.http, self.clock, force=force
         )
         if fresh is None:
@@ -146,8 +128,6 @@ class ImgurProvider:
         return self._authed(lambda: self._delete(ref))
 
     def _upload(self, image: ImageFile, options: UploadOptions, pending: int) -> UploadResult:
-        from uploader.models import UploadResult
-
         check_limits(image, self.limits(), self.display_name)
         field = "video" if image.mime_type.startswith("video/") else "image"
         data = {"type": "file", "name": image.filename}
@@ -172,6 +152,12 @@ class ImgurProvider:
             raise ProviderError(
                 "Imgur reported success but sent no image link", status=response.status_code
             )
+        return self._result(image, info, extra_of(info, ("type", "width", "height")))
+
+    def _result(
+        self, image: ImageFile, info: dict[str, Any], extra: tuple[tuple[str, Any], ...]
+    ) -> UploadResult:
+        """The record of ``image`` uploaded as the image object ``info`` (it has a link)."""
         return UploadResult(
             path=image.label,
             provider=self.profile.name,
@@ -179,7 +165,7 @@ class ImgurProvider:
             id=text_of(info.get("id")),
             url=str(info["link"]),
             delete_id=text_of(info.get("deletehash")),
-            extra=extra_of(info, ("type", "width", "height")),
+            extra=extra,
         )
 
     def can_find_uploads(self) -> bool:
@@ -188,8 +174,6 @@ class ImgurProvider:
 
     def find_upload(self, image: ImageFile, *, since: float) -> UploadResult | None:
         """The account's upload of this file since ``since`` (name, size, time), if any."""
-        from uploader.models import UploadResult
-
         if not self.can_find_uploads():
             return None
         response = self.session.request(
@@ -211,21 +195,11 @@ class ImgurProvider:
                 and when >= since - 120  # server and local clocks may differ a little
                 and info.get("link")
             ):
-                return UploadResult(
-                    path=image.label,
-                    provider=self.profile.name,
-                    status="uploaded",
-                    id=text_of(info.get("id")),
-                    url=str(info["link"]),
-                    delete_id=text_of(info.get("deletehash")),
-                    extra=(("recovered", "found among recent uploads after a lost answer"),),
-                )
+                return self._result(image, info, (RECOVERED,))
         return None
 
     def live_limits(self) -> list[BucketUpdate]:
         """A live reading of the user and client buckets (``GET /3/credits``, free)."""
-        from uploader.models import BucketUpdate
-
         response = self.session.request(
             "GET", f"{self.profile.base_url}/3/credits", costs={}, headers=self._headers()
         )
@@ -251,8 +225,6 @@ class ImgurProvider:
 
     def _info(self, media_id: str) -> MediaInfo:
         """``GET /3/image/{id}`` through the ETag cache (1 credit, 304s included)."""
-        from uploader.http.cache import cached_get
-
         image_id = imgur_id(media_id)
         response = cached_get(
             self.session,
@@ -269,8 +241,6 @@ class ImgurProvider:
 
     def _list_uploads(self, page: int) -> list[MediaInfo]:
         """``GET /3/account/me/images`` (Bearer only); pages start at 0 (reference 1.7)."""
-        from uploader.http.cache import cached_get
-
         if self.credential.scheme != "Bearer":
             # Missing credentials are exit 3 (design section 4), not a usage error.
             raise AuthError(
@@ -320,7 +290,7 @@ class ImgurProvider:
         return body.get("data")
 
     def _failure(self, response: httpx.Response, action: str) -> UploaderError:
-        # Imported on demand: the error shapes are only needed when something failed.
+        # Imported on use: the error shapes are needed only when something failed.
         from uploader.providers.imgur_errors import error_for
 
         return error_for(
@@ -328,14 +298,13 @@ class ImgurProvider:
         )
 
     def _rejected_hint(self) -> str:
-        from uploader.providers.imgur_auth import rejected_hint
-
-        return rejected_hint(self.profile, self.credential)
+        return imgur_auth.rejected_hint(self.profile, self.credential)
 
     def rate_refusal(self, response: httpx.Response) -> Refusal | None:
         """Any rate-limit refusal, whatever its status (reference 1.2 #2, 1.10)."""
         if response.status_code < 400:
             return None
+        # Imported on use: only a failed answer can be a refusal (see _failure).
         from uploader.providers.imgur_errors import refusal_for
 
         return refusal_for(response, now=self.clock())

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from uploader.auth.credentials import Credential
+from uploader.auth.credentials import Credential, resolve_secret, store_for
 from uploader.auth.oauth import Endpoints
 from uploader.errors import AuthError
-from uploader.providers.imgur import READ_COST
+from uploader.http.session import ApiSession
+from uploader.providers.imgur_media import READ_COST
 
 if TYPE_CHECKING:
     import httpx
@@ -39,8 +40,6 @@ def resolve_credential(profile: Profile, env: Mapping[str, str]) -> Credential:
     Tokens come from the environment, ``access_token_command`` or the credential store;
     a stored token with a refresh token is refreshable.
     """
-    from uploader.auth.credentials import resolve_secret, store_for
-
     token_var = profile.env_prefix + "ACCESS_TOKEN"
     id_var = profile.env_prefix + "CLIENT_ID"
     found = resolve_secret(profile, "access_token", env) if profile.auth != "anonymous" else None
@@ -89,9 +88,8 @@ def refresh_if_due(
     Under the store's lock: another process may have refreshed already, in which case its
     newer token is used as is.
     """
-    from uploader.auth.credentials import resolve_secret, store_for
+    # Imported on use: only a stored token ever refreshes (never a hotkey's anonymous upload).
     from uploader.auth.tokens import refresh_grant
-    from uploader.http.session import ApiSession
 
     store = store_for(env)
     stored = store.get(profile.name)

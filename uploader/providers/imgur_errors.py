@@ -28,11 +28,10 @@ from uploader.errors import (
 )
 from uploader.http.translate import describe_body, json_or_none
 from uploader.ratelimit.headers import imgur_updates, retry_after_seconds, wait_hint_seconds
+from uploader.ratelimit.limiter import Refusal
 
 if TYPE_CHECKING:
     import httpx
-
-    from uploader.ratelimit.limiter import Refusal
 
 # Texts of rate-limit refusals (reference 1.2, 1.10), whatever status carried them.
 _RATE_TEXT = re.compile(
@@ -125,8 +124,6 @@ def refusal_for(response: httpx.Response, *, now: float) -> Refusal | None:
       throttle of uploads, not of reads: GETs stay allowed.
     * Otherwise: the limiter pauses what the request touched (unless headers say 0 left).
     """
-    from uploader.ratelimit.limiter import Refusal
-
     status = response.status_code
     failure = read_failure(response) if status >= 400 else None
     if not rate_limited(status, failure):

@@ -1,13 +1,20 @@
-"""Imgur's image objects (reference 1.3, 1.4): accepted types, ids, MediaInfo values."""
+"""Imgur's image objects (reference 1.3, 1.4): accepted types, what a call costs, ids,
+MediaInfo values."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from uploader.http.cache import CACHE_STATUS_HEADER
+from uploader.models import MediaInfo
+
 if TYPE_CHECKING:
     import httpx
 
-    from uploader.models import MediaInfo
+# Credits per call, by bucket (reference 1.10): an upload costs 10 user and 10 client
+# credits and 1 POST credit; any other call 1 credit.
+UPLOAD_COST = {"user": 10, "client": 10, "post": 1}
+READ_COST = {"user": 1, "client": 1}
 
 # The old docs site lists JPEG, GIF, PNG, APNG, TIFF, BMP, PDF, XCF; WebP is seen (ref. 1.3).
 IMAGE_TYPES = frozenset(
@@ -38,9 +45,6 @@ VIDEO_TYPES = frozenset(
 
 def media_info(info: dict[str, Any], response: httpx.Response, provider: str) -> MediaInfo:
     """One image object (``data`` of a lookup or of a listing's item) as MediaInfo."""
-    from uploader.http.cache import CACHE_STATUS_HEADER
-    from uploader.models import MediaInfo
-
     when = info.get("datetime")
     size = info.get("size")
     extra = list(extra_of(info, ("name", "width", "height", "views")))

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from uploader.auth.credentials import Credential
@@ -23,9 +22,12 @@ from uploader.errors import (
     UploaderError,
     UsageError,
 )
+from uploader.http.cache import cached_get
 from uploader.http.translate import json_body
+from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
 from uploader.providers.base import (
     Limits,
+    ProviderContext,
     auth_headers,
     bearer_credential,
     check_limits,
@@ -42,15 +44,12 @@ from uploader.providers.mastodon_media import (
 )
 from uploader.providers.mastodon_status import idempotency_key, post_status, status_form
 from uploader.ratelimit.headers import mastodon_updates
-from uploader.ratelimit.limiter import BucketSpec
+from uploader.ratelimit.limiter import BucketSpec, Refusal
 
 if TYPE_CHECKING:
     import httpx
 
     from uploader.config.settings import Profile
-    from uploader.http.cache import EtagCache
-    from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
-    from uploader.ratelimit.limiter import RateLimiter, Refusal
 
 log = logging.getLogger("uploader.mastodon")
 
@@ -69,27 +68,13 @@ class MastodonProvider:
     kind: ClassVar[str] = "mastodon"
     display_name: ClassVar[str] = "Mastodon"
 
-    def __init__(
-        self,
-        profile: Profile,
-        credential: Credential,
-        http: httpx.Client,
-        limiter: RateLimiter | None,
-        *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        cache: EtagCache | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        from uploader.http.session import ApiSession
-
-        del env  # the Provider signature; Mastodon tokens are never refreshed here
-        self.profile = profile
-        self.credential = credential
-        self.clock = clock
-        self.sleep = sleep
-        self.cache = cache
-        self.session = ApiSession(http, limiter, self.rate_updates, refusal=self.rate_refusal)
+    def __init__(self, context: ProviderContext) -> None:
+        self.profile = context.profile
+        self.credential = context.credential
+        self.clock = context.clock
+        self.sleep = context.sleep
+        self.cache = context.cache
+        self.session = context.session(self.rate_updates, self.rate_refusal)
         self._limits: Limits | None = None
         self._token_var = self.profile.env_prefix + "ACCESS_TOKEN"
 
@@ -120,8 +105,6 @@ class MastodonProvider:
         Anything the server does not say (old or non-Mastodon servers, errors, no network)
         falls back to the documented defaults and the profile's max_*_size: never fatal.
         """
-        from uploader.http.cache import cached_get
-
         if self._limits is None:
             image = int(self.profile.option("max_image_size", 16 * MiB))
             video = int(self.profile.option("max_video_size", 99 * MiB))
@@ -144,8 +127,6 @@ class MastodonProvider:
         """``POST /api/v2/media`` (description = alt text), waiting out processing; with
         ``options.post``, publish it in a status too. The printed link is the media URL.
         """
-        from uploader.models import UploadResult
-
         check_limits(image, self.limits(), self.display_name)
         data: dict[str, str] = {}
         alt = options.description or options.title
@@ -262,8 +243,6 @@ class MastodonProvider:
         """``GET /api/v1/media/{id}`` through the cache (authed answers are ``no-store``,
         so in practice this is a fresh GET each time). Only unattached media is found.
         """
-        from uploader.http.cache import cached_get
-
         target = media_ref(media_id)
         response = cached_get(
             self.session,

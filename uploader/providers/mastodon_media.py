@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
+import mimetypes
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from uploader.errors import UsageError
+from uploader.http.cache import CACHE_STATUS_HEADER
+from uploader.http.translate import json_or_none
+from uploader.models import MediaInfo
 from uploader.providers.base import Limits
 
 if TYPE_CHECKING:
     import httpx
-
-    from uploader.models import MediaInfo
 
 # Reference 3.6: the documented default configuration.media_attachments.
 MIME_TYPES = frozenset(
@@ -83,8 +85,6 @@ def limits_from_instance(response: httpx.Response | None, fallback: Limits) -> L
     """
     body = None
     if response is not None and response.status_code == 200:
-        from uploader.http.translate import json_or_none
-
         body = json_or_none(response)
         if body is None:
             log.debug("instance document is not JSON; using default limits")
@@ -107,11 +107,6 @@ def limits_from_instance(response: httpx.Response | None, fallback: Limits) -> L
 
 def media_info(media: Mapping[str, Any], response: httpx.Response, provider: str) -> MediaInfo:
     """A MediaAttachment as MediaInfo (``meta.original.size`` is dimensions, not bytes)."""
-    import mimetypes
-
-    from uploader.http.cache import CACHE_STATUS_HEADER
-    from uploader.models import MediaInfo
-
     url = text_of(media.get("url"))
     meta = media.get("meta")
     original = meta.get("original") if isinstance(meta, dict) else None

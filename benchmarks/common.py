@@ -36,6 +36,24 @@ def time_process(args: Sequence[str], env: Mapping[str, str] | None = None) -> f
     return elapsed
 
 
+def count_instructions(args: Sequence[str], env: Mapping[str, str] | None = None) -> int:
+    """Instructions one whole process executes, counted by valgrind's callgrind: unlike
+    wall time, the same for the same binary and inputs whatever else the machine does."""
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *args],
+        capture_output=True,
+        env=dict(env or os.environ),
+        check=False,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{args[:3]}... exited {done.returncode}: {done.stderr[-500:]!r}")
+    for line in done.stderr.decode(errors="replace").splitlines():
+        if "Collected :" in line:
+            return int(line.rsplit(":", 1)[1].strip())
+    raise RuntimeError("valgrind printed no instruction count")
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 

@@ -5,9 +5,13 @@ both sides alike):
   * `uploader --version`
   * `uploader upload` of one 300 KB PNG to a running sandbox
   * baseline: `python -c "import httpx; httpx.post(...)"` doing the same multipart upload
-Target (issue 2): upload / baseline <= 1.0.
+Target (issues 2 and 10): upload / baseline <= 0.85, and `--version` no slower than before.
 
-Run: python -m benchmarks.startup [--runs 15] [--python VENV/bin/python]
+Run: python -m benchmarks.startup [--runs 15] [--python VENV/bin/python] [--instructions]
+
+``--instructions`` counts the instructions of each process under valgrind's callgrind
+(``--runs`` of them, default 3 with this flag) instead of timing it: a repeatable figure on a
+machine whose timings are noisy, for comparing two versions of the code.
 
 ``--python`` measures another environment's ``uploader`` and httpx, e.g. a venv made with a
 plain ``pip install .`` (what a user has: no dev tools, so httpx's optional CLI imports
@@ -22,22 +26,34 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import hermetic_env, median, time_process, uploader_command
+from benchmarks.common import (
+    count_instructions,
+    hermetic_env,
+    median,
+    time_process,
+    uploader_command,
+)
 from tests.support.images import write_sized_png
 from uploader.sandbox import Sandbox, SandboxConfig
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=None, help="15 (timed) or 3 (--instructions)")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions under valgrind's callgrind instead of timing",
+    )
     parser.add_argument("--python", default=sys.executable, help="interpreter of the venv to time")
     parser.add_argument(
         "--no-gc-policy",
         action="store_true",
         help="run uploader.cli:main directly, without the console's collector policy "
-        "(uploader/startup.py), to see what that policy is worth",
+        "(uploader/gcpolicy.py), to see what that policy is worth",
     )
     args = parser.parse_args()
+    runs = args.runs or (3 if args.instructions else 15)
     python = Path(args.python)
     # Buckets far larger than the runs spend: this measures start-up, not waiting.
     knobs = SandboxConfig(
@@ -77,20 +93,24 @@ def main() -> int:
         subprocess.run([str(python), "-m", "compileall", "-q", package], check=True)
         for warm in (upload, baseline, version):  # fill the page cache
             time_process(warm, env)
+        measure = count_instructions if args.instructions else time_process
         times: dict[str, list[float]] = {"version": [], "upload": [], "baseline": []}
-        for _ in range(args.runs):
-            times["baseline"].append(time_process(baseline, env))
-            times["upload"].append(time_process(upload, env))
-            times["version"].append(time_process(version, env))
+        for _ in range(runs):
+            times["baseline"].append(measure(baseline, env))
+            times["upload"].append(measure(upload, env))
+            times["version"].append(measure(version, env))
     medians = {name: median(values) for name, values in times.items()}
     print(f"interpreter: {python}")
-    print(f"runs per command: {args.runs}")
+    print(f"runs per command: {runs}")
     for name in ("version", "upload", "baseline"):
-        print(f"{name:>9}: median {medians[name] * 1000:7.1f} ms")
+        if args.instructions:
+            print(f"{name:>9}: median {medians[name] / 1e6:7.1f} M instructions")
+        else:
+            print(f"{name:>9}: median {medians[name] * 1000:7.1f} ms")
     ratio = medians["upload"] / medians["baseline"]
-    print(f"upload / baseline = {ratio:.2f} (target <= 1.00)")
+    print(f"upload / baseline = {ratio:.2f} (target <= 0.85)")
     print(f"version / baseline = {medians['version'] / medians['baseline']:.2f}")
-    return 0 if ratio <= 1.0 else 1
+    return 0 if ratio <= 0.85 else 1
 
 
 if __name__ == "__main__":

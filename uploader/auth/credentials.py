@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from uploader.config import paths
+from uploader.config.settings import text_problem
 from uploader.errors import AuthError
 
 if TYPE_CHECKING:
@@ -67,6 +68,9 @@ class Credential:
     # What identifies the credential across refreshes (else the secret itself).
     key: str | None = None
 
+    def __post_init__(self) -> None:
+        refuse_unsendable(self.secret, "credential", self.source)
+
     @property
     def identity(self) -> str:
         """A short hash naming this credential without revealing it."""
@@ -79,6 +83,18 @@ class Credential:
 
     def __repr__(self) -> str:
         return f"Credential(scheme={self.scheme!r}, source={self.source!r})"
+
+
+def refuse_unsendable(value: str, what: str, source: str, profile: str | None = None) -> None:
+    """AuthError (exit 3) naming ``source`` when ``value`` cannot go into an HTTP header:
+    refused here, before any request, instead of failing on the way out."""
+    why = text_problem(value)
+    if why:
+        owner = f"profile {profile!r}: " if profile else ""
+        raise AuthError(
+            f"{owner}the {what} from {source} {why}, so it cannot be sent",
+            hint=f"set the {what} again at its source, without the extra characters",
+        )
 
 
 def mask(secret: str) -> str:
@@ -318,8 +334,13 @@ def _from_command(profile: Profile, command: str) -> str:
     import shlex
     import subprocess
 
-    args = shlex.split(command)
-    program = Path(args[0]).name if args else "?"
+    try:
+        args = shlex.split(command)
+    except ValueError:
+        args = []
+    if not args:
+        raise AuthError(f"profile {profile.name!r}: access_token_command is not a command line")
+    program = Path(args[0]).name
     try:
         done = subprocess.run(args, capture_output=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -350,12 +371,13 @@ def resolve_secret(profile: Profile, name: str, env: Mapping[str, str]) -> tuple
     elif name == "access_token" and profile.option("access_token_command"):
         command = str(profile.option("access_token_command"))
         value = _from_command(profile, command)
-        source = f"access_token_command `{Path(command.split(maxsplit=1)[0]).name}`"
+        source = f"access_token_command `{Path(command.split()[0]).name}`"
     else:
         store = store_for(env)
         value = str(store.get(profile.name).get(name, "")).strip()
         source = f"credential store {store.path}"
     if not value:
         return None
+    refuse_unsendable(value, name.replace("_", " "), source, profile.name)
     log.info("%s: %s from %s", profile.name, name, source)
     return value, source

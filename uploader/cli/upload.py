@@ -28,7 +28,12 @@ from uploader.models import UploadOptions
     type=click.Choice(["anyone", "only_me"]),
     help="Gyazo: who may see the image.",
 )
-@click.option("--focus", metavar="X,Y", help="Mastodon: focal point, each -1.0..1.0.")
+@click.option(
+    "--focus",
+    metavar="X,Y",
+    callback=options.focus_option,
+    help="Mastodon: focal point, each -1.0..1.0.",
+)
 @click.option("--post", is_flag=True, help="Mastodon: also publish a status with the media.")
 @click.option("--status", "status_text", metavar="TEXT", help="Mastodon: the status text.")
 @click.option(

@@ -371,7 +371,7 @@ def resolve_secret(profile: Profile, name: str, env: Mapping[str, str]) -> tuple
     elif name == "access_token" and profile.option("access_token_command"):
         command = str(profile.option("access_token_command"))
         value = _from_command(profile, command)
-        source = f"access_token_command `{Path(command.split()[0]).name}`"
+        source = f"access_token_command `{Path(command.split(maxsplit=1)[0]).name}`"
     else:
         store = store_for(env)
         value = str(store.get(profile.name).get(name, "")).strip()

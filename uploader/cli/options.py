@@ -104,7 +104,7 @@ SHARED: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "max_wait": (
         ("--max-wait",),
         {
-            "type": float,
+            "type": click.FloatRange(min=0),
             "callback": checked("max_wait"),
             "metavar": "SECONDS",
             "envvar": "UPLOADER_MAX_WAIT",

@@ -86,7 +86,7 @@ KINDS: Mapping[str, KindSpec] = {
             # Used only when the server's /api/v2/instance does not say (reference 3.6).
             "max_image_size": OptionSpec(int, minimum=1),
             "max_video_size": OptionSpec(int, minimum=1),
-            "poll_timeout": OptionSpec(float, minimum=0, maximum=86400),
+            "poll_timeout": OptionSpec(float, minimum=0, maximum=365 * 86400),
         },
     ),
 }

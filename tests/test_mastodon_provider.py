@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.clock import FakeTime
 from tests.support.http import Routes
-from tests.support.images import write_png, write_sized_png
+from tests.support.images import WHOLE, write_png, write_sized_png
 from tests.support.pipeline import run_upload
 from tests.support.providers import config_of, make_provider
 from uploader.config.settings import parse_config
@@ -433,7 +433,7 @@ def test_instance_limits_refuse_oversize_and_unsupported_before_upload(tmp_path:
     with pytest.raises(InputFileError, match="over Mastodon's 1000 B image limit"):
         check_limits(big, limits, provider.display_name)
     gif = tmp_path / "a.gif"
-    gif.write_bytes(b"GIF89a" + b"\x00" * 32)
+    gif.write_bytes(WHOLE["gif"])
     with pytest.raises(InputFileError, match="image/gif files are not accepted by Mastodon"):
         provider.upload(inspect_path(str(gif)), UploadOptions())
     assert [r.url.path for r in server.seen] == ["/mastodon/api/v2/instance"]  # asked once

@@ -88,8 +88,8 @@ def _bmp(_fh: BinaryIO, head: bytes, _tail: bytes, size: int) -> str | None:
 
 
 def _tiff(_fh: BinaryIO, head: bytes, _tail: bytes, size: int) -> str | None:
-    order = "little" if head[:2] == b"II" else "big"
-    first = int.from_bytes(head[4:8], order)
+    word = head[4:8]
+    first = int.from_bytes(word, "little") if head[:2] == b"II" else int.from_bytes(word, "big")
     if not 8 <= first < size:
         return "its first image directory lies outside the file"
     return None

@@ -15,13 +15,12 @@ import click
 from click.core import ParameterSource
 
 from uploader.cli import State
+from uploader.config.checks import focus_point, problem
 from uploader.config.settings import (
     DEFAULTS_SPEC,
     FORMATS,
     ON_LIMIT,
     Config,
-    focus_point,
-    problem,
     with_default_provider,
 )
 

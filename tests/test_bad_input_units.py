@@ -186,3 +186,19 @@ def test_stored_credentials_dropped_are_warned_about(
     with caplog.at_level(logging.WARNING, logger="uploader"):
         CredentialStore(path).get("x")
     assert bool([r for r in caplog.records if str(path) in r.getMessage()]) is warned
+
+
+def test_every_key_the_starter_config_documents_loads_in_its_kind(tmp_path: Path) -> None:
+    """config.example.toml with every commented-out setting switched on still loads, and
+    each profile gets a provider and a credential (the documented keys crash nothing)."""
+    import re
+
+    from uploader.config.settings import example_config, parse_config
+
+    text = re.sub(r"(?m)^# (\[providers\.|[a-z_]+ = )", r"\1", example_config())
+    text = text.replace("your-client-id", "cid123").replace("pass show imgur", "echo tok")
+    config = parse_config(text, tmp_path / "c.toml")
+    imgur = config.profile("imgur")
+    assert imgur.option("redirect_port") == 53682
+    assert imgur.option("access_token_command") == "echo tok"
+    assert {p.name for p in config.profiles} == {"imgur", "gyazo", "social", "sandbox"}

@@ -143,6 +143,12 @@ def test_a_secret_that_cannot_be_sent_is_exit_3_naming_its_source(
         assert "sec\u0007ret" not in err
 
 
+def test_standard_input_cut_short_is_refused(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
+    _upload_nothing_sent(
+        tmp_path, hermetic_env, "-", 2, "-: not a complete PNG file", stdin=WHOLE_PNG[:-12]
+    )
+
+
 @pytest.mark.parametrize(
     ("name", "data", "message"),
     [

@@ -90,6 +90,8 @@ def test_a_bad_config_value_is_exit_2_naming_file_line_and_key(
         (["--focus", "2,2"], {}, "'2,2' is not X,Y"),
         (["--focus", "0.5"], {}, "'0.5' is not X,Y"),
         (["--focus", "nan,0"], {}, "'nan,0' is not X,Y"),
+        (["--album", "ab/../c"], {}, "'ab/../c' is not an album id"),
+        (["--album", ""], {}, "'' is not an album id"),
         (["--max-wait", "inf"], {}, "must be a finite number, not inf"),
         (["--max-wait", "1e300"], {}, "must be at most"),
         ([], {"UPLOADER_MAX_WAIT": "nan"}, "(env var: 'UPLOADER_MAX_WAIT'): must be a finite"),

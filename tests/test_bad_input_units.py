@@ -202,3 +202,13 @@ def test_every_key_the_starter_config_documents_loads_in_its_kind(tmp_path: Path
     assert imgur.option("redirect_port") == 53682
     assert imgur.option("access_token_command") == "echo tok"
     assert {p.name for p in config.profiles} == {"imgur", "gyazo", "social", "sandbox"}
+
+
+def test_a_password_in_gyazo_referer_url_is_refused(tmp_path: Path) -> None:
+    from uploader.config.settings import parse_config
+
+    text = '[providers.g]\nkind = "gyazo"\nreferer_url = "https://me:hunter2@site.example/"\n'
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, tmp_path / "c.toml")
+    assert "line 3: key 'providers.g.referer_url' has a user name" in info.value.message
+    assert "hunter2" not in info.value.message

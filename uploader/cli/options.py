@@ -61,6 +61,13 @@ def focus_option(_ctx: click.Context, _param: click.Parameter, value: str | None
         raise click.BadParameter(str(exc)) from None
 
 
+def album_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """``--album ID``: an Imgur album id or deletehash is letters and digits."""
+    if value is not None and not (value.isascii() and value.isalnum()):
+        raise click.BadParameter(f"{value!r} is not an album id (letters and digits)")
+    return value
+
+
 class SharedOption(click.Option):
     """An option with an ``UPLOADER_*`` variable: an error names the variable only when the
     value came from it (click's ``show_envvar`` would name it for a flag's value too)."""

@@ -19,7 +19,12 @@ from uploader.models import UploadOptions
 @options.shared("provider", help="Profile to upload to.")
 @click.option("--title", help="Title sent with each file.")
 @click.option("--description", help="Description sent with each file.")
-@click.option("--album", metavar="ID", help="Album id (or deletehash when anonymous).")
+@click.option(
+    "--album",
+    metavar="ID",
+    callback=options.album_option,
+    help="Album id (or deletehash when anonymous).",
+)
 @options.shared("fmt")
 @options.shared("on_limit")
 @options.shared("max_wait")

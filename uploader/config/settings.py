@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from uploader.config import paths
 from uploader.config.checks import check_url, problem, text_problem
@@ -248,6 +249,9 @@ def _parse_profile(name: str, raw: Any, where: Locator) -> Profile:
         if opt.is_url and key in values:
             values[key] = str(values[key]).rstrip("/")
             check_url(values[key], where.prefix(table, key), ".".join((*table, key)))
+        elif key.endswith("_url") and key in values and "@" in urlsplit(values[key]).netloc:
+            # Not a server of ours (Gyazo's referer_url is metadata), but shown and sent.
+            raise where.error(table, key, "has a user name or password in it (before '@')")
     values.pop("kind")
     auth = str(values.pop("auth", "auto"))
     client_id = values.pop("client_id", None)

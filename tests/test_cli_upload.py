@@ -183,14 +183,14 @@ def test_max_wait_from_flag_environment_or_file_bounds_the_wait(
         (
             "UPLOADER_MAX_WAIT",
             "nan",
-            "error: Invalid value for '--max-wait' (env var: 'UPLOADER_MAX_WAIT'): nan is not a "
-            "number of seconds",
+            "error: Invalid value for '--max-wait' (env var: 'UPLOADER_MAX_WAIT'): must be a "
+            "finite number, not nan",
         ),
         (
             "UPLOADER_MAX_WAIT",
             "inf",
-            "error: Invalid value for '--max-wait' (env var: 'UPLOADER_MAX_WAIT'): inf is not a "
-            "number of seconds",
+            "error: Invalid value for '--max-wait' (env var: 'UPLOADER_MAX_WAIT'): must be a "
+            "finite number, not inf",
         ),
         (
             "UPLOADER_MAX_WAIT",

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.clock import FakeTime
 from tests.support.http import Routes
-from tests.support.images import write_png, write_sized_png
+from tests.support.images import WHOLE, write_png, write_sized_png
 from tests.support.pipeline import Run, run_upload
 from tests.support.providers import config_of, make_provider
 from uploader.config.options import KINDS
@@ -268,7 +268,7 @@ def test_limits_refuse_before_any_request(tmp_path: Path) -> None:
         provider.upload(big, UploadOptions())
     assert "over Gyazo's" in info.value.message
     video = tmp_path / "clip.mp4"
-    video.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 64)
+    video.write_bytes(WHOLE["mp4"])
     with pytest.raises(InputFileError) as info:
         provider.upload(inspect_path(str(video)), UploadOptions())
     assert "video/mp4 files are not accepted by Gyazo" in info.value.message

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.clock import FakeTime
 from tests.support.http import Routes
-from tests.support.images import write_png, write_sized_png
+from tests.support.images import WHOLE, write_png, write_sized_png
 from tests.support.pipeline import run_upload
 from tests.support.providers import config_of, make_provider
 from uploader.config.settings import parse_config
@@ -433,7 +433,7 @@ def test_instance_limits_refuse_oversize_and_unsupported_before_upload(tmp_path:
     with pytest.raises(InputFileError, match="over Mastodon's 1000 B image limit"):
         check_limits(big, limits, provider.display_name)
     gif = tmp_path / "a.gif"
-    gif.write_bytes(b"GIF89a" + b"\x00" * 32)
+    gif.write_bytes(WHOLE["gif"])
     with pytest.raises(InputFileError, match="image/gif files are not accepted by Mastodon"):
         provider.upload(inspect_path(str(gif)), UploadOptions())
     assert [r.url.path for r in server.seen] == ["/mastodon/api/v2/instance"]  # asked once
@@ -561,17 +561,33 @@ def test_delete_refusals(tmp_path: Path, response: httpx.Response, fragment: str
         (MID, MID),
         (f"https://mastodon.example/api/v1/media/{MID}", MID),
         (FILE_URL, MID),
-        ("https://x/system/media_attachments/files/000/000/123/small/abc.png", "123"),
+        ("https://files.example/system/media_attachments/files/000/000/123/small/abc.png", "123"),
         ("https://gts.example/fileserver/01ACCT/attachment/original/01HMEDIA.jpeg", "01HMEDIA"),
+        ("post-1a2b.png", "post-1a2b.png"),  # ids are opaque strings (a real server's)
     ],
 )
 def test_media_references(ref: str, expected: str) -> None:
-    assert media_ref(ref) == expected
+    base = "https://gts.example" if "gts." in ref else "https://social.files.example"
+    if "mastodon.example" in ref:
+        base = "https://mastodon.example"
+    assert media_ref(ref, base) == expected
 
 
-def test_bad_media_reference() -> None:
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "not an id",
+        "",
+        "a/b",
+        "abc?x=1",
+        "abc#f",
+        "https://other.example/api/v1/media/123",
+        "ftp://mastodon.example/1",
+    ],
+)
+def test_bad_media_reference(ref: str) -> None:
     with pytest.raises(UsageError):
-        media_ref("not an id")
+        media_ref(ref, "https://mastodon.example")
 
 
 def test_no_upload_list(tmp_path: Path) -> None:

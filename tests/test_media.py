@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.images import png_bytes, write_png
+from tests.support.images import WHOLE, png_bytes, write_png
 from uploader.errors import ExitCode, InputFileError
 from uploader.imaging.inspect import inspect_path, sniff, spooled_stdin
 
@@ -87,9 +87,9 @@ def test_sniff(head: bytes, mime: str | None) -> None:
 @pytest.mark.parametrize(
     ("head", "name"),
     [
-        (bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c") + bytes(32), "clip.wmv"),
-        (b"%PDF-1.4\n" + bytes(32), "doc.pdf"),
-        (b"FLV\x01\x05" + bytes(32), "clip.flv"),
+        (WHOLE["wmv"], "clip.wmv"),
+        (WHOLE["pdf"], "doc.pdf"),
+        (WHOLE["flv"], "clip.flv"),
     ],
 )
 def test_an_extensionless_file_gets_the_sniffed_extension(

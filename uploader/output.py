@@ -13,26 +13,65 @@ from typing import TextIO
 from uploader.errors import OutputClosedError, UploaderError
 from uploader.models import UploadResult
 
+# Characters that end a line for some reader (str.splitlines, editors, JSON-lines tools)
+# or are invisible controls: never printed raw inside a result line.
+BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def _is_control(char: str) -> bool:
+    return char in BREAKS or ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0
+
+
+def _flat(text: str) -> str:
+    """``text`` on one line: each control character or line break becomes a space."""
+    return "".join(" " if _is_control(c) else c for c in text)
+
+
+def _safe_url(url: str, also: str = "") -> str:
+    """``url`` with whitespace, controls and the characters in ``also`` percent-encoded
+    (a link never needs them raw; a server that sends them must not break the line)."""
+    return "".join(
+        "".join(f"%{b:02X}" for b in c.encode())
+        if _is_control(c) or c.isspace() or c in also
+        else c
+        for c in url
+    )
+
 
 def render(result: UploadResult, fmt: str, *, title: str | None = None) -> str | None:
-    """One line for one result in ``fmt``; None when a text format has nothing to show."""
+    """One line for one result in ``fmt``; None when a text format has nothing to show.
+
+    Whatever the file name, title or link holds, the result is one line: line breaks and
+    control characters are escaped (HTML), replaced by a space (Markdown alt text, where
+    a break reads as a space anyway) or percent-encoded (links).
+    """
     if fmt == "json":
-        return json.dumps(result_record(result), ensure_ascii=False, sort_keys=False)
+        text = json.dumps(result_record(result), ensure_ascii=False, sort_keys=False)
+        # json escapes the C0 controls; these three end a line for str.splitlines too.
+        return (
+            text.replace("\x85", "\\u0085")
+            .replace("\u2028", "\\u2028")
+            .replace("\u2029", "\\u2029")
+        )
     if result.url is None:
         return None
-    url = result.url
     alt = title or result.path.rsplit("/", 1)[-1]
     if fmt == "url":
-        return url
+        return _safe_url(result.url)
     if fmt == "markdown":
-        safe_alt = alt.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
-        return f"![{safe_alt}]({url})"
+        safe_alt = _flat(alt).replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+        return f"![{safe_alt}]({_safe_url(result.url, '()<>')})"
     if fmt == "html":
         import html  # start-up: the hotkey's format is url; --version loads this module
 
-        return f'<img src="{html.escape(url)}" alt="{html.escape(alt)}">'
+        def attribute(text: str) -> str:
+            return "".join(
+                f"&#{ord(c)};" if _is_control(c) else c for c in html.escape(text, quote=True)
+            )
+
+        return f'<img src="{attribute(_safe_url(result.url))}" alt="{attribute(alt)}">'
     if fmt == "bbcode":
-        return f"[img]{url}[/img]"
+        return f"[img]{_safe_url(result.url, '[]')}[/img]"
     raise ValueError(f"unknown format {fmt!r}")
 
 

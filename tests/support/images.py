@@ -48,3 +48,52 @@ def write_sized_png(path: Path, size: int, *, seed: int = 0) -> Path:
             left -= len(piece)
         out.write(struct.pack(">I", crc & 0xFFFFFFFF) + base[-12:])
     return path
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return (8 + len(payload)).to_bytes(4, "big") + kind + payload
+
+
+def _riff(form: bytes, chunk: bytes) -> bytes:
+    return b"RIFF" + (4 + len(chunk)).to_bytes(4, "little") + form + chunk
+
+
+def _bmp() -> bytes:
+    dib = (40).to_bytes(4, "little") + (1).to_bytes(4, "little") * 2 + bytes(28)
+    pixels = bytes(4)
+    size = 14 + len(dib) + len(pixels)
+    return b"BM" + size.to_bytes(4, "little") + bytes(4) + (54).to_bytes(4, "little") + dib + pixels
+
+
+def _ebml(doctype: bytes) -> bytes:
+    header = b"\x42\x82" + bytes([0x80 | len(doctype)]) + doctype
+    segment = b"\x15\x49\xa9\x66\x80"  # an empty Info element
+    return (
+        b"\x1a\x45\xdf\xa3"
+        + bytes([0x80 | len(header)])
+        + header
+        + b"\x18\x53\x80\x67"
+        + bytes([0x80 | len(segment)])
+        + segment
+    )
+
+
+# The smallest whole file of each type the client accepts: header, body and end marker.
+WHOLE: dict[str, bytes] = {
+    "jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9",
+    "gif": b"GIF89a\x01\x00\x01\x00\x00\x00\x00;",
+    "webp": _riff(b"WEBP", b"VP8 " + (4).to_bytes(4, "little") + bytes(4)),
+    "avi": _riff(b"AVI ", b"LIST" + (4).to_bytes(4, "little") + b"hdrl"),
+    "bmp": _bmp(),
+    "tiff": b"II*\x00\x08\x00\x00\x00" + bytes(6),
+    "mp4": _box(b"ftyp", b"isom" + bytes(4) + b"isommp42") + _box(b"mdat", bytes(16)),
+    "mov": _box(b"ftyp", b"qt  " + bytes(4) + b"qt  ") + _box(b"mdat", bytes(16)),
+    "heic": _box(b"ftyp", b"heic" + bytes(4) + b"mif1heic") + _box(b"meta", bytes(8)),
+    "webm": _ebml(b"webm"),
+    "mkv": _ebml(b"matroska"),
+    "flv": b"FLV\x01\x05\x00\x00\x00\x09" + bytes(4),
+    "pdf": b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n",
+    "wmv": bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
+    + (30).to_bytes(8, "little")
+    + bytes(6),
+}

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from uploader.auth.sources import from_command, refuse_unsendable
 from uploader.config import paths
 from uploader.errors import AuthError
 
@@ -66,6 +67,9 @@ class Credential:
     refreshable: bool = False
     # What identifies the credential across refreshes (else the secret itself).
     key: str | None = None
+
+    def __post_init__(self) -> None:
+        refuse_unsendable(self.secret, "credential", self.source)
 
     @property
     def identity(self) -> str:
@@ -119,14 +123,21 @@ class CredentialStore:
             return {}
         except OSError as exc:
             raise AuthError(f"{self.path}: cannot read the credential file ({_why(exc)})") from exc
-        with os.fdopen(fd, "rb") as fh:
-            self._refuse_if_shared(os.fstat(fh.fileno()).st_mode)
-            try:
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                _warn_once(
+                    f"{self.path} is not a file (a directory?): no stored credentials are "
+                    "used; remove or rename it"
+                )
+                return {}
+            self._refuse_if_shared(mode)
+            with os.fdopen(fd, "rb", closefd=False) as fh:
                 raw = fh.read()
-            except OSError as exc:
-                raise AuthError(
-                    f"{self.path}: cannot read the credential file ({_why(exc)})"
-                ) from exc
+        except OSError as exc:
+            raise AuthError(f"{self.path}: cannot read the credential file ({_why(exc)})") from exc
+        finally:
+            os.close(fd)
         try:
             data = tomllib.loads(raw.decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError):
@@ -140,6 +151,13 @@ class CredentialStore:
                     f"{self.path}: {key!r} in the credential file is not a table",
                     hint="fix or delete it, then sign in again",
                 )
+        head = raw.decode("utf-8").strip()
+        if not data and head != HEADER and HEADER.startswith(head):
+            # What a write cut short leaves (ours always holds the whole header line).
+            _warn_once(
+                f"{self.path} is empty or cut short: no stored credentials are used; "
+                "sign in again (`uploader auth login NAME`)"
+            )
         return data
 
     def _private_dir(self) -> Path:
@@ -212,7 +230,7 @@ class CredentialStore:
     def _write(self, data: dict[str, Any]) -> None:
         import tomli_w  # start-up: only a write needs it; the hotkey path only reads
 
-        text = "# uploader credentials: secrets, keep private (mode 0600)\n" + tomli_w.dumps(data)
+        text = HEADER + "\n" + tomli_w.dumps(data)
         tmp = self.path.with_name(
             f"{self._temporary_prefix()}{os.getpid()}.{os.urandom(4).hex()}.tmp"
         )
@@ -238,7 +256,13 @@ class CredentialStore:
 
     def get(self, name: str) -> dict[str, Any]:
         table = self.load().get("profiles", {}).get(name, {})
-        return dict(table) if isinstance(table, dict) else {}
+        if not isinstance(table, dict):
+            _warn_once(
+                f"{self.path}: profiles.{name} is not a table: its stored credentials are "
+                f"ignored; fix it or sign in again (`uploader auth login {name}`)"
+            )
+            return {}
+        return dict(table)
 
     def update(self, name: str, **changes: Any) -> None:
         with self._locked() as data:
@@ -290,6 +314,16 @@ class CredentialStore:
             return str(table["access_token"])
 
 
+HEADER = "# uploader credentials: secrets, keep private (mode 0600)"
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.warning("%s", message)
+
+
 def _why(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
@@ -313,34 +347,6 @@ def store_for(env: Mapping[str, str]) -> CredentialStore:
     return CredentialStore(paths.config_dir(env) / "credentials.toml")
 
 
-def _from_command(profile: Profile, command: str) -> str:
-    # start-up: only an access_token_command needs them, never the hotkey's anonymous upload
-    import shlex
-    import subprocess
-
-    args = shlex.split(command)
-    program = Path(args[0]).name if args else "?"
-    try:
-        done = subprocess.run(args, capture_output=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise AuthError(
-            f"profile {profile.name!r}: access_token_command `{program}` failed "
-            f"to run ({type(exc).__name__})"
-        ) from None
-    if done.returncode != 0:
-        raise AuthError(
-            f"profile {profile.name!r}: access_token_command `{program}` exited "
-            f"with {done.returncode}"
-        )
-    lines = done.stdout.decode("utf-8", "replace").splitlines()
-    secret = lines[0].strip() if lines else ""
-    if not secret:
-        raise AuthError(
-            f"profile {profile.name!r}: access_token_command `{program}` printed nothing"
-        )
-    return secret
-
-
 def resolve_secret(profile: Profile, name: str, env: Mapping[str, str]) -> tuple[str, str] | None:
     """(value, where it came from) for one secret of a profile, or None."""
     var = profile.env_prefix + name.upper()
@@ -349,7 +355,7 @@ def resolve_secret(profile: Profile, name: str, env: Mapping[str, str]) -> tuple
         source = f"environment variable {var}"
     elif name == "access_token" and profile.option("access_token_command"):
         command = str(profile.option("access_token_command"))
-        value = _from_command(profile, command)
+        value = from_command(profile, command)
         source = f"access_token_command `{Path(command.split(maxsplit=1)[0]).name}`"
     else:
         store = store_for(env)
@@ -357,5 +363,6 @@ def resolve_secret(profile: Profile, name: str, env: Mapping[str, str]) -> tuple
         source = f"credential store {store.path}"
     if not value:
         return None
+    refuse_unsendable(value, name.replace("_", " "), source, profile.name)
     log.info("%s: %s from %s", profile.name, name, source)
     return value, source

@@ -185,20 +185,43 @@ def cli(ctx: click.Context, config_file: str | None, verbose: int, quiet: bool) 
     state.config_file = config_file
     state.console = Console(quiet=quiet, verbose=verbose)
     ctx.default_map = state.default_map()
+    # Every warning of our loggers is one `warning:` line on stderr; -q hides it (design:
+    # "only results and errors"). -v adds our info lines, -vv our debug lines.
+    ours = logging.getLogger("uploader")
+    handlers: list[logging.Handler] = [WarningHandler(state.console)]
     if verbose:
         # Only our own loggers: libraries' debug output (httpx logs whole URLs, httpcore
         # every socket event) is not reviewed for secrets, so it stays off.
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("uploader: %(message)s"))
-        ours = logging.getLogger("uploader")
+        detail = logging.StreamHandler(sys.stderr)
+        detail.setFormatter(logging.Formatter("uploader: %(message)s"))
+        detail.addFilter(lambda record: record.levelno < logging.WARNING)
+        handlers.append(detail)
+    for handler in handlers:
         ours.addHandler(handler)
-        ours.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    ours.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
 
-        def detach() -> None:  # one run, one handler (in-process runs come one after another)
+    def detach() -> None:  # one run, its handlers (in-process runs come one after another)
+        for handler in handlers:
             ours.removeHandler(handler)
-            ours.setLevel(logging.NOTSET)
+        ours.setLevel(logging.NOTSET)
 
-        ctx.call_on_close(detach)
+    ctx.call_on_close(detach)
+
+
+class WarningHandler(logging.Handler):
+    """Our loggers' warnings as ``warning: ...`` lines through the console (one line
+    each; hidden by --quiet like every notice)."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(logging.WARNING)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = one_line(record.getMessage()).removeprefix("warning: ")
+            self.console.notice(f"warning: {text}")
+        except Exception:  # noqa: BLE001 - a warning must never break the run
+            self.handleError(record)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

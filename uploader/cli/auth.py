@@ -11,6 +11,7 @@ import click
 from uploader.cli import State, options
 from uploader.commands import auth as core
 from uploader.commands import login as login_core
+from uploader.config.settings import LONGEST
 from uploader.errors import UsageError
 from uploader.output import Console
 
@@ -45,7 +46,8 @@ def _asker(console: Console) -> Callable[[str, bool], str]:
 @click.option("--paste", is_flag=True, help="Paste a PIN or code instead of a redirect.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1),
+    type=click.FloatRange(min=1, max=LONGEST),
+    callback=options.finite,
     default=300,
     show_default=True,
     help="Seconds to wait for the browser's redirect.",

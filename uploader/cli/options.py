@@ -15,16 +15,57 @@ import click
 from click.core import ParameterSource
 
 from uploader.cli import State
-from uploader.config.settings import FORMATS, ON_LIMIT, Config, with_default_provider
+from uploader.config.checks import focus_point, problem
+from uploader.config.settings import (
+    DEFAULTS_SPEC,
+    FORMATS,
+    ON_LIMIT,
+    Config,
+    with_default_provider,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _finite(_ctx: click.Context, _param: click.Parameter, seconds: float | None) -> float | None:
-    """FloatRange lets nan and inf through; a wait must be a real number of seconds."""
-    if seconds is not None and not math.isfinite(seconds):
-        raise click.BadParameter(f"{seconds} is not a number of seconds")
-    return seconds
+def checked(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A callback checking a ``[defaults]`` value with the config file's own validator
+    (:data:`DEFAULTS_SPEC`): a flag or variable is held to what the file is."""
+    spec = DEFAULTS_SPEC[key]
+
+    def callback(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        if value is not None:
+            if spec.type is float and isinstance(value, int):
+                value = float(value)
+            why = problem(spec, value)
+            if why:
+                raise click.BadParameter(why)
+        return value
+
+    return callback
+
+
+def finite(_ctx: click.Context, _param: click.Parameter, value: float | None) -> float | None:
+    """FloatRange lets nan through (every comparison with it is false)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds")
+    return value
+
+
+def focus_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """``--focus X,Y``: checked once here, before any file is sent."""
+    if value is None:
+        return None
+    try:
+        return focus_point(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def album_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """``--album ID``: an Imgur album id or deletehash is letters and digits."""
+    if value is not None and not (value.isascii() and value.isalnum()):
+        raise click.BadParameter(f"{value!r} is not an album id (letters and digits)")
+    return value
 
 
 class SharedOption(click.Option):
@@ -70,7 +111,7 @@ SHARED: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         ("--max-wait",),
         {
             "type": click.FloatRange(min=0),
-            "callback": _finite,
+            "callback": checked("max_wait"),
             "metavar": "SECONDS",
             "envvar": "UPLOADER_MAX_WAIT",
             "help": "Longest wait for a rate limit (default from config: 300).",

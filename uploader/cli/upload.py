@@ -19,7 +19,12 @@ from uploader.models import UploadOptions
 @options.shared("provider", help="Profile to upload to.")
 @click.option("--title", help="Title sent with each file.")
 @click.option("--description", help="Description sent with each file.")
-@click.option("--album", metavar="ID", help="Album id (or deletehash when anonymous).")
+@click.option(
+    "--album",
+    metavar="ID",
+    callback=options.album_option,
+    help="Album id (or deletehash when anonymous).",
+)
 @options.shared("fmt")
 @options.shared("on_limit")
 @options.shared("max_wait")
@@ -28,7 +33,12 @@ from uploader.models import UploadOptions
     type=click.Choice(["anyone", "only_me"]),
     help="Gyazo: who may see the image.",
 )
-@click.option("--focus", metavar="X,Y", help="Mastodon: focal point, each -1.0..1.0.")
+@click.option(
+    "--focus",
+    metavar="X,Y",
+    callback=options.focus_option,
+    help="Mastodon: focal point, each -1.0..1.0.",
+)
 @click.option("--post", is_flag=True, help="Mastodon: also publish a status with the media.")
 @click.option("--status", "status_text", metavar="TEXT", help="Mastodon: the status text.")
 @click.option(

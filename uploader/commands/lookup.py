@@ -49,7 +49,7 @@ def with_provider(
             )
         except UploaderError as exc:
             error = when_allowed(exc, provider, runtime.clock())
-            if subject is not None:
+            if subject and repr(subject) not in error.message:  # else it names it already
                 error = error.rephrased(f"{subject} (profile {profile.name}): {error.message}")
             if error is exc:
                 raise

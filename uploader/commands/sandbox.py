@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from uploader import gcpolicy
-from uploader.config.settings import is_loopback
+from uploader.config.checks import is_loopback
 from uploader.errors import UsageError
 
 # The wording for the --set option's help text (cli.py owns the option itself).

@@ -20,8 +20,11 @@ class OptionSpec(NamedTuple):
     type: type
     choices: tuple[str, ...] = ()
     minimum: float | None = None
+    maximum: float | None = None
     is_url: bool = False
     secret: bool = False
+    # A command line run without a shell: it must split into words (balanced quotes).
+    is_command: bool = False
 
 
 class KindSpec(NamedTuple):
@@ -40,9 +43,9 @@ COMMON: Mapping[str, OptionSpec] = {
     "base_url": OptionSpec(str),
     "auth": OptionSpec(str, choices=AUTH_MODES),
     # A command whose first line of output is the access token (password managers).
-    "access_token_command": OptionSpec(str),
+    "access_token_command": OptionSpec(str, is_command=True),
     # A fixed port for the sign-in redirect listener (0: any free port).
-    "redirect_port": OptionSpec(int, minimum=0),
+    "redirect_port": OptionSpec(int, minimum=0, maximum=65535),
 }
 
 KINDS: Mapping[str, KindSpec] = {
@@ -83,7 +86,7 @@ KINDS: Mapping[str, KindSpec] = {
             # Used only when the server's /api/v2/instance does not say (reference 3.6).
             "max_image_size": OptionSpec(int, minimum=1),
             "max_video_size": OptionSpec(int, minimum=1),
-            "poll_timeout": OptionSpec(float, minimum=0),
+            "poll_timeout": OptionSpec(float, minimum=0, maximum=365 * 86400),
         },
     ),
 }

@@ -8,7 +8,7 @@ problem with it is a :class:`ConfigError` (exit 2) naming the file, the line and
 
 from __future__ import annotations
 
-import ipaddress
+import contextlib
 import os
 import re
 import tomllib
@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from uploader.config import paths
+from uploader.config.checks import check_url, problem, text_problem
 from uploader.config.locator import Locator
 from uploader.config.options import COMMON, KINDS, OptionSpec
 from uploader.errors import ConfigError
@@ -197,24 +198,30 @@ def _only_keys(
             )
 
 
+# A wait or timeout longer than a year is a typo, and beyond what sleep() can take.
+LONGEST = 365 * 86400.0
+
+# The one validator of each ``[defaults]`` value: the file, its ``UPLOADER_*`` variable and
+# the flag are all checked against this (see :func:`problem`).
+DEFAULTS_SPEC: Mapping[str, OptionSpec] = {
+    "format": OptionSpec(str, choices=FORMATS),
+    "on_limit": OptionSpec(str, choices=ON_LIMIT),
+    "max_wait": OptionSpec(float, minimum=0, maximum=LONGEST),
+    "retries": OptionSpec(int, minimum=1),
+    "retry_max_time": OptionSpec(float, minimum=0, maximum=LONGEST),
+    "retry_ambiguous": OptionSpec(bool),
+    "connect_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),
+    "read_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),
+    "write_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),
+    "pool_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),
+}
+
+
 def _parse_defaults(raw: dict[str, Any], where: Locator) -> Defaults:
     table = ("defaults",)
-    base = Defaults()
-    spec: dict[str, OptionSpec] = {
-        "format": OptionSpec(str, choices=FORMATS),
-        "on_limit": OptionSpec(str, choices=ON_LIMIT),
-        "max_wait": OptionSpec(float, minimum=0),
-        "retries": OptionSpec(int, minimum=1),
-        "retry_max_time": OptionSpec(float, minimum=0),
-        "retry_ambiguous": OptionSpec(bool),
-        "connect_timeout": OptionSpec(float, minimum=0.1),
-        "read_timeout": OptionSpec(float, minimum=0.1),
-        "write_timeout": OptionSpec(float, minimum=0.1),
-        "pool_timeout": OptionSpec(float, minimum=0.1),
-    }
-    _only_keys(raw, tuple(spec), table, where)
-    values = {key: _check(spec[key], raw[key], table, key, where) for key in raw}
-    return replace(base, **values)
+    _only_keys(raw, tuple(DEFAULTS_SPEC), table, where)
+    values = {key: _check(DEFAULTS_SPEC[key], raw[key], table, key, where) for key in raw}
+    return replace(Defaults(), **values)
 
 
 def _parse_profile(name: str, raw: Any, where: Locator) -> Profile:
@@ -242,9 +249,14 @@ def _parse_profile(name: str, raw: Any, where: Locator) -> Profile:
         if opt.is_url and key in values:
             values[key] = str(values[key]).rstrip("/")
             check_url(values[key], where.prefix(table, key), ".".join((*table, key)))
+        elif key.endswith("_url") and key in values and "@" in urlsplit(values[key]).netloc:
+            # Not a server of ours (Gyazo's referer_url is metadata), but shown and sent.
+            raise where.error(table, key, "has a user name or password in it (before '@')")
     values.pop("kind")
     auth = str(values.pop("auth", "auto"))
     client_id = values.pop("client_id", None)
+    if client_id is not None and text_problem(client_id):
+        raise where.error(table, "client_id", str(text_problem(client_id)))
     placeholder = None
     if client_id in PLACEHOLDERS:
         placeholder = where.error(
@@ -262,50 +274,12 @@ def _parse_profile(name: str, raw: Any, where: Locator) -> Profile:
 
 
 def _check(spec: OptionSpec, value: Any, table: tuple[str, ...], key: str, where: Locator) -> Any:
-    expected = spec.type
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+    if spec.type is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    ok = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
-    if not ok:
-        names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
-        raise where.error(table, key, f"must be {names[expected]}, not {value!r}")
-    if spec.choices and value not in spec.choices:
-        raise where.error(table, key, f"must be one of {', '.join(spec.choices)}, not {value!r}")
-    if spec.minimum is not None and value < spec.minimum:
-        raise where.error(table, key, f"must be at least {spec.minimum}, not {value!r}")
+    why = problem(spec, value)
+    if why:
+        raise where.error(table, key, why)
     return value
-
-
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8 or ::1, written as an address: a name such as ``localhost`` is resolved
-    by the system and may point elsewhere, so it does not count (design section 5)."""
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_url(url: str, where: str, key: str) -> None:
-    """https only, except plain http to 127.0.0.0/8 and ::1 (the sandbox); a port, when
-    given, is a number from 1 to 65535. ``key`` is the dotted key, for the message."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{where}: key {key!r}: {url!r} is not an http(s) URL")
-    try:
-        port = parts.port
-    except ValueError:
-        port = 0
-    if port == 0 or (port is None and parts.netloc.endswith(":")):
-        raise ConfigError(
-            f"{where}: key {key!r}: {url!r} has no valid port",
-            hint="a port is a number from 1 to 65535, e.g. http://127.0.0.1:8765/imgur",
-        )
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ConfigError(
-            f"{where}: key {key!r}: {url!r} uses plain http to a non-loopback host",
-            hint="use https:// (plain http is allowed only for the addresses 127.0.0.1 "
-            "and [::1], not for names such as localhost)",
-        )
 
 
 def _apply_env(config: Config, env: Mapping[str, str]) -> Config:
@@ -339,11 +313,22 @@ def write_example(path: Path, *, force: bool) -> None:
     """Write the starter config to ``path`` atomically; refuse to overwrite without force."""
     if path.exists() and not force:
         raise ConfigError(f"{path}: already exists", hint="pass --force to overwrite it")
-    paths.ensure_private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(example_config())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        paths.ensure_private_dir(path.parent)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(example_config())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot write the config file ({exc.strerror or type(exc).__name__}); "
+            "nothing was written"
+        ) from exc

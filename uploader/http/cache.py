@@ -80,24 +80,47 @@ class EtagCache:
             )
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.debug("discarding corrupt cache entry %s (%s)", path.name, type(exc).__name__)
-            path.unlink(missing_ok=True)
+        except OSError as exc:  # the directory is a file, or unreadable (sudo left it root's)
+            self._unusable(exc)
             return None
+        except (ValueError, KeyError, TypeError) as exc:
+            log.debug("discarding corrupt cache entry %s (%s)", path.name, type(exc).__name__)
+            self._remove(path)
+            return None
+
+    def _unusable(self, exc: OSError) -> None:
+        """Cache problems are never fatal: warn once, then go on without the cache."""
+        if self.enabled:
+            self.enabled = False
+            log.warning(
+                "the ETag cache cannot be used (%s: %s); going on without it",
+                self.directory,
+                exc.strerror or type(exc).__name__,
+            )
+
+    def _remove(self, path: Path) -> None:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            self._unusable(exc)
 
     def store(self, key: str, entry: Entry) -> None:
         if not self.enabled:
             return
         import tempfile  # start-up: only a lookup writes; `uploader limits` loads this module
 
-        ensure_private_dir(self.directory)
+        try:
+            ensure_private_dir(self.directory)
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".entry-", suffix=".tmp")
+        except OSError as exc:
+            self._unusable(exc)
+            return
         record = {
             "etag": entry.etag,
             "status": entry.status,
             "headers": entry.headers,
             "body": base64.b64encode(entry.body).decode("ascii"),
         }
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".entry-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(record, fh)
@@ -105,12 +128,12 @@ class EtagCache:
                 os.fsync(fh.fileno())
             os.replace(tmp, self._path(key))
         except OSError as exc:  # a cache that cannot be written is only slower
-            log.debug("could not write cache entry (%s)", exc.strerror)
-            Path(tmp).unlink(missing_ok=True)
+            self._remove(Path(tmp))
+            self._unusable(exc)
 
     def invalidate(self, url: str, identity: str) -> None:
         if self.enabled:
-            self._path(self.key("GET", url, identity)).unlink(missing_ok=True)
+            self._remove(self._path(self.key("GET", url, identity)))
 
 
 def forbids_storing(headers: Mapping[str, str]) -> bool:

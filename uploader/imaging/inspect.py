@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from uploader.errors import InputFileError
+from uploader.imaging.structure import structure_problem
 from uploader.models import ImageFile
 
 EXTENSIONS = {
@@ -136,9 +137,27 @@ def _describe(path: Path, label: str, filename: str, size: int, head: bytes) -> 
             hint="supported: PNG, JPEG, GIF, WebP, BMP, TIFF, HEIC, AVIF, PDF, MP4, MOV, WebM,"
             " MKV, AVI, FLV, MPEG, WMV",
         )
+    _check_structure(path, label, mime, size)
     if "." not in filename:
         filename = f"{filename}.{EXTENSIONS.get(mime, 'bin')}"
     return ImageFile(source=path, label=label, filename=filename, size=size, mime_type=mime)
+
+
+def _check_structure(path: Path, label: str, mime: str, size: int) -> None:
+    """Refuse a file that starts like ``mime`` but is not a whole one (cut short, or text
+    with two magic letters): it would cost a request and fail there, or worse, be stored."""
+    try:
+        with path.open("rb") as fh:
+            why = structure_problem(fh, mime, size)
+    except OSError as exc:
+        raise InputFileError(f"{label}: cannot read ({exc.strerror})") from None
+    if why:
+        kind = EXTENSIONS.get(mime, mime).upper()
+        raise InputFileError(
+            f"{label}: not a complete {kind} file ({why})",
+            hint="the file may be cut short (an interrupted download or copy): "
+            "save or export it again",
+        )
 
 
 @contextmanager

@@ -36,6 +36,7 @@ from uploader.providers.gyazo_media import (
     parse_time,
     text_of,
 )
+from uploader.providers.links import in_path
 from uploader.ratelimit.limiter import BucketSpec, Refusal
 
 if TYPE_CHECKING:
@@ -197,7 +198,7 @@ class GyazoProvider:
         response = cached_get(
             self.session,
             self.cache,
-            self._image_url(gyazo_id(media_id)),
+            self._image_url(gyazo_id(media_id, self.profile.base_url)),
             identity=self.credential.identity,
             costs=COST,
             headers=self._headers(),
@@ -230,7 +231,7 @@ class GyazoProvider:
 
     def delete(self, ref: str) -> str:
         """Delete by image id or by a ``gyazo.com/<id>`` / ``i.gyazo.com/<id>.png`` link."""
-        target = gyazo_id(ref)
+        target = gyazo_id(ref, self.profile.base_url)
         response = self.session.request(
             "DELETE", self._image_url(target), costs=COST, headers=self._headers()
         )
@@ -240,7 +241,7 @@ class GyazoProvider:
         return f"deleted Gyazo image {target}"
 
     def _image_url(self, target: str) -> str:
-        return f"{self.profile.base_url}/api/images/{target}"
+        return f"{self.profile.base_url}/api/images/{in_path(target)}"
 
     def _check(self, response: httpx.Response, action: str) -> Any:
         if not 200 <= response.status_code < 300:

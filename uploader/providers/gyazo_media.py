@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import urlsplit
 
-from uploader.errors import UsageError
 from uploader.http.cache import CACHE_STATUS_HEADER
 from uploader.models import MediaInfo
+from uploader.providers.links import checked_id, link_path
 from uploader.ratelimit.headers import header, header_int
 
 if TYPE_CHECKING:
@@ -37,14 +37,16 @@ class PageInfo(NamedTuple):
         )
 
 
-def gyazo_id(ref: str) -> str:
-    """The image id in a bare id, ``https://gyazo.com/<id>`` or ``https://i.gyazo.com/<id>.png``."""
-    text = ref.strip()
-    if "://" in text:
-        text = urlsplit(text).path.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0]
-    if not text or "/" in text:
-        raise UsageError(f"{ref!r} is not a Gyazo image id or image link")
-    return text
+GYAZO_ID = re.compile(r"[A-Za-z0-9]+")  # hex in practice; kept lenient about the letters
+
+
+def gyazo_id(ref: str, base_url: str) -> str:
+    """The image id in a bare id, ``https://gyazo.com/<id>`` or ``https://i.gyazo.com/<id>.png``
+    (or a link on the profile's own server); UsageError for anything else."""
+    what = "a Gyazo image id"
+    path = link_path(ref, what, base_url, ("gyazo.com",))
+    text = ref.strip() if path is None else path.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0]
+    return checked_id(text, ref, what, GYAZO_ID)
 
 
 def parse_time(value: Any) -> float | None:

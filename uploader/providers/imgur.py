@@ -39,6 +39,7 @@ from uploader.providers.imgur_media import (
     media_info,
     text_of,
 )
+from uploader.providers.links import in_path
 from uploader.ratelimit.headers import imgur_updates, parse_reset, server_skew
 from uploader.ratelimit.limiter import BucketSpec, Refusal
 
@@ -119,12 +120,14 @@ class ImgurProvider:
         return self._authed(lambda: self._upload(image, options, pending))
 
     def info(self, media_id: str) -> MediaInfo:
+        imgur_id(media_id, self.profile.base_url)  # a bad id: refused before a refresh
         return self._authed(lambda: self._info(media_id))
 
     def list_uploads(self, page: int) -> list[MediaInfo]:
         return self._authed(lambda: self._list_uploads(page))
 
     def delete(self, ref: str) -> str:
+        imgur_id(ref, self.profile.base_url)
         return self._authed(lambda: self._delete(ref))
 
     def _upload(self, image: ImageFile, options: UploadOptions, pending: int) -> UploadResult:
@@ -225,7 +228,7 @@ class ImgurProvider:
 
     def _info(self, media_id: str) -> MediaInfo:
         """``GET /3/image/{id}`` through the ETag cache (1 credit, 304s included)."""
-        image_id = imgur_id(media_id)
+        image_id = in_path(imgur_id(media_id, self.profile.base_url))
         response = cached_get(
             self.session,
             self.cache,
@@ -267,7 +270,7 @@ class ImgurProvider:
 
     def _delete(self, ref: str) -> str:
         """By deletehash (anonymous uploads) or by id (the owner, with a Bearer token)."""
-        target = imgur_id(ref)
+        target = in_path(imgur_id(ref, self.profile.base_url))
         response = self.session.request(
             "DELETE",
             f"{self.profile.base_url}/3/image/{target}",

@@ -3,10 +3,12 @@ MediaInfo values."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from uploader.http.cache import CACHE_STATUS_HEADER
 from uploader.models import MediaInfo
+from uploader.providers.links import checked_id, link_path
 
 if TYPE_CHECKING:
     import httpx
@@ -64,10 +66,16 @@ def media_info(info: dict[str, Any], response: httpx.Response, provider: str) ->
     )
 
 
-def imgur_id(ref: str) -> str:
-    """An id or deletehash from what the user gave: a bare id or an i.imgur.com link."""
-    tail = ref.strip().rstrip("/").rsplit("/", 1)[-1]
-    return tail.split(".", 1)[0] if "://" in ref else tail
+IMGUR_ID = re.compile(r"[A-Za-z0-9]+")
+
+
+def imgur_id(ref: str, base_url: str) -> str:
+    """An id or deletehash from what the user gave: a bare id, or a link on imgur.com (or
+    on the profile's own server, the sandbox); UsageError for anything else."""
+    what = "an Imgur id or deletehash"
+    path = link_path(ref, what, base_url, ("imgur.com",))
+    text = ref.strip() if path is None else path.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0]
+    return checked_id(text, ref, what, IMGUR_ID)
 
 
 def extra_of(info: dict[str, Any], keys: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:

@@ -34,6 +34,7 @@ from uploader.providers.base import (
     post_file,
     refusal_on_429,
 )
+from uploader.providers.links import in_path
 from uploader.providers.mastodon_errors import error_for, read_failure
 from uploader.providers.mastodon_media import (
     MIME_TYPES,
@@ -243,7 +244,7 @@ class MastodonProvider:
         """``GET /api/v1/media/{id}`` through the cache (authed answers are ``no-store``,
         so in practice this is a fresh GET each time). Only unattached media is found.
         """
-        target = media_ref(media_id)
+        target = media_ref(media_id, self.profile.base_url)
         response = cached_get(
             self.session,
             self.cache,
@@ -263,7 +264,7 @@ class MastodonProvider:
 
     def delete(self, ref: str) -> str:
         """``DELETE /api/v1/media/{id}`` (Mastodon 4.4+; only media not attached to a post)."""
-        target = media_ref(ref)
+        target = media_ref(ref, self.profile.base_url)
         response = self.session.request(
             "DELETE", self._media_url(target), costs=API_COST, headers=self._headers()
         )
@@ -282,7 +283,7 @@ class MastodonProvider:
         return f"deleted Mastodon media {target}"
 
     def _media_url(self, target: str) -> str:
-        return f"{self.profile.base_url}/api/v1/media/{target}"
+        return f"{self.profile.base_url}/api/v1/media/{in_path(target)}"
 
     def _error(self, response: httpx.Response, action: str, media_id: str | None) -> UploaderError:
         return error_for(

@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from uploader.errors import UsageError
 from uploader.http.cache import CACHE_STATUS_HEADER
 from uploader.http.translate import json_or_none
 from uploader.models import MediaInfo
 from uploader.providers.base import Limits
+from uploader.providers.links import checked_id, link_path, own_domain
 
 if TYPE_CHECKING:
     import httpx
@@ -53,27 +53,28 @@ MIME_TYPES = frozenset(
 )
 # Paperclip's id partition in media file URLs: .../media_attachments/files/117/020/.../original/
 FILES_PATH = re.compile(r"/media_attachments/files/((?:\d{3}/)+)(?:original|small)/")
-MEDIA_ID = re.compile(r"[A-Za-z0-9_-]+")
 log = logging.getLogger("uploader.mastodon")
 
 
-def media_ref(ref: str) -> str:
+def media_ref(ref: str, base_url: str) -> str:
     """The media id in a bare id, a URL ending in the id, or a Mastodon media file URL.
 
     ``https://host/api/v1/media/117020576894251992``, GoToSocial's ``.../<ULID>.jpeg`` and
     ``https://host/system/media_attachments/files/117/020/576/894/251/992/original/x.jpg``
     (whose last segment is a random name: the id is the zero-padded partition) all work.
     """
+    what = "a Mastodon media id"
     text = ref.strip()
-    if "://" in text:
-        path = urlsplit(text).path
-        partition = FILES_PATH.search(path)
-        if partition is not None:
-            return partition.group(1).replace("/", "").lstrip("0") or "0"
+    # A media file link names its id in its path, and lives on whatever media host the
+    # server was set up with (S3, a CDN: the API does not say which), so any https host.
+    partition = FILES_PATH.search(urlsplit(text).path) if "://" in text else None
+    if partition is not None and text.lower().startswith(("https://", "http://")):
+        return partition.group(1).replace("/", "").lstrip("0") or "0"
+    path = link_path(ref, what, base_url, own_domain(base_url))
+    if path is not None:
         text = path.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0]
-    if not MEDIA_ID.fullmatch(text):
-        raise UsageError(f"{ref!r} is not a Mastodon media id or media link")
-    return text
+    # Ids are opaque strings by the API's definition (a real server's: ``post-1a2b.png``).
+    return checked_id(text, ref, what)
 
 
 def limits_from_instance(response: httpx.Response | None, fallback: Limits) -> Limits:

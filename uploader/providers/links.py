@@ -1,0 +1,64 @@
+"""Ids and links the user gives to ``info`` and ``delete``: checked before any request.
+
+A link must be on a host of the profile's provider (the API's own host, the provider's
+public domains, or for a self-hosted server its own domain): ``delete
+https://other.example/abc`` must never delete the id ``abc`` here. An id must look like
+one of the provider's ids, and is URL-quoted whenever it goes into a path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import quote, urlsplit
+
+from uploader.errors import UsageError
+
+# What no id of any provider holds: it would change the request's path, query or fragment.
+UNSAFE = re.compile(r"[/?#%\\\s]")
+
+
+def link_path(ref: str, what: str, base_url: str, domains: Iterable[str] = ()) -> str | None:
+    """The path of ``ref`` when it is a link (None for a bare id), after checking that its
+    host is ``base_url``'s or ends in one of ``domains``; UsageError (exit 2) otherwise."""
+    text = ref.strip()
+    if "://" not in text:
+        return None
+    parts = urlsplit(text)
+    try:
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        host = ""
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        raise UsageError(f"{ref!r} is not {what} or a link to one")
+    allowed = {(urlsplit(base_url).hostname or "").lower(), *domains}
+    if not any(host == d or host.endswith("." + d) for d in allowed if d):
+        raise UsageError(
+            f"{ref!r} is a link to {host}, not to this profile's server",
+            hint="give the id, or a link the provider of this profile printed "
+            f"(hosts: {', '.join(sorted(d for d in allowed if d))}); -p NAME picks the profile",
+        )
+    return parts.path
+
+
+def checked_id(text: str, ref: str, what: str, pattern: re.Pattern[str] | None = None) -> str:
+    """``text`` when it is a usable id (non-empty, nothing that changes a URL, and matching
+    ``pattern`` when given); UsageError naming ``ref`` otherwise."""
+    if not text or UNSAFE.search(text) or (pattern is not None and not pattern.fullmatch(text)):
+        raise UsageError(f"{ref!r} is not {what} or a link to one")
+    return text
+
+
+def in_path(media_id: str) -> str:
+    """``media_id`` as one path segment: every reserved character quoted."""
+    return quote(media_id, safe="")
+
+
+def own_domain(base_url: str) -> tuple[str, ...]:
+    """A self-hosted server's domain (``social.example.org`` -> ``example.org``), where its
+    media host (``files.example.org``) usually lives; nothing for an address."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    labels = host.split(".")
+    if not labels or labels[-1].isdigit() or ":" in host or len(labels) < 3:
+        return (host,) if host else ()
+    return (host, ".".join(labels[1:]))

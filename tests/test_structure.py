@@ -74,3 +74,32 @@ def test_a_png_followed_by_padding_and_a_jpeg_with_trailing_zeros_pass(tmp_path:
     (tmp_path / "b.jpg").write_bytes(WHOLE["jpg"] + bytes(100))
     assert inspect_path(str(tmp_path / "a.png")).mime_type == "image/png"
     assert inspect_path(str(tmp_path / "b.jpg")).mime_type == "image/jpeg"
+
+
+def _jpeg_with_scan(*, end: bool) -> bytes:
+    """SOI, an APP1 segment holding a thumbnail with its own SOI/EOI (as EXIF does), a
+    start-of-scan, stuffed scan data (``FF 00``), and the EOI when ``end``."""
+    thumbnail = b"\xff\xd8\xff\xdb\x00\x03\x00\xff\xd9"
+    app1 = b"\xff\xe1" + (2 + 6 + len(thumbnail)).to_bytes(2, "big") + b"Exif\x00\x00" + thumbnail
+    sos = b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00"
+    scan = bytes(range(0xF0, 0xFF)) * 700 + b"\xff\x00" * 50
+    return b"\xff\xd8" + app1 + sos + scan + (b"\xff\xd9" if end else b"")
+
+
+def test_a_motion_photo_with_a_video_after_its_end_of_image_is_whole(tmp_path: Path) -> None:
+    # Phones append an MP4 after the JPEG's EOI: the EOI is far from the end of the file.
+    video = b"\x00\x00\x00\x18ftypmp42" + bytes(200_000)
+    (tmp_path / "motion.jpg").write_bytes(_jpeg_with_scan(end=True) + video)
+    assert inspect_path(str(tmp_path / "motion.jpg")).mime_type == "image/jpeg"
+
+
+def test_a_jpeg_cut_in_its_scan_is_truncated_whatever_its_thumbnail_says(tmp_path: Path) -> None:
+    # The EXIF thumbnail's own EOI does not make the image whole, nor does appended data.
+    for name, data in (
+        ("cut.jpg", _jpeg_with_scan(end=False)),
+        ("cut-then-data.jpg", _jpeg_with_scan(end=False) + bytes(5000)),
+    ):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(InputFileError) as info:
+            inspect_path(str(tmp_path / name))
+        assert "truncated: no end-of-image marker" in info.value.message

@@ -43,13 +43,40 @@ def _png(_fh: BinaryIO, head: bytes, tail: bytes, _size: int) -> str | None:
 
 
 # What may follow a JPEG's start-of-image marker: a marker other than SOI, EOI, RSTn, TEM.
-def _jpeg(_fh: BinaryIO, head: bytes, tail: bytes, _size: int) -> str | None:
+def _jpeg(fh: BinaryIO, head: bytes, tail: bytes, size: int) -> str | None:
     marker = head[3] if len(head) > 3 else 0
     if marker < 0xC0 or marker in (0xD8, 0xD9, 0xFF) or 0xD0 <= marker <= 0xD7:
         return "no valid JPEG marker after the start of image"
-    if b"\xff\xd9" not in tail:
-        return f"{TRUNCATED}: no end-of-image marker at its end"
-    return None
+    if b"\xff\xd9" in tail or _jpeg_end_before_trailer(fh, size):
+        return None
+    return f"{TRUNCATED}: no end-of-image marker"
+
+
+def _jpeg_end_before_trailer(fh: BinaryIO, size: int) -> bool:
+    """Whether the image ends (EOI) before data appended to it: phones' "motion photos"
+    append a whole video after the JPEG, so the end-of-image marker is not at the end of
+    the file. The header segments are skipped by their lengths (an EXIF thumbnail carries
+    its own EOI); after the first start-of-scan, ``FF D9`` can only be the real EOI, since
+    scan data stuffs every ``FF`` byte. Read in chunks, only for such files."""
+    at = 2
+    for _ in range(MAX_BOXES):  # header segments, bounded
+        segment = _read_at(fh, at, 4)
+        if len(segment) < 4 or segment[0] != 0xFF:
+            return False
+        if segment[1] == 0xDA:  # start of scan: the entropy-coded data follows
+            break
+        at += 2 + int.from_bytes(segment[2:4], "big")
+    else:
+        return False
+    previous = b""
+    while at < size:
+        chunk = _read_at(fh, at, 1 << 16)
+        if not chunk:
+            return False
+        if b"\xff\xd9" in previous[-1:] + chunk:
+            return True
+        previous, at = chunk, at + len(chunk)
+    return False
 
 
 def _gif(_fh: BinaryIO, head: bytes, tail: bytes, _size: int) -> str | None:

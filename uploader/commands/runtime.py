@@ -86,7 +86,7 @@ def wire(
     cls = provider_class(profile.kind)
     credential = cls.resolve_credential(profile, runtime.env)
     limiter = RateLimiter(
-        FileStateStore(paths.state_dir(runtime.env) / "ratelimit"),
+        FileStateStore(paths.state_dir(runtime.env) / "ratelimit", notify=runtime.notify),
         state_key(profile.kind, profile.base_url, credential.identity),
         cls.bucket_specs(profile),
         policy or LimitPolicy(),
@@ -126,4 +126,9 @@ def open_provider(
         cache=cache,
         env=runtime.env,
     )
-    return profile, cls(context), http
+    provider = cls(context)
+    if any(spec.reserve for spec in limiter.specs.values()):
+        # Cold start: a bucket with a reserve is read live (free) before it is spent on
+        # defaults, once, under the state lock (see RateLimiter.refresh).
+        limiter.refresh = provider.live_limits
+    return profile, provider, http

@@ -86,10 +86,6 @@ def bucket_line(state: BucketState, now: float) -> str:
         text += f" (reserve {state.reserve})"
     if state.reset_at is not None:
         text += f"; resets {describe(state.reset_at, now)}"
-    if state.held:
-        text += f"; {state.held} held by requests in flight"
-        if state.held_until is not None:
-            text += f" (released {describe(state.held_until, now)} at the latest)"
     if state.source == "default" or state.observed_at is None:
         used = state.remaining is not None and state.remaining != state.limit
         # Requests were counted against the documented size, which no answer
@@ -107,6 +103,10 @@ def bucket_line(state: BucketState, now: float) -> str:
             "refused": "refused (the server said spent)",
         }.get(state.source, state.source)
         text += f"; {how} {clock(state.observed_at, now)}"
+    if state.held:
+        text += f"; {state.held} held by requests in flight"
+        if state.held_until is not None:
+            text += f" (released {describe(state.held_until, now)} at the latest)"
     return text
 
 

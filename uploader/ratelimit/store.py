@@ -97,6 +97,8 @@ def _clean_reservation(raw: object) -> dict[str, Any] | None:
     holder = owners.clean(raw.get("owner"))
     if holder is not None:
         cleaned["owner"] = holder
+    elif "owner" in raw:
+        cleaned["owner"] = None  # unreadable: held until it expires, and reported
     return cleaned
 
 
@@ -119,6 +121,9 @@ def clean_state(data: object, dropped: list[str] | None = None) -> dict[str, Any
     for item in reservations:
         cleaned = _clean_reservation(item)
         if cleaned is not None:
+            if "owner" in cleaned and cleaned["owner"] is None:
+                del cleaned["owner"]
+                dropped.append("a reservation's owner")
             state["reservations"].append(cleaned)
         else:
             dropped.append("a reservation")

@@ -439,6 +439,7 @@ def test_the_live_figures_are_asked_once_under_the_lock_before_spending(
     assert refused.value.message.startswith(
         "Imgur client bucket (per app, daily) has no credit free (130 of 12500 left, 30 held "
     )
+    assert refused.value.message.endswith(" at the latest, 100 kept back)")
     assert calls == [NOW]  # asked once; the reserve (100) never touched
     client = limiters[0].states()[1]
     assert (client.remaining, client.source, client.held) == (130, "live", 30)

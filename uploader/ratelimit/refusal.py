@@ -121,9 +121,10 @@ def refusal_words(block: Block, now: float) -> tuple[str, str, str]:
             message = f"{spec.label} is paused after the server refused a request (429)"
         hint = "wait, or see `uploader limits`"
     elif block.reason == "held":
+        kept = f", {spec.reserve} kept back" if spec.reserve else ""
         message = (
             f"{spec.label} has no credit free ({block.remaining} of {block.limit} left, "
-            f"{held_words(block, now)})"
+            f"{held_words(block, now)}{kept})"
         )
         hint = (
             "a request in flight releases its credits when it finishes (at once if its "

@@ -168,7 +168,9 @@ def kill_runs(runs: int, files: int, seed: int) -> int:
                 check=False,
             )
             later = [json.loads(line) for line in second.stdout.decode().splitlines()]
-            stored = collections.Counter(u["name"] for u in sandbox.uploads())
+            uploads = sandbox.uploads()
+        stored = collections.Counter(u["name"] for u in uploads)
+        ids = {u["id"]: u["name"] for u in uploads}
         records = first + later
         reported = {Path(r["path"]).name for r in records if r["status"] == "uploaded"}
         counts = {
@@ -177,12 +179,18 @@ def kill_runs(runs: int, files: int, seed: int) -> int:
             "reported": len(reported),
             "ambiguous": sum(1 for r in records if r["ambiguous"]),
             "stored twice": sum(1 for n in stored.values() if n > 1),
+            "another file's upload": sum(
+                1
+                for r in records
+                if r["status"] == "uploaded" and ids.get(r["id"]) != Path(r["path"]).name
+            ),
             "held by the dead": second.stderr.decode().count("held by requests in flight"),
             "second exit": second.returncode,
         }
         totals.update({k: v for k, v in counts.items() if k != "second exit"})
         print(f"run {run}: killed after {len(first)} results; {counts}")
-        ok = ok and counts["held by the dead"] == 0 and second.returncode == 0
+        ok = ok and counts["held by the dead"] == counts["another file's upload"] == 0
+        ok = ok and second.returncode == 0
         ok = ok and reported == {Path(p).name for p in paths}  # every link known in the end
     print(f"total: {dict(totals)}")
     print("PASS" if ok else "FAIL")

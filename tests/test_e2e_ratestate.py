@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.canned import Canned, canned_server
 from tests.support.e2e import CLI, get_json, posts, run_cli, sandbox_process, write_config
 from tests.support.images import write_png
@@ -119,6 +121,56 @@ def test_a_stored_absurd_state_warns_once_and_goes_on(
     assert shown.returncode == 0, shown.stderr
     (row,) = [json.loads(line) for line in shown.stdout.decode().splitlines() if '"post"' in line]
     assert 3500 < row["resets_in"] <= 3660
+
+
+HOSTILE = {
+    "truncated": lambda path: path.write_text('{"version": 1, "buckets": {"post": {"lim'),
+    "a directory": lambda path: (path.unlink(), path.mkdir()),
+    "nested too deep": lambda path: path.write_text("[" * 100_000),
+    "not a state": lambda path: path.write_text('["version", 1]'),
+    "not UTF-8": lambda path: path.write_bytes(b"\xff\xfe{"),
+    "wrong types": lambda path: path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "buckets": {"post": {"remaining": "x", "reset_at": [1]}, "user": 5},
+                "reservations": [{"id": 1}, {"id": "r", "costs": {"post": -1}, "expires": 1e16}],
+            }
+        )
+    ),
+    "huge numbers": lambda path: path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "buckets": {"post": {"limit": 10**40, "remaining": 10**40, "strikes": 10**12}},
+                "reservations": [{"id": "r", "costs": {"post": 1}, "expires": 1e300}],
+            }
+        )
+    ),
+}
+
+
+@pytest.mark.parametrize(("name", "damage"), HOSTILE.items(), ids=HOSTILE.keys())
+def test_no_state_file_stops_upload_or_limits(
+    tmp_path: Path, hermetic_env: dict[str, str], name: str, damage: Any
+) -> None:
+    ok = Canned(200, json.dumps(IMAGE).encode(), _headers("3600"))
+    with canned_server(ok) as (url, _):
+        config = str(write_config(tmp_path / "c.toml", url, extra="reserve_uploads = 0\n"))
+        files = [str(write_png(tmp_path / f"{i}.png", seed=i)) for i in range(3)]
+        assert run_cli(["--config", config, "upload", files[0]], hermetic_env).returncode == 0
+        damage(_state_file(hermetic_env))
+        limits = run_cli(["--config", config, "limits"], hermetic_env)
+        batch = run_cli(["--config", config, "upload", *files], hermetic_env)
+    assert limits.returncode == 0, limits.stderr
+    assert "Imgur POST bucket (per IP): " in limits.stdout.decode()
+    assert [line[:9] for line in _clean(limits.stderr)] == ["warning: "]
+    assert batch.returncode == 0, batch.stderr
+    assert len(batch.stdout.decode().splitlines()) == 3
+    said = _clean(batch.stderr)
+    # A directory stays in the way: the state is then kept in memory, and that is said too.
+    assert len(said) <= (2 if name == "a directory" else 1)
+    assert all("rate-limit state" in line for line in said)
 
 
 def _wait_for_posts(base: str, count: int) -> None:

@@ -106,6 +106,7 @@ class RateLimiter:
         sleep: Callable[[float], None] = time.sleep,
         notify: Callable[[str], None] = lambda _m: None,
         refresh: Callable[[], Sequence[BucketUpdate]] | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
         self.key = key
@@ -115,6 +116,7 @@ class RateLimiter:
         self.clock = clock
         self.sleep = sleep
         self.notify = notify
+        self.warn = warn or notify  # "warning: ..." lines (the wiring shows one per run)
         # A free live reading of the buckets (Imgur's GET /3/credits), asked inside the
         # transaction when a bucket with a reserve has no current figures (cold start):
         # processes racing on the lock then see fresh figures instead of the defaults.
@@ -157,7 +159,7 @@ class RateLimiter:
                 bad.extend(sanitize(stored, spec, now))
         if bad and not self._warned:
             self._warned = True
-            self.notify(
+            self.warn(
                 f"warning: {self.provider_label}: stored rate-limit figures out of bounds "
                 f"({', '.join(dict.fromkeys(bad))}): cut to the buckets' windows"
             )

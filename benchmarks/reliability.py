@@ -10,6 +10,11 @@ sandbox's stored uploads minus the reported uploads equal the ambiguous files th
 sandbox did store (nothing duplicated or lost silently).
 
 Run: python -m benchmarks.reliability [--files 300 --seed 1]
+
+Kill runs (issue 11): ``--kill-runs N`` instead starts N batches that are each killed with
+``kill -9`` at a random moment (seeded) while requests are in flight, then uploads the files
+the killed batch did not report with ``--on-limit fail`` into a POST bucket just big enough:
+a credit still held by the dead process would stop it early. See :func:`kill_runs`.
 """
 
 from __future__ import annotations
@@ -32,7 +37,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--files", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--kill-runs", type=int, default=0, help="kill -9 runs instead")
     args = parser.parse_args()
+    if args.kill_runs:
+        return kill_runs(args.kill_runs, min(args.files, 30), args.seed)
     config = SandboxConfig(
         seed=args.seed,
         fault_500=0.04,
@@ -108,6 +116,83 @@ def main() -> int:
         and total_stored - len(uploaded) == ambiguous_stored
         and set(names) == {Path(p).name for p in paths_out}
     )
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+def kill_runs(runs: int, files: int, seed: int) -> int:
+    """``runs`` batches of ``files`` uploads, each killed with SIGKILL mid-request.
+
+    Each run has its own sandbox (answers 0.3 s late, so a request is in flight most of the
+    time; POST bucket of ``files + 1``: every file once, plus the one upload a kill may leave
+    stored but unreported, sent again) and its own state. The killed batch reports some;
+    a second batch (``--on-limit fail``) sends the rest. Counted per run: files stored,
+    reported, ambiguous, stored twice (a killed upload that the server stored, sent again:
+    nobody could know), and refusals caused by credits a dead process held (must be 0).
+    """
+    import random
+    import signal
+
+    rng = random.Random(seed)
+    totals: collections.Counter[str] = collections.Counter()
+    ok = True
+    for run in range(runs):
+        config = SandboxConfig(
+            seed=seed + run, latency=0.3, imgur_post_limit=files + 1, imgur_post_window=3600.0
+        )
+        with tempfile.TemporaryDirectory() as tmp, Sandbox(config) as sandbox:
+            root = Path(tmp)
+            env = hermetic_env(root)
+            paths = [str(write_png(root / f"k{run}-{i:03}.png", seed=i)) for i in range(files)]
+            profile = root / "config.toml"
+            profile.write_text(
+                'default_provider = "sb"\n[providers.sb]\nkind = "imgur"\n'
+                f'client_id = "kill"\nbase_url = "{sandbox.base_url}/imgur"\n'
+                "reserve_uploads = 0\n"
+            )
+            base = [*uploader_command(), "-q", "--config", str(profile), "upload", "-f", "json"]
+            victim = subprocess.Popen(
+                [*base, *paths], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+            )
+            time.sleep(rng.uniform(1.0, 0.3 * files))
+            victim.send_signal(signal.SIGKILL)
+            out, _ = victim.communicate(timeout=60)
+            first = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
+            done = {r["path"] for r in first}
+            rest = [p for p in paths if p not in done]
+            second = subprocess.run(
+                [*base, "--on-limit", "fail", *rest],
+                env=env,
+                capture_output=True,
+                timeout=600,
+                check=False,
+            )
+            later = [json.loads(line) for line in second.stdout.decode().splitlines()]
+            uploads = sandbox.uploads()
+        stored = collections.Counter(u["name"] for u in uploads)
+        ids = {u["id"]: u["name"] for u in uploads}
+        records = first + later
+        reported = {Path(r["path"]).name for r in records if r["status"] == "uploaded"}
+        counts = {
+            "files": files,
+            "stored": len(stored),
+            "reported": len(reported),
+            "ambiguous": sum(1 for r in records if r["ambiguous"]),
+            "stored twice": sum(1 for n in stored.values() if n > 1),
+            "another file's upload": sum(
+                1
+                for r in records
+                if r["status"] == "uploaded" and ids.get(r["id"]) != Path(r["path"]).name
+            ),
+            "held by the dead": second.stderr.decode().count("held by requests in flight"),
+            "second exit": second.returncode,
+        }
+        totals.update({k: v for k, v in counts.items() if k != "second exit"})
+        print(f"run {run}: killed after {len(first)} results; {counts}")
+        ok = ok and counts["held by the dead"] == counts["another file's upload"] == 0
+        ok = ok and second.returncode == 0
+        ok = ok and reported == {Path(p).name for p in paths}  # every link known in the end
+    print(f"total: {dict(totals)}")
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

@@ -61,7 +61,8 @@ def test_limits_lists_every_profile_even_when_one_cannot_be_asked(tmp_path: Path
     assert post_row["remaining"] == 1249
     assert only_gy.exit_code == ExitCode.AUTH  # asked by name: its error is the answer
     assert refreshed.exit_code == 0, refreshed.stderr
-    assert len(credits) == 1
+    # The free cold-start check before the first upload, then the one --refresh asked for.
+    assert len(credits) == 2
     assert "; live check " in refreshed.stdout
 
 

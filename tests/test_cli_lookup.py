@@ -90,7 +90,9 @@ def test_info_through_an_injected_transport(tmp_path: Path) -> None:
         "a title",
         1234,
     )
-    (request,) = seen
+    # First the free credits check (no figures known yet: cold start), then the lookup.
+    credits, request = seen
+    assert str(credits.url) == "http://127.0.0.1:9/imgur/3/credits"
     assert str(request.url) == "http://127.0.0.1:9/imgur/3/image/abc"
     assert request.headers["authorization"] == "Client-ID cid-1"
 
@@ -168,7 +170,11 @@ def test_lookups_are_retried_like_uploads_and_say_so_at_v(tmp_path: Path) -> Non
         media_id = json_lines(up.stdout)[0]["id"]
         done = invoke(["-v", "--config", str(config), "info", media_id], runtime=runtime)
         quiet = invoke(["--config", str(config), "info", media_id], runtime=runtime)
-        gets = [r for r in server.requests() if r["method"] == "GET"]
+        gets = [
+            r
+            for r in server.requests()
+            if r["method"] == "GET" and not r["path"].endswith("/3/credits")
+        ]
     assert done.exit_code == ExitCode.PROVIDER
     assert len(gets) == 4  # retries = 2, twice
     err = lines(done.stderr)

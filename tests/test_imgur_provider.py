@@ -596,3 +596,24 @@ def test_live_limits_read_the_credits_reset_as_the_headers_are_read(
         BucketUpdate("user", 500, 321, reset_at),
         BucketUpdate("client", 12500, 12000, None),
     ]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["1e400", "-1e400", "NaN", "Infinity", "true", '"500"', "[1]", "1e300"],
+)
+def test_live_limits_survive_absurd_credits_figures(raw: str) -> None:
+    body = (
+        '{"data": {"UserLimit": %s, "UserRemaining": %s, "UserReset": %s, '
+        '"ClientLimit": %s, "ClientRemaining": %s}, "success": true, "status": 200}'
+    ) % ((raw,) * 5)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, content=body.encode(), headers={"Content-Type": "application/json"}
+        )
+
+    assert _provider(handler).live_limits() == [
+        BucketUpdate("user", None, None, None),
+        BucketUpdate("client", None, None, None),
+    ]

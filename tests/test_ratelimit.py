@@ -30,7 +30,7 @@ from uploader.ratelimit.limiter import (
     state_key,
 )
 from uploader.ratelimit.store import FileStateStore
-from uploader.timewords import clock
+from uploader.timewords import clock, describe
 
 NOW = 1_785_000_000.0
 FAST = BucketSpec("fast", "Fast bucket", 40, 10.0)
@@ -120,9 +120,12 @@ def test_two_processes_see_each_others_reservations(state_dir: Path, fake: FakeT
     second.acquire({"post": 1})
     with pytest.raises(RateLimitError) as info:
         second.acquire({"post": 1})
-    assert info.value.message.startswith(
-        "Imgur POST bucket (per IP) is spent (2 of 1250 left, 2 held by requests in flight)"
+    # Only the credits in flight stand in the way: the message says so, and until when.
+    assert info.value.message == (
+        "Imgur POST bucket (per IP) has no credit free (2 of 1250 left, 2 held by requests "
+        f"in flight, released {describe(NOW + RESERVATION_TTL, NOW)} at the latest)"
     )
+    assert info.value.reset_at == NOW + 60  # the reset comes first
     # The first request never reached the server: its credit is free again, for both.
     first.release(held)
     second.acquire({"post": 1})

@@ -6,6 +6,7 @@ headers and half the body, then closes the connection (a server dying mid-respon
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,10 +22,31 @@ class Canned:
     truncate: bool = False
 
 
+# What an Imgur ``GET /3/credits`` answers here: plenty of every credit (the limiter asks it
+# once, free, before spending a bucket with a reserve whose figures it does not know).
+CREDITS = json.dumps(
+    {
+        "data": {
+            "UserLimit": 500,
+            "UserRemaining": 500,
+            "UserReset": 3600,
+            "ClientLimit": 12500,
+            "ClientRemaining": 12500,
+        },
+        "success": True,
+        "status": 200,
+    }
+).encode()
+
+
 @dataclass
 class Recorder:
+    """The canned answers, given in order to every request but ``GET .../3/credits``
+    (answered apart with :data:`CREDITS` and recorded in ``credits``, not ``requests``)."""
+
     answers: list[Canned]
     requests: list[tuple[str, str, dict[str, str], int]] = field(default_factory=list)
+    credits: list[str] = field(default_factory=list)
 
 
 @contextmanager
@@ -38,6 +60,14 @@ def canned_server(*answers: Canned) -> Iterator[tuple[str, Recorder]]:
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            if self.command == "GET" and self.path.endswith("/3/credits"):
+                recorder.credits.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(CREDITS)))
+                self.end_headers()
+                self.wfile.write(CREDITS)
+                return
             recorder.requests.append(
                 (
                     self.command,

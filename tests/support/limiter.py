@@ -25,13 +25,14 @@ def make_limiter(
     notes: list[str] | None = None,
 ) -> RateLimiter:
     """A limiter over ``specs`` (default: the POST bucket) labelled "Imgur (test)"."""
+    note = notes.append if notes is not None else lambda _m: None
     return RateLimiter(
-        FileStateStore(directory),
+        FileStateStore(directory, notify=note),
         KEY,
         specs or (POST,),
         LimitPolicy("fail" if on_limit == "fail" else "wait", max_wait),
         provider_label="Imgur (test)",
         clock=fake.clock,
         sleep=fake.sleep,
-        notify=(notes.append if notes is not None else lambda _m: None),
+        notify=note,
     )

@@ -103,6 +103,10 @@ def bucket_line(state: BucketState, now: float) -> str:
             "refused": "refused (the server said spent)",
         }.get(state.source, state.source)
         text += f"; {how} {clock(state.observed_at, now)}"
+    if state.held:
+        text += f"; {state.held} held by requests in flight"
+        if state.held_until is not None:
+            text += f" (released {describe(state.held_until, now)} at the latest)"
     return text
 
 
@@ -129,6 +133,7 @@ def to_json(items: Sequence[ProfileLimits], now: float | None = None) -> list[di
                     "limit": state.limit,
                     "remaining": state.remaining,
                     "reserve": state.reserve,
+                    "held": state.held,
                     "reset_at": _iso(state.reset_at),
                     "resets_in": None if state.reset_at is None else round(state.reset_at - now, 1),
                     "source": state.source,
@@ -141,4 +146,7 @@ def to_json(items: Sequence[ProfileLimits], now: float | None = None) -> list[di
 def _iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")
+    try:
+        return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")
+    except (ValueError, OverflowError, OSError):  # a time the calendar cannot show
+        return None

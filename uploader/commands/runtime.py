@@ -9,6 +9,7 @@ talks to a provider starts there.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -27,6 +28,8 @@ from uploader.providers import provider_class
 from uploader.providers.base import ProviderContext
 from uploader.ratelimit.limiter import LimitPolicy, RateLimiter, state_key
 from uploader.ratelimit.store import FileStateStore
+
+log = logging.getLogger("uploader.ratelimit.limiter")
 
 if TYPE_CHECKING:
     import httpx
@@ -85,8 +88,9 @@ def wire(
     profile = config.profile(name)
     cls = provider_class(profile.kind)
     credential = cls.resolve_credential(profile, runtime.env)
+    warn = _first_only(runtime.notify)  # bad state: one warning line, whoever finds it
     limiter = RateLimiter(
-        FileStateStore(paths.state_dir(runtime.env) / "ratelimit"),
+        FileStateStore(paths.state_dir(runtime.env) / "ratelimit", notify=warn),
         state_key(profile.kind, profile.base_url, credential.identity),
         cls.bucket_specs(profile),
         policy or LimitPolicy(),
@@ -94,8 +98,23 @@ def wire(
         clock=runtime.clock,
         sleep=runtime.sleep,
         notify=runtime.notify,
+        warn=warn,
     )
     return Wiring(profile, cls, credential, limiter)
+
+
+def _first_only(notify: Callable[[str], None]) -> Callable[[str], None]:
+    """``notify`` for the first message only (the rest go to the debug log)."""
+    said: list[str] = []
+
+    def once(message: str) -> None:
+        if said:
+            log.debug("%s", message)
+            return
+        said.append(message)
+        notify(message)
+
+    return once
 
 
 def open_provider(
@@ -126,4 +145,9 @@ def open_provider(
         cache=cache,
         env=runtime.env,
     )
-    return profile, cls(context), http
+    provider = cls(context)
+    if any(spec.reserve for spec in limiter.specs.values()):
+        # Cold start: a bucket with a reserve is read live (free) before it is spent on
+        # defaults, once, under the state lock (see RateLimiter.refresh).
+        limiter.refresh = provider.live_limits
+    return profile, provider, http

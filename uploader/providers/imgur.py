@@ -213,7 +213,10 @@ class ImgurProvider:
 
         def num(key: str) -> int | None:
             value = data.get(key)
-            return int(value) if isinstance(value, int | float) else None
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return None
+            # json reads 1e400 as inf and NaN as nan: neither is a count (int() would raise).
+            return int(value) if -(2**53) < value < 2**53 else None
 
         # The docs give UserReset as an epoch (server time); small values are read as
         # seconds from now, as in the X-RateLimit-UserReset header (reference 1.8, 1.10).

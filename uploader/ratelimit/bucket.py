@@ -10,6 +10,10 @@ Two rules keep stored knowledge honest:
 
 * A bucket past its reset is refreshed to its limit; that is a guess, and the next
   response's headers overrule it.
+* Nothing a server says or the state file holds reaches further than the bucket's
+  documented window (plus RESET_SLACK): a reset or a pause beyond it is cut to it (a
+  ``Reset: 1e16`` would otherwise block an hourly bucket for good), a remaining above the
+  limit is the limit. :func:`sanitize` applies the bounds to a stored bucket.
 * A bucket below its limit always has a reset time: when no header said one, ``now +
   window``, which bounds it for any fixed or sliding window, so a spent bucket whose server
   never tells us its reset (forks, local counts) can never stay at zero for good.
@@ -26,6 +30,12 @@ from uploader.models import BucketUpdate
 SAME_WINDOW_SLACK = 2.0
 # A 429 that names no spent bucket and gives no wait: pause this long, doubling per repeat.
 PENALTY_BASE = 10.0
+# How far past its window a reset or pause may lie (server clock skew, rounding).
+RESET_SLACK = 60.0
+# Counts above this are no real bucket's (and would overflow float arithmetic).
+MAX_COUNT = 10**9
+# Repeated refusals double the pause; past this many the cap (the window) applies anyway.
+MAX_STRIKES = 32
 
 # NamedTuples rather than frozen dataclasses: as immutable, and cheaper to define at import
 # time (the hotkey path imports this module).
@@ -62,6 +72,8 @@ class BucketState(NamedTuple):
     observed_at: float | None
     source: str
     reserve: int
+    held: int = 0  # credits held by requests in flight
+    held_until: float | None = None  # when the last of those reservations expires
 
 
 class Refusal(NamedTuple):
@@ -90,13 +102,51 @@ def number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def horizon(spec: BucketSpec, now: float) -> float:
+    """The latest a reset or pause of ``spec`` can be: its window from now, plus slack."""
+    return now + spec.window + RESET_SLACK
+
+
+def sanitize(bucket: dict[str, Any], spec: BucketSpec, now: float) -> list[str]:
+    """Bring a stored bucket within its bounds (see the module docstring), in place;
+    return the fields that were out of them (empty: it was sound)."""
+    fixed = []
+    latest = horizon(spec, now)
+    for name in ("reset_at", "blocked_until", "next_at"):
+        value = number(bucket.get(name))
+        if value is not None and value > latest:
+            bucket[name] = latest
+            fixed.append(name)
+    observed = number(bucket.get("observed_at"))
+    if observed is not None and not 0 <= observed <= now + RESET_SLACK:
+        bucket["observed_at"] = min(max(observed, 0.0), now)
+        fixed.append("observed_at")
+    limit = bucket.get("limit")
+    if isinstance(limit, int) and not 0 < limit <= MAX_COUNT:
+        bucket.pop("limit")
+        fixed.append("limit")
+    remaining = bucket.get("remaining")
+    if isinstance(remaining, int):
+        ceiling = figures(bucket, spec)[0]
+        if not 0 <= remaining <= ceiling:
+            bucket["remaining"] = min(max(remaining, 0), ceiling)
+            fixed.append("remaining")
+    strikes = bucket.get("strikes")
+    if isinstance(strikes, int) and not 0 <= strikes <= MAX_STRIKES:
+        bucket["strikes"] = MAX_STRIKES
+        fixed.append("strikes")
+    return fixed
+
+
 def current(buckets: dict[str, Any], spec: BucketSpec, now: float) -> dict[str, Any]:
-    """The stored bucket of ``spec`` (created empty), refreshed when its reset has passed.
+    """The stored bucket of ``spec`` (created empty, :func:`sanitize`-d), refreshed when
+    its reset has passed.
 
     A bucket without a reset (state written by older versions) expires ``window`` after
     it was last observed.
     """
     bucket: dict[str, Any] = buckets.setdefault(spec.name, {})
+    sanitize(bucket, spec, now)
     reset_at = number(bucket.get("reset_at"))
     observed = number(bucket.get("observed_at"))
     if reset_at is None and observed is not None and bucket.get("remaining") is not None:
@@ -139,37 +189,46 @@ def apply_update(
     already past, starts a new window and replaces both. A bucket left below its limit with
     no reset known gets ``now + fallback`` (a 429's Retry-After), else ``now + window``.
     """
+    latest = horizon(spec, now)
+    new_reset, new_limit, new_left = update.reset_at, update.limit, update.remaining
+    if new_reset is not None and not new_reset <= latest:  # NaN too
+        new_reset = latest if new_reset > now else None
+    if new_limit is not None and not 0 < new_limit <= MAX_COUNT:
+        new_limit = None
+    if new_left is not None:
+        new_left = min(max(new_left, 0), new_limit or figures(bucket, spec)[0])
+    if fallback is not None and not 0 <= fallback <= spec.window + RESET_SLACK:
+        fallback = spec.window if fallback > 0 else None
     old_reset = number(bucket.get("reset_at"))
     old_left = bucket.get("remaining")
     if (
         old_reset is not None
-        and update.reset_at is not None
+        and new_reset is not None
         and old_reset > now
-        and abs(update.reset_at - old_reset) <= SAME_WINDOW_SLACK
+        and abs(new_reset - old_reset) <= SAME_WINDOW_SLACK
         and not bucket.get("refreshed")
     ):
-        bucket["reset_at"] = min(old_reset, update.reset_at)
-        if update.remaining is not None:
-            bucket["remaining"] = (
-                update.remaining if old_left is None else min(int(old_left), update.remaining)
-            )
+        bucket["reset_at"] = min(old_reset, new_reset)
+        if new_left is not None:
+            bucket["remaining"] = new_left if old_left is None else min(int(old_left), new_left)
     else:
-        if update.reset_at is not None:
-            bucket["reset_at"] = update.reset_at
-        if update.remaining is not None:
-            bucket["remaining"] = update.remaining
-            if old_left is not None and update.remaining > int(old_left):
+        if new_reset is not None:
+            bucket["reset_at"] = new_reset
+        if new_left is not None:
+            bucket["remaining"] = new_left
+            if old_left is not None and new_left > int(old_left):
                 bucket["next_at"] = None  # refilled: the old pacing schedule is void
-    if update.remaining:
+    if new_left:
         bucket.pop("note", None)  # credits left: an earlier refusal's words no longer apply
     bucket.pop("refreshed", None)
-    if update.limit is not None:
-        bucket["limit"] = update.limit
+    if new_limit is not None:
+        bucket["limit"] = new_limit
     limit, left = figures(bucket, spec)
     if bucket.get("reset_at") is None and left < limit:
         bucket["reset_at"] = now + (fallback if fallback is not None else spec.window)
     bucket["observed_at"] = now
     bucket["source"] = source
+    sanitize(bucket, spec, now)  # a stored remaining above a newly lower limit, say
 
 
 def spend_locally(bucket: dict[str, Any], spec: BucketSpec, cost: int, now: float) -> None:
@@ -196,9 +255,10 @@ def pause(
     hint of 0 (or less) still pauses PENALTY_BASE: the server has just refused, and an
     immediate re-send would only be refused again. ``note`` says why, for the message.
     """
-    strikes = int(bucket.get("strikes", 0))
-    if retry_after is None or retry_after <= 0:
+    strikes = min(int(bucket.get("strikes", 0)), MAX_STRIKES)
+    if retry_after is None or not retry_after > 0:  # NaN too
         retry_after = min(spec.window, PENALTY_BASE * 2**strikes)
+    retry_after = min(retry_after, spec.window + RESET_SLACK)  # a Retry-After of years
     bucket["strikes"] = strikes + 1
     bucket["blocked_until"] = max(now + retry_after, number(bucket.get("blocked_until")) or 0.0)
     _set_note(bucket, note)

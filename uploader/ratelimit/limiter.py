@@ -12,28 +12,32 @@ time to reset.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from uploader.errors import RateLimitError
 from uploader.models import BucketUpdate
+from uploader.ratelimit import owner as owners
 from uploader.ratelimit.bucket import (
     BucketSpec,
     BucketState,
     Refusal,
     apply_update,
     current,
-    figures,
     mark_spent,
     number,
+    sanitize,
     snapshot,
     spend_locally,
 )
 from uploader.ratelimit.bucket import pause as pause_bucket
-from uploader.timewords import describe
+from uploader.ratelimit.refusal import Block, find_block, needs_refresh, refusal_words
 
 if TYPE_CHECKING:
     from uploader.ratelimit.store import StateStore
@@ -48,8 +52,14 @@ __all__ = [
     "state_key",
 ]
 
-# A reservation of a process that died is forgotten after this long.
+log = logging.getLogger("uploader.ratelimit.limiter")
+
+# A reservation of a process that died is forgotten after this long (at once when its
+# owner is provably gone, see owner.py).
 RESERVATION_TTL = 900.0
+# A send held back only by other requests in flight looks again this often (they settle
+# in seconds; waiting for the bucket's reset would be far too long).
+HELD_POLL = 1.0
 # Sleep a hair past a reset: whole-second resets are rounded by the server.
 RESET_MARGIN = 0.05
 MAX_LOOPS = 10_000
@@ -77,16 +87,6 @@ def state_key(kind: str, base_url: str, identity: str) -> str:
     return hashlib.sha256(f"{kind}\0{base_url}\0{identity}".encode()).hexdigest()[:32]
 
 
-class _Block(NamedTuple):
-    spec: BucketSpec
-    until: float
-    remaining: int
-    limit: int
-    inflight: int
-    reason: str  # "spent" | "reserve" | "penalty"
-    note: str | None = None  # what the server said when it refused
-
-
 class RateLimiter:
     """The shared budget of one provider profile (see the module docstring).
 
@@ -105,6 +105,8 @@ class RateLimiter:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         notify: Callable[[str], None] = lambda _m: None,
+        refresh: Callable[[], Sequence[BucketUpdate]] | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
         self.key = key
@@ -114,16 +116,66 @@ class RateLimiter:
         self.clock = clock
         self.sleep = sleep
         self.notify = notify
+        self.warn = warn or notify  # "warning: ..." lines (the wiring shows one per run)
+        # A free live reading of the buckets (Imgur's GET /3/credits), asked inside the
+        # transaction when a bucket with a reserve has no current figures (cold start):
+        # processes racing on the lock then see fresh figures instead of the defaults.
+        self.refresh = refresh
+        self._refresh_failed = False
+        self._local = threading.local()  # the state a transaction of this thread holds
+        self._here = owners.me()  # this process, as the owner of its reservations
+        self._warned = False
 
     # -- state helpers -------------------------------------------------------------------
 
-    @staticmethod
-    def _inflight(state: dict[str, Any], name: str) -> int:
-        return sum(int(item["costs"].get(name, 0)) for item in state["reservations"])
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[dict[str, Any]]:
+        """The store's transaction, tidied (:meth:`_tidy`); re-entrant within a thread, so
+        that the refresh hook's own request (settled like any other) reuses the held state
+        instead of waiting for a lock this process holds."""
+        held: dict[str, Any] | None = getattr(self._local, "state", None)
+        if held is not None:
+            yield held
+            return
+        with self.store.transaction(self.key) as state:
+            self._local.state = state
+            try:
+                self._tidy(state, self.clock())
+                yield state
+            finally:
+                self._local.state = None
 
-    @staticmethod
-    def _purge(state: dict[str, Any], now: float) -> None:
-        state["reservations"] = [r for r in state["reservations"] if r["expires"] > now]
+    def _tidy(self, state: dict[str, Any], now: float) -> None:
+        """Drop expired reservations and those of processes of this host that are gone
+        (killed mid-request); bring stored figures within their buckets' bounds, with one
+        warning the first time anything was out of them."""
+        kept, bad = owners.live_reservations(
+            state["reservations"], self._here, now, RESERVATION_TTL
+        )
+        state["reservations"] = kept
+        for spec in self.specs.values():
+            stored = state["buckets"].get(spec.name)
+            if stored:
+                bad.extend(sanitize(stored, spec, now))
+        if bad and not self._warned:
+            self._warned = True
+            self.warn(
+                f"warning: {self.provider_label}: stored rate-limit figures out of bounds "
+                f"({', '.join(dict.fromkeys(bad))}): cut to the buckets' windows"
+            )
+
+    def _refresh(self, state: dict[str, Any], wanted: Mapping[str, int]) -> None:
+        """Ask the refresh hook once (inside the transaction) and record what it says."""
+        assert self.refresh is not None
+        try:
+            updates = [u for u in self.refresh() if u.limit is not None or u.remaining is not None]
+        except Exception:  # a failed live check must not stop the upload itself
+            log.debug("live rate-limit check failed", exc_info=True)
+            updates = []
+        now = self.clock()
+        self._apply(state, updates, now, source="live")
+        if needs_refresh(state, self.specs, wanted, now):
+            self._refresh_failed = True  # not again in this process: go on the defaults
 
     # -- acquire -------------------------------------------------------------------------
 
@@ -141,14 +193,25 @@ class RateLimiter:
             return Reservation(os.urandom(12).hex(), ())
         waited = 0.0
         for _ in range(MAX_LOOPS):
-            with self.store.transaction(self.key) as state:
+            with self._transaction() as state:
                 now = self.clock()
-                self._purge(state, now)
+                if (
+                    self.refresh is not None
+                    and not self._refresh_failed
+                    and needs_refresh(state, self.specs, wanted, now)
+                ):
+                    self._refresh(state, wanted)
+                    now = self.clock()
                 block, pace_until, intervals = self._check(state, wanted, max(1, pending), now)
                 if block is None and pace_until is None:
                     reservation = Reservation(os.urandom(12).hex(), tuple(sorted(wanted.items())))
                     state["reservations"].append(
-                        {"id": reservation.id, "costs": wanted, "expires": now + RESERVATION_TTL}
+                        {
+                            "id": reservation.id,
+                            "costs": wanted,
+                            "expires": now + RESERVATION_TTL,
+                            "owner": self._here,
+                        }
                     )
                     for name, interval in intervals.items():
                         state["buckets"][name]["next_at"] = now + interval
@@ -172,84 +235,26 @@ class RateLimiter:
         wanted = {n: int(c) for n, c in costs.items() if c > 0 and n in self.specs}
         if not wanted:
             return None
-        with self.store.transaction(self.key) as state:
+        with self._transaction() as state:
             now = self.clock()
             block, _, _ = self._check(state, wanted, 1, now)
         return block.until if block is not None and block.until > now else None
 
     def _check(
         self, state: dict[str, Any], wanted: Mapping[str, int], pending: int, now: float
-    ) -> tuple[_Block | None, float | None, dict[str, float]]:
-        """The first bucket that blocks, else when pacing allows the send, and new intervals."""
-        pace_until: float | None = None
-        intervals: dict[str, float] = {}
-        for name, cost in wanted.items():
-            spec = self.specs[name]
-            bucket = current(state["buckets"], spec, now)
-            limit, remaining = figures(bucket, spec)
-            inflight = self._inflight(state, name)
-            blocked_until = number(bucket.get("blocked_until"))
-            if blocked_until is not None and blocked_until > now:
-                note = bucket.get("note")
-                block = _Block(spec, blocked_until, remaining, limit, 0, "penalty", note)
-                return block, None, {}
-            available = remaining - inflight - spec.reserve
-            reset = number(bucket.get("reset_at"))
-            if available < cost:
-                reserve_hit = spec.reserve > 0 and remaining - inflight - cost >= 0
-                until = reset if reset is not None else now + spec.window
-                block = _Block(
-                    spec,
-                    until,
-                    max(0, remaining),
-                    limit,
-                    inflight,
-                    "reserve" if reserve_hit else "spent",
-                    None if reserve_hit else bucket.get("note"),
-                )
-                return block, None, {}
-            # Pace only when the reset is within reach (--max-wait): spreading a daily
-            # budget over a day would stall a batch for hours instead of failing clearly.
-            if (
-                pending * cost > available
-                and reset is not None
-                and now < reset <= now + self.policy.max_wait
-            ):
-                # Spread what is left over the time to reset instead of bursting into a 429:
-                # the next send is due (reset - now) / (sends left) after this one.
-                intervals[name] = (reset - now) / (available / cost)
-                next_at = number(bucket.get("next_at"))
-                if next_at is not None and next_at > now:
-                    pace_until = max(pace_until or 0.0, next_at)
-        return None, pace_until, intervals
+    ) -> tuple[Block | None, float | None, dict[str, float]]:
+        """See :func:`~uploader.ratelimit.refusal.find_block`."""
+        return find_block(state, self.specs, wanted, pending, now, self.policy.max_wait)
 
-    def _wait_for(self, block: _Block, now: float, budget: float) -> float:
+    def _wait_for(self, block: Block, now: float, budget: float) -> float:
         """Sleep until ``block`` lifts and return the time slept, or raise per the policy."""
-        spec = block.spec
-        if block.reason == "reserve":
-            message = (
-                f"{spec.label} is down to its reserve ({block.remaining} of {block.limit} "
-                f"left, {spec.reserve} kept back)"
-            )
-            hint = (
-                "the reserve exists because an Imgur app that exhausts its daily client "
-                "budget 5 times in a month is blocked for the rest of the month; lower "
-                "reserve_uploads in the profile to spend it"
-            )
-        elif block.reason == "penalty":
-            if block.note:
-                message = f"{spec.label} is paused: {block.note}"
-            else:
-                message = f"{spec.label} is paused after the server refused a request (429)"
-            hint = "wait, or see `uploader limits`"
-        else:
-            held = f", {block.inflight} held by requests in flight" if block.inflight else ""
-            said = f"; {block.note}" if block.note else ""
-            message = f"{spec.label} is spent ({block.remaining} of {block.limit} left{held}{said})"
-            hint = "use --on-limit wait (with --max-wait) to wait for it, or see `uploader limits`"
-        until = block.until
-        when = f"; it resets {describe(until, now)}"
+        spec, until = block.spec, block.until
+        message, when, hint = refusal_words(block, now)
         wait = max(0.0, until - now)
+        if block.reason == "held" and self.policy.on_limit == "wait" and budget > 0:
+            step = min(wait, HELD_POLL, budget)
+            self.sleep(step)  # look again soon: a request in flight settles in seconds
+            return step
         if self.policy.on_limit == "fail":
             raise RateLimitError(
                 message + when, hint=hint, bucket=spec.name, reset_at=until, retry_after=wait
@@ -283,7 +288,7 @@ class RateLimiter:
         no update names (``counted`` ones always) are decremented locally by their cost:
         the reservation is counted as spent.
         """
-        with self.store.transaction(self.key) as state:
+        with self._transaction() as state:
             now = self.clock()
             self._drop(state, reservation)
             named = self._apply(state, updates, now, source="headers")
@@ -299,7 +304,7 @@ class RateLimiter:
     def release(self, reservation: Reservation) -> None:
         """The request never reached the server: give the reservation back."""
         if reservation.costs:
-            with self.store.transaction(self.key) as state:
+            with self._transaction() as state:
                 self._drop(state, reservation)
 
     def reject(
@@ -325,7 +330,7 @@ class RateLimiter:
         refusal up to the window: taking the window itself would shut Imgur's daily client
         bucket for a day after one unexplained 429.
         """
-        with self.store.transaction(self.key) as state:
+        with self._transaction() as state:
             now = self.clock()
             self._drop(state, reservation)
             self._apply(state, updates, now, source="headers", fallback=retry_after)
@@ -351,7 +356,7 @@ class RateLimiter:
 
     def record(self, updates: Sequence[BucketUpdate], *, source: str) -> None:
         """Figures from a live check (e.g. ``GET /3/credits``), labelled ``source``."""
-        with self.store.transaction(self.key) as state:
+        with self._transaction() as state:
             self._apply(state, updates, self.clock(), source=source)
 
     @staticmethod
@@ -380,9 +385,14 @@ class RateLimiter:
     # -- display -------------------------------------------------------------------------------
 
     def states(self) -> list[BucketState]:
-        """One :class:`BucketState` per spec, as the next :meth:`acquire` would see it."""
+        """One :class:`BucketState` per spec, as the next :meth:`acquire` would see it, with
+        the credits held by requests in flight (reservations of live processes)."""
         state = self.store.read(self.key)
         now = self.clock()
-        return [
-            snapshot(spec, state["buckets"].get(spec.name), now) for spec in self.specs.values()
-        ]
+        self._tidy(state, now)  # a copy: display only
+        found = []
+        for spec in self.specs.values():
+            held, until = owners.held(state["reservations"], spec.name)
+            shown = snapshot(spec, state["buckets"].get(spec.name), now)
+            found.append(shown._replace(held=held, held_until=until))
+        return found

@@ -14,7 +14,11 @@ The state of one key::
 
     {"version": 1,
      "buckets": {name: {limit, remaining, reset_at, observed_at, source, next_at, ...}},
-     "reservations": [{"id": str, "costs": {bucket: credits}, "expires": epoch}]}
+     "reservations": [{"id": str, "costs": {bucket: credits}, "expires": epoch,
+                       "owner": {"host", "boot", "pid", "start"} (see ``owner.py``)}]}
+
+Anything dropped on load is reported once per store and key through ``notify`` (a
+``warning:`` line): the tool goes on with what it could read.
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
 from uploader.config.paths import ensure_private_dir
+from uploader.ratelimit import owner as owners
 
 log = logging.getLogger("uploader.ratelimit.limiter")
 
@@ -40,6 +46,10 @@ VERSION = 1
 # limiter never meets a string where it does arithmetic (or a NaN, which json accepts).
 _INT_FIELDS = ("limit", "remaining", "strikes")
 _TIME_FIELDS = ("reset_at", "observed_at", "next_at", "blocked_until")
+# Counts above this are not credits anyone has (and would overflow float arithmetic).
+MAX_COUNT = 10**9
+# A temp file of another key older than this is a dead writer's (a write takes milliseconds).
+STALE_TMP = 3600.0
 
 
 def empty_state() -> dict[str, Any]:
@@ -47,14 +57,14 @@ def empty_state() -> dict[str, Any]:
 
 
 def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
 
 
 def _is_time(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _clean_bucket(raw: dict[str, Any]) -> dict[str, Any]:
+def _clean_bucket(raw: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
     bucket: dict[str, Any] = {}
     for name in _INT_FIELDS:
         if name in raw and (raw[name] is None or _is_count(raw[name])):
@@ -67,6 +77,8 @@ def _clean_bucket(raw: dict[str, Any]) -> dict[str, Any]:
             bucket[name] = raw[name]
     if isinstance(raw.get("refreshed"), bool):
         bucket["refreshed"] = raw["refreshed"]
+    known = (*_INT_FIELDS, *_TIME_FIELDS, "source", "note", "refreshed")
+    dropped.extend(name for name in known if name in raw and name not in bucket)
     return bucket
 
 
@@ -81,11 +93,20 @@ def _clean_reservation(raw: object) -> dict[str, Any] | None:
         or not all(isinstance(k, str) and _is_count(v) for k, v in costs.items())
     ):
         return None
-    return {"id": raw["id"], "costs": dict(costs), "expires": raw["expires"]}
+    cleaned = {"id": raw["id"], "costs": dict(costs), "expires": raw["expires"]}
+    holder = owners.clean(raw.get("owner"))
+    if holder is not None:
+        cleaned["owner"] = holder
+    elif "owner" in raw:
+        cleaned["owner"] = None  # unreadable: held until it expires, and reported
+    return cleaned
 
 
-def clean_state(data: object) -> dict[str, Any] | None:
-    """``data`` reduced to the well-typed state shape; None when it is not a state at all."""
+def clean_state(data: object, dropped: list[str] | None = None) -> dict[str, Any] | None:
+    """``data`` reduced to the well-typed state shape; None when it is not a state at all.
+
+    What is dropped on the way is appended to ``dropped`` (for the warning)."""
+    dropped = [] if dropped is None else dropped
     if not isinstance(data, dict) or data.get("version") != VERSION:
         return None
     buckets, reservations = data.get("buckets"), data.get("reservations")
@@ -94,11 +115,18 @@ def clean_state(data: object) -> dict[str, Any] | None:
     state = empty_state()
     for name, raw in buckets.items():
         if isinstance(name, str) and isinstance(raw, dict):
-            state["buckets"][name] = _clean_bucket(raw)
+            state["buckets"][name] = _clean_bucket(raw, dropped)
+        else:
+            dropped.append("a bucket")
     for item in reservations:
         cleaned = _clean_reservation(item)
         if cleaned is not None:
+            if "owner" in cleaned and cleaned["owner"] is None:
+                del cleaned["owner"]
+                dropped.append("a reservation's owner")
             state["reservations"].append(cleaned)
+        else:
+            dropped.append("a reservation")
     return state
 
 
@@ -129,9 +157,12 @@ class FileStateStore:
     bookkeeping must never be the reason an upload fails.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, notify: Callable[[str], None] = lambda _m: None) -> None:
         self.directory = directory
+        self.notify = notify
         self._memory: dict[str, dict[str, Any]] | None = None  # set once the disk failed
+        self._warned: set[str] = set()  # keys whose bad state was reported already
+        self._swept: set[str] = set()  # keys whose dead writers' temp files were removed
 
     @contextlib.contextmanager
     def transaction(self, key: str) -> Iterator[dict[str, Any]]:
@@ -147,10 +178,13 @@ class FileStateStore:
             return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            state = self._read(key)
+            if key not in self._swept:
+                self._swept.add(key)
+                self._sweep(key)
+            state, damaged = self._load(key)
             before = json.dumps(state, sort_keys=True)
             yield state
-            if json.dumps(state, sort_keys=True) != before:
+            if damaged or json.dumps(state, sort_keys=True) != before:
                 try:
                     self._write(key, state)
                 except OSError as exc:
@@ -164,7 +198,7 @@ class FileStateStore:
         """A snapshot without taking the lock (for display only)."""
         if self._memory is not None:
             return clean_state(self._memory.get(key)) or empty_state()  # a copy
-        return self._read(key)
+        return self._load(key)[0]
 
     def _lock(self, key: str) -> int | None:
         """The open sidecar lock file (not yet locked), or None when using memory."""
@@ -190,22 +224,63 @@ class FileStateStore:
         if not self.directory.is_dir():
             ensure_private_dir(self.directory)
 
-    def _read(self, key: str) -> dict[str, Any]:
+    def _load(self, key: str) -> tuple[dict[str, Any], bool]:
+        """The state of ``key`` and whether anything had to be discarded (then the caller
+        rewrites the file, so the warning is not repeated by every later run)."""
         path = self.directory / f"{key}.json"
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return empty_state()
-        except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
-            log.debug(
-                "discarding unreadable rate-limit state %s (%s)", path.name, type(exc).__name__
-            )
-            return empty_state()
-        state = clean_state(data)
+            return empty_state(), False
+        # UnicodeDecodeError is a ValueError; RecursionError: "[[[[...", nested too deep.
+        except (OSError, ValueError, RecursionError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not JSON"
+            self._warn(key, f"rate-limit state {path} is unreadable ({why}): discarded")
+            return empty_state(), True
+        dropped: list[str] = []
+        state = clean_state(data, dropped)
         if state is None:
-            log.debug("discarding rate-limit state %s of an unknown shape", path.name)
-            return empty_state()
-        return state
+            self._warn(key, f"rate-limit state {path} has an unknown shape: discarded")
+            return empty_state(), True
+        if dropped:
+            shown = ", ".join(dict.fromkeys(dropped))
+            self._warn(key, f"rate-limit state {path}: discarded malformed entries ({shown})")
+        return state, bool(dropped)
+
+    def _warn(self, key: str, message: str) -> None:
+        log.debug("%s", message)
+        if key not in self._warned:
+            self._warned.add(key)
+            self.notify(f"warning: {message}")
+
+    def _sweep(self, key: str) -> None:
+        """Remove temp files that killed writers left (``.KEY.PID.RAND.tmp``).
+
+        Under ``key``'s lock no writer of ``key`` can be running (writes happen under it),
+        so its temp files all go; another key's go once their writer is gone or they are
+        older than STALE_TMP.
+        """
+        here = owners.me()
+        try:
+            names = [n for n in os.listdir(self.directory) if n.startswith(".")]
+        except OSError:
+            return
+        for name in names:
+            parts = name.split(".")
+            if len(parts) != 5 or parts[4] != "tmp" or not parts[2].isdigit():
+                continue
+            path = self.directory / name
+            if parts[1] != key:
+                holder = {"host": here["host"], "boot": None, "pid": int(parts[2]), "start": None}
+                try:
+                    age = time.time() - path.lstat().st_mtime
+                except OSError:
+                    continue
+                dead = 0 < holder["pid"] < 2**31 and holder["pid"] != here["pid"]
+                if not (age > STALE_TMP or (dead and owners.gone(holder, here))):
+                    continue
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     def _write(self, key: str, state: dict[str, Any]) -> None:
         # Not tempfile.mkstemp: importing tempfile costs the hotkey path milliseconds.

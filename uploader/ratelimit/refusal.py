@@ -1,0 +1,140 @@
+"""What stands in the way of a send (:func:`find_block`, on the state the limiter holds
+under its lock), and the words of the refusal: what, until when, and what helps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from uploader.ratelimit import owner as owners
+from uploader.ratelimit.bucket import BucketSpec, current, figures, number
+from uploader.timewords import describe
+
+
+class Block(NamedTuple):
+    """Why a send cannot go now: the first bucket that stands in the way."""
+
+    spec: BucketSpec
+    until: float
+    remaining: int
+    limit: int
+    inflight: int
+    reason: str  # "spent" | "reserve" | "penalty" | "held"
+    note: str | None = None  # what the server said when it refused
+    held_until: float | None = None  # when the last reservation holding it expires
+
+
+def find_block(
+    state: dict[str, Any],
+    specs: Mapping[str, BucketSpec],
+    wanted: Mapping[str, int],
+    pending: int,
+    now: float,
+    max_wait: float,
+) -> tuple[Block | None, float | None, dict[str, float]]:
+    """The first bucket that blocks, else when pacing allows the send, and new intervals."""
+    pace_until: float | None = None
+    intervals: dict[str, float] = {}
+    for name, cost in wanted.items():
+        spec = specs[name]
+        bucket = current(state["buckets"], spec, now)
+        limit, remaining = figures(bucket, spec)
+        inflight, held_until = owners.held(state["reservations"], name)
+        blocked_until = number(bucket.get("blocked_until"))
+        if blocked_until is not None and blocked_until > now:
+            note = bucket.get("note")
+            block = Block(spec, blocked_until, remaining, limit, 0, "penalty", note)
+            return block, None, {}
+        available = remaining - inflight - spec.reserve
+        reset = number(bucket.get("reset_at"))
+        if available < cost:
+            until = reset if reset is not None else now + spec.window
+            if inflight and held_until is not None and remaining - spec.reserve >= cost:
+                # Only credits held by requests in flight stand in the way: they come
+                # back (or are spent) as those requests finish, at the latest on expiry.
+                block = Block(spec, min(until, held_until), remaining, limit, inflight, "held")
+                return block._replace(held_until=held_until), None, {}
+            reserve_hit = spec.reserve > 0 and remaining - inflight - cost >= 0
+            block = Block(
+                spec,
+                until,
+                max(0, remaining),
+                limit,
+                inflight,
+                "reserve" if reserve_hit else "spent",
+                None if reserve_hit else bucket.get("note"),
+                held_until,
+            )
+            return block, None, {}
+        # Pace only when the reset is within reach (--max-wait): spreading a daily
+        # budget over a day would stall a batch for hours instead of failing clearly.
+        if pending * cost > available and reset is not None and now < reset <= now + max_wait:
+            # Spread what is left over the time to reset instead of bursting into a 429:
+            # the next send is due (reset - now) / (sends left) after this one.
+            intervals[name] = (reset - now) / (available / cost)
+            next_at = number(bucket.get("next_at"))
+            if next_at is not None and next_at > now:
+                pace_until = max(pace_until or 0.0, next_at)
+    return None, pace_until, intervals
+
+
+def needs_refresh(
+    state: dict[str, Any], specs: Mapping[str, BucketSpec], wanted: Mapping[str, int], now: float
+) -> bool:
+    """Whether a wanted bucket with a reserve has no current figures (never seen, or
+    past its reset): spending it on defaults could eat into the reserve."""
+    for name in wanted:
+        spec = specs[name]
+        if spec.reserve > 0:
+            bucket = current(state["buckets"], spec, now)
+            if bucket.get("observed_at") is None or bucket.get("refreshed"):
+                return True
+    return False
+
+
+def held_words(block: Block, now: float) -> str:
+    """``N held by requests in flight, released at HH:MM:SS (in 15 min) at the latest``."""
+    words = f"{block.inflight} held by requests in flight"
+    if block.held_until is None:
+        return words
+    return f"{words}, released {describe(block.held_until, now)} at the latest"
+
+
+def refusal_words(block: Block, now: float) -> tuple[str, str, str]:
+    """(message, when it lifts, hint) for a refusal caused by ``block``."""
+    spec = block.spec
+    if block.reason == "reserve":
+        message = (
+            f"{spec.label} is down to its reserve ({block.remaining} of {block.limit} "
+            f"left, {spec.reserve} kept back)"
+        )
+        hint = (
+            "the reserve exists because an Imgur app that exhausts its daily client "
+            "budget 5 times in a month is blocked for the rest of the month; lower "
+            "reserve_uploads in the profile to spend it"
+        )
+    elif block.reason == "penalty":
+        if block.note:
+            message = f"{spec.label} is paused: {block.note}"
+        else:
+            message = f"{spec.label} is paused after the server refused a request (429)"
+        hint = "wait, or see `uploader limits`"
+    elif block.reason == "held":
+        kept = f", {spec.reserve} kept back" if spec.reserve else ""
+        message = (
+            f"{spec.label} has no credit free ({block.remaining} of {block.limit} left, "
+            f"{held_words(block, now)}{kept})"
+        )
+        hint = (
+            "a request in flight releases its credits when it finishes (at once if its "
+            "process on this host is gone); use --on-limit wait to wait for them, or "
+            "see `uploader limits`"
+        )
+    else:
+        held = f", {held_words(block, now)}" if block.inflight else ""
+        said = f"; {block.note}" if block.note else ""
+        message = f"{spec.label} is spent ({block.remaining} of {block.limit} left{held}{said})"
+        hint = "use --on-limit wait (with --max-wait) to wait for it, or see `uploader limits`"
+    when = "" if block.reason == "held" else f"; it resets {describe(block.until, now)}"
+    return message, when, hint

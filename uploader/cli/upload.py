@@ -79,7 +79,7 @@ def upload(
         ),
         on_limit=on_limit,
         max_wait=max_wait,
-        retry=retry_policy(config.defaults, max_wait=max_wait, retry_ambiguous=retry_ambiguous),
+        retry=retry_policy(config.defaults, retry_ambiguous=retry_ambiguous),
     )
     console = state.console
     report = output.BatchReport(console, fmt, title=title, batch=len(paths) > 1)

@@ -21,7 +21,7 @@ from uploader.config import paths
 from uploader.config.options import url_options
 from uploader.config.settings import Config, Defaults, Profile
 from uploader.http.cache import EtagCache
-from uploader.http.client import Timeouts, build_client
+from uploader.http.client import LowSpeed, Timeouts, build_client
 from uploader.http.retry import RetryPolicy
 from uploader.providers import provider_class
 from uploader.providers.base import ProviderContext
@@ -127,5 +127,6 @@ def open_provider(
         sleep=runtime.sleep,
         cache=cache,
         env=runtime.env,
+        low_speed=LowSpeed(defaults.low_speed_limit, defaults.low_speed_time),
     )
     return profile, cls(context), http

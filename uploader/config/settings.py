@@ -45,6 +45,10 @@ class Defaults:
     read_timeout: float = 60.0
     write_timeout: float = 60.0
     pool_timeout: float = 10.0
+    # curl's low-speed rule: an attempt moving fewer than low_speed_limit bytes/s for
+    # low_speed_time seconds is aborted (a trickling server defeats every timeout).
+    low_speed_limit: int = 1000
+    low_speed_time: float = 30.0
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
@@ -211,6 +215,8 @@ def _parse_defaults(raw: dict[str, Any], where: Locator) -> Defaults:
         "read_timeout": OptionSpec(float, minimum=0.1),
         "write_timeout": OptionSpec(float, minimum=0.1),
         "pool_timeout": OptionSpec(float, minimum=0.1),
+        "low_speed_limit": OptionSpec(int, minimum=0),
+        "low_speed_time": OptionSpec(float, minimum=0),
     }
     _only_keys(raw, tuple(spec), table, where)
     values = {key: _check(spec[key], raw[key], table, key, where) for key in raw}

@@ -64,10 +64,14 @@ class SpeedMeter:
         now = self.clock()
         with self._lock:
             self.total += count
-            # Skipping a sample can only make the window's count look larger: the rule
-            # then fires a little later, never on a transfer that kept the rate.
-            if now - self._samples[-1][0] >= self._quantum:
-                self._samples.append((now, self.total))
+            samples = self._samples
+            # Samples closer than the quantum merge into the latest one (exact for its
+            # time); the point dropped can only make the window's count look larger, so
+            # the rule fires a little later, never on a transfer that kept the rate.
+            if len(samples) > 1 and now - samples[-2][0] < self._quantum:
+                samples[-1] = (now, self.total)
+            else:
+                samples.append((now, self.total))
         self.check(now)
 
     def too_slow(self, now: float) -> bool:

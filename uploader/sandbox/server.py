@@ -12,6 +12,7 @@ rate-limited nor counted.
 from __future__ import annotations
 
 import contextlib
+import io
 import ipaddress
 import json
 import logging
@@ -335,11 +336,42 @@ class _Handler(BaseHTTPRequestHandler):
             if "content-type" not in names and response.body:
                 self.send_header(*JSON)
             self.send_header("Content-Length", str(len(response.body)))
-            self.end_headers()
+            if not self._trickling(headers=True):
+                self.end_headers()
+            else:  # the head as end_headers() would write it, then a byte at a time
+                real, self.wfile = self.wfile, io.BytesIO()
+                try:
+                    self.end_headers()
+                    head = self.wfile.getvalue()
+                finally:
+                    self.wfile = real
+                self._trickle(head)
             if response.body and self.command != "HEAD":
-                self.wfile.write(response.body)
+                if self._trickling(headers=False):
+                    self._trickle(response.body)
+                else:
+                    self.wfile.write(response.body)
         except OSError:  # the client gave up (e.g. its read timeout): nothing more to do
             self.close_connection = True
+
+    def _trickling(self, *, headers: bool) -> bool:
+        """Whether this answer (its head when ``headers``) goes out a byte at a time:
+        the trickle knobs, for provider answers only (never ``/_sandbox``)."""
+        config = self.server.config
+        if config.trickle_bytes_per_second <= 0 or self.path.startswith("/_sandbox"):
+            return False
+        return config.trickle_headers or not headers
+
+    def _trickle(self, data: bytes) -> None:
+        """Send ``data`` one byte at a time at the trickle rate (ends when the server stops
+        or the client hangs up: an OSError)."""
+        pause = 1.0 / self.server.config.trickle_bytes_per_second
+        for index in range(len(data)):
+            self.wfile.write(data[index : index + 1])
+            self.wfile.flush()
+            if self.server.stopping.is_set():
+                raise ConnectionAbortedError("the sandbox is stopping")
+            self.server.pause(pause)
 
     def _control(self, path: str) -> None:
         server = self.server

@@ -1,0 +1,52 @@
+"""A server that trickles its answers, in real processes (issue 11, section 3): the tool
+gives up within its low-speed bounds with the documented error and exit code. Bounded by
+the process timeout; no timing is asserted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support.e2e import posts, run_cli, sandbox_process, write_config
+from tests.support.images import write_png
+from uploader.errors import ExitCode
+
+RULE = "[defaults]\nlow_speed_limit = 1000\nlow_speed_time = 1\n"
+
+
+@pytest.mark.parametrize("knobs", [(), ("trickle_headers=true",)])
+def test_an_upload_to_a_trickling_server_gives_up_and_is_ambiguous(
+    tmp_path: Path, hermetic_env: dict[str, str], knobs: tuple[str, ...]
+) -> None:
+    # 2 bytes/s: the head alone would take minutes; only the watchdog ends it in time.
+    with sandbox_process("trickle_bytes_per_second=2", *knobs) as base_url:
+        config = write_config(tmp_path / "c.toml", base_url, defaults=RULE)
+        image = write_png(tmp_path / "a.png")
+        done = run_cli(
+            ["--config", str(config), "upload", "-f", "json", str(image)],
+            hermetic_env,
+            timeout=60,
+        )
+        assert len(posts(base_url, "/3/image")) == 1  # never re-sent: it may exist
+    assert done.returncode == ExitCode.PROVIDER
+    (record,) = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert (record["status"], record["ambiguous"]) == ("failed", True)
+    err = done.stderr.decode()
+    assert "was too slow: less than 1000 bytes/s for 1 s" in err.splitlines()[0]
+    assert "Traceback" not in err
+
+
+def test_a_lookup_on_a_trickling_server_gives_up_with_exit_5(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    with sandbox_process("trickle_bytes_per_second=5") as base_url:
+        config = write_config(tmp_path / "c.toml", base_url, defaults=RULE)
+        done = run_cli(["--config", str(config), "info", "AbCdEf1"], hermetic_env, timeout=60)
+    assert done.returncode == ExitCode.PROVIDER
+    (error, hint) = done.stderr.decode().splitlines()[:2]
+    assert error.startswith("error: AbCdEf1 (profile sb): the transfer with 127.0.0.1:")
+    assert "too slow" in error
+    assert hint.startswith("hint: ")
+    assert "low_speed_time" in hint

@@ -20,7 +20,7 @@ from tests.support.images import write_png, write_sized_png
 from tests.support.imgur import uploaded
 from tests.support.pipeline import run_upload
 from tests.support.providers import config_of, imgur_toml
-from uploader.errors import ExitCode, NetworkError
+from uploader.errors import ConfigError, ExitCode, NetworkError
 from uploader.http.client import LowSpeed
 from uploader.http.lowspeed import SpeedMeter, TooSlowError
 from uploader.http.retry import RetryPolicy
@@ -241,3 +241,27 @@ def test_bytes_that_came_in_a_burst_age_out_of_the_window() -> None:
         meter.moved(1000)
     assert not meter.too_slow(30.0)
     assert meter.too_slow(30.1)
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("low_speed_limit = -1", "key 'defaults.low_speed_limit' must be at least 0"),
+        ("low_speed_limit = 1.5", "must be an integer"),
+        ("low_speed_limit = true", "must be an integer"),
+        ("low_speed_time = -0.5", "must be at least 0"),
+        ('low_speed_time = "30"', "must be a number"),
+    ],
+)
+def test_bad_low_speed_values_are_config_errors(tmp_path: Path, line: str, says: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _config(tmp_path, line)
+    assert says in caught.value.message
+    assert "line 2" in caught.value.message
+
+
+def test_the_low_speed_keys_reach_the_defaults(tmp_path: Path) -> None:
+    config = _config(tmp_path, "low_speed_limit = 0\nlow_speed_time = 12.5")
+    assert (config.defaults.low_speed_limit, config.defaults.low_speed_time) == (0, 12.5)  # type: ignore[attr-defined]
+    default = _config(tmp_path).defaults  # type: ignore[attr-defined]
+    assert (default.low_speed_limit, default.low_speed_time) == (1000, 30.0)

@@ -187,7 +187,7 @@ def test_a_body_the_server_reads_too_slowly_is_cut_and_counts_as_not_sent(
             total = 0
             for piece in request.stream:  # type: ignore[union-attr]
                 total += len(piece)
-                fake.now += 10.0  # 4 KiB pieces, each 10 s: ~410 bytes/s
+                fake.now += 30.0  # each piece (at most 16 KiB) takes 30 s: ~500 bytes/s
             read.append(total)
             return httpx.Response(200, json=uploaded())
 
@@ -265,3 +265,25 @@ def test_the_low_speed_keys_reach_the_defaults(tmp_path: Path) -> None:
     assert (config.defaults.low_speed_limit, config.defaults.low_speed_time) == (0, 12.5)  # type: ignore[attr-defined]
     default = _config(tmp_path).defaults  # type: ignore[attr-defined]
     assert (default.low_speed_limit, default.low_speed_time) == (1000, 30.0)
+
+
+def test_a_body_read_above_the_limit_is_not_cut(tmp_path: Path) -> None:
+    fake = FakeTime(START)
+
+    class SteadyReader(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            for _piece in request.stream:  # type: ignore[union-attr]
+                fake.now += 5.0  # at most 16 KiB each 5 s: well above 1000 bytes/s
+            return httpx.Response(200, json=uploaded())
+
+    image = str(write_sized_png(tmp_path / "a.png", 300_000))
+    run = run_upload(
+        _config(tmp_path),  # type: ignore[arg-type]
+        [image],
+        {},
+        fake,
+        transport=SteadyReader(),
+        retry=RetryPolicy(attempts=1),
+    )
+    assert run.exit_code == ExitCode.OK, run.results[0].error
+    assert fake.now - START > 30.0  # longer than the window: the rule was checked

@@ -207,7 +207,9 @@ def send(
     extensions = dict(options.pop("extensions", None) or {})
     extensions["trace"] = trace
     request = http.build_request(method, url, extensions=extensions, **options)
-    size = max(4096, min(65536, int(rule.limit * rule.seconds) // 8))
+    # Pieces of at most 16 KiB, as curl's upload buffer: progress is seen often enough for
+    # the rule (a link barely above the limit may need limit + piece/seconds bytes/s).
+    size = max(4096, min(16384, int(rule.limit * rule.seconds) // 2))
     attempt.body = MeteredBody(request.stream, attempt.meter, size)
     request.stream = attempt.body
     meter = attempt.meter

@@ -272,8 +272,8 @@ def test_a_body_read_above_the_limit_is_not_cut(tmp_path: Path) -> None:
 
     class SteadyReader(httpx.BaseTransport):
         def handle_request(self, request: httpx.Request) -> httpx.Response:
-            for _piece in request.stream:  # type: ignore[union-attr]
-                fake.now += 5.0  # at most 16 KiB each 5 s: well above 1000 bytes/s
+            for piece in request.stream:  # type: ignore[union-attr]
+                fake.now += len(piece) / 1500  # 1500 bytes/s, above the 1000 of the rule
             return httpx.Response(200, json=uploaded())
 
     image = str(write_sized_png(tmp_path / "a.png", 300_000))

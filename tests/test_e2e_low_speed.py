@@ -5,6 +5,7 @@ the process timeout; no timing is asserted."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,39 @@ def test_a_lookup_on_a_trickling_server_gives_up_with_exit_5(
     assert "too slow" in error
     assert hint.startswith("hint: ")
     assert "low_speed_time" in hint
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("low_speed_limit = -5", "key 'defaults.low_speed_limit' must be at least 0"),
+        ('low_speed_time = "slow"', "key 'defaults.low_speed_time' must be a number"),
+    ],
+)
+def test_bad_low_speed_values_are_refused_before_any_request(
+    tmp_path: Path, hermetic_env: dict[str, str], line: str, says: str
+) -> None:
+    with sandbox_process() as base_url:
+        config = write_config(tmp_path / "c.toml", base_url, defaults=f"[defaults]\n{line}\n")
+        image = write_png(tmp_path / "a.png")
+        done = run_cli(["--config", str(config), "upload", str(image)], hermetic_env)
+        assert posts(base_url) == []
+    assert done.returncode == ExitCode.USAGE
+    err = done.stderr.decode()
+    assert says in err.splitlines()[0]
+    assert "Traceback" not in err
+
+
+def test_max_wait_0_keeps_the_retry_backoff(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
+    with sandbox_process("fault_503=1", "fault_retry_after=0") as base_url:
+        config = write_config(tmp_path / "c.toml", base_url)
+        image = write_png(tmp_path / "a.png")
+        done = run_cli(
+            ["--config", str(config), "-v", "upload", "--max-wait", "0", str(image)],
+            hermetic_env,
+        )
+        assert len(posts(base_url, "/3/image")) == 4  # every attempt of [defaults] retries
+    assert done.returncode == ExitCode.PROVIDER
+    waits = [float(w) for w in re.findall(r"retrying in ([0-9.]+) s", done.stderr.decode())]
+    assert len(waits) == 3
+    assert all(wait >= 0.2 for wait in waits), waits  # never 0: a floor of 0.25 s

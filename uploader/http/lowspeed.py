@@ -179,13 +179,13 @@ def send(
     method: str,
     url: str,
     kwargs: Mapping[str, Any],
-    rule: LowSpeed,
-    clock: Callable[[], float],
     attempt: Attempt,
 ) -> httpx.Response:
     """``http.request(method, url, **kwargs)`` under the low-speed rule, the answer read
     whole. Raises :class:`TooSlowError` (from the httpx error, when the watchdog cut the
-    connection) when the rule ended the attempt; ``attempt`` says what was sent."""
+    connection) when the rule ended the attempt; ``attempt`` (its rule, its clock) says
+    what was sent."""
+    rule = attempt.meter.rule
     sockets = _SOCKETS.setdefault(http, weakref.WeakSet())
 
     def trace(name: str, info: Mapping[str, Any]) -> None:

@@ -7,8 +7,10 @@ sends it, translates every httpx exception through :mod:`uploader.http.translate
 settles the limiter with what the answer's headers say. A request outside every rate
 bucket (a token exchange, a revocation) goes through a session without a limiter, or with
 no ``costs``: the translation, the request count and the debug log are the same for every
-request. The debug log shows the method, the URL (a user:password in it masked) and the
-status; never headers or bodies, where the secrets travel.
+request, and so is the low-speed rule (:mod:`uploader.http.lowspeed`: an attempt that
+moves fewer than ``low_speed_limit`` bytes/s for ``low_speed_time`` s is given up, on the
+session's clock). The debug log shows the method, the URL (a user:password in it
+masked) and the status; never headers or bodies, where the secrets travel.
 """
 
 from __future__ import annotations
@@ -115,9 +117,7 @@ class ApiSession:
 
                 attempt = lowspeed.Attempt(rule, self.clock)
                 try:
-                    response = lowspeed.send(
-                        self.http, method, url, kwargs, rule, self.clock, attempt
-                    )
+                    response = lowspeed.send(self.http, method, url, kwargs, attempt)
                 except lowspeed.TooSlowError as exc:
                     if limiter and reservation is not None:
                         limiter.settle(reservation, ())  # it reached the server: counted

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.e2e import posts, run_cli, sandbox_process, write_config
-from tests.support.images import write_png
+from tests.support.e2e import get_json, posts, run_cli, sandbox_process, write_config
+from tests.support.images import write_png, write_sized_png
 from uploader.errors import ExitCode
 
 RULE = "[defaults]\nlow_speed_limit = 1000\nlow_speed_time = 1\n"
@@ -87,3 +87,25 @@ def test_max_wait_0_keeps_the_retry_backoff(tmp_path: Path, hermetic_env: dict[s
     waits = [float(w) for w in re.findall(r"retrying in ([0-9.]+) s", done.stderr.decode())]
     assert len(waits) == 3
     assert all(wait >= 0.2 for wait in waits), waits  # never 0: a floor of 0.25 s
+
+
+def test_a_server_that_reads_the_upload_too_slowly_is_given_up_on_and_nothing_was_stored(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    # 12 MB: more than the socket buffers hold, so the send itself stalls; only the
+    # watchdog (cutting the socket) ends it. The body never arrived whole: not ambiguous.
+    with sandbox_process("slow_read_bytes_per_second=200") as base_url:
+        defaults = RULE + "retries = 2\n"
+        config = write_config(tmp_path / "c.toml", base_url, defaults=defaults)
+        image = write_sized_png(tmp_path / "big.png", 12_000_000)
+        done = run_cli(
+            ["--config", str(config), "upload", "-f", "json", str(image)],
+            hermetic_env,
+            timeout=60,
+        )
+        stored = get_json(f"{base_url}/_sandbox/uploads")
+    assert done.returncode == ExitCode.PROVIDER
+    (record,) = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert (record["status"], record["ambiguous"]) == ("failed", False)
+    assert "was too slow: less than 1000 bytes/s for 1 s" in record["error"]
+    assert stored == []

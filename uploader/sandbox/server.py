@@ -37,6 +37,7 @@ from uploader.sandbox.exchange import (
 )
 from uploader.sandbox.faults import REPLACING, SERVER_ERRORS, Fault, FaultPlan
 from uploader.sandbox.knobs import SandboxConfig
+from uploader.sandbox.pacing import slow_reader, trickle
 
 # Emulator modules import these from here.
 __all__ = ["Emulator", "SandboxRequest", "SandboxResponse", "SandboxServer"]
@@ -260,7 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=dict(parse_qsl(query, keep_blank_values=True)),
             headers=self.headers,
             remote_ip=str(self.client_address[0]),
-            read=body.read,
+            read=self._slow_reader(body.read),
             workdir=server.workdir,
             log=entry,
         )
@@ -354,6 +355,10 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # the client gave up (e.g. its read timeout): nothing more to do
             self.close_connection = True
 
+    def _slow_reader(self, read: Callable[[int], bytes]) -> Callable[[int], bytes]:
+        rate = self.server.config.slow_read_bytes_per_second
+        return slow_reader(read, rate, self.server.pause) if rate > 0 else read
+
     def _trickling(self, *, headers: bool) -> bool:
         """Whether this answer (its head when ``headers``) goes out a byte at a time:
         the trickle knobs, for provider answers only (never ``/_sandbox``)."""
@@ -363,15 +368,10 @@ class _Handler(BaseHTTPRequestHandler):
         return config.trickle_headers or not headers
 
     def _trickle(self, data: bytes) -> None:
-        """Send ``data`` one byte at a time at the trickle rate (ends when the server stops
-        or the client hangs up: an OSError)."""
-        pause = 1.0 / self.server.config.trickle_bytes_per_second
-        for index in range(len(data)):
-            self.wfile.write(data[index : index + 1])
-            self.wfile.flush()
-            if self.server.stopping.is_set():
-                raise ConnectionAbortedError("the sandbox is stopping")
-            self.server.pause(pause)
+        config = self.server.config
+        trickle(self.wfile, data, config.trickle_bytes_per_second, self.server.pause)
+        if self.server.stopping.is_set():
+            raise ConnectionAbortedError("the sandbox is stopping")
 
     def _control(self, path: str) -> None:
         server = self.server

@@ -103,6 +103,8 @@ def test_show_prints_the_file_with_secrets_masked(tmp_path: Path) -> None:
         "read_timeout": 60.0,
         "write_timeout": 60.0,
         "pool_timeout": 10.0,
+        "low_speed_limit": 1000,
+        "low_speed_time": 30.0,
     }
     assert shown["providers"]["local"] == {  # type: ignore[index]
         "kind": "imgur",

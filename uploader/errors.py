@@ -10,7 +10,7 @@ changed in place: :meth:`UploaderError.rephrased` makes a new one chained to the
 The tree (exit code in brackets)::
 
     Exception
-     +-- OutputClosedError              stdout's reader went away          [0]
+     +-- OutputClosedError              stdout cannot be written (signal)  [0 or 7]
      +-- UploaderError                  base of every error for the user   [1]
           +-- UsageError                bad command line                   [2]
           |    +-- ConfigError          config file or environment         [2]
@@ -24,6 +24,7 @@ The tree (exit code in brackets)::
           |    +-- UnreadableAnswerError  a 2xx body we cannot read        [5]
           |    +-- AmbiguousUploadError   sent, answer lost: may exist     [5]
           +-- SkippedError              a batch file not sent (its cause's code)
+          +-- OutputError               results could not be written       [7]
           +-- InterruptedRunError       Ctrl-C                             [130]
                +-- InterruptedUploadError  Ctrl-C with a file in flight    [130]
 """
@@ -44,6 +45,7 @@ class ExitCode(IntEnum):
     RATE_LIMITED = 4
     PROVIDER = 5
     PARTIAL = 6
+    OUTPUT = 7
     INTERRUPTED = 130
 
 
@@ -196,8 +198,23 @@ class SkippedError(UploaderError):
         self.exit_code = exit_code
 
 
-class OutputClosedError(Exception):
-    """Standard output's reader went away (``uploader list | head -1``): stop quietly, exit 0.
+class OutputError(UploaderError):
+    """Standard output could not be written while results were due (exit 7): a closed
+    pipe, a closed descriptor, a full disk. The message names what was lost."""
 
-    Not an OSError on purpose, so that click does not turn it into exit 1 on its way up.
+    exit_code = ExitCode.OUTPUT
+
+
+class OutputClosedError(Exception):
+    """Standard output cannot be written (any ``OSError`` on write or flush, or no stdout
+    at all): raised by :meth:`uploader.output.Console.result`.
+
+    ``reader_gone`` is True for a broken pipe (``uploader list | head -1``: the reader had
+    what it wanted). ``reason`` says why in a few words. Not an OSError on purpose, so that
+    click does not turn it into exit 1 on its way up.
     """
+
+    def __init__(self, reason: str = "closed", *, reader_gone: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.reader_gone = reader_gone

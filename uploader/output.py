@@ -103,17 +103,24 @@ class Console:
         quiet: bool = False,
         verbose: int = 0,
     ) -> None:
-        self.out = out or sys.stdout
-        self.err = err or sys.stderr
+        # sys.stdout is None when the process started with descriptor 1 closed (`>&-`).
+        self.out: TextIO | None = out or sys.stdout
+        self.err: TextIO = err or sys.stderr or _devnull()
         self.quiet = quiet
         self.verbose = verbose
 
     def result(self, line: str) -> None:
+        """One line of results on stdout, flushed; :class:`OutputClosedError` when it cannot
+        be written (a closed pipe or descriptor, a full disk: any OSError)."""
+        if self.out is None:
+            raise OutputClosedError("the descriptor is closed")
         try:
             self.out.write(line + "\n")
             self.out.flush()
-        except BrokenPipeError as exc:
-            raise OutputClosedError from exc
+        except (OSError, ValueError) as exc:  # ValueError: the file object was closed
+            raise OutputClosedError(
+                _reason(exc), reader_gone=isinstance(exc, BrokenPipeError)
+            ) from exc
 
     def notice(self, message: str) -> None:
         if not self.quiet:
@@ -174,6 +181,19 @@ class BatchReport:
             files = "file was" if count == 1 else f"{count} files were"
             self.console.err.write(f"error: {files} {self.skipped[0]}\n")
             self.console.err.flush()
+
+
+def _reason(exc: Exception) -> str:
+    """``broken pipe``, ``no space left on device``: the OS's words, in lower case."""
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return (text or type(exc).__name__).lower()
+
+
+def _devnull() -> TextIO:
+    """Where messages go when the process started with stderr closed."""
+    import os  # start-up: only a process started without stderr needs it
+
+    return open(os.devnull, "w", encoding="utf-8")  # lives as long as the run
 
 
 def one_line(text: str) -> str:

@@ -27,6 +27,7 @@ from uploader.errors import (
     ExitCode,
     InterruptedRunError,
     OutputClosedError,
+    OutputError,
     UploaderError,
     UsageError,
 )
@@ -235,6 +236,8 @@ def run(call: Callable[[], Any], state: State) -> int:
     try:
         result = call()
     except UploaderError as exc:
+        if isinstance(exc, OutputError):
+            _silence_stdout()
         if state.verbose > 1:
             traceback.print_exc()
         console.error(exc)
@@ -258,13 +261,21 @@ def run(call: Callable[[], Any], state: State) -> int:
     except KeyboardInterrupt:
         console.err.write("error: interrupted\n")
         return int(ExitCode.INTERRUPTED)
-    except OutputClosedError:
-        # The reader went away (`uploader list | head -1`): not an error. Point stdout at
-        # /dev/null so the interpreter's final flush does not fail again at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-        return int(ExitCode.OK)
+    except OutputClosedError as exc:
+        _silence_stdout()
+        if exc.reader_gone:
+            # The reader went away (`uploader list | head -1`): it read what it wanted, and
+            # what was not printed is still on the server. Not an error. (`upload` turns a
+            # closed stdout into an OutputError itself: there, a link can be lost.)
+            return int(ExitCode.OK)
+        console.error(
+            OutputError(
+                f"could not write to standard output ({exc.reason})",
+                hint="run the command again with standard output going to a terminal, "
+                "a file with room or a reader that reads all of it",
+            )
+        )
+        return int(ExitCode.OUTPUT)
     except Exception as exc:  # noqa: BLE001 - the one place a foreign error becomes exit 1
         if state.verbose > 1:
             traceback.print_exc()
@@ -272,6 +283,26 @@ def run(call: Callable[[], Any], state: State) -> int:
         console.err.write("hint: run again with -vv for a traceback, and report it\n")
         return int(ExitCode.INTERNAL)
     return result if isinstance(result, int) else int(ExitCode.OK)
+
+
+def _silence_stdout() -> None:
+    """Point descriptor 1 at /dev/null after stdout failed, so that the interpreter's final
+    flush (of what is still buffered) cannot fail again at exit ("Exception ignored",
+    exit 120)."""
+    stream = sys.stdout
+    if stream is None:  # started with descriptor 1 closed: 1 may be another file by now
+        return
+    try:
+        target = stream.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except (OSError, ValueError):  # not a real file (in-process runs), or no /dev/null
+        return
+    try:
+        os.dup2(devnull, target)
+    except OSError:
+        pass
+    finally:
+        os.close(devnull)
 
 
 def _usage_hint(exc: click.UsageError, ctx: click.Context) -> str:

@@ -10,7 +10,7 @@ from uploader import output
 from uploader.cli import State, options
 from uploader.commands import upload as core
 from uploader.commands.runtime import retry_policy
-from uploader.errors import ExitCode
+from uploader.errors import ExitCode, OutputError
 from uploader.models import UploadOptions
 
 
@@ -89,9 +89,15 @@ def upload(
         ),
         on_limit=on_limit,
         max_wait=max_wait,
-        retry=retry_policy(config.defaults, max_wait=max_wait, retry_ambiguous=retry_ambiguous),
+        retry=retry_policy(config.defaults, retry_ambiguous=retry_ambiguous),
     )
     console = state.console
+    if console.out is None:
+        # Started with stdout closed (`>&-`): every link would be lost. Send nothing.
+        raise OutputError(
+            "standard output is closed: nothing was sent (the links would be lost)",
+            hint="run the upload with standard output open (a terminal, a file or a pipe)",
+        )
     report = output.BatchReport(console, fmt, title=title, batch=len(paths) > 1)
     try:
         outcome = core.upload(config, request, state.runtime(), report.emit)

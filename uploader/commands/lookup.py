@@ -33,7 +33,7 @@ def with_provider(
     lookups run one after another.
     """
     profile, provider, http = open_provider(config, name, runtime, policy=policy)
-    retry = retry_policy(config.defaults, max_wait=policy.max_wait)
+    retry = retry_policy(config.defaults)
 
     def on_retry(event: RetryEvent) -> None:
         runtime.debug(

@@ -22,7 +22,7 @@ from uploader.config import paths
 from uploader.config.options import url_options
 from uploader.config.settings import Config, Defaults, Profile
 from uploader.http.cache import EtagCache
-from uploader.http.client import Timeouts, build_client
+from uploader.http.client import LowSpeed, Timeouts, build_client
 from uploader.http.retry import RetryPolicy
 from uploader.providers import provider_class
 from uploader.providers.base import ProviderContext
@@ -58,15 +58,17 @@ def limit_policy(on_limit: str, max_wait: float) -> LimitPolicy:
     return LimitPolicy(on_limit="fail" if on_limit == "fail" else "wait", max_wait=max_wait)
 
 
-def retry_policy(
-    defaults: Defaults, *, max_wait: float, retry_ambiguous: bool | None = None
-) -> RetryPolicy:
-    """The retry policy of ``[defaults]``: each backoff at most 10 s and never beyond
-    ``max_wait``; ``retry_ambiguous`` (the flag) wins over the config's."""
+def retry_policy(defaults: Defaults, *, retry_ambiguous: bool | None = None) -> RetryPolicy:
+    """The retry policy of ``[defaults]``: each backoff at most 10 s; ``retry_ambiguous``
+    (the flag) wins over the config's.
+
+    ``--max-wait`` is not part of it: it bounds waits for a rate-limit bucket, not the
+    backoff between attempts (``--max-wait 0`` made every backoff 0 s: three instant
+    re-sends of a whole file after a 5xx). ``retry_max_time`` bounds the retries."""
     return RetryPolicy(
         attempts=defaults.retries,
         max_time=defaults.retry_max_time,
-        cap=min(10.0, max_wait),
+        cap=10.0,
         retry_ambiguous=defaults.retry_ambiguous if retry_ambiguous is None else retry_ambiguous,
     )
 
@@ -144,6 +146,7 @@ def open_provider(
         sleep=runtime.sleep,
         cache=cache,
         env=runtime.env,
+        low_speed=LowSpeed(defaults.low_speed_limit, defaults.low_speed_time),
     )
     provider = cls(context)
     if any(spec.reserve for spec in limiter.specs.values()):

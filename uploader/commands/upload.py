@@ -21,6 +21,8 @@ from uploader.errors import (
     InputFileError,
     InterruptedUploadError,
     NetworkError,
+    OutputClosedError,
+    OutputError,
     RateLimitError,
     SkippedError,
     UnreadableAnswerError,
@@ -145,9 +147,49 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
                 results.append(failed)
                 emit(failed, error)
             raise
+        except OutputClosedError as exc:
+            # The line of the file just done could not be printed: stop sending (every
+            # later link would be lost too) and say what was lost, links included.
+            raise _output_lost(exc, request.paths, images, results) from exc
     # A batch cut short by a refusal exits with that refusal's code (3 or 4), even when
     # some files went through before it: the rest still waits for the user to act.
     return Outcome(tuple(results), stop.exit_code if stop else fold_exit_codes(codes))
+
+
+def _output_lost(
+    exc: OutputClosedError,
+    paths: Sequence[str],
+    images: Sequence[ImageFile | UploaderError],
+    results: Sequence[UploadResult],
+) -> OutputError:
+    """The error for a stdout that failed while a batch was printing: the link of the file
+    whose line could not be printed (on stderr, the one place left), and the files that
+    will not be sent. ``results`` ends with that file's record."""
+    parts = [f"standard output could not be written ({exc.reason})"]
+    last = results[-1] if results else None
+    if last is not None and last.url and last.status != "failed":
+        label = "standard input" if last.path == "-" else last.path
+        lost = f"the link of {label}, uploaded, was not printed: {last.url}"
+        if last.delete_id:
+            lost += f" (delete id {last.delete_id})"
+        parts.append(lost)
+    unsent = [
+        label
+        for label, item in list(zip(paths, images, strict=True))[len(results) :]
+        if isinstance(item, ImageFile)
+    ]
+    if unsent:
+        files = "1 file was" if len(unsent) == 1 else f"{len(unsent)} files were"
+        parts.append(f"{files} not sent: {', '.join(unsent)}")
+    hints = []
+    if len(parts) > 1 and "was not printed" in parts[1]:
+        hints.append("keep the link printed here (signed in, `uploader list` also shows it)")
+    where = "standard output going to a terminal, a file with room or a reader of every line"
+    if unsent:
+        hints.append(f"upload the files not sent again with {where}")
+    else:
+        hints.append(f"next time, run it with {where}")
+    return OutputError("; ".join(parts), hint="; ".join(hints))
 
 
 def _not_sent(cause: UploaderError, *, reason: str | None = None) -> SkippedError:

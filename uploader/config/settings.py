@@ -46,6 +46,10 @@ class Defaults:
     read_timeout: float = 60.0
     write_timeout: float = 60.0
     pool_timeout: float = 10.0
+    # curl's low-speed rule: an attempt moving fewer than low_speed_limit bytes/s for
+    # low_speed_time seconds is aborted (a trickling server defeats every timeout).
+    low_speed_limit: int = 1000
+    low_speed_time: float = 30.0
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
@@ -214,6 +218,9 @@ DEFAULTS_SPEC: Mapping[str, OptionSpec] = {
     "read_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),
     "write_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),
     "pool_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),
+    # curl's low-speed rule (http/lowspeed.py): 0 in either turns it off.
+    "low_speed_limit": OptionSpec(int, minimum=0),
+    "low_speed_time": OptionSpec(float, minimum=0, maximum=LONGEST),
 }
 
 

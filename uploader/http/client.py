@@ -24,6 +24,19 @@ class Timeouts(NamedTuple):
     pool: float = 10.0
 
 
+class LowSpeed(NamedTuple):
+    """curl's low-speed rule (``CURLOPT_LOW_SPEED_LIMIT``/``_TIME``): an attempt whose
+    transfer stays below ``limit`` bytes/s for ``seconds`` is aborted. 0 in either turns
+    it off. Applied by :mod:`uploader.http.lowspeed` to every request of the session."""
+
+    limit: int = 1000
+    seconds: float = 30.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.limit > 0 and self.seconds > 0
+
+
 def import_httpx() -> Any:
     """Import httpx without its command-line extra (which pulls in click and rich)."""
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]

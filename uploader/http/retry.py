@@ -81,9 +81,10 @@ def backoff(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
     """Equal jitter: half of min(cap, base * 2**(attempt-1)), plus up to as much again.
 
     Not "full jitter" (uniform from 0): a wait near 0 re-sends the whole file at once, and
-    the lower bound doubling keeps successive waits from shrinking.
+    the lower bound doubling keeps successive waits from shrinking. The floor is half of
+    ``base``: a cap below ``base`` (0, say) cannot make the backoff vanish.
     """
-    ceiling: float = min(policy.cap, policy.base * 2.0 ** (attempt - 1))
+    ceiling: float = max(policy.base, min(policy.cap, policy.base * 2.0 ** (attempt - 1)))
     return ceiling / 2 + rng.uniform(0.0, ceiling / 2)
 
 

@@ -7,19 +7,22 @@ sends it, translates every httpx exception through :mod:`uploader.http.translate
 settles the limiter with what the answer's headers say. A request outside every rate
 bucket (a token exchange, a revocation) goes through a session without a limiter, or with
 no ``costs``: the translation, the request count and the debug log are the same for every
-request. The debug log shows the method, the URL (a user:password in it masked) and the
-status; never headers or bodies, where the secrets travel.
+request, and so is the low-speed rule (:mod:`uploader.http.lowspeed`: an attempt that
+moves fewer than ``low_speed_limit`` bytes/s for ``low_speed_time`` s is given up, on the
+session's clock). The debug log shows the method, the URL (a user:password in it
+masked) and the status; never headers or bodies, where the secrets travel.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from uploader.http.client import import_httpx
-from uploader.http.translate import network_error, was_sent
+from uploader.http.client import LowSpeed, import_httpx
+from uploader.http.translate import network_error, too_slow_error, was_sent
 from uploader.ratelimit.limiter import Refusal
 
 if TYPE_CHECKING:
@@ -33,6 +36,7 @@ log = logging.getLogger("uploader.http")
 UpdatesParser = Callable[["httpx.Response"], Sequence["BucketUpdate"]]
 RefusalReader = Callable[["httpx.Response"], "Refusal | None"]
 NO_COST: Mapping[str, int] = MappingProxyType({})
+DEFAULT_LOW_SPEED = LowSpeed()
 
 
 def masked(url: str) -> str:
@@ -72,9 +76,13 @@ class ApiSession:
         updates: UpdatesParser = no_updates,
         *,
         refusal: RefusalReader = refusal_if_429,
+        low_speed: LowSpeed = DEFAULT_LOW_SPEED,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.http = http
         self.limiter = limiter
+        self.low_speed = low_speed
+        self.clock = clock
         self._updates = updates
         self._refusal = refusal
         # Requests handed to the network so far: whether anything may have reached the
@@ -102,8 +110,21 @@ class ApiSession:
         reservation = limiter.acquire(costs, pending=pending) if limiter else None
         log.debug("%s %s", method, masked(url))
         self.requests_sent += 1
+        rule = self.low_speed
         try:
-            response = self.http.request(method, url, **kwargs)
+            if rule.enabled:
+                from uploader.http import lowspeed  # start-up: it imports httpx
+
+                attempt = lowspeed.Attempt(rule, self.clock)
+                try:
+                    response = lowspeed.send(self.http, method, url, kwargs, attempt)
+                except lowspeed.TooSlowError as exc:
+                    if limiter and reservation is not None:
+                        limiter.settle(reservation, ())  # it reached the server: counted
+                    sent = attempt.may_have_arrived
+                    raise too_slow_error(url, rule.limit, rule.seconds, sent=sent) from exc
+            else:
+                response = self.http.request(method, url, **kwargs)
         except KeyboardInterrupt:
             if limiter and reservation is not None:
                 limiter.settle(reservation, ())  # it may have been counted

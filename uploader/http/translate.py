@@ -47,6 +47,18 @@ def network_error(exc: Exception, url: str, *, sent: bool) -> NetworkError:
     return TlsError(message, hint=hint)
 
 
+def too_slow_error(url: str, limit: int, seconds: float, *, sent: bool) -> NetworkError:
+    """The transfer stayed below ``limit`` bytes/s for ``seconds`` (the low-speed rule,
+    :mod:`uploader.http.lowspeed`): a network error, ``sent`` as the attempt went."""
+    return NetworkError(
+        f"the transfer with {_host(url)} was too slow: less than {limit} bytes/s for "
+        f"{seconds:g} s (low_speed_limit, low_speed_time)",
+        hint="a stalled server or network; to wait longer, raise low_speed_time (or set "
+        "low_speed_limit = 0) in the config's [defaults]",
+        sent=sent,
+    )
+
+
 def describe_network_error(exc: Exception, url: str) -> str:
     """One line saying what went wrong on the network, without secrets.
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
 from uploader.auth.credentials import Credential, resolve_secret
 from uploader.errors import AuthError, InputFileError
+from uploader.http.client import LowSpeed
 from uploader.http.session import ApiSession, RefusalReader, UpdatesParser
 from uploader.ratelimit.headers import retry_after_seconds, wait_hint_seconds
 from uploader.ratelimit.limiter import Refusal
@@ -48,11 +49,20 @@ class ProviderContext:
     sleep: Callable[[float], None] = time.sleep
     cache: EtagCache | None = None
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
+    low_speed: LowSpeed = field(default_factory=LowSpeed)
 
     def session(self, updates: UpdatesParser, refusal: RefusalReader) -> ApiSession:
         """The provider's session: this client and limiter, with the provider's readers of
-        rate-limit headers (``rate_updates``) and of refusals (``rate_refusal``)."""
-        return ApiSession(self.http, self.limiter, updates, refusal=refusal)
+        rate-limit headers (``rate_updates``) and of refusals (``rate_refusal``), under the
+        low-speed rule of ``[defaults]`` on this clock."""
+        return ApiSession(
+            self.http,
+            self.limiter,
+            updates,
+            refusal=refusal,
+            low_speed=self.low_speed,
+            clock=self.clock,
+        )
 
 
 # The extra of an upload found among the account's recent uploads (``find_upload``).

@@ -68,6 +68,12 @@ class SandboxConfig:
     fault_drop_after: float = 0.0  # upload stored, then connection closed without answer
     fault_slow: float = 0.0  # answer after slow_seconds (upload stored)
     slow_seconds: float = 30.0
+    # Every provider answer (headers too, with trickle_headers) sent at this many bytes a
+    # second, one byte at a time: a server that trickles defeats read timeouts; 0 is off.
+    trickle_bytes_per_second: float = 0.0
+    trickle_headers: bool = False
+    # Upload bodies read at this many bytes a second (a server that reads slowly); 0 is off.
+    slow_read_bytes_per_second: float = 0.0
     fault_bad_json: float = 0.0  # 200 with a truncated JSON body (upload stored)
     fault_html: float = 0.0  # 503 Varnish page with Retry-After: 0
     # Imgur-only shapes (reference 1.2), answered instead of handling the request:

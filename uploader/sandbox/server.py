@@ -12,6 +12,7 @@ rate-limited nor counted.
 from __future__ import annotations
 
 import contextlib
+import io
 import ipaddress
 import json
 import logging
@@ -36,6 +37,7 @@ from uploader.sandbox.exchange import (
 )
 from uploader.sandbox.faults import REPLACING, SERVER_ERRORS, Fault, FaultPlan
 from uploader.sandbox.knobs import SandboxConfig
+from uploader.sandbox.pacing import slow_reader, trickle
 
 # Emulator modules import these from here.
 __all__ = ["Emulator", "SandboxRequest", "SandboxResponse", "SandboxServer"]
@@ -259,7 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=dict(parse_qsl(query, keep_blank_values=True)),
             headers=self.headers,
             remote_ip=str(self.client_address[0]),
-            read=body.read,
+            read=self._slow_reader(body.read),
             workdir=server.workdir,
             log=entry,
         )
@@ -335,11 +337,41 @@ class _Handler(BaseHTTPRequestHandler):
             if "content-type" not in names and response.body:
                 self.send_header(*JSON)
             self.send_header("Content-Length", str(len(response.body)))
-            self.end_headers()
+            if not self._trickling(headers=True):
+                self.end_headers()
+            else:  # the head as end_headers() would write it, then a byte at a time
+                real, self.wfile = self.wfile, io.BytesIO()
+                try:
+                    self.end_headers()
+                    head = self.wfile.getvalue()
+                finally:
+                    self.wfile = real
+                self._trickle(head)
             if response.body and self.command != "HEAD":
-                self.wfile.write(response.body)
+                if self._trickling(headers=False):
+                    self._trickle(response.body)
+                else:
+                    self.wfile.write(response.body)
         except OSError:  # the client gave up (e.g. its read timeout): nothing more to do
             self.close_connection = True
+
+    def _slow_reader(self, read: Callable[[int], bytes]) -> Callable[[int], bytes]:
+        rate = self.server.config.slow_read_bytes_per_second
+        return slow_reader(read, rate, self.server.pause) if rate > 0 else read
+
+    def _trickling(self, *, headers: bool) -> bool:
+        """Whether this answer (its head when ``headers``) goes out a byte at a time:
+        the trickle knobs, for provider answers only (never ``/_sandbox``)."""
+        config = self.server.config
+        if config.trickle_bytes_per_second <= 0 or self.path.startswith("/_sandbox"):
+            return False
+        return config.trickle_headers or not headers
+
+    def _trickle(self, data: bytes) -> None:
+        config = self.server.config
+        trickle(self.wfile, data, config.trickle_bytes_per_second, self.server.pause)
+        if self.server.stopping.is_set():
+            raise ConnectionAbortedError("the sandbox is stopping")
 
     def _control(self, path: str) -> None:
         server = self.server

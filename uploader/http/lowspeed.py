@@ -1,0 +1,230 @@
+"""The low-speed rule at the HTTP boundary: curl's remedy for a server that trickles.
+
+A read timeout never fires against a server that sends one byte every 2 seconds, and a
+write timeout never fires against one that reads that slowly. Like curl's
+``--speed-limit``/``--speed-time``, an attempt is aborted when fewer than
+``limit * seconds`` bytes moved in the last ``seconds`` seconds (the request body sent
+plus the answer body read; waiting for the answer counts as no progress, as in curl).
+
+httpx has no such option, so :func:`send` does it around ``Client.send``: the request
+body is a :class:`MeteredBody` (re-cut into small pieces, so progress is seen often),
+the answer is read through a :class:`MeteredAnswer`, and each piece checks the rule on
+the injected clock (tests are exact). A :class:`Watchdog` thread checks it too, for the
+reads and writes that do not return (the answer's headers, a socket that drains slowly),
+and cuts the connection's socket (``shutdown``, which wakes a blocked ``recv``/``send``);
+the sockets are learnt from httpcore's public ``trace`` extension as connections open.
+
+Imported lazily by the session (it imports httpx).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from uploader.http.client import LowSpeed, import_httpx
+
+import_httpx()  # before httpx itself: without its command-line extra (start-up)
+import httpx  # noqa: E402
+
+# The sockets each client has opened (weakly held: closed connections go away by
+# themselves). Requests of one process are sequential, so cutting every socket of the
+# client cuts the stalled one; idle ones are simply reopened by the pool.
+_SOCKETS: weakref.WeakKeyDictionary[httpx.Client, weakref.WeakSet[socket.socket]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class TooSlowError(Exception):
+    """The low-speed rule ended the attempt (internal: the session translates it)."""
+
+
+class SpeedMeter:
+    """Bytes moved against the clock, and the rule's verdict (thread-safe)."""
+
+    def __init__(self, rule: LowSpeed, clock: Callable[[], float]) -> None:
+        self.rule = rule
+        self.clock = clock
+        self.started = clock()
+        self.total = 0
+        # (time, bytes moved by then); the first one is the latest at or before the window.
+        self._samples: deque[tuple[float, int]] = deque([(self.started, 0)])
+        self._quantum = rule.seconds / 64  # samples closer than this are not kept
+        self._lock = threading.Lock()
+        self.tripped = False
+
+    def moved(self, count: int) -> None:
+        """``count`` more bytes went through; raises :class:`TooSlowError` when the rule
+        is broken (checked now, in the thread that moves the bytes)."""
+        now = self.clock()
+        with self._lock:
+            self.total += count
+            samples = self._samples
+            # Samples closer than the quantum merge into the latest one (exact for its
+            # time); the point dropped can only make the window's count look larger, so
+            # the rule fires a little later, never on a transfer that kept the rate.
+            if len(samples) > 1 and now - samples[-2][0] < self._quantum:
+                samples[-1] = (now, self.total)
+            else:
+                samples.append((now, self.total))
+        self.check(now)
+
+    def too_slow(self, now: float) -> bool:
+        """Whether fewer than ``limit * seconds`` bytes moved in the last ``seconds``."""
+        seconds = self.rule.seconds
+        with self._lock:
+            if now - self.started < seconds:
+                return False
+            edge = now - seconds
+            samples = self._samples
+            while len(samples) > 1 and samples[1][0] <= edge:
+                samples.popleft()
+            return self.total - samples[0][1] < self.rule.limit * seconds
+
+    def check(self, now: float | None = None) -> None:
+        if self.too_slow(self.clock() if now is None else now):
+            self.tripped = True
+            raise TooSlowError
+
+
+class MeteredBody(httpx.SyncByteStream):
+    """The request body, in pieces of at most ``size`` bytes, each counted once the
+    transport has taken it (written to the socket). ``done`` once all of it was."""
+
+    def __init__(self, inner: Any, meter: SpeedMeter, size: int) -> None:
+        self.inner = inner
+        self.meter = meter
+        self.size = size
+        self.done = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.inner:
+            for start in range(0, len(chunk), self.size):
+                piece = chunk[start : start + self.size]
+                yield piece
+                self.meter.moved(len(piece))
+        self.done = True
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if close is not None:
+            close()
+
+
+class MeteredAnswer(httpx.SyncByteStream):
+    """The answer's raw body, each chunk counted as it arrives."""
+
+    def __init__(self, inner: Any, meter: SpeedMeter) -> None:
+        self.inner = inner
+        self.meter = meter
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.inner:
+            self.meter.moved(len(chunk))
+            yield chunk
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class Watchdog:
+    """A thread that checks the rule every ``interval`` seconds while a request is in
+    flight, and calls ``cut`` once when it is broken."""
+
+    def __init__(self, meter: SpeedMeter, cut: Callable[[], None], interval: float) -> None:
+        self.meter = meter
+        self.cut = cut
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="uploader-lowspeed", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            if self.meter.too_slow(self.meter.clock()):
+                self.meter.tripped = True
+                self.cut()
+                return
+
+    def __enter__(self) -> Watchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class Attempt:
+    """One request under the rule: what it sent and whether the rule ended it."""
+
+    def __init__(self, rule: LowSpeed, clock: Callable[[], float]) -> None:
+        self.meter = SpeedMeter(rule, clock)
+        self.body: MeteredBody | None = None
+        self.answered = False  # the answer's headers arrived
+
+    @property
+    def may_have_arrived(self) -> bool:
+        """False only when the request provably never reached the server whole: its body
+        was not all written and no answer came (a server cannot act on half a request)."""
+        return self.answered or self.body is None or self.body.done
+
+
+def send(
+    http: httpx.Client,
+    method: str,
+    url: str,
+    kwargs: Mapping[str, Any],
+    attempt: Attempt,
+) -> httpx.Response:
+    """``http.request(method, url, **kwargs)`` under the low-speed rule, the answer read
+    whole. Raises :class:`TooSlowError` (from the httpx error, when the watchdog cut the
+    connection) when the rule ended the attempt; ``attempt`` (its rule, its clock) says
+    what was sent."""
+    rule = attempt.meter.rule
+    sockets = _SOCKETS.setdefault(http, weakref.WeakSet())
+
+    def trace(name: str, info: Mapping[str, Any]) -> None:
+        # "connection.connect_tcp.complete", "connection.start_tls.complete" (and the
+        # proxy's own): the stream of a new connection.
+        stream = info.get("return_value") if name.endswith(".complete") else None
+        found = getattr(stream, "get_extra_info", None)
+        if found is not None:
+            sock = found("socket")
+            if isinstance(sock, socket.socket):
+                sockets.add(sock)
+
+    def cut() -> None:
+        for sock in list(sockets):
+            with contextlib.suppress(OSError):  # closed meanwhile
+                sock.shutdown(socket.SHUT_RDWR)
+
+    options = dict(kwargs)
+    extensions = dict(options.pop("extensions", None) or {})
+    extensions["trace"] = trace
+    request = http.build_request(method, url, extensions=extensions, **options)
+    # Pieces of at most 16 KiB, as curl's upload buffer: progress is seen often enough for
+    # the rule (a link barely above the limit may need limit + piece/seconds bytes/s).
+    size = max(4096, min(16384, int(rule.limit * rule.seconds) // 2))
+    attempt.body = MeteredBody(request.stream, attempt.meter, size)
+    request.stream = attempt.body
+    meter = attempt.meter
+    try:
+        with Watchdog(meter, cut, interval=min(1.0, rule.seconds / 4)):
+            response = http.send(request, stream=True)
+            attempt.answered = True
+            try:
+                response.stream = MeteredAnswer(response.stream, meter)
+                response.read()
+            except BaseException:
+                response.close()
+                raise
+    except httpx.HTTPError as exc:
+        if meter.tripped:
+            raise TooSlowError from exc
+        raise
+    return response

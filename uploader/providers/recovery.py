@@ -7,13 +7,15 @@ under three rules (issue 11, section 1):
   agrees with the local file (size, MIME type, width and height, name; a field the provider
   does not return, or the local header does not tell, is not used), it was created within
   the attempt's time window (on the server's clock, corrected with the listing's ``Date``
-  header; 120 s of slack without one), no other file of the run has claimed it, it is the
-  only such object, and no other unresolved file of the run matches it just as well.
+  header, give or take 3 s), no other file of the run has claimed it, it is the only such
+  object (within 120 s of slack when there is no ``Date`` header to measure the clocks by),
+  and no other unresolved file of the run matches it just as well.
 * **Absence.** "Not in the listing" is not "not created": listings lag. Absence is proven
   only when the listing has caught up past the attempt (it shows an object created after
-  the attempt failed, beyond the slack), it covers the whole window (not cut by paging), and
-  no unclaimed object of the window could be this file (same name, where kept, and same
-  dimensions, where known: size and type are not used here, a server may re-encode).
+  the attempt failed, beyond the slack), the page covers the whole window (not cut by
+  paging), and no unclaimed object of the window could be this file (same name, where
+  kept, and same dimensions, where known: size and type are not used here, a server may
+  re-encode).
 * Otherwise the file is **ambiguous**: :class:`AmbiguousUploadError`.
 """
 
@@ -109,20 +111,25 @@ def identify(
     proven; AmbiguousUploadError otherwise. ``complete``: the page is not full, so nothing
     older than its last item is cut off."""
     skew = server_skew(headers, local_now)
-    slack = MEASURED_SLACK if header(headers, "date") else UNMEASURED_SLACK
-    low, high = window.since + skew - slack, window.until + skew + slack
+    measured = bool(header(headers, "date"))
+    # Proof needs the object inside the window give or take the Date header's resolution;
+    # without a Date header the clocks may differ more: an object in the wider band around
+    # the window still counts against uniqueness and absence, but proves nothing.
+    low, high = window.since + skew - MEASURED_SLACK, window.until + skew + MEASURED_SLACK
+    slack = MEASURED_SLACK if measured else UNMEASURED_SLACK
+    wide_low, wide_high = window.since + skew - slack, window.until + skew + slack
     cache: dict[int, tuple[int, int] | None] = {}
     dims = _dims(image, cache)
     dated = [item for item in items if item.created_at is not None]
-    # Free: made in the window (ours could only have been made then) and not another file's.
+    # Free: made around the window (ours could only have been made then), not another file's.
     free = [
         item
         for item in dated
-        if low <= (item.created_at or 0.0) <= high and item.id not in claims.claimed
+        if wide_low <= (item.created_at or 0.0) <= wide_high and item.id not in claims.claimed
     ]
-    covered = complete or any((item.created_at or 0.0) < low for item in dated)
+    covered = complete or any((item.created_at or 0.0) < wide_low for item in dated)
     matches = [item for item in free if agrees(image, item, dims, loose=False)]
-    if len(matches) == 1 and covered:
+    if len(matches) == 1 and covered and low <= (matches[0].created_at or 0.0) <= high:
         (match,) = matches
         twins = [
             other
@@ -139,10 +146,10 @@ def identify(
     if matches:
         raise AmbiguousUploadError(
             f"{image.label}: the upload's answer was lost and {len(matches)} recent "
-            f"{provider} uploads could be it",
+            f"{provider} upload(s) could be it (not provably this file's)",
             hint=ADVICE,
         )
-    caught_up = any((item.created_at or 0.0) > high for item in dated)
+    caught_up = any((item.created_at or 0.0) > wide_high for item in dated)
     possible = [item for item in free if agrees(image, item, dims, loose=True)]
     if caught_up and covered and not possible:
         return None

@@ -13,9 +13,9 @@ under three rules (issue 11, section 1):
 * **Absence.** "Not in the listing" is not "not created": listings lag. Absence is proven
   only when the listing has caught up past the attempt (it shows an object created after
   the attempt failed, beyond the slack), the page covers the whole window (not cut by
-  paging), and no unclaimed object of the window could be this file (same name, where
-  kept, and same dimensions, where known: size and type are not used here, a server may
-  re-encode).
+  paging), and no unclaimed object of the window or after it could be this file (same
+  name, where kept, and same dimensions, where known: size and type are not used here, a
+  server may re-encode).
 * Otherwise the file is **ambiguous**: :class:`AmbiguousUploadError`.
 """
 
@@ -149,8 +149,12 @@ def identify(
             f"{provider} upload(s) could be it (not provably this file's)",
             hint=ADVICE,
         )
-    caught_up = any((item.created_at or 0.0) > wide_high for item in dated)
-    possible = [item for item in free if agrees(image, item, dims, loose=True)]
+    later = [item for item in dated if (item.created_at or 0.0) > wide_high]
+    # A look-alike made after the window may be ours stored late (a server still working
+    # after the client gave up): it blocks absence as one inside the window does.
+    unclaimed = free + [item for item in later if item.id not in claims.claimed]
+    possible = [item for item in unclaimed if agrees(image, item, dims, loose=True)]
+    caught_up = bool(later)
     if caught_up and covered and not possible:
         return None
     why = (

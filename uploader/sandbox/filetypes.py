@@ -108,6 +108,9 @@ def dimensions(head: bytes) -> tuple[int, int]:
     if head[:3] == b"GIF" and len(head) >= 10:
         width, height = struct.unpack("<HH", head[6:10])
         return int(width), int(height)
+    if head[:2] == b"BM" and len(head) >= 22 and _bmp_info_size(head) == 12:
+        width, height = struct.unpack("<HH", head[18:22])  # BITMAPCOREHEADER: 16-bit
+        return int(width), int(height)
     if head[:2] == b"BM" and len(head) >= 26 and _bmp_info_size(head) >= 40:
         width, height = struct.unpack("<ii", head[18:26])
         return abs(int(width)), abs(int(height))  # negative height: a top-down bitmap

@@ -199,15 +199,16 @@ def _upload_one(
     lost_at: float | None = None  # when the last answer was lost; None: nothing may exist
     twice = False  # sent again while an earlier copy may exist
 
-    def recover() -> UploadResult | None:
+    def recover(waits: Sequence[float]) -> UploadResult | None:
         assert lost_at is not None
-        return _recover(provider, image, Window(started, lost_at), claims, runtime)
+        return _recover(provider, image, Window(started, lost_at), claims, runtime, waits)
 
     def attempt() -> UploadResult:
         nonlocal lost_at, twice
         if lost_at is not None:
             try:
-                found = recover() if provider.can_find_uploads() else None
+                # One more look before sending again: the listing had time to catch up.
+                found = recover(()) if provider.can_find_uploads() else None
             except AmbiguousUploadError:
                 if not request.retry.retry_ambiguous:
                     raise
@@ -228,7 +229,7 @@ def _upload_one(
                 raise
             lost_at = runtime.clock()
             if provider.can_find_uploads():
-                found = recover()  # AmbiguousUploadError when the listing cannot tell
+                found = recover(LOOKUP_WAITS)  # AmbiguousUploadError: it cannot tell
                 if found is not None:
                     return found
                 lost_at = None
@@ -270,12 +271,17 @@ LOOKUP_WAITS = (1.0, 2.0, 4.0)
 
 
 def _recover(
-    provider: Provider, image: ImageFile, window: Window, claims: RunClaims, runtime: Runtime
+    provider: Provider,
+    image: ImageFile,
+    window: Window,
+    claims: RunClaims,
+    runtime: Runtime,
+    waits: Sequence[float],
 ) -> UploadResult | None:
     """Ask the listing, again while it cannot tell yet: the proven upload, None when its
     absence is proven. A lookup that fails (no listing, timeout, 5xx, unreadable answer)
     or never settles it leaves the file ambiguous (AmbiguousUploadError)."""
-    waits = iter(LOOKUP_WAITS)
+    pauses = iter(waits)
     while True:  # bounded: one lookup per wait, and one more
         try:
             return provider.find_upload(image, window=window, claims=claims)
@@ -290,7 +296,7 @@ def _recover(
             undecided.__cause__ = exc
             if not isinstance(exc, NetworkError | ServerError | UnreadableAnswerError):
                 raise undecided from exc  # a 404 or a refusal: asking again will not help
-        wait = next(waits, None)
+        wait = next(pauses, None)
         if wait is None:
             raise undecided
         runtime.debug(f"{one_line(undecided.message)}; looking again in {wait:.0f} s")

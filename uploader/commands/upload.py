@@ -255,7 +255,16 @@ def _upload_one(
             f"{retry_wait_text(event.wait)}"
         )
 
-    result = call_with_retries(attempt, request.retry, sleep=runtime.sleep, on_retry=on_retry)
+    try:
+        result = call_with_retries(attempt, request.retry, sleep=runtime.sleep, on_retry=on_retry)
+    except AmbiguousUploadError as exc:
+        if not twice:
+            raise
+        raise AmbiguousUploadError(
+            f"{exc.message}; it was sent again after an earlier attempt's answer was lost: "
+            "it may exist twice",
+            hint=exc.hint,
+        ) from exc
     if twice and result.status == "uploaded":
         # A re-sent upload after a lost answer: the first one may exist too. Say so.
         return replace(

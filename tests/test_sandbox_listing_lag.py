@@ -4,6 +4,7 @@ recovery against such a listing, in process with one injected clock for both."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import httpx
@@ -141,3 +142,35 @@ def test_with_retry_ambiguous_a_lagging_listing_re_sends_and_flags_it(
     assert str(result.error).endswith(
         "it was sent again after an earlier attempt's answer was lost: it may exist twice"
     )
+
+
+def test_gyazo_recovers_each_lost_upload_as_its_own_through_a_lagging_listing(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    # Every answer is lost after the image was stored; Gyazo lists only type and time, so
+    # each file is told apart by its attempt's window and by what earlier files claimed.
+    fake = FakeTime(START)
+    knobs = SandboxConfig(listing_lag=1.5, fault_drop_after=1.0)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = write_png(tmp_path / "a" / "shot.png", seed=1)
+    b = write_png(tmp_path / "b" / "shot.png", seed=2)
+    with Sandbox(knobs, clock=fake) as sb:
+        text = (
+            f'[providers.gz]\nkind = "gyazo"\nbase_url = "{sb.base_url}/gyazo"\n'
+            f'upload_url = "{sb.base_url}/gyazo-upload"\n'
+        )
+        env = {**hermetic_env, "UPLOADER_GZ_ACCESS_TOKEN": "user-token"}
+        retry = RetryPolicy(attempts=2, base=0.5)
+        run = run_upload(config_of(text, tmp_path), [str(a), str(b)], env, fake, retry=retry)
+        by_bytes = {u["sha256"]: u["id"] for u in sb.uploads()}
+    assert len(by_bytes) == 2  # each sent once
+    first, second = run.results
+    assert (first.status, first.id) == ("uploaded", by_bytes[_sha(a)])
+    assert (second.status, second.id) == ("uploaded", by_bytes[_sha(b)])
+    assert [dict(r.extra).get("recovered") is not None for r in run.results] == [True, True]
+    assert fake.sleeps == [1.0, 2.0, 1.0, 2.0]
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -362,3 +362,18 @@ def _dir(tmp_path: Path, name: str) -> Path:
     path = tmp_path / name
     path.mkdir(exist_ok=True)
     return path
+
+
+def test_an_unreadable_upload_answer_is_looked_for_like_a_lost_one(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    truncated = httpx.Response(200, text='{"data": {"id": "Mine001", "li')
+    answers: Answers = {
+        IMGUR_POST: [truncated],
+        IMGUR_RECENT: [EMPTY, _listing(_item("Mine001", START))],
+    }
+    routes, run, fake = _run(tmp_path, hermetic_env, answers)
+    assert _order(routes) == [IMGUR_POST, IMGUR_RECENT, IMGUR_RECENT]
+    assert fake.sleeps == [1.0]
+    (result,) = run.results
+    assert (result.status, result.id, result.ambiguous) == ("uploaded", "Mine001", False)

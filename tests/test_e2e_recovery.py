@@ -80,3 +80,22 @@ def test_with_retry_ambiguous_the_re_sent_file_has_its_own_upload_and_says_so(
         "uploaded, but an earlier attempt's answer was lost: it may exist twice"
     )
     assert done.returncode == 0
+
+
+def test_a_lookup_that_fails_leaves_the_file_ambiguous(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    # Every answer is lost, the listing's too: the image exists, the lookup cannot say.
+    image = write_png(tmp_path / "a.png")
+    with sandbox_process("fault_drop_after=1.0", "fault_routes=all") as base:
+        config = write_config(tmp_path / "c.toml", base, defaults=FAST)
+        env = {**hermetic_env, "UPLOADER_SB_ACCESS_TOKEN": "user-token"}
+        done = run_cli(["--config", str(config), "upload", "-f", "json", str(image)], env)
+        stored = get_json(f"{base}/_sandbox/uploads")
+        sent = posts(base)
+    (record,) = _records(done.stdout)
+    assert (record["status"], record["ambiguous"]) == ("failed", True)
+    assert "the lookup among recent uploads failed (" in record["error"]
+    assert len(stored) == 1
+    assert len(sent) == 1  # not re-sent
+    assert done.returncode == 5

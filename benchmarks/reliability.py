@@ -37,6 +37,12 @@ from tests.support.images import write_png
 from uploader.sandbox import Sandbox, SandboxConfig
 
 
+def _png(path: Path, i: int) -> Path:
+    """File ``i``: its own pixels (write_png's seed repeats every 256), the same size as
+    file ``i ^ 1`` (the width changes only every 256 files)."""
+    return write_png(path, width=8 + i // 256, seed=i % 256)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--files", type=int, default=300)
@@ -69,9 +75,9 @@ def main() -> int:
             for i in range(args.files):
                 folder = root / f"d{i % 2:02}"
                 folder.mkdir(exist_ok=True)
-                files.append(str(write_png(folder / f"shot{i // 2:03}.png", seed=i)))
+                files.append(str(_png(folder / f"shot{i // 2:03}.png", i)))
         else:
-            files = [str(write_png(root / f"r{i:04}.png", seed=i)) for i in range(args.files)]
+            files = [str(_png(root / f"r{i:04}.png", i)) for i in range(args.files)]
         digests = {f: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files}
         profile = root / "config.toml"
         profile.write_text(

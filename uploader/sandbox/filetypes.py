@@ -3,8 +3,10 @@
 Shared by the emulators, each of which keeps its own list of what it accepts:
 :func:`sniff` maps the first :data:`HEAD` bytes of a file to the MIME type they announce
 (or None: not recognised), :func:`dimensions` reads width and height where the header
-holds them cheaply (PNG IHDR, GIF screen descriptor, BMP info header, WebP VP8X), else
-``(0, 0)``, which reference 1.4 allows an emulator to answer. Deliberately independent of
+holds them cheaply (PNG IHDR, GIF screen descriptor, BMP core or info header, WebP VP8X,
+VP8 and VP8L), else ``(0, 0)``, which reference 1.4 allows an emulator to answer;
+:func:`file_dimensions` also walks a stored JPEG's segments to its frame header, so
+listings carry real sizes, as the services' do. Deliberately independent of
 the client's own sniffer (``uploader/imaging/inspect.py``), so tests can catch the client's
 mistakes; both read a bitmap as "BM" plus a DIB header of a known size.
 """

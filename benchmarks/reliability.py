@@ -9,18 +9,28 @@ reason) or ambiguous; no uploaded file is missing from the sandbox or stored twi
 sandbox's stored uploads minus the reported uploads equal the ambiguous files that the
 sandbox did store (nothing duplicated or lost silently).
 
-Run: python -m benchmarks.reliability [--files 300 --seed 1]
+Signed in (issue 11): ``--signed-in`` uploads with a user token, so a lost answer is looked
+for in the account's listing, which lags ``--listing-lag`` seconds behind the uploads (the
+sandbox's ``listing_lag``); drops are twice as frequent (5% after storing, 5% before) and
+the files come in pairs with the same name and size (``dNN/shotK.png``) but other pixels.
+It also counts uploads "reported as another file's upload" (the stored bytes of the
+reported id are not the file's): must be 0.
 
 Kill runs (issue 11): ``--kill-runs N`` instead starts N batches that are each killed with
 ``kill -9`` at a random moment (seeded) while requests are in flight, then uploads the files
 the killed batch did not report with ``--on-limit fail`` into a POST bucket just big enough:
 a credit still held by the dead process would stop it early. See :func:`kill_runs`.
+
+Run: python -m benchmarks.reliability [--files 300 --seed 1]
+     python -m benchmarks.reliability --signed-in --files 100 --listing-lag 2 --seed 1
+     python -m benchmarks.reliability --kill-runs 5 --files 20 --seed 1
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import hashlib
 import json
 import subprocess
 import sys
@@ -33,32 +43,51 @@ from tests.support.images import write_png
 from uploader.sandbox import Sandbox, SandboxConfig
 
 
+def _png(path: Path, i: int) -> Path:
+    """File ``i``: its own pixels (write_png's seed repeats every 256), the same size as
+    file ``i ^ 1`` (the width changes only every 256 files)."""
+    return write_png(path, width=8 + i // 256, seed=i % 256)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--files", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--kill-runs", type=int, default=0, help="kill -9 runs instead")
+    parser.add_argument("--signed-in", action="store_true")
+    parser.add_argument("--listing-lag", type=float, default=2.0)
     args = parser.parse_args()
     if args.kill_runs:
         return kill_runs(args.kill_runs, min(args.files, 30), args.seed)
+    drops = 0.05 if args.signed_in else 0.025
     config = SandboxConfig(
         seed=args.seed,
         fault_500=0.04,
         fault_502=0.03,
         fault_503=0.03,
         fault_retry_after=0.5,
-        fault_drop_after=0.025,
-        fault_drop_before=0.025,
+        fault_drop_after=drops,
+        fault_drop_before=drops,
         fault_429=0.05,
         fault_slow=0.02,
         slow_seconds=2.0,
         imgur_user_limit=10**6,
         imgur_client_limit=10**7,
+        listing_lag=args.listing_lag if args.signed_in else 0.0,
     )
     with tempfile.TemporaryDirectory() as tmp, Sandbox(config) as sandbox:
         root = Path(tmp)
         env = hermetic_env(root)
-        files = [str(write_png(root / f"r{i:04}.png", seed=i)) for i in range(args.files)]
+        if args.signed_in:
+            env["UPLOADER_SB_ACCESS_TOKEN"] = "reliability-user"
+            files = []
+            for i in range(args.files):
+                folder = root / f"d{i % 2:02}"
+                folder.mkdir(exist_ok=True)
+                files.append(str(_png(folder / f"shot{i // 2:03}.png", i)))
+        else:
+            files = [str(_png(root / f"r{i:04}.png", i)) for i in range(args.files)]
+        digests = {f: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files}
         profile = root / "config.toml"
         profile.write_text(
             'default_provider = "sb"\n[defaults]\nread_timeout = 1\nmax_wait = 120\n'
@@ -76,23 +105,28 @@ def main() -> int:
         wall = time.perf_counter() - started
         records = [json.loads(line) for line in done.stdout.decode().splitlines()]
         stats = sandbox.stats()
-        stored = collections.Counter(u["name"] for u in sandbox.uploads())
+        kept = sandbox.uploads()
+    # Counted by content: files in a pair share a name, never their bytes.
+    stored = collections.Counter(u["sha256"] for u in kept)
+    stored_by_id = {u["id"]: u["sha256"] for u in kept}
+    misreported = [
+        r["path"]
+        for r in records
+        if r["status"] == "uploaded" and stored_by_id.get(r["id"]) != digests.get(r["path"])
+    ]
     by_status = collections.Counter(
         r["status"] + (" (ambiguous)" if r["ambiguous"] else "") for r in records
     )
-    names = [Path(f).name for f in files]
     paths_out = [r["path"] for r in records]
     # "ambiguous": the answer of one attempt was lost, so the file may exist once or twice
     # (re-sent and "uploaded") or once or not at all ("failed").
     uploaded = [
-        Path(r["path"]).name for r in records if r["status"] == "uploaded" and not r["ambiguous"]
+        digests[r["path"]] for r in records if r["status"] == "uploaded" and not r["ambiguous"]
     ]
-    ambiguous = [Path(r["path"]).name for r in records if r["ambiguous"]]
+    ambiguous = [digests[r["path"]] for r in records if r["ambiguous"]]
     failed = [r for r in records if r["status"] == "failed"]
     lost = [
-        Path(r["path"]).name
-        for r in records
-        if r["status"] == "uploaded" and stored[Path(r["path"]).name] == 0
+        r["path"] for r in records if r["status"] == "uploaded" and stored[digests[r["path"]]] == 0
     ]
     doubled = [n for n in uploaded if stored[n] > 1]
     ambiguous_stored = sum(stored[n] for n in ambiguous)
@@ -104,7 +138,13 @@ def main() -> int:
         f"sandbox stored: {total_stored}  reported uploaded: {len(uploaded)}  "
         f"ambiguous: {len(ambiguous)} (of which stored: {ambiguous_stored})"
     )
+    twice = sum(1 for count in stored.values() if count > 1)
+    recovered = sum(1 for r in records if r.get("recovered"))
     print(f"uploaded but not stored: {len(lost)}  uploaded and stored twice: {len(doubled)}")
+    print(
+        f"recovered from the listing: {recovered}  files stored twice (any status): {twice}  "
+        f"reported as another file's upload: {len(misreported)}"
+    )
     for record in failed[:5]:
         print(f"  failed: {record['path']}: {record['error']}")
     ok = (
@@ -113,8 +153,8 @@ def main() -> int:
         and all(r["error"] for r in failed)
         and not lost
         and not doubled
+        and not misreported
         and total_stored - len(uploaded) == ambiguous_stored
-        and set(names) == {Path(p).name for p in paths_out}
     )
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1

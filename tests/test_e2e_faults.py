@@ -78,7 +78,8 @@ def test_retry_ambiguous_resends_and_says_so(tmp_path: Path, hermetic_env: dict[
         errors = [line for line in err.splitlines() if line.startswith("error: ")]
         assert errors == [
             f"error: {image}: the upload was sent but its answer was lost ({base[7:]} closed "
-            "the connection without a full answer); the image may or may not exist"
+            "the connection without a full answer); the image may or may not exist; it was "
+            "sent again after an earlier attempt's answer was lost: it may exist twice"
         ]
         assert len(posts(base)) == 3
 

@@ -32,6 +32,7 @@ from uploader.imaging.inspect import inspect_path
 from uploader.models import ImageFile, UploadOptions, UploadResult
 from uploader.providers.base import ProviderContext
 from uploader.providers.gyazo import GyazoProvider
+from uploader.providers.recovery import RunClaims, Window
 from uploader.ratelimit.bucket import Refusal
 
 API = "http://127.0.0.1:1/gyazo"
@@ -403,35 +404,56 @@ def test_list_uploads_page_and_totals(tmp_path: Path) -> None:
     assert seen[1].url.params["page"] == "1"
 
 
-def test_find_upload_matches_on_time_only_when_unique(tmp_path: Path) -> None:
+def _find(provider: GyazoProvider, image: ImageFile, since: float, claimed: tuple[str, ...] = ()):
+    return provider.find_upload(
+        image, window=Window(since, since), claims=RunClaims(claimed=set(claimed))
+    )
+
+
+def test_find_upload_matches_on_type_and_time_only_when_unique(tmp_path: Path) -> None:
     older = {**UPLOADED, "image_id": "old", "created_at": "2019-05-03T11:50:00+0000"}
     seen, handler = _recorder(httpx.Response(200, json=[UPLOADED, older]))
     provider = _provider(handler, tmp_path)
     image = _image(tmp_path)
-    found = provider.find_upload(image, since=NOW - 60)
+    found = _find(provider, image, NOW - 2)
     assert found is not None
     assert (found.id, found.url, found.delete_id) == (ID, UPLOADED["url"], ID)
     assert ("recovered", "found among recent uploads after a lost answer") in found.extra
     assert str(seen[0].url) == f"{API}/api/images?page=1&per_page=20"
-    # Once reported, an image is never taken for another file's lost upload.
-    assert provider.find_upload(image, since=NOW - 60) is None
-    assert _provider(handler, tmp_path).find_upload(image, since=NOW + 600) is None
+    # Once reported, an image is never taken for another file's lost upload; made 10
+    # minutes after the attempt, it is not this upload either (it may be a late copy).
+    for again, since, claimed in (
+        (provider, NOW - 2, ()),
+        (_provider(handler, tmp_path), NOW - 2, (ID,)),
+        (_provider(handler, tmp_path), NOW - 600, ()),
+    ):
+        with pytest.raises(AmbiguousUploadError):
+            _find(again, image, since, claimed)
 
 
 def test_find_upload_with_two_candidates_is_ambiguous(tmp_path: Path) -> None:
     twin = {**UPLOADED, "image_id": "twin", "url": "https://i.gyazo.com/twin.png"}
     provider = _provider(lambda _r: httpx.Response(200, json=[UPLOADED, twin]), tmp_path)
     with pytest.raises(AmbiguousUploadError) as info:
-        provider.find_upload(_image(tmp_path), since=NOW)
-    assert "2 recent Gyazo images" in info.value.message
+        _find(provider, _image(tmp_path), NOW)
+    assert "2 recent Gyazo upload(s) could be it" in info.value.message
     assert provider.can_find_uploads() is True
+
+
+def test_find_upload_of_another_type_is_not_this_file(tmp_path: Path) -> None:
+    jpeg = {**UPLOADED, "type": "jpg"}
+    provider = _provider(lambda _r: httpx.Response(200, json=[jpeg]), tmp_path)
+    # Not this file, but maybe a re-encoding of it: no proof either way.
+    with pytest.raises(AmbiguousUploadError, match="could be it but do not match all"):
+        _find(provider, _image(tmp_path), NOW)
 
 
 def test_own_uploads_are_not_recovered_for_other_files(tmp_path: Path) -> None:
     answers = iter([httpx.Response(200, json=UPLOADED), httpx.Response(200, json=[UPLOADED])])
     provider = _provider(lambda _r: next(answers), tmp_path)
     provider.upload(_image(tmp_path), UploadOptions())
-    assert provider.find_upload(_image(tmp_path), since=NOW) is None
+    with pytest.raises(AmbiguousUploadError, match="does not show it yet"):
+        _find(provider, _image(tmp_path), NOW)
 
 
 def test_rate_limits_are_counted_locally(tmp_path: Path) -> None:

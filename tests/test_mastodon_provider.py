@@ -33,6 +33,7 @@ from uploader.models import ImageFile, UploadOptions
 from uploader.providers.base import check_limits
 from uploader.providers.mastodon import MAX_POLLS, MastodonProvider
 from uploader.providers.mastodon_media import MIME_TYPES, media_ref
+from uploader.providers.recovery import RunClaims, Window
 from uploader.ratelimit.bucket import Refusal
 
 BASE = "http://127.0.0.1:1/mastodon"
@@ -597,7 +598,9 @@ def test_no_upload_list(tmp_path: Path) -> None:
     assert info.value.exit_code == ExitCode.USAGE
     assert "no list of uploaded media" in info.value.message
     assert provider.can_find_uploads() is False
-    assert provider.find_upload(_image(tmp_path), since=NOW) is None
+    assert (
+        provider.find_upload(_image(tmp_path), window=Window(NOW, NOW), claims=RunClaims()) is None
+    )
 
 
 def _answer(method: str, path: str, headers: dict[str, str]) -> httpx.Response:

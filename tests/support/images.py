@@ -97,3 +97,47 @@ WHOLE: dict[str, bytes] = {
     + (30).to_bytes(8, "little")
     + bytes(6),
 }
+
+
+# Headers only (enough for type and size readers): no pixel data a decoder would accept.
+
+
+def jpeg_bytes(width: int, height: int, *, sof: int = 0xC0, exif: int = 0) -> bytes:
+    """SOI, APP0 (JFIF), an APP1 of ``exif`` padding bytes, a comment, fill bytes, then
+    the frame header SOFn (``sof``: C0 baseline, C2 progressive), DQT-less, then EOI."""
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    app1 = b"\xff\xe1" + struct.pack(">H", 2 + exif) + bytes(exif) if exif else b""
+    com = b"\xff\xfe" + struct.pack(">H", 7) + b"hello"
+    frame = struct.pack(">BHHB", 8, height, width, 3) + b"\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+    sofn = bytes((0xFF, sof)) + struct.pack(">H", 2 + len(frame)) + frame
+    return b"\xff\xd8" + app0 + app1 + com + b"\xff\xff" + sofn + b"\xff\xd9"
+
+
+def gif_bytes(width: int, height: int) -> bytes:
+    return b"GIF89a" + struct.pack("<HH", width, height) + b"\x00\x00\x00" + b";"
+
+
+def webp_bytes(width: int, height: int, *, kind: str = "VP8X") -> bytes:
+    """A RIFF/WEBP file whose first chunk is ``kind``: VP8X (canvas), VP8 (lossy key
+    frame) or VP8L (lossless)."""
+    if kind == "VP8X":
+        body = b"\x00\x00\x00\x00" + (width - 1).to_bytes(3, "little")
+        body += (height - 1).to_bytes(3, "little")
+    elif kind == "VP8 ":
+        body = b"\x10\x02\x00\x9d\x01\x2a" + struct.pack("<HH", width, height) + bytes(8)
+    else:
+        bits = (width - 1) | ((height - 1) << 14)
+        body = b"\x2f" + struct.pack("<I", bits) + bytes(8)
+    chunk = kind.encode() + struct.pack("<I", len(body)) + body
+    return b"RIFF" + struct.pack("<I", 4 + len(chunk)) + b"WEBP" + chunk
+
+
+def bmp_bytes(width: int, height: int, *, core: bool = False) -> bytes:
+    """A bitmap header: BITMAPCOREHEADER (``core``) or BITMAPINFOHEADER (``height`` may be
+    negative: rows top-down)."""
+    if core:
+        dib = struct.pack("<IHHHH", 12, width, height, 1, 24)
+    else:
+        dib = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, 0, 2835, 2835, 0, 0)
+    head = b"BM" + struct.pack("<IHHI", 14 + len(dib), 0, 0, 14 + len(dib))
+    return head + dib

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,7 @@ def run_upload(
     max_wait: float = 300.0,
     retry: RetryPolicy | None = None,
     options: UploadOptions | None = None,
+    stdin: bytes = b"",
 ) -> Run:
     """Upload ``paths`` with ``fake``'s clock and sleep; ``transport`` (an
     ``httpx.MockTransport``) or, when None, the real network (a loopback sandbox)."""
@@ -53,6 +55,7 @@ def run_upload(
         notify=notes.append,
         debug=debug.append,
         transport=transport,
+        stdin=io.BytesIO(stdin),
     )
     run = Run(ExitCode.OK, runtime, notes=notes, debug=debug)
 

@@ -24,6 +24,7 @@ from uploader.errors import (
     OutputClosedError,
     OutputError,
     RateLimitError,
+    ServerError,
     SkippedError,
     UnreadableAnswerError,
     UploaderError,
@@ -34,6 +35,7 @@ from uploader.imaging.inspect import inspect_path, spooled_stdin
 from uploader.models import ImageFile, UploadOptions, UploadResult, UploadStatus
 from uploader.output import one_line
 from uploader.providers.base import check_limits
+from uploader.providers.recovery import ADVICE, RunClaims, Window
 from uploader.timewords import describe
 
 if TYPE_CHECKING:
@@ -89,6 +91,7 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
                 images.append(exc)
         remaining = sum(1 for item in images if isinstance(item, ImageFile))
         stop: UploaderError | None = None  # once set, the rest is not sent
+        claims = RunClaims()  # what earlier files of the run account for (recovery)
         # While a file is being uploaded: the session's request count when it started.
         started_at: int | None = None
         try:
@@ -100,8 +103,10 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
                 else:
                     try:
                         started_at = provider.session.requests_sent
-                        result = _upload_one(provider, item, request, remaining, runtime)
+                        result = _upload_one(provider, item, request, remaining, runtime, claims)
                     except UploaderError as exc:
+                        if isinstance(exc, AmbiguousUploadError):
+                            claims.unresolved.append(item)  # its upload may exist
                         error = when_allowed(exc, provider, runtime.clock())
                         if isinstance(exc, AuthError) or (
                             isinstance(exc, RateLimitError) and not exc.from_server
@@ -113,6 +118,8 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
                             stop = exc
                     else:
                         started_at = None
+                        if result.id:  # never another file's upload
+                            claims.claimed.add(result.id)
                         results.append(result)
                         codes.append(ExitCode.OK)
                         emit(result, None)
@@ -220,28 +227,41 @@ def _upload_one(
     request: UploadRequest,
     pending: int,
     runtime: Runtime,
+    claims: RunClaims,
 ) -> UploadResult:
     """One file through the retry policy; the file is reopened on every attempt.
 
-    An attempt whose body was sent but whose answer was lost may have created the image:
-    where the provider can list recent uploads we look for it first; otherwise it becomes
-    an AmbiguousUploadError, re-sent only when the policy allows it.
+    An attempt whose body was sent but whose answer was lost may have created the image.
+    Where the provider lists recent uploads, the listing must prove it (the object is
+    reported) or prove its absence (the file is sent again); otherwise, or when the lookup
+    fails, the file is ambiguous and sent again only with ``--retry-ambiguous``, its record
+    then saying it may exist twice (README "Retries").
     """
     started = runtime.clock()
-    lost_answer = False
+    lost_at: float | None = None  # when the last answer was lost; None: nothing may exist
+    twice = False  # sent again while an earlier copy may exist
+
+    def recover(waits: Sequence[float]) -> UploadResult | None:
+        assert lost_at is not None
+        return _recover(provider, image, Window(started, lost_at), claims, runtime, waits)
 
     def attempt() -> UploadResult:
-        nonlocal lost_answer
-        if lost_answer and provider.can_find_uploads():
+        nonlocal lost_at, twice
+        if lost_at is not None:
             try:
-                found = provider.find_upload(image, since=started)
+                # One more look before sending again: the listing had time to catch up.
+                found = recover(()) if provider.can_find_uploads() else None
             except AmbiguousUploadError:
-                # The list cannot tell (several candidates): only re-send when allowed.
                 if not request.retry.retry_ambiguous:
                     raise
-                found = None
-            if found is not None:
-                return found
+                twice = True  # allowed: the re-sent file may then exist twice
+            else:
+                if found is not None:
+                    return found
+                if provider.can_find_uploads():
+                    lost_at = None  # proven absent: re-sending duplicates nothing
+                else:
+                    twice = True
         try:
             return provider.upload(image, request.options, pending=pending)
         except (NetworkError, UnreadableAnswerError) as exc:
@@ -249,12 +269,13 @@ def _upload_one(
             # was most likely created.
             if isinstance(exc, NetworkError) and not exc.sent:
                 raise
-            lost_answer = True
+            lost_at = runtime.clock()
             if provider.can_find_uploads():
-                found = provider.find_upload(image, since=started)
+                found = recover(LOOKUP_WAITS)  # AmbiguousUploadError: it cannot tell
                 if found is not None:
                     return found
-                # Not there: nothing was created, so sending again duplicates nothing.
+                lost_at = None
+                # Proven absent: nothing was created, so sending again duplicates nothing.
                 raise NetworkError(exc.message, sent=False) from exc
             raise AmbiguousUploadError(
                 "the upload was sent but its answer was "
@@ -276,8 +297,17 @@ def _upload_one(
             f"{retry_wait_text(event.wait)}"
         )
 
-    result = call_with_retries(attempt, request.retry, sleep=runtime.sleep, on_retry=on_retry)
-    if lost_answer and result.status == "uploaded" and not provider.can_find_uploads():
+    try:
+        result = call_with_retries(attempt, request.retry, sleep=runtime.sleep, on_retry=on_retry)
+    except AmbiguousUploadError as exc:
+        if not twice:
+            raise
+        raise AmbiguousUploadError(
+            f"{exc.message}; it was sent again after an earlier attempt's answer was lost: "
+            "it may exist twice",
+            hint=exc.hint,
+        ) from exc
+    if twice and result.status == "uploaded":
         # A re-sent upload after a lost answer: the first one may exist too. Say so.
         return replace(
             result,
@@ -285,6 +315,43 @@ def _upload_one(
             error="uploaded, but an earlier attempt's answer was lost: it may exist twice",
         )
     return result
+
+
+# Waits between lookups while a lagging listing catches up (bounded: 1 + 3 lookups).
+LOOKUP_WAITS = (1.0, 2.0, 4.0)
+
+
+def _recover(
+    provider: Provider,
+    image: ImageFile,
+    window: Window,
+    claims: RunClaims,
+    runtime: Runtime,
+    waits: Sequence[float],
+) -> UploadResult | None:
+    """Ask the listing, again while it cannot tell yet: the proven upload, None when its
+    absence is proven. A lookup that fails (no listing, timeout, 5xx, unreadable answer)
+    or never settles it leaves the file ambiguous (AmbiguousUploadError)."""
+    pauses = iter(waits)
+    while True:  # bounded: one lookup per wait, and one more
+        try:
+            return provider.find_upload(image, window=window, claims=claims)
+        except AmbiguousUploadError as exc:
+            undecided: UploaderError = exc
+        except UploaderError as exc:
+            undecided = AmbiguousUploadError(
+                f"{image.label}: the upload's answer was lost and the lookup among recent "
+                f"uploads failed ({one_line(exc.message)}); the image may or may not exist",
+                hint=ADVICE,
+            )
+            undecided.__cause__ = exc
+            if not isinstance(exc, NetworkError | ServerError | UnreadableAnswerError):
+                raise undecided from exc  # a 404 or a refusal: asking again will not help
+        wait = next(pauses, None)
+        if wait is None:
+            raise undecided
+        runtime.debug(f"{one_line(undecided.message)}; looking again in {wait:.0f} s")
+        runtime.sleep(wait)
 
 
 def when_allowed(error: UploaderError, provider: Provider, now: float) -> UploaderError:

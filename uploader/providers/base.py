@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from uploader.config.settings import Profile
     from uploader.http.cache import EtagCache
     from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
+    from uploader.providers.recovery import RunClaims, Window
     from uploader.ratelimit.limiter import BucketSpec, RateLimiter
 
 
@@ -125,8 +126,11 @@ class Provider(Protocol):
         """Whether :meth:`find_upload` can look through the account's recent uploads."""
         ...
 
-    def find_upload(self, image: ImageFile, *, since: float) -> UploadResult | None:
-        """The account's upload of this file (name, size, time) since ``since``, if any."""
+    def find_upload(
+        self, image: ImageFile, *, window: Window, claims: RunClaims
+    ) -> UploadResult | None:
+        """The account's upload of this file, proven (providers/recovery.py): the result;
+        None when its absence is proven; AmbiguousUploadError when the listing cannot tell."""
         ...
 
     def live_limits(self) -> list[BucketUpdate]:

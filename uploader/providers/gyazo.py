@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from uploader.auth.credentials import Credential
-from uploader.errors import AmbiguousUploadError, ProviderError
+from uploader.errors import ProviderError
 from uploader.http.cache import cached_get
 from uploader.http.translate import json_body
 from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
@@ -32,11 +32,12 @@ from uploader.providers.gyazo_media import (
     PageInfo,
     extra_of,
     gyazo_id,
+    listed_of,
     media_info,
-    parse_time,
     text_of,
 )
 from uploader.providers.links import in_path
+from uploader.providers.recovery import RunClaims, Window, identify
 from uploader.ratelimit.limiter import BucketSpec, Refusal
 
 if TYPE_CHECKING:
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
 
 COST = {"daily": 1}  # every call counts against the 12,500 a day (reference 2.5)
 PER_PAGE = 20
-# Server and local clocks may differ a little (find_upload).
-CLOCK_SLACK = 120.0
 MiB = 1024 * 1024
 # The API lists no accepted types; these are the still-image formats Gyazo shows. No video.
 IMAGE_TYPES = frozenset(
@@ -151,15 +150,13 @@ class GyazoProvider:
     def can_find_uploads(self) -> bool:
         return True
 
-    def find_upload(self, image: ImageFile, *, since: float) -> UploadResult | None:
-        """A lost upload, recognised by time alone (Gyazo keeps no file name or size).
-
-        Looks at the newest page of the account's images for ones created at or after
-        ``since - 120`` s (clock slack) that this process did not already report. One such
-        image is taken to be this upload; none means nothing was created. Several mean we
-        cannot tell (another client, or concurrent uploads): AmbiguousUploadError, so the
-        pipeline re-sends only when the user allowed possible duplicates.
-        """
+    def find_upload(
+        self, image: ImageFile, *, window: Window, claims: RunClaims
+    ) -> UploadResult | None:
+        """A lost upload, proven by what Gyazo's listing keeps: the type and the time
+        (no name, size or dimensions, reference 2.3), and by being the only unclaimed
+        candidate that no other unresolved file of the run matches as well. None when
+        proven absent; otherwise AmbiguousUploadError (providers/recovery.py)."""
         response = self.session.request(
             "GET",
             f"{self.profile.base_url}/api/images",
@@ -168,26 +165,22 @@ class GyazoProvider:
             params={"page": 1, "per_page": PER_PAGE},
         )
         items = self._list(response, "recent-uploads lookup")
-        candidates = []
-        for item in items:
-            when = parse_time(item.get("created_at"))
-            image_id, url = text_of(item.get("image_id")), text_of(item.get("url"))
-            if when is None or when < since - CLOCK_SLACK or not image_id or not url:
-                continue
-            if image_id not in self._uploaded:
-                candidates.append((image_id, url, item))
-        if not candidates:
+        pairs = [(entry, item) for item in items if (entry := listed_of(item)) is not None]
+        found = identify(
+            image,
+            [entry for entry, _ in pairs],
+            window=window,
+            headers=response.headers,
+            local_now=self.clock(),
+            claims=RunClaims(claims.claimed | self._uploaded, claims.unresolved),
+            complete=len(items) < PER_PAGE,
+            provider=self.display_name,
+        )
+        if found is None:
             return None
-        if len(candidates) > 1:
-            raise AmbiguousUploadError(
-                f"{image.label}: the upload's answer was lost and {len(candidates)} recent "
-                "Gyazo images could be it",
-                hint="check the account's recent uploads (`uploader list`); "
-                "--retry-ambiguous re-sends such uploads (they may then exist twice)",
-            )
-        image_id, url, item = candidates[0]
+        item = next(item for entry, item in pairs if entry is found)
         extra = (*extra_of(item, ("permalink_url", "thumb_url")), RECOVERED)
-        return self._result(image, image_id, url, extra)
+        return self._result(image, found.id, str(item["url"]), extra)
 
     def live_limits(self) -> list[BucketUpdate]:
         """Gyazo reports no budget anywhere: the local count is all there is (no request)."""

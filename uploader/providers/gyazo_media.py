@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from uploader.http.cache import CACHE_STATUS_HEADER
 from uploader.models import MediaInfo
 from uploader.providers.links import checked_id, link_path
+from uploader.providers.recovery import Listed
 from uploader.ratelimit.headers import header, header_int
 
 if TYPE_CHECKING:
@@ -103,3 +104,17 @@ def extra_of(info: Mapping[str, Any], keys: Sequence[str]) -> tuple[tuple[str, s
 
 def text_of(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def listed_of(item: Mapping[str, Any]) -> Listed | None:
+    """A listing's image as the fields recovery compares: Gyazo keeps the type and the time
+    (reference 2.3); None for an entry without id or URL (old free-plan entries)."""
+    image_id, url = text_of(item.get("image_id")), text_of(item.get("url"))
+    if not image_id or not url:
+        return None
+    kind = text_of(item.get("type"))
+    return Listed(
+        id=image_id,
+        created_at=parse_time(item.get("created_at")),
+        mime_type=f"image/{_SUBTYPES.get(kind, kind)}" if kind else None,
+    )

@@ -36,10 +36,12 @@ from uploader.providers.imgur_media import (
     VIDEO_TYPES,
     extra_of,
     imgur_id,
+    listed_of,
     media_info,
     text_of,
 )
 from uploader.providers.links import in_path
+from uploader.providers.recovery import RunClaims, Window, identify
 from uploader.ratelimit.headers import imgur_updates, parse_reset, server_skew
 from uploader.ratelimit.limiter import BucketSpec, Refusal
 
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 MiB = 1024 * 1024
+PER_PAGE = 100  # the most one page holds (reference 1.7)
 
 
 class ImgurProvider:
@@ -175,8 +178,12 @@ class ImgurProvider:
         """Only a signed-in account has a list of its own uploads."""
         return self.credential.scheme == "Bearer"
 
-    def find_upload(self, image: ImageFile, *, since: float) -> UploadResult | None:
-        """The account's upload of this file since ``since`` (name, size, time), if any."""
+    def find_upload(
+        self, image: ImageFile, *, window: Window, claims: RunClaims
+    ) -> UploadResult | None:
+        """The account's upload of this file, proven by every field Imgur keeps (name, size,
+        type, width, height, datetime); None when proven absent; otherwise (or when the
+        listing cannot be read) AmbiguousUploadError (providers/recovery.py)."""
         if not self.can_find_uploads():
             return None
         response = self.session.request(
@@ -184,22 +191,26 @@ class ImgurProvider:
             f"{self.profile.base_url}/3/account/me/images",
             costs=READ_COST,
             headers=self._headers(),
-            params={"page": 0},
+            params={"page": 0, "perPage": PER_PAGE},
         )
         items = self._data(response, "recent-uploads lookup")
-        for info in items if isinstance(items, list) else []:
-            if not isinstance(info, dict):
-                continue
-            when = info.get("datetime")
-            if (
-                info.get("name") == image.filename
-                and info.get("size") == image.size
-                and isinstance(when, int | float)
-                and when >= since - 120  # server and local clocks may differ a little
-                and info.get("link")
-            ):
-                return self._result(image, info, (RECOVERED,))
-        return None
+        if not isinstance(items, list):
+            raise ProviderError("Imgur's recent-uploads answer has no list")
+        pairs = [(entry, info) for info in items if (entry := listed_of(info)) is not None]
+        found = identify(
+            image,
+            [entry for entry, _ in pairs],
+            window=window,
+            headers=response.headers,
+            local_now=self.clock(),
+            claims=claims,
+            complete=len(items) < PER_PAGE,
+            provider=self.display_name,
+        )
+        if found is None:
+            return None
+        info = next(info for entry, info in pairs if entry is found)
+        return self._result(image, info, (RECOVERED,))
 
     def live_limits(self) -> list[BucketUpdate]:
         """A live reading of the user and client buckets (``GET /3/credits``, free)."""

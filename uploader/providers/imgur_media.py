@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from uploader.http.cache import CACHE_STATUS_HEADER
 from uploader.models import MediaInfo
 from uploader.providers.links import checked_id, link_path
+from uploader.providers.recovery import Listed
 
 if TYPE_CHECKING:
     import httpx
@@ -95,3 +96,25 @@ def extra_of(info: dict[str, Any], keys: tuple[str, ...]) -> tuple[tuple[str, An
 
 def text_of(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def listed_of(info: Any) -> Listed | None:
+    """A listing's image object as the fields recovery compares (None: no id or link)."""
+    if not isinstance(info, dict) or not info.get("id") or not info.get("link"):
+        return None
+
+    def number(key: str) -> int | None:
+        value = info.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    when = info.get("datetime")
+    kind, name = info.get("type"), info.get("name")
+    return Listed(
+        id=str(info["id"]),
+        created_at=float(when) if isinstance(when, int | float) else None,
+        size=number("size"),
+        mime_type=kind if isinstance(kind, str) and kind else None,
+        width=number("width"),
+        height=number("height"),
+        name=name if isinstance(name, str) and name else None,
+    )

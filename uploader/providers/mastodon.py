@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     import httpx
 
     from uploader.config.settings import Profile
+    from uploader.providers.recovery import RunClaims, Window
 
 log = logging.getLogger("uploader.mastodon")
 
@@ -226,7 +227,9 @@ class MastodonProvider:
         """Mastodon keeps no list of a user's uploaded media."""
         return False
 
-    def find_upload(self, image: ImageFile, *, since: float) -> UploadResult | None:
+    def find_upload(
+        self, image: ImageFile, *, window: Window, claims: RunClaims
+    ) -> UploadResult | None:
         return None
 
     def live_limits(self) -> list[BucketUpdate]:

@@ -3,8 +3,10 @@
 Shared by the emulators, each of which keeps its own list of what it accepts:
 :func:`sniff` maps the first :data:`HEAD` bytes of a file to the MIME type they announce
 (or None: not recognised), :func:`dimensions` reads width and height where the header
-holds them cheaply (PNG IHDR, GIF screen descriptor, BMP info header, WebP VP8X), else
-``(0, 0)``, which reference 1.4 allows an emulator to answer. Deliberately independent of
+holds them cheaply (PNG IHDR, GIF screen descriptor, BMP core or info header, WebP VP8X,
+VP8 and VP8L), else ``(0, 0)``, which reference 1.4 allows an emulator to answer;
+:func:`file_dimensions` also walks a stored JPEG's segments to its frame header, so
+listings carry real sizes, as the services' do. Deliberately independent of
 the client's own sniffer (``uploader/imaging/inspect.py``), so tests can catch the client's
 mistakes; both read a bitmap as "BM" plus a DIB header of a known size.
 """
@@ -12,6 +14,7 @@ mistakes; both read a bitmap as "BM" plus a DIB header of a known size.
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 HEAD = 64  # how many leading bytes sniff() and dimensions() look at
 
@@ -107,6 +110,9 @@ def dimensions(head: bytes) -> tuple[int, int]:
     if head[:3] == b"GIF" and len(head) >= 10:
         width, height = struct.unpack("<HH", head[6:10])
         return int(width), int(height)
+    if head[:2] == b"BM" and len(head) >= 22 and _bmp_info_size(head) == 12:
+        width, height = struct.unpack("<HH", head[18:22])  # BITMAPCOREHEADER: 16-bit
+        return int(width), int(height)
     if head[:2] == b"BM" and len(head) >= 26 and _bmp_info_size(head) >= 40:
         width, height = struct.unpack("<ii", head[18:26])
         return abs(int(width)), abs(int(height))  # negative height: a top-down bitmap
@@ -114,4 +120,43 @@ def dimensions(head: bytes) -> tuple[int, int]:
         width = int.from_bytes(head[24:27], "little") + 1
         height = int.from_bytes(head[27:30], "little") + 1
         return width, height
+    if head[:4] == b"RIFF" and head[12:16] == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", head[26:30])  # a key frame's 14-bit sizes
+        return int(width) & 0x3FFF, int(height) & 0x3FFF
+    if head[:4] == b"RIFF" and head[12:16] == b"VP8L" and len(head) >= 25 and head[20] == 0x2F:
+        packed = struct.unpack("<I", head[21:25])[0]
+        return (packed & 0x3FFF) + 1, ((packed >> 14) & 0x3FFF) + 1
+    return 0, 0
+
+
+def file_dimensions(path: str | Path, head: bytes) -> tuple[int, int]:
+    """:func:`dimensions`, and for JPEG the frame header found by reading the segments
+    from the file (as the real services report every image's size, reference 1.4)."""
+    if not head.startswith(b"\xff\xd8"):
+        return dimensions(head)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(1 << 20)  # a frame header lies after at most ~1 MiB of metadata
+    except OSError:
+        return 0, 0
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return 0, 0
+        marker = data[at + 1]
+        if marker == 0xFF:
+            at += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:
+            at += 2
+            continue
+        (length,) = struct.unpack(">H", data[at + 2 : at + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if at + 9 > len(data):
+                return 0, 0
+            height, width = struct.unpack(">HH", data[at + 5 : at + 9])
+            return int(width), int(height)
+        if marker in (0xD9, 0xDA) or length < 2:
+            return 0, 0
+        at += 2 + length
     return 0, 0

@@ -20,7 +20,7 @@ from typing import Any
 
 from uploader.sandbox.buckets import BucketTable
 from uploader.sandbox.exchange import Clock, bearer_token
-from uploader.sandbox.filetypes import dimensions, sniff
+from uploader.sandbox.filetypes import file_dimensions, sniff
 from uploader.sandbox.knobs import SandboxConfig
 from uploader.sandbox.multipart import MultipartError, boundary_of, parse
 from uploader.sandbox.oauth_apps import TokenBook
@@ -204,7 +204,7 @@ class GyazoUploadEmulator(_GyazoHost):
             "created_at": created,
             "at": now,
             "path": str(target),
-            "dimensions": dimensions(part.head),
+            "dimensions": file_dimensions(target, part.head),
         }
         with self.state.lock:
             self.state.images[image_id] = image
@@ -243,9 +243,15 @@ class GyazoApiEmulator(_GyazoHost):
                 per_page = min(100, max(1, int(request.query.get("per_page", "20"))))
             except ValueError:
                 return _error(400, "invalid parameter", request, path)
+            # listing_lag: an upload shows in the listing only that long after it was stored.
+            shown_before = self.state.clock() - self.state.config.listing_lag
             with self.state.lock:
                 mine = sorted(
-                    (i for i in self.state.images.values() if i["owner"] == token),
+                    (
+                        i
+                        for i in self.state.images.values()
+                        if i["owner"] == token and i["at"] <= shown_before
+                    ),
                     key=lambda i: i["at"],
                     reverse=True,
                 )

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from uploader.sandbox.exchange import Clock
-from uploader.sandbox.filetypes import dimensions
+from uploader.sandbox.filetypes import file_dimensions
 from uploader.sandbox.imgur_limits import BEARER_APP, UPLOAD_COST, ImgurLimits
 from uploader.sandbox.imgur_oauth import ACCOUNT, ImgurOAuth
 from uploader.sandbox.imgur_shapes import (
@@ -242,7 +242,8 @@ class ImgurEmulator:
     def _store(
         self, part: StoredPart, mime: str, form: Form, scheme: str, account: str | None
     ) -> StoredImage:
-        width, height = dimensions(part.head)
+        width, height = file_dimensions(part.path, part.head)
+        now = self.clock()
         with self.lock:
             image_id = self._new_id(7)
             deletehash = self._new_id(15)
@@ -258,7 +259,7 @@ class ImgurEmulator:
                 type=mime,
                 title=form.fields.get("title"),
                 description=form.fields.get("description"),
-                datetime=int(self.clock()),
+                datetime=int(now),
                 width=width,
                 height=height,
                 auth=scheme,
@@ -267,6 +268,7 @@ class ImgurEmulator:
                 path=str(target),
                 seq=self.seq,
                 album=form.fields.get("album"),
+                stored_at=now,
             )
             self.images[image_id] = image
             self.by_deletehash[deletehash] = image_id
@@ -341,9 +343,15 @@ class ImgurEmulator:
             return _not_found()
         if found.group(1) not in ("me", account):
             return SandboxResponse(403, legacy("Unauthorized", 403, route, request.method))
+        # listing_lag: an upload shows in the listing only that long after it was stored.
+        shown_before = self.clock() - self.config.listing_lag
         with self.lock:
             mine = sorted(
-                (i for i in self.images.values() if i.account == account),
+                (
+                    i
+                    for i in self.images.values()
+                    if i.account == account and i.stored_at <= shown_before
+                ),
                 key=lambda i: i.seq,
                 reverse=True,  # newest first
             )

@@ -150,6 +150,7 @@ class StoredImage:
     path: str
     seq: int
     album: str | None = None
+    stored_at: float = 0.0  # the sandbox clock's reading when stored (listing_lag)
 
     def summary(self) -> dict[str, Any]:
         """The ``/_sandbox/uploads`` entry."""

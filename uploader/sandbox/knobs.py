@@ -57,6 +57,9 @@ class SandboxConfig:
     imgur_client_ids: tuple[str, ...] = ()  # empty: any non-empty client id is valid
     imgur_tokens: tuple[str, ...] = ()  # empty: any bearer token is valid
     latency: float = 0.0  # seconds added to every provider response
+    # Seconds after which an upload shows in the account's listing (Imgur, Gyazo): real
+    # listings lag behind uploads, so "not listed" does not mean "not created".
+    listing_lag: float = 0.0
     seed: int = 0
     # Fault rates in [0, 1], one seeded draw per eligible request (see faults.py).
     fault_500: float = 0.0

@@ -1,0 +1,101 @@
+"""End to end (real processes): lost-answer recovery, signed in, never reports one file's
+upload as another's (issue 11, section 1)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.support.e2e import get_json, posts, run_cli, sandbox_process, write_config
+from tests.support.images import write_png
+
+FAST = "[defaults]\nretries = 3\nretry_max_time = 20\n"
+# With seed 10 and half the uploads dropped before storing, a's upload goes through and
+# b's first attempt is dropped (nothing stored): the case of issue 11.
+FAULTS = ("seed=10", "fault_drop_before=0.5")
+
+
+def _twins(tmp_path: Path) -> tuple[Path, Path]:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = write_png(tmp_path / "a" / "shot.png", seed=1)
+    b = write_png(tmp_path / "b" / "shot.png", seed=2)
+    assert a.stat().st_size == b.stat().st_size
+    return a, b
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _records(stdout: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.decode().splitlines()]
+
+
+def test_a_file_whose_answer_was_lost_is_never_reported_with_another_files_upload(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    a, b = _twins(tmp_path)
+    with sandbox_process(*FAULTS) as base:
+        config = write_config(tmp_path / "c.toml", base, defaults=FAST)
+        env = {**hermetic_env, "UPLOADER_SB_ACCESS_TOKEN": "user-token"}
+        done = run_cli(["--config", str(config), "upload", "-f", "json", str(a), str(b)], env)
+        stored = get_json(f"{base}/_sandbox/uploads")
+        sent = posts(base)
+    first, second = _records(done.stdout)
+    (only,) = stored  # b was never stored
+    assert only["sha256"] == _digest(a)
+    assert (first["status"], first["id"]) == ("uploaded", only["id"])
+    assert (second["status"], second["id"], second["url"], second["ambiguous"]) == (
+        "failed",
+        None,
+        None,
+        True,
+    )
+    assert "listing does not show it yet" in second["error"]
+    assert len(sent) == 2  # b not re-sent: it may exist
+    assert done.returncode == 6
+    assert "error: " + str(b) in done.stderr.decode()
+
+
+def test_with_retry_ambiguous_the_re_sent_file_has_its_own_upload_and_says_so(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    a, b = _twins(tmp_path)
+    with sandbox_process(*FAULTS) as base:
+        config = write_config(tmp_path / "c.toml", base, defaults=FAST)
+        env = {**hermetic_env, "UPLOADER_SB_ACCESS_TOKEN": "user-token"}
+        args = ["--config", str(config), "upload", "-f", "json", "--retry-ambiguous"]
+        done = run_cli([*args, str(a), str(b)], env)
+        stored = {item["sha256"]: item["id"] for item in get_json(f"{base}/_sandbox/uploads")}
+    first, second = _records(done.stdout)
+    assert first["id"] != second["id"]
+    assert second["status"] == "uploaded"
+    assert second["id"] == stored[_digest(b)]  # b's own bytes, not a's
+    assert first["id"] == stored[_digest(a)]
+    assert second["ambiguous"] is True
+    assert second["error"] == (
+        "uploaded, but an earlier attempt's answer was lost: it may exist twice"
+    )
+    assert done.returncode == 0
+
+
+def test_a_lookup_that_fails_leaves_the_file_ambiguous(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    # Every answer is lost, the listing's too: the image exists, the lookup cannot say.
+    image = write_png(tmp_path / "a.png")
+    with sandbox_process("fault_drop_after=1.0", "fault_routes=all") as base:
+        config = write_config(tmp_path / "c.toml", base, defaults=FAST)
+        env = {**hermetic_env, "UPLOADER_SB_ACCESS_TOKEN": "user-token"}
+        done = run_cli(["--config", str(config), "upload", "-f", "json", str(image)], env)
+        stored = get_json(f"{base}/_sandbox/uploads")
+        sent = posts(base)
+    (record,) = _records(done.stdout)
+    assert (record["status"], record["ambiguous"]) == ("failed", True)
+    assert "the lookup among recent uploads failed (" in record["error"]
+    assert len(stored) == 1
+    assert len(sent) == 1  # not re-sent
+    assert done.returncode == 5

@@ -51,6 +51,10 @@ class UploaderError(Exception):
     """Base of every error meant for the user."""
 
     exit_code: ExitCode = ExitCode.INTERNAL
+    # An object the failed operation did create on the server (a Mastodon media whose status
+    # post failed): its id and delete id, so the failure record keeps them.
+    created_id: str | None = None
+    created_delete_id: str | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)

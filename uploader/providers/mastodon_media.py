@@ -110,7 +110,7 @@ def media_info(media: Mapping[str, Any], response: httpx.Response, provider: str
     url = text_of(media.get("url"))
     meta = media.get("meta")
     original = meta.get("original") if isinstance(meta, dict) else None
-    extra = [(key, str(media[key])) for key in ("type", "preview_url") if media.get(key)]
+    extra = list(media_extra(media))
     if isinstance(original, dict) and original.get("size"):
         extra.append(("dimensions", str(original["size"])))
     if response.status_code == 206 or not url:
@@ -121,11 +121,23 @@ def media_info(media: Mapping[str, Any], response: httpx.Response, provider: str
         id=str(media.get("id", "")),
         url=url,
         provider=provider,
-        mime_type=mimetypes.guess_type(urlsplit(url).path)[0] if url else None,
+        mime_type=mime_of(url),
         description=text_of(media.get("description")),
         delete_id=text_of(media.get("id")),
         extra=tuple(extra),
     )
+
+
+def media_extra(media: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """Mastodon's own ``type`` (image, gifv, video, audio) as ``media_type`` and the
+    ``preview_url``: in every record ``type`` is a MIME type, whatever the provider."""
+    pairs = (("media_type", media.get("type")), ("preview_url", media.get("preview_url")))
+    return tuple((key, str(value)) for key, value in pairs if value)
+
+
+def mime_of(url: str | None) -> str | None:
+    """The MIME type of a media file URL, from its extension (None when unknown)."""
+    return mimetypes.guess_type(urlsplit(url).path)[0] if url else None
 
 
 def _size(value: Any, fallback: int) -> int:
@@ -134,4 +146,5 @@ def _size(value: Any, fallback: int) -> int:
 
 
 def text_of(value: Any) -> str | None:
-    return None if value is None else str(value)
+    """``value`` as text; None for null and for an empty string (Imgur's ``deletehash: ""``)."""
+    return None if value is None or value == "" else str(value)

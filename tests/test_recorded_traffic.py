@@ -1,0 +1,150 @@
+"""Defects found by replaying real recorded Mastodon traffic (issue 11, section 7):
+records that keep what was created, one meaning per JSON key, the last media poll."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.clock import FakeTime
+from tests.support.images import write_png
+from tests.support.pipeline import run_upload
+from tests.support.providers import config_of, imgur_toml
+from tests.test_mastodon_provider import BASE, FILE_URL, MEDIA, MID, NOW, PENDING, TOKEN, Server
+from tests.test_mastodon_provider import _image as image_of
+from tests.test_mastodon_provider import _provider as mastodon
+from uploader.commands.lookup import info_record
+from uploader.errors import ExitCode, ProviderError
+from uploader.models import UploadOptions, UploadResult
+from uploader.output import render
+
+SOCIAL = f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\n'
+
+
+def _social_run(tmp_path: Path, env: dict[str, str], statuses: list[httpx.Response]) -> dict:
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(200, json=MEDIA)],
+            "POST /api/v1/statuses": statuses,
+        }
+    )
+    run = run_upload(
+        config_of(SOCIAL, tmp_path),
+        [str(write_png(tmp_path / "a.png"))],
+        {**env, "UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
+        FakeTime(NOW),
+        transport=httpx.MockTransport(server),
+        provider="social",
+        options=UploadOptions(post=True, status="hi"),
+    )
+    assert run.results[0].status == "failed"
+    assert len(server.requests("POST /api/v2/media")) == 1
+    record: dict = json.loads(render(run.results[0], "json") or "")
+    record["exit"] = run.exit_code
+    return record
+
+
+@pytest.mark.parametrize(
+    ("answers", "exit_code"),
+    [
+        ([httpx.Response(500, json={"error": "boom"})] * 3, ExitCode.PROVIDER),
+        ([httpx.Response(422, json={"error": "Validation failed"})], ExitCode.PROVIDER),
+        ([httpx.Response(403, json={"error": "outside the authorized scopes"})], ExitCode.AUTH),
+        ([httpx.Response(200, json={"id": "1"})], ExitCode.PROVIDER),  # no status URL
+    ],
+)
+def test_a_failed_status_post_keeps_the_media_id_in_the_record(
+    tmp_path: Path,
+    hermetic_env: dict[str, str],
+    answers: list[httpx.Response],
+    exit_code: ExitCode,
+) -> None:
+    record = _social_run(tmp_path, hermetic_env, answers)
+    assert (record["id"], record["delete_id"]) == (MID, MID)
+    assert record["url"] is None  # failed: nothing to print in the url format
+    assert record["status"] == "failed"
+    assert record["exit"] == exit_code
+
+
+def test_an_empty_imgur_deletehash_is_null(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
+    data = {"id": "AbCdEf1", "link": "https://i.imgur.com/AbCdEf1.png", "deletehash": ""}
+    data |= {"type": "image/png", "name": ""}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"data": data, "success": True, "status": 200})
+
+    run = run_upload(
+        config_of(imgur_toml("http://127.0.0.1:1/imgur"), tmp_path),
+        [str(write_png(tmp_path / "a.png"))],
+        hermetic_env,
+        FakeTime(NOW),
+        transport=httpx.MockTransport(handler),
+        provider="im",
+    )
+    assert run.results[0].delete_id is None  # the provider's record
+    record = json.loads(render(run.results[0], "json") or "")
+    assert record["delete_id"] is None
+    assert record["id"] == "AbCdEf1"
+
+
+def test_json_records_never_carry_an_empty_handle() -> None:
+    result = UploadResult(path="a.png", provider="p", status="failed", id="", url="", delete_id="")
+    record = json.loads(render(result, "json") or "")
+    assert (record["id"], record["url"], record["delete_id"]) == (None, None, None)
+
+
+def test_type_is_a_mime_type_in_upload_and_info_records(tmp_path: Path) -> None:
+    video_url = "https://files.example/media_attachments/files/1/original/v.mp4"
+    done = {**MEDIA, "type": "gifv", "url": video_url}
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(202, json={**PENDING, "type": "gifv"})],
+            f"GET /api/v1/media/{MID}": [httpx.Response(200, json=done)] * 2,
+        }
+    )
+    provider = mastodon(server, tmp_path)
+    uploaded = json.loads(render(provider.upload(image_of(tmp_path), UploadOptions()), "json") or "")
+    looked_up = info_record(provider.info(MID))
+    assert uploaded["type"] == looked_up["type"] == "video/mp4"
+    assert uploaded["media_type"] == looked_up["media_type"] == "gifv"
+    image = Server({"POST /api/v2/media": [httpx.Response(200, json=MEDIA)]})
+    record = json.loads(
+        render(mastodon(image, tmp_path).upload(image_of(tmp_path), UploadOptions()), "json") or ""
+    )
+    assert (record["type"], record["media_type"], record["url"]) == ("image/png", "image", FILE_URL)
+
+
+def test_media_polling_makes_a_last_poll_at_its_deadline(tmp_path: Path) -> None:
+    done = {**MEDIA, "type": "video", "url": "https://files.example/v.mp4"}
+    pending = [httpx.Response(206, json=PENDING)] * 14
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(202, json=PENDING)],
+            f"GET /api/v1/media/{MID}": [*pending, httpx.Response(200, json=done)],
+        }
+    )
+    sleeps: list[float] = []
+    result = mastodon(server, tmp_path, sleeps=sleeps).upload(image_of(tmp_path), UploadOptions())
+    # 0.5+1+2+4 = 7.5 s, ten 5 s waits up to 57.5 s, then the wait cut to reach 60 s.
+    assert sleeps == [0.5, 1.0, 2.0, 4.0, *[5.0] * 10, 2.5]
+    assert sum(sleeps) == 60.0
+    assert result.url == "https://files.example/v.mp4"
+
+
+def test_media_polling_gives_up_after_the_poll_at_its_deadline(tmp_path: Path) -> None:
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(202, json=PENDING)],
+            f"GET /api/v1/media/{MID}": [httpx.Response(206, json=PENDING)],
+        }
+    )
+    sleeps: list[float] = []
+    with pytest.raises(ProviderError, match="still processing media"):
+        mastodon(server, tmp_path, "poll_timeout = 10\n", sleeps=sleeps).upload(
+            image_of(tmp_path), UploadOptions()
+        )
+    assert sleeps == [0.5, 1.0, 2.0, 4.0, 2.5]
+    assert len(server.requests(f"GET /api/v1/media/{MID}")) == 5

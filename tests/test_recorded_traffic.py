@@ -11,15 +11,19 @@ import pytest
 
 from tests.support.clock import FakeTime
 from tests.support.images import write_png
+from tests.support.limiter import make_limiter
 from tests.support.pipeline import run_upload
 from tests.support.providers import config_of, imgur_toml
 from tests.test_mastodon_provider import BASE, FILE_URL, MEDIA, MID, NOW, PENDING, TOKEN, Server
 from tests.test_mastodon_provider import _image as image_of
 from tests.test_mastodon_provider import _provider as mastodon
+from uploader.commands.limits import bucket_line
 from uploader.commands.lookup import info_record
 from uploader.errors import ExitCode, ProviderError
 from uploader.models import UploadOptions, UploadResult
 from uploader.output import render
+from uploader.ratelimit.limiter import BucketSpec
+from uploader.timewords import clock
 
 SOCIAL = f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\n'
 
@@ -106,7 +110,9 @@ def test_type_is_a_mime_type_in_upload_and_info_records(tmp_path: Path) -> None:
         }
     )
     provider = mastodon(server, tmp_path)
-    uploaded = json.loads(render(provider.upload(image_of(tmp_path), UploadOptions()), "json") or "")
+    uploaded = json.loads(
+        render(provider.upload(image_of(tmp_path), UploadOptions()), "json") or ""
+    )
     looked_up = info_record(provider.info(MID))
     assert uploaded["type"] == looked_up["type"] == "video/mp4"
     assert uploaded["media_type"] == looked_up["media_type"] == "gifv"
@@ -148,3 +154,35 @@ def test_media_polling_gives_up_after_the_poll_at_its_deadline(tmp_path: Path) -
         )
     assert sleeps == [0.5, 1.0, 2.0, 4.0, 2.5]
     assert len(server.requests(f"GET /api/v1/media/{MID}")) == 5
+
+
+@pytest.mark.parametrize("retry_after", [None, 42.0])
+@pytest.mark.parametrize("spent_before", [0, 3])
+def test_limits_labels_a_bucket_paused_by_a_refusal_by_the_refusal(
+    tmp_path: Path, retry_after: float | None, spent_before: int
+) -> None:
+    fake = FakeTime(NOW)
+    api = BucketSpec("api", "Mastodon API (per token)", 300, 300.0)
+    media = BucketSpec("media", "Mastodon media uploads", 30, 1800.0)
+    lim = make_limiter(tmp_path, fake, api, media)
+    for _ in range(spent_before):  # answered without rate headers: counted locally
+        lim.settle(lim.acquire({"api": 1, "media": 1}), [])
+    fake.now += 7
+    lim.reject(lim.acquire({"api": 1, "media": 1}), [], retry_after=retry_after)
+    fake.now += 1
+    lines = [bucket_line(state, fake.now) for state in lim.states()]
+    for line in lines:
+        assert "documented default" not in line
+        assert "counted locally" not in line
+        assert line.endswith(f"; paused after the server refused a request {clock(NOW + 7, NOW)}")
+        assert ": 0/" in line
+
+
+def test_limits_keeps_the_spent_label_when_the_server_named_the_bucket(tmp_path: Path) -> None:
+    fake = FakeTime(NOW)
+    media = BucketSpec("media", "Mastodon media uploads", 30, 1800.0)
+    lim = make_limiter(tmp_path, fake, media)
+    lim.reject(lim.acquire({"media": 1}), [], spent=("media",), retry_after=30.0)
+    (state,) = lim.states()
+    assert state.source == "refused"
+    assert bucket_line(state, NOW).endswith(f"refused (the server said spent) {clock(NOW, NOW)}")

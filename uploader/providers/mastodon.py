@@ -172,8 +172,9 @@ class MastodonProvider:
         """Poll ``GET /api/v1/media/{id}`` until 200 with a URL (206 means still processing).
 
         Waits 0.5 s, then doubling up to 5 s, for at most ``poll_timeout`` s (default 60) and
-        MAX_POLLS polls; the last poll is made at the deadline itself. Transient answers (5xx, 429, lost connections) are polled through:
-        the media exists, so failing here must not make the caller upload it again.
+        MAX_POLLS polls; the last poll is made at the deadline itself. Transient answers
+        (5xx, 429, lost connections) are polled through: the media exists, so failing here
+        must not make the caller upload it again.
         """
         timeout = float(self.profile.option("poll_timeout", 60.0))
         url = f"{self.profile.base_url}/api/v1/media/{media_id}"

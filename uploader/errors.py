@@ -94,9 +94,14 @@ class InputFileError(UsageError):
 
 
 class AuthError(UploaderError):
-    """Credentials are missing, rejected or expired (exit 3)."""
+    """Credentials are missing, rejected or expired (exit 3).
+
+    ``oauth_error`` is the OAuth ``error`` code of the refusal when the server sent one
+    (``invalid_client``: the server does not know the app any more).
+    """
 
     exit_code = ExitCode.AUTH
+    oauth_error: str | None = None
 
 
 class RateLimitError(UploaderError):

@@ -98,6 +98,10 @@ class SandboxConfig:
     mastodon_media_window: float = 1800.0
     mastodon_tokens: tuple[str, ...] = ()
     mastodon_reset_format: Literal["iso", "epoch", "none"] = "iso"
+    # Servers that delete the registered app (issue 11): snac2 on revoke; Mastodon 4.2.0
+    # to 4.2.8 once it had no valid token for this many seconds (86400 there; 0 is never).
+    mastodon_delete_app_on_revoke: bool = False
+    mastodon_tokenless_app_lifetime: float = 0.0
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))

@@ -187,3 +187,204 @@ def test_the_client_is_registered_again_at_most_once(tmp_path: Path, stored: boo
     assert _exchanges(seen) == (["app0", "app1"] if stored else ["app1"])
     assert sum(1 for s in seen if s["path"] == "/api/v1/apps") == 1
     assert signer.saved == {}
+
+
+# -- proxies ------------------------------------------------------------------------------
+
+DEAD = "http://127.0.0.1:9"  # nothing listens there: a request sent to it would fail
+
+
+@pytest.mark.parametrize(
+    ("url", "env", "expected"),
+    [
+        ("https://api.imgur.com/3/image", {"HTTPS_PROXY": "proxy.corp:3128"}, "HTTPS_PROXY"),
+        (
+            "https://api.imgur.com/3/image",
+            {"https_proxy": "http://a:1", "HTTPS_PROXY": "b"},
+            "https_proxy",
+        ),
+        ("https://api.imgur.com/3/image", {"ALL_PROXY": "socks5://p:1080"}, "ALL_PROXY"),
+        ("https://api.imgur.com/3/image", {"HTTP_PROXY": "http://p:1"}, None),
+        ("http://files.example/x", {"HTTP_PROXY": "http://p:1"}, None),  # httpoxy
+        ("http://files.example/x", {"http_proxy": "http://p:1"}, "http_proxy"),
+        ("https://api.imgur.com/", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "imgur.com"}, None),
+        ("https://api.imgur.com/", {"HTTPS_PROXY": "http://p:1", "no_proxy": ".imgur.com"}, None),
+        ("https://api.imgur.com/", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "*"}, None),
+        (
+            "https://notimgur.com/",
+            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "imgur.com"},
+            "HTTPS_PROXY",
+        ),
+        ("https://10.1.2.3/", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "10.0.0.0/8"}, None),
+        (
+            "https://11.1.2.3/",
+            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "10.0.0.0/8"},
+            "HTTPS_PROXY",
+        ),
+        (
+            "https://m.example:8443/",
+            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "m.example:443"},
+            "HTTPS_PROXY",
+        ),
+        (
+            "https://m.example:8443/",
+            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "m.example:8443"},
+            None,
+        ),
+        # Loopback is never proxied, whatever the variables say.
+        ("http://127.0.0.1:5000/imgur", {"http_proxy": DEAD, "ALL_PROXY": DEAD}, None),
+        ("https://127.0.0.2/", {"HTTPS_PROXY": DEAD}, None),
+        ("http://[::1]:5000/x", {"http_proxy": DEAD, "all_proxy": DEAD}, None),
+        ("https://localhost/", {"HTTPS_PROXY": DEAD}, None),
+    ],
+)
+def test_which_requests_go_through_a_proxy(
+    url: str, env: dict[str, str], expected: str | None
+) -> None:
+    from uploader.http.proxy import proxy_for
+
+    chosen = proxy_for(url, env)
+    assert (chosen[0] if chosen else None) == expected
+    if chosen is not None:
+        assert chosen[1].split("://", 1)[0] in ("http", "socks5")
+
+
+@pytest.mark.parametrize("value", ["ftp://p:1", "http://", "http://p:notaport"])
+def test_an_unusable_proxy_is_a_configuration_error_that_hides_the_value(value: str) -> None:
+    from uploader.errors import ConfigError
+    from uploader.http.client import Timeouts, build_client
+
+    env = {"HTTPS_PROXY": value + "/pw-secret"}
+    with pytest.raises(ConfigError) as info, build_client(Timeouts(), env=env) as http:
+        http.get("https://api.imgur.example/3/credits")
+    assert info.value.exit_code == 2
+    assert info.value.message == "HTTPS_PROXY is not a usable proxy URL"
+    assert "pw-secret" not in str(info.value.hint)
+
+
+class _Proxy:
+    """A forward proxy on 127.0.0.1 that records each request line: an absolute-form GET is
+    answered itself; a CONNECT is refused (502), which is all an offline test can see."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        seen: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append(self.requestline)
+                body = b"answered by the proxy"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_CONNECT(self) -> None:
+                seen.append(self.requestline)
+                self.send_response(502)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.seen = seen
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _Proxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+def test_requests_really_go_through_the_proxy_and_loopback_does_not() -> None:
+    from uploader.http.client import Timeouts, build_client
+
+    with _Proxy() as proxy, Sandbox() as sandbox:
+        env = {"http_proxy": proxy.url, "HTTPS_PROXY": proxy.url}
+        with build_client(Timeouts(connect=5, read=5, write=5, pool=5), env=env) as http:
+            answer = http.get("http://files.example/a.png")
+            assert (answer.status_code, answer.text) == (200, "answered by the proxy")
+            with pytest.raises(httpx.ProxyError):
+                http.get("https://api.imgur.example/3/credits")
+            stats = http.get(f"{sandbox.base_url}/_sandbox/stats")  # loopback: direct
+            assert stats.status_code == 200
+        assert proxy.seen == [
+            "GET http://files.example/a.png HTTP/1.1",
+            "CONNECT api.imgur.example:443 HTTP/1.1",
+        ]
+
+
+def test_the_loopback_http_client_reads_no_proxy_or_ca_variable() -> None:
+    from uploader.http.client import Timeouts, build_client
+
+    broken = {"HTTPS_PROXY": "ftp://x", "http_proxy": "ftp://x", "SSL_CERT_FILE": "/nonexistent"}
+    with Sandbox() as sandbox, build_client(Timeouts(), tls=False, env=broken) as http:
+        assert http.get(f"{sandbox.base_url}/_sandbox/stats").status_code == 200
+
+
+def test_ssl_cert_file_and_dir_are_the_trusted_certificates(tmp_path: Path) -> None:
+    import certifi
+
+    from uploader.errors import ConfigError
+    from uploader.http.client import Timeouts, build_client
+    from uploader.http.proxy import tls_context
+
+    assert tls_context({}) is None  # httpx's bundled certificates
+    context = tls_context({"SSL_CERT_FILE": certifi.where()})
+    assert context is not None
+    assert context.cert_store_stats()["x509_ca"] > 100
+    empty = tmp_path / "certs"
+    empty.mkdir()
+    assert tls_context({"SSL_CERT_DIR": str(empty)}) is not None
+    for env in ({"SSL_CERT_FILE": str(tmp_path / "none.pem")}, {"SSL_CERT_FILE": str(empty)}):
+        with pytest.raises(ConfigError, match=r"^SSL_CERT_FILE .* cannot be used"):
+            build_client(Timeouts(), env=env)
+
+
+def test_the_sandbox_is_reached_direct_when_every_proxy_variable_is_set(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    from tests.support.e2e import requests_log, run_cli, sandbox_process, write_all_kinds
+    from tests.support.images import write_png
+
+    proxies = dict.fromkeys(
+        ("HTTPS_PROXY", "https_proxy", "http_proxy", "HTTP_PROXY", "ALL_PROXY"), DEAD
+    )
+    with sandbox_process() as base:
+        config = write_all_kinds(tmp_path / "c.toml", base)
+        env = {**hermetic_env, **proxies, "UPLOADER_GZ_ACCESS_TOKEN": "t"}
+        env["UPLOADER_MA_ACCESS_TOKEN"] = "t"
+        for profile in ("gz", "ma", "im"):
+            image = str(write_png(tmp_path / f"{profile}.png"))
+            up = run_cli(["--config", str(config), "upload", "-p", profile, image], env)
+            assert up.returncode == 0, up.stderr
+        uploads = [r for r in requests_log(base) if r["method"] == "POST"]
+        assert len(uploads) == 3
+
+
+def test_a_bad_proxy_variable_is_exit_2_before_any_request(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    from tests.support.e2e import run_cli
+    from tests.support.images import write_png
+
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[providers.im]\nkind = "imgur"\nclient_id = "cid"\n'
+        'base_url = "https://api.imgur.example"\n'
+    )
+    env = {**hermetic_env, "HTTPS_PROXY": "gopher://user:pw-secret@proxy:70"}
+    up = run_cli(["--config", str(config), "upload", str(write_png(tmp_path / "a.png"))], env)
+    assert up.returncode == 2
+    assert up.stderr.decode().splitlines()[0] == "error: HTTPS_PROXY is not a usable proxy URL"
+    assert b"pw-secret" not in up.stderr
+    assert b"Traceback" not in up.stderr

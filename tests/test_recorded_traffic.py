@@ -186,3 +186,108 @@ def test_limits_keeps_the_spent_label_when_the_server_named_the_bucket(tmp_path:
     (state,) = lim.states()
     assert state.source == "refused"
     assert bucket_line(state, NOW).endswith(f"refused (the server said spent) {clock(NOW, NOW)}")
+
+
+# -- every link or id the tool printed is accepted back -------------------------------------
+
+RECORDED_VIDEO_PREVIEW = (
+    "https://files.mastodon.example/media_attachments/thumbnails/117/020/576/894/251/992/"
+    "original/5b8d3a1c2f9e7d64.jpg"
+)
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        (RECORDED_VIDEO_PREVIEW, MID),
+        (RECORDED_VIDEO_PREVIEW.replace("original", "small"), MID),
+        (
+            f"https://m.example/system/cache/media_attachments/files/{'/'.join(['117'] * 6)}"
+            "/original/a.png",
+            "117117117117117117",
+        ),
+        ("https://m.example/system/media_attachments/files/000/000/042/original/a.mp4", "42"),
+        (f"https://m.example/mastodon/api/v1/media/{MID}", MID),
+        (MID, MID),
+    ],
+)
+def test_every_mastodon_link_shape_gives_the_media_id(ref: str, expected: str) -> None:
+    from uploader.providers.mastodon_media import media_ref
+
+    assert media_ref(ref) == expected
+
+
+@pytest.mark.parametrize(
+    "ref", ["https://m.example/@me/113000000000000001", "https://m.example/users/me/statuses/1"]
+)
+def test_a_post_link_is_refused_not_read_as_a_media_id(ref: str) -> None:
+    from uploader.errors import UsageError
+    from uploader.providers.mastodon_media import media_ref
+
+    with pytest.raises(UsageError, match="link of a post"):
+        media_ref(ref)
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("https://i.imgur.com/AbCdEf1.png", "AbCdEf1"),
+        ("https://imgur.com/AbCdEf1", "AbCdEf1"),
+        ("http://i.imgur.com/hiX02.gif", "hiX02"),
+        ("https://i.imgur.com/AbCdEf1.gifv", "AbCdEf1"),
+        ("AbCdEf1", "AbCdEf1"),
+        ("hdYnH1gKz9YTHfS", "hdYnH1gKz9YTHfS"),
+    ],
+)
+def test_every_imgur_link_shape_gives_the_id(ref: str, expected: str) -> None:
+    from uploader.providers.imgur_media import imgur_id
+
+    assert imgur_id(ref) == expected
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("https://gyazo.com/8980c52421e452ac3355ca3e5cfe7a0c", "8980c52421e452ac3355ca3e5cfe7a0c"),
+        ("http://gyazo.com/8980c52421e452ac3355ca3e5cfe7a0c", "8980c52421e452ac3355ca3e5cfe7a0c"),
+        (
+            "https://i.gyazo.com/8980c52421e452ac3355ca3e5cfe7a0c.png",
+            "8980c52421e452ac3355ca3e5cfe7a0c",
+        ),
+        ("8980c52421e452ac3355ca3e5cfe7a0c", "8980c52421e452ac3355ca3e5cfe7a0c"),
+    ],
+)
+def test_every_gyazo_link_shape_gives_the_id(ref: str, expected: str) -> None:
+    from uploader.providers.gyazo_media import gyazo_id
+
+    assert gyazo_id(ref) == expected
+
+
+LINK_KEYS = ("url", "preview_url", "permalink_url")
+
+
+@pytest.mark.parametrize("profile", ["im", "gz", "ma"])
+def test_every_printed_link_and_id_is_accepted_back_by_info_and_delete(
+    tmp_path: Path, hermetic_env: dict[str, str], profile: str
+) -> None:
+    from tests.support.e2e import run_cli, sandbox_process, write_all_kinds
+
+    env = {**hermetic_env, "UPLOADER_GZ_ACCESS_TOKEN": "t", "UPLOADER_MA_ACCESS_TOKEN": "t"}
+    with sandbox_process() as base:
+        config = str(write_all_kinds(tmp_path / "c.toml", base))
+        image = str(write_png(tmp_path / "a.png"))
+        up = run_cli(["--config", config, "upload", "-p", profile, "-f", "json", image], env)
+        assert up.returncode == 0, up.stderr
+        record = json.loads(up.stdout)
+        refs = [record["id"], *(record[k] for k in LINK_KEYS if record.get(k))]
+        assert len(refs) >= 2
+        for ref in refs:
+            info = run_cli(["--config", config, "info", "-p", profile, ref, "--json"], env)
+            assert info.returncode == 0, (ref, info.stderr)
+            assert json.loads(info.stdout)["id"] == record["id"], ref
+        # Delete by the handle the tool printed for it, or by the link for a signed-in owner.
+        handle = record["delete_id"] if profile == "im" else record["url"]
+        gone = run_cli(["--config", config, "delete", "-p", profile, handle], env)
+        assert gone.returncode == 0, gone.stderr
+        after = run_cli(["--config", config, "info", "-p", profile, record["id"]], env)
+        assert after.returncode != 0

@@ -52,7 +52,13 @@ MIME_TYPES = frozenset(
     }
 )
 # Paperclip's id partition in media file URLs: .../media_attachments/files/117/020/.../original/
-FILES_PATH = re.compile(r"/media_attachments/files/((?:\d{3}/)+)(?:original|small)/")
+# (the file, and an image's preview under small/), and a video's or audio's preview:
+# .../media_attachments/thumbnails/117/020/.../original/ (issue 11: recorded traffic).
+FILES_PATH = re.compile(
+    r"/media_attachments/(?:files|thumbnails)/((?:\d{3}/)+)(?:original|small|tiny)/"
+)
+# A post's link (``status_url``): ``https://host/@user/ID`` or ``/users/user/statuses/ID``.
+STATUS_PATH = re.compile(r"/(?:@[^/]+|users/[^/]+/statuses)/\d+/?$")
 MEDIA_ID = re.compile(r"[A-Za-z0-9_-]+")
 log = logging.getLogger("uploader.mastodon")
 
@@ -62,7 +68,9 @@ def media_ref(ref: str) -> str:
 
     ``https://host/api/v1/media/117020576894251992``, GoToSocial's ``.../<ULID>.jpeg`` and
     ``https://host/system/media_attachments/files/117/020/576/894/251/992/original/x.jpg``
-    (whose last segment is a random name: the id is the zero-padded partition) all work.
+    (whose last segment is a random name: the id is the zero-padded partition), its
+    ``.../small/x.png`` preview and a video's ``.../thumbnails/.../original/x.jpg`` preview
+    all work. A post's link is refused (UsageError): it names no media.
     """
     text = ref.strip()
     if "://" in text:
@@ -70,6 +78,11 @@ def media_ref(ref: str) -> str:
         partition = FILES_PATH.search(path)
         if partition is not None:
             return partition.group(1).replace("/", "").lstrip("0") or "0"
+        if STATUS_PATH.search(path):
+            raise UsageError(
+                f"{ref!r} is the link of a post, not of a media",
+                hint="give the media id (`id` in the upload's JSON) or the media's link (`url`)",
+            )
         text = path.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0]
     if not MEDIA_ID.fullmatch(text):
         raise UsageError(f"{ref!r} is not a Mastodon media id or media link")

@@ -388,3 +388,111 @@ def test_a_bad_proxy_variable_is_exit_2_before_any_request(
     assert up.stderr.decode().splitlines()[0] == "error: HTTPS_PROXY is not a usable proxy URL"
     assert b"pw-secret" not in up.stderr
     assert b"Traceback" not in up.stderr
+
+
+# -- Imgur's closed doors --------------------------------------------------------------------
+
+REGION_JSON = {
+    "data": {"error": "Content not available in your region", "request": "/3/image"},
+    "success": False,
+    "status": 403,
+}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(403, json=REGION_JSON),
+        httpx.Response(403, html="<html><title>Not available in your region</title></html>"),
+        httpx.Response(451, text="This content is not available in your country."),
+        httpx.Response(400, json={**REGION_JSON, "status": 400}),
+    ],
+)
+def test_a_region_block_gets_its_own_message_and_is_not_retried(
+    tmp_path: Path, hermetic_env: dict[str, str], answer: httpx.Response
+) -> None:
+    from tests.support.images import write_png
+    from tests.support.pipeline import run_upload
+    from tests.support.providers import config_of, imgur_toml
+    from uploader.errors import ExitCode, ProviderError
+
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return answer
+
+    run = run_upload(
+        config_of(imgur_toml("https://api.imgur.example"), tmp_path),
+        [str(write_png(tmp_path / "a.png"))],
+        hermetic_env,
+        FakeTime(1_800_000_000.0),
+        transport=httpx.MockTransport(handler),
+        provider="im",
+    )
+    (error,) = run.errors
+    assert type(error) is ProviderError
+    assert error.message.startswith(
+        f"Imgur refused the upload: not available in your region (HTTP {answer.status_code})"
+    )
+    assert "UK since 30 September 2025" in error.message
+    assert "Gyazo" in (error.hint or "")
+    assert "Mastodon" in (error.hint or "")
+    assert run.exit_code == ExitCode.PROVIDER
+    assert len(sent) == 1  # waiting does not open the door: no retry
+
+
+def test_the_sandbox_region_block_end_to_end(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
+    from tests.support.e2e import posts, run_cli, sandbox_process, write_config
+    from tests.support.images import write_png
+
+    with sandbox_process("imgur_region_block=true") as base:
+        config = str(write_config(tmp_path / "c.toml", base))
+        up = run_cli(
+            ["--config", config, "upload", str(write_png(tmp_path / "a.png"))], hermetic_env
+        )
+        assert up.returncode == 5
+        lines = up.stderr.decode().splitlines()
+        assert lines[0].startswith("error: ")
+        assert "not available in your region (HTTP 403)" in lines[0]
+        assert lines[1].startswith("hint: use another provider from here: ")
+        assert len(posts(base, "/imgur/3/image")) == 1
+        info = run_cli(["--config", config, "info", "AbCdEf1"], hermetic_env)
+        assert info.returncode == 5
+        assert b"not available in your region" in info.stderr
+
+
+@pytest.mark.parametrize(
+    ("knob", "code", "first_line"),
+    [
+        (
+            "imgur_authorize_error_1024=true",
+            3,
+            'error: Imgur\'s sign-in page fails with "Error (1024)" (HTTP 400): Imgur no '
+            "longer lets many apps sign users in, and registers no new apps",
+        ),
+        (
+            "imgur_region_block=true",
+            5,
+            "error: Imgur refused the sign-in: not available in your region (HTTP 403); Imgur "
+            "blocks the UK since 30 September 2025, API uploads included",
+        ),
+    ],
+)
+@pytest.mark.parametrize("paste", [False, True])
+def test_a_sign_in_that_lands_on_a_closed_door_says_so(
+    tmp_path: Path, hermetic_env: dict[str, str], knob: str, code: int, first_line: str, paste: bool
+) -> None:
+    from tests.support.e2e import run_cli, sandbox_process, write_config
+
+    with sandbox_process(knob) as base:
+        config = str(write_config(tmp_path / "c.toml", base, client_id="app-1"))
+        env = {**hermetic_env, "UPLOADER_SB_CLIENT_SECRET": "sandbox-secret"}
+        args = ["--config", config, "auth", "login", "sb", "--no-browser", "--timeout", "20"]
+        out = run_cli([*args, *(["--paste"] if paste else [])], env, timeout=30)
+        assert out.returncode == code, out.stderr
+        lines = out.stderr.decode().splitlines()
+        assert first_line in lines
+        assert not any(line.startswith("http://") for line in lines)  # no dead-end address
+        assert lines[-1].startswith("hint: ")
+        assert "client id registered before 2025" in lines[-1]

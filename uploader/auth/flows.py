@@ -105,7 +105,7 @@ def imgur(ctx: LoginContext) -> str:
     state = new_state()
     if ctx.paste:
         query = urlencode({"client_id": client_id, "response_type": "pin", "state": state})
-        ctx.show_url(f"{ctx.url(ctx.endpoints.authorize)}?{query}")
+        ctx.show_url(_checked_page(ctx, f"{ctx.url(ctx.endpoints.authorize)}?{query}"))
         pin = ctx.ask("PIN shown by Imgur", False).strip()
         tokens: Mapping[str, Any] = _post_form(
             ctx,
@@ -124,7 +124,8 @@ def imgur(ctx: LoginContext) -> str:
         tokens = _redirect(
             ctx,
             state,
-            lambda redirect: (
+            lambda redirect: _checked_page(
+                ctx,
                 f"{ctx.url(ctx.endpoints.authorize)}?"
                 + urlencode(
                     {
@@ -133,7 +134,7 @@ def imgur(ctx: LoginContext) -> str:
                         "state": state,
                         "redirect_uri": redirect,
                     }
-                )
+                ),
             ),
         )
     if not tokens.get("access_token"):
@@ -141,6 +142,23 @@ def imgur(ctx: LoginContext) -> str:
     save_imgur_tokens(ctx.save, tokens, ctx.clock())
     who = tokens.get("account_username") or "an Imgur account"
     return f"signed in to Imgur as {who} (profile {ctx.profile.name!r})"
+
+
+def _checked_page(ctx: LoginContext, url: str) -> str:
+    """``url``, after a GET of it showed no known dead end (``Endpoints.page_check``):
+    Imgur's "Error (1024)" page or its region block raise their own error instead of
+    leaving the user before a page that never comes back. No answer: the browser tells."""
+    check = ctx.endpoints.page_check
+    if check is None:
+        return url
+    try:
+        response = ctx.session.request("GET", url, headers={"Accept": "text/html"})
+    except UploaderError:
+        return url
+    error = check(response)
+    if error is not None:
+        raise error
+    return url
 
 
 def save_imgur_tokens(save: Callable[..., None], tokens: Mapping[str, Any], now: float) -> None:

@@ -60,6 +60,12 @@ def _typed(response: SandboxResponse) -> SandboxResponse:
     return response
 
 
+def _page(status: int, title: str, text: str) -> SandboxResponse:
+    """An HTML page (Imgur's closed doors: the region block, the "Error (1024)" page)."""
+    body = f"<html><head><title>{title}</title></head><body><p>{text}</p></body></html>"
+    return SandboxResponse(status, body.encode(), [("Content-Type", "text/html; charset=utf-8")])
+
+
 def _not_found() -> SandboxResponse:
     """The HTML page Imgur gives for an unknown or deleted image (reference 1.2 #5)."""
     return SandboxResponse(404, HTML_404, list(HTML))
@@ -138,8 +144,17 @@ class ImgurEmulator:
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         route = self._route(request.path)
+        if self.config.imgur_region_block:
+            request.drain()
+            return _page(
+                403,
+                "imgur: content not available in your region",
+                "Content not available in your region.",
+            )
         # OAuth calls cost no credits and carry no rate-limit headers (reference 1.9, 1.10).
         if route == "/oauth2/authorize" and request.method == "GET":
+            if self.config.imgur_authorize_error_1024:
+                return _page(400, "imgur: Error", "Error (1024). Please try again later.")
             return _typed(self.oauth.authorize(request))
         if route == "/oauth2/token" and request.method == "POST":
             return _typed(self.oauth.token(request))

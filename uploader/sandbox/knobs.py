@@ -56,6 +56,11 @@ class SandboxConfig:
     imgur_max_video_size: int = 200 * MiB
     imgur_client_ids: tuple[str, ...] = ()  # empty: any non-empty client id is valid
     imgur_tokens: tuple[str, ...] = ()  # empty: any bearer token is valid
+    # Imgur's closed doors (reference 1.1, 2024-26 [3P]): every Imgur answer is the region
+    # block (403 "content not available in your region", UK since 30 Sep 2025), or the
+    # authorize page is the "Error (1024)" page. [GAP] status and markup of both pages.
+    imgur_region_block: bool = False
+    imgur_authorize_error_1024: bool = False
     latency: float = 0.0  # seconds added to every provider response
     seed: int = 0
     # Fault rates in [0, 1], one seeded draw per eligible request (see faults.py).

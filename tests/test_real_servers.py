@@ -496,3 +496,86 @@ def test_a_sign_in_that_lands_on_a_closed_door_says_so(
         assert not any(line.startswith("http://") for line in lines)  # no dead-end address
         assert lines[-1].startswith("hint: ")
         assert "client id registered before 2025" in lines[-1]
+
+
+# -- the sandbox's links point at the sandbox, which serves them ------------------------------
+
+
+def _get(url: str) -> httpx.Response:
+    return httpx.get(url, trust_env=False)
+
+
+@pytest.mark.parametrize(("name", "mime"), [("png", "image/png"), ("jpeg", "image/jpeg")])
+def test_sandbox_links_serve_the_stored_bytes(name: str, mime: str) -> None:
+    from tests.test_sandbox_filetypes import SAMPLES
+
+    data = SAMPLES[name]
+    auth_ma, auth_gz = {"Authorization": "Bearer ma"}, {"Authorization": "Bearer gz"}
+    with Sandbox(SandboxConfig(mastodon_processing_seconds=0.0)) as sb:
+        base = sb.base_url
+        files = {"image": (f"a.{name}", data, mime)}
+        imgur = httpx.post(
+            f"{base}/imgur/3/image", files=files, headers={"Authorization": "Client-ID c"}
+        ).json()["data"]
+        gyazo = httpx.post(
+            f"{base}/gyazo-upload/api/upload",
+            files={"imagedata": (f"a.{name}", data, mime)},
+            headers=auth_gz,
+        ).json()
+        masto = httpx.post(
+            f"{base}/mastodon/api/v2/media",
+            files={"file": (f"a.{name}", data, mime)},
+            headers=auth_ma,
+        ).json()
+        links = [
+            imgur["link"],
+            gyazo["url"],
+            gyazo["permalink_url"],
+            gyazo["thumb_url"],
+            masto["url"],
+            masto["preview_url"],
+        ]
+        for link in links:
+            assert link.startswith(f"{base}/"), link
+            answer = _get(link)  # no credentials: a CDN link is public
+            assert (answer.status_code, answer.content) == (200, data), link
+            assert answer.headers["content-type"] == mime, link
+            assert int(answer.headers["content-length"]) == len(data)
+        assert httpx.head(imgur["link"]).status_code == 200
+        # Deleted: the links stop working.
+        httpx.delete(
+            f"{base}/imgur/3/image/{imgur['deletehash']}", headers={"Authorization": "Client-ID c"}
+        )
+        httpx.delete(f"{base}/gyazo/api/images/{gyazo['image_id']}", headers=auth_gz)
+        httpx.delete(f"{base}/mastodon/api/v1/media/{masto['id']}", headers=auth_ma)
+        for link in links:
+            assert _get(link).status_code == 404, link
+        assert _get(f"{base}/imgur/i/NoSuch1.png").status_code == 404
+
+
+def test_a_mastodon_video_is_served_after_processing_with_a_thumbnail_preview() -> None:
+    from tests.test_sandbox_filetypes import SAMPLES
+    from uploader.providers.mastodon_media import media_ref
+
+    fake = FakeTime(1_800_000_000.0)
+    auth = {"Authorization": "Bearer ma"}
+    with Sandbox(SandboxConfig(mastodon_processing_seconds=5.0), clock=fake.clock) as sb:
+        up = httpx.post(
+            f"{sb.base_url}/mastodon/api/v2/media",
+            files={"file": ("v.mp4", SAMPLES["mp4"], "video/mp4")},
+            headers=auth,
+        )
+        assert up.status_code == 202
+        media = up.json()
+        preview = media["preview_url"]
+        assert "/media_attachments/thumbnails/" in preview
+        assert media_ref(preview) == media["id"]
+        thumb = _get(preview)
+        assert (thumb.status_code, thumb.headers["content-type"]) == (200, "image/png")
+        assert thumb.content.startswith(b"\x89PNG\r\n\x1a\n")
+        fake.now += 5
+        done = httpx.get(f"{sb.base_url}/mastodon/api/v1/media/{media['id']}", headers=auth).json()
+        assert media_ref(done["url"]) == media["id"]
+        video = _get(done["url"])
+        assert (video.status_code, video.content) == (200, SAMPLES["mp4"])
+        assert video.headers["content-type"] == "video/mp4"

@@ -243,8 +243,14 @@ def mastodon(ctx: LoginContext) -> str:
     if not app or fresh:
         app = _register_mastodon_app(ctx)
     elif _client_rejected(ctx, app):
-        ctx.say(REREGISTERED.format(base=base, when="before signing in"))
-        app, fresh = _register_mastodon_app(ctx), True
+        try:
+            app, fresh = _register_mastodon_app(ctx), True
+        except UploaderError:
+            # A server that cannot register apps (not Mastodon-like) may also refuse this
+            # grant for its own reasons: go on with the stored app, the flow will tell.
+            pass
+        else:
+            ctx.say(REREGISTERED.format(base=base, when="before signing in"))
     try:
         tokens = _mastodon_code_flow(ctx, app)
     except AuthError as exc:

@@ -42,6 +42,7 @@ from uploader.sandbox.imgur_shapes import (
 )
 from uploader.sandbox.imgur_upload import Refusal, read_form, receive
 from uploader.sandbox.knobs import SandboxConfig
+from uploader.sandbox.links import file_response
 from uploader.sandbox.multipart import Form, StoredPart
 from uploader.sandbox.server import SandboxRequest, SandboxResponse
 
@@ -80,6 +81,8 @@ class ImgurEmulator:
         self.clock = clock
         self.lock = threading.Lock()
         self.reset()
+
+    origin = ""  # the sandbox's http://HOST:PORT, from the requests (links.py)
 
     def reset(self) -> None:
         """Forget images (removing their files), buckets and OAuth state."""
@@ -144,6 +147,7 @@ class ImgurEmulator:
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         route = self._route(request.path)
+        self.origin = request.origin  # the same for every request: links point back here
         if self.config.imgur_region_block:
             request.drain()
             return _page(
@@ -151,6 +155,10 @@ class ImgurEmulator:
                 "imgur: content not available in your region",
                 "Content not available in your region.",
             )
+        if route.startswith("/i/") and request.method in ("GET", "HEAD"):  # the CDN
+            with self.lock:
+                image = self.images.get(route[3:].split(".", 1)[0])
+            return file_response(image.path if image else None, image.type if image else "")
         # OAuth calls cost no credits and carry no rate-limit headers (reference 1.9, 1.10).
         if route == "/oauth2/authorize" and request.method == "GET":
             if self.config.imgur_authorize_error_1024:
@@ -252,7 +260,9 @@ class ImgurEmulator:
             image = self._store(part, mime, form, scheme, account)
         finally:
             form.discard()  # whatever was not moved into storage
-        return SandboxResponse(200, envelope(image_model(image, owner=True, upload=True)))
+        return SandboxResponse(
+            200, envelope(image_model(image, owner=True, upload=True, origin=self.origin))
+        )
 
     def _store(
         self, part: StoredPart, mime: str, form: Form, scheme: str, account: str | None
@@ -319,7 +329,7 @@ class ImgurEmulator:
                 return _not_found()
             owner = account is not None and image.account == account
             if method == "GET":
-                body = envelope(image_model(image, owner=owner))
+                body = envelope(image_model(image, owner=owner, origin=self.origin))
             elif not (by_hash or owner):  # Client-ID needs the deletehash (reference 1.5)
                 return SandboxResponse(403, legacy("Permission denied", 403, route, method))
             elif method == "DELETE":
@@ -362,7 +372,7 @@ class ImgurEmulator:
                 key=lambda i: i.seq,
                 reverse=True,  # newest first
             )
-            models = [image_model(i, owner=True) for i in mine]
+            models = [image_model(i, owner=True, origin=self.origin) for i in mine]
         if listing is None:
             return self._conditional(request, envelope(len(models)))
         page = _int(listing.group(3) or request.query.get("page"), 0, 0, 10**9)

@@ -15,6 +15,8 @@ import contextlib
 import ipaddress
 import json
 import logging
+import os
+import shutil
 import socket
 import sys
 import threading
@@ -121,6 +123,13 @@ class SandboxServer(ThreadingHTTPServer):
         self._live_lock = threading.Lock()
         self._live: dict[threading.Thread, socket.socket] = {}
         super().__init__(address, _Handler)
+
+    @property
+    def origin(self) -> str:
+        """``http://HOST:PORT`` (``http://[::1]:PORT``): where links to the sandbox point."""
+        host, port = self.server_address[:2]
+        shown = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         threading.current_thread().name = f"{THREAD_NAME}-connection"
@@ -262,6 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
             read=body.read,
             workdir=server.workdir,
             log=entry,
+            origin=server.origin,
         )
         fault = server.faults.draw(emulator.route_kind(self.command, request.path), prefix)
         if fault is not None:
@@ -317,7 +327,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.pause(response.delay)
         # Counted before the answer leaves, so a client reading the stats right after its
         # response finds it there (a client that hung up meanwhile is counted all the same).
-        sent = 0 if self.command == "HEAD" else len(response.body)
+        size = response.file.stat().st_size if response.file is not None else len(response.body)
+        sent = 0 if self.command == "HEAD" else size
         self.server.stats.record(entry, response.status, sent)
         self._reply(response)
 
@@ -334,12 +345,23 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             if "content-type" not in names and response.body:
                 self.send_header(*JSON)
+            if response.file is not None:
+                self._send_file(response.file)
+                return
             self.send_header("Content-Length", str(len(response.body)))
             self.end_headers()
             if response.body and self.command != "HEAD":
                 self.wfile.write(response.body)
         except OSError:  # the client gave up (e.g. its read timeout): nothing more to do
             self.close_connection = True
+
+    def _send_file(self, path: Path) -> None:
+        """A stored file as the body, a chunk at a time (never held whole)."""
+        with open(path, "rb") as fh:
+            self.send_header("Content-Length", str(os.fstat(fh.fileno()).st_size))
+            self.end_headers()
+            if self.command != "HEAD":
+                shutil.copyfileobj(fh, self.wfile, 65536)
 
     def _control(self, path: str) -> None:
         server = self.server

@@ -573,9 +573,12 @@ def test_a_mastodon_video_is_served_after_processing_with_a_thumbnail_preview() 
         thumb = _get(preview)
         assert (thumb.status_code, thumb.headers["content-type"]) == (200, "image/png")
         assert thumb.content.startswith(b"\x89PNG\r\n\x1a\n")
+        early = preview.replace("/thumbnails/", "/files/").removesuffix(".png") + ".mp4"
+        assert _get(early).status_code == 404  # still processing: no file yet
         fake.now += 5
         done = httpx.get(f"{sb.base_url}/mastodon/api/v1/media/{media['id']}", headers=auth).json()
         assert media_ref(done["url"]) == media["id"]
+        assert done["url"] == early
         video = _get(done["url"])
         assert (video.status_code, video.content) == (200, SAMPLES["mp4"])
         assert video.headers["content-type"] == "video/mp4"

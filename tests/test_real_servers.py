@@ -582,3 +582,24 @@ def test_a_mastodon_video_is_served_after_processing_with_a_thumbnail_preview() 
         video = _get(done["url"])
         assert (video.status_code, video.content) == (200, SAMPLES["mp4"])
         assert video.headers["content-type"] == "video/mp4"
+
+
+@pytest.mark.parametrize("variable", ["SSL_CERT_FILE", "SSL_CERT_DIR"])
+def test_an_unreadable_ca_variable_is_exit_2_before_any_request(
+    tmp_path: Path, hermetic_env: dict[str, str], variable: str
+) -> None:
+    from tests.support.e2e import run_cli
+    from tests.support.images import write_png
+
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[providers.im]\nkind = "imgur"\nclient_id = "cid"\n'
+        'base_url = "https://api.imgur.example"\n'
+    )
+    env = {**hermetic_env, variable: str(tmp_path / "missing")}
+    up = run_cli(["--config", str(config), "upload", str(write_png(tmp_path / "a.png"))], env)
+    assert up.returncode == 2, up.stderr
+    lines = up.stderr.decode().splitlines()
+    assert lines[0].startswith(f"error: {variable} ({tmp_path / 'missing'}) cannot be used")
+    assert lines[1].startswith(f"hint: point {variable} at a readable PEM file")
+    assert b"Traceback" not in up.stderr

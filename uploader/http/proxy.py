@@ -19,6 +19,7 @@ loopback addresses), so this module is where the environment is honoured:
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -133,14 +134,20 @@ def tls_context(env: Mapping[str, str]) -> ssl.SSLContext | None:
         return None
     import ssl  # start-up: only a TLS client with these variables set needs it here
 
+    if capath is not None and not os.path.isdir(capath):  # ssl would notice at the handshake
+        raise _ca_error("SSL_CERT_DIR", capath, "not a directory")
     try:
         return ssl.create_default_context(cafile=cafile, capath=capath)
     except (OSError, ssl.SSLError, ValueError) as exc:
-        name = "SSL_CERT_FILE" if cafile else "SSL_CERT_DIR"
-        raise ConfigError(
-            f"{name} ({cafile or capath}) cannot be used: {exc.__class__.__name__}",
-            hint=f"point {name} at a readable PEM file (a directory for SSL_CERT_DIR), or unset it",
-        ) from exc
+        name, value = ("SSL_CERT_FILE", cafile) if cafile else ("SSL_CERT_DIR", capath)
+        raise _ca_error(name, str(value), exc.__class__.__name__) from exc
+
+
+def _ca_error(name: str, value: str, why: str) -> ConfigError:
+    return ConfigError(
+        f"{name} ({value}) cannot be used: {why}",
+        hint=f"point {name} at a readable PEM file (a directory for SSL_CERT_DIR), or unset it",
+    )
 
 
 def routing_transport(httpx_mod: Any, env: Mapping[str, str], verify: Any) -> Any:

@@ -18,7 +18,6 @@ loopback addresses), so this module is where the environment is honoured:
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -40,6 +39,8 @@ PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 def is_loopback(host: str) -> bool:
     """127.0.0.0/8, ::1 and ``localhost``: never proxied."""
+    import ipaddress  # start-up: only with a proxy variable set (every TLS client loads us)
+
     name = host.strip("[]").lower().rstrip(".")
     if name == "localhost" or name.endswith(".localhost"):
         return True
@@ -84,6 +85,8 @@ def checked_proxy(name: str, value: str) -> str:
 
 def bypassed(host: str, port: int | None, env: Mapping[str, str]) -> bool:
     """Whether ``no_proxy``/``NO_PROXY`` sends ``host`` direct."""
+    import ipaddress  # start-up: as in is_loopback
+
     listed = env.get("no_proxy") or env.get("NO_PROXY") or ""
     name = host.strip("[]").lower().rstrip(".")
     try:

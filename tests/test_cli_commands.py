@@ -93,7 +93,7 @@ def test_demo_uploads_offline_and_checks_the_bytes() -> None:
     done = invoke(["demo"])
     assert done.exit_code == 0, done.stderr
     out = lines(done.stdout)
-    assert re.fullmatch(r"uploaded: https://i\.imgur\.com/\w+\.png", out[0])
+    assert re.fullmatch(r"uploaded: http://127\.0\.0\.1:\d+/imgur/i/\w{7}\.png", out[0])
     assert re.fullmatch(r"id: \w+  deletehash: \w+", out[1])
     assert re.fullmatch(r"sha256 stored by the sandbox: [0-9a-f]{64} \(matches the file\)", out[2])
     assert out[3] == "rate limits read from the response headers:"

@@ -36,7 +36,7 @@ def test_one_file_prints_its_link_and_the_sandbox_stored_the_same_bytes(
     done = invoke(["--config", str(config), "upload", str(image)])
     assert done.exit_code == 0, done.stderr
     (link,) = lines(done.stdout)
-    assert link.startswith("https://i.imgur.com/")
+    assert link.startswith(f"{server.base_url}/imgur/i/")
     (stored,) = server.uploads()
     assert stored["sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
     assert done.stderr == ""
@@ -67,24 +67,25 @@ def test_format_flag_beats_environment_beats_file_beats_default(
     config = write_config(tmp_path / "c.toml", server.base_url)
     image = str(write_png(tmp_path / "a.png", seed=3))
     default = invoke(["--config", str(config), "upload", image])
-    assert default.stdout.startswith("https://i.imgur.com/")
+    cdn = f"{server.base_url}/imgur/i/"
+    assert default.stdout.startswith(cdn)
     with_defaults(config, 'format = "bbcode"')
     from_file = invoke(["--config", str(config), "upload", image])
-    assert from_file.stdout.startswith("[img]https://i.imgur.com/")
+    assert from_file.stdout.startswith(f"[img]{cdn}")
     from_env = invoke(["--config", str(config), "upload", image], env={"UPLOADER_FORMAT": "json"})
     assert json_lines(from_env.stdout)[0]["status"] == "uploaded"
     from_flag = invoke(
         ["--config", str(config), "upload", "-f", "markdown", image],
         env={"UPLOADER_FORMAT": "json"},
     )
-    assert from_flag.stdout.startswith("![a.png](https://i.imgur.com/")
+    assert from_flag.stdout.startswith(f"![a.png]({cdn}")
     assert from_flag.stdout.count("\n") == 1
     # A flag wins even over a variable that would be refused.
     over_bad = invoke(
         ["--config", str(config), "upload", "-f", "html", image], env={"UPLOADER_FORMAT": "png"}
     )
     assert over_bad.exit_code == 0, over_bad.stderr
-    assert over_bad.stdout.startswith('<img src="https://i.imgur.com/')
+    assert over_bad.stdout.startswith(f'<img src="{cdn}')
 
 
 def _spent_post_bucket(tmp_path: Path, server: Sandbox, clock: FakeTime) -> tuple[Path, str]:
@@ -265,7 +266,7 @@ def test_a_batch_with_a_missing_file_is_exit_6(tmp_path: Path, server: Sandbox) 
     done = invoke(["--config", str(config), "upload", str(good), str(tmp_path / "gone.png")])
     assert done.exit_code == ExitCode.PARTIAL
     out = done.stdout.split("\n")
-    assert out[0].startswith("https://i.imgur.com/")
+    assert out[0].startswith(f"{server.base_url}/imgur/i/")
     assert out[1:] == ["", ""]
     assert f"error: {tmp_path / 'gone.png'}: no such file" in done.stderr
 
@@ -283,7 +284,7 @@ def test_copy_puts_the_links_on_the_clipboard_or_warns(tmp_path: Path, server: S
     done = invoke(["--config", str(config), "upload", "--copy", *files], env=env)
     assert done.exit_code == 0, done.stderr
     assert clipboard.read_text() == done.stdout.rstrip("\n")
-    assert clipboard.read_text().count("https://i.imgur.com/") == 2
+    assert clipboard.read_text().count(f"{server.base_url}/imgur/i/") == 2
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     none = invoke(
@@ -310,8 +311,11 @@ def test_the_starter_placeholder_client_id_sends_nothing(tmp_path: Path, server:
         "config's placeholder 'your-client-id'"
     )
     hint = lines(done.stderr)[1]
-    assert hint.startswith("hint: register an application at https://api.imgur.com/")
-    assert "UPLOADER_SB_CLIENT_ID" in hint
+    assert hint == (
+        "hint: put an Imgur client id you already have there, or set UPLOADER_SB_CLIENT_ID "
+        "(Imgur registers no new apps since 2025: without one, use a Gyazo token or a "
+        "Mastodon account)"
+    )
     assert server.requests() == []
     from_env = invoke(
         ["--config", str(config), "upload", str(write_png(tmp_path / "a.png"))],

@@ -465,7 +465,10 @@ def test_mastodon_login_registers_once_uses_pkce_and_revokes(
             r for r in _requests(base, "/mastodon/api/v1/apps") if r["method"] == "POST"
         ]
         assert len(registrations) == 1
-        assert len(_requests(base, "/mastodon/oauth/token")) == 2
+        tokens = _requests(base, "/mastodon/oauth/token")
+        # Two code exchanges, and before the second one the check of the stored app.
+        assert [r["status"] for r in tokens] == [200, 200, 200]
+        assert len(_requests(base, "/mastodon/oauth/revoke")) == 1  # the check's app token
         token = data["profiles"]["sb"]["access_token"]
         up = run_cli(
             ["--config", str(config), "upload", str(write_png(tmp_path / "m.png"))], hermetic_env
@@ -657,3 +660,35 @@ def test_no_secret_reaches_the_output_at_debug_level_gyazo(
         _assert_no_secret(
             outputs, {"client secret": SECRET, "access token": token, "authorization code": code}
         )
+
+
+def test_mastodon_login_after_logout_on_a_server_that_deletes_the_app(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    """snac2 deletes the app on revoke: `auth login` registers it again, once, and says so."""
+    with sandbox_process(*MINTED_ONLY, "mastodon_delete_app_on_revoke=true") as base:
+        config = _profile_config(tmp_path, base, "mastodon")
+        errs = []
+        for round_ in range(3):
+            login = _start_login(config, hermetic_env)
+            _follow_code_redirect(login.url)
+            _, err = login.finish()
+            assert login.proc.returncode == 0, err
+            errs.append(err.decode())
+            up = run_cli(
+                ["--config", str(config), "upload", str(write_png(tmp_path / f"{round_}.png"))],
+                hermetic_env,
+            )
+            assert up.returncode == 0, up.stderr
+            out = run_cli(["--config", str(config), "auth", "logout", "sb"], hermetic_env)
+            assert out.returncode == 0, out.stderr
+        notice = (
+            f"uploader's app is no longer known to {base}/mastodon (some servers delete it "
+            "on sign-out or after a while): registered it again before signing in"
+        )
+        assert [notice in err for err in errs] == [False, True, True]
+        registrations = [
+            r for r in _requests(base, "/mastodon/api/v1/apps") if r["method"] == "POST"
+        ]
+        assert len(registrations) == 3
+        assert len(_requests(base, "/mastodon/api/v2/media")) == 3

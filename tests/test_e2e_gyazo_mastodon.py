@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 from tests.support.e2e import get_json, requests_log, run_cli, sandbox_process, write_all_kinds
@@ -48,8 +49,8 @@ def test_gyazo_upload_info_304_list_delete(tmp_path: Path, hermetic_env: dict[st
         assert up.returncode == 0, up.stderr
         record = json.loads(up.stdout)
         image_id = record["id"]
-        assert record["url"] == f"https://i.gyazo.com/{image_id}.png"
-        assert record["permalink_url"] == f"https://gyazo.com/{image_id}"
+        assert record["url"] == f"{base}/gyazo/i/{image_id}.png"
+        assert record["permalink_url"] == f"{base}/gyazo/{image_id}"
         (stored,) = get_json(f"{base}/_sandbox/uploads")
         assert stored["sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
         sent = next(r for r in requests_log(base) if r["path"] == "/gyazo-upload/api/upload")
@@ -112,8 +113,12 @@ def test_mastodon_upload_202_poll_post_once_and_lookups(
         )
         assert up.returncode == 0, up.stderr
         record = json.loads(up.stdout)
-        assert record["url"].endswith(f"/original/{record['id']}.png")
-        assert record["status_url"].startswith("https://sandbox.local/@sandbox/")
+        assert re.fullmatch(
+            f"{re.escape(base)}/mastodon/system/media_attachments/files/"
+            f"{'/'.join(re.findall('...', record['id'].zfill(18)))}/original/[0-9a-f]{{16}}[.]png",
+            record["url"],
+        )
+        assert record["status_url"].startswith(f"{base}/mastodon/@sandbox/")
         log = requests_log(base)
         statuses = [
             r["status"] for r in log if r["path"] == f"/mastodon/api/v1/media/{record['id']}"

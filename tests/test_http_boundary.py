@@ -117,7 +117,9 @@ def test_sign_in_token_exchange_goes_through_the_session(
     with canned_server(Canned(200, TOKENS)) as (base, recorder):
         message = _pin_login(_config(tmp_path, base), env)
     assert message == "signed in to Imgur as someone (profile 'x')"
-    ((method, path, headers, length),) = recorder.requests
+    # The sign-in page is looked at first (Imgur's "Error (1024)"), then the PIN exchanged.
+    (probe, (method, path, headers, length)) = recorder.requests
+    assert (probe[0], probe[1].split("?")[0]) == ("GET", "/oauth2/authorize")
     assert (method, path) == ("POST", "/oauth2/token")
     assert headers["user-agent"] == USER_AGENT
     assert headers["accept"] == "application/json"
@@ -269,6 +271,6 @@ def test_an_unreadable_gyazo_upload_answer_is_found_not_sent_again(
     (line,) = done.stdout.decode().splitlines()
     result = json.loads(line)
     assert result["status"] == "uploaded"
-    assert result["url"] == f"https://i.gyazo.com/{result['id']}.png"
+    assert result["url"] == f"{base}/gyazo/i/{result['id']}.png"
     assert result["recovered"] == "found among recent uploads after a lost answer"
     assert stats["uploads_stored"] == 1

@@ -120,7 +120,11 @@ def test_upload_request_and_result(tmp_path: Path) -> None:
     assert b'name="description"\r\n\r\nAlt text\r\n' in body
     assert b'name="focus"\r\n\r\n0.5,-0.25\r\n' in body
     assert (result.id, result.url, result.delete_id) == (MID, FILE_URL, MID)
-    assert result.extra == (("type", "image"), ("preview_url", MEDIA["preview_url"]))
+    assert result.extra == (
+        ("type", "image/png"),
+        ("media_type", "image"),
+        ("preview_url", MEDIA["preview_url"]),
+    )
     assert [str(r.url) for r in server.seen] == [f"{BASE}/api/v2/instance", f"{BASE}/api/v2/media"]
 
 
@@ -151,7 +155,8 @@ def test_202_is_polled_until_processed(tmp_path: Path) -> None:
     assert len(polls) == 3
     assert all(p.headers["authorization"] == f"Bearer {TOKEN}" for p in polls)
     assert result.url == "https://files.example/v.mp4"
-    assert ("type", "video") in result.extra
+    assert ("type", "video/mp4") in result.extra  # a MIME type, as in `info`
+    assert ("media_type", "video") in result.extra
 
 
 def test_polling_gives_up_at_poll_timeout(tmp_path: Path) -> None:
@@ -165,7 +170,8 @@ def test_polling_gives_up_at_poll_timeout(tmp_path: Path) -> None:
     provider = _provider(server, tmp_path, "poll_timeout = 3\n", sleeps=sleeps)
     with pytest.raises(ProviderError) as info:
         provider.upload(_image(tmp_path), UploadOptions())
-    assert sleeps == [0.5, 1.0]
+    assert sleeps == [0.5, 1.0, 1.5]  # the last wait is cut short: one last poll at 3 s
+    assert len(server.requests(f"GET /api/v1/media/{MID}")) == 3
     assert f"still processing media {MID}" in info.value.message
     assert type(info.value) is ProviderError  # final: retrying would upload it again
 

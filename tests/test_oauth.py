@@ -272,7 +272,9 @@ def test_a_mastodon_exchange_refusal_hides_code_verifier_and_secret(tmp_path: Pa
         )
         with pytest.raises(AuthError) as info:
             flows.mastodon(ctx)
-    (form,) = seen
+    check, form = seen  # the stored app is checked first (client_credentials), then the code
+    assert check["grant_type"] == "client_credentials"
+    assert form["grant_type"] == "authorization_code"
     verifier = form["code_verifier"]
     assert len(verifier) >= 43
     assert form["code"] == "fake-auth-code-1234"

@@ -137,7 +137,7 @@ def test_imgur_takes_its_listed_image_formats(name: str, link_ext: str) -> None:
         assert response.status_code == 200, response.text
         image = response.json()["data"]
         assert image["type"] == TYPES[name]
-        assert image["link"] == f"https://i.imgur.com/{image['id']}.{link_ext}"
+        assert image["link"] == f"{sb.base_url}/imgur/i/{image['id']}.{link_ext}"
         (stored,) = sb.uploads()
         assert stored["sha256"] == hashlib.sha256(SAMPLES[name]).hexdigest()
 
@@ -150,8 +150,8 @@ def test_imgur_takes_its_video_types_and_serves_them_as_mp4(name: str) -> None:
         image = response.json()["data"]
         # Reference 1.4 [OBS S12]: video is type video/mp4 with .mp4 links, whatever came in.
         assert (image["type"], image["animated"]) == ("video/mp4", True)
-        assert image["link"] == f"https://i.imgur.com/{image['id']}.mp4"
-        assert image["hls"] == f"https://i.imgur.com/{image['id']}.m3u8"
+        assert image["link"] == f"{sb.base_url}/imgur/i/{image['id']}.mp4"
+        assert image["hls"] == f"{sb.base_url}/imgur/i/{image['id']}.m3u8"
         again = client.get(f"/3/image/{image['id']}").json()["data"]
         assert (again["type"], again["link"]) == ("video/mp4", image["link"])
         assert sb.uploads()[0]["type"] == TYPES[name]  # what was really sent

@@ -88,7 +88,7 @@ def test_gyazo_shapes_paging_and_daily_budget() -> None:
         assert up.status_code == 200
         body = up.json()
         assert re.fullmatch(r"[0-9a-f]{32}", body["image_id"])
-        assert body["permalink_url"] == f"https://gyazo.com/{body['image_id']}"
+        assert body["permalink_url"] == f"{sb.base_url}/gyazo/{body['image_id']}"
         assert not any(k.lower().startswith("x-ratelimit") for k in up.headers)
         listed = httpx.get(f"{sb.base_url}/gyazo/api/images", headers=GZ, trust_env=False)
         assert (

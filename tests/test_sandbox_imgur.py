@@ -96,7 +96,7 @@ def test_upload_stores_the_exact_bytes_and_answers_the_image_model(tmp_path: Pat
         assert IMAGE_KEYS | {"deletehash", "name"} <= set(image)
         assert re.fullmatch(r"[A-Za-z0-9]{7}", image["id"])
         assert re.fullmatch(r"[A-Za-z0-9]{15}", image["deletehash"])
-        assert image["link"] == f"https://i.imgur.com/{image['id']}.png"
+        assert image["link"] == f"{sb.base_url}/imgur/i/{image['id']}.png"
         assert (image["type"], image["width"], image["height"]) == ("image/png", 20, 10)
         assert (image["size"], image["name"], image["title"]) == (len(data), "shot.png", "T")
         assert (image["account_id"], image["account_url"], image["animated"]) == (0, None, False)
@@ -150,7 +150,7 @@ def test_large_video_streams_through_and_chunked_bodies_work(tmp_path: Path) -> 
         image = response.json()["data"]
         assert (image["type"], image["link"]) == (
             "video/mp4",
-            f"https://i.imgur.com/{image['id']}.mp4",
+            f"{sb.base_url}/imgur/i/{image['id']}.mp4",
         )
         assert image["size"] == video.stat().st_size
         assert (image["animated"], image["processing"]) == (True, {"status": "completed"})

@@ -53,6 +53,10 @@ class UploaderError(Exception):
     """Base of every error meant for the user."""
 
     exit_code: ExitCode = ExitCode.INTERNAL
+    # An object the failed operation did create on the server (a Mastodon media whose status
+    # post failed): its id and delete id, so the failure record keeps them.
+    created_id: str | None = None
+    created_delete_id: str | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -92,9 +96,14 @@ class InputFileError(UsageError):
 
 
 class AuthError(UploaderError):
-    """Credentials are missing, rejected or expired (exit 3)."""
+    """Credentials are missing, rejected or expired (exit 3).
+
+    ``oauth_error`` is the OAuth ``error`` code of the refusal when the server sent one
+    (``invalid_client``: the server does not know the app any more).
+    """
 
     exit_code = ExitCode.AUTH
+    oauth_error: str | None = None
 
 
 class RateLimitError(UploaderError):

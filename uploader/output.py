@@ -81,9 +81,9 @@ def result_record(result: UploadResult) -> dict[str, object]:
         "path": result.path,
         "provider": result.provider,
         "status": result.status,
-        "id": result.id,
-        "url": result.url,
-        "delete_id": result.delete_id,
+        "id": result.id or None,  # an empty id or deletehash is no handle: null
+        "url": result.url or None,
+        "delete_id": result.delete_id or None,
         "error": result.error,
         "ambiguous": result.ambiguous,
     }

@@ -19,6 +19,7 @@ printed.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from uploader.auth.oauth import Endpoints, LoopbackListener, new_state, pkce_pair
-from uploader.auth.tokens import post_oauth
-from uploader.errors import AuthError, UsageError
+from uploader.auth.tokens import post_oauth, revoke_token
+from uploader.errors import AuthError, UploaderError, UsageError
 
 if TYPE_CHECKING:
     from uploader.config.settings import Profile
@@ -55,6 +56,7 @@ class LoginContext:
     timeout: float = 300.0
     team: str | None = None
     clock: Callable[[], float] = time.time
+    say: Callable[[str], None] = lambda _message: None  # a notice for the user (stderr)
 
     def url(self, path: str) -> str:
         return self.profile.base_url + path
@@ -103,7 +105,7 @@ def imgur(ctx: LoginContext) -> str:
     state = new_state()
     if ctx.paste:
         query = urlencode({"client_id": client_id, "response_type": "pin", "state": state})
-        ctx.show_url(f"{ctx.url(ctx.endpoints.authorize)}?{query}")
+        ctx.show_url(_checked_page(ctx, f"{ctx.url(ctx.endpoints.authorize)}?{query}"))
         pin = ctx.ask("PIN shown by Imgur", False).strip()
         tokens: Mapping[str, Any] = _post_form(
             ctx,
@@ -122,7 +124,8 @@ def imgur(ctx: LoginContext) -> str:
         tokens = _redirect(
             ctx,
             state,
-            lambda redirect: (
+            lambda redirect: _checked_page(
+                ctx,
                 f"{ctx.url(ctx.endpoints.authorize)}?"
                 + urlencode(
                     {
@@ -131,7 +134,7 @@ def imgur(ctx: LoginContext) -> str:
                         "state": state,
                         "redirect_uri": redirect,
                     }
-                )
+                ),
             ),
         )
     if not tokens.get("access_token"):
@@ -139,6 +142,23 @@ def imgur(ctx: LoginContext) -> str:
     save_imgur_tokens(ctx.save, tokens, ctx.clock())
     who = tokens.get("account_username") or "an Imgur account"
     return f"signed in to Imgur as {who} (profile {ctx.profile.name!r})"
+
+
+def _checked_page(ctx: LoginContext, url: str) -> str:
+    """``url``, after a GET of it showed no known dead end (``Endpoints.page_check``):
+    Imgur's "Error (1024)" page or its region block raise their own error instead of
+    leaving the user before a page that never comes back. No answer: the browser tells."""
+    check = ctx.endpoints.page_check
+    if check is None:
+        return url
+    try:
+        response = ctx.session.request("GET", url, headers={"Accept": "text/html"})
+    except UploaderError:
+        return url
+    error = check(response)
+    if error is not None:
+        raise error
+    return url
 
 
 def save_imgur_tokens(save: Callable[..., None], tokens: Mapping[str, Any], now: float) -> None:
@@ -209,29 +229,122 @@ def gyazo(ctx: LoginContext) -> str:
 
 
 def mastodon(ctx: LoginContext) -> str:
+    """Register the app once per server, then the code flow with PKCE.
+
+    Some servers delete the registered app: snac2 on sign-out, Mastodon 4.2.0 to 4.2.8
+    a day after its last token went. A stored app is checked first (a
+    ``client_credentials`` grant, which answers ``invalid_client`` for an unknown app);
+    when that check or the code exchange rejects the client, the app is registered
+    again, once, and the user is told why.
+    """
     base = ctx.profile.base_url
-    get_app, set_app = ctx.apps
-    app = get_app(base)
-    if not app or not app.get("client_id") or not app.get("client_secret"):
-        registered = _post_form(
-            ctx,
-            ctx.url(ctx.endpoints.register),
-            {
-                "client_name": "uploader",
-                "redirect_uris": f"{LOOPBACK_REGISTERED}\n{OOB}",
-                "scopes": MASTODON_SCOPES,
-                "website": "https://github.com/uploader-cli/uploader",
-            },
-            f"registering uploader with {base}",
-            provider=base,
-            action="app registration",
-        )
-        app = {
-            "client_id": str(registered.get("client_id", "")),
-            "client_secret": str(registered.get("client_secret", "")),
+    app = ctx.apps[0](base)
+    fresh = not app or not app.get("client_id") or not app.get("client_secret")
+    if not app or fresh:
+        app = _register_mastodon_app(ctx)
+    elif _client_rejected(ctx, app):
+        try:
+            app, fresh = _register_mastodon_app(ctx), True
+        except UploaderError:
+            # A server that cannot register apps (not Mastodon-like) may also refuse this
+            # grant for its own reasons: go on with the stored app, the flow will tell.
+            pass
+        else:
+            ctx.say(REREGISTERED.format(base=base, when="before signing in"))
+    try:
+        tokens = _mastodon_code_flow(ctx, app)
+    except AuthError as exc:
+        if exc.oauth_error != "invalid_client" or fresh:
+            raise
+        ctx.say(REREGISTERED.format(base=base, when="at the code exchange") + "; sign in again")
+        tokens = _mastodon_code_flow(ctx, _register_mastodon_app(ctx))
+    if not tokens.get("access_token"):
+        raise AuthError("the server's token answer has no access token")
+    ctx.save(
+        access_token=str(tokens["access_token"]),
+        token_type=str(tokens.get("token_type") or "Bearer"),
+        scope=str(tokens.get("scope") or ""),
+        created_at=ctx.clock(),
+    )
+    return f"signed in to {base} (profile {ctx.profile.name!r})"
+
+
+REREGISTERED = (
+    "uploader's app is no longer known to {base} (some servers delete it on sign-out or "
+    "after a while): registered it again {when}"
+)
+
+
+def _register_mastodon_app(ctx: LoginContext) -> dict[str, Any]:
+    """``POST /api/v1/apps`` (reference 3.1); the app is stored for this server."""
+    base = ctx.profile.base_url
+    registered = _post_form(
+        ctx,
+        ctx.url(ctx.endpoints.register),
+        {
+            "client_name": "uploader",
+            "redirect_uris": f"{LOOPBACK_REGISTERED}\n{OOB}",
             "scopes": MASTODON_SCOPES,
-        }
-        set_app(base, **app)
+            "website": "https://github.com/uploader-cli/uploader",
+        },
+        f"registering uploader with {base}",
+        provider=base,
+        action="app registration",
+    )
+    app = {
+        "client_id": str(registered.get("client_id", "")),
+        "client_secret": str(registered.get("client_secret", "")),
+        "scopes": MASTODON_SCOPES,
+    }
+    ctx.apps[1](base, **app)
+    return app
+
+
+def _client_rejected(ctx: LoginContext, app: Mapping[str, Any]) -> bool:
+    """Whether the server refuses the stored app's credentials (``invalid_client``).
+
+    A ``client_credentials`` grant (reference 3.2) is the one request that checks them
+    before the browser is involved (Mastodon's authorize page asks the user to log in
+    before it looks at the client). Any other outcome, a server without that grant
+    included, is not a rejection; the app token it may give is revoked at once.
+    """
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": str(app["client_id"]),
+        "client_secret": str(app["client_secret"]),
+        "scope": "read",
+    }
+    try:
+        answer = post_oauth(
+            ctx.session,
+            ctx.url(ctx.endpoints.token),
+            form,
+            provider=ctx.profile.base_url,
+            action="app check",
+            refused="checking uploader's app",
+            hint="",
+            token=True,
+        )
+    except AuthError as exc:
+        return exc.oauth_error == "invalid_client"
+    except UploaderError:
+        return False
+    if ctx.endpoints.revoke:
+        # An app token with read scope only: a failure to revoke it is not worth a word.
+        with contextlib.suppress(UploaderError):
+            revoke_token(
+                ctx.session,
+                ctx.url(ctx.endpoints.revoke),
+                form["client_id"],
+                form["client_secret"],
+                str(answer["access_token"]),
+                who=ctx.profile.base_url,
+            )
+    return False
+
+
+def _mastodon_code_flow(ctx: LoginContext, app: Mapping[str, Any]) -> dict[str, Any]:
+    """The browser (or pasted code) step and the code exchange; the token answer."""
     verifier, challenge = pkce_pair()
     state = new_state()
     redirect_uri = OOB
@@ -256,7 +369,7 @@ def mastodon(ctx: LoginContext) -> str:
         code = ctx.ask("authorization code shown by the server", False).strip()
     else:
         code = _redirect(ctx, state, url_for).get("code", "")
-    tokens = _post_form(
+    return _post_form(
         ctx,
         ctx.url(ctx.endpoints.token),
         {
@@ -269,18 +382,9 @@ def mastodon(ctx: LoginContext) -> str:
             "scope": MASTODON_SCOPES,
         },
         "exchanging the Mastodon authorization code",
-        provider=base,
+        provider=ctx.profile.base_url,
         action="code exchange",
     )
-    if not tokens.get("access_token"):
-        raise AuthError("the server's token answer has no access token")
-    ctx.save(
-        access_token=str(tokens["access_token"]),
-        token_type=str(tokens.get("token_type") or "Bearer"),
-        scope=str(tokens.get("scope") or ""),
-        created_at=ctx.clock(),
-    )
-    return f"signed in to {base} (profile {ctx.profile.name!r})"
 
 
 FLOWS: dict[str, Callable[[LoginContext], str]] = {

@@ -13,12 +13,12 @@ import base64
 import hashlib
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 from uploader.auth.credentials import SECRETS
-from uploader.errors import AuthError
+from uploader.errors import AuthError, UploaderError
 
 CALLBACK_PATH = "/callback"
 FRAGMENT_PATH = "/fragment"
@@ -58,6 +58,10 @@ class Endpoints(NamedTuple):  # a NamedTuple: the hotkey path reads one, startup
     whoami_costs: Mapping[str, int]
     register: str = ""
     revoke: str = ""
+    # Reads the provider's answer to a GET of its authorize page (fetched before the user
+    # is sent there): the error to raise when it is a known dead end (Imgur's "Error
+    # (1024)", a region block), else None.
+    page_check: Callable[[Any], UploaderError | None] | None = None
 
 
 def redact(text: str, form: Mapping[str, str]) -> str:

@@ -50,7 +50,10 @@ def post_oauth(
         or (token and not body.get("access_token"))
     ):
         reason = redact(oauth_error(body) or f"HTTP {response.status_code}", form)
-        raise AuthError(f"{refused}: {reason}", hint=hint)
+        error = AuthError(f"{refused}: {reason}", hint=hint)
+        if isinstance(body, dict) and isinstance(body.get("error"), str):
+            error.oauth_error = body["error"]
+        raise error
     return body
 
 

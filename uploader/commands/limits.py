@@ -101,6 +101,7 @@ def bucket_line(state: BucketState, now: float) -> str:
             "live": "live check",
             "counted": "counted locally",
             "refused": "refused (the server said spent)",
+            "paused": "paused after the server refused a request",
         }.get(state.source, state.source)
         text += f"; {how} {clock(state.observed_at, now)}"
     if state.held:

@@ -100,6 +100,7 @@ def login(
             timeout=timeout,
             team=team,
             apps=(store.get_app, store.set_app),
+            say=say,
         )
         return flow(context)
 

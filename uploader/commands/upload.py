@@ -212,6 +212,8 @@ def _failure(label: str, profile: str, error: UploaderError) -> UploadResult:
         path=label,
         provider=profile,
         status=status,
+        id=error.created_id,  # e.g. Mastodon media uploaded before its status post failed
+        delete_id=error.created_delete_id,
         error=message,
         ambiguous=isinstance(error, AmbiguousUploadError | InterruptedUploadError),
     )

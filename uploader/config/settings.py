@@ -109,9 +109,9 @@ class Config:
                 if profile.placeholder:
                     raise ConfigError(
                         profile.placeholder,
-                        hint="register an application at "
-                        "https://api.imgur.com/oauth2/addclient and put its client id there, "
-                        f"or set {profile.env_prefix}CLIENT_ID",
+                        hint="put an Imgur client id you already have there, or set "
+                        f"{profile.env_prefix}CLIENT_ID (Imgur registers no new apps since "
+                        "2025: without one, use a Gyazo token or a Mastodon account)",
                     )
                 return profile
         known = ", ".join(p.name for p in self.profiles) or "none"

@@ -6,7 +6,9 @@ never through the client directly. httpx is imported here, lazily (startup matte
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from uploader import __version__, gcpolicy
@@ -46,17 +48,34 @@ def import_httpx() -> Any:
 
 
 def build_client(
-    timeouts: Timeouts, *, transport: httpx.BaseTransport | None = None, tls: bool = True
+    timeouts: Timeouts,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    tls: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> httpx.Client:
-    """The one shared client. ``tls=False`` skips loading the CA bundle (loopback http only)."""
+    """The one shared client. ``tls=False`` skips loading the CA bundle (loopback http only).
+
+    With ``tls`` (any non-loopback server), the proxy and CA variables of ``env`` (default:
+    the process environment) are honoured as :mod:`uploader.http.proxy` describes; a
+    given ``transport`` (tests) is used as it is.
+    """
     httpx_mod = import_httpx()
     verify: Any = True
     if not tls:
         import ssl  # start-up: as httpx (`uploader limits` loads this module, needs no TLS)
 
         # Only plain-http loopback URLs are used, so no certificate is ever checked; an
-        # empty context saves loading the CA bundle (~30 ms) on the hotkey path.
+        # empty context saves loading the CA bundle (~30 ms) on the hotkey path. Loopback
+        # is never proxied either: no proxy variable is even read.
         verify = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    else:
+        from uploader.http import proxy  # start-up: only TLS clients (real servers) need it
+
+        source = os.environ if env is None else env
+        verify = proxy.tls_context(source) or True
+        if transport is None:
+            transport = proxy.routing_transport(httpx_mod, source, verify)
     client: httpx.Client = httpx_mod.Client(
         timeout=httpx_mod.Timeout(
             connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=timeouts.pool

@@ -103,7 +103,8 @@ def extra_of(info: Mapping[str, Any], keys: Sequence[str]) -> tuple[tuple[str, s
 
 
 def text_of(value: Any) -> str | None:
-    return None if value is None else str(value)
+    """``value`` as text; None for null and for an empty string (Imgur's ``deletehash: ""``)."""
+    return None if value is None or value == "" else str(value)
 
 
 def listed_of(item: Mapping[str, Any]) -> Listed | None:

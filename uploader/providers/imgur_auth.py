@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from uploader.auth.credentials import Credential, resolve_secret, store_for
 from uploader.auth.oauth import Endpoints
-from uploader.errors import AuthError
+from uploader.errors import AuthError, UploaderError
 from uploader.http.session import ApiSession
 from uploader.providers.imgur_media import READ_COST
 
@@ -25,8 +25,23 @@ if TYPE_CHECKING:
 # Refresh a stored token this long before it expires.
 REFRESH_MARGIN = 120.0
 ADD_CLIENT = "https://api.imgur.com/oauth2/addclient"
+# Reference 1.1, service changes 2024-26: the add-client page redirects to the home page.
+NO_NEW_APPS = (
+    f"Imgur registers no new apps since 2025 ({ADD_CLIENT} redirects home): a client id "
+    "you already have still uploads; otherwise use Gyazo or a Mastodon account"
+)
+
+
+def authorize_page_check(response: httpx.Response) -> UploaderError | None:
+    """Imgur's authorize page when it is a dead end: "Error (1024)", or the region block."""
+    from uploader.providers.imgur_errors import closed_door  # start-up: sign-in only
+
+    return closed_door(response, action="sign-in")
+
+
 OAUTH = Endpoints(
     authorize="/oauth2/authorize",
+    page_check=authorize_page_check,
     token="/oauth2/token",  # noqa: S106 - a path, not a secret
     whoami="/3/account/me",
     whoami_name=("data", "url"),
@@ -69,8 +84,7 @@ def resolve_credential(profile: Profile, env: Mapping[str, str]) -> Credential:
         )
     raise AuthError(
         f"profile {profile.name!r} has no client_id for anonymous Imgur uploads",
-        hint=f'add client_id = "..." to [providers.{profile.name}] or set {id_var} '
-        f"(register an app at {ADD_CLIENT})",
+        hint=f'add client_id = "..." to [providers.{profile.name}] or set {id_var} ({NO_NEW_APPS})',
     )
 
 
@@ -146,7 +160,7 @@ def rejected_hint(profile: Profile, credential: Credential) -> str:
     if credential.scheme != "Bearer":
         return (
             f"check client_id in [providers.{name}] and {profile.env_prefix}CLIENT_ID "
-            f"(apps: {ADD_CLIENT})"
+            f"({NO_NEW_APPS})"
         )
     token_var = profile.env_prefix + "ACCESS_TOKEN"
     if token_var in credential.source:

@@ -42,6 +42,18 @@ _RATE_TEXT = re.compile(
 # "Unauthorized"; 1.2 #1: "Invalid client_id"); any other 403 is about permission.
 _AUTH_TEXT = re.compile(r"unauthori[sz]ed|client.?id|token|authenticat|credential", re.IGNORECASE)
 _UPLOAD_PATHS = ("/3/image", "/3/upload", "/3/image.json", "/3/upload.json")
+# Imgur's closed doors (reference 1.1, service changes 2024-26): the UK block since 30 Sep
+# 2025 ("content not available in your region", some with 403), and the authorize page's
+# "Error (1024)" that many users get since new applications stopped being registered.
+_REGION_TEXT = re.compile(
+    r"(?:not|n't) (?:be )?available in your (?:region|country|location)", re.IGNORECASE
+)
+_ERROR_1024 = re.compile(r"error\W{0,3}1024\b", re.IGNORECASE)
+WORKING_PATHS = (
+    "an Imgur client id registered before 2025 still uploads anonymously (client_id, no "
+    "sign-in); or use Gyazo (an access token: `uploader auth set-token`) or a Mastodon "
+    "account (`uploader auth login NAME`)"
+)
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,36 @@ def refusal_for(response: httpx.Response, *, now: float) -> Refusal | None:
     return Refusal(wait, pause=("post",), note=note)
 
 
+def _page_text(response: httpx.Response) -> str:
+    """The first 64 KiB of a body as text ("" when it cannot be read)."""
+    try:
+        return response.content[:65536].decode("utf-8", "replace")
+    except Exception:  # noqa: BLE001 - a body that cannot be read says nothing
+        return ""
+
+
+def closed_door(response: httpx.Response, *, action: str) -> UploaderError | None:
+    """Imgur's region block or its "Error (1024)" sign-in page, whatever the status and
+    body shape (JSON or HTML); None for any other answer. Neither is retried: waiting does
+    not open them."""
+    text = _page_text(response)
+    if _REGION_TEXT.search(text):
+        return ProviderError(
+            f"Imgur refused the {action}: not available in your region "
+            f"(HTTP {response.status_code}); Imgur blocks the UK since 30 September 2025, "
+            "API uploads included",
+            status=response.status_code,
+            hint="use another provider from here: " + WORKING_PATHS,
+        )
+    if _ERROR_1024.search(text):
+        return AuthError(
+            f'Imgur\'s sign-in page fails with "Error (1024)" (HTTP {response.status_code}): '
+            "Imgur no longer lets many apps sign users in, and registers no new apps",
+            hint=WORKING_PATHS,
+        )
+    return None
+
+
 def error_for(
     response: httpx.Response, *, action: str, now: float, rejected_hint: str
 ) -> UploaderError:
@@ -158,6 +200,9 @@ def error_for(
     the profile, its variable names and where the token came from).
     """
     status = response.status_code
+    closed = closed_door(response, action=action)
+    if closed is not None:
+        return closed
     failure = read_failure(response)
     header_wait = retry_after_seconds(response.headers.get("retry-after", ""), now)
     if rate_limited(status, failure):

@@ -95,7 +95,8 @@ def extra_of(info: dict[str, Any], keys: tuple[str, ...]) -> tuple[tuple[str, An
 
 
 def text_of(value: Any) -> str | None:
-    return None if value is None else str(value)
+    """``value`` as text; None for null and for an empty string (Imgur's ``deletehash: ""``)."""
+    return None if value is None or value == "" else str(value)
 
 
 def listed_of(info: Any) -> Listed | None:

@@ -39,8 +39,10 @@ from uploader.providers.mastodon_errors import error_for, read_failure
 from uploader.providers.mastodon_media import (
     MIME_TYPES,
     limits_from_instance,
+    media_extra,
     media_info,
     media_ref,
+    mime_of,
     text_of,
 )
 from uploader.providers.mastodon_status import idempotency_key, post_status, status_form
@@ -154,7 +156,8 @@ class MastodonProvider:
             )
         if response.status_code == 202 or not media.get("url"):
             media = self._wait_processed(media_id)
-        extra = [(key, str(media[key])) for key in ("type", "preview_url") if media.get(key)]
+        mime = mime_of(str(media["url"])) or image.mime_type
+        extra: list[tuple[str, str | int]] = [("type", mime), *media_extra(media)]
         if options.post:
             extra.append(("status_url", self._post(media_id, options)))
         return UploadResult(
@@ -171,17 +174,21 @@ class MastodonProvider:
         """Poll ``GET /api/v1/media/{id}`` until 200 with a URL (206 means still processing).
 
         Waits 0.5 s, then doubling up to 5 s, for at most ``poll_timeout`` s (default 60) and
-        MAX_POLLS polls. Transient answers (5xx, 429, lost connections) are polled through:
-        the media exists, so failing here must not make the caller upload it again.
+        MAX_POLLS polls; the last poll is made at the deadline itself. Transient answers
+        (5xx, 429, lost connections) are polled through: the media exists, so failing here
+        must not make the caller upload it again.
         """
         timeout = float(self.profile.option("poll_timeout", 60.0))
         url = f"{self.profile.base_url}/api/v1/media/{media_id}"
         started, slept, delay = self.clock(), 0.0, POLL_FIRST
         for _ in range(MAX_POLLS):
-            if max(self.clock() - started, slept) + delay > timeout:
+            left = timeout - max(self.clock() - started, slept)
+            if left <= 0:
                 break
-            self.sleep(delay)
-            slept += delay
+            # The last wait is cut to the deadline, so the last poll happens at it.
+            wait = min(delay, left)
+            self.sleep(wait)
+            slept += wait
             delay = min(delay * 2, POLL_CAP)
             try:
                 response = self.session.request("GET", url, costs=API_COST, headers=self._headers())

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from uploader.errors import UsageError
 from uploader.http.cache import CACHE_STATUS_HEADER
 from uploader.http.translate import json_or_none
 from uploader.models import MediaInfo
@@ -52,7 +53,14 @@ MIME_TYPES = frozenset(
     }
 )
 # Paperclip's id partition in media file URLs: .../media_attachments/files/117/020/.../original/
-FILES_PATH = re.compile(r"/media_attachments/files/((?:\d{3}/)+)(?:original|small)/")
+# (the file, and an image's preview under small/), and a video's or audio's preview:
+# .../media_attachments/thumbnails/117/020/.../original/ (issue 11: recorded traffic).
+FILES_PATH = re.compile(
+    r"/media_attachments/(?:files|thumbnails)/((?:\d{3}/)+)(?:original|small|tiny)/"
+)
+# A post's link (``status_url``): ``https://host/@user/ID`` or ``/users/user/statuses/ID``.
+STATUS_PATH = re.compile(r"/(?:@[^/]+|users/[^/]+/statuses)/\d+/?$")
+MEDIA_ID = re.compile(r"[A-Za-z0-9_-]+")
 log = logging.getLogger("uploader.mastodon")
 
 
@@ -61,7 +69,9 @@ def media_ref(ref: str, base_url: str) -> str:
 
     ``https://host/api/v1/media/117020576894251992``, GoToSocial's ``.../<ULID>.jpeg`` and
     ``https://host/system/media_attachments/files/117/020/576/894/251/992/original/x.jpg``
-    (whose last segment is a random name: the id is the zero-padded partition) all work.
+    (whose last segment is a random name: the id is the zero-padded partition), its
+    ``.../small/x.png`` preview and a video's ``.../thumbnails/.../original/x.jpg`` preview
+    all work. A post's link is refused (UsageError): it names no media.
     """
     what = "a Mastodon media id"
     text = ref.strip()
@@ -72,6 +82,11 @@ def media_ref(ref: str, base_url: str) -> str:
         return partition.group(1).replace("/", "").lstrip("0") or "0"
     path = link_path(ref, what, base_url, own_domain(base_url))
     if path is not None:
+        if STATUS_PATH.search(path):
+            raise UsageError(
+                f"{ref!r} is the link of a post, not of a media",
+                hint="give the media id (`id` in the upload's JSON) or the media's link (`url`)",
+            )
         text = path.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0]
     # Ids are opaque strings by the API's definition (a real server's: ``post-1a2b.png``).
     return checked_id(text, ref, what)
@@ -111,7 +126,7 @@ def media_info(media: Mapping[str, Any], response: httpx.Response, provider: str
     url = text_of(media.get("url"))
     meta = media.get("meta")
     original = meta.get("original") if isinstance(meta, dict) else None
-    extra = [(key, str(media[key])) for key in ("type", "preview_url") if media.get(key)]
+    extra = list(media_extra(media))
     if isinstance(original, dict) and original.get("size"):
         extra.append(("dimensions", str(original["size"])))
     if response.status_code == 206 or not url:
@@ -122,11 +137,23 @@ def media_info(media: Mapping[str, Any], response: httpx.Response, provider: str
         id=str(media.get("id", "")),
         url=url,
         provider=provider,
-        mime_type=mimetypes.guess_type(urlsplit(url).path)[0] if url else None,
+        mime_type=mime_of(url),
         description=text_of(media.get("description")),
         delete_id=text_of(media.get("id")),
         extra=tuple(extra),
     )
+
+
+def media_extra(media: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """Mastodon's own ``type`` (image, gifv, video, audio) as ``media_type`` and the
+    ``preview_url``: in every record ``type`` is a MIME type, whatever the provider."""
+    pairs = (("media_type", media.get("type")), ("preview_url", media.get("preview_url")))
+    return tuple((key, str(value)) for key, value in pairs if value)
+
+
+def mime_of(url: str | None) -> str | None:
+    """The MIME type of a media file URL, from its extension (None when unknown)."""
+    return mimetypes.guess_type(urlsplit(url).path)[0] if url else None
 
 
 def _size(value: Any, fallback: int) -> int:
@@ -135,4 +162,5 @@ def _size(value: Any, fallback: int) -> int:
 
 
 def text_of(value: Any) -> str | None:
-    return None if value is None else str(value)
+    """``value`` as text; None for null and for an empty string (Imgur's ``deletehash: ""``)."""
+    return None if value is None or value == "" else str(value)

@@ -68,13 +68,22 @@ def post_status(
             raise post_failure(media_id, exc) from exc
         link = status.get("url") or status.get("uri")
         if not link:
-            raise ProviderError(f"Mastodon posted media {media_id} but sent no status URL")
+            error = ProviderError(f"Mastodon posted media {media_id} but sent no status URL")
+            error.created_id = error.created_delete_id = media_id
+            raise error
         return str(link)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 def post_failure(media_id: str, exc: UploaderError) -> UploaderError:
-    """A final error for a status post that failed after its media was uploaded."""
+    """A final error for a status post that failed after its media was uploaded; it
+    carries the media id (``created_id``) so the file's record keeps it."""
+    error = _post_failure(media_id, exc)
+    error.created_id = error.created_delete_id = media_id
+    return error
+
+
+def _post_failure(media_id: str, exc: UploaderError) -> UploaderError:
     message = f"uploaded media {media_id} but could not post it: {exc.message}"
     hint = (
         exc.hint

@@ -61,7 +61,8 @@ class BucketState(NamedTuple):
     """What we know of one bucket, for ``uploader limits`` and tests.
 
     ``source`` is where the figures came from: ``"headers"``, a live check (``"live"``,
-    ``"credits"``), ``"counted"`` locally, or ``"default"`` (nothing seen yet).
+    ``"credits"``), ``"counted"`` locally, ``"refused"`` (the server said spent), ``"paused"``
+    (held back after a refusal that named no bucket), or ``"default"`` (nothing seen yet).
     """
 
     bucket: str
@@ -261,6 +262,7 @@ def pause(
     retry_after = min(retry_after, spec.window + RESET_SLACK)  # a Retry-After of years
     bucket["strikes"] = strikes + 1
     bucket["blocked_until"] = max(now + retry_after, number(bucket.get("blocked_until")) or 0.0)
+    bucket["refused_at"] = now  # `uploader limits` says when the server refused
     _set_note(bucket, note)
 
 
@@ -301,15 +303,20 @@ def snapshot(spec: BucketSpec, stored: Mapping[str, Any] | None, now: float) -> 
     limit, remaining = figures(bucket, spec)
     reset_at = number(bucket.get("reset_at"))
     blocked_until = number(bucket.get("blocked_until"))
+    observed_at = number(bucket.get("observed_at"))
+    source = str(bucket.get("source", "default"))
     if blocked_until is not None and blocked_until > now:
         remaining, reset_at = 0, blocked_until  # usable again then
+        refused_at = number(bucket.get("refused_at"))
+        if source != "refused" and refused_at is not None:
+            source, observed_at = "paused", refused_at  # what is known: the refusal, its time
     return BucketState(
         bucket=spec.name,
         label=spec.label,
         limit=limit,
         remaining=remaining,
         reset_at=reset_at,
-        observed_at=number(bucket.get("observed_at")),
-        source=str(bucket.get("source", "default")),
+        observed_at=observed_at,
+        source=source,
         reserve=spec.reserve,
     )

@@ -45,7 +45,7 @@ VERSION = 1
 # Fields a stored bucket may have, and their type: anything else is dropped on load, so the
 # limiter never meets a string where it does arithmetic (or a NaN, which json accepts).
 _INT_FIELDS = ("limit", "remaining", "strikes")
-_TIME_FIELDS = ("reset_at", "observed_at", "next_at", "blocked_until")
+_TIME_FIELDS = ("reset_at", "observed_at", "next_at", "blocked_until", "refused_at")
 # Counts above this are not credits anyone has (and would overflow float arithmetic).
 MAX_COUNT = 10**9
 # A temp file of another key older than this is a dead writer's (a write takes milliseconds).

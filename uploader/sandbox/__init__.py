@@ -40,7 +40,7 @@ def _emulators(config: SandboxConfig, storage: Path, clock: Clock) -> dict[str, 
     for name in ("imgur", "gyazo", "mastodon"):
         (storage / name).mkdir(exist_ok=True)
     book = TokenBook()
-    mastodon_oauth = MastodonOAuthEmulator(config, book)
+    mastodon_oauth = MastodonOAuthEmulator(config, book, clock)
     gyazo = GyazoState(config, storage / "gyazo", book, clock)
     return {
         "/imgur": ImgurEmulator(config, storage / "imgur", clock),

@@ -39,6 +39,7 @@ class SandboxRequest:
     read: Callable[[int], bytes]
     workdir: Path
     log: dict[str, Any]
+    origin: str = ""  # the sandbox's own ``http://HOST:PORT``: links point back at it
 
     def drain(self) -> None:
         """Read and discard the rest of the body."""
@@ -48,7 +49,8 @@ class SandboxRequest:
 
 @dataclass
 class SandboxResponse:
-    """An answer; ``drop`` closes the connection without one, ``delay`` waits first.
+    """An answer; ``drop`` closes the connection without one, ``delay`` waits first;
+    ``file`` streams a stored file as the body.
     Without a Content-Type header a non-empty body is sent as application/json."""
 
     status: int
@@ -56,6 +58,7 @@ class SandboxResponse:
     headers: list[tuple[str, str]] = field(default_factory=list)
     drop: bool = False
     delay: float = 0.0
+    file: Path | None = None  # a stored upload sent as the body, streamed (``body`` unused)
 
 
 class Emulator(Protocol):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import shutil
 import threading
@@ -22,6 +23,7 @@ from uploader.sandbox.buckets import BucketTable
 from uploader.sandbox.exchange import Clock, bearer_token
 from uploader.sandbox.filetypes import file_dimensions, sniff
 from uploader.sandbox.knobs import SandboxConfig
+from uploader.sandbox.links import file_response
 from uploader.sandbox.multipart import MultipartError, boundary_of, parse
 from uploader.sandbox.oauth_apps import TokenBook
 from uploader.sandbox.server import SandboxRequest, SandboxResponse
@@ -40,6 +42,10 @@ EXT = {
 def _error(status: int, message: str, request: SandboxRequest, path: str) -> SandboxResponse:
     body = {"message": message, "request": path, "method": request.method}
     return SandboxResponse(status, json.dumps(body).encode(), list(JSON))
+
+
+# The sandbox's own links (links.py): /i/ID.EXT, /thumb/SIZE/ID.EXT and the /ID page.
+FILE_PATH = re.compile(r"/(?:i/|thumb/\d+/)?[0-9a-f]{32}(?:\.\w+)?")
 
 
 class GyazoState:
@@ -76,13 +82,19 @@ class GyazoState:
             bucket.take(1, now)
             return True
 
+    origin = ""  # the sandbox's http://HOST:PORT, from the requests (links.py)
+
     def model(self, image: dict[str, Any]) -> dict[str, Any]:
+        """The image object; its links point at the sandbox, which serves them."""
         image_id = image["image_id"]
+        site = f"{self.origin}/gyazo" if self.origin else "https://gyazo.com"
+        files = f"{site}/i" if self.origin else "https://i.gyazo.com"
+        thumbs = f"{site}/thumb" if self.origin else "https://thumb.gyazo.com/thumb"
         return {
             "image_id": image_id,
-            "permalink_url": f"https://gyazo.com/{image_id}",
-            "thumb_url": f"https://thumb.gyazo.com/thumb/200/{image_id}.{image['type']}",
-            "url": f"https://i.gyazo.com/{image_id}.{image['type']}",
+            "permalink_url": f"{site}/{image_id}",
+            "thumb_url": f"{thumbs}/200/{image_id}.{image['type']}",
+            "url": f"{files}/{image_id}.{image['type']}",
             "type": image["type"],
             "created_at": image["created_at"],
             "metadata": {
@@ -146,6 +158,7 @@ class GyazoUploadEmulator(_GyazoHost):
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         path = request.path
+        self.state.origin = request.origin
         if path != "/api/upload" or request.method != "POST":
             return _error(404, "Not Found", request, path)
         boundary = boundary_of(request.headers.get("Content-Type") or "")
@@ -221,6 +234,11 @@ class GyazoApiEmulator(_GyazoHost):
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         path = request.path
         request.drain()
+        self.state.origin = request.origin
+        if request.method in ("GET", "HEAD") and FILE_PATH.fullmatch(path):  # i/, thumb/, page
+            with self.state.lock:
+                image = self.state.images.get(path.rsplit("/", 1)[-1].split(".", 1)[0])
+            return file_response(image["path"] if image else None, image["mime"] if image else "")
         token = self.state.token(request)
         if not self.state.valid(token):
             return _error(401, "This method requires authentication", request, path)

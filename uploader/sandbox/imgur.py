@@ -22,11 +22,11 @@ from uploader.sandbox.exchange import Clock
 from uploader.sandbox.filetypes import file_dimensions
 from uploader.sandbox.imgur_limits import BEARER_APP, UPLOAD_COST, ImgurLimits
 from uploader.sandbox.imgur_oauth import ACCOUNT, ImgurOAuth
+from uploader.sandbox.imgur_pages import clamped_int, html_page, not_found_page
 from uploader.sandbox.imgur_shapes import (
     CDN_400,
     COMMON,
     HTML,
-    HTML_404,
     HTML_405,
     JSON,
     VARNISH_503,
@@ -42,6 +42,7 @@ from uploader.sandbox.imgur_shapes import (
 )
 from uploader.sandbox.imgur_upload import Refusal, read_form, receive
 from uploader.sandbox.knobs import SandboxConfig
+from uploader.sandbox.links import file_response
 from uploader.sandbox.multipart import Form, StoredPart
 from uploader.sandbox.server import SandboxRequest, SandboxResponse
 
@@ -60,11 +61,6 @@ def _typed(response: SandboxResponse) -> SandboxResponse:
     return response
 
 
-def _not_found() -> SandboxResponse:
-    """The HTML page Imgur gives for an unknown or deleted image (reference 1.2 #5)."""
-    return SandboxResponse(404, HTML_404, list(HTML))
-
-
 class ImgurEmulator:
     """Stored images, buckets and OAuth state; every method is thread-safe."""
 
@@ -74,6 +70,8 @@ class ImgurEmulator:
         self.clock = clock
         self.lock = threading.Lock()
         self.reset()
+
+    origin = ""  # the sandbox's http://HOST:PORT, from the requests (links.py)
 
     def reset(self) -> None:
         """Forget images (removing their files), buckets and OAuth state."""
@@ -138,8 +136,22 @@ class ImgurEmulator:
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         route = self._route(request.path)
+        self.origin = request.origin  # the same for every request: links point back here
+        if self.config.imgur_region_block:
+            request.drain()
+            return html_page(
+                403,
+                "imgur: content not available in your region",
+                "Content not available in your region.",
+            )
+        if route.startswith("/i/") and request.method in ("GET", "HEAD"):  # the CDN
+            with self.lock:
+                image = self.images.get(route[3:].split(".", 1)[0])
+            return file_response(image.path if image else None, image.type if image else "")
         # OAuth calls cost no credits and carry no rate-limit headers (reference 1.9, 1.10).
         if route == "/oauth2/authorize" and request.method == "GET":
+            if self.config.imgur_authorize_error_1024:
+                return html_page(400, "imgur: Error", "Error (1024). Please try again later.")
             return _typed(self.oauth.authorize(request))
         if route == "/oauth2/token" and request.method == "POST":
             return _typed(self.oauth.token(request))
@@ -237,7 +249,9 @@ class ImgurEmulator:
             image = self._store(part, mime, form, scheme, account)
         finally:
             form.discard()  # whatever was not moved into storage
-        return SandboxResponse(200, envelope(image_model(image, owner=True, upload=True)))
+        return SandboxResponse(
+            200, envelope(image_model(image, owner=True, upload=True, origin=self.origin))
+        )
 
     def _store(
         self, part: StoredPart, mime: str, form: Form, scheme: str, account: str | None
@@ -290,23 +304,23 @@ class ImgurEmulator:
             return self._one_image(request, route, match.group(1), account)
         if route.startswith("/3/account/") and request.method == "GET":
             return self._account(request, route, account)
-        return _not_found()
+        return not_found_page()
 
     def _one_image(
         self, request: SandboxRequest, route: str, ref: str, account: str | None
     ) -> SandboxResponse:
         method = request.method
         if method not in ("GET", "POST", "DELETE"):
-            return _not_found()
+            return not_found_page()
         form = read_form(request, route) if method == "POST" else Form()
         with self.lock:
             by_hash = ref in self.by_deletehash
             image = self.images.get(self.by_deletehash.get(ref, ref))
             if image is None:  # also a second delete (reference 1.5) [OBS S17]
-                return _not_found()
+                return not_found_page()
             owner = account is not None and image.account == account
             if method == "GET":
-                body = envelope(image_model(image, owner=owner))
+                body = envelope(image_model(image, owner=owner, origin=self.origin))
             elif not (by_hash or owner):  # Client-ID needs the deletehash (reference 1.5)
                 return SandboxResponse(403, legacy("Permission denied", 403, route, method))
             elif method == "DELETE":
@@ -340,7 +354,7 @@ class ImgurEmulator:
         listing = _LISTING.fullmatch(route)
         found = count or listing
         if found is None:
-            return _not_found()
+            return not_found_page()
         if found.group(1) not in ("me", account):
             return SandboxResponse(403, legacy("Unauthorized", 403, route, request.method))
         # listing_lag: an upload shows in the listing only that long after it was stored.
@@ -355,11 +369,11 @@ class ImgurEmulator:
                 key=lambda i: i.seq,
                 reverse=True,  # newest first
             )
-            models = [image_model(i, owner=True) for i in mine]
+            models = [image_model(i, owner=True, origin=self.origin) for i in mine]
         if listing is None:
             return self._conditional(request, envelope(len(models)))
-        page = _int(listing.group(3) or request.query.get("page"), 0, 0, 10**9)
-        per_page = _int(request.query.get("perPage"), 50, 1, 100)  # reference 1.7
+        page = clamped_int(listing.group(3) or request.query.get("page"), 0, 0, 10**9)
+        per_page = clamped_int(request.query.get("perPage"), 50, 1, 100)  # reference 1.7
         chosen = models[page * per_page : (page + 1) * per_page]
         page_data: list[Any] = [m["id"] for m in chosen] if listing.group(2) else chosen
         return self._conditional(request, envelope(page_data))
@@ -372,11 +386,3 @@ class ImgurEmulator:
         if etag_matches(request.headers.get("If-None-Match"), etag):
             return SandboxResponse(304, b"", [("ETag", etag)])
         return SandboxResponse(200, body, [*JSON, ("ETag", etag)])
-
-
-def _int(raw: str | None, default: int, low: int, high: int) -> int:
-    try:
-        value = int(raw) if raw not in (None, "") else default
-    except ValueError:
-        value = default
-    return max(low, min(high, value))

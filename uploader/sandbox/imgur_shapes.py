@@ -168,12 +168,16 @@ class StoredImage:
         }
 
 
-def image_model(image: StoredImage, *, owner: bool, upload: bool = False) -> dict[str, Any]:
+def image_model(
+    image: StoredImage, *, owner: bool, upload: bool = False, origin: str = ""
+) -> dict[str, Any]:
     """The Image model (reference 1.4), keys as live responses have them. ``deletehash``
     and ``name`` only for the owner or on the upload response; ``account_id`` is 0 on an
     anonymous upload response and null on an anonymous GET [OBS S14, S12]. Videos are
     reported as Imgur serves them: type ``video/mp4`` and an ``.mp4`` link (reference 1.4
-    [OBS S12]), whatever the uploaded container was."""
+    [OBS S12]), whatever the uploaded container was. Links point at ``origin`` (the
+    sandbox, which serves them: see links.py), ``https://i.imgur.com`` without one."""
+    cdn = f"{origin}/imgur/i" if origin else "https://i.imgur.com"
     video = image.type.startswith("video/")
     animated = video or image.type == "image/gif"
     # Reference 1.4: the link's ext is jpg, png, gif or mp4. GAP: what BMP, TIFF, WebP,
@@ -205,17 +209,17 @@ def image_model(image: StoredImage, *, owner: bool, upload: bool = False) -> dic
         "ad_url": "",
         "edited": "0",
         "in_gallery": False,
-        "link": f"https://i.imgur.com/{image.id}.{ext}",
+        "link": f"{cdn}/{image.id}.{ext}",
     }
     if animated:  # reference 1.4: extra keys for animated GIFs and video
         model |= {
-            "mp4": f"https://i.imgur.com/{image.id}.mp4",
-            "gifv": f"https://i.imgur.com/{image.id}.gifv",
+            "mp4": f"{cdn}/{image.id}.mp4",
+            "gifv": f"{cdn}/{image.id}.gifv",
             "mp4_size": image.size,
             "looping": True,
         }
     if video:
-        model["hls"] = f"https://i.imgur.com/{image.id}.m3u8"
+        model["hls"] = f"{cdn}/{image.id}.m3u8"
         model["processing"] = {"status": "completed"}
     if owner or upload:
         model["deletehash"] = image.deletehash

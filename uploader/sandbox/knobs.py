@@ -56,6 +56,11 @@ class SandboxConfig:
     imgur_max_video_size: int = 200 * MiB
     imgur_client_ids: tuple[str, ...] = ()  # empty: any non-empty client id is valid
     imgur_tokens: tuple[str, ...] = ()  # empty: any bearer token is valid
+    # Imgur's closed doors (reference 1.1, 2024-26 [3P]): every Imgur answer is the region
+    # block (403 "content not available in your region", UK since 30 Sep 2025), or the
+    # authorize page is the "Error (1024)" page. [GAP] status and markup of both pages.
+    imgur_region_block: bool = False
+    imgur_authorize_error_1024: bool = False
     latency: float = 0.0  # seconds added to every provider response
     # Seconds after which an upload shows in the account's listing (Imgur, Gyazo): real
     # listings lag behind uploads, so "not listed" does not mean "not created".
@@ -107,6 +112,10 @@ class SandboxConfig:
     mastodon_media_window: float = 1800.0
     mastodon_tokens: tuple[str, ...] = ()
     mastodon_reset_format: Literal["iso", "epoch", "none"] = "iso"
+    # Servers that delete the registered app (issue 11): snac2 on revoke; Mastodon 4.2.0
+    # to 4.2.8 once it had no valid token for this many seconds (86400 there; 0 is never).
+    mastodon_delete_app_on_revoke: bool = False
+    mastodon_tokenless_app_lifetime: float = 0.0
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))

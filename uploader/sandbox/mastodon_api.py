@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import shutil
 import threading
 import time
@@ -25,6 +26,7 @@ from uploader.sandbox.exchange import Clock, bearer_token
 from uploader.sandbox.filetypes import MASTODON_TYPES as MIME
 from uploader.sandbox.filetypes import dimensions, sniff
 from uploader.sandbox.knobs import SandboxConfig
+from uploader.sandbox.mastodon_shapes import media_file, media_model
 from uploader.sandbox.multipart import MultipartError, boundary_of, parse
 from uploader.sandbox.oauth_apps import TokenBook
 from uploader.sandbox.server import SandboxRequest, SandboxResponse
@@ -65,6 +67,8 @@ class _Window:
 
 
 class MastodonEmulator:
+    origin = ""  # the sandbox's http://HOST:PORT, from the requests (links.py)
+
     def __init__(
         self, config: SandboxConfig, storage: Path, book: TokenBook, clock: Clock = time.time
     ) -> None:
@@ -149,6 +153,12 @@ class MastodonEmulator:
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         path = request.path
+        self.origin = request.origin  # the same for every request: links point back here
+        if request.method in ("GET", "HEAD") and path.startswith("/system/"):
+            with self.lock:
+                served = media_file(path, self.media, self.clock())
+            if served is not None:
+                return served
         if path == "/api/v2/instance" and request.method == "GET":
             request.drain()
             return self._conditional(request, self._instance(), PUBLIC)
@@ -217,29 +227,7 @@ class MastodonEmulator:
 
     def _model(self, media: dict[str, Any]) -> dict[str, Any]:
         ready = self.clock() >= media["ready_at"]
-        base = f"https://sandbox.local/system/media_attachments/files/{media['id']}"
-        kind = media["mime"].split("/")[0]  # image, video or audio (reference 3.4)
-        width, height = media["dimensions"]
-        return {
-            "id": media["id"],
-            "type": kind,
-            "url": f"{base}/original/{media['id']}.{media['ext']}" if ready else None,
-            "preview_url": f"{base}/small/{media['id']}.png",
-            "remote_url": None,
-            "preview_remote_url": None,
-            "text_url": None,
-            "meta": {
-                "original": {
-                    "width": width,
-                    "height": height,
-                    "size": f"{width}x{height}",
-                    "aspect": (width / height) if height else 1.0,
-                },
-                "focus": media["focus"],
-            },
-            "description": media["description"],
-            "blurhash": "UGC~-#M{0JfkNFofR%M{IURj",
-        }
+        return media_model(media, ready=ready, origin=self.origin)
 
     def _upload(self, request: SandboxRequest, token: str, sync: bool) -> SandboxResponse:
         boundary = boundary_of(request.headers.get("Content-Type") or "")
@@ -298,6 +286,7 @@ class MastodonEmulator:
                 "owner": token,
                 "path": str(target),
                 "status_id": None,
+                "file_name": secrets.token_hex(8),  # Paperclip's random file name
                 "dimensions": dimensions(part.head),
                 "focus": {"x": float(focus_x or 0), "y": float(focus_y or 0)},
                 "ready_at": self.clock()
@@ -376,7 +365,7 @@ class MastodonEmulator:
                 media["status_id"] = status_id
             status = {
                 "id": status_id,
-                "url": f"https://sandbox.local/@sandbox/{status_id}",
+                "url": f"{self.origin or 'https://sandbox.local'}/mastodon/@sandbox/{status_id}",
                 "content": f"<p>{text}</p>",
                 "visibility": visibility,
                 "media_attachments": [self._model(m) for m in attached],

@@ -15,6 +15,7 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -179,9 +180,40 @@ class GyazoOAuthEmulator(_OAuthBase):
 class MastodonOAuthEmulator(_OAuthBase):
     """App registration, authorize (with PKCE), token, and revoke."""
 
+    def __init__(
+        self, config: SandboxConfig, book: TokenBook, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.clock = clock
+        super().__init__(config, book)
+
     def reset(self) -> None:
         super().reset()
         self.apps: dict[str, dict[str, Any]] = {}
+        self.app_tokens: dict[str, set[str]] = {}  # client_id -> tokens minted for it
+        self.last_valid: dict[str, float] = {}  # client_id -> when it last had a valid token
+
+    def _app(self, client_id: str) -> dict[str, Any] | None:
+        """The registered app, unless the server has deleted it for want of a valid token
+        (``mastodon_tokenless_app_lifetime``, as Mastodon 4.2.0 to 4.2.8 did)."""
+        lifetime = self.config.mastodon_tokenless_app_lifetime
+        with self.lock:
+            app = self.apps.get(client_id)
+            if app is None or lifetime <= 0:
+                return app
+            now = self.clock()
+            tokens = self.app_tokens.get(client_id, set())
+            if any(self.book.state(token) == "valid" for token in tokens):
+                self.last_valid[client_id] = now
+                return app
+            if now - self.last_valid.get(client_id, now) < lifetime:
+                return app
+            self._forget(client_id)
+            return None
+
+    def _forget(self, client_id: str) -> None:
+        self.apps.pop(client_id, None)
+        self.app_tokens.pop(client_id, None)
+        self.last_valid.pop(client_id, None)
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         path = request.path
@@ -210,12 +242,15 @@ class MastodonOAuthEmulator(_OAuthBase):
             return self._token(request)
         if path == "/revoke" and request.method == "POST":
             form = _form(request)
-            app = self.apps.get(form.get("client_id", ""))
+            app = self._app(form.get("client_id", ""))
             if app is None or app["client_secret"] != form.get("client_secret"):
                 return _oauth_error(
                     403, "unauthorized_client", "You are not authorized to revoke this token"
                 )
             self.book.revoke(form.get("token", ""))
+            if self.config.mastodon_delete_app_on_revoke:  # snac2
+                with self.lock:
+                    self._forget(app["client_id"])
             return SandboxResponse(200, b"{}", list(JSON))
         return SandboxResponse(404, b'{"error":"Record not found"}', list(JSON))
 
@@ -240,11 +275,12 @@ class MastodonOAuthEmulator(_OAuthBase):
         }
         with self.lock:
             self.apps[client_id] = app
+            self.last_valid[client_id] = self.clock()
         return SandboxResponse(200, json.dumps(app).encode(), list(JSON))
 
     def _authorize(self, request: SandboxRequest) -> SandboxResponse:
         query = request.query
-        app = self.apps.get(query.get("client_id", ""))
+        app = self._app(query.get("client_id", ""))
         redirect = query.get("redirect_uri", "")
         if app is None:
             return _oauth_error(401, "invalid_client", INVALID_CLIENT)
@@ -275,7 +311,7 @@ class MastodonOAuthEmulator(_OAuthBase):
 
     def _token(self, request: SandboxRequest) -> SandboxResponse:
         form = _form(request)
-        app = self.apps.get(form.get("client_id", ""))
+        app = self._app(form.get("client_id", ""))
         if app is None or app["client_secret"] != form.get("client_secret"):
             return _oauth_error(401, "invalid_client", INVALID_CLIENT)
         grant = form.get("grant_type")
@@ -296,8 +332,11 @@ class MastodonOAuthEmulator(_OAuthBase):
                 "unsupported_grant_type",
                 "The authorization grant type is not supported by the authorization server.",
             )
+        token = self.book.mint("mastodon", 22)
+        with self.lock:
+            self.app_tokens.setdefault(app["client_id"], set()).add(token)
         body = {
-            "access_token": self.book.mint("mastodon", 22),
+            "access_token": token,
             "token_type": "Bearer",
             "scope": scope,
             "created_at": int(time.time()),

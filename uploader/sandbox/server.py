@@ -16,11 +16,12 @@ import io
 import ipaddress
 import json
 import logging
+import os
+import shutil
 import socket
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,6 +39,7 @@ from uploader.sandbox.exchange import (
 from uploader.sandbox.faults import REPLACING, SERVER_ERRORS, Fault, FaultPlan
 from uploader.sandbox.knobs import SandboxConfig
 from uploader.sandbox.pacing import slow_reader, trickle
+from uploader.sandbox.stats import Stats
 
 # Emulator modules import these from here.
 __all__ = ["Emulator", "SandboxRequest", "SandboxResponse", "SandboxServer"]
@@ -59,41 +61,6 @@ def loopback_family(host: str) -> socket.AddressFamily:
     if not address.is_loopback:
         raise ValueError(f"{host!r} is not a loopback address")
     return socket.AF_INET6 if address.version == 6 else socket.AF_INET
-
-
-class Stats:
-    """Counters for /_sandbox/stats and the request log, behind one lock."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.clear()
-
-    def clear(self) -> None:
-        self.requests = 0
-        self.responses_429 = 0
-        self.not_modified = 0
-        self.bytes_sent = 0
-        self.by_status: Counter[str] = Counter()
-        self.by_route: Counter[str] = Counter()
-        self.faults: Counter[str] = Counter()
-        self.log: list[dict[str, Any]] = []
-
-    def begin(self, entry: dict[str, Any]) -> None:
-        """Log a request as it arrives (so a slow answer is already visible)."""
-        with self.lock:
-            self.requests += 1
-            self.by_route[f"{entry['method']} {entry['path']}"] += 1
-            self.log.append(entry)
-
-    def record(self, entry: dict[str, Any], status: int | None, sent: int) -> None:
-        """Complete a logged request with its answer (None: dropped without one)."""
-        with self.lock:
-            self.bytes_sent += sent
-            if status is not None:
-                self.by_status[str(status)] += 1
-                self.responses_429 += status == 429
-                self.not_modified += status == 304
-            entry["status"] = status
 
 
 class SandboxServer(ThreadingHTTPServer):
@@ -123,6 +90,13 @@ class SandboxServer(ThreadingHTTPServer):
         self._live_lock = threading.Lock()
         self._live: dict[threading.Thread, socket.socket] = {}
         super().__init__(address, _Handler)
+
+    @property
+    def origin(self) -> str:
+        """``http://HOST:PORT`` (``http://[::1]:PORT``): where links to the sandbox point."""
+        host, port = self.server_address[:2]
+        shown = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         threading.current_thread().name = f"{THREAD_NAME}-connection"
@@ -264,6 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
             read=self._slow_reader(body.read),
             workdir=server.workdir,
             log=entry,
+            origin=server.origin,
         )
         fault = server.faults.draw(emulator.route_kind(self.command, request.path), prefix)
         if fault is not None:
@@ -319,7 +294,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.pause(response.delay)
         # Counted before the answer leaves, so a client reading the stats right after its
         # response finds it there (a client that hung up meanwhile is counted all the same).
-        sent = 0 if self.command == "HEAD" else len(response.body)
+        size = response.file.stat().st_size if response.file is not None else len(response.body)
+        sent = 0 if self.command == "HEAD" else size
         self.server.stats.record(entry, response.status, sent)
         self._reply(response)
 
@@ -336,6 +312,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             if "content-type" not in names and response.body:
                 self.send_header(*JSON)
+            if response.file is not None:
+                self._send_file(response.file)
+                return
             self.send_header("Content-Length", str(len(response.body)))
             if not self._trickling(headers=True):
                 self.end_headers()
@@ -372,6 +351,14 @@ class _Handler(BaseHTTPRequestHandler):
         trickle(self.wfile, data, config.trickle_bytes_per_second, self.server.pause)
         if self.server.stopping.is_set():
             raise ConnectionAbortedError("the sandbox is stopping")
+
+    def _send_file(self, path: Path) -> None:
+        """A stored file as the body, a chunk at a time (never held whole)."""
+        with open(path, "rb") as fh:
+            self.send_header("Content-Length", str(os.fstat(fh.fileno()).st_size))
+            self.end_headers()
+            if self.command != "HEAD":
+                shutil.copyfileobj(fh, self.wfile, 65536)
 
     def _control(self, path: str) -> None:
         server = self.server

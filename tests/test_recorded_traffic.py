@@ -291,3 +291,30 @@ def test_every_printed_link_and_id_is_accepted_back_by_info_and_delete(
         assert gone.returncode == 0, gone.stderr
         after = run_cli(["--config", config, "info", "-p", profile, record["id"]], env)
         assert after.returncode != 0
+        if profile == "ma":  # the post's link printed by `upload --post` (status_url)
+            _post_link_is_accepted_back(tmp_path, config, env)
+
+
+def _post_link_is_accepted_back(tmp_path: Path, config: str, env: dict[str, str]) -> None:
+    from tests.support.e2e import run_cli
+
+    image = str(write_png(tmp_path / "posted.png", seed=7))
+    up = run_cli(["--config", config, "upload", "-p", "ma", "--post", "-f", "json", image], env)
+    assert up.returncode == 0, up.stderr
+    record = json.loads(up.stdout)
+    link = record["status_url"]
+    assert "/@" in link, link
+    info = run_cli(["--config", config, "info", "-p", "ma", link, "--json"], env)
+    assert info.returncode == 0, info.stderr
+    assert (json.loads(info.stdout)["id"], json.loads(info.stdout)["url"]) == (
+        record["id"],
+        record["url"],
+    )
+    gone = run_cli(["--config", config, "delete", "-p", "ma", link], env)
+    assert gone.returncode == 0, gone.stderr
+    said = gone.stderr.decode()
+    assert f"post {link.rsplit('/', 1)[1]} and its media {record['id']}" in said, said
+    for ref in (link, record["id"]):  # the post and its media are both gone
+        after = run_cli(["--config", config, "info", "-p", "ma", ref], env)
+        assert after.returncode == 5, (ref, after.stderr)
+        assert "no such" in after.stderr.decode(), after.stderr

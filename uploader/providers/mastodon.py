@@ -45,6 +45,7 @@ from uploader.providers.mastodon_media import (
     mime_of,
     text_of,
 )
+from uploader.providers.mastodon_posts import only_media, post_id
 from uploader.providers.mastodon_status import idempotency_key, post_status, status_form
 from uploader.ratelimit.headers import mastodon_updates
 from uploader.ratelimit.limiter import BucketSpec, Refusal
@@ -252,8 +253,12 @@ class MastodonProvider:
 
     def info(self, media_id: str) -> MediaInfo:
         """``GET /api/v1/media/{id}`` through the cache (authed answers are ``no-store``,
-        so in practice this is a fresh GET each time). Only unattached media is found.
+        so in practice this is a fresh GET each time). Only unattached media is found;
+        a post's link gives the post's one media, read from the post itself.
         """
+        post = self._post_media(media_id)
+        if post is not None:
+            return media_info(post[1], post[2], self.profile.name)
         target = media_ref(media_id, self.profile.base_url)
         response = cached_get(
             self.session,
@@ -273,7 +278,14 @@ class MastodonProvider:
         )
 
     def delete(self, ref: str) -> str:
-        """``DELETE /api/v1/media/{id}`` (Mastodon 4.4+; only media not attached to a post)."""
+        """``DELETE /api/v1/media/{id}`` (Mastodon 4.4+; only media not attached to a post).
+
+        A post's link (printed by ``upload --post``) deletes that post and its one media:
+        ``DELETE /api/v1/statuses/{id}?delete_media=true`` (attached media has no delete).
+        """
+        post = self._post_media(ref)
+        if post is not None:
+            return self._delete_post(post[0], str(post[1]["id"]))
         target = media_ref(ref, self.profile.base_url)
         response = self.session.request(
             "DELETE", self._media_url(target), costs=API_COST, headers=self._headers()
@@ -291,6 +303,36 @@ class MastodonProvider:
         if self.cache is not None:
             self.cache.invalidate(self._media_url(target), self.credential.identity)
         return f"deleted Mastodon media {target}"
+
+    def _post_media(self, ref: str) -> tuple[str, dict[str, Any], httpx.Response] | None:
+        """For a post's link: (status id, its one media, the answer); None for other refs."""
+        status_id = post_id(ref, self.profile.base_url)
+        if status_id is None:
+            return None
+        url = f"{self.profile.base_url}/api/v1/statuses/{in_path(status_id)}"
+        response = self.session.request("GET", url, costs=API_COST, headers=self._headers())
+        if response.status_code == 404:
+            raise self._no_post(response, status_id)
+        return status_id, only_media(self._object(response, "post lookup", None), ref), response
+
+    def _delete_post(self, status_id: str, media_id: str) -> str:
+        url = f"{self.profile.base_url}/api/v1/statuses/{in_path(status_id)}"
+        response = self.session.request(
+            "DELETE", url, costs=API_COST, headers=self._headers(), params={"delete_media": "true"}
+        )
+        if response.status_code == 404:
+            raise self._no_post(response, status_id)
+        self._object(response, "delete", None)
+        return f"deleted Mastodon post {status_id} and its media {media_id}"
+
+    @staticmethod
+    def _no_post(response: httpx.Response, status_id: str) -> ProviderError:
+        reason = read_failure(response).message or "no reason given"
+        return ProviderError(
+            f"Mastodon has no such post {status_id}: {reason} (HTTP 404)",
+            status=404,
+            hint="the post may have been deleted, or is not visible to this account",
+        )
 
     def _media_url(self, target: str) -> str:
         return f"{self.profile.base_url}/api/v1/media/{in_path(target)}"

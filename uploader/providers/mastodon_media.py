@@ -59,7 +59,7 @@ FILES_PATH = re.compile(
     r"/media_attachments/(?:files|thumbnails)/((?:\d{3}/)+)(?:original|small|tiny)/"
 )
 # A post's link (``status_url``): ``https://host/@user/ID`` or ``/users/user/statuses/ID``.
-STATUS_PATH = re.compile(r"/(?:@[^/]+|users/[^/]+/statuses)/\d+/?$")
+STATUS_PATH = re.compile(r"/(?:@[^/]+|users/[^/]+/statuses)/(\d+)/?$")
 MEDIA_ID = re.compile(r"[A-Za-z0-9_-]+")
 log = logging.getLogger("uploader.mastodon")
 
@@ -71,7 +71,8 @@ def media_ref(ref: str, base_url: str) -> str:
     ``https://host/system/media_attachments/files/117/020/576/894/251/992/original/x.jpg``
     (whose last segment is a random name: the id is the zero-padded partition), its
     ``.../small/x.png`` preview and a video's ``.../thumbnails/.../original/x.jpg`` preview
-    all work. A post's link is refused (UsageError): it names no media.
+    all work. A post's link is refused (UsageError): it names no media (``info`` and
+    ``delete`` look the post up first: mastodon_posts).
     """
     what = "a Mastodon media id"
     text = ref.strip()

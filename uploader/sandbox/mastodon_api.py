@@ -3,7 +3,8 @@
 ``GET /api/v2/instance`` (public, weak ETag, 304), ``POST /api/v2/media`` (200 for small
 images; 202 with ``url: null`` for video or large files, then ``GET /api/v1/media/:id``
 answers 206 until ``mastodon_processing_seconds`` have passed), ``DELETE`` media,
-``POST /api/v1/statuses`` with ``Idempotency-Key``, ``verify_credentials``. The per-token API
+``POST /api/v1/statuses`` with ``Idempotency-Key`` (GET and DELETE of a status: mastodon_statuses),
+``verify_credentials``. The per-token API
 bucket and the media bucket are enforced; ``X-RateLimit-*`` describe whichever is closest to
 exhaustion, resets in ISO 8601 with microseconds on a period boundary (knob: epoch or none).
 Authenticated answers carry ``cache-control: private, no-store``.
@@ -27,6 +28,7 @@ from uploader.sandbox.filetypes import MASTODON_TYPES as MIME
 from uploader.sandbox.filetypes import dimensions, sniff
 from uploader.sandbox.knobs import SandboxConfig
 from uploader.sandbox.mastodon_shapes import media_file, media_model
+from uploader.sandbox.mastodon_statuses import status_answer
 from uploader.sandbox.multipart import MultipartError, boundary_of, parse
 from uploader.sandbox.oauth_apps import TokenBook
 from uploader.sandbox.server import SandboxRequest, SandboxResponse
@@ -79,6 +81,7 @@ class MastodonEmulator:
     def reset(self) -> None:
         self.media: dict[str, dict[str, Any]] = {}
         self.statuses: dict[str, dict[str, Any]] = {}
+        self.status_owners: dict[str, str] = {}  # status id -> the author's token
         self.idempotency: dict[tuple[str, str], str] = {}
         self.next_id = 117020576894251992
         self.api = _Window(self.config.mastodon_api_limit, self.config.mastodon_api_window)
@@ -188,6 +191,8 @@ class MastodonEmulator:
         if path == "/api/v1/statuses" and request.method == "POST":
             return self._status(request, token)
         request.drain()
+        if path.startswith("/api/v1/statuses/"):
+            return status_answer(self, request, path.rsplit("/", 1)[1], token, PRIVATE)
         if path == "/api/v1/accounts/verify_credentials" and request.method == "GET":
             account = {
                 "id": "1",
@@ -371,6 +376,7 @@ class MastodonEmulator:
                 "media_attachments": [self._model(m) for m in attached],
             }
             self.statuses[status_id] = status
+            self.status_owners[status_id] = token
             if key:
                 self.idempotency[(token, key)] = status_id
         return _json(200, status, PRIVATE)

@@ -1,0 +1,71 @@
+"""The Mastodon emulator's GET and DELETE ``/api/v1/statuses/:id``, with plain httpx."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.support.images import png_bytes
+from uploader.sandbox import Sandbox, SandboxConfig
+
+MA = {"Authorization": "Bearer ma"}
+
+
+def _post(sb: Sandbox, *seeds: int) -> dict[str, object]:
+    ids = []
+    for seed in seeds:
+        media = httpx.post(
+            f"{sb.base_url}/mastodon/api/v2/media",
+            headers=MA,
+            files={"file": ("a.png", png_bytes(seed=seed), "image/png")},
+            trust_env=False,
+        )
+        ids.append(media.json()["id"])
+    posted = httpx.post(
+        f"{sb.base_url}/mastodon/api/v1/statuses",
+        headers=MA,
+        data={"media_ids[]": ids, "status": "hi"},
+        trust_env=False,
+    )
+    assert posted.status_code == 200
+    body: dict[str, object] = posted.json()
+    return body
+
+
+def _status(sb: Sandbox, sid: object, method: str = "GET", **kw: object) -> httpx.Response:
+    url = f"{sb.base_url}/mastodon/api/v1/statuses/{sid}"
+    return httpx.request(method, url, trust_env=False, **kw)  # type: ignore[arg-type]
+
+
+def test_get_answers_the_stored_status_with_its_media() -> None:
+    with Sandbox(SandboxConfig()) as sb:
+        posted = _post(sb, 1, 2)
+        got = _status(sb, posted["id"], headers=MA)
+        assert got.status_code == 200
+        assert got.headers["cache-control"] == "private, no-store"
+        assert got.json() == posted
+        assert [m["id"] for m in got.json()["media_attachments"]] == [
+            m["id"]
+            for m in posted["media_attachments"]  # type: ignore[attr-defined]
+        ]
+        assert _status(sb, "999", headers=MA).json() == {"error": "Record not found"}
+        assert _status(sb, "999", headers=MA).status_code == 404
+
+
+def test_delete_is_for_the_author_and_delete_media_removes_the_media() -> None:
+    with Sandbox(SandboxConfig()) as sb:
+        posted = _post(sb, 3)
+        (media,) = posted["media_attachments"]  # type: ignore[misc]
+        other = {"Authorization": "Bearer someone-else"}
+        assert _status(sb, posted["id"], "DELETE", headers=other).status_code == 404
+        gone = _status(sb, posted["id"], "DELETE", headers=MA, params={"delete_media": "true"})
+        assert gone.status_code == 200
+        assert _status(sb, posted["id"], headers=MA).status_code == 404
+        assert [u["id"] for u in sb.uploads()] == []
+        kept = _post(sb, 4)
+        assert _status(sb, kept["id"], "DELETE", headers=MA).status_code == 200
+        (left,) = sb.uploads()  # without delete_media the media is detached, kept for re-use
+        lookup = httpx.get(
+            f"{sb.base_url}/mastodon/api/v1/media/{left['id']}", headers=MA, trust_env=False
+        )
+        assert lookup.status_code == 200
+        assert media["id"] != left["id"]

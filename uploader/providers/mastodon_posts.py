@@ -1,0 +1,45 @@
+"""A post's link given to ``info`` or ``delete`` (issue 11: every printed link accepted back).
+
+``upload --post`` prints the post's link (``status_url``); ``GET /api/v1/statuses/:id``
+(reference 3.5) names its media in ``media_attachments``. A post with one media stands for
+that media; a post with none or several is a usage error (exit 2) naming what to pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from uploader.errors import UsageError
+from uploader.providers.links import link_path, own_domain
+from uploader.providers.mastodon_media import STATUS_PATH
+
+
+def post_id(ref: str, base_url: str) -> str | None:
+    """The status id when ``ref`` is a post's link on the profile's server, else None
+    (a link to another host is refused by ``link_path``, as for media links)."""
+    path = link_path(ref, "a Mastodon media id", base_url, own_domain(base_url))
+    found = STATUS_PATH.search(path) if path is not None else None
+    return found.group(1) if found is not None else None
+
+
+def only_media(status: Mapping[str, Any], ref: str) -> dict[str, Any]:
+    """The post's one MediaAttachment; UsageError (exit 2) for none or several."""
+    found = status.get("media_attachments")
+    items = [
+        m
+        for m in (found if isinstance(found, list) else [])
+        if isinstance(m, dict) and isinstance(m.get("id"), str | int) and str(m["id"])
+    ]
+    if not items:
+        raise UsageError(
+            f"{ref!r} is the link of a post with no media",
+            hint="give the media id (`id` in the upload's JSON) or the media's link (`url`)",
+        )
+    if len(items) > 1:
+        ids = ", ".join(str(m["id"]) for m in items)
+        raise UsageError(
+            f"{ref!r} is the link of a post with {len(items)} media: {ids}",
+            hint="pass one of these media ids instead of the post's link",
+        )
+    return items[0]

@@ -91,3 +91,20 @@ def test_a_post_link_on_another_server_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not to this profile's server"):
         _provider(server, tmp_path).info(f"https://elsewhere.example/@me/{SID}")
     assert not [r for r in server.seen if "statuses" in r.url.path]
+
+
+def test_a_posted_media_id_points_at_the_post_link(tmp_path: Path) -> None:
+    with pytest.raises(ProviderError) as lookup:
+        _provider(Server({}), tmp_path).info(MID)
+    with pytest.raises(ProviderError) as delete:
+        _provider(Server({}), tmp_path).delete(MID)
+    for error in (lookup.value, delete.value):
+        assert "give the post's link" in (error.hint or "")
+        assert "status_url" in (error.hint or "")
+
+
+def test_a_media_file_link_on_another_media_host_is_still_a_media(tmp_path: Path) -> None:
+    link = "https://files.example/system/media_attachments/files/000/000/042/original/a.png"
+    server = Server({"GET /api/v1/media/42": [httpx.Response(200, json={**MEDIA, "id": "42"})]})
+    assert _provider(server, tmp_path).info(link).id == "42"
+    assert not [r for r in server.seen if "statuses" in r.url.path]

@@ -297,7 +297,8 @@ class MastodonProvider:
                 f"Mastodon cannot delete media {target}: {reason} (HTTP {status})",
                 status=status,
                 hint="only your own media that is not attached to a post can be deleted "
-                "(delete the post instead); servers before Mastodon 4.4 cannot delete media",
+                "(give the post's link, `status_url`, to delete the post); servers before "
+                "Mastodon 4.4 cannot delete media",
             )
         self._object(response, "delete", target)
         if self.cache is not None:

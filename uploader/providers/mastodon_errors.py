@@ -120,7 +120,7 @@ def error_for(
             f"Mastodon has no such media{which}: {detail} (HTTP 404)",
             status=status,
             hint="media can be looked up or deleted only while it is yours and not attached "
-            "to a post",
+            "to a post; for posted media give the post's link (`status_url`)",
         )
     if status == 413:
         return ProviderError(

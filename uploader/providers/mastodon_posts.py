@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from uploader.errors import UsageError
 from uploader.providers.links import link_path, own_domain
@@ -18,6 +19,13 @@ from uploader.providers.mastodon_media import STATUS_PATH
 def post_id(ref: str, base_url: str) -> str | None:
     """The status id when ``ref`` is a post's link on the profile's server, else None
     (a link to another host is refused by ``link_path``, as for media links)."""
+    text = ref.strip()
+    try:
+        shaped = "://" in text and STATUS_PATH.search(urlsplit(text).path) is not None
+    except ValueError:  # not a URL at all: media_ref says so
+        return None
+    if not shaped:
+        return None  # a media link, on whatever media host: media_ref reads it
     path = link_path(ref, "a Mastodon media id", base_url, own_domain(base_url))
     found = STATUS_PATH.search(path) if path is not None else None
     return found.group(1) if found is not None else None

@@ -318,3 +318,47 @@ def _post_link_is_accepted_back(tmp_path: Path, config: str, env: dict[str, str]
         after = run_cli(["--config", config, "info", "-p", "ma", ref], env)
         assert after.returncode == 5, (ref, after.stderr)
         assert "no such" in after.stderr.decode(), after.stderr
+
+
+def test_a_post_link_with_no_media_or_several_is_exit_2_in_a_real_process(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    import httpx
+
+    from tests.support.e2e import run_cli, sandbox_process, write_all_kinds
+
+    env = {**hermetic_env, "UPLOADER_MA_ACCESS_TOKEN": "t"}
+    auth = {"Authorization": "Bearer t"}
+    with sandbox_process() as base:
+        config = str(write_all_kinds(tmp_path / "c.toml", base))
+        api = f"{base}/mastodon/api"
+        ids = [
+            httpx.post(
+                f"{api}/v2/media",
+                headers=auth,
+                files={"file": ("a.png", write_png(tmp_path / f"{n}.png", seed=n).read_bytes())},
+                trust_env=False,
+            ).json()["id"]
+            for n in (1, 2)
+        ]
+        several = httpx.post(
+            f"{api}/v1/statuses", headers=auth, data={"media_ids[]": ids}, trust_env=False
+        ).json()["url"]
+        none = httpx.post(
+            f"{api}/v1/statuses", headers=auth, data={"status": "words"}, trust_env=False
+        ).json()["url"]
+        for command in ("info", "delete"):
+            many = run_cli(["--config", config, command, "-p", "ma", several], env)
+            said = many.stderr.decode()
+            assert many.returncode == 2, said
+            assert f"post with 2 media: {ids[0]}, {ids[1]}" in said
+            assert "hint: pass one of these media ids" in said
+            empty = run_cli(["--config", config, command, "-p", "ma", none], env)
+            assert empty.returncode == 2, empty.stderr
+            assert "post with no media" in empty.stderr.decode()
+            assert "Traceback" not in said + empty.stderr.decode()
+        # nothing was deleted: the post still answers
+        for link in (several, none):
+            sid = link.rsplit("/", 1)[1]
+            still = httpx.get(f"{api}/v1/statuses/{sid}", headers=auth, trust_env=False)
+            assert still.status_code == 200

@@ -24,6 +24,7 @@ LAYERS = {
     "http": 3,
     "imaging": 3,
     "ratelimit": 2,
+    "history": 2,
     "config": 1,
     "output": 1,
     "timewords": 1,

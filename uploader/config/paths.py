@@ -30,6 +30,15 @@ def cache_dir(env: Mapping[str, str]) -> Path:
     return _base(env, "XDG_CACHE_HOME", ".cache") / "uploader"
 
 
+def data_dir(env: Mapping[str, str]) -> Path:
+    return _base(env, "XDG_DATA_HOME", ".local/share") / "uploader"
+
+
+def history_path(env: Mapping[str, str]) -> Path:
+    """The upload history (a SQLite database, see ``uploader/history/store.py``)."""
+    return data_dir(env) / "history.sqlite3"
+
+
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` and every missing parent with mode 0700; return it.
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-UploadStatus = Literal["uploaded", "skipped", "failed"]
+UploadStatus = Literal["uploaded", "existing", "skipped", "failed"]
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
@@ -15,7 +15,10 @@ class ImageFile:
 
     ``source`` is always a real file that can be reopened on every attempt (stdin is
     spooled to a private temporary file first). ``label`` is what the user typed
-    (``-`` for stdin); ``filename`` is the name sent to the provider.
+    (``-`` for stdin); ``filename`` is the name sent to the provider. ``sha256`` is the
+    content's digest once it was read for the history, and ``data`` those very bytes when
+    the file was small enough to hold: the upload then sends them rather than reading the
+    file a second time (``imaging/content.py``).
     """
 
     source: Path
@@ -23,6 +26,8 @@ class ImageFile:
     filename: str
     size: int
     mime_type: str
+    sha256: str | None = None
+    data: bytes | None = None
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters

@@ -43,6 +43,8 @@ def run_upload(
     retry: RetryPolicy | None = None,
     options: UploadOptions | None = None,
     stdin: bytes = b"",
+    history: bool = True,
+    skip_existing: bool = False,
 ) -> Run:
     """Upload ``paths`` with ``fake``'s clock and sleep; ``transport`` (an
     ``httpx.MockTransport``) or, when None, the real network (a loopback sandbox)."""
@@ -70,6 +72,8 @@ def run_upload(
         on_limit=on_limit,
         max_wait=max_wait,
         retry=retry or RetryPolicy(),
+        history=history,
+        skip_existing=skip_existing,
     )
     run.exit_code = upload_command.upload(config, request, runtime, emit).exit_code
     return run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -101,5 +102,26 @@ def list_cmd(ctx: click.Context, /, page: int | None, as_json: bool, **_lookup: 
 @lookup_options
 @click.pass_context
 def delete(ctx: click.Context, /, ref: str, **_lookup: Any) -> None:
-    """Delete an upload: Imgur deletehash or id, Gyazo image id, Mastodon media id."""
-    ctx.obj.console.notice(_ask(ctx, lambda p: p.delete(ref), subject=ref))
+    """Delete an upload: Imgur deletehash or id, Gyazo image id, Mastodon media id, a
+    link printed by upload, or a local file (or sha256 prefix) the history knows."""
+    from uploader.commands import delete as core_delete
+
+    state: State = ctx.obj
+    profile = options.config(ctx).profile(options.profile_name(ctx)).name
+    history = core_delete.open_history(state.runtime())
+    try:
+        rows = core_delete.from_history(history, ref, profile)
+        if rows is None:
+            state.console.notice(_ask(ctx, lambda p: p.delete(ref), subject=ref))
+            core_delete.forget_remote(history, ref, profile)
+            return
+        for entry in rows:
+            state.console.notice(
+                _ask(
+                    ctx,
+                    functools.partial(core_delete.delete_row, history, entry),
+                    subject=entry.delete_id or entry.remote_id,
+                )
+            )
+    finally:
+        history.close()

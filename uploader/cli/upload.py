@@ -52,6 +52,20 @@ from uploader.models import UploadOptions
     default=None,
     help="Re-send an upload whose answer was lost (it may then exist twice).",
 )
+@click.option(
+    "--skip-existing/--no-skip-existing",
+    default=None,
+    envvar="UPLOADER_SKIP_EXISTING",
+    show_envvar=True,
+    help="Do not send a file the history shows already uploaded to this account: print "
+    "its stored link (status existing).",
+)
+@click.option(
+    "--history/--no-history",
+    "keep_history",
+    default=None,
+    help="Record the upload in the local history (default from config: on).",
+)
 @click.pass_context
 def upload(
     ctx: click.Context,
@@ -70,6 +84,8 @@ def upload(
     visibility: str | None,
     copy: bool,
     retry_ambiguous: bool | None,
+    skip_existing: bool | None,
+    keep_history: bool | None,
 ) -> None:
     """Upload PATH... ('-' reads standard input); one result per file, in order."""
     state: State = ctx.obj
@@ -90,6 +106,8 @@ def upload(
         on_limit=on_limit,
         max_wait=max_wait,
         retry=retry_policy(config.defaults, retry_ambiguous=retry_ambiguous),
+        history=config.defaults.history if keep_history is None else keep_history,
+        skip_existing=(config.defaults.skip_existing if skip_existing is None else skip_existing),
     )
     console = state.console
     if console.out is None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
 
+from uploader.commands.journal import open_journal
 from uploader.commands.runtime import Runtime, limit_policy, open_provider
 from uploader.config.settings import Config
 from uploader.errors import (
@@ -52,6 +54,8 @@ class UploadRequest:
     on_limit: str
     max_wait: float
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    history: bool = True  # keep the journal (``--no-history``, ``[defaults] history``)
+    skip_existing: bool = False
 
 
 Emit = Callable[[UploadResult, UploaderError | None], None]
@@ -91,7 +95,17 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
                 images.append(exc)
         remaining = sum(1 for item in images if isinstance(item, ImageFile))
         stop: UploaderError | None = None  # once set, the rest is not sent
-        claims = RunClaims()  # what earlier files of the run account for (recovery)
+        journal = open_journal(
+            profile,
+            provider,
+            runtime,
+            keep=request.history,
+            skip_existing=request.skip_existing,
+            retry_ambiguous=request.retry.retry_ambiguous,
+        )
+        stack.callback(journal.history.close)
+        # What earlier files of the run, and the history, account for (recovery).
+        claims = RunClaims(history=journal.claimed)
         # While a file is being uploaded: the session's request count when it started.
         started_at: int | None = None
         try:
@@ -103,7 +117,19 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
                 else:
                     try:
                         started_at = provider.session.requests_sent
-                        result = _upload_one(provider, item, request, remaining, runtime, claims)
+                        result = journal.run(
+                            item,
+                            provider,
+                            partial(
+                                _upload_one,
+                                provider,
+                                request=request,
+                                pending=remaining,
+                                runtime=runtime,
+                                claims=claims,
+                            ),
+                            claims,
+                        )
                     except UploaderError as exc:
                         if isinstance(exc, AmbiguousUploadError):
                             claims.unresolved.append(item)  # its upload may exist
@@ -334,6 +360,7 @@ def _recover(
     """Ask the listing, again while it cannot tell yet: the proven upload, None when its
     absence is proven. A lookup that fails (no listing, timeout, 5xx, unreadable answer)
     or never settles it leaves the file ambiguous (AmbiguousUploadError)."""
+    claims.load()
     pauses = iter(waits)
     while True:  # bounded: one lookup per wait, and one more
         try:

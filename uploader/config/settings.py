@@ -40,6 +40,10 @@ class Defaults:
     retries: int = 4
     retry_max_time: float = 30.0
     retry_ambiguous: bool = False
+    # Do not send a file the history shows already uploaded to the profile's account.
+    skip_existing: bool = False
+    # Keep the upload history (uploader/history/): the journal, --skip-existing, delete PATH.
+    history: bool = True
     # A 20 MB file over a 1 Mbit/s home uplink takes ~160 s to send: the write timeout
     # is per chunk, so 60 s of a stalled socket is the real bound, not the whole upload.
     connect_timeout: float = 10.0
@@ -214,6 +218,8 @@ DEFAULTS_SPEC: Mapping[str, OptionSpec] = {
     "retries": OptionSpec(int, minimum=1),
     "retry_max_time": OptionSpec(float, minimum=0, maximum=LONGEST),
     "retry_ambiguous": OptionSpec(bool),
+    "skip_existing": OptionSpec(bool),
+    "history": OptionSpec(bool),
     "connect_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),
     "read_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),
     "write_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),

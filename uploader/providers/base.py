@@ -13,6 +13,7 @@ here that take what they need. Provider modules must not import httpx at import 
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -178,8 +179,9 @@ def post_file(
     pending: int,
 ) -> httpx.Response:
     """POST ``image`` as multipart ``field``, streamed from disk (httpx sends 64 KiB
-    chunks from the open file: the file is never read whole into memory)."""
-    with image.source.open("rb") as stream:
+    chunks from the open file: the file is never read whole into memory), or the bytes
+    already read to hash it (``imaging/content.py``: the bytes hashed are the bytes sent)."""
+    with image.source.open("rb") if image.data is None else io.BytesIO(image.data) as stream:
         return session.request(
             "POST",
             url,

@@ -21,7 +21,7 @@ under three rules (issue 11, section 1):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from uploader.errors import AmbiguousUploadError
@@ -59,6 +59,15 @@ class RunClaims:
 
     claimed: set[str] = field(default_factory=set)
     unresolved: list[ImageFile] = field(default_factory=list)
+    # The ids the history gives to other files, read when a lookup first needs them.
+    history: Callable[[], set[str]] | None = None
+
+    def load(self) -> None:
+        """Add the history's claims (once): an object claimed by a row of the history is
+        never another file's lost upload."""
+        if self.history is not None:
+            self.claimed |= self.history()
+            self.history = None
 
 
 @dataclass(frozen=True)

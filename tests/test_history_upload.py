@@ -426,3 +426,50 @@ def test_the_bytes_hashed_are_the_bytes_sent_even_if_the_file_changes(
     assert original in body
     assert png_bytes(seed=41) not in body
     assert _rows(hermetic_env)[0]["sha256"] == hashlib.sha256(original).hexdigest()
+
+
+# -- recovery uses the history --------------------------------------------------------------
+
+
+def test_an_object_the_history_gives_to_an_earlier_upload_is_never_taken_as_a_lost_one(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    # Signed in: an earlier run stored a.png as Prev001. Now a.png is uploaded again (a new
+    # upload was asked for) and the answer is lost; the listing shows Prev001, every field
+    # agreeing and made inside the window (clocks agree to the second): without the history
+    # it would be reported as this upload. It is another upload's: ambiguous, not re-sent.
+    fake = FakeTime(1_785_000_000.0)
+    image = write_png(tmp_path / "a.png")
+    item = {
+        **uploaded()["data"],
+        "id": "Prev001",
+        "name": "a.png",
+        "size": image.stat().st_size,
+        "datetime": int(fake.clock()),
+    }
+    listing = httpx.Response(200, json={"data": [item], "success": True, "status": 200})
+    config = config_of(imgur_toml("http://127.0.0.1:1/imgur"), tmp_path)
+    signed_in = {**hermetic_env, "UPLOADER_IM_ACCESS_TOKEN": "im-token"}
+    earlier = Routes({"POST /imgur/3/image": [httpx.Response(200, json=uploaded(id="Prev001"))]})
+    first = run_upload(
+        config, [str(image)], signed_in, fake, transport=httpx.MockTransport(earlier)
+    )
+    assert first.results[0].id == "Prev001"
+    lost = Routes(
+        {
+            "POST /imgur/3/image": [httpx.ReadError("lost")],
+            "GET /imgur/3/account/me/images": [listing],
+        },
+        clock=fake.clock,
+    )
+    second = run_upload(
+        config,
+        [str(image)],
+        signed_in,
+        fake,
+        transport=httpx.MockTransport(lost),
+        retry=RetryPolicy(attempts=3, base=0.5),
+    )
+    (result,) = second.results
+    assert (result.status, result.id, result.ambiguous) == ("failed", None, True)
+    assert lost.count("POST") == 1  # not re-sent: it may exist

@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, NamedTuple
 
+from uploader.commands.recheck import LOOKUP_WAITS, HeldLines, lookup
 from uploader.commands.runtime import Runtime, limit_policy, open_provider
 from uploader.config.settings import Config
 from uploader.errors import (
@@ -24,7 +25,6 @@ from uploader.errors import (
     OutputClosedError,
     OutputError,
     RateLimitError,
-    ServerError,
     SkippedError,
     UnreadableAnswerError,
     UploaderError,
@@ -35,7 +35,7 @@ from uploader.imaging.inspect import inspect_path, spooled_stdin
 from uploader.models import ImageFile, UploadOptions, UploadResult, UploadStatus
 from uploader.output import one_line
 from uploader.providers.base import check_limits
-from uploader.providers.recovery import ADVICE, RunClaims, Window
+from uploader.providers.recovery import RunClaims, Window
 from uploader.timewords import describe
 
 if TYPE_CHECKING:
@@ -92,6 +92,10 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
         remaining = sum(1 for item in images if isinstance(item, ImageFile))
         stop: UploaderError | None = None  # once set, the rest is not sent
         claims = RunClaims()  # what earlier files of the run account for (recovery)
+        retry_ambiguous = request.retry.retry_ambiguous
+        emit = stack.enter_context(
+            HeldLines(emit, provider, claims, runtime, enabled=not retry_ambiguous)
+        )
         # While a file is being uploaded: the session's request count when it started.
         started_at: int | None = None
         try:
@@ -131,6 +135,14 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
                 results.append(failed)
                 codes.append(error.exit_code)
                 emit(failed, error)
+            if stop is None:  # a file a lagging listing left ambiguous: one more look
+                emit.recheck(
+                    images,
+                    results,
+                    codes,
+                    send=lambda image: _upload_one(provider, image, request, 1, runtime, claims),
+                    fail=lambda label, error: _failure(label, profile.name, error),
+                )
         except KeyboardInterrupt:
             # Account for every file before the interrupt goes on to the CLI (exit 130):
             # the one in flight may or may not have reached the server; the rest were not sent.
@@ -245,7 +257,7 @@ def _upload_one(
 
     def recover(waits: Sequence[float]) -> UploadResult | None:
         assert lost_at is not None
-        return _recover(provider, image, Window(started, lost_at), claims, runtime, waits)
+        return lookup(provider, image, Window(started, lost_at), claims, runtime, waits)
 
     def attempt() -> UploadResult:
         nonlocal lost_at, twice
@@ -272,6 +284,7 @@ def _upload_one(
             if isinstance(exc, NetworkError) and not exc.sent:
                 raise
             lost_at = runtime.clock()
+            claims.lost[id(image)] = Window(started, lost_at)  # for the end-of-batch look
             if provider.can_find_uploads():
                 found = recover(LOOKUP_WAITS)  # AmbiguousUploadError: it cannot tell
                 if found is not None:
@@ -317,43 +330,6 @@ def _upload_one(
             error="uploaded, but an earlier attempt's answer was lost: it may exist twice",
         )
     return result
-
-
-# Waits between lookups while a lagging listing catches up (bounded: 1 + 3 lookups).
-LOOKUP_WAITS = (1.0, 2.0, 4.0)
-
-
-def _recover(
-    provider: Provider,
-    image: ImageFile,
-    window: Window,
-    claims: RunClaims,
-    runtime: Runtime,
-    waits: Sequence[float],
-) -> UploadResult | None:
-    """Ask the listing, again while it cannot tell yet: the proven upload, None when its
-    absence is proven. A lookup that fails (no listing, timeout, 5xx, unreadable answer)
-    or never settles it leaves the file ambiguous (AmbiguousUploadError)."""
-    pauses = iter(waits)
-    while True:  # bounded: one lookup per wait, and one more
-        try:
-            return provider.find_upload(image, window=window, claims=claims)
-        except AmbiguousUploadError as exc:
-            undecided: UploaderError = exc
-        except UploaderError as exc:
-            undecided = AmbiguousUploadError(
-                f"{image.label}: the upload's answer was lost and the lookup among recent "
-                f"uploads failed ({one_line(exc.message)}); the image may or may not exist",
-                hint=ADVICE,
-            )
-            undecided.__cause__ = exc
-            if not isinstance(exc, NetworkError | ServerError | UnreadableAnswerError):
-                raise undecided from exc  # a 404 or a refusal: asking again will not help
-        wait = next(pauses, None)
-        if wait is None:
-            raise undecided
-        runtime.debug(f"{one_line(undecided.message)}; looking again in {wait:.0f} s")
-        runtime.sleep(wait)
 
 
 def when_allowed(error: UploaderError, provider: Provider, now: float) -> UploaderError:

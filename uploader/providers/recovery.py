@@ -55,10 +55,13 @@ class Listed:
 @dataclass
 class RunClaims:
     """What the other files of this run already account for: remote ids reported for them
-    (uploaded or recovered) and files whose upload may exist without an id (ambiguous)."""
+    (uploaded or recovered) and files whose upload may exist without an id (ambiguous);
+    ``lost``: the window of each file's last lost answer (by ``id()`` of its ImageFile),
+    for the look at the listing at the end of the batch."""
 
     claimed: set[str] = field(default_factory=set)
     unresolved: list[ImageFile] = field(default_factory=list)
+    lost: dict[int, Window] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -165,9 +165,10 @@ class GyazoProvider:
             f"{self.profile.base_url}/api/images",
             costs=COST,
             headers=self._headers(),
-            params={"page": 1, "per_page": PER_PAGE},
+            params={"page": 1, "per_page": 100},
         )
         items = self._list(response, "recent-uploads lookup")
+        paging = PageInfo.from_headers(response.headers)
         pairs = [(entry, item) for item in items if (entry := listed_of(item)) is not None]
         found = identify(
             image,
@@ -176,7 +177,11 @@ class GyazoProvider:
             headers=response.headers,
             local_now=self.clock(),
             claims=RunClaims(claims.claimed | self._uploaded, claims.unresolved),
-            complete=len(items) < PER_PAGE,
+            # The page holds everything when it is shorter than the page size the server
+            # says it used (X-Per-Page), or than its default (20) when it does not say,
+            # or when it holds the whole count (X-Total-Count).
+            complete=len(items) < min(paging.per_page or PER_PAGE, 100)
+            or (paging.total is not None and 0 < paging.total <= len(items)),
             provider=self.display_name,
         )
         if found is None:

@@ -57,7 +57,13 @@ def main() -> int:
 def one_run(
     run: int, files: int, seed: int, latency: float, rng: random.Random
 ) -> dict[str, float | int]:
-    config = SandboxConfig(seed=seed + run, latency=latency)
+    config = SandboxConfig(
+        seed=seed + run,
+        latency=latency,
+        imgur_user_limit=10**6,
+        imgur_client_limit=10**7,
+        imgur_post_limit=10**4,
+    )
     with tempfile.TemporaryDirectory() as tmp, Sandbox(config) as sandbox:
         root = Path(tmp)
         env = hermetic_env(root)

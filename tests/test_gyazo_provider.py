@@ -419,7 +419,7 @@ def test_find_upload_matches_on_type_and_time_only_when_unique(tmp_path: Path) -
     assert found is not None
     assert (found.id, found.url, found.delete_id) == (ID, UPLOADED["url"], ID)
     assert ("recovered", "found among recent uploads after a lost answer") in found.extra
-    assert str(seen[0].url) == f"{API}/api/images?page=1&per_page=20"
+    assert str(seen[0].url) == f"{API}/api/images?page=1&per_page=100"
     # Once reported, an image is never taken for another file's lost upload; made 10
     # minutes after the attempt, it is not this upload either (it may be a late copy).
     for again, since, claimed in (

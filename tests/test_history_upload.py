@@ -473,3 +473,48 @@ def test_an_object_the_history_gives_to_an_earlier_upload_is_never_taken_as_a_lo
     (result,) = second.results
     assert (result.status, result.id, result.ambiguous) == ("failed", None, True)
     assert lost.count("POST") == 1  # not re-sent: it may exist
+
+
+# -- the end-of-batch look keeps the history true -------------------------------------------
+
+
+def _statuses(env: dict[str, str]) -> list[tuple[str, str, str | None]]:
+    return [(Path(r["path"]).name, r["status"], r["remote_id"]) for r in _rows(env)]
+
+
+def test_a_file_found_at_the_end_of_the_batch_is_uploaded_in_the_history(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    from tests.test_upload_recheck import _b_answer, _b_listed, _batch
+    from tests.test_upload_recovery import LOST
+    from tests.test_upload_recovery import _item as item_of
+
+    _, run, _ = _batch(
+        tmp_path,
+        hermetic_env,
+        [LOST, _b_answer()],
+        [_b_listed(), item_of("Mine001", 1_785_000_000.0)],
+    )
+    assert [r.status for r in run.results] == ["uploaded", "uploaded"]
+    assert _statuses(hermetic_env) == [
+        ("a.png", "uploaded", "Mine001"),
+        ("b.png", "uploaded", "Bbbbbb1"),
+    ]
+
+
+def test_a_file_proven_absent_and_sent_again_at_the_end_has_a_row_per_attempt(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    from tests.test_upload_recheck import _b_answer, _b_listed, _batch
+    from tests.test_upload_recovery import LOST
+
+    _, run, _ = _batch(
+        tmp_path, hermetic_env, [LOST, _b_answer(), _b_answer("Again01")], [_b_listed()]
+    )
+    assert [r.id for r in run.results] == ["Again01", "Bbbbbb1"]
+    assert _statuses(hermetic_env) == [
+        ("a.png", "failed", None),  # proven never stored
+        ("b.png", "uploaded", "Bbbbbb1"),
+        ("a.png", "uploaded", "Again01"),
+    ]
+    assert "proved it absent" in _rows(hermetic_env)[0]["error"]

@@ -206,3 +206,67 @@ def test_an_image_whose_dimensions_cannot_be_read_is_judged_without_them(
     assert read_dimensions(path) is None
     found = _identify(image, [_item(image, "Mine001", T0 + 1, width=5, height=5)])
     assert (found.id if found else None) == "Mine001"
+
+
+# -- hostile listings and clocks (issue 11 section 1, re-audit) ------------------------------
+
+
+@pytest.mark.parametrize("date", ["garbage", "Tue, 32 Foo 2026 99:99:99 GMT", ""])
+def test_an_unreadable_date_header_measures_no_clock(tmp_path: Path, date: str) -> None:
+    # The server's clock is 50 s ahead, its Date cannot be read: the clocks are unknown.
+    # A look-alike made by another client at our window's local time must not be proof
+    # (ours, 50 s later on the server's clock, is listed too): two candidates.
+    image = _image(tmp_path, "a")
+    ours = _item(image, "Mine001", T0 + 1)
+    other = _item(image, "Other01", T0 + 1 - SKEW)
+    with pytest.raises(AmbiguousUploadError, match="could be it"):
+        _identify(image, [ours, other], headers={"date": date})
+
+
+@pytest.mark.parametrize("when", [float("inf"), 1e16, (T0 + 30) * 1000])
+def test_an_object_dated_after_the_listing_proves_no_catch_up(tmp_path: Path, when: float) -> None:
+    # A broken date (infinite, absurd, an epoch in milliseconds) is no sign that the
+    # listing has caught up past the attempt: absence is not proven.
+    image = _image(tmp_path, "a")
+    broken = Listed(id="Broken1", created_at=when, name="later.png", width=640, height=480)
+    with pytest.raises(AmbiguousUploadError, match="does not show it yet"):
+        _identify(image, [broken])
+    newer = _item(image, "Newer01", WINDOW.until + 30, name="later.png")
+    assert _identify(image, [broken, newer]) is None  # a plausible one does
+
+
+@pytest.mark.parametrize("when", [None, float("nan")])
+def test_an_undated_look_alike_is_no_proof_of_absence(tmp_path: Path, when: float | None) -> None:
+    image = _image(tmp_path, "a")
+    newer = _item(image, "Newer01", WINDOW.until + 30, name="later.png")
+    undated = Listed(id="Undated", created_at=when, name=image.filename, width=8, height=8)
+    with pytest.raises(AmbiguousUploadError, match="could be it but do not match"):
+        _identify(image, [newer, undated])
+    other = Listed(id="Other01", created_at=when, name="x.png", width=8, height=8)
+    assert _identify(image, [newer, other]) is None  # another name: not this file
+
+
+def test_an_object_listed_twice_is_one_candidate(tmp_path: Path) -> None:
+    image = _image(tmp_path, "a")
+    mine = _item(image, "Mine001", T0 + 1)
+    for listing in ([mine, mine], [mine, _item(image, "Mine001", T0 + 1.5)]):
+        found = _identify(image, listing)
+        assert (found.id if found else None) == "Mine001"
+
+
+@pytest.mark.parametrize("behind", [300.0, 3600.0, 86400.0])
+def test_without_a_date_header_an_older_look_alike_blocks_absence(
+    tmp_path: Path, behind: float
+) -> None:
+    # No Date header: the server's clock may be far behind ours, so a look-alike listed
+    # long before the window may be our upload; an object long after it shows a catch-up.
+    image = _image(tmp_path, "a")
+    newer = Listed(id="Newer01", created_at=WINDOW.until + 200, name="later.png")
+    older = Listed(id="Older01", created_at=T0 - behind, name=image.filename, width=8, height=8)
+    with pytest.raises(AmbiguousUploadError, match="could be it"):
+        _identify(image, [newer, older], headers={})
+    other = Listed(id="Other01", created_at=T0 - behind, name="x.png", width=8, height=8)
+    assert _identify(image, [newer, other], headers={}) is None
+    # With the clocks measured, an older look-alike is an earlier upload of the same file.
+    measured = {"date": formatdate(T0 + 10, usegmt=True)}
+    assert _identify(image, [newer, older], headers=measured) is None

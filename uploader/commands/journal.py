@@ -57,9 +57,36 @@ class Journal:
     clock: Callable[[], float] = field(default=lambda: 0.0)
     _claimed: set[str] | None = None
 
+    # The row of each file's last attempt (by the file's object), for the end-of-batch look.
+    _rows: dict[int, int] = field(default_factory=dict)
+
     @property
     def enabled(self) -> bool:
         return self.history.enabled
+
+    def prepare(self, image: ImageFile) -> ImageFile:
+        """``image`` hashed (and held) when the history is on; as it is otherwise."""
+        return fingerprint(image) if self.enabled else image
+
+    def recovered(self, image: ImageFile, result: UploadResult) -> None:
+        """A file left ambiguous was proven uploaded after all (end of the batch)."""
+        row = self._rows.get(id(image))
+        if row is not None:
+            self._done(row, result)
+
+    def resend(
+        self,
+        image: ImageFile,
+        provider: Provider,
+        send: Callable[[ImageFile], UploadResult],
+    ) -> UploadResult:
+        """Send again a file whose earlier attempt the listing proved absent."""
+        row = self._rows.get(id(image))
+        if row is not None:
+            self.history.finish(
+                row, "failed", error="not created: the account's listing proved it absent"
+            )
+        return self._send(image, provider, send, twice=None)
 
     def claimed(self) -> set[str]:
         """Remote ids the history gives to some file (read once per batch, when needed)."""
@@ -97,6 +124,18 @@ class Journal:
             if unsettled
             else None
         )
+        return self._send(image, provider, send, twice=twice)
+
+    def _send(
+        self,
+        image: ImageFile,
+        provider: Provider,
+        send: Callable[[ImageFile], UploadResult],
+        *,
+        twice: str | None,
+    ) -> UploadResult:
+        """Write the pending row, send, complete the row."""
+        assert image.sha256 is not None
         row = self.history.begin(
             self.target,
             sha256=image.sha256,
@@ -104,6 +143,8 @@ class Journal:
             path=image.label,
             resolved=None if image.label == "-" else str(image.source.resolve()),
         )
+        if row is not None:
+            self._rows[id(image)] = row
         sent_before = provider.session.requests_sent
         try:
             result = send(image)
@@ -118,6 +159,10 @@ class Journal:
             raise
         if twice and not result.ambiguous:
             result = replace(result, ambiguous=True, error=twice)
+        self._done(row, result)
+        return result
+
+    def _done(self, row: int | None, result: UploadResult) -> None:
         self.history.finish(
             row,
             "uploaded",
@@ -130,7 +175,6 @@ class Journal:
         )
         if result.id:
             self.claimed().add(result.id)
-        return result
 
     def _failed(self, row: int | None, exc: UploaderError) -> None:
         maybe = isinstance(exc, AmbiguousUploadError | InterruptedUploadError)

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
 
-from uploader.commands.journal import open_journal
+from uploader.commands.journal import Journal, open_journal
+from uploader.commands.recheck import LOOKUP_WAITS, HeldLines, lookup
 from uploader.commands.runtime import Runtime, limit_policy, open_provider
 from uploader.config.settings import Config
 from uploader.errors import (
@@ -26,7 +27,6 @@ from uploader.errors import (
     OutputClosedError,
     OutputError,
     RateLimitError,
-    ServerError,
     SkippedError,
     UnreadableAnswerError,
     UploaderError,
@@ -37,7 +37,7 @@ from uploader.imaging.inspect import inspect_path, spooled_stdin
 from uploader.models import ImageFile, UploadOptions, UploadResult, UploadStatus
 from uploader.output import one_line
 from uploader.providers.base import check_limits
-from uploader.providers.recovery import ADVICE, RunClaims, Window
+from uploader.providers.recovery import RunClaims, Window
 from uploader.timewords import describe
 
 if TYPE_CHECKING:
@@ -106,10 +106,18 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
         stack.callback(journal.history.close)
         # What earlier files of the run, and the history, account for (recovery).
         claims = RunClaims(history=journal.claimed)
+        retry_ambiguous = request.retry.retry_ambiguous
+        emit = stack.enter_context(
+            HeldLines(emit, provider, claims, runtime, enabled=not retry_ambiguous)
+        )
         # While a file is being uploaded: the session's request count when it started.
         started_at: int | None = None
         try:
-            for label, item in zip(request.paths, images, strict=True):
+            for index, label in enumerate(request.paths):
+                if stop is None:
+                    # Hashed for the history: from here on, this object is the file.
+                    images[index] = _prepared(journal, images[index])
+                item = images[index]
                 if isinstance(item, UploaderError):
                     error: UploaderError = item
                 elif stop is not None:
@@ -157,6 +165,26 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
                 results.append(failed)
                 codes.append(error.exit_code)
                 emit(failed, error)
+            if stop is None:  # a file a lagging listing left ambiguous: one more look
+                emit.recheck(
+                    images,
+                    results,
+                    codes,
+                    send=lambda image: journal.resend(
+                        image,
+                        provider,
+                        partial(
+                            _upload_one,
+                            provider,
+                            request=request,
+                            pending=1,
+                            runtime=runtime,
+                            claims=claims,
+                        ),
+                    ),
+                    fail=lambda label, error: _failure(label, profile.name, error),
+                    found=journal.recovered,
+                )
         except KeyboardInterrupt:
             # Account for every file before the interrupt goes on to the CLI (exit 130):
             # the one in flight may or may not have reached the server; the rest were not sent.
@@ -245,6 +273,15 @@ def _failure(label: str, profile: str, error: UploaderError) -> UploadResult:
     )
 
 
+def _prepared(journal: Journal, item: ImageFile | UploaderError) -> ImageFile | UploaderError:
+    if isinstance(item, UploaderError):
+        return item
+    try:
+        return journal.prepare(item)
+    except UploaderError as exc:
+        return exc
+
+
 def _check(provider: Provider, image: ImageFile) -> None:
     check_limits(image, provider.limits(), provider.display_name)
 
@@ -271,7 +308,7 @@ def _upload_one(
 
     def recover(waits: Sequence[float]) -> UploadResult | None:
         assert lost_at is not None
-        return _recover(provider, image, Window(started, lost_at), claims, runtime, waits)
+        return lookup(provider, image, Window(started, lost_at), claims, runtime, waits)
 
     def attempt() -> UploadResult:
         nonlocal lost_at, twice
@@ -298,6 +335,7 @@ def _upload_one(
             if isinstance(exc, NetworkError) and not exc.sent:
                 raise
             lost_at = runtime.clock()
+            claims.lost[id(image)] = Window(started, lost_at)  # for the end-of-batch look
             if provider.can_find_uploads():
                 found = recover(LOOKUP_WAITS)  # AmbiguousUploadError: it cannot tell
                 if found is not None:
@@ -343,44 +381,6 @@ def _upload_one(
             error="uploaded, but an earlier attempt's answer was lost: it may exist twice",
         )
     return result
-
-
-# Waits between lookups while a lagging listing catches up (bounded: 1 + 3 lookups).
-LOOKUP_WAITS = (1.0, 2.0, 4.0)
-
-
-def _recover(
-    provider: Provider,
-    image: ImageFile,
-    window: Window,
-    claims: RunClaims,
-    runtime: Runtime,
-    waits: Sequence[float],
-) -> UploadResult | None:
-    """Ask the listing, again while it cannot tell yet: the proven upload, None when its
-    absence is proven. A lookup that fails (no listing, timeout, 5xx, unreadable answer)
-    or never settles it leaves the file ambiguous (AmbiguousUploadError)."""
-    claims.load()
-    pauses = iter(waits)
-    while True:  # bounded: one lookup per wait, and one more
-        try:
-            return provider.find_upload(image, window=window, claims=claims)
-        except AmbiguousUploadError as exc:
-            undecided: UploaderError = exc
-        except UploaderError as exc:
-            undecided = AmbiguousUploadError(
-                f"{image.label}: the upload's answer was lost and the lookup among recent "
-                f"uploads failed ({one_line(exc.message)}); the image may or may not exist",
-                hint=ADVICE,
-            )
-            undecided.__cause__ = exc
-            if not isinstance(exc, NetworkError | ServerError | UnreadableAnswerError):
-                raise undecided from exc  # a 404 or a refusal: asking again will not help
-        wait = next(pauses, None)
-        if wait is None:
-            raise undecided
-        runtime.debug(f"{one_line(undecided.message)}; looking again in {wait:.0f} s")
-        runtime.sleep(wait)
 
 
 def when_allowed(error: UploaderError, provider: Provider, now: float) -> UploaderError:

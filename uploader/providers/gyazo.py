@@ -35,6 +35,8 @@ from uploader.providers.gyazo_media import (
     listed_of,
     media_info,
     text_of,
+    thumb_key,
+    thumb_key_of,
 )
 from uploader.providers.links import in_path
 from uploader.providers.recovery import RunClaims, Window, identify
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 
 COST = {"daily": 1}  # every call counts against the 12,500 a day (reference 2.5)
 PER_PAGE = 20
+THUMB_PAGES = 5  # a thumb link is looked for among the 500 most recent uploads
 MiB = 1024 * 1024
 # The API lists no accepted types; these are the still-image formats Gyazo shows. No video.
 IMAGE_TYPES = frozenset(
@@ -162,9 +165,10 @@ class GyazoProvider:
             f"{self.profile.base_url}/api/images",
             costs=COST,
             headers=self._headers(),
-            params={"page": 1, "per_page": PER_PAGE},
+            params={"page": 1, "per_page": 100},
         )
         items = self._list(response, "recent-uploads lookup")
+        paging = PageInfo.from_headers(response.headers)
         pairs = [(entry, item) for item in items if (entry := listed_of(item)) is not None]
         found = identify(
             image,
@@ -173,7 +177,11 @@ class GyazoProvider:
             headers=response.headers,
             local_now=self.clock(),
             claims=RunClaims(claims.claimed | self._uploaded, claims.unresolved),
-            complete=len(items) < PER_PAGE,
+            # The page holds everything when it is shorter than the page size the server
+            # says it used (X-Per-Page), or than its default (20) when it does not say,
+            # or when it holds the whole count (X-Total-Count).
+            complete=len(items) < min(paging.per_page or PER_PAGE, 100)
+            or (paging.total is not None and 0 < paging.total <= len(items)),
             provider=self.display_name,
         )
         if found is None:
@@ -187,11 +195,12 @@ class GyazoProvider:
         return []
 
     def info(self, media_id: str) -> MediaInfo:
-        """``GET {base}/api/images/{id}`` through the ETag cache."""
+        """``GET {base}/api/images/{id}`` through the ETag cache (a thumb link is looked
+        up in the listing first: :meth:`_resolve`)."""
         response = cached_get(
             self.session,
             self.cache,
-            self._image_url(gyazo_id(media_id, self.profile.base_url)),
+            self._image_url(self._resolve(media_id)),
             identity=self.credential.identity,
             costs=COST,
             headers=self._headers(),
@@ -223,8 +232,9 @@ class GyazoProvider:
         return self._page
 
     def delete(self, ref: str) -> str:
-        """Delete by image id or by a ``gyazo.com/<id>`` / ``i.gyazo.com/<id>.png`` link."""
-        target = gyazo_id(ref, self.profile.base_url)
+        """Delete by image id or by any link of the image (``gyazo.com/<id>``,
+        ``i.gyazo.com/<id>.png``, its thumb_url)."""
+        target = self._resolve(ref)
         response = self.session.request(
             "DELETE", self._image_url(target), costs=COST, headers=self._headers()
         )
@@ -232,6 +242,35 @@ class GyazoProvider:
         if self.cache is not None:
             self.cache.invalidate(self._image_url(target), self.credential.identity)
         return f"deleted Gyazo image {target}"
+
+    def _resolve(self, ref: str) -> str:
+        """The image id ``ref`` names. A thumb link names none (its token holds a storage
+        key): the image whose ``thumb_url`` carries the same token is looked for in the
+        account's listing, newest first, at most THUMB_PAGES pages of 100."""
+        token = thumb_key(ref, self.profile.base_url)
+        if token is None:
+            return gyazo_id(ref, self.profile.base_url)
+        for page in range(1, THUMB_PAGES + 1):
+            response = self.session.request(
+                "GET",
+                f"{self.profile.base_url}/api/images",
+                costs=COST,
+                headers=self._headers(),
+                params={"page": page, "per_page": 100},
+            )
+            items = self._list(response, "listing")
+            for item in items:
+                image_id = text_of(item.get("image_id"))
+                if image_id and thumb_key_of(item) == token:
+                    return gyazo_id(image_id, self.profile.base_url)
+            if len(items) < (PageInfo.from_headers(response.headers).per_page or 100):
+                break  # the last page
+        raise ProviderError(
+            f"Gyazo has no such image: no upload among the account's "
+            f"{THUMB_PAGES * 100} most recent has the thumbnail {ref!r}",
+            hint="give the image id, its url or its permalink_url",
+            status=404,
+        )
 
     def _image_url(self, target: str) -> str:
         return f"{self.profile.base_url}/api/images/{in_path(target)}"

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from uploader.errors import UsageError
 from uploader.http.cache import CACHE_STATUS_HEADER
 from uploader.models import MediaInfo
 from uploader.providers.links import checked_id, link_path
@@ -41,13 +42,49 @@ class PageInfo(NamedTuple):
 GYAZO_ID = re.compile(r"[A-Za-z0-9]+")  # hex in practice; kept lenient about the letters
 
 
+# A thumb link that names the image: ``thumb.gyazo.com/thumb/960/<32 hex>.jpg``.
+THUMB_BY_ID = re.compile(r"/thumb/(?:[\w-]+/)*([0-9a-f]{32})\.\w+")
+THUMB_TOKEN = re.compile(r"[\w.-]+")
+
+
 def gyazo_id(ref: str, base_url: str) -> str:
     """The image id in a bare id, ``https://gyazo.com/<id>`` or ``https://i.gyazo.com/<id>.png``
-    (or a link on the profile's own server); UsageError for anything else."""
+    (or a link on the profile's own server); UsageError for anything else. A thumb link
+    that does not name the image (:func:`thumb_key`) is refused here."""
     what = "a Gyazo image id"
     path = link_path(ref, what, base_url, ("gyazo.com",))
+    if path is not None and "/thumb/" in path:
+        named = THUMB_BY_ID.search(path)
+        if named is None:
+            raise UsageError(
+                f"{ref!r} is a thumbnail link that does not name its image",
+                hint="give the image id, its url or its permalink_url",
+            )
+        return named.group(1)
     text = ref.strip() if path is None else path.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0]
     return checked_id(text, ref, what, GYAZO_ID)
+
+
+def thumb_key(ref: str, base_url: str) -> str | None:
+    """The token of a thumb link that does not name its image (``thumb_url`` as Gyazo gives
+    it: ``https://thumb.gyazo.com/thumb/200/<signed token>-png.jpg``, whose token holds a
+    storage key, not the image id; older ``i.gyazo.com/thumb/180/<key>.png``): its last
+    path segment, the same in every size of the thumb. None for any other reference."""
+    if "://" not in ref:
+        return None
+    path = link_path(ref, "a Gyazo image id", base_url, ("gyazo.com",))
+    if path is None or "/thumb/" not in path or THUMB_BY_ID.search(path):
+        return None
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    return last if THUMB_TOKEN.fullmatch(last) else None
+
+
+def thumb_key_of(item: Mapping[str, Any]) -> str | None:
+    """The thumb token of a listed image (None when it has no thumb_url)."""
+    url = text_of(item.get("thumb_url"))
+    if not url:
+        return None
+    return url.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
 
 def parse_time(value: Any) -> float | None:

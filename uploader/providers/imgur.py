@@ -54,6 +54,7 @@ T = TypeVar("T")
 
 MiB = 1024 * 1024
 PER_PAGE = 100  # the most one page holds (reference 1.7)
+DEFAULT_PER_PAGE = 50  # what a page holds when perPage is not given (or not honoured)
 
 
 class ImgurProvider:
@@ -204,7 +205,9 @@ class ImgurProvider:
             headers=response.headers,
             local_now=self.clock(),
             claims=claims,
-            complete=len(items) < PER_PAGE,
+            # A server that ignores perPage sends its default page (50, reference 1.7):
+            # only a page shorter than that surely holds everything there is.
+            complete=len(items) < min(PER_PAGE, DEFAULT_PER_PAGE),
             provider=self.display_name,
         )
         if found is None:

@@ -21,18 +21,20 @@ under three rules (issue 11, section 1):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from uploader.errors import AmbiguousUploadError
 from uploader.imaging.dimensions import read_dimensions
 from uploader.models import ImageFile
-from uploader.ratelimit.headers import header, server_skew
+from uploader.ratelimit.headers import header, http_date, server_skew
 
 # Server and local clocks may differ: with a Date header the skew is measured and only its
 # resolution (whole seconds, both sides) and latency remain; without one, a broad guess.
 MEASURED_SLACK = 3.0
 UNMEASURED_SLACK = 120.0
+FUTURE_SLACK = 3600.0
 ADVICE = (
     "check the account's recent uploads; "
     "--retry-ambiguous re-sends such uploads (they may then exist twice)"
@@ -55,7 +57,9 @@ class Listed:
 @dataclass
 class RunClaims:
     """What the other files of this run already account for: remote ids reported for them
-    (uploaded or recovered) and files whose upload may exist without an id (ambiguous)."""
+    (uploaded or recovered) and files whose upload may exist without an id (ambiguous);
+    ``lost``: the window of each file's last lost answer (by ``id()`` of its ImageFile),
+    for the look at the listing at the end of the batch."""
 
     claimed: set[str] = field(default_factory=set)
     unresolved: list[ImageFile] = field(default_factory=list)
@@ -69,6 +73,8 @@ class RunClaims:
             self.claimed |= self.history()
             self.history = None
 
+    lost: dict[int, Window] = field(default_factory=dict)
+
 
 @dataclass(frozen=True)
 class Window:
@@ -77,6 +83,15 @@ class Window:
 
     since: float
     until: float
+
+
+def _first_of_each(items: Sequence[Listed]) -> list[Listed]:
+    """``items`` without repeats of an id (a listing that pages while it changes may show
+    one object twice: it is still one candidate)."""
+    first: dict[str, Listed] = {}
+    for item in items:
+        first.setdefault(item.id, item)
+    return list(first.values())
 
 
 def _dims(image: ImageFile, cache: dict[int, tuple[int, int] | None]) -> tuple[int, int] | None:
@@ -120,15 +135,21 @@ def identify(
     proven; AmbiguousUploadError otherwise. ``complete``: the page is not full, so nothing
     older than its last item is cut off."""
     skew = server_skew(headers, local_now)
-    measured = bool(header(headers, "date"))
+    date = header(headers, "date")
+    # Only a Date header that can be read measures the clocks (an unreadable one is none).
+    measured = date is not None and http_date(date) is not None
     # Proof needs the object inside the window give or take the Date header's resolution;
     # without a Date header the clocks may differ more: an object in the wider band around
     # the window still counts against uniqueness and absence, but proves nothing.
     low, high = window.since + skew - MEASURED_SLACK, window.until + skew + MEASURED_SLACK
     slack = MEASURED_SLACK if measured else UNMEASURED_SLACK
     wide_low, wide_high = window.since + skew - slack, window.until + skew + slack
+    # Made long after the listing was served (by the server's clock): a broken date (an
+    # epoch in milliseconds, 1e16, inf), no proof that the listing has caught up.
+    newest = local_now + skew + FUTURE_SLACK
     cache: dict[int, tuple[int, int] | None] = {}
     dims = _dims(image, cache)
+    items = _first_of_each(items)
     dated = [item for item in items if item.created_at is not None]
     # Free: made around the window (ours could only have been made then), not another file's.
     free = [
@@ -158,10 +179,23 @@ def identify(
             f"{provider} upload(s) could be it (not provably this file's)",
             hint=ADVICE,
         )
-    later = [item for item in dated if (item.created_at or 0.0) > wide_high]
+    later = [item for item in dated if wide_high < (item.created_at or 0.0) <= newest]
     # A look-alike made after the window may be ours stored late (a server still working
-    # after the client gave up): it blocks absence as one inside the window does.
-    unclaimed = free + [item for item in later if item.id not in claims.claimed]
+    # after the client gave up): it blocks absence as one inside the window does; so does
+    # one with no date or a date after the listing, and, when the clocks were not
+    # measured, one made before the window (the server's clock may be far behind ours).
+    doubtful = [
+        item
+        for item in items
+        if item not in free
+        and (
+            item.created_at is None
+            or math.isnan(item.created_at)
+            or item.created_at > wide_high
+            or not measured
+        )
+    ]
+    unclaimed = free + [item for item in doubtful if item.id not in claims.claimed]
     possible = [item for item in unclaimed if agrees(image, item, dims, loose=True)]
     caught_up = bool(later)
     if caught_up and covered and not possible:

@@ -8,7 +8,9 @@ weak ETags with 304 on GETs (Gyazo's own ETag format is not documented: a GAP).
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -44,8 +46,23 @@ def _error(status: int, message: str, request: SandboxRequest, path: str) -> San
     return SandboxResponse(status, json.dumps(body).encode(), list(JSON))
 
 
-# The sandbox's own links (links.py): /i/ID.EXT, /thumb/SIZE/ID.EXT and the /ID page.
-FILE_PATH = re.compile(r"/(?:i/|thumb/\d+/)?[0-9a-f]{32}(?:\.\w+)?")
+# The sandbox's own links (links.py): /i/ID.EXT, the /ID page, /thumb/SIZE/ID.EXT (the
+# real CDN serves thumbs by image id too) and the thumb_url the API gives.
+FILE_PATH = re.compile(r"/(?:i/|thumb/\w+/)?[0-9a-f]{32}(?:\.\w+)?")
+# Real thumb_urls name no image id: ``https://thumb.gyazo.com/thumb/200/<JWT>-png.jpg``, a
+# signed token whose payload is ``{"img":"_<32 hex>"}``, a storage key that is not the
+# image id (a recorded upload answer: image_id 45927ce6..., img _9e9c2b90...). The sandbox
+# gives the same shape, with its own key, so a client must look such a link up.
+THUMB_PATH = re.compile(r"/thumb/\w+/([\w-]+\.[\w-]+\.[\w-]+)-\w+\.\w+")
+_JWT_HEAD = base64.urlsafe_b64encode(b'{"alg":"HS256"}').rstrip(b"=").decode()
+
+
+def thumb_token(key: str, secret: bytes) -> str:
+    """``HEADER.PAYLOAD.SIGNATURE`` as Gyazo's thumb links carry (base64url, unpadded)."""
+    payload = base64.urlsafe_b64encode(json.dumps({"img": f"_{key}"}).encode()).rstrip(b"=")
+    signed = f"{_JWT_HEAD}.{payload.decode()}".encode()
+    mac = hmac.new(secret, signed, hashlib.sha256).digest()
+    return f"{signed.decode()}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
 
 
 class GyazoState:
@@ -61,6 +78,12 @@ class GyazoState:
     def reset(self) -> None:
         self.images: dict[str, dict[str, Any]] = {}
         self.daily = BucketTable(self.config.gyazo_daily_limit, 86400.0)
+        self.secret = secrets.token_bytes(16)
+
+    def by_thumb(self, token: str) -> dict[str, Any] | None:
+        """The image whose thumb_url carries ``token`` (None: none)."""
+        with self.lock:
+            return next((i for i in self.images.values() if i.get("thumb") == token), None)
 
     def token(self, request: SandboxRequest, form: dict[str, str] | None = None) -> str | None:
         """A Bearer header, else ``access_token`` as a query or form parameter (ref. 2.1)."""
@@ -90,10 +113,11 @@ class GyazoState:
         site = f"{self.origin}/gyazo" if self.origin else "https://gyazo.com"
         files = f"{site}/i" if self.origin else "https://i.gyazo.com"
         thumbs = f"{site}/thumb" if self.origin else "https://thumb.gyazo.com/thumb"
+        thumb_ext = "gif" if image["type"] == "gif" else "jpg"  # -png.jpg, -gif.gif (seen)
         return {
             "image_id": image_id,
             "permalink_url": f"{site}/{image_id}",
-            "thumb_url": f"{thumbs}/200/{image_id}.{image['type']}",
+            "thumb_url": f"{thumbs}/200/{image['thumb']}-{image['type']}.{thumb_ext}",
             "url": f"{files}/{image_id}.{image['type']}",
             "type": image["type"],
             "created_at": image["created_at"],
@@ -203,6 +227,7 @@ class GyazoUploadEmulator(_GyazoHost):
         created = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
         image = {
             "image_id": image_id,
+            "thumb": thumb_token(secrets.token_hex(16), self.state.secret),
             "type": EXT.get(mime, "png"),
             "mime": mime,
             "size": part.size,
@@ -235,6 +260,10 @@ class GyazoApiEmulator(_GyazoHost):
         path = request.path
         request.drain()
         self.state.origin = request.origin
+        thumb = THUMB_PATH.fullmatch(path) if request.method in ("GET", "HEAD") else None
+        if thumb is not None:  # the bytes themselves: a thumbnail of the sandbox's making
+            image = self.state.by_thumb(thumb.group(1))
+            return file_response(image["path"] if image else None, image["mime"] if image else "")
         if request.method in ("GET", "HEAD") and FILE_PATH.fullmatch(path):  # i/, thumb/, page
             with self.state.lock:
                 image = self.state.images.get(path.rsplit("/", 1)[-1].split(".", 1)[0])

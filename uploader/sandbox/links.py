@@ -7,7 +7,8 @@ a demo prints opens the sandbox, never the real service:
 
 * Imgur: ``{origin}/imgur/i/ID.EXT`` (``link``, and ``mp4``/``gifv`` for animations)
 * Gyazo: ``{origin}/gyazo/i/ID.EXT`` (``url``), ``{origin}/gyazo/ID`` (``permalink_url``),
-  ``{origin}/gyazo/thumb/200/ID.EXT`` (``thumb_url``)
+  ``{origin}/gyazo/thumb/200/TOKEN-png.jpg`` (``thumb_url``: a signed token that, as on
+  the real service, names a storage key and not the image id; ``thumb/SIZE/ID.EXT`` works too)
 * Mastodon: ``{origin}/mastodon/system/media_attachments/files/117/020/.../original/NAME.EXT``
   (``url``; ``small/`` for an image's ``preview_url``) and ``.../thumbnails/.../original/
   NAME.png`` for the preview of a video or audio file (a placeholder image).

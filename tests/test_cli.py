@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -98,7 +99,7 @@ def test_ctrl_c_mid_batch_accounts_for_every_file(
             return "", ""
 
         code, out, text = _interrupted_upload(
-            ["--config", str(config), "upload", "-f", "json", *files],
+            ["--config", str(config), "upload", "-j", "1", "-f", "json", *files],
             hermetic_env,
             first_upload_on_its_way,
         )
@@ -113,6 +114,45 @@ def test_ctrl_c_mid_batch_accounts_for_every_file(
     assert "error: 2 files were not sent: not sent: interrupted" not in text
     assert "error: 2 files were not sent: interrupted" in text
     assert "Traceback" not in text
+
+
+def test_ctrl_c_during_a_jobs_batch_accounts_for_every_file_in_flight_and_not_sent(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    # The first file goes alone (its answer proves the credentials), then three at once;
+    # Ctrl-C while those three wait for their answers (the sandbox answers 5 s late).
+    files = [str(write_png(tmp_path / f"{n}.png", seed=n)) for n in range(7)]
+    with sandbox_process("latency=5") as base_url:
+        config = write_config(tmp_path / "c.toml", base_url)
+
+        def three_uploads_on_their_way(proc: subprocess.Popen[str]) -> tuple[str, str]:
+            deadline = time.monotonic() + 60  # a bound on the condition, not a timing
+            while len(posts(base_url)) < 4:
+                assert time.monotonic() < deadline, "the uploads never reached the sandbox"
+                assert proc.poll() is None, proc.communicate()
+                time.sleep(0.05)
+            return "", ""
+
+        code, out, text = _interrupted_upload(
+            ["--config", str(config), "upload", "-j", "3", "-f", "json", *files],
+            hermetic_env,
+            three_uploads_on_their_way,
+        )
+    assert code == ExitCode.INTERRUPTED
+    records = _json_lines(out.encode())
+    assert [r["path"] for r in records] == files  # every file, in input order
+    assert [r["status"] for r in records] == ["uploaded"] + ["failed"] * 3 + ["skipped"] * 3
+    assert [r["ambiguous"] for r in records] == [False] + [True] * 3 + [False] * 3
+    assert all("may or may not have reached" in str(r["error"]) for r in records[1:4])
+    assert [r["error"] for r in records[4:]] == ["not sent: interrupted"] * 3
+    assert "error: 3 files were not sent: interrupted" in text
+    assert text.endswith("\nerror: interrupted\n")
+    assert "Traceback" not in text
+    # The history says the same: one uploaded, three may exist, the rest never left.
+    history = Path(hermetic_env["XDG_DATA_HOME"]) / "uploader" / "history.sqlite3"
+    with sqlite3.connect(history) as db:
+        statuses = sorted(row[0] for row in db.execute("SELECT status FROM uploads"))
+    assert statuses == ["ambiguous"] * 3 + ["uploaded"]
 
 
 def test_a_closed_stdout_is_not_an_error(hermetic_env: dict[str, str]) -> None:

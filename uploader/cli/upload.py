@@ -10,6 +10,7 @@ from uploader import output
 from uploader.cli import State, options
 from uploader.commands import upload as core
 from uploader.commands.runtime import retry_policy
+from uploader.config.settings import MAX_JOBS
 from uploader.errors import ExitCode, OutputError
 from uploader.models import UploadOptions
 
@@ -61,6 +62,15 @@ from uploader.models import UploadOptions
     "its stored link (status existing).",
 )
 @click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1, max=MAX_JOBS),
+    default=None,
+    envvar="UPLOADER_JOBS",
+    show_envvar=True,
+    help="Files sent at once in a batch (default from config: 4).",
+)
+@click.option(
     "--history/--no-history",
     "keep_history",
     default=None,
@@ -85,6 +95,7 @@ def upload(
     copy: bool,
     retry_ambiguous: bool | None,
     skip_existing: bool | None,
+    jobs: int | None,
     keep_history: bool | None,
 ) -> None:
     """Upload PATH... ('-' reads standard input); one result per file, in order."""
@@ -108,6 +119,7 @@ def upload(
         retry=retry_policy(config.defaults, retry_ambiguous=retry_ambiguous),
         history=config.defaults.history if keep_history is None else keep_history,
         skip_existing=(config.defaults.skip_existing if skip_existing is None else skip_existing),
+        jobs=config.defaults.jobs if jobs is None else jobs,
     )
     console = state.console
     if console.out is None:

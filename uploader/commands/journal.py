@@ -68,6 +68,16 @@ class Journal:
         """``image`` hashed (and held) when the history is on; as it is otherwise."""
         return fingerprint(image) if self.enabled else image
 
+    def interrupted(self, image: ImageFile | UploaderError, *, sent: bool) -> None:
+        """Ctrl-C while ``image`` was in flight: its row says whether it may exist."""
+        row = self._rows.get(id(image))
+        if row is None:
+            return
+        if sent:
+            self.history.finish(row, "ambiguous", error="interrupted while uploading")
+        else:
+            self.history.finish(row, "failed", error="interrupted before it was sent")
+
     def recovered(self, image: ImageFile, result: UploadResult) -> None:
         """A file left ambiguous was proven uploaded after all (end of the batch)."""
         row = self._rows.get(id(image))

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
+from uploader.commands.attempt import retry_wait_text, when_allowed
 from uploader.commands.runtime import Runtime, open_provider, retry_policy
-from uploader.commands.upload import retry_wait_text, when_allowed
 from uploader.config.settings import Config
 from uploader.errors import UploaderError
 from uploader.http.retry import RetryEvent, call_with_retries

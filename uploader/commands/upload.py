@@ -7,14 +7,17 @@ input order, emitting each result as soon as it is known.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
 
+from uploader.commands.attempt import upload_one, when_allowed
+from uploader.commands.batch import Batch, Slot
 from uploader.commands.journal import Journal, open_journal
-from uploader.commands.recheck import LOOKUP_WAITS, HeldLines, lookup
+from uploader.commands.recheck import HeldLines
 from uploader.commands.runtime import Runtime, limit_policy, open_provider
 from uploader.config.settings import Config
 from uploader.errors import (
@@ -23,22 +26,19 @@ from uploader.errors import (
     ExitCode,
     InputFileError,
     InterruptedUploadError,
-    NetworkError,
     OutputClosedError,
     OutputError,
     RateLimitError,
     SkippedError,
-    UnreadableAnswerError,
     UploaderError,
     UsageError,
 )
-from uploader.http.retry import RetryEvent, RetryPolicy, call_with_retries
+from uploader.http.retry import RetryPolicy
 from uploader.imaging.inspect import inspect_path, spooled_stdin
 from uploader.models import ImageFile, UploadOptions, UploadResult, UploadStatus
 from uploader.output import one_line
 from uploader.providers.base import check_limits
-from uploader.providers.recovery import RunClaims, Window
-from uploader.timewords import describe
+from uploader.providers.recovery import RunClaims
 
 if TYPE_CHECKING:
     from uploader.providers.base import Provider
@@ -56,6 +56,7 @@ class UploadRequest:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     history: bool = True  # keep the journal (``--no-history``, ``[defaults] history``)
     skip_existing: bool = False
+    jobs: int = 1  # files sent at once (``-j``)
 
 
 Emit = Callable[[UploadResult, UploaderError | None], None]
@@ -77,8 +78,6 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
         raise UsageError("'-' (standard input) can be given only once")
     policy = limit_policy(request.on_limit, request.max_wait)
     profile, provider, http = open_provider(config, request.provider, runtime, policy=policy)
-    results: list[UploadResult] = []
-    codes: list[ExitCode] = []
     with ExitStack() as stack:
         stack.enter_context(http)
         images: list[ImageFile | UploaderError] = []
@@ -93,8 +92,6 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
                 images.append(image)
             except InputFileError as exc:
                 images.append(exc)
-        remaining = sum(1 for item in images if isinstance(item, ImageFile))
-        stop: UploaderError | None = None  # once set, the rest is not sent
         journal = open_journal(
             profile,
             provider,
@@ -104,147 +101,179 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
             retry_ambiguous=request.retry.retry_ambiguous,
         )
         stack.callback(journal.history.close)
-        # What earlier files of the run, and the history, account for (recovery).
+        # What the other files of the run, and the history, account for (recovery).
         claims = RunClaims(history=journal.claimed)
         retry_ambiguous = request.retry.retry_ambiguous
         emit = stack.enter_context(
             HeldLines(emit, provider, claims, runtime, enabled=not retry_ambiguous)
         )
-        # While a file is being uploaded: the session's request count when it started.
-        started_at: int | None = None
+        files = _Files(request, profile.name, provider, runtime, journal, claims)
+        slots = [
+            Slot(n, label, item)
+            for n, (label, item) in enumerate(zip(request.paths, images, strict=True))
+        ]
+        batch = Batch(slots, files.work, files.skip, emit, jobs=request.jobs)
+        provider.session.cancel = batch.cancel
         try:
-            for index, label in enumerate(request.paths):
-                if stop is None:
-                    # Hashed for the history: from here on, this object is the file.
-                    images[index] = _prepared(journal, images[index])
-                item = images[index]
-                if isinstance(item, UploaderError):
-                    error: UploaderError = item
-                elif stop is not None:
-                    error = _not_sent(stop)
-                else:
-                    try:
-                        started_at = provider.session.requests_sent
-                        result = journal.run(
-                            item,
-                            provider,
-                            partial(
-                                _upload_one,
-                                provider,
-                                request=request,
-                                pending=remaining,
-                                runtime=runtime,
-                                claims=claims,
-                            ),
-                            claims,
-                        )
-                    except UploaderError as exc:
-                        if isinstance(exc, AmbiguousUploadError):
-                            claims.unresolved.append(item)  # its upload may exist
-                        error = when_allowed(exc, provider, runtime.clock())
-                        if isinstance(exc, AuthError) or (
-                            isinstance(exc, RateLimitError) and not exc.from_server
-                        ):
-                            # Every later file would meet the same refusal (the credentials,
-                            # or a budget the limiter will not wait for): sending them would
-                            # only spend requests, and for Imgur the daily budget. A 429 the
-                            # retries gave up on is different: the next file may get through.
-                            stop = exc
-                    else:
-                        started_at = None
-                        if result.id:  # never another file's upload
-                            claims.claimed.add(result.id)
-                        results.append(result)
-                        codes.append(ExitCode.OK)
-                        emit(result, None)
-                        remaining -= 1
-                        continue
-                    started_at = None
-                    remaining -= 1
-                failed = _failure(label, profile.name, error)
-                results.append(failed)
-                codes.append(error.exit_code)
-                emit(failed, error)
-            if stop is None:  # a file a lagging listing left ambiguous: one more look
+            batch.run()
+            results = [slot.result or files.fail(slot.label, _LOST) for slot in slots]
+            codes = batch.codes
+            items = [slot.item for slot in slots]
+            if batch.stop is None:  # a file a lagging listing left ambiguous: one more look
                 emit.recheck(
-                    images,
+                    items,
                     results,
                     codes,
-                    send=lambda image: journal.resend(
-                        image,
-                        provider,
-                        partial(
-                            _upload_one,
-                            provider,
-                            request=request,
-                            pending=1,
-                            runtime=runtime,
-                            claims=claims,
-                        ),
-                    ),
-                    fail=lambda label, error: _failure(label, profile.name, error),
+                    send=lambda image: journal.resend(image, provider, files.sender(1)),
+                    fail=files.fail,
                     found=journal.recovered,
                 )
         except KeyboardInterrupt:
-            # Account for every file before the interrupt goes on to the CLI (exit 130):
-            # the one in flight may or may not have reached the server; the rest were not sent.
-            interrupted = InterruptedUploadError(
-                "interrupted while uploading: the upload may or may not have reached the server",
-                hint="look for it before uploading it again",
-            )
-            pending = list(zip(request.paths, images, strict=True))[len(results) :]
-            for index, (label, item) in enumerate(pending):
-                if isinstance(item, UploaderError):
-                    error = item
-                elif (
-                    index == 0
-                    and started_at is not None
-                    and provider.session.requests_sent > started_at
-                ):
-                    error = interrupted  # a request of it went out: it may exist
-                else:
-                    error = _not_sent(interrupted, reason="interrupted")
-                failed = _failure(label, profile.name, error)
-                results.append(failed)
-                emit(failed, error)
+            batch.interrupt()
+            _account_interrupted(batch, files, journal, emit)
             raise
         except OutputClosedError as exc:
             # The line of the file just done could not be printed: stop sending (every
             # later link would be lost too) and say what was lost, links included.
-            raise _output_lost(exc, request.paths, images, results) from exc
+            batch.interrupt()
+            batch.wait_for_flight(FLIGHT_WAIT)
+            raise _output_lost(exc, slots, batch) from exc
     # A batch cut short by a refusal exits with that refusal's code (3 or 4), even when
     # some files went through before it: the rest still waits for the user to act.
+    stop = batch.stop
     return Outcome(tuple(results), stop.exit_code if stop else fold_exit_codes(codes))
 
 
-def _output_lost(
-    exc: OutputClosedError,
-    paths: Sequence[str],
-    images: Sequence[ImageFile | UploaderError],
-    results: Sequence[UploadResult],
-) -> OutputError:
-    """The error for a stdout that failed while a batch was printing: the link of the file
-    whose line could not be printed (on stderr, the one place left), and the files that
-    will not be sent. ``results`` ends with that file's record."""
+# After a write to stdout failed: how long to wait for the files in flight (their links go
+# in the error message).
+FLIGHT_WAIT = 120.0
+_LOST = SkippedError("not sent", hint=None, exit_code=ExitCode.PROVIDER)
+
+
+class _Files:
+    """What the batch does with one file (``work``, in whichever thread runs it)."""
+
+    def __init__(
+        self,
+        request: UploadRequest,
+        profile: str,
+        provider: Provider,
+        runtime: Runtime,
+        journal: Journal,
+        claims: RunClaims,
+    ) -> None:
+        self.request = request
+        self.profile = profile
+        self.provider = provider
+        self.runtime = runtime
+        self.journal = journal
+        self.claims = claims
+        self._lock = threading.Lock()
+
+    def sender(self, pending: int) -> Callable[[ImageFile], UploadResult]:
+        return partial(
+            upload_one,
+            self.provider,
+            request=self.request,
+            pending=pending,
+            runtime=self.runtime,
+            claims=self.claims,
+        )
+
+    def fail(self, label: str, error: UploaderError) -> UploadResult:
+        return _failure(label, self.profile, error)
+
+    def skip(self, slot: Slot, cause: UploaderError) -> tuple[UploadResult, UploaderError]:
+        error = _not_sent(cause)
+        return self.fail(slot.label, error), error
+
+    def work(self, slot: Slot, batch: Batch) -> tuple[UploadResult, UploaderError | None]:
+        item = slot.item
+        if isinstance(item, UploaderError):
+            return self.fail(slot.label, item), item
+        provider = self.provider
+        unresolved = self.claims.unresolved
+        try:
+            # Hashed for the history: from here on, this object is the file.
+            item = slot.item = self.journal.prepare(item)
+            with self._lock:
+                unresolved.append(item)  # in flight: its upload may exist, id unknown
+            provider.session.track(slot.tracker)
+            result = self.journal.run(item, provider, self.sender(batch.pending()), self.claims)
+        except UploaderError as exc:
+            if not isinstance(exc, AmbiguousUploadError):
+                self._settled(item)
+            error = when_allowed(exc, provider, self.runtime.clock())
+            if isinstance(exc, AuthError) or (
+                isinstance(exc, RateLimitError) and not exc.from_server
+            ):
+                # Every later file would meet the same refusal (the credentials, or a
+                # budget the limiter will not wait for): sending them would only spend
+                # requests, and for Imgur the daily budget. A 429 the retries gave up on
+                # is different: the next file may get through.
+                batch.halt(exc)
+            return self.fail(slot.label, error), error
+        finally:
+            provider.session.track(None)
+        with self._lock:
+            if result.id:  # never another file's upload
+                self.claims.claimed.add(result.id)
+        self._settled(item)
+        return result, None
+
+    def _settled(self, item: ImageFile | UploaderError) -> None:
+        with self._lock:
+            unresolved = self.claims.unresolved
+            unresolved[:] = [other for other in unresolved if other is not item]
+
+
+def _account_interrupted(batch: Batch, files: _Files, journal: Journal, emit: Emit) -> None:
+    """Ctrl-C: a record for every file not yet written, before the interrupt goes on to
+    the CLI (exit 130): a file done keeps its result; one in flight whose request went out
+    may or may not have reached the server; the rest were not sent."""
+    interrupted = InterruptedUploadError(
+        "interrupted while uploading: the upload may or may not have reached the server",
+        hint="look for it before uploading it again",
+    )
+    for slot in batch.slots[batch.emitted :]:
+        result, error = slot.result, slot.error
+        if isinstance(slot.item, UploaderError):
+            result, error = files.fail(slot.label, slot.item), slot.item
+        elif result is None or not slot.done.is_set():
+            maybe = slot.sending
+            error = interrupted if maybe else _not_sent(interrupted, reason="interrupted")
+            journal.interrupted(slot.item, sent=maybe)
+            result = files.fail(slot.label, error)
+        emit(result, error)
+
+
+def _output_lost(exc: OutputClosedError, slots: Sequence[Slot], batch: Batch) -> OutputError:
+    """The error for a stdout that failed while a batch was printing: the links of the
+    uploaded files whose lines could not be printed (on stderr, the one place left: the
+    file whose line failed, and those that finished in flight meanwhile), and the files
+    that will not be sent."""
     parts = [f"standard output could not be written ({exc.reason})"]
-    last = results[-1] if results else None
-    if last is not None and last.url and last.status != "failed":
-        label = "standard input" if last.path == "-" else last.path
-        lost = f"the link of {label}, uploaded, was not printed: {last.url}"
-        if last.delete_id:
-            lost += f" (delete id {last.delete_id})"
-        parts.append(lost)
+    unprinted = ([slots[batch.emitted - 1]] if batch.emitted else []) + batch.finished()
+    lost = []
+    for slot in unprinted:
+        done = slot.result
+        if done is not None and done.url and done.status != "failed":
+            label = "standard input" if done.path == "-" else done.path
+            link = f"the link of {label}, uploaded, was not printed: {done.url}"
+            lost.append(link + (f" (delete id {done.delete_id})" if done.delete_id else ""))
+    parts += lost
     unsent = [
-        label
-        for label, item in list(zip(paths, images, strict=True))[len(results) :]
-        if isinstance(item, ImageFile)
+        slot.label
+        for slot in slots[batch.emitted :]
+        if isinstance(slot.item, ImageFile) and not slot.started
     ]
     if unsent:
         files = "1 file was" if len(unsent) == 1 else f"{len(unsent)} files were"
         parts.append(f"{files} not sent: {', '.join(unsent)}")
     hints = []
-    if len(parts) > 1 and "was not printed" in parts[1]:
-        hints.append("keep the link printed here (signed in, `uploader list` also shows it)")
+    if lost:
+        links = "links" if len(lost) > 1 else "link"
+        hints.append(f"keep the {links} printed here (signed in, `uploader list` also shows them)")
     where = "standard output going to a terminal, a file with room or a reader of every line"
     if unsent:
         hints.append(f"upload the files not sent again with {where}")
@@ -273,139 +302,8 @@ def _failure(label: str, profile: str, error: UploaderError) -> UploadResult:
     )
 
 
-def _prepared(journal: Journal, item: ImageFile | UploaderError) -> ImageFile | UploaderError:
-    if isinstance(item, UploaderError):
-        return item
-    try:
-        return journal.prepare(item)
-    except UploaderError as exc:
-        return exc
-
-
 def _check(provider: Provider, image: ImageFile) -> None:
     check_limits(image, provider.limits(), provider.display_name)
-
-
-def _upload_one(
-    provider: Provider,
-    image: ImageFile,
-    request: UploadRequest,
-    pending: int,
-    runtime: Runtime,
-    claims: RunClaims,
-) -> UploadResult:
-    """One file through the retry policy; the file is reopened on every attempt.
-
-    An attempt whose body was sent but whose answer was lost may have created the image.
-    Where the provider lists recent uploads, the listing must prove it (the object is
-    reported) or prove its absence (the file is sent again); otherwise, or when the lookup
-    fails, the file is ambiguous and sent again only with ``--retry-ambiguous``, its record
-    then saying it may exist twice (README "Retries").
-    """
-    started = runtime.clock()
-    lost_at: float | None = None  # when the last answer was lost; None: nothing may exist
-    twice = False  # sent again while an earlier copy may exist
-
-    def recover(waits: Sequence[float]) -> UploadResult | None:
-        assert lost_at is not None
-        return lookup(provider, image, Window(started, lost_at), claims, runtime, waits)
-
-    def attempt() -> UploadResult:
-        nonlocal lost_at, twice
-        if lost_at is not None:
-            try:
-                # One more look before sending again: the listing had time to catch up.
-                found = recover(()) if provider.can_find_uploads() else None
-            except AmbiguousUploadError:
-                if not request.retry.retry_ambiguous:
-                    raise
-                twice = True  # allowed: the re-sent file may then exist twice
-            else:
-                if found is not None:
-                    return found
-                if provider.can_find_uploads():
-                    lost_at = None  # proven absent: re-sending duplicates nothing
-                else:
-                    twice = True
-        try:
-            return provider.upload(image, request.options, pending=pending)
-        except (NetworkError, UnreadableAnswerError) as exc:
-            # A 2xx whose body we cannot read is as ambiguous as a lost answer: the image
-            # was most likely created.
-            if isinstance(exc, NetworkError) and not exc.sent:
-                raise
-            lost_at = runtime.clock()
-            claims.lost[id(image)] = Window(started, lost_at)  # for the end-of-batch look
-            if provider.can_find_uploads():
-                found = recover(LOOKUP_WAITS)  # AmbiguousUploadError: it cannot tell
-                if found is not None:
-                    return found
-                lost_at = None
-                # Proven absent: nothing was created, so sending again duplicates nothing.
-                raise NetworkError(exc.message, sent=False) from exc
-            raise AmbiguousUploadError(
-                "the upload was sent but its answer was "
-                f"{'lost' if isinstance(exc, NetworkError) else 'unreadable'} "
-                f"({exc.message}); the image may or may not exist",
-                # Only reached when the provider cannot list recent uploads (anonymous).
-                hint="signed in, uploader looks for such an upload among the account's "
-                "recent ones before sending again"
-                + (
-                    ""
-                    if request.retry.retry_ambiguous
-                    else "; --retry-ambiguous re-sends such uploads (they may then exist twice)"
-                ),
-            ) from exc
-
-    def on_retry(event: RetryEvent) -> None:
-        runtime.debug(
-            f"{image.label}: attempt {event.attempt} failed ({event.reason}); "
-            f"{retry_wait_text(event.wait)}"
-        )
-
-    try:
-        result = call_with_retries(attempt, request.retry, sleep=runtime.sleep, on_retry=on_retry)
-    except AmbiguousUploadError as exc:
-        if not twice:
-            raise
-        raise AmbiguousUploadError(
-            f"{exc.message}; it was sent again after an earlier attempt's answer was lost: "
-            "it may exist twice",
-            hint=exc.hint,
-        ) from exc
-    if twice and result.status == "uploaded":
-        # A re-sent upload after a lost answer: the first one may exist too. Say so.
-        return replace(
-            result,
-            ambiguous=True,
-            error="uploaded, but an earlier attempt's answer was lost: it may exist twice",
-        )
-    return result
-
-
-def when_allowed(error: UploaderError, provider: Provider, now: float) -> UploaderError:
-    """A server's rate-limit refusal that the retries gave up on says when the limiter
-    will let the request go again (the server itself often does not say)."""
-    until = provider.session.refused_until
-    if (
-        isinstance(error, RateLimitError)
-        and error.from_server
-        and error.reset_at is None
-        and until is not None
-        and until > now
-    ):
-        return error.rephrased(
-            f"{error.message}; the next try is allowed {describe(until, now)}",
-            hint="try again then, or see `uploader limits`",
-            reset_at=until,
-        )
-    return error
-
-
-def retry_wait_text(wait: float) -> str:
-    """``retrying in 1.3 s``; after a rate-limit refusal the wait is the limiter's, which
-    says so itself (``waiting N s for ...``)."""
-    return f"retrying in {wait:.1f} s" if wait > 0 else "retrying once the limiter allows"
 
 
 def fold_exit_codes(codes: Sequence[ExitCode]) -> ExitCode:

@@ -44,6 +44,8 @@ class Defaults:
     skip_existing: bool = False
     # Keep the upload history (uploader/history/): the journal, --skip-existing, delete PATH.
     history: bool = True
+    # Files of a batch sent at once (one file is always sent alone).
+    jobs: int = 4
     # A 20 MB file over a 1 Mbit/s home uplink takes ~160 s to send: the write timeout
     # is per chunk, so 60 s of a stalled socket is the real bound, not the whole upload.
     connect_timeout: float = 10.0
@@ -206,6 +208,9 @@ def _only_keys(
             )
 
 
+# More workers than this only queue on the rate limiter and the connection pool.
+MAX_JOBS = 32
+
 # A wait or timeout longer than a year is a typo, and beyond what sleep() can take.
 LONGEST = 365 * 86400.0
 
@@ -220,6 +225,7 @@ DEFAULTS_SPEC: Mapping[str, OptionSpec] = {
     "retry_ambiguous": OptionSpec(bool),
     "skip_existing": OptionSpec(bool),
     "history": OptionSpec(bool),
+    "jobs": OptionSpec(int, minimum=1, maximum=MAX_JOBS),
     "connect_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),
     "read_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),
     "write_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),

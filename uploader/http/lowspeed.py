@@ -30,14 +30,92 @@ from typing import Any
 from uploader.http.client import LowSpeed, import_httpx
 
 import_httpx()  # before httpx itself: without its command-line extra (start-up)
+import httpcore  # noqa: E402
 import httpx  # noqa: E402
 
 # The sockets each client has opened (weakly held: closed connections go away by
-# themselves). Requests of one process are sequential, so cutting every socket of the
-# client cuts the stalled one; idle ones are simply reopened by the pool.
+# themselves): the fallback when the connection of a request is not known (a transport
+# without an httpcore pool), where every socket of the client is cut.
 _SOCKETS: weakref.WeakKeyDictionary[httpx.Client, weakref.WeakSet[socket.socket]] = (
     weakref.WeakKeyDictionary()
 )
+# The socket each thread last read or wrote: the connection of the request that thread is
+# making (httpcore's sync connections do all their I/O in the requesting thread). A batch
+# sends from several threads at once; only the stalled request's connection is cut.
+_ACTIVE: weakref.WeakValueDictionary[int, socket.socket] = weakref.WeakValueDictionary()
+_RECORDED: weakref.WeakSet[httpx.Client] = weakref.WeakSet()
+
+
+class _Stream(httpcore.NetworkStream):
+    """A network stream that notes, at each read and write, which thread uses it."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+        sock = inner.get_extra_info("socket")
+        self._sock = sock if isinstance(sock, socket.socket) else None
+
+    def _mark(self) -> None:
+        if self._sock is not None:
+            _ACTIVE[threading.get_ident()] = self._sock
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        self._mark()
+        return self._inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._mark()
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _Stream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _Backend(httpcore.NetworkBackend):
+    """The pool's network backend, its streams wrapped in :class:`_Stream`."""
+
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        return _Stream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        return _Stream(self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _record(http: httpx.Client) -> None:
+    """Wrap the network backend of the client's httpcore pools (once per client). httpx
+    offers no public hook for it: where the pools are not where httpx 0.28 keeps them, the
+    fallback (cut every socket of the client) stays."""
+    if http in _RECORDED:
+        return
+    _RECORDED.add(http)
+    transports = [getattr(http, "_transport", None), *getattr(http, "_mounts", {}).values()]
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if isinstance(backend, httpcore.NetworkBackend) and not isinstance(backend, _Backend):
+            pool._network_backend = _Backend(backend)  # type: ignore[union-attr]
 
 
 class TooSlowError(Exception):
@@ -186,7 +264,9 @@ def send(
     connection) when the rule ended the attempt; ``attempt`` (its rule, its clock) says
     what was sent."""
     rule = attempt.meter.rule
+    _record(http)
     sockets = _SOCKETS.setdefault(http, weakref.WeakSet())
+    me = threading.get_ident()
 
     def trace(name: str, info: Mapping[str, Any]) -> None:
         # "connection.connect_tcp.complete", "connection.start_tls.complete" (and the
@@ -199,7 +279,9 @@ def send(
                 sockets.add(sock)
 
     def cut() -> None:
-        for sock in list(sockets):
+        # The connection this request is using; else (no recording backend) every one.
+        mine = _ACTIVE.get(me)
+        for sock in [mine] if mine is not None else list(sockets):
             with contextlib.suppress(OSError):  # closed meanwhile
                 sock.shutdown(socket.SHUT_RDWR)
 

@@ -16,11 +16,13 @@ masked) and the status; never headers or bodies, where the secrets travel.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from uploader.errors import InterruptedRunError
 from uploader.http.client import LowSpeed, import_httpx
 from uploader.http.translate import network_error, too_slow_error, was_sent
 from uploader.ratelimit.limiter import Refusal
@@ -58,6 +60,15 @@ def refusal_if_429(response: httpx.Response) -> Refusal | None:
     return Refusal() if response.status_code == 429 else None
 
 
+class Tracker:
+    """The requests one file has sent so far (see :meth:`ApiSession.track`)."""
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+
 class ApiSession:
     """An httpx client plus, optionally, the rate limiter of one profile.
 
@@ -91,6 +102,14 @@ class ApiSession:
         # After a rate-limit refusal: when the limiter lets that request go again (for the
         # message, should the retries give up).
         self.refused_until: float | None = None
+        # Set (Ctrl-C in a batch): no further request is handed to the network.
+        self.cancel: threading.Event | None = None
+        self._local = threading.local()  # the tracker of the file this thread sends
+
+    def track(self, tracker: Tracker | None) -> None:
+        """Count this thread's requests in ``tracker`` (None: stop): a batch runs files in
+        several threads and must know which of them may have reached the server."""
+        self._local.tracker = tracker
 
     def request(
         self,
@@ -108,8 +127,15 @@ class ApiSession:
         limiter = self.limiter
         # Even a free request reserves (nothing): its answer's headers update the buckets.
         reservation = limiter.acquire(costs, pending=pending) if limiter else None
+        if self.cancel is not None and self.cancel.is_set():
+            if limiter and reservation is not None:
+                limiter.release(reservation)
+            raise InterruptedRunError("interrupted before it was sent")
         log.debug("%s %s", method, masked(url))
         self.requests_sent += 1
+        tracker: Tracker | None = getattr(self._local, "tracker", None)
+        if tracker is not None:
+            tracker.sent += 1
         rule = self.low_speed
         try:
             if rule.enabled:

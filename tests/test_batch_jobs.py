@@ -1,0 +1,203 @@
+"""``upload -j N`` (issue 13): N files at once over one client, results in input order,
+the rate limiter still the only authority, refusals and Ctrl-C accounted for every file."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.cli import invoke, json_lines, lines, sandbox
+from tests.support.clock import FakeTime
+from tests.support.e2e import write_config
+from tests.support.images import write_png
+from tests.support.imgur import uploaded
+from tests.support.providers import config_of, imgur_toml
+from uploader.commands import upload as upload_command
+from uploader.commands.runtime import Runtime
+from uploader.errors import ExitCode, UploaderError
+from uploader.http.retry import RetryPolicy
+from uploader.models import UploadOptions, UploadResult
+from uploader.sandbox import Sandbox
+
+START = 1_785_000_000.0
+
+
+def _run(
+    tmp_path: Path,
+    env: dict[str, str],
+    handler: Any,
+    files: list[str],
+    *,
+    jobs: int,
+    retry: RetryPolicy | None = None,
+) -> tuple[ExitCode, list[tuple[UploadResult, UploaderError | None]]]:
+    fake = FakeTime(START)
+    runtime = Runtime(
+        env=dict(env), clock=fake.clock, sleep=fake.sleep, transport=httpx.MockTransport(handler)
+    )
+    seen: list[tuple[UploadResult, UploaderError | None]] = []
+    request = upload_command.UploadRequest(
+        paths=tuple(files),
+        provider=None,
+        options=UploadOptions(),
+        on_limit="wait",
+        max_wait=300.0,
+        retry=retry or RetryPolicy(attempts=1),
+        jobs=jobs,
+    )
+    config = config_of(imgur_toml("http://127.0.0.1:1/imgur"), tmp_path)
+    code = upload_command.upload(config, request, runtime, lambda r, e: seen.append((r, e)))
+    return code.exit_code, seen
+
+
+def test_four_jobs_send_four_files_at_once_and_print_in_input_order(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    # The first file goes alone (its answer proves the credentials); after it, each POST
+    # waits at a barrier for three others: only four requests in flight at once get
+    # through it (sequential sends would break it: BrokenBarrierError, a 500).
+    barrier = threading.Barrier(4, timeout=30)
+    names: list[str] = []
+    lock = threading.Lock()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/credits"):
+            return httpx.Response(404)
+        body = request.read()
+        name = body.split(b'filename="', 1)[1].split(b'"', 1)[0].decode()
+        try:
+            if names:  # not the first file
+                barrier.wait()
+        except threading.BrokenBarrierError:
+            return httpx.Response(500)
+        with lock:
+            names.append(name)
+        ident = f"Id{name[1:3]}"
+        return httpx.Response(200, json=uploaded(id=ident, link=f"https://i.imgur.com/{ident}.png"))
+
+    files = [str(write_png(tmp_path / f"f{n:02}.png", seed=n)) for n in range(9)]
+    code, seen = _run(tmp_path, hermetic_env, handler, files, jobs=4)
+    assert code == ExitCode.OK
+    assert [r.path for r, _ in seen] == files  # input order, whatever the finishing order
+    assert [r.id for r, _ in seen] == [f"Id{n:02}" for n in range(9)]  # each its own answer
+    assert names[0] == "f00.png"
+    assert sorted(names) == [f"f{n:02}.png" for n in range(9)]
+
+
+def test_one_job_sends_one_file_at_a_time(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
+    active = 0
+    most = 0
+    lock = threading.Lock()
+    threads: set[str] = set()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal active, most
+        if request.url.path.endswith("/credits"):
+            return httpx.Response(404)
+        with lock:
+            active += 1
+            most = max(most, active)
+            threads.add(threading.current_thread().name)
+        request.read()
+        with lock:
+            active -= 1
+        return httpx.Response(200, json=uploaded())
+
+    files = [str(write_png(tmp_path / f"f{n}.png", seed=n)) for n in range(5)]
+    code, seen = _run(tmp_path, hermetic_env, handler, files, jobs=1)
+    assert code == ExitCode.OK
+    assert most == 1
+    assert threads == {threading.current_thread().name}  # no worker thread started
+    assert len(seen) == 5
+
+
+def test_rejected_credentials_stop_the_batch_and_the_rest_is_not_sent(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    posts = 0
+    lock = threading.Lock()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal posts
+        if request.url.path.endswith("/credits"):
+            return httpx.Response(404)
+        request.read()
+        with lock:
+            posts += 1
+        return httpx.Response(
+            403, json={"data": {"error": "Invalid client_id"}, "success": False, "status": 403}
+        )
+
+    files = [str(write_png(tmp_path / f"f{n:02}.png", seed=n)) for n in range(20)]
+    code, seen = _run(tmp_path, hermetic_env, handler, files, jobs=4)
+    assert code == ExitCode.AUTH
+    assert [r.path for r, _ in seen] == files
+    statuses = [r.status for r, _ in seen]
+    assert posts == 1  # the first file goes alone: its refusal stops the batch
+    assert statuses == ["failed"] + ["skipped"] * 19
+
+
+@pytest.fixture
+def server() -> Iterator[Sandbox]:
+    with sandbox(
+        seed=3,
+        latency=0.05,
+        fault_500=0.1,
+        fault_drop_before=0.05,
+        fault_drop_after=0.05,
+        fault_429=0.05,
+        imgur_user_limit=10**6,
+        imgur_client_limit=10**7,
+    ) as running:
+        yield running
+
+
+def test_jobs_against_a_faulty_sandbox_account_for_every_file(
+    tmp_path: Path, server: Sandbox
+) -> None:
+    config = write_config(
+        tmp_path / "c.toml", server.base_url, defaults="[defaults]\nretries = 4\n"
+    )
+    files = [str(write_png(tmp_path / f"f{n:02}.png", seed=n)) for n in range(24)]
+    done = invoke(["--config", str(config), "upload", "-j", "4", "-f", "json", *files])
+    records = json_lines(done.stdout)
+    assert [r["path"] for r in records] == files  # one line per file, in input order
+    stored = {u["id"]: u["sha256"] for u in server.uploads()}
+    for path, record in zip(files, records, strict=True):
+        if record["status"] == "uploaded":
+            digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            assert stored[record["id"]] == digest  # the stored bytes are this file's
+        else:
+            assert record["status"] == "failed"
+            assert record["error"]
+    uploaded_count = sum(1 for r in records if r["status"] == "uploaded")
+    assert uploaded_count >= 20
+    assert done.exit_code in (0, 6)
+    assert all(line.startswith(("error:", "hint:", "warning:")) for line in lines(done.stderr))
+
+
+def test_jobs_option_is_validated_from_every_source(tmp_path: Path, server: Sandbox) -> None:
+    config = write_config(tmp_path / "c.toml", server.base_url)
+    image = str(write_png(tmp_path / "a.png"))
+    for args, env in (
+        (["-j", "0"], None),
+        (["--jobs", "abc"], None),
+        ([], {"UPLOADER_JOBS": "0"}),
+        (["-j", "1000"], None),
+    ):
+        done = invoke(["--config", str(config), "upload", *args, image], env=env)
+        assert done.exit_code == ExitCode.USAGE, (args, env, done.stderr)
+        assert "Traceback" not in done.stderr
+    config.write_text(
+        config.read_text().replace("[providers.", "[defaults]\njobs = 0\n\n[providers.", 1)
+    )
+    done = invoke(["--config", str(config), "upload", image])
+    assert done.exit_code == ExitCode.USAGE
+    assert "jobs" in lines(done.stderr)[0]
+    assert server.requests() == []

@@ -1,0 +1,173 @@
+"""The batch engine: N files at once, results in input order (issue 13).
+
+``jobs`` workers take the files in input order, each through ``work`` (one file: its
+journal row, its attempts, its recovery); the calling thread writes each result through
+``emit`` as soon as every earlier file's is written, so line N is always the Nth path's and
+a slow file holds back only the lines after it. With one job (a single file, the hotkey
+path) no thread is started: the files run in the calling thread, one after another.
+
+The rate limiter stays the only authority on when a request may go: every worker's request
+reserves there first, so N workers never send faster than the budget allows. A refusal
+that every later file would meet (``halt``: rejected credentials, a budget the limiter will
+not wait for) stops the dispatch: files in flight finish, the rest are reported not sent.
+The first file is sent alone: its answer proves the credentials and tells the limiter the
+server's figures before N requests go at once. Ctrl-C (in the calling thread) stops the
+dispatch too and tells the session to send no more
+request (:attr:`Batch.cancel`); :meth:`Batch.unsettled` then says which files were in
+flight, and whether a request of theirs went out.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from uploader.errors import ExitCode, UploaderError
+from uploader.http.session import Tracker
+from uploader.models import ImageFile, UploadResult
+
+Emit = Callable[[UploadResult, UploaderError | None], None]
+# How often the calling thread wakes while it waits for a worker (so Ctrl-C is seen).
+POLL = 0.2
+
+
+@dataclass(eq=False)
+class Slot:
+    """One input file's place in the batch."""
+
+    index: int
+    label: str
+    item: ImageFile | UploaderError
+    tracker: Tracker = field(default_factory=Tracker)
+    started: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+    result: UploadResult | None = None
+    error: UploaderError | None = None
+
+    @property
+    def sending(self) -> bool:
+        """In flight with a request of it handed to the network: it may exist."""
+        return self.started and self.result is None and self.tracker.sent > 0
+
+
+Work = Callable[[Slot, "Batch"], tuple[UploadResult, UploaderError | None]]
+Skip = Callable[[Slot, UploaderError], tuple[UploadResult, UploaderError]]
+
+
+class Batch:
+    """Run ``work`` over ``slots`` with ``jobs`` workers; emit in input order."""
+
+    def __init__(self, slots: list[Slot], work: Work, skip: Skip, emit: Emit, *, jobs: int) -> None:
+        self.slots = slots
+        self.work = work
+        self.skip = skip
+        self.emit = emit
+        self.jobs = max(1, min(jobs, sum(1 for s in slots if isinstance(s.item, ImageFile))))
+        self.stop: UploaderError | None = None  # once set, no file is started
+        self.cancel = threading.Event()  # Ctrl-C: no further request at all
+        self.emitted = 0  # slots whose line was written, in order
+        self._lock = threading.Lock()
+        self._next = 0
+        self._files_left = sum(1 for s in slots if isinstance(s.item, ImageFile))
+        # The first file goes alone: its answer proves the credentials (a rejection stops
+        # the batch after one request, not N) and gives the limiter the server's figures.
+        self._opened = threading.Event()
+        self._first = next((s for s in slots if isinstance(s.item, ImageFile)), None)
+
+    # -- for work ------------------------------------------------------------------------
+
+    def halt(self, cause: UploaderError) -> None:
+        """No further file starts: each would meet ``cause`` too."""
+        with self._lock:
+            if self.stop is None:
+                self.stop = cause
+
+    def pending(self) -> int:
+        """Files still to be sent, this one included (the limiter's pacing)."""
+        return max(1, self._files_left)
+
+    # -- running -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Every file through ``work`` (or ``skip`` once stopped), every line emitted."""
+        if self.jobs <= 1:
+            for slot in self.slots:
+                self._process(slot)
+                self._emit_ready()
+            return
+        workers = [
+            threading.Thread(target=self._worker, name=f"uploader-job-{n}", daemon=True)
+            for n in range(self.jobs)
+        ]
+        for worker in workers:
+            worker.start()
+        while self.emitted < len(self.slots):
+            slot = self.slots[self.emitted]
+            # Wakes now and then, so that Ctrl-C reaches this thread while it waits.
+            while not slot.done.wait(POLL):
+                pass
+            self._emit_ready()
+
+    def _worker(self) -> None:
+        while not self.cancel.is_set():
+            with self._lock:
+                if self._next >= len(self.slots):
+                    return
+                slot = self.slots[self._next]
+                self._next += 1
+            if isinstance(slot.item, ImageFile) and slot is not self._first:
+                while not self._opened.wait(POLL):
+                    if self.cancel.is_set():
+                        break
+            self._process(slot)
+
+    def _process(self, slot: Slot) -> None:
+        try:
+            if self.cancel.is_set():
+                return
+            stop = self.stop
+            if isinstance(slot.item, ImageFile) and stop is not None:
+                slot.result, slot.error = self.skip(slot, stop)
+                return
+            slot.started = True
+            try:
+                slot.result, slot.error = self.work(slot, self)
+            finally:
+                if isinstance(slot.item, ImageFile):
+                    with self._lock:
+                        self._files_left -= 1
+        finally:
+            slot.done.set()
+            if slot is self._first:
+                self._opened.set()
+
+    def _emit_ready(self) -> None:
+        """Write every line whose turn has come (in the calling thread only)."""
+        while self.emitted < len(self.slots) and self.slots[self.emitted].done.is_set():
+            slot = self.slots[self.emitted]
+            self.emitted += 1
+            if slot.result is not None:
+                self.emit(slot.result, slot.error)
+
+    def interrupt(self) -> None:
+        """Ctrl-C: start nothing more, send nothing more."""
+        self.cancel.set()
+
+    def finished(self) -> list[Slot]:
+        """The slots done but not yet emitted (e.g. after a failed write), in order."""
+        return [s for s in self.slots[self.emitted :] if s.done.is_set() and s.result]
+
+    def wait_for_flight(self, timeout: float) -> None:
+        """Wait (bounded) for the files in flight to finish."""
+        for slot in self.slots:
+            if slot.started and not slot.done.is_set():
+                slot.done.wait(timeout)
+
+    @property
+    def codes(self) -> list[ExitCode]:
+        return [
+            ExitCode.OK if s.error is None else s.error.exit_code
+            for s in self.slots
+            if s.result is not None
+        ]

@@ -518,3 +518,33 @@ def test_a_file_proven_absent_and_sent_again_at_the_end_has_a_row_per_attempt(
         ("a.png", "uploaded", "Again01"),
     ]
     assert "proved it absent" in _rows(hermetic_env)[0]["error"]
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_the_same_content_in_flight_twice_waits_its_turn(
+    tmp_path: Path, server: Sandbox, skip: bool
+) -> None:
+    # -j 4: after the first file, three copies of one content would go at once. The
+    # second and third wait for the first copy: --skip-existing then finds it (sent once);
+    # without it they are sent, and no copy is taken for a lost answer ("may exist twice").
+    config = write_config(tmp_path / "c.toml", server.base_url)
+    first = str(write_png(tmp_path / "first.png", seed=50))
+    copy = write_png(tmp_path / "c0.png", seed=51)
+    copies = [str(copy)]
+    for n in (1, 2):
+        other = tmp_path / f"c{n}.png"
+        other.write_bytes(copy.read_bytes())
+        copies.append(str(other))
+    args = ["-j", "4", "-f", "json", first, *copies]
+    done = _upload(config, *(["--skip-existing"] if skip else []), *args)
+    assert done.exit_code == 0, done.stderr
+    records = json_lines(done.stdout)
+    if skip:
+        assert [r["status"] for r in records] == ["uploaded", "uploaded", "existing", "existing"]
+        assert len({r["id"] for r in records[1:]}) == 1
+        assert len(posts(server, "/imgur/3/image")) == 2
+    else:
+        assert [r["status"] for r in records] == ["uploaded"] * 4
+        assert [r["ambiguous"] for r in records] == [False] * 4
+        assert len(posts(server, "/imgur/3/image")) == 4
+    assert done.stderr == ""

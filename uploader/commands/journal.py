@@ -17,6 +17,7 @@ for a new upload) and its record says an earlier copy may exist.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -59,6 +60,9 @@ class Journal:
 
     # The row of each file's last attempt (by the file's object), for the end-of-batch look.
     _rows: dict[int, int] = field(default_factory=dict)
+    # Contents being uploaded by a thread of the batch: the same content waits its turn.
+    _busy: dict[str, threading.Event] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def enabled(self) -> bool:
@@ -116,6 +120,33 @@ class Journal:
         if not self.enabled:
             return send(image)
         image = fingerprint(image)
+        assert image.sha256 is not None
+        turn = self._turn(image.sha256)
+        try:
+            return self._run(image, provider, send, claims)
+        finally:
+            with self._lock:
+                del self._busy[image.sha256]
+            turn.set()
+
+    def _turn(self, sha256: str) -> threading.Event:
+        """Wait while another thread of the batch uploads the same content (its outcome
+        decides this one's: existing, or a new upload after it), then take the turn."""
+        while True:
+            with self._lock:
+                other = self._busy.get(sha256)
+                if other is None:
+                    mine = self._busy[sha256] = threading.Event()
+                    return mine
+            other.wait()
+
+    def _run(
+        self,
+        image: ImageFile,
+        provider: Provider,
+        send: Callable[[ImageFile], UploadResult],
+        claims: RunClaims,
+    ) -> UploadResult:
         assert image.sha256 is not None
         earlier = self.history.existing(self.target, image.sha256)
         uploaded = [entry for entry in earlier if entry.status == "uploaded" and entry.url]

@@ -123,6 +123,7 @@ class RateLimiter:
         self.refresh = refresh
         self._refresh_failed = False
         self._local = threading.local()  # the state a transaction of this thread holds
+        self._mutex = threading.Lock()
         self._here = owners.me()  # this process, as the owner of its reservations
         self._warned = False
 
@@ -137,7 +138,9 @@ class RateLimiter:
         if held is not None:
             yield held
             return
-        with self.store.transaction(self.key) as state:
+        # The threads of a batch take turns here first: the state store's lock is between
+        # processes (and the in-memory fallback has none).
+        with self._mutex, self.store.transaction(self.key) as state:
             self._local.state = state
             try:
                 self._tidy(state, self.clock())

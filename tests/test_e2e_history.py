@@ -93,7 +93,7 @@ def test_kill_9_then_rerun_with_skip_existing_stores_each_file_once_or_says_so(
             else:
                 assert record["status"] in ("uploaded", "existing"), record
                 assert count[digest] == 1, (path, record)  # never twice unreported
-        assert sum(1 for r in records if r["ambiguous"]) <= 1
+        assert sum(1 for r in records if r["ambiguous"]) <= 4  # at most the files in flight (-j 4)
 
 
 def test_four_processes_write_one_history_without_losing_a_row(

@@ -103,7 +103,7 @@ def test_a_reader_that_leaves_after_one_line_stops_the_batch_and_the_lost_link_i
     tmp_path: Path, sandbox: str, env: dict[str, str]
 ) -> None:
     files = _images(tmp_path, ["a.png", "b.png", "c.png", "d.png"])
-    code, line, err = _one_line_reader(["upload", *files], env)
+    code, line, err = _one_line_reader(["upload", "-j", "1", *files], env)
     assert code == ExitCode.OUTPUT
     assert _stored(sandbox, "a.png")[0] in line
     # b was uploaded and its line could not be printed; c and d were never sent.
@@ -115,6 +115,29 @@ def test_a_reader_that_leaves_after_one_line_stops_the_batch_and_the_lost_link_i
     assert re.search(rf"was not printed: \S+{media}\S* \(delete id {deletehash}\)", error)
     assert f"2 files were not sent: {files[2]}, {files[3]}" in error
     assert err.splitlines()[-1].startswith("hint: ")
+    _clean(err)
+
+
+def test_a_reader_that_leaves_during_a_jobs_batch_loses_no_link(
+    tmp_path: Path, sandbox: str, env: dict[str, str]
+) -> None:
+    # -j 3: b, c and d go at once after a's line; b's line is the one that cannot be
+    # written, when c and d may be on their way: every uploaded file's link is on stderr.
+    files = _images(tmp_path, ["a.png", "b.png", "c.png", "d.png"])
+    code, line, err = _one_line_reader(["upload", "-j", "3", *files], env)
+    assert code == ExitCode.OUTPUT
+    assert _stored(sandbox, "a.png")[0] in line
+    sent = [p["file_name"] for p in posts(sandbox, "/3/image")]
+    assert sent[0] == "a.png"
+    (error,) = [x for x in err.splitlines() if x.startswith("error:")]
+    for name, path in zip(["b.png", "c.png", "d.png"], files[1:], strict=True):
+        if name in sent:
+            media, deletehash = _stored(sandbox, name)
+            assert f"the link of {path}, uploaded, was not printed: " in error
+            assert media in error
+            assert f"(delete id {deletehash})" in error
+        else:
+            assert path in error.split("not sent: ", 1)[1]
     _clean(err)
 
 

@@ -250,19 +250,17 @@ def test_a_batch_cut_by_the_budget_resumes_where_it_stopped(tmp_path: Path) -> N
         config = write_config(tmp_path / "c.toml", server.base_url)
         first = invoke(["--config", str(config), "upload", *args], runtime=runtime)
         assert first.exit_code == ExitCode.RATE_LIMITED, first.stderr
-        assert [r["status"] for r in json_lines(first.stdout)] == [
-            "uploaded",
-            "uploaded",
-            "uploaded",
-            "failed",
-            "skipped",
-        ]
+        statuses = [r["status"] for r in json_lines(first.stdout)]
+        # Which files got the three credits depends on the batch's workers; three did.
+        assert statuses.count("uploaded") == 3
+        assert set(statuses) <= {"uploaded", "failed", "skipped"}
         fake.sleep(3601.0)  # the post bucket resets
         second = invoke(["--config", str(config), "upload", *args], runtime=runtime)
         assert second.exit_code == 0, second.stderr
-        assert [r["status"] for r in json_lines(second.stdout)] == ["existing"] * 3 + [
-            "uploaded"
-        ] * 2
+        again = [r["status"] for r in json_lines(second.stdout)]
+        # Exactly the files not uploaded before are sent now; the others are existing.
+        assert [s == "uploaded" for s in again] == [s != "uploaded" for s in statuses]
+        assert again.count("existing") == 3
         stored = [u["sha256"] for u in server.uploads()]
     assert len(stored) == 5  # each file exactly once
     assert len(set(stored)) == 5

@@ -10,11 +10,12 @@ The rate limiter stays the only authority on when a request may go: every worker
 reserves there first, so N workers never send faster than the budget allows. A refusal
 that every later file would meet (``halt``: rejected credentials, a budget the limiter will
 not wait for) stops the dispatch: files in flight finish, the rest are reported not sent.
-The first file is sent alone: its answer proves the credentials and tells the limiter the
-server's figures before N requests go at once. Ctrl-C (in the calling thread) stops the
-dispatch too and tells the session to send no more
-request (:attr:`Batch.cancel`); :meth:`Batch.unsettled` then says which files were in
-flight, and whether a request of theirs went out.
+The first file is sent alone, the others once its line is written: its answer proves the
+credentials and tells the limiter the server's figures before N requests go at once, and a
+standard output that cannot be written takes no other file with it. Ctrl-C (in the
+calling thread) stops the dispatch too and tells the session to send no more requests
+(:attr:`Batch.cancel`); each slot then says whether it was in flight and whether a request
+of it went out (:attr:`Slot.sending`).
 """
 
 from __future__ import annotations
@@ -139,8 +140,6 @@ class Batch:
                         self._files_left -= 1
         finally:
             slot.done.set()
-            if slot is self._first:
-                self._opened.set()
 
     def _emit_ready(self) -> None:
         """Write every line whose turn has come (in the calling thread only)."""
@@ -149,6 +148,9 @@ class Batch:
             self.emitted += 1
             if slot.result is not None:
                 self.emit(slot.result, slot.error)
+            if slot is self._first:
+                # Its line was written: a stdout that fails takes no other file with it.
+                self._opened.set()
 
     def interrupt(self) -> None:
         """Ctrl-C: start nothing more, send nothing more."""

@@ -60,6 +60,8 @@ RESERVATION_TTL = 900.0
 # A send held back only by other requests in flight looks again this often (they settle
 # in seconds; waiting for the bucket's reset would be far too long).
 HELD_POLL = 1.0
+# How often a batch's worker looks again while other files of its batch hold the credits.
+OWN_POLL = 0.05
 # Sleep a hair past a reset: whole-second resets are rounded by the server.
 RESET_MARGIN = 0.05
 MAX_LOOPS = 10_000
@@ -206,6 +208,16 @@ class RateLimiter:
                     self._refresh(state, wanted)
                     now = self.clock()
                 block, pace_until, intervals = self._check(state, wanted, max(1, pending), now)
+                # Credits held by this process's own requests in flight (another file of
+                # the batch) come back within seconds: wait for them whatever the policy.
+                ours = (
+                    block is not None
+                    and block.reason == "held"
+                    and any(
+                        r.get("owner") == self._here and r["costs"].get(block.spec.name)
+                        for r in state["reservations"]
+                    )
+                )
                 if block is None and pace_until is None:
                     reservation = Reservation(os.urandom(12).hex(), tuple(sorted(wanted.items())))
                     state["reservations"].append(
@@ -220,7 +232,9 @@ class RateLimiter:
                         state["buckets"][name]["next_at"] = now + interval
                     return reservation
             # Out of the transaction: waiting never holds the lock.
-            if block is not None:
+            if ours:
+                self.sleep(OWN_POLL)
+            elif block is not None:
                 waited += self._wait_for(block, now, self.policy.max_wait - waited)
             elif pace_until is not None:
                 pause = pace_until - now

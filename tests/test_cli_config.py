@@ -99,6 +99,7 @@ def test_show_prints_the_file_with_secrets_masked(tmp_path: Path) -> None:
         "retries": 4,
         "retry_max_time": 30.0,
         "retry_ambiguous": False,
+        "history": True,
         "connect_timeout": 10.0,
         "read_timeout": 60.0,
         "write_timeout": 60.0,

@@ -40,6 +40,7 @@ class Defaults:
     retries: int = 4
     retry_max_time: float = 30.0
     retry_ambiguous: bool = False
+    history: bool = True  # record every upload in the history (history/store.py)
     # A 20 MB file over a 1 Mbit/s home uplink takes ~160 s to send: the write timeout
     # is per chunk, so 60 s of a stalled socket is the real bound, not the whole upload.
     connect_timeout: float = 10.0
@@ -214,6 +215,7 @@ DEFAULTS_SPEC: Mapping[str, OptionSpec] = {
     "retries": OptionSpec(int, minimum=1),
     "retry_max_time": OptionSpec(float, minimum=0, maximum=LONGEST),
     "retry_ambiguous": OptionSpec(bool),
+    "history": OptionSpec(bool),
     "connect_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),
     "read_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),
     "write_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),

@@ -100,6 +100,9 @@ def prepare(db: sqlite3.Connection, path: Path) -> None:
     db.execute("PRAGMA journal_mode = WAL").fetchall()
     # WAL: a commit survives the process being killed without an fsync of its own.
     db.execute("PRAGMA synchronous = NORMAL")
+    # Freed space is zeroed (some builds do it by default, not all): a row `history
+    # --clear` forgets, or an old copy of a row moved on a page, leaves no trace.
+    db.execute("PRAGMA secure_delete = ON")
     if version != VERSION:
         migrate(db)
     for suffix in ("", "-wal", "-shm"):

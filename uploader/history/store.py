@@ -223,11 +223,11 @@ class History:
 
     def clear(self, profile: str | None = None) -> int:
         """Forget every row (of ``profile``); the number of rows removed. The removed rows
-        are overwritten in the file (secure_delete) and the WAL is emptied: forgotten
-        means gone from the disk, not only from the listing."""
+        are overwritten in the file (``secure_delete``, on from the start: see
+        ``schema.prepare``) and the WAL is emptied: forgotten means gone from the disk, not
+        only from the listing."""
 
         def work(db: sqlite3.Connection) -> int:
-            db.execute("PRAGMA secure_delete = ON")
             if profile is None:
                 count = _write(db, "DELETE FROM uploads", ()).rowcount
             else:

@@ -399,3 +399,21 @@ def test_four_processes_writing_at_once_lose_no_row_and_never_see_a_lock(db_path
     assert len(rows) == 200
     assert {status for _row, status, _id in rows} == {"uploaded"}
     assert len({remote for _row, _status, remote in rows}) == 200
+
+
+def test_importing_the_store_does_not_import_sqlite3() -> None:
+    """The hotkey path imports the store; sqlite3 is loaded when the database is opened."""
+    code = (
+        "import sys; import uploader.history.store as s; "
+        "s.History(None).entries(); assert 'sqlite3' not in sys.modules, 'sqlite3'; "
+        "s.History(s.Path(sys.argv[1])); assert 'sqlite3' not in sys.modules, 'on init'"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", code, "/nonexistent/h.sqlite3"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")

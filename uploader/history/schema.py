@@ -82,17 +82,19 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection | None:
         return None
     ensure_private_dir(path.parent)
     _create_private(path)
+    # timeout: SQLite's busy timeout (waits for another process's write lock); no implicit
+    # transactions (isolation_level None: each write is our own BEGIN IMMEDIATE); batch
+    # workers share the connection under History's lock.
     db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
     db.text_factory = decode
     return db
 
 
 def prepare(db: sqlite3.Connection, path: Path) -> None:
-    """WAL mode, busy timeout, the schema migrated, the files private. Raises
+    """WAL mode, secure_delete, the schema migrated, the files private. Raises
     ``sqlite3.Error``, ``OSError``, :class:`CorruptError` or :class:`NewerError` (the caller
     decides what each means, and closes ``db``: a corrupt file is moved aside first, before
     SQLite's close can remove its -wal)."""
-    db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
     # Read before anything is written: a newer or foreign database is left as it is.
     version = user_version(db)
     if version == 0:

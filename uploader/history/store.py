@@ -103,9 +103,8 @@ class History:
         self._db: sqlite3.Connection | None = None
         self._opening: sqlite3.Connection | None = None  # connected, not yet prepared
         self._inode: int | None = None
-        self._failed = False
-        self._set_aside_once = False
-        self._said: set[str] = set()
+        self._failed = False  # gave up (warned once): off for the rest of the run
+        self._set_aside_once = False  # a corrupt file is set aside (and warned of) once
         self._lock = threading.RLock()  # batch workers share one History
 
     @property
@@ -310,7 +309,7 @@ class History:
             self._give_up(f"{why}; it could not be kept aside: {_why(exc)}")
             return False
         self._close()
-        self._say(
+        self._warn(
             f"warning: the upload history {path} was unreadable ({why}); kept aside as"
             f" {aside}; a new one was started: uploads made before are not known to"
             " --skip-existing"
@@ -321,22 +320,16 @@ class History:
         self._failed = True
         self._close()
         if newer:
-            self._say(
+            self._warn(
                 f"warning: the upload history {self.path} was written by a newer version of"
                 f" uploader ({why}): left untouched; this run records nothing and"
                 " --skip-existing does not see earlier uploads"
             )
         else:
-            self._say(
+            self._warn(
                 f"warning: the upload history {self.path} cannot be used ({why}): this run"
                 " records nothing and --skip-existing does not see earlier uploads"
             )
-
-    def _say(self, message: str) -> None:
-        kind = message.split("(", 1)[0]
-        if kind not in self._said:
-            self._said.add(kind)
-            self._warn(message)
 
     def _close(self) -> None:
         for db in (self._db, self._opening):

@@ -404,3 +404,36 @@ def test_a_full_disk_gives_one_warning_and_no_history(
     assert all(row is None for row in rows[rows.index(None) :])
     assert len(warnings) == 1
     assert "cannot be used (database or disk is full)" in warnings[0]
+
+
+def test_a_corrupt_file_another_process_replaced_first_is_not_moved_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from uploader.history import store
+
+    path = tmp_path / "history.sqlite3"
+    _garbage(path)
+    real = store.prepare
+
+    def other_process_first(db: sqlite3.Connection, where: Path) -> None:
+        try:
+            real(db, where)
+        except schema.CorruptError:
+            raise
+        except sqlite3.DatabaseError:
+            # Meanwhile another uploader moved it aside and started a new one.
+            if not (tmp_path / "theirs").exists():
+                os.rename(path, tmp_path / "theirs")
+                _write_some(path, 2)
+            raise
+
+    monkeypatch.setattr(store, "prepare", other_process_first)
+    warnings: list[str] = []
+    history = _history(path, warnings)
+    assert _upload_once(history) == 3  # in their new database, beside their two rows
+    assert warnings == [
+        f"warning: the upload history {path} was unreadable (file is not a database);"
+        " another uploader process kept it aside; a new one was started: uploads made"
+        " before are not known to --skip-existing"
+    ]
+    assert not (tmp_path / ASIDE).exists()

@@ -297,9 +297,11 @@ class History:
         while aside.exists():
             aside = path.with_name(f"{path.name}.corrupt-{stamp}-{number}")
             number += 1
+        moved = False
         try:
             if path.stat().st_ino == self._inode:  # not a new one another process started
                 os.rename(path, aside)
+                moved = True
                 for suffix in ("-wal", "-shm", "-journal"):
                     with suppress(FileNotFoundError):
                         os.rename(f"{path}{suffix}", f"{aside}{suffix}")
@@ -309,10 +311,10 @@ class History:
             self._give_up(f"{why}; it could not be kept aside: {_why(exc)}")
             return False
         self._close()
+        where = f"kept aside as {aside}" if moved else "another uploader process kept it aside"
         self._warn(
-            f"warning: the upload history {path} was unreadable ({why}); kept aside as"
-            f" {aside}; a new one was started: uploads made before are not known to"
-            " --skip-existing"
+            f"warning: the upload history {path} was unreadable ({why}); {where}; a new one"
+            " was started: uploads made before are not known to --skip-existing"
         )
         return True
 

@@ -437,3 +437,33 @@ def test_a_corrupt_file_another_process_replaced_first_is_not_moved_again(
         " before are not known to --skip-existing"
     ]
     assert not (tmp_path / ASIDE).exists()
+
+
+def test_a_database_another_process_migrates_meanwhile_is_not_taken_for_foreign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The version and the tables are read in one transaction: a process that creates the
+    schema between the two reads must not make the new file look like another program's."""
+    import threading
+
+    path = tmp_path / "history.sqlite3"
+    real = schema._check_empty
+    other: list[int | None] = []
+    started: list[threading.Thread] = []
+
+    def meanwhile(db: sqlite3.Connection) -> None:
+        if not started:  # the first reader only: the other process reads unhindered
+            worker = threading.Thread(
+                target=lambda: other.append(_upload_once(History(path))), daemon=True
+            )
+            started.append(worker)
+            worker.start()
+            worker.join(timeout=2)  # it may finish now only if our read let it
+        real(db)
+
+    monkeypatch.setattr(schema, "_check_empty", meanwhile)
+    warnings: list[str] = []
+    assert _upload_once(_history(path, warnings)) is not None
+    assert warnings == []
+    started[0].join(timeout=60)
+    assert other[0] is not None

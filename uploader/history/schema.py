@@ -95,10 +95,15 @@ def prepare(db: sqlite3.Connection, path: Path) -> None:
     ``sqlite3.Error``, ``OSError``, :class:`CorruptError` or :class:`NewerError` (the caller
     decides what each means, and closes ``db``: a corrupt file is moved aside first, before
     SQLite's close can remove its -wal)."""
-    # Read before anything is written: a newer or foreign database is left as it is.
-    version = user_version(db)
-    if version == 0:
-        _check_empty(db)
+    # Read before anything is written: a newer or foreign database is left as it is. One
+    # read transaction: another process may migrate the file between two reads.
+    db.execute("BEGIN")
+    try:
+        version = user_version(db)
+        if version == 0:
+            _check_empty(db)
+    finally:
+        db.execute("ROLLBACK")
     db.execute("PRAGMA journal_mode = WAL").fetchall()
     # WAL: a commit survives the process being killed without an fsync of its own.
     db.execute("PRAGMA synchronous = NORMAL")

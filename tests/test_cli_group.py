@@ -22,6 +22,7 @@ HELP_COMMANDS = [
     "  config   Where the config is, what it says, and a starter file.",
     "  delete   Delete an upload: Imgur deletehash or id, Gyazo image id,...",
     "  demo     Upload a bundled image to the built-in sandbox, offline, and...",
+    "  history  What was uploaded, newest first, from the local upload history.",
     "  info     Metadata of one upload (revalidated with its ETag: a 304 costs...",
     "  limits   What each rate-limit bucket has left and when it resets.",
     "  list     The account's recent uploads, where the provider keeps such a...",

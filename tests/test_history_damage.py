@@ -154,6 +154,15 @@ def test_an_unusable_place_gives_one_warning_and_no_history(
     assert history.existing(IMGUR, SHA) == []
     assert history.enabled is False
     assert len(warnings) == 1
+    # Off for the rest of the run, even once the place is usable again: no retry each file
+    # (a lock would cost its timeout every time), no second warning.
+    if path.is_dir():
+        path.rmdir()
+    else:
+        path.parent.unlink()
+    assert _upload_once(history) is None
+    assert not path.exists()
+    assert len(warnings) == 1
     assert warnings[0].startswith(f"warning: the upload history {path} cannot be used (")
     assert why in warnings[0]
     assert warnings[0].endswith(
@@ -347,3 +356,114 @@ def test_hand_edited_rows_are_skipped_or_normalised(tmp_path: Path) -> None:
     assert [e.path for e in history.existing(IMGUR, SHA)] == ["c.png", "b.png", "a.png"]
     assert history.claimed_ids(IMGUR) == {"id", "x", "123"}
     assert warnings == []
+
+
+def test_a_file_corrupt_again_after_the_new_start_gives_up_instead_of_looping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from uploader.history import store
+
+    path = tmp_path / "history.sqlite3"
+    calls: list[int] = []
+
+    def always_corrupt(_db: object, _path: Path) -> None:
+        calls.append(1)
+        if len(calls) > 5:  # the loop this test guards against: fail, never hang
+            raise RuntimeError("looping")
+        raise schema.CorruptError("still corrupt")
+
+    monkeypatch.setattr(store, "prepare", always_corrupt)
+    warnings: list[str] = []
+    history = _history(path, warnings)
+    assert _upload_once(history) is None
+    assert len(calls) == 2  # the file, then the new one: given up
+    assert [w.split(" (", 1)[0] for w in warnings] == [
+        f"warning: the upload history {path} was unreadable",
+        f"warning: the upload history {path} cannot be used",
+    ]
+
+
+def test_a_full_disk_gives_one_warning_and_no_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "history.sqlite3"
+    _write_some(path, 1)
+    real = sqlite3.connect
+
+    def full(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        db = real(*args, **kwargs)
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute(f"PRAGMA max_page_count = {pages + 2}")  # the disk fills up soon
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", full)
+    warnings: list[str] = []
+    history = _history(path, warnings)
+    rows = [_upload_once(history) for _ in range(300)]
+    assert None in rows
+    assert all(row is None for row in rows[rows.index(None) :])
+    assert len(warnings) == 1
+    assert "cannot be used (database or disk is full)" in warnings[0]
+
+
+def test_a_corrupt_file_another_process_replaced_first_is_not_moved_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from uploader.history import store
+
+    path = tmp_path / "history.sqlite3"
+    _garbage(path)
+    real = store.prepare
+
+    def other_process_first(db: sqlite3.Connection, where: Path) -> None:
+        try:
+            real(db, where)
+        except schema.CorruptError:
+            raise
+        except sqlite3.DatabaseError:
+            # Meanwhile another uploader moved it aside and started a new one.
+            if not (tmp_path / "theirs").exists():
+                os.rename(path, tmp_path / "theirs")
+                _write_some(path, 2)
+            raise
+
+    monkeypatch.setattr(store, "prepare", other_process_first)
+    warnings: list[str] = []
+    history = _history(path, warnings)
+    assert _upload_once(history) == 3  # in their new database, beside their two rows
+    assert warnings == [
+        f"warning: the upload history {path} was unreadable (file is not a database);"
+        " another uploader process kept it aside; a new one was started: uploads made"
+        " before are not known to --skip-existing"
+    ]
+    assert not (tmp_path / ASIDE).exists()
+
+
+def test_a_database_another_process_migrates_meanwhile_is_not_taken_for_foreign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The version and the tables are read in one transaction: a process that creates the
+    schema between the two reads must not make the new file look like another program's."""
+    import threading
+
+    path = tmp_path / "history.sqlite3"
+    real = schema._check_empty
+    other: list[int | None] = []
+    started: list[threading.Thread] = []
+
+    def meanwhile(db: sqlite3.Connection) -> None:
+        if not started:  # the first reader only: the other process reads unhindered
+            worker = threading.Thread(
+                target=lambda: other.append(_upload_once(History(path))), daemon=True
+            )
+            started.append(worker)
+            worker.start()
+            worker.join(timeout=2)  # it may finish now only if our read let it
+        real(db)
+
+    monkeypatch.setattr(schema, "_check_empty", meanwhile)
+    warnings: list[str] = []
+    assert _upload_once(_history(path, warnings)) is not None
+    assert warnings == []
+    started[0].join(timeout=60)
+    assert other[0] is not None

@@ -217,7 +217,7 @@ def test_equal_times_are_newest_first_by_row(history: History) -> None:
     assert [e.row for e in history.existing(IMGUR, SHA_A)] == rows[::-1]
 
 
-def test_mark_deleted_and_clear(history: History, db_path: Path) -> None:
+def test_mark_deleted_and_clear(history: History) -> None:
     row = _begin(history)
     history.finish(row, "uploaded", remote_id="x", delete_id="dh")
     history.clock.now += 9  # type: ignore[attr-defined]
@@ -230,11 +230,36 @@ def test_mark_deleted_and_clear(history: History, db_path: Path) -> None:
     assert [e.row for e in history.entries()] == [row]
     assert history.clear() == 1
     assert history.entries() == []
-    # Forgotten means gone from the file: no trace of the path in the database or its WAL.
-    history.close()
+    assert history.clear() == 0
+
+
+def test_what_clear_forgets_is_gone_from_the_files(
+    history: History, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = sqlite3.connect
+
+    def without_secure_delete(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        # Debian builds SQLite with secure_delete on; macOS's and others' leave it off.
+        db = real(*args, **kwargs)
+        db.execute("PRAGMA secure_delete = OFF")
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", without_secure_delete)
+    for n in range(40):
+        _begin(history, path=f"keep-{n}.png")
+        if n % 4 == 0:
+            _begin(history, target=GYAZO, path=f"forget-me-{n}.png")
+    with sqlite3.connect(db_path) as other:  # the rows reach the database file itself
+        other.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert b"forget-me-" in db_path.read_bytes()
+    assert history.clear("gyazo") == 10
+    # Still open (another process may hold it too): neither the database nor its WAL
+    # holds a trace of the forgotten rows.
     for name in (db_path, Path(f"{db_path}-wal")):
         if name.exists():
-            assert b"/home/me/a.png" not in name.read_bytes()
+            assert b"forget-me-" not in name.read_bytes(), name
+    assert b"keep-39.png" in db_path.read_bytes()
+    assert len(history.entries()) == 40
 
 
 def test_strings_round_trip_exactly_undecodable_file_names_included(history: History) -> None:
@@ -374,3 +399,21 @@ def test_four_processes_writing_at_once_lose_no_row_and_never_see_a_lock(db_path
     assert len(rows) == 200
     assert {status for _row, status, _id in rows} == {"uploaded"}
     assert len({remote for _row, _status, remote in rows}) == 200
+
+
+def test_importing_the_store_does_not_import_sqlite3() -> None:
+    """The hotkey path imports the store; sqlite3 is loaded when the database is opened."""
+    code = (
+        "import sys; import uploader.history.store as s; "
+        "s.History(None).entries(); assert 'sqlite3' not in sys.modules, 'sqlite3'; "
+        "s.History(s.Path(sys.argv[1])); assert 'sqlite3' not in sys.modules, 'on init'"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", code, "/nonexistent/h.sqlite3"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")

@@ -43,6 +43,7 @@ COMMANDS = {
     "config": "config:config_group",
     "delete": "lookup:delete",
     "demo": "demo:demo",
+    "history": "history:history",
     "info": "lookup:info",
     "limits": "limits:limits",
     "list": "lookup:list_cmd",

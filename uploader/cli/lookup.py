@@ -105,10 +105,11 @@ def delete(ctx: click.Context, /, ref: str, **_lookup: Any) -> None:
     """Delete an upload: Imgur deletehash or id, Gyazo image id, Mastodon media id, a
     link printed by upload, or a local file (or sha256 prefix) the history knows."""
     from uploader.commands import delete as core_delete
+    from uploader.commands.history import reader
 
     state: State = ctx.obj
     profile = options.config(ctx).profile(options.profile_name(ctx)).name
-    history = core_delete.open_history(state.runtime())
+    history = reader(state.runtime())  # also when recording is off: earlier rows stay
     try:
         rows = core_delete.from_history(history, ref, profile)
         if rows is None:

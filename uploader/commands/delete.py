@@ -15,24 +15,17 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from uploader.config.paths import history_path
 from uploader.errors import InputFileError, ProviderError, UsageError
 from uploader.history.store import Entry, History
 from uploader.imaging.content import fingerprint
 from uploader.imaging.inspect import inspect_path
 
 if TYPE_CHECKING:
-    from uploader.commands.runtime import Runtime
     from uploader.providers.base import Provider
 
 # A sha256 prefix: hex, long enough that it names one file's content in practice.
 SHA_PREFIX = re.compile(r"[0-9a-f]{8,64}")
 GONE = 404
-
-
-def open_history(runtime: Runtime) -> History:
-    """The history to look in and mark (also when recording is off: earlier rows stay)."""
-    return History(history_path(runtime.env), clock=runtime.clock, warn=runtime.notify)
 
 
 def from_history(history: History, ref: str, profile: str) -> list[Entry] | None:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from uploader.config.paths import history_path
+from uploader.commands.history import reader
 from uploader.errors import (
     AmbiguousUploadError,
     InterruptedUploadError,
@@ -327,9 +327,7 @@ def open_journal(
             "--skip-existing needs the upload history, which is off",
             hint="drop --no-history (or set `history = true` in [defaults])",
         )
-    history = History(
-        history_path(runtime.env) if keep else None, clock=runtime.clock, warn=runtime.notify
-    )
+    history = reader(runtime) if keep else History(None)
     target = Target(profile.name, profile.kind, profile.base_url, provider.credential.identity)
     return Journal(
         history,

@@ -82,24 +82,34 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection | None:
         return None
     ensure_private_dir(path.parent)
     _create_private(path)
+    # timeout: SQLite's busy timeout (waits for another process's write lock); no implicit
+    # transactions (isolation_level None: each write is our own BEGIN IMMEDIATE); batch
+    # workers share the connection under History's lock.
     db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
     db.text_factory = decode
     return db
 
 
 def prepare(db: sqlite3.Connection, path: Path) -> None:
-    """WAL mode, busy timeout, the schema migrated, the files private. Raises
+    """WAL mode, secure_delete, the schema migrated, the files private. Raises
     ``sqlite3.Error``, ``OSError``, :class:`CorruptError` or :class:`NewerError` (the caller
     decides what each means, and closes ``db``: a corrupt file is moved aside first, before
     SQLite's close can remove its -wal)."""
-    db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-    # Read before anything is written: a newer or foreign database is left as it is.
-    version = user_version(db)
-    if version == 0:
-        _check_empty(db)
+    # Read before anything is written: a newer or foreign database is left as it is. One
+    # read transaction: another process may migrate the file between two reads.
+    db.execute("BEGIN")
+    try:
+        version = user_version(db)
+        if version == 0:
+            _check_empty(db)
+    finally:
+        db.execute("ROLLBACK")
     db.execute("PRAGMA journal_mode = WAL").fetchall()
     # WAL: a commit survives the process being killed without an fsync of its own.
     db.execute("PRAGMA synchronous = NORMAL")
+    # Freed space is zeroed (some builds do it by default, not all): a row `history
+    # --clear` forgets, or an old copy of a row moved on a page, leaves no trace.
+    db.execute("PRAGMA secure_delete = ON")
     if version != VERSION:
         migrate(db)
     for suffix in ("", "-wal", "-shm"):

@@ -103,9 +103,8 @@ class History:
         self._db: sqlite3.Connection | None = None
         self._opening: sqlite3.Connection | None = None  # connected, not yet prepared
         self._inode: int | None = None
-        self._failed = False
-        self._set_aside_once = False
-        self._said: set[str] = set()
+        self._failed = False  # gave up (warned once): off for the rest of the run
+        self._set_aside_once = False  # a corrupt file is set aside (and warned of) once
         self._lock = threading.RLock()  # batch workers share one History
 
     @property
@@ -223,11 +222,11 @@ class History:
 
     def clear(self, profile: str | None = None) -> int:
         """Forget every row (of ``profile``); the number of rows removed. The removed rows
-        are overwritten in the file (secure_delete) and the WAL is emptied: forgotten
-        means gone from the disk, not only from the listing."""
+        are overwritten in the file (``secure_delete``, on from the start: see
+        ``schema.prepare``) and the WAL is emptied: forgotten means gone from the disk, not
+        only from the listing."""
 
         def work(db: sqlite3.Connection) -> int:
-            db.execute("PRAGMA secure_delete = ON")
             if profile is None:
                 count = _write(db, "DELETE FROM uploads", ()).rowcount
             else:
@@ -298,9 +297,11 @@ class History:
         while aside.exists():
             aside = path.with_name(f"{path.name}.corrupt-{stamp}-{number}")
             number += 1
+        moved = False
         try:
             if path.stat().st_ino == self._inode:  # not a new one another process started
                 os.rename(path, aside)
+                moved = True
                 for suffix in ("-wal", "-shm", "-journal"):
                     with suppress(FileNotFoundError):
                         os.rename(f"{path}{suffix}", f"{aside}{suffix}")
@@ -310,10 +311,10 @@ class History:
             self._give_up(f"{why}; it could not be kept aside: {_why(exc)}")
             return False
         self._close()
-        self._say(
-            f"warning: the upload history {path} was unreadable ({why}); kept aside as"
-            f" {aside}; a new one was started: uploads made before are not known to"
-            " --skip-existing"
+        where = f"kept aside as {aside}" if moved else "another uploader process kept it aside"
+        self._warn(
+            f"warning: the upload history {path} was unreadable ({why}); {where}; a new one"
+            " was started: uploads made before are not known to --skip-existing"
         )
         return True
 
@@ -321,22 +322,16 @@ class History:
         self._failed = True
         self._close()
         if newer:
-            self._say(
+            self._warn(
                 f"warning: the upload history {self.path} was written by a newer version of"
                 f" uploader ({why}): left untouched; this run records nothing and"
                 " --skip-existing does not see earlier uploads"
             )
         else:
-            self._say(
+            self._warn(
                 f"warning: the upload history {self.path} cannot be used ({why}): this run"
                 " records nothing and --skip-existing does not see earlier uploads"
             )
-
-    def _say(self, message: str) -> None:
-        kind = message.split("(", 1)[0]
-        if kind not in self._said:
-            self._said.add(kind)
-            self._warn(message)
 
     def _close(self) -> None:
         for db in (self._db, self._opening):

@@ -169,8 +169,9 @@ class HeldLines:
                     # nothing (its own lost answers are handled as on the first pass).
                     self.runtime.debug(f"{image.label}: proven absent; sending it again")
                     found = send(image)
-            except AmbiguousUploadError:
-                continue  # still cannot tell: the record made in the loop stands
+            except AmbiguousUploadError as exc:  # still cannot tell: its record stands
+                self.runtime.debug(f"at the end of the batch: {one_line(exc.message)}")
+                continue
             except UploaderError as exc:
                 outcomes[index] = (fail(results[index].path, exc), exc)
             else:

@@ -162,3 +162,47 @@ def test_a_file_proven_absent_at_the_end_of_the_batch_is_sent_again_once(
             False,
         )
     assert done.returncode == 0, done.stderr
+
+
+def test_kill_9_during_recovery_sends_nothing_more_and_leaves_nothing_in_the_way(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    # a's answer is lost after it was stored; the listing lags a minute: the process is
+    # looking for it when it is killed. Nothing is re-sent on the way down, no line claims
+    # an upload, and the next run (b) is not hindered by anything the dead one left.
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.support.e2e import CLI, requests_log
+
+    a, b = write_png(tmp_path / "a.png", seed=1), write_png(tmp_path / "b.png", seed=2)
+    with sandbox_process("seed=92", "fault_drop_after=0.5", "listing_lag=60") as base:
+        config = str(write_config(tmp_path / "c.toml", base, defaults=FAST))
+        env = {**hermetic_env, "UPLOADER_SB_ACCESS_TOKEN": "user-token"}
+        victim = subprocess.Popen(
+            [*CLI, "--config", config, "upload", "-f", "json", str(a), str(b)],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(200):  # bounded: 20 s
+                if any(
+                    r["method"] == "GET" and "/account/" in r["path"] for r in requests_log(base)
+                ):
+                    break
+                time.sleep(0.1)
+        finally:
+            victim.send_signal(signal.SIGKILL)
+            out, _ = victim.communicate(timeout=10)
+        sent_by_victim = len(posts(base))
+        later = run_cli(["--config", config, "upload", "-f", "json", str(b)], env)
+        stored = {u["sha256"] for u in get_json(f"{base}/_sandbox/uploads")}
+    assert victim.returncode == -signal.SIGKILL
+    assert out == b""  # nothing reported for a (or b, never sent)
+    assert sent_by_victim == 1
+    assert later.returncode == 0, later.stderr
+    assert _records(later.stdout)[0]["status"] == "uploaded"
+    assert stored == {_digest(a), _digest(b)}

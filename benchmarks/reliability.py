@@ -10,9 +10,10 @@ sandbox's stored uploads minus the reported uploads equal the ambiguous files th
 sandbox did store (nothing duplicated or lost silently).
 
 Signed in (issue 11): ``--signed-in`` uploads with a user token, so a lost answer is looked
-for in the account's listing, which lags ``--listing-lag`` seconds behind the uploads (the
-sandbox's ``listing_lag``); drops are twice as frequent (5% after storing, 5% before) and
-the files come in pairs with the same name and size (``dNN/shotK.png``) but other pixels.
+for in the account's listing (and, when it cannot tell, once more at the end of the batch),
+which lags ``--listing-lag`` seconds behind the uploads (the sandbox's ``listing_lag``);
+drops are twice as frequent (5% after storing, 5% before) and the files come in pairs
+with the same name and size (``dNN/shotK.png``) but other pixels.
 It also counts uploads "reported as another file's upload" (the stored bytes of the
 reported id are not the file's): must be 0.
 

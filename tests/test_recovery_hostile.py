@@ -155,3 +155,54 @@ def test_an_end_look_that_fails_in_any_way_leaves_the_file_ambiguous(
     assert (a.status, a.ambiguous, b.status) == ("failed", True, "uploaded")
     assert isinstance(run.errors[0], AmbiguousUploadError)
     assert run.exit_code == ExitCode.PARTIAL
+
+
+def _paged_run(
+    tmp_path: Path, env: dict[str, str], pages: dict[str, list[dict[str, Any]]]
+) -> tuple[list[str], Any]:
+    """One file whose answer is lost; the listing answers by ``page``."""
+    fake = FakeTime(START)
+    posts: list[httpx.Response | Exception] = [LOST, _b_answer("Again01")]
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        request.read()
+        if request.url.path.endswith("/credits"):
+            return httpx.Response(404)
+        if request.method == "POST":
+            seen.append("POST")
+            answer = posts.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+        page = request.url.params.get("page", "0")
+        seen.append(f"page {page}")
+        return _listing(*pages.get(page, []))
+
+    config = config_of(imgur_toml("http://127.0.0.1:1/imgur"), tmp_path)
+    run = run_upload(
+        config,
+        [str(write_png(tmp_path / "a.png"))],
+        {**env, "UPLOADER_IM_ACCESS_TOKEN": "im-token"},
+        fake,
+        transport=httpx.MockTransport(handler),
+    )
+    return seen, run
+
+
+@pytest.mark.parametrize("count", [50, 75, 99])
+def test_a_page_that_may_be_cut_is_settled_by_the_next_one(
+    tmp_path: Path, hermetic_env: dict[str, str], count: int
+) -> None:
+    newer = [
+        _item(f"New{n:04}", START + 600 + n, name=f"n{n}.png", width=640) for n in range(count)
+    ]
+    # The next page is empty: the first held everything; nothing is ours: absent, re-sent.
+    seen, run = _paged_run(tmp_path, hermetic_env, {"0": newer})
+    assert seen == ["POST", "page 0", "page 1", "POST"]
+    assert (run.results[0].status, run.results[0].id) == ("uploaded", "Again01")
+    # The server had cut the page: the next one holds the rest, ours among it.
+    mine = _item("Mine001", START)
+    seen, run = _paged_run(tmp_path, hermetic_env, {"0": newer, "1": [mine]})
+    assert seen == ["POST", "page 0", "page 1"]
+    assert (run.results[0].status, run.results[0].id) == ("uploaded", "Mine001")

@@ -270,3 +270,43 @@ def test_without_a_date_header_an_older_look_alike_blocks_absence(
     # With the clocks measured, an older look-alike is an earlier upload of the same file.
     measured = {"date": formatdate(T0 + 10, usegmt=True)}
     assert _identify(image, [newer, older], headers=measured) is None
+
+
+def test_an_unresolved_twin_whose_attempt_began_later_cannot_own_the_object(
+    tmp_path: Path,
+) -> None:
+    # a's and b's answers were both lost; they share every field the listing keeps. a's
+    # object was made in a's window, before b's attempt began: it can only be a's.
+    a, b = _image(tmp_path, "a", seed=1), _image(tmp_path, "b", seed=2)
+    b_window = Window(T0 + 30, T0 + 32)
+    a_object = _item(a, "ObjOfA1", T0 + 1)
+    b_object = _item(b, "ObjOfB1", T0 + 31)
+    claims = RunClaims(unresolved=[a, b], lost={id(a): WINDOW, id(b): b_window})
+    found = _identify(a, [b_object, a_object], claims)
+    assert (found.id if found else None) == "ObjOfA1"
+    # b's object was made after a's attempt began: a's upload, stored late, could be it,
+    # while a is unresolved. Once a has its own, b's is b's.
+    later = {"date": formatdate(T0 + 40 + SKEW, usegmt=True)}  # the listing, at T0 + 40
+    with pytest.raises(AmbiguousUploadError, match="could as well be that of"):
+        identify(
+            b,
+            [b_object, a_object],
+            window=b_window,
+            headers=later,
+            local_now=T0 + 40,
+            claims=claims,
+            complete=True,
+            provider="Imgur",
+        )
+    settled = RunClaims(claimed={"ObjOfA1"}, unresolved=[b], lost={id(b): b_window})
+    found = identify(
+        b,
+        [b_object, a_object],
+        window=b_window,
+        headers=later,
+        local_now=T0 + 40,
+        claims=settled,
+        complete=True,
+        provider="Imgur",
+    )
+    assert (found.id if found else None) == "ObjOfB1"

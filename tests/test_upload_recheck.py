@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support.clock import FakeTime
 from tests.support.images import write_png
@@ -231,3 +232,80 @@ def test_with_retry_ambiguous_there_is_no_end_look(
     a, b = run.results
     assert (a.status, a.id, a.ambiguous) == ("uploaded", "Again01", True)
     assert b.status == "uploaded"
+
+
+def _three(tmp_path: Path, env: dict[str, str], third: httpx.Response | BaseException, emit: Any):
+    """a (answer lost, the listing lags), b (uploaded), c (``third``), run with ``emit``."""
+    from tests.support.providers import config_of as config_for
+    from uploader.commands import upload as core
+    from uploader.commands.runtime import Runtime
+    from uploader.models import UploadOptions
+
+    fake = FakeTime(START)
+    pages = Listing(fake, 99, [])
+    posts: list[Any] = [LOST, _b_answer(), third]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        request.read()
+        if request.url.path.endswith("/credits"):
+            return httpx.Response(404)
+        if request.method == "POST":
+            answer = posts.pop(0)
+            if isinstance(answer, BaseException):
+                raise answer
+            return answer
+        return pages()
+
+    files = [str(write_png(tmp_path / f"{n}.png", seed=i)) for i, n in enumerate("abc")]
+    runtime = Runtime(
+        env={**env, "UPLOADER_IM_ACCESS_TOKEN": "im-token"},
+        clock=fake.clock,
+        sleep=fake.sleep,
+        transport=httpx.MockTransport(handler),
+    )
+    request = core.UploadRequest(
+        paths=tuple(files),
+        provider=None,
+        options=UploadOptions(),
+        on_limit="wait",
+        max_wait=300.0,
+        retry=RETRY,
+    )
+    config = config_for(imgur_toml("http://127.0.0.1:1/imgur"), tmp_path)
+    return core.upload(config, request, runtime, emit)
+
+
+def test_held_lines_are_written_in_order_when_the_batch_is_interrupted(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    out: list[tuple[str, str, bool]] = []
+
+    def emit(result: Any, error: Any) -> None:
+        out.append((Path(result.path).name, result.status, result.ambiguous))
+
+    with pytest.raises(KeyboardInterrupt):
+        _three(tmp_path, hermetic_env, KeyboardInterrupt(), emit)
+    assert out == [
+        ("a.png", "failed", True),
+        ("b.png", "uploaded", False),
+        ("c.png", "failed", True),  # its request was on its way
+    ]
+
+
+def test_a_stdout_that_fails_while_held_lines_are_written_names_every_lost_link(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    from uploader.errors import OutputClosedError, OutputError
+
+    def emit(result: Any, error: Any) -> None:
+        raise OutputClosedError("broken pipe", reader_gone=True)
+
+    third = httpx.Response(200, json=uploaded(id="Cccccc1", link="https://i.imgur.com/C.png"))
+    with pytest.raises(OutputError) as caught:
+        _three(tmp_path, hermetic_env, third, emit)
+    said = caught.value.message
+    assert said.startswith("standard output could not be written (broken pipe)")
+    assert "b.png: https://i.imgur.com/Bbbbbb1.png (delete id hdYnH1gKz9YTHfS)" in said
+    assert "c.png: https://i.imgur.com/C.png" in said
+    assert "a.png" not in said  # it has no link
+    assert caught.value.exit_code == ExitCode.OUTPUT

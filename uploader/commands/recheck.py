@@ -173,8 +173,9 @@ class HeldLines:
                     proven = send(image)
                 else:
                     found(image, proven)  # the history's row: uploaded after all
-            except AmbiguousUploadError:
-                continue  # still cannot tell: the record made in the loop stands
+            except AmbiguousUploadError as exc:  # still cannot tell: its record stands
+                self.runtime.debug(f"at the end of the batch: {one_line(exc.message)}")
+                continue
             except UploaderError as exc:
                 outcomes[index] = (fail(results[index].path, exc), exc)
             else:

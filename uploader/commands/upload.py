@@ -2,7 +2,8 @@
 
 Flow (design section 3): choose the profile and its credential, check every file before any
 request, build one httpx client and the profile's rate limiter, then upload the files in
-input order, emitting each result as soon as it is known.
+input order, emitting each result as soon as it is known (from a file a lagging listing
+could not settle on, once the end-of-batch look is done: commands/recheck.py).
 """
 
 from __future__ import annotations

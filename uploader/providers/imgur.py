@@ -187,16 +187,15 @@ class ImgurProvider:
         listing cannot be read) AmbiguousUploadError (providers/recovery.py)."""
         if not self.can_find_uploads():
             return None
-        response = self.session.request(
-            "GET",
-            f"{self.profile.base_url}/3/account/me/images",
-            costs=READ_COST,
-            headers=self._headers(),
-            params={"page": 0, "perPage": PER_PAGE},
-        )
-        items = self._data(response, "recent-uploads lookup")
-        if not isinstance(items, list):
-            raise ProviderError("Imgur's recent-uploads answer has no list")
+        response, items = self._recent(0)
+        # A server that ignores perPage sends its default page (50, reference 1.7): only a
+        # page shorter than that surely holds everything. A page between the two sizes may
+        # be cut: the next page says (empty, or short: the rest of it).
+        complete = len(items) < DEFAULT_PER_PAGE
+        if not complete and len(items) < PER_PAGE:
+            more = self._recent(1)[1]
+            items = [*items, *more]
+            complete = len(more) < DEFAULT_PER_PAGE
         pairs = [(entry, info) for info in items if (entry := listed_of(info)) is not None]
         found = identify(
             image,
@@ -205,15 +204,27 @@ class ImgurProvider:
             headers=response.headers,
             local_now=self.clock(),
             claims=claims,
-            # A server that ignores perPage sends its default page (50, reference 1.7):
-            # only a page shorter than that surely holds everything there is.
-            complete=len(items) < min(PER_PAGE, DEFAULT_PER_PAGE),
+            complete=complete,
             provider=self.display_name,
         )
         if found is None:
             return None
         info = next(info for entry, info in pairs if entry is found)
         return self._result(image, info, (RECOVERED,))
+
+    def _recent(self, page: int) -> tuple[httpx.Response, list[Any]]:
+        """One page of the account's uploads, newest first (``GET /3/account/me/images``)."""
+        response = self.session.request(
+            "GET",
+            f"{self.profile.base_url}/3/account/me/images",
+            costs=READ_COST,
+            headers=self._headers(),
+            params={"page": page, "perPage": PER_PAGE},
+        )
+        items = self._data(response, "recent-uploads lookup")
+        if not isinstance(items, list):
+            raise ProviderError("Imgur's recent-uploads answer has no list")
+        return response, items
 
     def live_limits(self) -> list[BucketUpdate]:
         """A live reading of the user and client buckets (``GET /3/credits``, free)."""

@@ -161,10 +161,18 @@ def identify(
     matches = [item for item in free if agrees(image, item, dims, loose=False)]
     if len(matches) == 1 and covered and low <= (matches[0].created_at or 0.0) <= high:
         (match,) = matches
+        # Another unresolved file with the same fields could own it, unless its attempt
+        # began after the object was made (by its recorded window; a server may store an
+        # upload late, so the end of that window bounds nothing).
         twins = [
             other
             for other in claims.unresolved
-            if other is not image and agrees(other, match, _dims(other, cache), loose=False)
+            if other is not image
+            and agrees(other, match, _dims(other, cache), loose=False)
+            and (
+                (began := claims.lost.get(id(other))) is None
+                or began.since + skew - slack <= (match.created_at or 0.0)
+            )
         ]
         if not twins:
             return match

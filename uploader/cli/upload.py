@@ -11,11 +11,27 @@ from uploader.cli import State, options
 from uploader.commands import upload as core
 from uploader.commands.runtime import retry_policy
 from uploader.errors import ExitCode, OutputError
+from uploader.imaging.walk import Selection, names_folder
 from uploader.models import UploadOptions
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("-r", "--recursive", is_flag=True, help="Folders: also take the files in subfolders.")
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="GLOB",
+    help="Folders: take only files whose path inside the folder matches (repeatable; "
+    "'*.png' matches at any depth, '**' spans folders).",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Folders: leave out files (or subfolders) that match (repeatable; wins over --include).",
+)
+@click.option("--hidden", is_flag=True, help="Folders: also take names that start with '.'.")
 @options.shared("provider", help="Profile to upload to.")
 @click.option("--title", help="Title sent with each file.")
 @click.option("--description", help="Description sent with each file.")
@@ -70,6 +86,10 @@ from uploader.models import UploadOptions
 def upload(
     ctx: click.Context,
     paths: tuple[str, ...],
+    recursive: bool,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    hidden: bool,
     provider: str | None,
     title: str | None,
     description: str | None,
@@ -87,7 +107,9 @@ def upload(
     skip_existing: bool | None,
     keep_history: bool | None,
 ) -> None:
-    """Upload PATH... ('-' reads standard input); one result per file, in order."""
+    """Upload PATH... (files, folders, '-' for standard input); one result per file, in
+    order. A folder gives the images and videos directly in it (-r: in subfolders too),
+    sorted by path; other files in it are skipped and counted."""
     state: State = ctx.obj
     config = options.config(ctx)
     request = core.UploadRequest(
@@ -108,6 +130,7 @@ def upload(
         retry=retry_policy(config.defaults, retry_ambiguous=retry_ambiguous),
         history=config.defaults.history if keep_history is None else keep_history,
         skip_existing=(config.defaults.skip_existing if skip_existing is None else skip_existing),
+        selection=Selection(recursive=recursive, include=include, exclude=exclude, hidden=hidden),
     )
     console = state.console
     if console.out is None:
@@ -116,7 +139,9 @@ def upload(
             "standard output is closed: nothing was sent (the links would be lost)",
             hint="run the upload with standard output open (a terminal, a file or a pipe)",
         )
-    report = output.BatchReport(console, fmt, title=title, batch=len(paths) > 1)
+    report = output.BatchReport(
+        console, fmt, title=title, batch=len(paths) > 1 or names_folder(paths)
+    )
     try:
         outcome = core.upload(config, request, state.runtime(), report.emit)
     finally:

@@ -34,6 +34,7 @@ from uploader.errors import (
 )
 from uploader.http.retry import RetryEvent, RetryPolicy, call_with_retries
 from uploader.imaging.inspect import inspect_path, spooled_stdin
+from uploader.imaging.walk import Selection, expand
 from uploader.models import ImageFile, UploadOptions, UploadResult, UploadStatus
 from uploader.output import one_line
 from uploader.providers.base import check_limits
@@ -56,6 +57,7 @@ class UploadRequest:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     history: bool = True  # keep the journal (``--no-history``, ``[defaults] history``)
     skip_existing: bool = False
+    selection: Selection = field(default_factory=Selection)  # -r, --include, ... (folders)
 
 
 Emit = Callable[[UploadResult, UploaderError | None], None]
@@ -75,6 +77,7 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
     """
     if request.paths.count("-") > 1:
         raise UsageError("'-' (standard input) can be given only once")
+    request = replace(request, paths=files(request, runtime))
     policy = limit_policy(request.on_limit, request.max_wait)
     profile, provider, http = open_provider(config, request.provider, runtime, policy=policy)
     results: list[UploadResult] = []
@@ -187,6 +190,22 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
     # A batch cut short by a refusal exits with that refusal's code (3 or 4), even when
     # some files went through before it: the rest still waits for the user to act.
     return Outcome(tuple(results), stop.exit_code if stop else fold_exit_codes(codes))
+
+
+def files(request: UploadRequest, runtime: Runtime) -> tuple[str, ...]:
+    """The files to upload, in order: the folders named expanded (``imaging/walk.py``),
+    before any check; what was skipped is told on stderr. Raises InputFileError when
+    folders were named and nothing is left (exit 2, nothing sent)."""
+    chosen = request.selection
+    expansion = expand(
+        request.paths,
+        recursive=chosen.recursive,
+        include=chosen.include,
+        exclude=chosen.exclude,
+        hidden=chosen.hidden,
+    )
+    expansion.tell(runtime.notify, runtime.debug)
+    return expansion.paths
 
 
 def _output_lost(

@@ -124,15 +124,36 @@ def test_a_pattern_with_a_slash_is_anchored_at_the_folder(tmp_path: Path) -> Non
 
 
 def test_a_folder_pattern_leaves_out_its_whole_subtree(tmp_path: Path) -> None:
-    root = _tree(tmp_path / "s", "a.png", "raw/b.png", "x/raw/c.png", "raw.png")
+    root = _tree(tmp_path / "s", "a.png", "raw/b.png", "x/raw/c.png", "raw.png", "y/raw")
     done = expand([str(root)], recursive=True, exclude=["raw/"])
-    assert _rel(done, root) == ["a.png", "raw.png"]  # 'raw/' matches folders only
+    assert _rel(done, root) == ["a.png", "raw.png", "y/raw"]  # 'raw/' matches folders only
     by_name = expand([str(root)], recursive=True, exclude=["raw"])
     assert _rel(by_name, root) == ["a.png", "raw.png"]
     assert _rel(expand([str(root)], recursive=True, include=["raw"]), root) == [
         "raw/b.png",
         "x/raw/c.png",
+        "y/raw",  # a file named raw too
     ]
+
+
+def test_an_excluded_folder_is_not_even_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _tree(tmp_path / "s", "a.png", "tmp/b.png", "tmp/c.png", "tmp/deep/d.png")
+    listed: list[str] = []
+    real = os.scandir
+
+    def scandir(path: str) -> object:
+        listed.append(os.path.relpath(path, root))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    done = expand([str(root)], recursive=True, exclude=["tmp"])
+    monkeypatch.undo()
+    assert _rel(done, root) == ["a.png"]
+    assert listed == ["."]
+    _, debug = _told(done)
+    assert debug == [f"{root}: 1 file to upload, 1 left out by --include/--exclude"]
 
 
 def test_patterns_do_not_apply_to_files_named_explicitly(tmp_path: Path) -> None:
@@ -194,6 +215,13 @@ def test_non_images_in_a_folder_are_skipped_counted_and_named(tmp_path: Path) ->
     assert f"skipped {root / 'notes.txt'}: not an image or video" in "\n".join(debug)
     assert f"skipped {root / 'sub' / 'more.txt'}: not an image or video" in "\n".join(debug)
     assert f"skipped {root / 'empty.png'}: empty file" in debug
+
+
+def test_a_non_image_reached_twice_is_counted_once(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "s", "a.png", "notes.txt")
+    os.symlink("notes.txt", root / "z.txt")
+    done = expand([str(root)])
+    assert [item.label for item in done.skipped] == [str(root / "notes.txt")]
 
 
 def test_broken_links_loops_and_special_files_are_skipped(tmp_path: Path) -> None:

@@ -217,6 +217,16 @@ def test_non_images_in_a_folder_are_skipped_counted_and_named(tmp_path: Path) ->
     assert f"skipped {root / 'empty.png'}: empty file" in debug
 
 
+def test_a_pdf_in_a_folder_is_skipped_but_taken_when_named(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "s", "a.png")
+    (root / "doc.pdf").write_bytes(b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n")
+    done = expand([str(root)])
+    assert _rel(done, root) == ["a.png"]
+    (item,) = done.skipped
+    assert item.detail == "not an image or video (application/pdf; name the file to upload it)"
+    assert expand([str(root / "doc.pdf")]).paths == (str(root / "doc.pdf"),)
+
+
 def test_a_non_image_reached_twice_is_counted_once(tmp_path: Path) -> None:
     root = _tree(tmp_path / "s", "a.png", "notes.txt")
     os.symlink("notes.txt", root / "z.txt")

@@ -14,9 +14,9 @@ order (README "Folders"):
 - symbolic links are followed; a folder is walked once (a link loop, or a link to a folder
   above it, is not walked again) and a file is taken once, however many names reach it
   (a link, a hard link, a folder and the file named too): the first name wins;
-- a file found in a folder that is no image or video (by its first bytes), empty, a broken
-  link or not a regular file is skipped and counted; named on the command line it stays
-  an error. A folder that cannot be read is a warning.
+- a file found in a folder that is no image or video (by its first bytes; a PDF neither),
+  empty, a broken link or not a regular file is skipped and counted; named on the command
+  line it goes to the checks as before. A folder that cannot be read is a warning.
 
 Nothing here prints: :meth:`Expansion.tell` hands the messages to the caller's channels.
 """
@@ -324,8 +324,11 @@ def _not_media(where: str, size: int) -> tuple[str, str] | None:
         return None
     if size == 0 or not head:
         return ("empty", "empty file")
-    if sniff(head) is None:
+    mime = sniff(head)
+    if mime is None:
         return ("media", "not an image or video (its content matches no supported format)")
+    if not mime.startswith(("image/", "video/")):  # a PDF: some providers take it, named
+        return ("media", f"not an image or video ({mime}; name the file to upload it)")
     return None
 
 

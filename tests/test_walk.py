@@ -11,7 +11,7 @@ import pytest
 from tests.support.images import write_png
 from uploader.errors import InputFileError, UsageError
 from uploader.imaging.patterns import Filters, compile_pattern
-from uploader.imaging.walk import Expansion, expand, names_folder
+from uploader.imaging.walk import Expansion, expand
 
 
 def _tree(root: Path, *names: str) -> Path:
@@ -384,9 +384,3 @@ def test_an_empty_folder_among_others_is_a_warning(tmp_path: Path) -> None:
     assert done.warnings == (
         f"warning: {tmp_path / 'e'}: no image or video files directly in the folder (it is empty)",
     )
-
-
-def test_names_folder(tmp_path: Path) -> None:
-    image = write_png(tmp_path / "a.png")
-    assert not names_folder(["-", str(image), str(tmp_path / "missing")])
-    assert names_folder([str(image), str(tmp_path)])

@@ -11,8 +11,7 @@ from uploader.cli import State, options
 from uploader.commands import upload as core
 from uploader.commands.runtime import retry_policy
 from uploader.errors import ExitCode, OutputError
-from uploader.imaging.walk import Selection, names_folder
-from uploader.models import UploadOptions
+from uploader.models import Selection, UploadOptions
 
 
 @click.command()
@@ -139,9 +138,9 @@ def upload(
             "standard output is closed: nothing was sent (the links would be lost)",
             hint="run the upload with standard output open (a terminal, a file or a pipe)",
         )
-    report = output.BatchReport(
-        console, fmt, title=title, batch=len(paths) > 1 or names_folder(paths)
-    )
+    # A folder makes a batch however many files it holds: line N is the Nth file.
+    batch = len(paths) > 1 or (paths[0] != "-" and os.path.isdir(os.path.expanduser(paths[0])))
+    report = output.BatchReport(console, fmt, title=title, batch=batch)
     try:
         outcome = core.upload(config, request, state.runtime(), report.emit)
     finally:

@@ -7,6 +7,7 @@ input order, emitting each result as soon as it is known.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -34,8 +35,7 @@ from uploader.errors import (
 )
 from uploader.http.retry import RetryEvent, RetryPolicy, call_with_retries
 from uploader.imaging.inspect import inspect_path, spooled_stdin
-from uploader.imaging.walk import Selection, expand
-from uploader.models import ImageFile, UploadOptions, UploadResult, UploadStatus
+from uploader.models import ImageFile, Selection, UploadOptions, UploadResult, UploadStatus
 from uploader.output import one_line
 from uploader.providers.base import check_limits
 from uploader.providers.recovery import ADVICE, RunClaims, Window
@@ -197,6 +197,12 @@ def files(request: UploadRequest, runtime: Runtime) -> tuple[str, ...]:
     before any check; what was skipped is told on stderr. Raises InputFileError when
     folders were named and nothing is left (exit 2, nothing sent)."""
     chosen = request.selection
+    if len(request.paths) == 1 and not (chosen.include or chosen.exclude):
+        label = request.paths[0]
+        if label == "-" or not os.path.isdir(os.path.expanduser(label)):
+            return request.paths  # one file (the hotkey): nothing to expand
+    from uploader.imaging.walk import expand  # start-up: only runs that may walk need it
+
     expansion = expand(
         request.paths,
         recursive=chosen.recursive,

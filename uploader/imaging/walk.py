@@ -46,17 +46,7 @@ REASONS = {
 }
 
 
-@dataclass(frozen=True)
-class Selection:
-    """How folders are expanded: ``-r``, ``--include``, ``--exclude``, ``--hidden``."""
-
-    recursive: bool = False
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    hidden: bool = False
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Skipped:
     """A file found in a folder and not taken: ``kind`` is a key of :data:`REASONS`."""
 
@@ -65,7 +55,7 @@ class Skipped:
     detail: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Expansion:
     """The files to upload in order, and what the expansion has to say about the rest."""
 
@@ -120,12 +110,7 @@ def expand(
     return walk.result()
 
 
-def names_folder(paths: Sequence[str]) -> bool:
-    """Whether any of ``paths`` is a folder (so the run is a batch, however many files)."""
-    return any(p != "-" and os.path.isdir(os.path.expanduser(p)) for p in paths)
-
-
-@dataclass
+@dataclass(eq=False)
 class _Tally:
     """What one folder named on the command line gave, for the messages."""
 
@@ -139,7 +124,7 @@ class _Tally:
     again: bool = False  # the folder was walked already (named twice, or inside another)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Walk:
     recursive: bool
     filters: Filters

@@ -157,7 +157,10 @@ def test_a_file_named_and_in_its_folder_is_sent_once_and_a_named_text_file_fails
         (str(root / "notes.txt"), "failed"),
     ]
     assert len(posts(sandbox, "/3/image")) - before == 2
-    assert "1 file was named more than once (-v names them): each is uploaded once" in err
+    assert (
+        "1 path left out: its file was reached earlier (each file is uploaded once; -v names it)"
+        in err
+    )
     assert f"error: {root / 'notes.txt'}: not an image or video" in err
 
 

@@ -329,7 +329,10 @@ def test_a_file_reached_twice_is_taken_once_at_its_first_place(tmp_path: Path) -
     notices, debug = _told(done)
     assert f"{root / 'a.png'}: the same file as {root / 'c.png'}: taken once" in debug
     assert f"{root / 'b.png'}: named again: taken once" in debug
-    assert notices == ["5 files were named more than once (-v names them): each is uploaded once"]
+    assert notices == [
+        "5 paths left out: their files were reached earlier (each file is uploaded once; "
+        "-v names them)"
+    ]
 
 
 def test_a_folder_named_twice_or_inside_another_gives_its_files_once(tmp_path: Path) -> None:

@@ -85,8 +85,13 @@ class Expansion:
             debug(f"{label}: {again}: taken once")
         if self.duplicates:
             count = len(self.duplicates)
-            names = "1 file was" if count == 1 else f"{count} files were"
-            notify(f"{names} named more than once (-v names them): each is uploaded once")
+            notify(
+                "1 path left out: its file was reached earlier (each file is uploaded once; "
+                "-v names it)"
+                if count == 1
+                else f"{count} paths left out: their files were reached earlier (each file "
+                "is uploaded once; -v names them)"
+            )
         for text in self.details:
             debug(text)
 

@@ -50,6 +50,17 @@ class UploadOptions:
     visibility: str | None = None
 
 
+@dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
+class Selection:
+    """How the folders named to ``upload`` become files (``imaging/walk.py``): ``-r``,
+    ``--include``, ``--exclude``, ``--hidden``."""
+
+    recursive: bool = False
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    hidden: bool = False
+
+
 @dataclass(frozen=True, repr=False)  # lean: startup matters
 class UploadResult:
     """The outcome for one input file, in the shape the JSON output documents.

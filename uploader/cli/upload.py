@@ -12,11 +12,26 @@ from uploader.commands import upload as core
 from uploader.commands.runtime import retry_policy
 from uploader.config.settings import MAX_JOBS
 from uploader.errors import ExitCode, OutputError
-from uploader.models import UploadOptions
+from uploader.models import Selection, UploadOptions
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("-r", "--recursive", is_flag=True, help="Folders: also take the files in subfolders.")
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="GLOB",
+    help="Folders: take only files whose path inside the folder matches (repeatable; "
+    "'*.png' matches at any depth, '**' spans folders).",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Folders: leave out files (or subfolders) that match (repeatable; wins over --include).",
+)
+@click.option("--hidden", is_flag=True, help="Folders: also take names that start with '.'.")
 @options.shared("provider", help="Profile to upload to.")
 @click.option("--title", help="Title sent with each file.")
 @click.option("--description", help="Description sent with each file.")
@@ -80,6 +95,10 @@ from uploader.models import UploadOptions
 def upload(
     ctx: click.Context,
     paths: tuple[str, ...],
+    recursive: bool,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    hidden: bool,
     provider: str | None,
     title: str | None,
     description: str | None,
@@ -98,7 +117,9 @@ def upload(
     jobs: int | None,
     keep_history: bool | None,
 ) -> None:
-    """Upload PATH... ('-' reads standard input); one result per file, in order."""
+    """Upload PATH... (files, folders, '-' for standard input); one result per file, in
+    order. A folder gives the images and videos directly in it (-r: in subfolders too),
+    sorted by path; other files in it are skipped and counted."""
     state: State = ctx.obj
     config = options.config(ctx)
     request = core.UploadRequest(
@@ -120,6 +141,7 @@ def upload(
         history=config.defaults.history if keep_history is None else keep_history,
         skip_existing=(config.defaults.skip_existing if skip_existing is None else skip_existing),
         jobs=config.defaults.jobs if jobs is None else jobs,
+        selection=Selection(recursive=recursive, include=include, exclude=exclude, hidden=hidden),
     )
     console = state.console
     if console.out is None:
@@ -128,7 +150,9 @@ def upload(
             "standard output is closed: nothing was sent (the links would be lost)",
             hint="run the upload with standard output open (a terminal, a file or a pipe)",
         )
-    report = output.BatchReport(console, fmt, title=title, batch=len(paths) > 1)
+    # A folder makes a batch however many files it holds: line N is the Nth file.
+    batch = len(paths) > 1 or (paths[0] != "-" and os.path.isdir(os.path.expanduser(paths[0])))
+    report = output.BatchReport(console, fmt, title=title, batch=batch)
     try:
         outcome = core.upload(config, request, state.runtime(), report.emit)
     finally:

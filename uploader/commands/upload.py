@@ -8,10 +8,11 @@ could not settle on, once the end-of-batch look is done: commands/recheck.py).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -36,7 +37,7 @@ from uploader.errors import (
 )
 from uploader.http.retry import RetryPolicy
 from uploader.imaging.inspect import inspect_path, spooled_stdin
-from uploader.models import ImageFile, UploadOptions, UploadResult, UploadStatus
+from uploader.models import ImageFile, Selection, UploadOptions, UploadResult, UploadStatus
 from uploader.output import one_line
 from uploader.providers.base import check_limits
 from uploader.providers.recovery import RunClaims
@@ -58,6 +59,7 @@ class UploadRequest:
     history: bool = True  # keep the journal (``--no-history``, ``[defaults] history``)
     skip_existing: bool = False
     jobs: int = 1  # files sent at once (``-j``)
+    selection: Selection = field(default_factory=Selection)  # -r, --include, ... (folders)
 
 
 Emit = Callable[[UploadResult, UploaderError | None], None]
@@ -77,6 +79,7 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
     """
     if request.paths.count("-") > 1:
         raise UsageError("'-' (standard input) can be given only once")
+    request = replace(request, paths=expand_paths(request, runtime))
     policy = limit_policy(request.on_limit, request.max_wait)
     profile, provider, http = open_provider(config, request.provider, runtime, policy=policy)
     with ExitStack() as stack:
@@ -246,6 +249,28 @@ def _account_interrupted(batch: Batch, files: _Files, journal: Journal, emit: Em
             journal.interrupted(slot.item, sent=maybe)
             result = files.fail(slot.label, error)
         emit(result, error)
+
+
+def expand_paths(request: UploadRequest, runtime: Runtime) -> tuple[str, ...]:
+    """The files to upload, in order: the folders named expanded (``imaging/walk.py``),
+    before any check; what was skipped is told on stderr. Raises InputFileError when
+    folders were named and nothing is left (exit 2, nothing sent)."""
+    chosen = request.selection
+    if len(request.paths) == 1 and not (chosen.include or chosen.exclude):
+        label = request.paths[0]
+        if label == "-" or not os.path.isdir(os.path.expanduser(label)):
+            return request.paths  # one file (the hotkey): nothing to expand
+    from uploader.imaging.walk import expand  # start-up: only runs that may walk need it
+
+    expansion = expand(
+        request.paths,
+        recursive=chosen.recursive,
+        include=chosen.include,
+        exclude=chosen.exclude,
+        hidden=chosen.hidden,
+    )
+    expansion.tell(runtime.notify, runtime.debug)
+    return expansion.paths
 
 
 def _output_lost(exc: OutputClosedError, slots: Sequence[Slot], batch: Batch) -> OutputError:

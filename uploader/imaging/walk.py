@@ -1,0 +1,416 @@
+"""What the user named, as the list of files to upload: folders expanded, before any check.
+
+:func:`expand` turns the paths of ``uploader upload PATH...`` into the files to send, in
+order (README "Folders"):
+
+- a file (or anything that is not a folder, '-' included) stays as it is; the checks that
+  follow (:mod:`uploader.imaging.inspect`) refuse it with its own message;
+- a folder gives the files directly in it, or with ``recursive`` every file below it, in
+  sorted order (names compared character by character, folder by folder), the arguments'
+  order kept; each file's label is the folder as named joined with its path inside it;
+- names starting with '.' (files and folders) are left out unless ``hidden``;
+- ``include`` / ``exclude`` (:mod:`uploader.imaging.patterns`) select among the files found
+  in folders; a file named on the command line is always taken;
+- symbolic links are followed; a folder is walked once (a link loop, or a link to a folder
+  above it, is not walked again) and a file is taken once, however many names reach it
+  (a link, a hard link, a folder and the file named too): the first name wins;
+- a file found in a folder that is no image or video (by its first bytes; a PDF neither),
+  empty, a broken link or not a regular file is skipped and counted; named on the command
+  line it goes to the checks as before. A folder that cannot be read is a warning.
+
+Nothing here prints: :meth:`Expansion.tell` hands the messages to the caller's channels.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from uploader.errors import InputFileError
+from uploader.imaging.patterns import Filters
+
+# Why a file found in a folder is skipped: (one, several), for the count on stderr.
+REASONS = {
+    "media": ("file that is not an image or video", "files that are not images or videos"),
+    "empty": ("empty file", "empty files"),
+    "broken": ("broken symbolic link", "broken symbolic links"),
+    "loop": ("symbolic link loop", "symbolic link loops"),
+    "special": ("special file (not a regular file)", "special files (not regular files)"),
+    "access": ("file that cannot be accessed", "files that cannot be accessed"),
+    "name": ("name that is not valid UTF-8", "names that are not valid UTF-8"),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Skipped:
+    """A file found in a folder and not taken: ``kind`` is a key of :data:`REASONS`."""
+
+    label: str
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True, eq=False)
+class Expansion:
+    """The files to upload in order, and what the expansion has to say about the rest."""
+
+    paths: tuple[str, ...]
+    skipped: tuple[Skipped, ...] = ()
+    # (the name left out, the first name of the same file)
+    duplicates: tuple[tuple[str, str], ...] = ()
+    warnings: tuple[str, ...] = ()  # for every run, unless -q
+    details: tuple[str, ...] = ()  # for -v
+
+    def tell(self, notify: Callable[[str], None], debug: Callable[[str], None]) -> None:
+        """Warnings and counts to ``notify`` (stderr unless -q), names to ``debug`` (-v)."""
+        for text in self.warnings:
+            notify(text)
+        for item in self.skipped:
+            debug(f"skipped {item.label}: {item.detail}")
+        if self.skipped:
+            counts = Counter(item.kind for item in self.skipped)
+            parts = [
+                f"{counts[kind]} {forms[0 if counts[kind] == 1 else 1]}"
+                for kind, forms in REASONS.items()
+                if counts[kind]
+            ]
+            notify(f"skipped in folders: {', '.join(parts)} (-v names them)")
+        for label, first in self.duplicates:
+            again = "named again" if label == first else f"the same file as {first}"
+            debug(f"{label}: {again}: taken once")
+        if self.duplicates:
+            count = len(self.duplicates)
+            notify(
+                "1 path left out: its file was reached earlier (each file is uploaded once; "
+                "-v names it)"
+                if count == 1
+                else f"{count} paths left out: their files were reached earlier (each file "
+                "is uploaded once; -v names them)"
+            )
+        for text in self.details:
+            debug(text)
+
+
+def expand(
+    paths: Sequence[str],
+    *,
+    recursive: bool = False,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    hidden: bool = False,
+) -> Expansion:
+    """The files ``paths`` name, in upload order (module docstring).
+
+    Raises UsageError for a bad pattern, and InputFileError (exit 2, nothing sent) when
+    folders were named and nothing at all is left to upload.
+    """
+    walk = _Walk(recursive=recursive, filters=Filters.parse(include, exclude), hidden=hidden)
+    for label in paths:
+        walk.argument(label)
+    return walk.result()
+
+
+@dataclass(eq=False)
+class _Tally:
+    """What one folder named on the command line gave, for the messages."""
+
+    label: str
+    files: int = 0
+    hidden: int = 0
+    filtered: int = 0
+    subfolders: int = 0  # not descended (no -r)
+    skipped: int = 0
+    unreadable: int = 0
+    again: bool = False  # the folder was walked already (named twice, or inside another)
+
+
+@dataclass(eq=False)
+class _Walk:
+    recursive: bool
+    filters: Filters
+    hidden: bool
+    paths: list[str] = field(default_factory=list)
+    kept: dict[tuple[int, int], str] = field(default_factory=dict)
+    skipped_ids: set[tuple[int, int]] = field(default_factory=set)
+    folders: set[tuple[int, int]] = field(default_factory=set)
+    skipped: list[Skipped] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+    tallies: list[_Tally] = field(default_factory=list)
+
+    def argument(self, label: str) -> None:
+        if label == "-":
+            self.paths.append(label)
+            return
+        try:
+            info = Path(label).expanduser().stat()
+        except (OSError, ValueError):  # missing, a broken link...: inspect says which
+            self.paths.append(label)
+            return
+        if stat.S_ISDIR(info.st_mode):
+            self._folder(label, os.path.expanduser(label), info)
+        elif self._first(label, info):
+            self.paths.append(label)
+
+    def _first(self, label: str, info: os.stat_result) -> bool:
+        """Whether ``label`` is the first name of its file (later ones are left out)."""
+        if not stat.S_ISREG(info.st_mode):
+            return True
+        key = (info.st_dev, info.st_ino)
+        if key in self.kept:
+            self.duplicates.append((label, self.kept[key]))
+            return False
+        self.kept[key] = label
+        return True
+
+    def _folder(self, label: str, root: str, info: os.stat_result) -> None:
+        tally = _Tally(label)
+        self.tallies.append(tally)
+        key = (info.st_dev, info.st_ino)
+        if key in self.folders:
+            tally.again = True
+            self.details.append(f"{label}: walked already: its files are taken once")
+            return
+        self.folders.add(key)
+        listing = self._list(root, label, tally)
+        stack: list[tuple[Iterator[os.DirEntry[str]], tuple[str, ...]]] = []
+        if listing is not None:
+            stack.append((iter(listing), ()))
+        while stack:  # depth first, in sorted order; each folder is walked once
+            entries, parts = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                stack.pop()
+                continue
+            child = (*parts, entry.name)
+            found = self._entry(entry, child, label, root, tally)
+            if found is not None:
+                stack.append((iter(found), child))
+        if tally.files:
+            self.details.append(_summary(tally, recursive=self.recursive))
+
+    def _list(self, where: str, label: str, tally: _Tally) -> list[os.DirEntry[str]] | None:
+        try:
+            with os.scandir(where) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as exc:
+            tally.unreadable += 1
+            self.warnings.append(
+                f"warning: {label}: cannot read the folder ({_reason(exc)}): "
+                "the files in it are skipped"
+            )
+            return None
+        return entries
+
+    def _entry(
+        self,
+        entry: os.DirEntry[str],
+        child: tuple[str, ...],
+        label: str,
+        root: str,
+        tally: _Tally,
+    ) -> list[os.DirEntry[str]] | None:
+        """Take, skip or count one entry; a subfolder to walk returns its listing."""
+        if entry.name.startswith(".") and not self.hidden:
+            tally.hidden += 1
+            return None
+        name = os.path.join(label, *child)
+        if not _valid_text(entry.name):
+            # Such a name cannot be sent, stored in the history or printed as it is.
+            shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            self._skip(shown, ("name", "its name is not valid UTF-8: rename it"), tally)
+            return None
+        try:
+            info = entry.stat()  # follows a symbolic link
+        except OSError as exc:
+            if self._selected(child, tally):
+                self._skip(name, _unreachable(entry, exc), tally)
+            return None
+        relative = "/".join(child)
+        if stat.S_ISDIR(info.st_mode):
+            if not self.recursive:
+                tally.subfolders += 1
+                return None
+            if self.filters.excludes_folder(relative):
+                tally.filtered += 1
+                return None
+            key = (info.st_dev, info.st_ino)
+            if key in self.folders:
+                self.details.append(
+                    f"{name}: a folder walked already (a link loop, or a second way in): "
+                    "not walked again"
+                )
+                return None
+            self.folders.add(key)
+            return self._list(os.path.join(root, *child), name, tally)
+        if not self._selected(child, tally):
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            self._skip(name, ("special", "not a regular file"), tally)
+            return None
+        key = (info.st_dev, info.st_ino)
+        if key in self.kept:
+            self.duplicates.append((name, self.kept[key]))
+            return None
+        if key in self.skipped_ids:
+            return None
+        why = _not_media(os.path.join(root, *child), info.st_size)
+        if why is not None:
+            self.skipped_ids.add(key)
+            self._skip(name, why, tally)
+            return None
+        self.kept[key] = name
+        self.paths.append(name)
+        tally.files += 1
+        return None
+
+    def _selected(self, child: tuple[str, ...], tally: _Tally) -> bool:
+        """Whether --include/--exclude take the file at ``child`` (counted when not)."""
+        if self.filters.takes(child):
+            return True
+        tally.filtered += 1
+        return False
+
+    def _skip(self, name: str, why: tuple[str, str], tally: _Tally) -> None:
+        tally.skipped += 1
+        self.skipped.append(Skipped(name, *why))
+
+    def result(self) -> Expansion:
+        empty = [t for t in self.tallies if not t.files and not t.again]
+        if empty and not self.paths:
+            raise _nothing_left(empty, recursive=self.recursive)
+        for tally in empty:
+            self.warnings.append(f"warning: {_nothing_text(tally, [tally], self.recursive)}")
+        if self.filters and not self.tallies:
+            self.warnings.append(
+                "warning: --include and --exclude select among the files found in folders, "
+                "and no folder was named: they changed nothing"
+            )
+        return Expansion(
+            paths=tuple(self.paths),
+            skipped=tuple(self.skipped),
+            duplicates=tuple(self.duplicates),
+            warnings=tuple(self.warnings),
+            details=tuple(self.details),
+        )
+
+
+def _not_media(where: str, size: int) -> tuple[str, str] | None:
+    """Why a regular file found in a folder is not worth a check, or None to take it.
+
+    A file that cannot be read is taken: the checks then say why it cannot go."""
+    from uploader.imaging.inspect import sniff  # the hotkey path walks no folder
+
+    try:
+        with open(where, "rb") as fh:
+            head = fh.read(64)
+    except OSError:
+        return None
+    if size == 0 or not head:
+        return ("empty", "empty file")
+    mime = sniff(head)
+    if mime is None:
+        return ("media", "not an image or video (its content matches no supported format)")
+    if not mime.startswith(("image/", "video/")):  # a PDF: some providers take it, named
+        return ("media", f"not an image or video ({mime}; name the file to upload it)")
+    return None
+
+
+def _valid_text(name: str) -> bool:
+    """False for a name whose bytes are not UTF-8 (Python keeps them as lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unreachable(entry: os.DirEntry[str], exc: OSError) -> tuple[str, str]:
+    if exc.errno == errno.ELOOP:
+        return ("loop", "symbolic link loop")
+    if isinstance(exc, FileNotFoundError) and entry.is_symlink():
+        try:
+            target = os.readlink(entry.path)
+        except OSError:
+            target = "?"
+        return ("broken", f"broken symbolic link (points to {target!r}, which is missing)")
+    return ("access", f"cannot access ({_reason(exc)})")
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or type(exc).__name__).lower()
+
+
+def _summary(tally: _Tally, *, recursive: bool) -> str:
+    parts = [f"{tally.files} file{'s' if tally.files != 1 else ''} to upload"]
+    parts += _counts(tally, recursive=recursive)
+    return f"{tally.label}: {', '.join(parts)}"
+
+
+def _counts(tally: _Tally, *, recursive: bool) -> list[str]:
+    def many(count: int, one: str, several: str) -> str:
+        return f"{count} {one if count == 1 else several}"
+
+    parts = []
+    if tally.skipped:
+        parts.append(many(tally.skipped, "other file skipped", "other files skipped"))
+    if tally.filtered:
+        parts.append(f"{tally.filtered} left out by --include/--exclude")
+    if tally.hidden:
+        parts.append(many(tally.hidden, "hidden name", "hidden names") + " left out")
+    if tally.subfolders and not recursive:
+        parts.append(many(tally.subfolders, "subfolder", "subfolders") + " not descended")
+    if tally.unreadable:
+        parts.append(many(tally.unreadable, "folder", "folders") + " that cannot be read")
+    return parts
+
+
+def _nothing_text(tally: _Tally, tallies: Sequence[_Tally], recursive: bool) -> str:
+    """``shots: no image or video files directly in the folder (3 subfolders ...)``."""
+    total = _total(tallies)
+    where = "in the folder or its subfolders" if recursive else "directly in the folder"
+    if len(tallies) == 1:
+        head = f"{tally.label}: no image or video files {where}"
+        empty = "it is empty"
+    else:
+        where = where.replace("the folder", "the folders").replace("its", "their")
+        head = f"no image or video files {where} {', '.join(t.label for t in tallies)}"
+        empty = "they are empty"
+    counts = _counts(total, recursive=recursive)
+    return f"{head} ({', '.join(counts) or empty})"
+
+
+def _total(tallies: Sequence[_Tally]) -> _Tally:
+    return _Tally(
+        tallies[0].label,
+        hidden=sum(t.hidden for t in tallies),
+        filtered=sum(t.filtered for t in tallies),
+        subfolders=sum(t.subfolders for t in tallies),
+        skipped=sum(t.skipped for t in tallies),
+        unreadable=sum(t.unreadable for t in tallies),
+    )
+
+
+def _nothing_left(tallies: Sequence[_Tally], *, recursive: bool) -> InputFileError:
+    """The error when folders were named and nothing is left to upload (exit 2)."""
+    total = _total(tallies)
+    hints = []
+    if total.subfolders and not recursive:
+        hints.append("-r (--recursive) descends into subfolders")
+    if total.filtered:
+        hints.append(
+            "the patterns match the path inside the folder: '*.png' a name at any depth, "
+            "'shots/*.png' from the folder named, 'tmp/**' everything in tmp"
+        )
+    if total.hidden:
+        hints.append("--hidden takes names that start with '.'")
+    if total.skipped:
+        hints.append("-v names the files skipped")
+    text = _nothing_text(tallies[0], tallies, recursive)
+    return InputFileError(text, hint="; ".join(hints) or None)

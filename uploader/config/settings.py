@@ -136,11 +136,19 @@ def config_path(explicit: str | None, env: Mapping[str, str]) -> Path:
     return paths.config_dir(env) / "config.toml"
 
 
+# A config file is a few kB; anything over this is not one (a device, a wrong path).
+LARGEST_CONFIG = 1 << 20
+
+
 def load_config(explicit: str | None, env: Mapping[str, str]) -> Config:
     """Read and validate the config file (a missing file gives an empty config)."""
     path = config_path(explicit, env)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:  # bounded: `--config /dev/zero` must not run forever
+            raw = fh.read(LARGEST_CONFIG + 1)
+        if len(raw) > LARGEST_CONFIG:
+            raise ConfigError(f"{path}: is over {LARGEST_CONFIG >> 20} MiB: not a config file")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         if explicit or env.get("UPLOADER_CONFIG"):
             raise ConfigError(

@@ -140,6 +140,9 @@ def _describe(path: Path, label: str, filename: str, size: int, head: bytes) -> 
     _check_structure(path, label, mime, size)
     if "." not in filename:
         filename = f"{filename}.{EXTENSIONS.get(mime, 'bin')}"
+    # A name whose bytes are not UTF-8 reaches Python with surrogates, which no request
+    # can carry: the name sent says U+FFFD there (the label stays what the user typed).
+    filename = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in filename)
     return ImageFile(source=path, label=label, filename=filename, size=size, mime_type=mime)
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from uploader.http.cache import CACHE_STATUS_HEADER
 from uploader.models import MediaInfo
-from uploader.providers.links import checked_id, link_path
+from uploader.providers.links import checked_id, last_segment, link_path
 from uploader.providers.recovery import Listed
 from uploader.ratelimit.headers import header, header_int
 
@@ -39,6 +39,8 @@ class PageInfo(NamedTuple):
 
 
 GYAZO_ID = re.compile(r"[A-Za-z0-9]+")  # hex in practice; kept lenient about the letters
+# Folders of gyazo.com links that name something other than an image.
+NOT_IMAGES = ("collections", "captures", "search", "users", "user", "settings", "oauth")
 
 
 def gyazo_id(ref: str, base_url: str) -> str:
@@ -46,7 +48,7 @@ def gyazo_id(ref: str, base_url: str) -> str:
     (or a link on the profile's own server); UsageError for anything else."""
     what = "a Gyazo image id"
     path = link_path(ref, what, base_url, ("gyazo.com",))
-    text = ref.strip() if path is None else path.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0]
+    text = ref.strip() if path is None else last_segment(ref, path, what, NOT_IMAGES)
     return checked_id(text, ref, what, GYAZO_ID)
 
 

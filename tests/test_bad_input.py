@@ -1,7 +1,28 @@
-"""The bad-input catalogue: the real `uploader` process, one case each.
+"""The bad-input catalogue: every class of bad input of issues 10-11, several instances
+each, through the real `uploader` process (tests/support/e2e.py) against a canned server
+or the sandbox. Every case asserts the exit code, the one `error:` line (+ `hint:`), no
+traceback, what the server received (nothing, when nothing may be sent) and that nothing
+is half-written. Shared checks: tests/support/badinput.py.
 
-Every case asserts the one-line message, the exit code from the design, no traceback, and
-whether anything reached the server.
+Where each class lives (issue 11's sections):
+
+- input files and paths, config files, server answers, a rejected token: this file
+- section 2, rate-limit state that cannot hurt (absurd resets, hostile state files,
+  kill -9 reservations, cold-start races): test_bad_input_ratestate.py
+- section 3, bounded time (trickling servers, low-speed values, the backoff floor):
+  test_bad_input_time.py
+- section 4, output that cannot be written (a reader that leaves, ``>&-``, ``/dev/full``):
+  test_bad_input_output.py
+- section 5, config values and secrets: documented keys that crashed, a value refused from
+  one source and accepted from another, secrets that cannot be sent, URLs with userinfo,
+  plain http to non-loopback hosts: test_bad_input_config.py
+- section 5, content checks that read too little, file names with control characters or
+  bytes that are not UTF-8 in every output format, text options that are not UTF-8:
+  test_bad_input_content.py
+- section 5, ids and links checked before sending, for every command and provider; and
+  section 7, every link or id the tool printed accepted back: test_bad_input_ids.py
+- section 5, files the tool owns of the wrong kind (cache, state, credentials, config),
+  and notices under ``-q``: test_bad_input_owned.py
 """
 
 from __future__ import annotations
@@ -12,107 +33,68 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.badinput import check_error, imgur_config, upload_nothing_sent
 from tests.support.canned import Canned, canned_server
-from tests.support.e2e import run_cli, write_config
+from tests.support.e2e import run_cli
 from tests.support.images import write_png, write_sized_png
 from tests.support.imgur import gateway_429, imgur_exception, legacy_error
 
 
-def _config(tmp_path: Path, url: str = "http://127.0.0.1:9", extra: str = "") -> Path:
-    return write_config(
-        tmp_path / "config.toml",
-        url,
-        client_id="cid",
-        name="im",
-        defaults="[defaults]\nretries = 1",
-        extra=extra,
-    )
+def _path_case(tmp_path: Path, case: str) -> str:
+    """Make the bad path ``case`` names under ``tmp_path``; the argument to upload."""
+    if case == "directory":
+        (tmp_path / "shots").mkdir()
+        return str(tmp_path / "shots")
+    if case == "empty":
+        (tmp_path / "empty.png").write_bytes(b"")
+    elif case == "text":
+        (tmp_path / "fake.png").write_text("<html>not an image</html>")
+    elif case == "big":
+        return str(write_sized_png(tmp_path / "big.png", 21 * 1024 * 1024))
+    elif case == "symlink":
+        os.symlink(tmp_path / "gone.png", tmp_path / "link.png")
+    elif case == "fifo":
+        os.mkfifo(tmp_path / "pipe.png")  # never opened: it would block
+    names = {"missing": "no.png", "empty": "empty.png", "text": "fake.png"}
+    names |= {"symlink": "link.png", "fifo": "pipe.png", "device": "/dev/zero", "stdin": "-"}
+    return str(tmp_path / names[case]) if case not in ("device", "stdin") else names[case]
 
 
-def _check(done: object, code: int, message: str) -> str:
-    assert done.returncode == code, (done.returncode, done.stderr)  # type: ignore[attr-defined]
-    err = done.stderr.decode()  # type: ignore[attr-defined]
-    assert "Traceback" not in err
-    lines = err.splitlines()
-    assert lines[0].startswith("error: ")
-    assert message in lines[0], lines
-    assert all(line.startswith(("error: ", "hint: ")) for line in lines)
-    return err
-
-
-def _upload_nothing_sent(
-    tmp_path: Path,
-    env: dict[str, str],
-    target: str,
-    code: int,
-    message: str,
-    stdin: bytes | None = None,
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing", "no.png: no such file"),
+        ("directory", "shots: is a directory, not a file"),
+        ("empty", "empty.png: file is empty"),
+        ("text", "fake.png: not an image or video"),
+        ("big", "is over Imgur's 20.0 MiB image limit"),
+        ("symlink", "link.png: broken symbolic link"),
+        ("fifo", "pipe.png: not a regular file"),
+        ("device", "/dev/zero: not a regular file"),
+        ("stdin", "standard input is empty"),
+    ],
+)
+def test_a_path_that_cannot_be_sent_is_refused_before_any_request(
+    tmp_path: Path, hermetic_env: dict[str, str], case: str, message: str
 ) -> None:
-    with canned_server(Canned(500)) as (url, recorder):
-        config = _config(tmp_path, url)
-        done = run_cli(["--config", str(config), "upload", target], env, stdin=stdin)
-        _check(done, code, message)
-        assert recorder.requests == []
-
-
-def test_missing_file(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
-    _upload_nothing_sent(
-        tmp_path, hermetic_env, str(tmp_path / "no.png"), 2, "no.png: no such file"
-    )
-
-
-def test_directory_without_batch_mode(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
-    (tmp_path / "shots").mkdir()
-    _upload_nothing_sent(
-        tmp_path, hermetic_env, str(tmp_path / "shots"), 2, "shots: is a directory, not a file"
-    )
+    target = _path_case(tmp_path, case)
+    upload_nothing_sent(tmp_path, hermetic_env, target, 2, message, stdin=b"")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file; see test_media")
 def test_unreadable_file(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
     path = write_png(tmp_path / "locked.png")
     path.chmod(0)
-    _upload_nothing_sent(tmp_path, hermetic_env, str(path), 2, "permission denied")
-
-
-def test_empty_file(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
-    (tmp_path / "empty.png").write_bytes(b"")
-    _upload_nothing_sent(
-        tmp_path, hermetic_env, str(tmp_path / "empty.png"), 2, "empty.png: file is empty"
-    )
-
-
-def test_text_with_image_extension(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
-    (tmp_path / "fake.png").write_text("<html>not an image</html>")
-    _upload_nothing_sent(
-        tmp_path, hermetic_env, str(tmp_path / "fake.png"), 2, "fake.png: not an image or video"
-    )
-
-
-def test_file_over_provider_limit(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
-    big = write_sized_png(tmp_path / "big.png", 21 * 1024 * 1024)
-    _upload_nothing_sent(
-        tmp_path, hermetic_env, str(big), 2, "is over Imgur's 20.0 MiB image limit"
-    )
-
-
-def test_broken_symlink(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
-    os.symlink(tmp_path / "gone.png", tmp_path / "link.png")
-    _upload_nothing_sent(
-        tmp_path, hermetic_env, str(tmp_path / "link.png"), 2, "link.png: broken symbolic link"
-    )
-
-
-def test_empty_stdin(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
-    _upload_nothing_sent(tmp_path, hermetic_env, "-", 2, "standard input is empty", stdin=b"")
+    upload_nothing_sent(tmp_path, hermetic_env, str(path), 2, "permission denied")
 
 
 def test_unknown_provider_name(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
     image = write_png(tmp_path / "a.png")
     done = run_cli(
-        ["--config", str(_config(tmp_path)), "upload", "-p", "flickr", str(image)], hermetic_env
+        ["--config", str(imgur_config(tmp_path)), "upload", "-p", "flickr", str(image)],
+        hermetic_env,
     )
-    err = _check(done, 2, "unknown provider 'flickr' (configured: im)")
+    err = check_error(done, 2, "unknown provider 'flickr' (configured: im)")
     assert "hint: add a [providers.flickr] table" in err
 
 
@@ -141,7 +123,7 @@ def test_config_problems(
     config.write_text(text)
     image = write_png(tmp_path / "a.png")
     done = run_cli(["--config", str(config), "upload", str(image)], hermetic_env)
-    err = _check(done, code, message)
+    err = check_error(done, code, message)
     if code == 2 and "profile" not in message:
         assert str(config) in err
 
@@ -208,11 +190,11 @@ def test_server_answers(
 ) -> None:
     image = write_png(tmp_path / "a.png")
     with canned_server(canned) as (url, recorder):
-        config = _config(tmp_path, url)
+        config = imgur_config(tmp_path, url)
         done = run_cli(
             ["--config", str(config), "upload", "--on-limit", "fail", str(image)], hermetic_env
         )
-        _check(done, code, message)
+        check_error(done, code, message)
         assert len(recorder.requests) == 1
         assert recorder.requests[0][1] == "/imgur/3/image"
 
@@ -222,8 +204,8 @@ def test_rejected_token(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
     image = write_png(tmp_path / "a.png")
     env = {**hermetic_env, "UPLOADER_IM_ACCESS_TOKEN": "rejected-token-123"}
     with canned_server(Canned(403, body.encode())) as (url, recorder):
-        done = run_cli(["--config", str(_config(tmp_path, url)), "upload", str(image)], env)
-        err = _check(done, 3, "Imgur rejected the credentials: Unauthorized (HTTP 403)")
+        done = run_cli(["--config", str(imgur_config(tmp_path, url)), "upload", str(image)], env)
+        err = check_error(done, 3, "Imgur rejected the credentials: Unauthorized (HTTP 403)")
         assert "rejected-token-123" not in err
         assert recorder.requests[0][2]["authorization"] == "Bearer rejected-token-123"
         assert len(recorder.requests) == 1

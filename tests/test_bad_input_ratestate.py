@@ -1,4 +1,6 @@
-"""End to end (real processes): rate-limit state that cannot hurt (issue 11, section 2).
+"""The bad-input catalogue, issue 11 section 2 (index: test_bad_input.py).
+
+End to end (real processes): rate-limit state that cannot hurt (issue 11, section 2).
 
 The issue's example (a reset header of 1e16) through `upload` and `limits`; a stored absurd
 state; an upload killed with kill -9 mid-request whose credits come back at once; racing

@@ -1,4 +1,6 @@
-"""A server that trickles its answers, in real processes (issue 11, section 3): the tool
+"""The bad-input catalogue, issue 11 section 3 (index: test_bad_input.py).
+
+A server that trickles its answers, in real processes (issue 11, section 3): the tool
 gives up within its low-speed bounds with the documented error and exit code. Bounded by
 the process timeout; no timing is asserted."""
 
@@ -58,6 +60,9 @@ def test_a_lookup_on_a_trickling_server_gives_up_with_exit_5(
     [
         ("low_speed_limit = -5", "key 'defaults.low_speed_limit' must be at least 0"),
         ('low_speed_time = "slow"', "key 'defaults.low_speed_time' must be a number"),
+        ("low_speed_time = inf", "key 'defaults.low_speed_time' must be a finite number"),
+        ("low_speed_limit = 1.5", "key 'defaults.low_speed_limit' must be an integer"),
+        ("low_speed_time = 1e12", "key 'defaults.low_speed_time' must be at most"),
     ],
 )
 def test_bad_low_speed_values_are_refused_before_any_request(

@@ -1,4 +1,6 @@
-"""Output that cannot be written (issue 11, section 4), in real processes: a reader that
+"""The bad-input catalogue, issue 11 section 4 (index: test_bad_input.py).
+
+Output that cannot be written (issue 11, section 4), in real processes: a reader that
 goes away, a closed stdout (``>&-``), a full disk (``>/dev/full``). ``upload`` sends no
 further file, prints the lost link on stderr and exits 7; a lookup exits 0 when its reader
 left (nothing is lost) and 7 when stdout fails otherwise. No traceback, never exit 1."""

@@ -1,0 +1,99 @@
+"""The bad-input catalogue, issue 11 section 5: files the tool owns, of the wrong kind (the
+cache or state directory a file, credentials.toml a directory, empty, cut short or a
+FIFO; a config that is a device), warned about and gone on, or refused, never a crash;
+notices carry `warning:` and are silent under `-q`. Real processes (index:
+test_bad_input.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support.badinput import check_error, imgur_config
+from tests.support.canned import Canned, canned_server
+from tests.support.e2e import run_cli
+from tests.support.images import write_png
+
+
+def _warnings(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("warning: ")]
+
+
+@pytest.mark.parametrize(
+    ("setup", "warning"),
+    [
+        ("cache-file", "the ETag cache cannot be used"),
+        ("state-file", "rate-limit state is kept in memory only"),
+        ("store-dir", "credentials.toml is not a file"),
+        ("store-empty", "credentials.toml is empty or cut short"),
+        ("store-cut", "credentials.toml is empty or cut short"),
+        ("store-entry", "profiles.im is not a table"),
+        ("store-fifo", "credentials.toml is not a file"),  # opened without blocking
+    ],
+)
+def test_files_of_the_wrong_kind_warn_and_go_on(
+    tmp_path: Path, hermetic_env: dict[str, str], setup: str, warning: str
+) -> None:
+    home = {k: Path(v) for k, v in hermetic_env.items()}
+    store = home["XDG_CONFIG_HOME"] / "uploader" / "credentials.toml"
+    store.parent.mkdir(parents=True, mode=0o700)
+    if setup == "cache-file":
+        home["XDG_CACHE_HOME"].write_text("not a directory")
+    elif setup == "state-file":
+        home["XDG_STATE_HOME"].write_text("not a directory")
+    elif setup == "store-dir":
+        store.mkdir()
+    elif setup == "store-fifo":
+        os.mkfifo(store, 0o600)
+    else:
+        text = {
+            "store-empty": "",
+            "store-cut": "# uploader cred",
+            "store-entry": "[profiles]\nim = 1\n",
+        }
+        store.write_text(text[setup])
+        store.chmod(0o600)
+    body = json.dumps(
+        {"data": {"id": "abc", "link": "https://i.imgur.com/abc.png"}, "success": True}
+    )
+    with canned_server(
+        Canned(200, body.encode(), (("Content-Type", "application/json"), ("ETag", '"e1"')))
+    ) as (url, recorder):
+        config = imgur_config(tmp_path, url)
+        done = run_cli(["--config", str(config), "info", "abc"], hermetic_env)
+        assert done.returncode == 0, done.stderr
+        err = done.stderr.decode()
+        assert "Traceback" not in err
+        assert [w for w in _warnings(err) if warning in w], err
+        assert all(line.startswith(("warning: ", "error: ", "hint: ")) for line in err.splitlines())
+        assert recorder.requests[0][2]["authorization"] == "Client-ID cid"  # anonymous
+        quiet = run_cli(["-q", "--config", str(config), "info", "abc"], hermetic_env)
+        assert quiet.returncode == 0
+        assert quiet.stderr == b"", quiet.stderr
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("/dev/zero", "/dev/zero: is over 1 MiB: not a config file"),  # read forever before
+        ("dir", "is a directory, not a config file"),
+        ("latin1", "config file is not UTF-8 text"),
+        ("missing", "no such config file"),
+    ],
+)
+def test_a_config_path_that_is_no_config_file_is_exit_2(
+    tmp_path: Path, hermetic_env: dict[str, str], where: str, message: str
+) -> None:
+    path = {"dir": tmp_path, "missing": tmp_path / "none.toml"}.get(where, Path(where))
+    if where == "latin1":
+        path = tmp_path / "latin1.toml"
+        path.write_bytes(b"# caf\xe9\n")
+    image = write_png(tmp_path / "a.png")
+    for command in (["upload", str(image)], ["limits"], ["config", "show"]):
+        done = run_cli(["--config", str(path), *command], hermetic_env, timeout=30)
+        check_error(done, 2, message)
+    done = run_cli(["upload", str(image)], {**hermetic_env, "UPLOADER_CONFIG": str(path)})
+    check_error(done, 2, message)

@@ -110,6 +110,9 @@ def test_a_bad_flag_or_variable_is_refused_before_sending(
         ({}, "printf 't\\303\\266k'", "access_token_command `printf`"),
         ({}, "printf 'to ken'", "access_token_command `printf`"),
         ({}, "store", "credential store"),
+        # Longer than any server takes in a header (431 after the upload was sent, before).
+        ({"UPLOADER_IM_ACCESS_TOKEN": "t" * 9000}, None, "variable UPLOADER_IM_ACCESS_TOKEN"),
+        ({}, "printf %09000d 0", "access_token_command `printf`"),
     ],
 )
 def test_a_secret_that_cannot_be_sent_is_exit_3_naming_its_source(

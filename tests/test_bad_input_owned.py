@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.badinput import check_error, imgur_config
 from tests.support.canned import Canned, canned_server
-from tests.support.e2e import run_cli
+from tests.support.e2e import requests_log, run_cli, sandbox_process, write_config
 from tests.support.images import write_png
 
 
@@ -97,3 +97,41 @@ def test_a_config_path_that_is_no_config_file_is_exit_2(
         check_error(done, 2, message)
     done = run_cli(["upload", str(image)], {**hermetic_env, "UPLOADER_CONFIG": str(path)})
     check_error(done, 2, message)
+
+
+def _damaged(entry: Path, how: str) -> None:
+    stored = json.loads(entry.read_text())
+    if how == "nested":
+        entry.write_text("[" * 100_000)  # RecursionError in json, before
+        return
+    if how == "cut":
+        entry.write_text(entry.read_text()[:30])
+        return
+    changes = {
+        "status": {"status": 10**400},  # read back as the answer's HTTP status, before
+        "etag": {"etag": "e\r\nX-Evil: 1"},  # would go back into If-None-Match
+        "headers": {"headers": {"content-type": 5}},
+        "body": {"body": "not base64!"},
+    }
+    entry.write_text(json.dumps({**stored, **changes[how]}))
+
+
+@pytest.mark.parametrize("how", ["nested", "cut", "status", "etag", "headers", "body"])
+def test_a_damaged_cache_entry_is_discarded_and_the_lookup_goes_on(
+    tmp_path: Path, hermetic_env: dict[str, str], how: str
+) -> None:
+    with sandbox_process() as base:
+        config = str(write_config(tmp_path / "c.toml", base))
+        up = run_cli(
+            ["--config", config, "upload", str(write_png(tmp_path / "a.png"))], env=hermetic_env
+        )
+        media = up.stdout.decode().strip().rsplit("/", 1)[-1].split(".")[0]
+        first = run_cli(["--config", config, "info", media], hermetic_env)
+        (entry,) = (Path(hermetic_env["XDG_CACHE_HOME"]) / "uploader" / "etags").glob("*.json")
+        _damaged(entry, how)
+        again = run_cli(["--config", config, "info", media], hermetic_env)
+        sent = [r for r in requests_log(base) if r["path"].endswith(f"/3/image/{media}")]
+    assert first.returncode == 0, first.stderr
+    assert (again.returncode, again.stderr) == (0, b"")
+    assert again.stdout == first.stdout
+    assert sent[-1]["if_none_match"] is None  # the entry was not used

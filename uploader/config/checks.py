@@ -62,7 +62,17 @@ def text_problem(value: str) -> str | None:
     """Why ``value`` cannot go into an HTTP header (a client id, a token), or None."""
     if not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
         return "has a space, a line break or a character other than printable ASCII"
+    if len(value) > LONGEST_HEADER_TEXT:
+        return (
+            f"is {len(value)} characters long, more than a request header carries "
+            f"({LONGEST_HEADER_TEXT})"
+        )
     return None
+
+
+# Servers refuse a request whose headers pass 8 KiB (nginx's default buffer, 431 or 400):
+# a token or client id longer than that is a wrong value, never sent.
+LONGEST_HEADER_TEXT = 8000
 
 
 LOOPBACK = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))

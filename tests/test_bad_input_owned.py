@@ -104,6 +104,10 @@ def _damaged(entry: Path, how: str) -> None:
     if how == "nested":
         entry.write_text("[" * 100_000)  # RecursionError in json, before
         return
+    if how in ("fifo", "device"):  # read without blocking, regular files only: hung before
+        entry.unlink()
+        os.mkfifo(entry, 0o600) if how == "fifo" else entry.symlink_to("/dev/zero")
+        return
     if how == "cut":
         entry.write_text(entry.read_text()[:30])
         return
@@ -116,7 +120,9 @@ def _damaged(entry: Path, how: str) -> None:
     entry.write_text(json.dumps({**stored, **changes[how]}))
 
 
-@pytest.mark.parametrize("how", ["nested", "cut", "status", "etag", "headers", "body"])
+@pytest.mark.parametrize(
+    "how", ["nested", "cut", "status", "etag", "headers", "body", "fifo", "device"]
+)
 def test_a_damaged_cache_entry_is_discarded_and_the_lookup_goes_on(
     tmp_path: Path, hermetic_env: dict[str, str], how: str
 ) -> None:

@@ -128,6 +128,9 @@ def test_a_stored_absurd_state_warns_once_and_goes_on(
 HOSTILE = {
     "truncated": lambda path: path.write_text('{"version": 1, "buckets": {"post": {"lim'),
     "a directory": lambda path: (path.unlink(), path.mkdir()),
+    # Opened without blocking, read only when a regular file: these hung the run before.
+    "a FIFO": lambda path: (path.unlink(), os.mkfifo(path, 0o600)),
+    "a device": lambda path: (path.unlink(), path.symlink_to("/dev/zero")),
     "nested too deep": lambda path: path.write_text("[" * 100_000),
     "not a state": lambda path: path.write_text('["version", 1]'),
     "not UTF-8": lambda path: path.write_bytes(b"\xff\xfe{"),

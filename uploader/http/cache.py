@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from uploader.config.paths import ensure_private_dir
+from uploader.config.paths import NotOurFileError, ensure_private_dir, read_own_file
 from uploader.http.client import import_httpx
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ KEPT_HEADERS = (
     "link",
 )
 CACHE_STATUS_HEADER = "x-uploader-cache"
+# An entry holds an answer (at most 32 MiB, http/lowspeed.py) in base64: 4/3 of it.
+LARGEST_ENTRY = 48 << 20
 
 
 class Entry(NamedTuple):
@@ -95,8 +97,12 @@ class EtagCache:
             return None
         path = self._path(key)
         try:
-            return _entry(json.loads(path.read_text(encoding="utf-8")))
+            return _entry(json.loads(read_own_file(path, LARGEST_ENTRY).decode("utf-8")))
         except FileNotFoundError:
+            return None
+        except NotOurFileError as exc:  # a FIFO or a device in an entry's place
+            log.debug("discarding cache entry %s (%s)", path.name, exc.strerror)
+            self._remove(path)
             return None
         except OSError as exc:  # the directory is a file, or unreadable (sudo left it root's)
             self._unusable(exc)

@@ -114,6 +114,10 @@ def test_unknown_provider_name(tmp_path: Path, hermetic_env: dict[str, str]) -> 
             2,
             "uses plain http to a non-loopback host",
         ),
+        # A profile name is printed on its own line and typed after -p.
+        ('[providers.""]\nkind = "imgur"\n', 2, "key 'providers' is not a profile name"),
+        ('[providers."a\\nb"]\nkind = "imgur"\n', 2, "'providers.a\\nb' is not a profile"),
+        ('[providers."a\\u202eb"]\nkind = "imgur"\n', 2, "'providers.a\\u202eb' is not a"),
     ],
 )
 def test_config_problems(

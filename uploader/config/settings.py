@@ -241,6 +241,11 @@ def _parse_defaults(raw: dict[str, Any], where: Locator) -> Defaults:
 
 def _parse_profile(name: str, raw: Any, where: Locator) -> Profile:
     table = ("providers", name)
+    if not name or not name.isprintable():
+        # It is printed on its own line (limits, auth status) and typed after -p.
+        raise where.error(
+            ("providers",), name, "is not a profile name: empty, or with a control character"
+        )
     if not isinstance(raw, dict):
         raise where.error(("providers",), name, "must be a table")
     kind = raw.get("kind")

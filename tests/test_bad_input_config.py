@@ -162,3 +162,20 @@ def test_every_url_key_of_every_kind_is_checked(
         err = check_error(done, 2, message)
         assert f"{config}, line 4: key 'providers.x.{key}'" in err
         assert "secretpw" not in err + done.stdout.decode()
+
+
+@pytest.mark.parametrize(
+    "given",
+    [b"tok en\n", "t\u00f6ken\n".encode(), b"t" * 9000 + b"\n", b"tok\xff\n", b"\x00" * 100_000],
+    ids=["space", "non-ascii", "too-long", "not-utf8", "nul-flood"],
+)
+def test_set_token_refuses_a_token_that_cannot_be_sent_and_stores_nothing(
+    tmp_path: Path, hermetic_env: dict[str, str], given: bytes
+) -> None:
+    """Stored before, it made every later command fail (or crashed: not UTF-8)."""
+    config = profile_file(tmp_path, 'kind = "gyazo"\n')
+    done = run_cli(["--config", str(config), "auth", "set-token", "x"], hermetic_env, stdin=given)
+    check_error(done, 3, "the access token from standard input")
+    assert "cannot be sent" in done.stderr.decode()
+    store = Path(hermetic_env["XDG_CONFIG_HOME"]) / "uploader" / "credentials.toml"
+    assert not store.exists()

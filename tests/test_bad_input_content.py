@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.badinput import imgur_config, refused, upload_nothing_sent
+from tests.support.badinput import check_error, imgur_config, refused, upload_nothing_sent
 from tests.support.canned import Canned, canned_server
 from tests.support.e2e import posts, run_cli, sandbox_process, write_all_kinds, write_config
 from tests.support.images import WHOLE, png_bytes, write_png
@@ -131,3 +131,20 @@ def test_text_a_server_sends_back_is_printed_one_line_per_item(
         assert json.loads(line)["title"] == title
     else:
         assert "T [31mred second line X Y" in line
+
+
+HOSTILE_ERROR = json.dumps(
+    {"data": {"error": "bad \x1b]0;title\x07 \x1b[2J\nsecond\u202e"}, "success": False}
+).encode()
+
+
+@pytest.mark.parametrize("command", [["upload"], ["info", "abc"], ["delete", "abc"]])
+def test_a_servers_error_text_reaches_stderr_on_one_line_without_escapes(
+    tmp_path: Path, hermetic_env: dict[str, str], command: list[str]
+) -> None:
+    args = [*command, str(write_png(tmp_path / "a.png"))] if command == ["upload"] else command
+    with canned_server(Canned(400, HOSTILE_ERROR)) as (url, recorder):
+        done = run_cli(["--config", str(imgur_config(tmp_path, url)), *args], hermetic_env)
+        assert len(recorder.requests) == 1
+    err = check_error(done, 5, "bad ]0;title [2J second (HTTP 400)")
+    assert not any(c in err for c in ("\x1b", "\x07", "\u202e"))

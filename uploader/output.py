@@ -212,7 +212,11 @@ def _devnull() -> TextIO:
 
 
 def one_line(text: str) -> str:
-    return " ".join(text.split())
+    """A message on one line for stderr: line breaks and control characters (a server's
+    text may hold terminal escapes) become spaces. The surrogates of a file name's bytes
+    that are not UTF-8 stay: stderr shows them as ``\\xff``, the name as it is."""
+    shown = "".join(" " if _is_control(c) and not _is_surrogate(c) else c for c in text)
+    return " ".join(shown.split())
 
 
 CLIPBOARD_TOOLS = (

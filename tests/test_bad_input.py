@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.badinput import check_error, imgur_config, upload_nothing_sent
+from tests.support.badinput import check_error, imgur_config, refused, upload_nothing_sent
 from tests.support.canned import Canned, canned_server
 from tests.support.e2e import run_cli
 from tests.support.images import write_png, write_sized_png
@@ -213,3 +213,19 @@ def test_rejected_token(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
         assert "rejected-token-123" not in err
         assert recorder.requests[0][2]["authorization"] == "Bearer rejected-token-123"
         assert len(recorder.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "given",
+    [bytes(1001), b"some text, not an image. " * 4000, b"\x89PNG\r\n\x1a\n" + bytes(1 << 20)],
+    ids=["zeros", "text", "png-head"],
+)
+def test_standard_input_is_read_no_further_than_the_profile_takes(
+    tmp_path: Path, hermetic_env: dict[str, str], given: bytes
+) -> None:
+    """`upload - < /dev/zero` spooled without end (a full disk) before."""
+    sizes = "max_image_size = 1000\nmax_video_size = 1000\n"
+    with canned_server(Canned(500)) as (url, recorder):
+        config = imgur_config(tmp_path, url, extra=sizes)
+        done = run_cli(["--config", str(config), "upload", "-"], hermetic_env, stdin=given)
+        refused(done, recorder, 2, "-: standard input is larger than the 1000 bytes")

@@ -164,14 +164,24 @@ def _check_structure(path: Path, label: str, mime: str, size: int) -> None:
 
 
 @contextmanager
-def spooled_stdin(stream: BinaryIO) -> Iterator[ImageFile]:
-    """Copy standard input to a private temp file (0600 in a 0700 dir) and describe it."""
+def spooled_stdin(stream: BinaryIO, largest: int | None = None) -> Iterator[ImageFile]:
+    """Copy standard input to a private temp file (0600 in a 0700 dir) and describe it;
+    never more than ``largest`` bytes (the most the profile takes): ``< /dev/zero`` must
+    not fill the disk."""
     directory = Path(tempfile.mkdtemp(prefix="uploader-stdin-"))
     try:
         target = directory / "stdin"
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(stream, out, 1 << 16)
+            if largest is None:
+                shutil.copyfileobj(stream, out, 1 << 16)
+            elif _copy_at_most(stream, out, largest) > largest:
+                raise InputFileError(
+                    f"-: standard input is larger than the {largest} bytes this profile "
+                    "takes at most: not read further",
+                    hint="shrink or re-encode it, or raise max_image_size/max_video_size "
+                    "in the profile if your account allows more",
+                )
         size = target.stat().st_size
         if size == 0:
             raise InputFileError("-: standard input is empty", hint="pipe an image into it")
@@ -180,3 +190,15 @@ def spooled_stdin(stream: BinaryIO) -> Iterator[ImageFile]:
         yield _describe(target, "-", "stdin", size, head)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _copy_at_most(stream: BinaryIO, out: BinaryIO, largest: int) -> int:
+    """Copy ``stream`` to ``out`` until its end or past ``largest`` bytes; bytes copied."""
+    copied = 0
+    while copied <= largest:
+        chunk = stream.read(min(1 << 16, largest + 1 - copied))
+        if not chunk:
+            break
+        out.write(chunk)
+        copied += len(chunk)
+    return copied

@@ -179,3 +179,20 @@ def test_set_token_refuses_a_token_that_cannot_be_sent_and_stores_nothing(
     assert "cannot be sent" in done.stderr.decode()
     store = Path(hermetic_env["XDG_CONFIG_HOME"]) / "uploader" / "credentials.toml"
     assert not store.exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("latency=1e308", "knob latency must be at most 1e9"),  # OverflowError per request
+        ("imgur_post_limit=10000000000", "knob imgur_post_limit must be at most 1e9"),
+        ("fault_500=nan", "knob fault_500 must be a finite number"),
+        ("seed=abc", "knob seed must be an integer"),
+    ],
+)
+def test_a_sandbox_knob_out_of_bounds_is_refused_at_start(
+    hermetic_env: dict[str, str], setting: str, message: str
+) -> None:
+    done = run_cli(["sandbox", "--port", "0", "--set", setting], hermetic_env, timeout=30)
+    check_error(done, 2, message)
+    assert done.stdout == b""  # no URL: it never started

@@ -6,23 +6,30 @@ is half-written. Shared checks: tests/support/badinput.py.
 
 Where each class lives (issue 11's sections):
 
-- input files and paths, config files, server answers, a rejected token: this file
-- section 2, rate-limit state that cannot hurt (absurd resets, hostile state files,
-  kill -9 reservations, cold-start races): test_bad_input_ratestate.py
-- section 3, bounded time (trickling servers, low-speed values, the backoff floor):
-  test_bad_input_time.py
-- section 4, output that cannot be written (a reader that leaves, ``>&-``, ``/dev/full``):
-  test_bad_input_output.py
+- paths that cannot be sent (missing, a directory, empty, text, too big, a broken link, a
+  FIFO, a device, standard input empty or larger than the profile takes), config files
+  (syntax, kinds, profile names), server answers, a rejected token: this file
+- section 2, rate-limit state that cannot hurt (absurd resets, hostile state files: cut,
+  a directory, a FIFO, a device, wrong types; kill -9 reservations, cold-start races):
+  test_bad_input_ratestate.py
+- section 3, bounded time (trickling servers, low-speed values, the backoff floor, an
+  answer with no end): test_bad_input_time.py
+- section 4, output that cannot be written (a reader that leaves, ``>&-``, ``/dev/full``,
+  click's own --help and --version included): test_bad_input_output.py
 - section 5, config values and secrets: documented keys that crashed, a value refused from
-  one source and accepted from another, secrets that cannot be sent, URLs with userinfo,
-  plain http to non-loopback hosts: test_bad_input_config.py
-- section 5, content checks that read too little, file names with control characters or
-  bytes that are not UTF-8 in every output format, text options that are not UTF-8:
-  test_bad_input_content.py
+  one source and accepted from another, secrets that cannot be sent (from a variable, a
+  command, the store, `auth set-token`), every URL key of every kind (userinfo, a query or
+  fragment, a bad port or IPv6 address, plain http to non-loopback hosts), sandbox knobs:
+  test_bad_input_config.py
+- section 5, content checks that read too little (truncated or forged headers of each
+  type), file names with control characters, bidi overrides or bytes that are not UTF-8
+  in every output format, text options that are not UTF-8, a server's text (titles, error
+  messages) on one line without terminal escapes: test_bad_input_content.py
 - section 5, ids and links checked before sending, for every command and provider; and
   section 7, every link or id the tool printed accepted back: test_bad_input_ids.py
-- section 5, files the tool owns of the wrong kind (cache, state, credentials, config),
-  and notices under ``-q``: test_bad_input_owned.py
+- section 5, files the tool owns of the wrong kind (cache and state directories, cache
+  entries, credentials.toml, a config path that is no config file), notices under ``-q``:
+  test_bad_input_owned.py
 """
 
 from __future__ import annotations

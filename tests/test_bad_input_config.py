@@ -1,8 +1,9 @@
 """The bad-input catalogue, issue 11 section 5: config values and secrets, through the real
 `uploader` process (index: test_bad_input.py). Documented keys that crashed; a value
 checked the same from the file, its variable and its flag; secrets that cannot be sent,
-named by source (exit 3); URLs with userinfo, a query or fragment, plain http to a host
-that is not loopback (exit 2). A refusal sends nothing."""
+named by source (exit 3), and refused by `auth set-token` before they are stored; URLs
+with userinfo, a query or fragment, plain http to a host that is not loopback (exit 2);
+sandbox knobs out of bounds. A refusal sends nothing."""
 
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ import pytest
 from tests.support.badinput import check_error, imgur_config, refused, upload_nothing_sent
 from tests.support.canned import Canned, canned_server
 from tests.support.e2e import run_cli
-from tests.support.images import write_png, write_sized_png
+from tests.support.images import png_bytes, write_png, write_sized_png
 from tests.support.imgur import gateway_429, imgur_exception, legacy_error
 
 
@@ -222,9 +222,13 @@ def test_rejected_token(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
         assert len(recorder.requests) == 1
 
 
+# Past 16 MiB, standard input is read no further than the profile takes (it asks then).
+OVER = 16 << 20
+
+
 @pytest.mark.parametrize(
     "given",
-    [bytes(1001), b"some text, not an image. " * 4000, b"\x89PNG\r\n\x1a\n" + bytes(1 << 20)],
+    [bytes(OVER + 1), b"some text, not an image. " * (OVER // 20), png_bytes() + bytes(OVER)],
     ids=["zeros", "text", "png-head"],
 )
 def test_standard_input_is_read_no_further_than_the_profile_takes(

@@ -47,9 +47,10 @@ def check_error(done: subprocess.CompletedProcess[bytes], code: int, message: st
 def refused(
     done: subprocess.CompletedProcess[bytes], recorder: Recorder, code: int, message: str
 ) -> str:
-    """``check_error``, and the server received nothing."""
+    """``check_error``, and the server received nothing (not even the free credits GET)."""
     err = check_error(done, code, message)
     assert recorder.requests == []
+    assert recorder.credits == []
     return err
 
 

@@ -12,7 +12,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -164,24 +164,30 @@ def _check_structure(path: Path, label: str, mime: str, size: int) -> None:
 
 
 @contextmanager
-def spooled_stdin(stream: BinaryIO, largest: int | None = None) -> Iterator[ImageFile]:
-    """Copy standard input to a private temp file (0600 in a 0700 dir) and describe it;
-    never more than ``largest`` bytes (the most the profile takes): ``< /dev/zero`` must
-    not fill the disk."""
+def spooled_stdin(
+    stream: BinaryIO, largest: Callable[[], int] | None = None
+) -> Iterator[ImageFile]:
+    """Copy standard input to a private temp file (0600 in a 0700 dir) and describe it.
+    Past :data:`SPOOL_FREELY` bytes, ``largest()`` (the most the profile takes; it may ask
+    the server, so only for input that large) bounds the copy: ``< /dev/zero`` must not
+    fill the disk."""
     directory = Path(tempfile.mkdtemp(prefix="uploader-stdin-"))
     try:
         target = directory / "stdin"
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
-            if largest is None:
+            copied = _copy_at_most(stream, out, SPOOL_FREELY)
+            if copied > SPOOL_FREELY and largest is not None:
+                bound = largest()
+                if copied + _copy_at_most(stream, out, bound - copied) > bound:
+                    raise InputFileError(
+                        f"-: standard input is larger than the {bound} bytes this profile "
+                        "takes at most: not read further",
+                        hint="shrink or re-encode it, or raise max_image_size/max_video_size "
+                        "in the profile if your account allows more",
+                    )
+            elif copied > SPOOL_FREELY:
                 shutil.copyfileobj(stream, out, 1 << 16)
-            elif _copy_at_most(stream, out, largest) > largest:
-                raise InputFileError(
-                    f"-: standard input is larger than the {largest} bytes this profile "
-                    "takes at most: not read further",
-                    hint="shrink or re-encode it, or raise max_image_size/max_video_size "
-                    "in the profile if your account allows more",
-                )
         size = target.stat().st_size
         if size == 0:
             raise InputFileError("-: standard input is empty", hint="pipe an image into it")
@@ -192,8 +198,13 @@ def spooled_stdin(stream: BinaryIO, largest: int | None = None) -> Iterator[Imag
         shutil.rmtree(directory, ignore_errors=True)
 
 
+# Standard input up to this size is spooled without asking how much the profile takes.
+SPOOL_FREELY = 16 << 20
+
+
 def _copy_at_most(stream: BinaryIO, out: BinaryIO, largest: int) -> int:
-    """Copy ``stream`` to ``out`` until its end or past ``largest`` bytes; bytes copied."""
+    """Copy ``stream`` to ``out`` until its end or past ``largest`` bytes (one more, when
+    there is more); the bytes copied."""
     copied = 0
     while copied <= largest:
         chunk = stream.read(min(1 << 16, largest + 1 - copied))

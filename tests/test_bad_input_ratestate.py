@@ -54,10 +54,15 @@ def _clean(err: bytes) -> list[str]:
     return text.splitlines()
 
 
-def test_a_reset_of_1e16_is_cut_to_the_hour_and_every_later_run_works(
-    tmp_path: Path, hermetic_env: dict[str, str]
+@pytest.mark.parametrize(
+    "reset",
+    ["1e16", "315360000", "99999999999999999999", "1e400"],
+    ids=["the-issue", "ten-years", "huge-integer", "overflows-a-float"],
+)
+def test_an_absurd_reset_is_cut_to_the_hour_and_every_later_run_works(
+    tmp_path: Path, hermetic_env: dict[str, str], reset: str
 ) -> None:
-    ok = Canned(200, json.dumps(IMAGE).encode(), _headers("1e16"))
+    ok = Canned(200, json.dumps(IMAGE).encode(), _headers(reset))
     with canned_server(ok) as (url, recorder):
         config = str(write_config(tmp_path / "c.toml", url, extra="reserve_uploads = 0\n"))
         files = [str(write_png(tmp_path / f"{i}.png", seed=i)) for i in range(5)]

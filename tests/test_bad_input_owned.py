@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,33 @@ def test_a_damaged_cache_entry_is_discarded_and_the_lookup_goes_on(
     assert (again.returncode, again.stderr) == (0, b"")
     assert again.stdout == first.stdout
     assert sent[-1]["if_none_match"] is None  # the entry was not used
+
+
+def _node(tmp_path: Path, kind: str) -> Path:
+    """A path that is not a regular file, made under ``tmp_path`` (never a real /dev)."""
+    path = tmp_path / f"{kind}.toml"
+    if kind == "fifo":
+        os.mkfifo(path, 0o600)
+    elif kind == "directory":
+        path.mkdir()
+    else:  # a character device like /dev/full: needs CAP_MKNOD
+        try:
+            os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 7))
+        except PermissionError:
+            pytest.skip("making a device node needs root")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "directory"])
+def test_config_init_force_never_replaces_what_is_not_a_regular_file(
+    tmp_path: Path, hermetic_env: dict[str, str], kind: str
+) -> None:
+    """`UPLOADER_CONFIG=/dev/null uploader config init --force` as root replaced the
+    device itself with the starter config, before."""
+    path = _node(tmp_path, kind)
+    before = os.lstat(path)
+    done = run_cli(["config", "init", "--force"], {**hermetic_env, "UPLOADER_CONFIG": str(path)})
+    check_error(done, 2, f"{path}: is not a regular file; nothing was written")
+    after = os.lstat(path)
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left

@@ -333,6 +333,10 @@ def write_example(path: Path, *, force: bool) -> None:
     """Write the starter config to ``path`` atomically; refuse to overwrite without force."""
     if path.exists() and not force:
         raise ConfigError(f"{path}: already exists", hint="pass --force to overwrite it")
+    if path.exists() and not path.is_file():
+        # The new file replaces what is there: never a device (`/dev/null`), a FIFO or a
+        # directory, even with --force (as root, /dev/null itself would be replaced).
+        raise ConfigError(f"{path}: is not a regular file; nothing was written")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         paths.ensure_private_dir(path.parent)

@@ -49,6 +49,8 @@ from tests.support.imgur import gateway_429, imgur_exception, legacy_error
 
 def _path_case(tmp_path: Path, case: str) -> str:
     """Make the bad path ``case`` names under ``tmp_path``; the argument to upload."""
+    if case == "empty-name":
+        return ""
     if case == "directory":
         (tmp_path / "shots").mkdir()
         return str(tmp_path / "shots")
@@ -71,6 +73,7 @@ def _path_case(tmp_path: Path, case: str) -> str:
     ("case", "message"),
     [
         ("missing", "no.png: no such file"),
+        ("empty-name", "'': an empty path names no file"),  # read as ".", before
         ("directory", "shots: is a directory, not a file"),
         ("empty", "empty.png: file is empty"),
         ("text", "fake.png: not an image or video"),

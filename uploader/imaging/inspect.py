@@ -93,6 +93,8 @@ def sniff(head: bytes) -> str | None:
 
 def inspect_path(label: str) -> ImageFile:
     """Check one path and describe it; raises InputFileError with the reason it cannot go."""
+    if not label:  # Path("") is ".", the current directory
+        raise InputFileError("'': an empty path names no file")
     path = Path(label).expanduser()
     try:
         info = path.stat()

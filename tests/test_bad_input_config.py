@@ -197,3 +197,33 @@ def test_a_sandbox_knob_out_of_bounds_is_refused_at_start(
     done = run_cli(["sandbox", "--port", "0", "--set", setting], hermetic_env, timeout=30)
     check_error(done, 2, message)
     assert done.stdout == b""  # no URL: it never started
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["auth", "logout", ""],  # revoked and removed the default profile's token, before
+        ["auth", "set-token", ""],  # stored the token for the default profile
+        ["limits", ""],
+        ["info", "-p", "", "abc"],
+        ["upload", "-p", "", "a.png"],
+    ],
+)
+def test_an_empty_profile_name_is_refused_never_read_as_the_default(
+    tmp_path: Path, hermetic_env: dict[str, str], command: list[str]
+) -> None:
+    write_png(tmp_path / "a.png")
+    store = Path(hermetic_env["XDG_CONFIG_HOME"]) / "uploader" / "credentials.toml"
+    store.parent.mkdir(parents=True, mode=0o700)
+    store.write_text('[profiles.im]\naccess_token = "stored-token"\n')
+    store.chmod(0o600)
+    with canned_server(Canned(500)) as (url, recorder):
+        config = imgur_config(tmp_path, url)
+        done = run_cli(
+            ["--config", str(config), *command],
+            hermetic_env,
+            stdin=b"new-token\n",
+        )
+        refused(done, recorder, 2, "'' is not a profile name")
+    assert "stored-token" in store.read_text()
+    assert "new-token" not in store.read_text()

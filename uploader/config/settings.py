@@ -91,6 +91,13 @@ class Config:
 
     def profile(self, name: str | None) -> Profile:
         """The profile called ``name`` (or the default one); ConfigError if there is none."""
+        if name == "":  # `-p "$UNSET"`, `auth logout ""`: never the default one instead
+            raise ConfigError(
+                "'' is not a profile name",
+                hint="name a profile ("
+                + (", ".join(p.name for p in self.profiles) or "none")
+                + "), or leave the option out for the default one",
+            )
         chosen = name or self.default_provider
         if chosen is None:
             if len(self.profiles) == 1:

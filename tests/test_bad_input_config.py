@@ -7,6 +7,7 @@ sandbox knobs out of bounds. A refusal sends nothing."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -227,3 +228,25 @@ def test_an_empty_profile_name_is_refused_never_read_as_the_default(
         refused(done, recorder, 2, "'' is not a profile name")
     assert "stored-token" in store.read_text()
     assert "new-token" not in store.read_text()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("socks5://me:hunter2@127.0.0.1:9", "HTTPS_PROXY names a SOCKS proxy, and SOCKS"),
+        ("http://me:hunter2@[::1", "HTTPS_PROXY is not a usable proxy URL"),
+        ("http://127.0.0.1:99999", "HTTPS_PROXY is not a usable proxy URL"),
+        ("ftp://127.0.0.1:21", "HTTPS_PROXY is not a usable proxy URL"),
+    ],
+)
+def test_a_proxy_variable_that_cannot_be_used_is_exit_2_naming_it_never_its_value(
+    tmp_path: Path, hermetic_env: dict[str, str], value: str, message: str
+) -> None:
+    if value.startswith("socks") and importlib.util.find_spec("socksio") is not None:
+        pytest.skip("SOCKS support is installed here")
+    config = profile_file(tmp_path, 'kind = "imgur"\nclient_id = "cid"\n')  # https: proxied
+    image = write_png(tmp_path / "a.png")
+    env = {**hermetic_env, "HTTPS_PROXY": value}
+    done = run_cli(["--config", str(config), "upload", str(image)], env)
+    err = check_error(done, 2, message)  # an ImportError (exit 1) for SOCKS, before
+    assert "hunter2" not in err

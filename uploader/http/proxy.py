@@ -80,6 +80,14 @@ def checked_proxy(name: str, value: str) -> str:
             f"{name} is not a usable proxy URL",
             hint="set it to http://HOST:PORT (or https:// or socks5://), or unset it",
         )
+    if parts.scheme.lower().startswith("socks"):
+        import importlib.util  # start-up: only a SOCKS proxy needs it
+
+        if importlib.util.find_spec("socksio") is None:  # httpx's optional SOCKS support
+            raise ConfigError(
+                f"{name} names a SOCKS proxy, and SOCKS support is not installed",
+                hint="install it (pip install 'httpx[socks]'), or use an http:// proxy",
+            )
     return proxy
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.badinput import check_error, imgur_config
+from tests.support.badinput import check_error, imgur_config, profile_file
 from tests.support.canned import Canned, canned_server
 from tests.support.e2e import requests_log, run_cli, sandbox_process, write_config
 from tests.support.images import write_png
@@ -172,3 +172,15 @@ def test_config_init_force_never_replaces_what_is_not_a_regular_file(
     after = os.lstat(path)
     assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "device"])
+def test_a_ca_file_that_is_not_a_regular_file_is_exit_2_not_a_hang(
+    tmp_path: Path, hermetic_env: dict[str, str], kind: str
+) -> None:
+    """SSL_CERT_FILE naming a FIFO blocked the run forever, before."""
+    path = _node(tmp_path, kind)
+    config = profile_file(tmp_path, 'kind = "imgur"\nclient_id = "cid"\n')  # https: TLS
+    env = {**hermetic_env, "SSL_CERT_FILE": str(path)}
+    done = run_cli(["--config", str(config), "upload", str(write_png(tmp_path / "a.png"))], env)
+    check_error(done, 2, f"SSL_CERT_FILE ({path}) cannot be used: not a regular file")

@@ -1,7 +1,37 @@
-"""The bad-input catalogue: the real `uploader` process, one case each.
+"""The bad-input catalogue: every class of bad input of issues 10-11, several instances
+each, through the real `uploader` process (tests/support/e2e.py) against a canned server
+or the sandbox. Every case asserts the exit code, the one `error:` line (+ `hint:`), no
+traceback, what the server received (nothing, when nothing may be sent) and that nothing
+is half-written. Shared checks: tests/support/badinput.py.
 
-Every case asserts the one-line message, the exit code from the design, no traceback, and
-whether anything reached the server.
+Where each class lives (issue 11's sections):
+
+- paths that cannot be sent (missing, an empty directory, empty, text, too big, a broken link, a
+  FIFO, a device, standard input empty or larger than the profile takes), config files
+  (syntax, kinds, profile names), server answers, a rejected token: this file
+- section 2, rate-limit state that cannot hurt (absurd resets, hostile state files: cut,
+  a directory, a FIFO, a device, wrong types; kill -9 reservations, cold-start races):
+  test_bad_input_ratestate.py
+- section 3, bounded time (trickling servers, low-speed values, the backoff floor, an
+  answer with no end): test_bad_input_time.py
+- section 4, output that cannot be written (a reader that leaves, ``>&-``, ``/dev/full``,
+  click's own --help and --version included): test_bad_input_output.py
+- section 5, config values and secrets: documented keys that crashed, a value refused from
+  one source and accepted from another, secrets that cannot be sent (from a variable, a
+  command, the store, `auth set-token`), every URL key of every kind (userinfo, a query or
+  fragment, a bad port or IPv6 address, plain http to non-loopback hosts), sandbox knobs:
+  test_bad_input_config.py
+- section 5, content checks that read too little (truncated or forged headers of each
+  type), file names with control characters, bidi overrides or bytes that are not UTF-8
+  in every output format, text options that are not UTF-8, a server's text (titles, error
+  messages) on one line without terminal escapes: test_bad_input_content.py
+- section 5, ids and links checked before sending, for every command and provider; and
+  section 7, every link or id the tool printed accepted back: test_bad_input_ids.py
+- section 5, files the tool owns of the wrong kind (cache and state directories, cache
+  entries, credentials.toml, a config path that is no config file), notices under ``-q``:
+  test_bad_input_owned.py
+- issue 13, folders with nothing to take (empty, subfolders only without -r, no images,
+  patterns that leave everything out, a bad pattern): test_bad_input_folders.py
 """
 
 from __future__ import annotations
@@ -12,170 +42,71 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.badinput import check_error, imgur_config, refused, upload_nothing_sent
 from tests.support.canned import Canned, canned_server
-from tests.support.e2e import run_cli, write_config
-from tests.support.images import write_png, write_sized_png
+from tests.support.e2e import run_cli
+from tests.support.images import png_bytes, write_png, write_sized_png
 from tests.support.imgur import gateway_429, imgur_exception, legacy_error
 
 
-def _config(tmp_path: Path, url: str = "http://127.0.0.1:9", extra: str = "") -> Path:
-    return write_config(
-        tmp_path / "config.toml",
-        url,
-        client_id="cid",
-        name="im",
-        defaults="[defaults]\nretries = 1",
-        extra=extra,
-    )
+def _path_case(tmp_path: Path, case: str) -> str:
+    """Make the bad path ``case`` names under ``tmp_path``; the argument to upload."""
+    if case == "empty-name":
+        return ""
+    if case == "directory":
+        (tmp_path / "shots").mkdir()
+        return str(tmp_path / "shots")
+    if case == "empty":
+        (tmp_path / "empty.png").write_bytes(b"")
+    elif case == "text":
+        (tmp_path / "fake.png").write_text("<html>not an image</html>")
+    elif case == "big":
+        return str(write_sized_png(tmp_path / "big.png", 21 * 1024 * 1024))
+    elif case == "symlink":
+        os.symlink(tmp_path / "gone.png", tmp_path / "link.png")
+    elif case == "fifo":
+        os.mkfifo(tmp_path / "pipe.png")  # never opened: it would block
+    names = {"missing": "no.png", "empty": "empty.png", "text": "fake.png"}
+    names |= {"symlink": "link.png", "fifo": "pipe.png", "device": "/dev/zero", "stdin": "-"}
+    return str(tmp_path / names[case]) if case not in ("device", "stdin") else names[case]
 
 
-def _check(done: object, code: int, message: str) -> str:
-    assert done.returncode == code, (done.returncode, done.stderr)  # type: ignore[attr-defined]
-    err = done.stderr.decode()  # type: ignore[attr-defined]
-    assert "Traceback" not in err
-    lines = err.splitlines()
-    assert lines[0].startswith("error: ")
-    assert message in lines[0], lines
-    assert all(line.startswith(("error: ", "hint: ")) for line in lines)
-    return err
-
-
-def _upload_nothing_sent(
-    tmp_path: Path,
-    env: dict[str, str],
-    target: str,
-    code: int,
-    message: str,
-    stdin: bytes | None = None,
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing", "no.png: no such file"),
+        ("empty-name", "'': an empty path names no file"),  # read as ".", before
+        ("directory", "shots: no image or video files directly in the folder (it is empty)"),
+        ("empty", "empty.png: file is empty"),
+        ("text", "fake.png: not an image or video"),
+        ("big", "is over Imgur's 20.0 MiB image limit"),
+        ("symlink", "link.png: broken symbolic link"),
+        ("fifo", "pipe.png: not a regular file"),
+        ("device", "/dev/zero: not a regular file"),
+        ("stdin", "standard input is empty"),
+    ],
+)
+def test_a_path_that_cannot_be_sent_is_refused_before_any_request(
+    tmp_path: Path, hermetic_env: dict[str, str], case: str, message: str
 ) -> None:
-    with canned_server(Canned(500)) as (url, recorder):
-        config = _config(tmp_path, url)
-        done = run_cli(["--config", str(config), "upload", target], env, stdin=stdin)
-        _check(done, code, message)
-        assert recorder.requests == []
-
-
-def test_missing_file(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
-    _upload_nothing_sent(
-        tmp_path, hermetic_env, str(tmp_path / "no.png"), 2, "no.png: no such file"
-    )
-
-
-def test_empty_directory(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
-    (tmp_path / "shots").mkdir()
-    _upload_nothing_sent(
-        tmp_path,
-        hermetic_env,
-        str(tmp_path / "shots"),
-        2,
-        "shots: no image or video files directly in the folder (it is empty)",
-    )
-
-
-def test_directory_with_only_subfolders_hints_at_r(
-    tmp_path: Path, hermetic_env: dict[str, str]
-) -> None:
-    (tmp_path / "shots" / "2024").mkdir(parents=True)
-    write_png(tmp_path / "shots" / "2024" / "a.png")
-    with canned_server(Canned(500)) as (url, recorder):
-        done = run_cli(
-            ["--config", str(_config(tmp_path, url)), "upload", str(tmp_path / "shots")],
-            hermetic_env,
-        )
-        err = _check(done, 2, "shots: no image or video files directly in the folder")
-        assert "(1 subfolder not descended)" in err
-        assert "hint: -r (--recursive) descends into subfolders" in err
-        assert recorder.requests == []
-
-
-def test_directory_whose_files_the_patterns_all_leave_out(
-    tmp_path: Path, hermetic_env: dict[str, str]
-) -> None:
-    (tmp_path / "shots" / "tmp").mkdir(parents=True)
-    write_png(tmp_path / "shots" / "a.png")
-    write_png(tmp_path / "shots" / "tmp" / "b.png")
-    with canned_server(Canned(500)) as (url, recorder):
-        args = ["--config", str(_config(tmp_path, url)), "upload", "-r", str(tmp_path / "shots")]
-        done = run_cli([*args, "--include", "*.jpg", "--exclude", "tmp/**"], hermetic_env)
-        err = _check(done, 2, "shots: no image or video files in the folder or its subfolders")
-        assert "(2 left out by --include/--exclude)" in err
-        assert "hint: the patterns match the path inside the folder" in err
-        assert recorder.requests == []
-
-
-def test_directory_of_files_that_are_no_images(
-    tmp_path: Path, hermetic_env: dict[str, str]
-) -> None:
-    (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "notes.txt").write_text("hello")
-    with canned_server(Canned(500)) as (url, recorder):
-        done = run_cli(
-            ["--config", str(_config(tmp_path, url)), "upload", str(tmp_path / "docs")],
-            hermetic_env,
-        )
-        err = _check(done, 2, "docs: no image or video files directly in the folder")
-        assert "(1 other file skipped)" in err
-        assert "hint: -v names the files skipped" in err
-        assert recorder.requests == []
-
-
-def test_bad_pattern(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
-    (tmp_path / "shots").mkdir()
-    write_png(tmp_path / "shots" / "a.png")
-    with canned_server(Canned(500)) as (url, recorder):
-        args = ["--config", str(_config(tmp_path, url)), "upload", str(tmp_path / "shots")]
-        done = run_cli([*args, "--exclude", "[z-a].png"], hermetic_env)
-        _check(done, 2, "--exclude '[z-a].png': not a valid pattern")
-        done = run_cli([*args, "--include", "/"], hermetic_env)
-        _check(done, 2, "--include '/': the pattern is empty")
-        assert recorder.requests == []
+    target = _path_case(tmp_path, case)
+    upload_nothing_sent(tmp_path, hermetic_env, target, 2, message, stdin=b"")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file; see test_media")
 def test_unreadable_file(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
     path = write_png(tmp_path / "locked.png")
     path.chmod(0)
-    _upload_nothing_sent(tmp_path, hermetic_env, str(path), 2, "permission denied")
-
-
-def test_empty_file(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
-    (tmp_path / "empty.png").write_bytes(b"")
-    _upload_nothing_sent(
-        tmp_path, hermetic_env, str(tmp_path / "empty.png"), 2, "empty.png: file is empty"
-    )
-
-
-def test_text_with_image_extension(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
-    (tmp_path / "fake.png").write_text("<html>not an image</html>")
-    _upload_nothing_sent(
-        tmp_path, hermetic_env, str(tmp_path / "fake.png"), 2, "fake.png: not an image or video"
-    )
-
-
-def test_file_over_provider_limit(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
-    big = write_sized_png(tmp_path / "big.png", 21 * 1024 * 1024)
-    _upload_nothing_sent(
-        tmp_path, hermetic_env, str(big), 2, "is over Imgur's 20.0 MiB image limit"
-    )
-
-
-def test_broken_symlink(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
-    os.symlink(tmp_path / "gone.png", tmp_path / "link.png")
-    _upload_nothing_sent(
-        tmp_path, hermetic_env, str(tmp_path / "link.png"), 2, "link.png: broken symbolic link"
-    )
-
-
-def test_empty_stdin(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
-    _upload_nothing_sent(tmp_path, hermetic_env, "-", 2, "standard input is empty", stdin=b"")
+    upload_nothing_sent(tmp_path, hermetic_env, str(path), 2, "permission denied")
 
 
 def test_unknown_provider_name(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
     image = write_png(tmp_path / "a.png")
     done = run_cli(
-        ["--config", str(_config(tmp_path)), "upload", "-p", "flickr", str(image)], hermetic_env
+        ["--config", str(imgur_config(tmp_path)), "upload", "-p", "flickr", str(image)],
+        hermetic_env,
     )
-    err = _check(done, 2, "unknown provider 'flickr' (configured: im)")
+    err = check_error(done, 2, "unknown provider 'flickr' (configured: im)")
     assert "hint: add a [providers.flickr] table" in err
 
 
@@ -195,6 +126,10 @@ def test_unknown_provider_name(tmp_path: Path, hermetic_env: dict[str, str]) -> 
             2,
             "uses plain http to a non-loopback host",
         ),
+        # A profile name is printed on its own line and typed after -p.
+        ('[providers.""]\nkind = "imgur"\n', 2, "key 'providers' is not a profile name"),
+        ('[providers."a\\nb"]\nkind = "imgur"\n', 2, "'providers.a\\nb' is not a profile"),
+        ('[providers."a\\u202eb"]\nkind = "imgur"\n', 2, "'providers.a\\u202eb' is not a"),
     ],
 )
 def test_config_problems(
@@ -204,7 +139,7 @@ def test_config_problems(
     config.write_text(text)
     image = write_png(tmp_path / "a.png")
     done = run_cli(["--config", str(config), "upload", str(image)], hermetic_env)
-    err = _check(done, code, message)
+    err = check_error(done, code, message)
     if code == 2 and "profile" not in message:
         assert str(config) in err
 
@@ -271,11 +206,11 @@ def test_server_answers(
 ) -> None:
     image = write_png(tmp_path / "a.png")
     with canned_server(canned) as (url, recorder):
-        config = _config(tmp_path, url)
+        config = imgur_config(tmp_path, url)
         done = run_cli(
             ["--config", str(config), "upload", "--on-limit", "fail", str(image)], hermetic_env
         )
-        _check(done, code, message)
+        check_error(done, code, message)
         assert len(recorder.requests) == 1
         assert recorder.requests[0][1] == "/imgur/3/image"
 
@@ -285,8 +220,28 @@ def test_rejected_token(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
     image = write_png(tmp_path / "a.png")
     env = {**hermetic_env, "UPLOADER_IM_ACCESS_TOKEN": "rejected-token-123"}
     with canned_server(Canned(403, body.encode())) as (url, recorder):
-        done = run_cli(["--config", str(_config(tmp_path, url)), "upload", str(image)], env)
-        err = _check(done, 3, "Imgur rejected the credentials: Unauthorized (HTTP 403)")
+        done = run_cli(["--config", str(imgur_config(tmp_path, url)), "upload", str(image)], env)
+        err = check_error(done, 3, "Imgur rejected the credentials: Unauthorized (HTTP 403)")
         assert "rejected-token-123" not in err
         assert recorder.requests[0][2]["authorization"] == "Bearer rejected-token-123"
         assert len(recorder.requests) == 1
+
+
+# Past 16 MiB, standard input is read no further than the profile takes (it asks then).
+OVER = 16 << 20
+
+
+@pytest.mark.parametrize(
+    "given",
+    [bytes(OVER + 1), b"some text, not an image. " * (OVER // 20), png_bytes() + bytes(OVER)],
+    ids=["zeros", "text", "png-head"],
+)
+def test_standard_input_is_read_no_further_than_the_profile_takes(
+    tmp_path: Path, hermetic_env: dict[str, str], given: bytes
+) -> None:
+    """`upload - < /dev/zero` spooled without end (a full disk) before."""
+    sizes = "max_image_size = 1000\nmax_video_size = 1000\n"
+    with canned_server(Canned(500)) as (url, recorder):
+        config = imgur_config(tmp_path, url, extra=sizes)
+        done = run_cli(["--config", str(config), "upload", "-"], hermetic_env, stdin=given)
+        refused(done, recorder, 2, "-: standard input is larger than the 1000 bytes")

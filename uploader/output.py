@@ -16,22 +16,42 @@ from uploader.models import UploadResult
 # Characters that end a line for some reader (str.splitlines, editors, JSON-lines tools)
 # or are invisible controls: never printed raw inside a result line.
 BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+# Bidirectional overrides and isolates: they reorder what follows on the line.
+BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def _is_control(char: str) -> bool:
-    return char in BREAKS or ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0
+    code = ord(char)
+    return (
+        code < 0x20 or 0x7F <= code < 0xA0 or char in BREAKS or char in BIDI or _is_surrogate(char)
+    )
 
 
-def _flat(text: str) -> str:
-    """``text`` on one line: each control character or line break becomes a space."""
+def _is_surrogate(char: str) -> bool:
+    """A lone surrogate: a file name's bytes that are not UTF-8 (or a server's broken
+    JSON escape); no UTF-8 stream can carry it, so it is never written raw."""
+    return "\ud800" <= char <= "\udfff"
+
+
+def flat(text: str) -> str:
+    """``text`` (a server's title, a file name) on one line, with no control character
+    that could break the line or reach the terminal: each becomes a space."""
     return "".join(" " if _is_control(c) else c for c in text)
+
+
+def json_line(record: object) -> str:
+    """``record`` as one JSON line: json escapes the C0 controls; the other line breaks
+    (for str.splitlines), bidi overrides and the surrogates of bytes that are not UTF-8
+    (no UTF-8 stream can carry them) get JSON's own escape, which loads() reads back."""
+    text = json.dumps(record, ensure_ascii=False, sort_keys=False)
+    return "".join(f"\\u{ord(c):04x}" if _is_control(c) else c for c in text)
 
 
 def _safe_url(url: str, also: str = "") -> str:
     """``url`` with whitespace, controls and the characters in ``also`` percent-encoded
     (a link never needs them raw; a server that sends them must not break the line)."""
     return "".join(
-        "".join(f"%{b:02X}" for b in c.encode())
+        "".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
         if _is_control(c) or c.isspace() or c in also
         else c
         for c in url
@@ -46,27 +66,22 @@ def render(result: UploadResult, fmt: str, *, title: str | None = None) -> str |
     a break reads as a space anyway) or percent-encoded (links).
     """
     if fmt == "json":
-        text = json.dumps(result_record(result), ensure_ascii=False, sort_keys=False)
-        # json escapes the C0 controls; these three end a line for str.splitlines too.
-        return (
-            text.replace("\x85", "\\u0085")
-            .replace("\u2028", "\\u2028")
-            .replace("\u2029", "\\u2029")
-        )
+        return json_line(result_record(result))
     if result.url is None:
         return None
     alt = title or result.path.rsplit("/", 1)[-1]
     if fmt == "url":
         return _safe_url(result.url)
     if fmt == "markdown":
-        safe_alt = _flat(alt).replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+        safe_alt = flat(alt).replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
         return f"![{safe_alt}]({_safe_url(result.url, '()<>')})"
     if fmt == "html":
         import html  # start-up: the hotkey's format is url; --version loads this module
 
         def attribute(text: str) -> str:
             return "".join(
-                f"&#{ord(c)};" if _is_control(c) else c for c in html.escape(text, quote=True)
+                ("&#xFFFD;" if _is_surrogate(c) else f"&#{ord(c)};") if _is_control(c) else c
+                for c in html.escape(text, quote=True)
             )
 
         return f'<img src="{attribute(_safe_url(result.url))}" alt="{attribute(alt)}">'
@@ -197,7 +212,11 @@ def _devnull() -> TextIO:
 
 
 def one_line(text: str) -> str:
-    return " ".join(text.split())
+    """A message on one line for stderr: line breaks and control characters (a server's
+    text may hold terminal escapes) become spaces. The surrogates of a file name's bytes
+    that are not UTF-8 stay: stderr shows them as ``\\xff``, the name as it is."""
+    shown = "".join(" " if _is_control(c) and not _is_surrogate(c) else c for c in text)
+    return " ".join(shown.split())
 
 
 CLIPBOARD_TOOLS = (

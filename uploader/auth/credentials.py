@@ -118,7 +118,9 @@ class CredentialStore:
     def load(self) -> dict[str, Any]:
         try:
             # The mode is checked on the open file, so it is the file that is read.
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            # O_NONBLOCK: a FIFO put there must not hang the run (it is refused below).
+            flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+            fd = os.open(self.path, flags)
         except FileNotFoundError:
             return {}
         except OSError as exc:

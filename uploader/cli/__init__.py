@@ -262,28 +262,55 @@ def run(call: Callable[[], Any], state: State) -> int:
     except KeyboardInterrupt:
         console.err.write("error: interrupted\n")
         return int(ExitCode.INTERRUPTED)
-    except OutputClosedError as exc:
-        _silence_stdout()
-        if exc.reader_gone:
-            # The reader went away (`uploader list | head -1`): it read what it wanted, and
-            # what was not printed is still on the server. Not an error. (`upload` turns a
-            # closed stdout into an OutputError itself: there, a link can be lost.)
-            return int(ExitCode.OK)
-        console.error(
-            OutputError(
-                f"could not write to standard output ({exc.reason})",
-                hint="run the command again with standard output going to a terminal, "
-                "a file with room or a reader that reads all of it",
-            )
+    except OSError as exc:
+        if not _written_by_click(exc):
+            return _internal_error(exc, state)
+        # click's own output (--help, --version) to a full disk or a closed pipe.
+        closed = OutputClosedError(
+            (exc.strerror or type(exc).__name__).lower(),
+            reader_gone=isinstance(exc, BrokenPipeError),
         )
-        return int(ExitCode.OUTPUT)
+        return _output_closed(closed, console)
+    except OutputClosedError as exc:
+        return _output_closed(exc, console)
     except Exception as exc:  # noqa: BLE001 - the one place a foreign error becomes exit 1
-        if state.verbose > 1:
-            traceback.print_exc()
-        console.err.write(f"error: internal error: {type(exc).__name__}: {one_line(str(exc))}\n")
-        console.err.write("hint: run again with -vv for a traceback, and report it\n")
-        return int(ExitCode.INTERNAL)
+        return _internal_error(exc, state)
     return result if isinstance(result, int) else int(ExitCode.OK)
+
+
+def _written_by_click(exc: OSError) -> bool:
+    """Whether ``exc`` came from click writing its own output (``--help``, ``--version``):
+    everything else we print goes through :class:`Console`, which says so itself."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return any(
+        f.name == "echo" and f.filename.endswith(os.path.join("click", "utils.py")) for f in frames
+    )
+
+
+def _output_closed(exc: OutputClosedError, console: Console) -> int:
+    """Exit 0 when the reader left (it had what it wanted), else one error line, exit 7."""
+    _silence_stdout()
+    if exc.reader_gone:
+        # The reader went away (`uploader list | head -1`): it read what it wanted, and
+        # what was not printed is still on the server. Not an error. (`upload` turns a
+        # closed stdout into an OutputError itself: there, a link can be lost.)
+        return int(ExitCode.OK)
+    console.error(
+        OutputError(
+            f"could not write to standard output ({exc.reason})",
+            hint="run the command again with standard output going to a terminal, "
+            "a file with room or a reader that reads all of it",
+        )
+    )
+    return int(ExitCode.OUTPUT)
+
+
+def _internal_error(exc: Exception, state: State) -> int:
+    if state.verbose > 1:
+        traceback.print_exc()
+    state.console.err.write(f"error: internal error: {type(exc).__name__}: {one_line(str(exc))}\n")
+    state.console.err.write("hint: run again with -vv for a traceback, and report it\n")
+    return int(ExitCode.INTERNAL)
 
 
 def _silence_stdout() -> None:

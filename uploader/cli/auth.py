@@ -86,7 +86,7 @@ def auth_set_token(ctx: click.Context, name: str) -> None:
     if sys.stdin.isatty():
         token = str(click.prompt("access token", hide_input=True, err=True))
     else:
-        token = sys.stdin.readline()
+        token = sys.stdin.readline(1 << 16)  # bounded: `< /dev/zero` must not run forever
     for line in core.set_token(options.config(ctx), name, token.strip(), dict(os.environ)):
         ctx.obj.console.notice(line)
 

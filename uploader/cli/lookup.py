@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from uploader import output
 from uploader.cli import State, options
 from uploader.commands import lookup as core
 from uploader.commands.runtime import Runtime, limit_policy
@@ -68,7 +68,7 @@ def info(ctx: click.Context, /, media_id: str, as_json: bool, **_lookup: Any) ->
     console = ctx.obj.console
     found = _ask(ctx, lambda p: p.info(media_id), subject=media_id)
     if as_json:
-        console.result(json.dumps(core.info_record(found), ensure_ascii=False))
+        console.result(output.json_line(core.info_record(found)))
     else:
         for line in core.info_lines(found):
             console.result(line)
@@ -90,7 +90,7 @@ def list_cmd(ctx: click.Context, /, page: int | None, as_json: bool, **_lookup: 
     items, paging = _ask(ctx, lambda p: core.list_page(p, -1 if page is None else page))
     for item in items:
         if as_json:
-            console.result(json.dumps(core.info_record(item), ensure_ascii=False))
+            console.result(output.json_line(core.info_record(item)))
         else:
             console.result(core.list_line(item))
     if paging:

@@ -61,6 +61,15 @@ def focus_option(_ctx: click.Context, _param: click.Parameter, value: str | None
         raise click.BadParameter(str(exc)) from None
 
 
+def text_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """``--title``, ``--description``, ``--status``: text the request carries as UTF-8.
+    Bytes that are not UTF-8 reach Python as surrogates, which no request can carry."""
+    if value is not None and any("\ud800" <= c <= "\udfff" for c in value):
+        shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise click.BadParameter(f"'{shown}' is not UTF-8 text")
+    return value
+
+
 def album_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     """``--album ID``: an Imgur album id or deletehash is letters and digits."""
     if value is not None and not (value.isascii() and value.isalnum()):

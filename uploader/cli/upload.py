@@ -33,8 +33,10 @@ from uploader.models import Selection, UploadOptions
 )
 @click.option("--hidden", is_flag=True, help="Folders: also take names that start with '.'.")
 @options.shared("provider", help="Profile to upload to.")
-@click.option("--title", help="Title sent with each file.")
-@click.option("--description", help="Description sent with each file.")
+@click.option("--title", callback=options.text_option, help="Title sent with each file.")
+@click.option(
+    "--description", callback=options.text_option, help="Description sent with each file."
+)
 @click.option(
     "--album",
     metavar="ID",
@@ -56,7 +58,13 @@ from uploader.models import Selection, UploadOptions
     help="Mastodon: focal point, each -1.0..1.0.",
 )
 @click.option("--post", is_flag=True, help="Mastodon: also publish a status with the media.")
-@click.option("--status", "status_text", metavar="TEXT", help="Mastodon: the status text.")
+@click.option(
+    "--status",
+    "status_text",
+    metavar="TEXT",
+    callback=options.text_option,
+    help="Mastodon: the status text.",
+)
 @click.option(
     "--visibility",
     type=click.Choice(["public", "unlisted", "private", "direct"]),

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from uploader.auth.credentials import SECRETS, TOKEN_FIELDS, resolve_secret, store_for
+from uploader.auth.sources import refuse_unsendable
 from uploader.config.settings import Config, Profile
 from uploader.errors import UploaderError, UsageError
 from uploader.timewords import span
@@ -16,6 +17,8 @@ def set_token(config: Config, name: str, token: str, env: Mapping[str, str]) -> 
     profile = config.profile(name)
     if not token:
         raise UsageError("no token given", hint="paste the token when asked, or pipe it in")
+    # Refused here, not stored: every later command would fail on it (exit 3 each time).
+    refuse_unsendable(token, "access token", "standard input", profile.name)
     store = store_for(env)
     store.update(
         profile.name,

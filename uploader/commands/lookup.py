@@ -12,6 +12,7 @@ from uploader.config.settings import Config
 from uploader.errors import UploaderError
 from uploader.http.retry import RetryEvent, call_with_retries
 from uploader.models import MediaInfo
+from uploader.output import flat
 from uploader.providers.base import Provider
 from uploader.ratelimit.limiter import LimitPolicy
 
@@ -81,7 +82,7 @@ def info_lines(info: MediaInfo) -> list[str]:
     lines = []
     for key, value in info_record(info).items():
         if value not in (None, ""):
-            lines.append(f"{key}: {value}")
+            lines.append(f"{key}: {flat(str(value))}")
     return lines
 
 
@@ -102,4 +103,5 @@ def list_page(provider: Provider, page: int) -> tuple[list[MediaInfo], str | Non
 
 def list_line(info: MediaInfo) -> str:
     """One upload of ``uploader list``: id, URL and title, tab-separated."""
-    return f"{info.id}\t{info.url or '-'}\t{info.title or ''}".rstrip()
+    fields = (info.id, info.url or "-", info.title or "")
+    return "\t".join(flat(field) for field in fields).rstrip()

@@ -88,7 +88,9 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
         for label in request.paths:
             try:
                 image = (
-                    stack.enter_context(spooled_stdin(runtime.stdin))
+                    stack.enter_context(
+                        spooled_stdin(runtime.stdin, lambda: max(provider.limits()[1:]))
+                    )
                     if label == "-"
                     else inspect_path(label)
                 )

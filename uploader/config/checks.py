@@ -62,7 +62,17 @@ def text_problem(value: str) -> str | None:
     """Why ``value`` cannot go into an HTTP header (a client id, a token), or None."""
     if not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
         return "has a space, a line break or a character other than printable ASCII"
+    if len(value) > LONGEST_HEADER_TEXT:
+        return (
+            f"is {len(value)} characters long, more than a request header carries "
+            f"({LONGEST_HEADER_TEXT})"
+        )
     return None
+
+
+# Servers refuse a request whose headers pass 8 KiB (nginx's default buffer, 431 or 400):
+# a token or client id longer than that is a wrong value, never sent.
+LONGEST_HEADER_TEXT = 8000
 
 
 LOOPBACK = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
@@ -77,12 +87,28 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _host_name_ok(host: str) -> bool:
+    """Whether an internationalised host name (``exämple.com``, ``xn--...``) is one: a
+    malformed one would fail deep inside the HTTP client on every request."""
+    if host.isascii() and "xn--" not in host:
+        return True
+    try:
+        host.encode("idna").decode("idna")
+    except UnicodeError:
+        return False
+    return True
+
+
 def check_url(url: str, where: str, key: str) -> None:
     """https only, except plain http to 127.0.0.1 and ::1 (the sandbox); a port, when
     given, is a number from 1 to 65535; no ``user:password@`` (httpx would send it as Basic
     auth instead of the provider's credentials, and it would be printed wherever the URL is).
     ``key`` is the dotted key, for the message."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:  # `http://[::1/x`: an unclosed IPv6 address
+        raise ConfigError(f"{where}: key {key!r}: {url!r} is not an http(s) URL") from None
     if "@" in parts.netloc:
         raise ConfigError(
             f"{where}: key {key!r}: the URL has a user name or password in it (before '@')",
@@ -91,9 +117,9 @@ def check_url(url: str, where: str, key: str) -> None:
         )
     if any(c.isspace() or not c.isprintable() for c in url):
         raise ConfigError(f"{where}: key {key!r}: {url!r} has a space or a control character")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not host or not _host_name_ok(host):
         raise ConfigError(f"{where}: key {key!r}: {url!r} is not an http(s) URL")
-    if parts.query or parts.fragment:
+    if "?" in url or "#" in url:  # even empty: every endpoint would land after it
         raise ConfigError(
             f"{where}: key {key!r}: {url!r} has a query or fragment ('?' or '#')",
             hint="every endpoint is appended to the URL's path: give only scheme, host, "
@@ -108,7 +134,7 @@ def check_url(url: str, where: str, key: str) -> None:
             f"{where}: key {key!r}: {url!r} has no valid port",
             hint="a port is a number from 1 to 65535, e.g. http://127.0.0.1:8765/imgur",
         )
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(host):
         raise ConfigError(
             f"{where}: key {key!r}: {url!r} uses plain http to a non-loopback host",
             hint="use https:// (plain http is allowed only for the addresses 127.0.0.1 "

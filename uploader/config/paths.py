@@ -5,7 +5,9 @@ Every directory the tool creates is mode 0700.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -58,3 +60,26 @@ def ensure_private_dir(path: Path) -> Path:
             continue
         os.chmod(directory, 0o700)  # mkdir's mode is masked by the umask
     return path
+
+
+class NotOurFileError(OSError):
+    """A path where the tool keeps a file holds something else: a FIFO, a device, or a
+    file larger than any the tool writes there."""
+
+
+def read_own_file(path: Path, limit: int) -> bytes:
+    """The bytes of a file the tool keeps (rate-limit state, an ETag cache entry), read
+    without ever hanging: opened without blocking (a FIFO put there), a regular file only,
+    at most ``limit`` bytes (``/dev/zero`` linked there). FileNotFoundError when absent,
+    :class:`NotOurFileError` for something else in its place, OSError when unreadable."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotOurFileError(errno.EINVAL, "not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise NotOurFileError(errno.EFBIG, f"over {limit >> 20} MiB")
+    return data

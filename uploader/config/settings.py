@@ -97,6 +97,13 @@ class Config:
 
     def profile(self, name: str | None) -> Profile:
         """The profile called ``name`` (or the default one); ConfigError if there is none."""
+        if name == "":  # `-p "$UNSET"`, `auth logout ""`: never the default one instead
+            raise ConfigError(
+                "'' is not a profile name",
+                hint="name a profile ("
+                + (", ".join(p.name for p in self.profiles) or "none")
+                + "), or leave the option out for the default one",
+            )
         chosen = name or self.default_provider
         if chosen is None:
             if len(self.profiles) == 1:
@@ -142,11 +149,19 @@ def config_path(explicit: str | None, env: Mapping[str, str]) -> Path:
     return paths.config_dir(env) / "config.toml"
 
 
+# A config file is a few kB; anything over this is not one (a device, a wrong path).
+LARGEST_CONFIG = 1 << 20
+
+
 def load_config(explicit: str | None, env: Mapping[str, str]) -> Config:
     """Read and validate the config file (a missing file gives an empty config)."""
     path = config_path(explicit, env)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:  # bounded: `--config /dev/zero` must not run forever
+            raw = fh.read(LARGEST_CONFIG + 1)
+        if len(raw) > LARGEST_CONFIG:
+            raise ConfigError(f"{path}: is over {LARGEST_CONFIG >> 20} MiB: not a config file")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         if explicit or env.get("UPLOADER_CONFIG"):
             raise ConfigError(
@@ -245,6 +260,11 @@ def _parse_defaults(raw: dict[str, Any], where: Locator) -> Defaults:
 
 def _parse_profile(name: str, raw: Any, where: Locator) -> Profile:
     table = ("providers", name)
+    if not name or not name.isprintable():
+        # It is printed on its own line (limits, auth status) and typed after -p.
+        raise where.error(
+            ("providers",), name, "is not a profile name: empty, or with a control character"
+        )
     if not isinstance(raw, dict):
         raise where.error(("providers",), name, "must be a table")
     kind = raw.get("kind")
@@ -332,6 +352,10 @@ def write_example(path: Path, *, force: bool) -> None:
     """Write the starter config to ``path`` atomically; refuse to overwrite without force."""
     if path.exists() and not force:
         raise ConfigError(f"{path}: already exists", hint="pass --force to overwrite it")
+    if path.exists() and not path.is_file():
+        # The new file replaces what is there: never a device (`/dev/null`), a FIFO or a
+        # directory, even with --force (as root, /dev/null itself would be replaced).
+        raise ConfigError(f"{path}: is not a regular file; nothing was written")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         paths.ensure_private_dir(path.parent)

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from uploader.config.paths import ensure_private_dir
+from uploader.config.paths import NotOurFileError, ensure_private_dir, read_own_file
 from uploader.http.client import import_httpx
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ KEPT_HEADERS = (
     "link",
 )
 CACHE_STATUS_HEADER = "x-uploader-cache"
+# An entry holds an answer (at most 32 MiB, http/lowspeed.py) in base64: 4/3 of it.
+LARGEST_ENTRY = 48 << 20
 
 
 class Entry(NamedTuple):
@@ -50,6 +52,30 @@ class Entry(NamedTuple):
     status: int
     headers: dict[str, str]
     body: bytes
+
+
+def _header_text(value: Any) -> str:
+    """``value`` when it can go back into a header (printable ASCII); ValueError else."""
+    if not isinstance(value, str) or not value.isascii() or not value.isprintable():
+        raise ValueError("not header text")
+    return value
+
+
+def _entry(raw: Any) -> Entry:
+    """A stored entry, checked as strictly as a server's answer: only 200s are stored, and
+    what goes back into a request or a response (the validator, headers) must be header
+    text. ValueError (the entry is discarded) otherwise."""
+    if not isinstance(raw, dict) or raw.get("status") != 200 or not raw.get("etag"):
+        raise ValueError("not an entry")
+    headers = raw["headers"]
+    if not isinstance(headers, dict):
+        raise ValueError("no headers")
+    return Entry(
+        etag=_header_text(raw["etag"]),
+        status=200,
+        headers={_header_text(k): _header_text(v) for k, v in headers.items()},
+        body=base64.b64decode(raw["body"], validate=True),
+    )
 
 
 class EtagCache:
@@ -71,19 +97,17 @@ class EtagCache:
             return None
         path = self._path(key)
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-            return Entry(
-                etag=str(raw["etag"]),
-                status=int(raw["status"]),
-                headers={str(k): str(v) for k, v in dict(raw["headers"]).items()},
-                body=base64.b64decode(raw["body"], validate=True),
-            )
+            return _entry(json.loads(read_own_file(path, LARGEST_ENTRY).decode("utf-8")))
         except FileNotFoundError:
+            return None
+        except NotOurFileError as exc:  # a FIFO or a device in an entry's place
+            log.debug("discarding cache entry %s (%s)", path.name, exc.strerror)
+            self._remove(path)
             return None
         except OSError as exc:  # the directory is a file, or unreadable (sudo left it root's)
             self._unusable(exc)
             return None
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:  # [[[[... nests
             log.debug("discarding corrupt cache entry %s (%s)", path.name, type(exc).__name__)
             self._remove(path)
             return None

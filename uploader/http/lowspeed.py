@@ -194,16 +194,31 @@ class MeteredBody(httpx.SyncByteStream):
             close()
 
 
-class MeteredAnswer(httpx.SyncByteStream):
-    """The answer's raw body, each chunk counted as it arrives."""
+# Every answer of these APIs is a JSON document of a few kB (a listing page: tens of kB);
+# a body past this is no answer of theirs, and reading it whole could fill the memory.
+LARGEST_ANSWER = 32 << 20
 
-    def __init__(self, inner: Any, meter: SpeedMeter) -> None:
+
+class AnswerTooLargeError(Exception):
+    """The answer's body passed :data:`LARGEST_ANSWER` bytes; the rest was not read."""
+
+
+class MeteredAnswer(httpx.SyncByteStream):
+    """The answer's raw body, each chunk counted as it arrives (against the rule when a
+    ``meter`` is given) and cut at :data:`LARGEST_ANSWER` bytes."""
+
+    def __init__(self, inner: Any, meter: SpeedMeter | None) -> None:
         self.inner = inner
         self.meter = meter
 
     def __iter__(self) -> Iterator[bytes]:
+        total = 0
         for chunk in self.inner:
-            self.meter.moved(len(chunk))
+            total += len(chunk)
+            if total > LARGEST_ANSWER:
+                raise AnswerTooLargeError
+            if self.meter is not None:
+                self.meter.moved(len(chunk))
             yield chunk
 
     def close(self) -> None:
@@ -308,5 +323,20 @@ def send(
     except httpx.HTTPError as exc:
         if meter.tripped:
             raise TooSlowError from exc
+        raise
+    return response
+
+
+def read_capped(
+    http: httpx.Client, method: str, url: str, kwargs: Mapping[str, Any]
+) -> httpx.Response:
+    """``http.request(method, url, **kwargs)`` with the answer read whole, but never past
+    :data:`LARGEST_ANSWER` bytes (when the low-speed rule is off)."""
+    response = http.send(http.build_request(method, url, **kwargs), stream=True)
+    try:
+        response.stream = MeteredAnswer(response.stream, None)
+        response.read()
+    except BaseException:
+        response.close()
         raise
     return response

@@ -80,6 +80,14 @@ def checked_proxy(name: str, value: str) -> str:
             f"{name} is not a usable proxy URL",
             hint="set it to http://HOST:PORT (or https:// or socks5://), or unset it",
         )
+    if parts.scheme.lower().startswith("socks"):
+        import importlib.util  # start-up: only a SOCKS proxy needs it
+
+        if importlib.util.find_spec("socksio") is None:  # httpx's optional SOCKS support
+            raise ConfigError(
+                f"{name} names a SOCKS proxy, and SOCKS support is not installed",
+                hint="install it (pip install 'httpx[socks]'), or use an http:// proxy",
+            )
     return proxy
 
 
@@ -139,6 +147,9 @@ def tls_context(env: Mapping[str, str]) -> ssl.SSLContext | None:
 
     if capath is not None and not os.path.isdir(capath):  # ssl would notice at the handshake
         raise _ca_error("SSL_CERT_DIR", capath, "not a directory")
+    if cafile is not None and os.path.exists(cafile) and not os.path.isfile(cafile):
+        # A FIFO would block the read forever, a device never end: a regular file only.
+        raise _ca_error("SSL_CERT_FILE", cafile, "not a regular file")
     try:
         return ssl.create_default_context(cafile=cafile, capath=capath)
     except (OSError, ssl.SSLError, ValueError) as exc:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from uploader.errors import InterruptedRunError
 from uploader.http.client import LowSpeed, import_httpx
-from uploader.http.translate import network_error, too_slow_error, was_sent
+from uploader.http.translate import network_error, too_large_error, too_slow_error, was_sent
 from uploader.ratelimit.limiter import Refusal
 
 if TYPE_CHECKING:
@@ -137,10 +137,10 @@ class ApiSession:
         if tracker is not None:
             tracker.sent += 1
         rule = self.low_speed
+        from uploader.http import lowspeed  # start-up: it imports httpx
+
         try:
             if rule.enabled:
-                from uploader.http import lowspeed  # start-up: it imports httpx
-
                 attempt = lowspeed.Attempt(rule, self.clock)
                 try:
                     response = lowspeed.send(self.http, method, url, kwargs, attempt)
@@ -150,7 +150,11 @@ class ApiSession:
                     sent = attempt.may_have_arrived
                     raise too_slow_error(url, rule.limit, rule.seconds, sent=sent) from exc
             else:
-                response = self.http.request(method, url, **kwargs)
+                response = lowspeed.read_capped(self.http, method, url, kwargs)
+        except lowspeed.AnswerTooLargeError as exc:
+            if limiter and reservation is not None:
+                limiter.settle(reservation, ())  # it was answered: counted
+            raise too_large_error(url, lowspeed.LARGEST_ANSWER) from exc
         except KeyboardInterrupt:
             if limiter and reservation is not None:
                 limiter.settle(reservation, ())  # it may have been counted

@@ -59,6 +59,17 @@ def too_slow_error(url: str, limit: int, seconds: float, *, sent: bool) -> Netwo
     )
 
 
+def too_large_error(url: str, largest: int) -> NetworkError:
+    """The answer's body passed ``largest`` bytes: no answer of these APIs is that big (a
+    wrong ``base_url``, or a broken server); the request was sent and maybe carried out."""
+    return NetworkError(
+        f"the answer of {_host(url)} was over {largest >> 20} MiB, which no answer of "
+        "this API is: stopped reading it",
+        hint="check base_url: it may point at another kind of server",
+        sent=True,
+    )
+
+
 def describe_network_error(exc: Exception, url: str) -> str:
     """One line saying what went wrong on the network, without secrets.
 

@@ -12,7 +12,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -93,6 +93,8 @@ def sniff(head: bytes) -> str | None:
 
 def inspect_path(label: str) -> ImageFile:
     """Check one path and describe it; raises InputFileError with the reason it cannot go."""
+    if not label:  # Path("") is ".", the current directory
+        raise InputFileError("'': an empty path names no file")
     path = Path(label).expanduser()
     try:
         info = path.stat()
@@ -140,6 +142,9 @@ def _describe(path: Path, label: str, filename: str, size: int, head: bytes) -> 
     _check_structure(path, label, mime, size)
     if "." not in filename:
         filename = f"{filename}.{EXTENSIONS.get(mime, 'bin')}"
+    # A name whose bytes are not UTF-8 reaches Python with surrogates, which no request
+    # can carry: the name sent says U+FFFD there (the label stays what the user typed).
+    filename = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in filename)
     return ImageFile(source=path, label=label, filename=filename, size=size, mime_type=mime)
 
 
@@ -161,14 +166,30 @@ def _check_structure(path: Path, label: str, mime: str, size: int) -> None:
 
 
 @contextmanager
-def spooled_stdin(stream: BinaryIO) -> Iterator[ImageFile]:
-    """Copy standard input to a private temp file (0600 in a 0700 dir) and describe it."""
+def spooled_stdin(
+    stream: BinaryIO, largest: Callable[[], int] | None = None
+) -> Iterator[ImageFile]:
+    """Copy standard input to a private temp file (0600 in a 0700 dir) and describe it.
+    Past :data:`SPOOL_FREELY` bytes, ``largest()`` (the most the profile takes; it may ask
+    the server, so only for input that large) bounds the copy: ``< /dev/zero`` must not
+    fill the disk."""
     directory = Path(tempfile.mkdtemp(prefix="uploader-stdin-"))
     try:
         target = directory / "stdin"
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(stream, out, 1 << 16)
+            copied = _copy_at_most(stream, out, SPOOL_FREELY)
+            if copied > SPOOL_FREELY and largest is not None:
+                bound = largest()
+                if copied + _copy_at_most(stream, out, bound - copied) > bound:
+                    raise InputFileError(
+                        f"-: standard input is larger than the {bound} bytes this profile "
+                        "takes at most: not read further",
+                        hint="shrink or re-encode it, or raise max_image_size/max_video_size "
+                        "in the profile if your account allows more",
+                    )
+            elif copied > SPOOL_FREELY:
+                shutil.copyfileobj(stream, out, 1 << 16)
         size = target.stat().st_size
         if size == 0:
             raise InputFileError("-: standard input is empty", hint="pipe an image into it")
@@ -177,3 +198,20 @@ def spooled_stdin(stream: BinaryIO) -> Iterator[ImageFile]:
         yield _describe(target, "-", "stdin", size, head)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+# Standard input up to this size is spooled without asking how much the profile takes.
+SPOOL_FREELY = 16 << 20
+
+
+def _copy_at_most(stream: BinaryIO, out: BinaryIO, largest: int) -> int:
+    """Copy ``stream`` to ``out`` until its end or past ``largest`` bytes (one more, when
+    there is more); the bytes copied."""
+    copied = 0
+    while copied <= largest:
+        chunk = stream.read(min(1 << 16, largest + 1 - copied))
+        if not chunk:
+            break
+        out.write(chunk)
+        copied += len(chunk)
+    return copied

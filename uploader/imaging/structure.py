@@ -37,6 +37,12 @@ def structure_problem(fh: BinaryIO, mime: str, size: int) -> str | None:
 def _png(_fh: BinaryIO, head: bytes, tail: bytes, _size: int) -> str | None:
     if head[8:16] != b"\x00\x00\x00\x0dIHDR":
         return "no IHDR chunk after the PNG signature"
+    import zlib  # start-up: built in, and only a PNG upload needs it
+
+    if len(head) < 33 or zlib.crc32(head[12:29]) != int.from_bytes(head[29:33], "big"):
+        return "its IHDR chunk is damaged: wrong checksum"
+    if not head[16:20].strip(b"\x00") or not head[20:24].strip(b"\x00"):
+        return "its header says it is 0 pixels wide or high"
     if b"IEND\xae\x42\x60\x82" not in tail:
         return f"{TRUNCATED}: no IEND chunk at its end"
     return None

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from uploader.errors import UsageError
 from uploader.http.cache import CACHE_STATUS_HEADER
 from uploader.models import MediaInfo
-from uploader.providers.links import checked_id, link_path
+from uploader.providers.links import checked_id, last_segment, link_path
 from uploader.providers.recovery import Listed
 from uploader.ratelimit.headers import header, header_int
 
@@ -40,6 +40,8 @@ class PageInfo(NamedTuple):
 
 
 GYAZO_ID = re.compile(r"[A-Za-z0-9]+")  # hex in practice; kept lenient about the letters
+# Folders of gyazo.com links that name something other than an image.
+NOT_IMAGES = ("collections", "captures", "search", "users", "user", "settings", "oauth")
 
 
 # A thumb link that names the image: ``thumb.gyazo.com/thumb/960/<32 hex>.jpg``.
@@ -61,7 +63,7 @@ def gyazo_id(ref: str, base_url: str) -> str:
                 hint="give the image id, its url or its permalink_url",
             )
         return named.group(1)
-    text = ref.strip() if path is None else path.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0]
+    text = ref.strip() if path is None else last_segment(ref, path, what, NOT_IMAGES)
     return checked_id(text, ref, what, GYAZO_ID)
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from uploader.http.cache import CACHE_STATUS_HEADER
 from uploader.models import MediaInfo
-from uploader.providers.links import checked_id, link_path
+from uploader.providers.links import checked_id, last_segment, link_path
 from uploader.providers.recovery import Listed
 
 if TYPE_CHECKING:
@@ -68,6 +68,8 @@ def media_info(info: dict[str, Any], response: httpx.Response, provider: str) ->
 
 
 IMGUR_ID = re.compile(r"[A-Za-z0-9]+")
+# Folders of imgur.com links that name something other than an image or its deletehash.
+NOT_IMAGES = ("a", "album", "gallery", "t", "r", "topic", "user", "account", "upload")
 
 
 def imgur_id(ref: str, base_url: str) -> str:
@@ -75,7 +77,7 @@ def imgur_id(ref: str, base_url: str) -> str:
     on the profile's own server, the sandbox); UsageError for anything else."""
     what = "an Imgur id or deletehash"
     path = link_path(ref, what, base_url, ("imgur.com",))
-    text = ref.strip() if path is None else path.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0]
+    text = ref.strip() if path is None else last_segment(ref, path, what, NOT_IMAGES)
     return checked_id(text, ref, what, IMGUR_ID)
 
 

@@ -24,13 +24,20 @@ def link_path(ref: str, what: str, base_url: str, domains: Iterable[str] = ()) -
     text = ref.strip()
     if "://" not in text:
         return None
-    parts = urlsplit(text)
     try:
+        parts = urlsplit(text)
         host = (parts.hostname or "").lower()
-    except ValueError:
-        host = ""
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
+    except ValueError:  # `http://[::1/x`, a port of 99999: not a link at all
+        raise UsageError(f"{ref!r} is not {what} or a link to one") from None
     if parts.scheme.lower() not in ("http", "https") or not host:
         raise UsageError(f"{ref!r} is not {what} or a link to one")
+    if "@" in parts.netloc:
+        raise UsageError(
+            f"{ref!r} has a user name or password in it (before '@'): not a link the "
+            "provider printed",
+            hint="give the id, or the link as the upload printed it",
+        )
     allowed = {(urlsplit(base_url).hostname or "").lower(), *domains}
     if not any(host == d or host.endswith("." + d) for d in allowed if d):
         raise UsageError(
@@ -44,9 +51,25 @@ def link_path(ref: str, what: str, base_url: str, domains: Iterable[str] = ()) -
 def checked_id(text: str, ref: str, what: str, pattern: re.Pattern[str] | None = None) -> str:
     """``text`` when it is a usable id (non-empty, nothing that changes a URL, and matching
     ``pattern`` when given); UsageError naming ``ref`` otherwise."""
-    if not text or UNSAFE.search(text) or (pattern is not None and not pattern.fullmatch(text)):
+    # ".", "..": a path's own segments; a control character or the surrogates of bytes
+    # that are not UTF-8 are in no id and cannot go into a request line.
+    bad = not text or text in (".", "..") or UNSAFE.search(text) or not text.isprintable()
+    if bad or (pattern is not None and not pattern.fullmatch(text)):
         raise UsageError(f"{ref!r} is not {what} or a link to one")
     return text
+
+
+def last_segment(ref: str, path: str, what: str, others: Iterable[str]) -> str:
+    """The id in a link's ``path``: its last segment without the extension. A link whose
+    earlier segments name another kind of object (an album, a gallery post, a user: the
+    folders in ``others``) is refused, never read as an image id that happens to be there."""
+    segments = [s for s in path.split("/") if s]
+    if any(s.lower() in others for s in segments[:-1]):
+        raise UsageError(
+            f"{ref!r} is not a link to {what}: it names another kind of object",
+            hint="give the id, or the image's own link (as the upload printed it)",
+        )
+    return segments[-1].split(".", 1)[0] if segments else ""
 
 
 def in_path(media_id: str) -> str:

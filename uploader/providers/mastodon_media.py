@@ -78,7 +78,10 @@ def media_ref(ref: str, base_url: str) -> str:
     text = ref.strip()
     # A media file link names its id in its path, and lives on whatever media host the
     # server was set up with (S3, a CDN: the API does not say which), so any https host.
-    partition = FILES_PATH.search(urlsplit(text).path) if "://" in text else None
+    try:
+        partition = FILES_PATH.search(urlsplit(text).path) if "://" in text else None
+    except ValueError:  # `http://[::1/x`: link_path says it is no link
+        partition = None
     if partition is not None and text.lower().startswith(("https://", "http://")):
         return partition.group(1).replace("/", "").lstrip("0") or "0"
     path = link_path(ref, what, base_url, own_domain(base_url))

@@ -35,12 +35,15 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
-from uploader.config.paths import ensure_private_dir
+from uploader.config.paths import ensure_private_dir, read_own_file
 from uploader.ratelimit import owner as owners
 
 log = logging.getLogger("uploader.ratelimit.limiter")
 
 VERSION = 1
+# A state file holds a few buckets and reservations: a few kB. Anything far larger (a
+# device linked there) is not read whole.
+LARGEST_STATE = 4 << 20
 
 # Fields a stored bucket may have, and their type: anything else is dropped on load, so the
 # limiter never meets a string where it does arithmetic (or a NaN, which json accepts).
@@ -229,7 +232,7 @@ class FileStateStore:
         rewrites the file, so the warning is not repeated by every later run)."""
         path = self.directory / f"{key}.json"
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(read_own_file(path, LARGEST_STATE).decode("utf-8"))
         except FileNotFoundError:
             return empty_state(), False
         # UnicodeDecodeError is a ValueError; RecursionError: "[[[[...", nested too deep.

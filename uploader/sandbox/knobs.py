@@ -224,5 +224,7 @@ def _check(key: str, value: Any, kind: Any) -> None:
         raise KnobError(key, "between 0 and 1", value)
     if number < 0:
         raise KnobError(key, "0 or more", value)
+    if number > 1e9:  # more than any wait can sleep (31 years), or any count can mean
+        raise KnobError(key, "at most 1e9", value)
     if key.endswith("_window") and number <= 0:
         raise KnobError(key, "more than 0", value)

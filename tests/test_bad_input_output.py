@@ -1,4 +1,6 @@
-"""Output that cannot be written (issue 11, section 4), in real processes: a reader that
+"""The bad-input catalogue, issue 11 section 4 (index: test_bad_input.py).
+
+Output that cannot be written (issue 11, section 4), in real processes: a reader that
 goes away, a closed stdout (``>&-``), a full disk (``>/dev/full``). ``upload`` sends no
 further file, prints the lost link on stderr and exits 7; a lookup exits 0 when its reader
 left (nothing is lost) and 7 when stdout fails otherwise. No traceback, never exit 1."""
@@ -221,4 +223,21 @@ def test_a_lookup_that_cannot_print_says_so_and_exits_7(
     assert code == ExitCode.OUTPUT
     assert err.splitlines()[0] == f"error: could not write to standard output ({reason})"
     assert err.splitlines()[1].startswith("hint: ")
+    _clean(err)
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["upload", "--help"], ["limits"]])
+def test_help_and_version_to_a_full_disk_exit_7_not_internal_error(
+    env: dict[str, str], args: list[str]
+) -> None:
+    """click writes --help and --version itself; its failure is the same exit 7."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "wb") as full:
+        code, err = _run(args, env, full)
+    assert code == ExitCode.OUTPUT
+    assert (
+        err.splitlines()[0] == "error: could not write to standard output (no space left on device)"
+    )
+    assert len(err.splitlines()) == 2
     _clean(err)

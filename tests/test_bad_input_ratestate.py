@@ -1,4 +1,6 @@
-"""End to end (real processes): rate-limit state that cannot hurt (issue 11, section 2).
+"""The bad-input catalogue, issue 11 section 2 (index: test_bad_input.py).
+
+End to end (real processes): rate-limit state that cannot hurt (issue 11, section 2).
 
 The issue's example (a reset header of 1e16) through `upload` and `limits`; a stored absurd
 state; an upload killed with kill -9 mid-request whose credits come back at once; racing
@@ -52,10 +54,15 @@ def _clean(err: bytes) -> list[str]:
     return text.splitlines()
 
 
-def test_a_reset_of_1e16_is_cut_to_the_hour_and_every_later_run_works(
-    tmp_path: Path, hermetic_env: dict[str, str]
+@pytest.mark.parametrize(
+    "reset",
+    ["1e16", "315360000", "99999999999999999999", "1e400"],
+    ids=["the-issue", "ten-years", "huge-integer", "overflows-a-float"],
+)
+def test_an_absurd_reset_is_cut_to_the_hour_and_every_later_run_works(
+    tmp_path: Path, hermetic_env: dict[str, str], reset: str
 ) -> None:
-    ok = Canned(200, json.dumps(IMAGE).encode(), _headers("1e16"))
+    ok = Canned(200, json.dumps(IMAGE).encode(), _headers(reset))
     with canned_server(ok) as (url, recorder):
         config = str(write_config(tmp_path / "c.toml", url, extra="reserve_uploads = 0\n"))
         files = [str(write_png(tmp_path / f"{i}.png", seed=i)) for i in range(5)]
@@ -126,6 +133,9 @@ def test_a_stored_absurd_state_warns_once_and_goes_on(
 HOSTILE = {
     "truncated": lambda path: path.write_text('{"version": 1, "buckets": {"post": {"lim'),
     "a directory": lambda path: (path.unlink(), path.mkdir()),
+    # Opened without blocking, read only when a regular file: these hung the run before.
+    "a FIFO": lambda path: (path.unlink(), os.mkfifo(path, 0o600)),
+    "a device": lambda path: (path.unlink(), path.symlink_to("/dev/zero")),
     "nested too deep": lambda path: path.write_text("[" * 100_000),
     "not a state": lambda path: path.write_text('["version", 1]'),
     "not UTF-8": lambda path: path.write_bytes(b"\xff\xfe{"),

@@ -1,4 +1,6 @@
-"""A server that trickles its answers, in real processes (issue 11, section 3): the tool
+"""The bad-input catalogue, issue 11 section 3 (index: test_bad_input.py).
+
+A server that trickles its answers, in real processes (issue 11, section 3): the tool
 gives up within its low-speed bounds with the documented error and exit code. Bounded by
 the process timeout; no timing is asserted."""
 
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.canned import Canned, canned_server
 from tests.support.e2e import get_json, posts, run_cli, sandbox_process, write_config
 from tests.support.images import write_png, write_sized_png
 from uploader.errors import ExitCode
@@ -58,6 +61,9 @@ def test_a_lookup_on_a_trickling_server_gives_up_with_exit_5(
     [
         ("low_speed_limit = -5", "key 'defaults.low_speed_limit' must be at least 0"),
         ('low_speed_time = "slow"', "key 'defaults.low_speed_time' must be a number"),
+        ("low_speed_time = inf", "key 'defaults.low_speed_time' must be a finite number"),
+        ("low_speed_limit = 1.5", "key 'defaults.low_speed_limit' must be an integer"),
+        ("low_speed_time = 1e12", "key 'defaults.low_speed_time' must be at most"),
     ],
 )
 def test_bad_low_speed_values_are_refused_before_any_request(
@@ -109,3 +115,39 @@ def test_a_server_that_reads_the_upload_too_slowly_is_given_up_on_and_nothing_wa
     assert (record["status"], record["ambiguous"]) == ("failed", False)
     assert "was too slow: less than 1000 bytes/s for 1 s" in record["error"]
     assert stored == []
+
+
+# 40 MB of one JSON string: past the 32 MiB no answer of these APIs reaches. Read whole
+# before, it could fill the memory (a server streaming without end: forever).
+FLOOD = Canned(200, b'{"data": {"id": "' + b"a" * (40 << 20) + b'"}}')
+
+
+@pytest.mark.parametrize(
+    ("command", "defaults", "ambiguous"),
+    [
+        (["info", "abc"], "", None),
+        (["info", "abc"], "low_speed_limit = 0\n", None),  # the rule off: capped all the same
+        (["upload", "-f", "json"], "", True),  # sent, answer unread: maybe stored
+    ],
+)
+def test_an_answer_too_large_for_any_api_is_cut_short(
+    tmp_path: Path,
+    hermetic_env: dict[str, str],
+    command: list[str],
+    defaults: str,
+    ambiguous: bool | None,
+) -> None:
+    args = [*command, str(write_png(tmp_path / "a.png"))] if command[0] == "upload" else command
+    with canned_server(FLOOD) as (url, recorder):
+        config = write_config(
+            tmp_path / "c.toml", url, defaults=f"[defaults]\nretries = 1\n{defaults}"
+        )
+        done = run_cli(["--config", str(config), *args], hermetic_env)
+        assert len(recorder.requests) == 1
+    assert done.returncode == ExitCode.PROVIDER, done.stderr
+    err = done.stderr.decode()
+    assert "Traceback" not in err
+    assert "was over 32 MiB, which no answer of this API is" in err.splitlines()[0]
+    if ambiguous is not None:
+        (record,) = [json.loads(line) for line in done.stdout.decode().splitlines()]
+        assert (record["status"], record["ambiguous"]) == ("failed", ambiguous)

@@ -43,7 +43,7 @@ def test_a_disk_error_mid_write_keeps_the_old_file_and_falls_back_to_memory(
     def full_disk(fd: int, data: Any, offset: int) -> int:
         calls.append(offset)
         if len(calls) == 1:  # the new state: a few bytes, then the disk is full
-            real_pwrite(fd, bytes(data[:10]), offset)
+            real_pwrite(fd, bytes(data[: len(data) - 20]), offset)
             raise OSError(28, "No space left on device")
         return real_pwrite(fd, data, offset)  # the old bytes put back
 
@@ -76,7 +76,7 @@ def test_an_interrupted_write_keeps_the_old_file(
     def write_half(fd: int, data: Any, offset: int) -> int:
         if not interrupted:
             interrupted.append("write")
-            real_pwrite(fd, bytes(data[:10]), offset)  # a torn write, then the interrupt
+            real_pwrite(fd, bytes(data[: len(data) - 20]), offset)  # a torn write, then the interrupt
             raise KeyboardInterrupt
         return real_pwrite(fd, data, offset)
 

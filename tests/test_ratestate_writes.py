@@ -75,8 +75,8 @@ def test_an_interrupted_write_keeps_the_old_file(
 
     def write_half(fd: int, data: Any, offset: int) -> int:
         if not interrupted:
-            interrupted.append("write")
-            real_pwrite(fd, bytes(data[: len(data) - 20]), offset)  # a torn write, then the interrupt
+            interrupted.append("write")  # a torn write, then the interrupt
+            real_pwrite(fd, bytes(data[: len(data) - 20]), offset)
             raise KeyboardInterrupt
         return real_pwrite(fd, data, offset)
 

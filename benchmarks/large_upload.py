@@ -6,6 +6,9 @@ clients interleaved. For each child process: its peak resident set (``ru_maxrss`
 ``wait4``) and its CPU time (user + system). Medians of --runs. Targets (issue 13): peak
 RSS under 40 MiB and CPU time at most 1.5x curl's.
 
+``uploader --no-history`` is the same upload without the history's sha256 pass over the
+file (``imaging/content.py``): what the sending itself costs.
+
 Run: python -m benchmarks.large_upload [--size 500 --runs 3]
 """
 
@@ -15,13 +18,11 @@ import argparse
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import uploader
-from benchmarks.common import hermetic_env, median, uploader_command
+from benchmarks.common import compile_package, hermetic_env, median, uploader_command
 from benchmarks.target import Target
 from tests.support.images import write_sized_png
 
@@ -65,34 +66,39 @@ def main() -> int:
         ours = [*uploader_command(), "--config", str(config), "upload", str(image)]
         theirs = [curl or "curl", "-sS", "-o", "/dev/null", "-F", f"image=@{image};type=image/png"]
         theirs.append(f"{target.url}/3/image")
-        results: dict[str, list[tuple[float, float, float]]] = {"uploader": [], "curl -F": []}
+        bare = [*ours[:-1], "--no-history", str(image)]
+        results: dict[str, list[tuple[float, float, float]]] = {
+            "uploader": [],
+            "uploader --no-history": [],
+            "curl -F": [],
+        }
         # Byte-compile the package as `pip install` does (this machine may set
         # PYTHONDONTWRITEBYTECODE: every run would compile from source), and warm the cache.
-        package = str(Path(uploader.__file__).parent)
-        subprocess.run([sys.executable, "-m", "compileall", "-q", package], check=True)
+        compile_package(ours)
         run_child(ours, env)
         for _ in range(args.runs):
             results["uploader"].append(run_child(ours, env))
+            results["uploader --no-history"].append(run_child(bare, env))
             if curl:
                 results["curl -F"].append(run_child(theirs, env))
         print(f"file: {image.stat().st_size / 2**20:.1f} MiB, runs={args.runs}")
         for name, rows in results.items():
             if not rows:
-                print(f"{name:>9}: not installed")
+                print(f"{name:>21}: not installed")
                 continue
             rss = median([r[0] for r in rows])
             cpu = median([r[1] for r in rows])
             wall = median([r[2] for r in rows])
             shown = ", ".join(f"{r[1]:.2f}" for r in rows)
             print(
-                f"{name:>9}: peak RSS median {rss:6.1f} MiB, CPU median {cpu:6.2f} s "
+                f"{name:>21}: peak RSS median {rss:6.1f} MiB, CPU median {cpu:6.2f} s "
                 f"(runs {shown}), wall median {wall:6.2f} s"
             )
         if results["curl -F"]:
-            ratio = median([r[1] for r in results["uploader"]]) / median(
-                [r[1] for r in results["curl -F"]]
-            )
-            print(f"CPU uploader / curl -F = {ratio:.2f} (target <= 1.5)")
+            curl_cpu = median([r[1] for r in results["curl -F"]])
+            for name in ("uploader", "uploader --no-history"):
+                ratio = median([r[1] for r in results[name]]) / curl_cpu
+                print(f"CPU {name} / curl -F = {ratio:.2f} (target <= 1.5)")
         print(f"peak RSS target: < 40 MiB; target saw {target.stats()['posts']} uploads")
     return 0
 

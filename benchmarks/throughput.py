@@ -32,8 +32,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import uploader
-from benchmarks.common import hermetic_env, median, uploader_command
+from benchmarks.common import compile_package, hermetic_env, median, uploader_command
 from benchmarks.target import Target
 from tests.support.images import write_sized_png
 
@@ -197,13 +196,7 @@ def main() -> int:
     parser.add_argument("--skip-paced", action="store_true")
     args = parser.parse_args()
     jobs = has_jobs()
-    package = str(Path(uploader.__file__).parent)
-    subprocess.run([*uploader_command()[:1], "--version"], capture_output=True, check=False)
-    subprocess.run(
-        [str(Path(uploader_command()[0]).with_name("python")), "-m", "compileall", "-q", package],
-        check=False,
-        capture_output=True,
-    )
+    compile_package(uploader_command())
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         with ThreadPoolExecutor(4) as pool:

@@ -119,13 +119,15 @@ class MeteredBody(httpx.SyncByteStream):
             view = memoryview(chunk)
             start = 0
             while start < len(view):
-                piece = view[start : start + size]
-                yield piece  # type: ignore[misc]  # bytes-like: h11 joins it with the rest
+                # The chunk itself when it fits (h11 then sends it without a copy), else a
+                # view of it (bytes-like: h11 joins it with the framing).
+                piece = chunk if not start and size >= len(chunk) else view[start : start + size]
+                yield piece  # type: ignore[misc]  # a memoryview is bytes-like
                 start += len(piece)
                 meter.moved(len(piece))
                 now = meter.clock()
                 took, last = now - last, now
-                if took < fast:
+                if took < fast and len(piece) == size:  # a full piece: a fair sample
                     size = min(self.largest, size * 2)
                 elif took > slow:
                     size = small

@@ -74,8 +74,9 @@ def hermetic_env(root: Path) -> dict[str, str]:
 
 
 def compile_package(cli: Sequence[str]) -> None:
-    """Byte-compile the ``uploader`` package the command ``cli`` runs, as ``pip install``
-    does (this machine may set PYTHONDONTWRITEBYTECODE: every run would compile it)."""
+    """Byte-compile the ``uploader`` package that ``cli`` (:func:`uploader_command`) runs,
+    as ``pip install`` does (this machine may set PYTHONDONTWRITEBYTECODE: every run would
+    compile it)."""
     python = Path(cli[0]).with_name("python") if len(cli) == 1 else Path(cli[0])
     package = subprocess.run(
         [str(python), "-c", "import uploader, os; print(os.path.dirname(uploader.__file__))"],

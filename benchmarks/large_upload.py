@@ -74,7 +74,7 @@ def main() -> int:
         }
         # Byte-compile the package as `pip install` does (this machine may set
         # PYTHONDONTWRITEBYTECODE: every run would compile from source), and warm the cache.
-        compile_package(ours)
+        compile_package(uploader_command())
         run_child(ours, env)
         for _ in range(args.runs):
             results["uploader"].append(run_child(ours, env))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,40 @@ def test_the_trailer_is_whitespace_and_checks_the_json() -> None:
     flipped = raw[:-1] + (b" " if raw[-1:] != b" " else b"\t")
     with pytest.raises(ValueError, match="torn"):
         decode(flipped)
+
+
+def test_a_display_read_waits_for_a_write_in_progress(tmp_path: Path) -> None:
+    """``limits`` reads without a transaction: it takes the lock shared, so that an
+    in-place write of another process is never seen half done."""
+    writer = FileStateStore(tmp_path)
+    _set(writer, 7)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with writer.transaction(KEY) as state:
+            state["buckets"]["post"]["remaining"] = 3
+            entered.set()
+            release.wait(10)
+
+    seen: list[Any] = []
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert entered.wait(10)
+    reader = threading.Thread(
+        target=lambda: seen.append(FileStateStore(tmp_path).read(KEY)["buckets"]["post"])
+    )
+    reader.start()
+    reader.join(0.3)  # a reader that ignored the lock would be done by now
+    still_waiting = seen == []
+    release.set()
+    holder.join(10)
+    reader.join(10)
+    assert still_waiting
+    assert seen[0]["remaining"] == 3
+
+
+def test_a_display_read_creates_nothing(tmp_path: Path) -> None:
+    directory = tmp_path / "state" / "ratelimit"
+    store = FileStateStore(directory)
+    assert store.read(KEY) == {"version": 1, "buckets": {}, "reservations": []}
+    assert not (tmp_path / "state").exists()

@@ -170,17 +170,19 @@ class FileStateStore:
             os.close(fd)  # closing releases the flock
 
     def read(self, key: str) -> dict[str, Any]:
-        """A snapshot (for display only), under a shared lock so that no write in progress
-        is seen (unless this thread holds the key already: then none is)."""
+        """A snapshot (for display only), under a shared lock when there is a lock file
+        (so that no write in progress is seen; this thread's own transaction writes only
+        at its end). Creates nothing and never switches the store to memory."""
         if self._memory is not None:
             return clean_state(self._memory.get(key)) or empty_state()  # a copy
         if key in self._holding():
             return clean_state(self._load(key)[0]) or empty_state()
-        fd = self._lock(key)
-        if fd is None:
-            return self.read(key)
+        lock = None
+        with contextlib.suppress(OSError):
+            lock = os.open(os.path.join(self.directory, f"{key}.lock"), os.O_RDONLY)
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
+            if lock is not None:
+                fcntl.flock(lock, fcntl.LOCK_SH)
             try:
                 with open(os.path.join(self.directory, f"{key}.json"), "rb") as fh:
                     raw: bytes | OSError = fh.read()
@@ -190,7 +192,8 @@ class FileStateStore:
                 raw = exc
             return self._parse(key, raw)[0] or empty_state()
         finally:
-            os.close(fd)
+            if lock is not None:
+                os.close(lock)
 
     def _holding(self) -> set[str]:
         keys: set[str] | None = getattr(self._held, "keys", None)

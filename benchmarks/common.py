@@ -71,3 +71,17 @@ def hermetic_env(root: Path) -> dict[str, str]:
         path.mkdir(parents=True, exist_ok=True)
         env[name] = str(path)
     return env
+
+
+def compile_package(cli: Sequence[str]) -> None:
+    """Byte-compile the ``uploader`` package that ``cli`` (:func:`uploader_command`) runs,
+    as ``pip install`` does (this machine may set PYTHONDONTWRITEBYTECODE: every run would
+    compile it)."""
+    python = Path(cli[0]).with_name("python") if len(cli) == 1 else Path(cli[0])
+    package = subprocess.run(
+        [str(python), "-c", "import uploader, os; print(os.path.dirname(uploader.__file__))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    subprocess.run([str(python), "-m", "compileall", "-q", package], check=True)

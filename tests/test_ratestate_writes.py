@@ -1,9 +1,9 @@
 """Crash safety of the shared rate-limit state: a write that fails half-way (full disk,
-an interrupt) leaves the old state file as it was and no temporary file behind."""
+an interrupt) leaves the old state file as it was and no temporary file behind; a write torn
+by a crash is never read as figures."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ def _leftovers(directory: Path) -> list[str]:
 
 def _change(store: FileStateStore) -> None:
     with store.transaction(KEY) as state:
-        state["buckets"]["post"]["remaining"] = 6
+        state["buckets"].setdefault("post", {})["remaining"] = 6
 
 
 def test_a_disk_error_mid_write_keeps_the_old_file_and_falls_back_to_memory(
@@ -37,11 +37,19 @@ def test_a_disk_error_mid_write_keeps_the_old_file_and_falls_back_to_memory(
 ) -> None:
     before = _seed(tmp_path)
 
-    def full_disk(_fd: int) -> None:
-        raise OSError(28, "No space left on device")
+    real_pwrite = os.pwrite
+    calls: list[int] = []
 
-    monkeypatch.setattr(state_store.os, "fsync", full_disk)
+    def full_disk(fd: int, data: Any, offset: int) -> int:
+        calls.append(offset)
+        if len(calls) == 1:  # the new state: a few bytes, then the disk is full
+            real_pwrite(fd, bytes(data[: len(data) - 20]), offset)
+            raise OSError(28, "No space left on device")
+        return real_pwrite(fd, data, offset)  # the old bytes put back
+
     store = FileStateStore(tmp_path)
+    store.read(KEY)
+    monkeypatch.setattr(state_store.os, "pwrite", full_disk)
     _change(store)  # never fatal: rate-limit bookkeeping must not fail an upload
     assert (tmp_path / f"{KEY}.json").read_bytes() == before
     assert _leftovers(tmp_path) == []
@@ -49,27 +57,53 @@ def test_a_disk_error_mid_write_keeps_the_old_file_and_falls_back_to_memory(
     assert store.read(KEY)["buckets"]["post"]["remaining"] == 6  # this process still knows
 
 
-@pytest.mark.parametrize("where", ["dump", "replace"])
+@pytest.mark.parametrize("where", ["write", "truncate", "replace"])
 def test_an_interrupted_write_keeps_the_old_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
+    """In place (over the file the store has open), or as a new file renamed into place
+    (when there is none yet: then there is still none)."""
     before = _seed(tmp_path)
-    real_dump = json.dump
+    store = FileStateStore(tmp_path)
+    if where == "replace":
+        (tmp_path / f"{KEY}.json").unlink()
+    else:
+        with store.transaction(KEY):
+            pass  # the store now has the file open: its next write is in place
+    real_pwrite, real_truncate = os.pwrite, os.ftruncate
+    interrupted: list[str] = []
 
-    def dump_half(obj: Any, fh: Any, **kwargs: Any) -> None:
-        fh.write(json.dumps(obj, **kwargs)[:10])  # a torn write, then the interrupt
-        raise KeyboardInterrupt
+    def write_half(fd: int, data: Any, offset: int) -> int:
+        if not interrupted:
+            interrupted.append("write")  # a torn write, then the interrupt
+            real_pwrite(fd, bytes(data[: len(data) - 20]), offset)
+            raise KeyboardInterrupt
+        return real_pwrite(fd, data, offset)
+
+    def truncate_once(fd: int, length: int) -> None:
+        if not interrupted:
+            interrupted.append("truncate")
+            raise KeyboardInterrupt
+        real_truncate(fd, length)
 
     def no_replace(_src: str, _dst: object) -> None:
+        interrupted.append("replace")
         raise KeyboardInterrupt
 
-    if where == "dump":
-        monkeypatch.setattr(state_store.json, "dump", dump_half)
+    if where == "write":
+        monkeypatch.setattr(state_store.os, "pwrite", write_half)
+    elif where == "truncate":
+        monkeypatch.setattr(state_store.os, "ftruncate", truncate_once)
     else:
         monkeypatch.setattr(state_store.os, "replace", no_replace)
     with pytest.raises(KeyboardInterrupt):
-        _change(FileStateStore(tmp_path))
-    monkeypatch.setattr(state_store.json, "dump", real_dump)
+        _change(store)
+    monkeypatch.undo()
+    assert interrupted == [where]
+    if where == "replace":
+        assert not (tmp_path / f"{KEY}.json").exists()
+        assert _leftovers(tmp_path) == []
+        return
     assert (tmp_path / f"{KEY}.json").read_bytes() == before
     assert _leftovers(tmp_path) == []
     assert FileStateStore(tmp_path).read(KEY)["buckets"]["post"]["remaining"] == 7
@@ -79,6 +113,7 @@ def test_the_temporary_file_is_private_from_the_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _seed(tmp_path)
+    (tmp_path / f"{KEY}.json").unlink()  # a new file is written, then renamed into place
     modes: list[int] = []
     real_replace = os.replace
 
@@ -89,4 +124,4 @@ def test_the_temporary_file_is_private_from_the_start(
     monkeypatch.setattr(state_store.os, "replace", spy)
     _change(FileStateStore(tmp_path))
     assert modes == [0o600]
-    assert FileStateStore(tmp_path).read(KEY)["buckets"]["post"]["remaining"] == 6
+    assert (tmp_path / f"{KEY}.json").stat().st_mode & 0o777 == 0o600

@@ -13,11 +13,10 @@ here that take what they need. Provider modules must not import httpx at import 
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
+from typing import IO, TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
 from uploader.auth.credentials import Credential, resolve_secret
 from uploader.errors import AuthError, InputFileError
@@ -178,10 +177,13 @@ def post_file(
     costs: Mapping[str, int],
     pending: int,
 ) -> httpx.Response:
-    """POST ``image`` as multipart ``field``, streamed from disk (httpx sends 64 KiB
-    chunks from the open file: the file is never read whole into memory), or the bytes
-    already read to hash it (``imaging/content.py``: the bytes hashed are the bytes sent)."""
-    with image.source.open("rb") if image.data is None else io.BytesIO(image.data) as stream:
+    """POST ``image`` as multipart ``field``, streamed from disk (httpx reads the open file
+    in pieces of ``http.client.UPLOAD_READ``: the file is never read whole into memory), or
+    the bytes already read to hash it (``imaging/content.py``: the bytes hashed are the
+    bytes sent), handed to httpx as they are (no copy). Either way httpx knows the size, so
+    the request has a Content-Length (no chunked encoding)."""
+
+    def send(body: IO[bytes] | bytes) -> httpx.Response:
         return session.request(
             "POST",
             url,
@@ -189,8 +191,13 @@ def post_file(
             pending=pending,
             headers=dict(headers),
             data=dict(data),
-            files={field: (image.filename, stream, image.mime_type)},
+            files={field: (image.filename, body, image.mime_type)},
         )
+
+    if image.data is not None:
+        return send(image.data)
+    with image.source.open("rb") as stream:
+        return send(stream)
 
 
 def bearer_credential(

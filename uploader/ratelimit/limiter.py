@@ -126,6 +126,8 @@ class RateLimiter:
         self._refresh_failed = False
         self._local = threading.local()  # the state a transaction of this thread holds
         self._mutex = threading.Lock()
+        # Reservations of this limiter's requests in flight, and the thread of each.
+        self._mine: dict[str, int] = {}
         self._here = owners.me()  # this process, as the owner of its reservations
         self._warned = False
 
@@ -208,13 +210,15 @@ class RateLimiter:
                     self._refresh(state, wanted)
                     now = self.clock()
                 block, pace_until, intervals = self._check(state, wanted, max(1, pending), now)
-                # Credits held by this process's own requests in flight (another file of
-                # the batch) come back within seconds: wait for them whatever the policy.
+                # Credits held by this limiter's requests in flight in other threads
+                # (other files of the batch) come back within seconds: wait for them
+                # whatever the policy.
                 ours = (
                     block is not None
                     and block.reason == "held"
                     and any(
-                        r.get("owner") == self._here and r["costs"].get(block.spec.name)
+                        self._mine.get(str(r.get("id"))) not in (None, threading.get_ident())
+                        and r["costs"].get(block.spec.name)
                         for r in state["reservations"]
                     )
                 )
@@ -230,6 +234,7 @@ class RateLimiter:
                     )
                     for name, interval in intervals.items():
                         state["buckets"][name]["next_at"] = now + interval
+                    self._mine[reservation.id] = threading.get_ident()
                     return reservation
             # Out of the transaction: waiting never holds the lock.
             if ours:
@@ -305,6 +310,7 @@ class RateLimiter:
         no update names (``counted`` ones always) are decremented locally by their cost:
         the reservation is counted as spent.
         """
+        self._mine.pop(reservation.id, None)
         with self._transaction() as state:
             now = self.clock()
             self._drop(state, reservation)
@@ -320,6 +326,7 @@ class RateLimiter:
 
     def release(self, reservation: Reservation) -> None:
         """The request never reached the server: give the reservation back."""
+        self._mine.pop(reservation.id, None)
         if reservation.costs:
             with self._transaction() as state:
                 self._drop(state, reservation)
@@ -347,6 +354,7 @@ class RateLimiter:
         refusal up to the window: taking the window itself would shut Imgur's daily client
         bucket for a day after one unexplained 429.
         """
+        self._mine.pop(reservation.id, None)
         with self._transaction() as state:
             now = self.clock()
             self._drop(state, reservation)

@@ -4,11 +4,11 @@ written under a lock). Another backend (Redis, say) is one more class with the t
 of :class:`StateStore`, built in ``commands/runtime.py``; the limiter does not change.
 
 A hotkey pressed twice, a cron job and a batch upload running at once share one budget: every
-read-modify-write happens under an exclusive ``fcntl.flock`` on a sidecar lock file, and the
-new state replaces the old one atomically (temp file in the same directory, fsync, rename).
-A corrupt or unreadable state file is discarded (it only costs us what we knew), never fatal;
-malformed entries inside a readable file are dropped one by one: :func:`clean_state` is
-the shape check any backend applies to what it loads.
+read-modify-write happens under an exclusive ``fcntl.flock`` on a sidecar lock file. A
+corrupt or unreadable state file is discarded (it only costs us what we knew), never fatal;
+malformed entries inside a readable file are dropped one by one: :func:`clean_state`
+(:mod:`uploader.ratelimit.stateshape`) is the shape check any backend applies to what it
+loads.
 
 The state of one key::
 
@@ -16,6 +16,18 @@ The state of one key::
      "buckets": {name: {limit, remaining, reset_at, observed_at, source, next_at, ...}},
      "reservations": [{"id": str, "costs": {bucket: credits}, "expires": epoch,
                        "owner": {"host", "boot", "pid", "start"} (see ``owner.py``)}]}
+
+On disk (issue 13: the limiter's cost per file is a fraction of a millisecond): the JSON,
+then a newline and 16 whitespace characters that spell the CRC-32 of the JSON, two bits
+each (:func:`encode`). Whitespace, so the file stays plain JSON for ``jq``, an editor or an
+older ``uploader``; a file without that trailer (edited by hand) is read as it is. Writes
+overwrite the file in place under the lock (a new file renamed over the old one costs a
+millisecond or more on ext4, which flushes a renamed-over file's data); a write torn by a
+crash or a power loss fails the checksum (or the JSON) and is discarded with a warning,
+never read as figures. There is no ``fsync``: a rate-limit estimate is not worth a disk
+flush per request; after a power loss the state may be a few requests old or gone, and the
+next answer's headers correct it. A file that cannot be overwritten (none yet, unreadable,
+not a regular file) is replaced by a new one renamed over it, as before.
 
 Anything dropped on load is reported once per store and key through ``notify`` (a
 ``warning:`` line): the tool goes on with what it could read.
@@ -27,110 +39,41 @@ import contextlib
 import fcntl
 import json
 import logging
-import math
 import os
+import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from uploader.config.paths import ensure_private_dir, read_own_file
 from uploader.ratelimit import owner as owners
+from uploader.ratelimit.stateshape import (
+    LARGEST_STATE,
+    MAX_COUNT,
+    VERSION,
+    TornError,
+    clean_state,
+    decode,
+    empty_state,
+    encode,
+)
+
+__all__ = ["MAX_COUNT", "VERSION", "FileStateStore", "StateStore", "clean_state", "empty_state"]
 
 log = logging.getLogger("uploader.ratelimit.limiter")
 
-VERSION = 1
-# A state file holds a few buckets and reservations: a few kB. Anything far larger (a
-# device linked there) is not read whole.
-LARGEST_STATE = 4 << 20
-
-# Fields a stored bucket may have, and their type: anything else is dropped on load, so the
-# limiter never meets a string where it does arithmetic (or a NaN, which json accepts).
-_INT_FIELDS = ("limit", "remaining", "strikes")
-_TIME_FIELDS = ("reset_at", "observed_at", "next_at", "blocked_until", "refused_at")
-# Counts above this are not credits anyone has (and would overflow float arithmetic).
-MAX_COUNT = 10**9
 # A temp file of another key older than this is a dead writer's (a write takes milliseconds).
 STALE_TMP = 3600.0
 
 
-def empty_state() -> dict[str, Any]:
-    return {"version": VERSION, "buckets": {}, "reservations": []}
+def _dumps(state: dict[str, Any]) -> str:
+    return json.dumps(state, sort_keys=True)
 
 
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
-
-
-def _is_time(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _clean_bucket(raw: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
-    bucket: dict[str, Any] = {}
-    for name in _INT_FIELDS:
-        if name in raw and (raw[name] is None or _is_count(raw[name])):
-            bucket[name] = raw[name]
-    for name in _TIME_FIELDS:
-        if name in raw and (raw[name] is None or _is_time(raw[name])):
-            bucket[name] = raw[name]
-    for name in ("source", "note"):
-        if isinstance(raw.get(name), str):
-            bucket[name] = raw[name]
-    if isinstance(raw.get("refreshed"), bool):
-        bucket["refreshed"] = raw["refreshed"]
-    known = (*_INT_FIELDS, *_TIME_FIELDS, "source", "note", "refreshed")
-    dropped.extend(name for name in known if name in raw and name not in bucket)
-    return bucket
-
-
-def _clean_reservation(raw: object) -> dict[str, Any] | None:
-    if not isinstance(raw, dict):
-        return None
-    costs = raw.get("costs")
-    if (
-        not isinstance(raw.get("id"), str)
-        or not _is_time(raw.get("expires"))
-        or not isinstance(costs, dict)
-        or not all(isinstance(k, str) and _is_count(v) for k, v in costs.items())
-    ):
-        return None
-    cleaned = {"id": raw["id"], "costs": dict(costs), "expires": raw["expires"]}
-    holder = owners.clean(raw.get("owner"))
-    if holder is not None:
-        cleaned["owner"] = holder
-    elif "owner" in raw:
-        cleaned["owner"] = None  # unreadable: held until it expires, and reported
-    return cleaned
-
-
-def clean_state(data: object, dropped: list[str] | None = None) -> dict[str, Any] | None:
-    """``data`` reduced to the well-typed state shape; None when it is not a state at all.
-
-    What is dropped on the way is appended to ``dropped`` (for the warning)."""
-    dropped = [] if dropped is None else dropped
-    if not isinstance(data, dict) or data.get("version") != VERSION:
-        return None
-    buckets, reservations = data.get("buckets"), data.get("reservations")
-    if not isinstance(buckets, dict) or not isinstance(reservations, list):
-        return None
-    state = empty_state()
-    for name, raw in buckets.items():
-        if isinstance(name, str) and isinstance(raw, dict):
-            state["buckets"][name] = _clean_bucket(raw, dropped)
-        else:
-            dropped.append("a bucket")
-    for item in reservations:
-        cleaned = _clean_reservation(item)
-        if cleaned is not None:
-            if "owner" in cleaned and cleaned["owner"] is None:
-                del cleaned["owner"]
-                dropped.append("a reservation's owner")
-            state["reservations"].append(cleaned)
-        else:
-            dropped.append("a reservation")
-    return state
+EMPTY_TEXT = _dumps(empty_state())
 
 
 class StateStore(Protocol):
@@ -148,8 +91,17 @@ class StateStore(Protocol):
         ...
 
     def read(self, key: str) -> dict[str, Any]:
-        """A snapshot of ``key``'s state without the lock (for display only)."""
+        """A snapshot of ``key``'s state (for display only: it may be stale at once)."""
         ...
+
+
+class _Seen(NamedTuple):
+    """A state file as this store last read or wrote it."""
+
+    fd: int  # open read-write on it
+    raw: bytes  # its bytes then
+    text: str  # the canonical JSON of ``state`` (what a write of it would hold)
+    state: dict[str, Any]
 
 
 class FileStateStore:
@@ -158,6 +110,10 @@ class FileStateStore:
     When the directory cannot be created or written (read-only home, full disk), the store
     warns once and keeps the state in memory for the rest of the process: rate-limit
     bookkeeping must never be the reason an upload fails.
+
+    A transaction reads the file (one ``pread`` on a descriptor kept open) and parses it
+    only when its bytes differ from what this store last saw; it serialises the state once
+    at the end and writes only when that changed.
     """
 
     def __init__(self, directory: Path, *, notify: Callable[[str], None] = lambda _m: None) -> None:
@@ -166,50 +122,100 @@ class FileStateStore:
         self._memory: dict[str, dict[str, Any]] | None = None  # set once the disk failed
         self._warned: set[str] = set()  # keys whose bad state was reported already
         self._swept: set[str] = set()  # keys whose dead writers' temp files were removed
+        self._seen: dict[str, _Seen] = {}  # key -> its file as last read or written
+        self._dir_ok = False  # the directory was there (or made) once
+        self._held = threading.local()  # keys this thread holds the lock of
+
+    def __del__(self) -> None:
+        for seen in getattr(self, "_seen", {}).values():
+            with contextlib.suppress(OSError):
+                os.close(seen.fd)
 
     @contextlib.contextmanager
     def transaction(self, key: str) -> Iterator[dict[str, Any]]:
         """Yield the state of ``key`` under the lock; whatever it holds afterwards is saved.
 
         Nothing is saved when the body raises. Do not sleep inside: the lock is shared
-        with every other process of the same profile.
+        with every other process of the same profile (and every other thread: each
+        transaction locks its own open file description).
         """
         fd = self._lock(key)
         if fd is None:
             assert self._memory is not None
             yield self._memory.setdefault(key, empty_state())
             return
+        held = self._holding()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            held.add(key)
             if key not in self._swept:
                 self._swept.add(key)
                 self._sweep(key)
-            state, damaged = self._load(key)
-            before = json.dumps(state, sort_keys=True)
-            yield state
-            if damaged or json.dumps(state, sort_keys=True) != before:
+            state, before = self._load(key)
+            try:
+                yield state
+            except BaseException:
+                self._forget(key)  # the body may have changed it half-way
+                raise
+            after = _dumps(state)
+            if after != before:
                 try:
-                    self._write(key, state)
+                    self._write(key, state, after)
                 except OSError as exc:
+                    self._forget(key)
                     self._give_up_disk(exc)
                     assert self._memory is not None
                     self._memory[key] = state
         finally:
+            held.discard(key)
             os.close(fd)  # closing releases the flock
 
     def read(self, key: str) -> dict[str, Any]:
-        """A snapshot without taking the lock (for display only)."""
+        """A snapshot (for display only), under a shared lock when there is a lock file
+        (so that no write in progress is seen; this thread's own transaction writes only
+        at its end). Creates nothing and never switches the store to memory."""
         if self._memory is not None:
             return clean_state(self._memory.get(key)) or empty_state()  # a copy
-        return self._load(key)[0]
+        if key in self._holding():
+            return clean_state(self._load(key)[0]) or empty_state()
+        lock = None
+        with contextlib.suppress(OSError):
+            # Never blocking: a FIFO put in its place must not hang `limits`.
+            lock = os.open(os.path.join(self.directory, f"{key}.lock"), os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            if lock is not None:
+                fcntl.flock(lock, fcntl.LOCK_SH)
+            try:
+                raw: bytes | OSError = read_own_file(self.directory / f"{key}.json", LARGEST_STATE)
+            except FileNotFoundError:
+                return empty_state()
+            except OSError as exc:
+                raw = exc
+            return self._parse(key, raw)[0] or empty_state()
+        finally:
+            if lock is not None:
+                os.close(lock)
+
+    def _holding(self) -> set[str]:
+        keys: set[str] | None = getattr(self._held, "keys", None)
+        if keys is None:
+            keys = self._held.keys = set()
+        return keys
 
     def _lock(self, key: str) -> int | None:
         """The open sidecar lock file (not yet locked), or None when using memory."""
         if self._memory is not None:
             return None
+        path = os.path.join(self.directory, f"{key}.lock")
         try:
-            self._ensure_dir()
-            return os.open(self.directory / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            if not self._dir_ok:
+                self._ensure_dir()
+                self._dir_ok = True
+            try:
+                return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            except FileNotFoundError:  # the directory went away since: make it again
+                self._ensure_dir()
+                return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             self._give_up_disk(exc)
             return None
@@ -227,28 +233,99 @@ class FileStateStore:
         if not self.directory.is_dir():
             ensure_private_dir(self.directory)
 
-    def _load(self, key: str) -> tuple[dict[str, Any], bool]:
-        """The state of ``key`` and whether anything had to be discarded (then the caller
-        rewrites the file, so the warning is not repeated by every later run)."""
+    def _forget(self, key: str) -> None:
+        seen = self._seen.pop(key, None)
+        if seen is not None:
+            with contextlib.suppress(OSError):
+                os.close(seen.fd)
+
+    def _open(self, key: str) -> int | None:
+        """The state file open read-write: the descriptor kept from last time while the file
+        is still the one at the path (a rename over it leaves it with no link), else opened
+        again; None when there is no file. Raises OSError when it cannot be opened or is not
+        a regular file."""
+        seen = self._seen.get(key)
+        if seen is not None:
+            try:
+                if os.fstat(seen.fd).st_nlink > 0:
+                    return seen.fd
+            except OSError:
+                pass
+            self._forget(key)
+        try:
+            fd = os.open(os.path.join(self.directory, f"{key}.json"), os.O_RDWR)
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(0, "not a regular file")
+        return fd
+
+    def _load(self, key: str) -> tuple[dict[str, Any], str | None]:
+        """The state of ``key`` and its canonical JSON as stored; None instead of the JSON
+        when something had to be discarded (then the caller rewrites the file, so the
+        warning is not repeated by every later run). Called under the lock: the state
+        object is the one kept from last time when the file's bytes have not changed."""
+        fd = None
+        try:
+            fd = self._open(key)
+            if fd is None:
+                self._forget(key)
+                return empty_state(), EMPTY_TEXT
+            chunks: list[bytes] = []
+            while chunk := os.pread(fd, 65536, 65536 * len(chunks)):
+                chunks.append(chunk)
+                if len(chunks) * 65536 > LARGEST_STATE:
+                    raise OSError(0, f"larger than {LARGEST_STATE >> 20} MiB")
+            raw: bytes | OSError = b"".join(chunks)
+            seen = self._seen.get(key)
+            if seen is not None and seen.raw == raw:
+                return seen.state, seen.text
+        except OSError as exc:
+            raw = exc
+        state, dropped = self._parse(key, raw)
+        if state is None:
+            self._drop_fd(key, fd)
+            return empty_state(), None
+        text = _dumps(state)
+        assert fd is not None
+        assert isinstance(raw, bytes)
+        self._seen[key] = _Seen(fd, raw, text, state)
+        return state, None if dropped else text
+
+    def _parse(self, key: str, raw: bytes | OSError) -> tuple[dict[str, Any] | None, bool]:
+        """The state in ``raw`` (the file's bytes, or why it could not be read) and whether
+        anything had to be dropped; None when there is no state to read in it. Every loss
+        is reported (once, see :meth:`_warn`)."""
         path = self.directory / f"{key}.json"
         try:
-            data = json.loads(read_own_file(path, LARGEST_STATE).decode("utf-8"))
-        except FileNotFoundError:
-            return empty_state(), False
+            if isinstance(raw, OSError):
+                raise raw
+            data = decode(raw)
         # UnicodeDecodeError is a ValueError; RecursionError: "[[[[...", nested too deep.
         except (OSError, ValueError, RecursionError) as exc:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not JSON"
+            why = "a torn write" if isinstance(exc, TornError) else why
             self._warn(key, f"rate-limit state {path} is unreadable ({why}): discarded")
-            return empty_state(), True
+            return None, True
         dropped: list[str] = []
         state = clean_state(data, dropped)
         if state is None:
             self._warn(key, f"rate-limit state {path} has an unknown shape: discarded")
-            return empty_state(), True
+            return None, True
         if dropped:
             shown = ", ".join(dict.fromkeys(dropped))
             self._warn(key, f"rate-limit state {path}: discarded malformed entries ({shown})")
         return state, bool(dropped)
+
+    def _drop_fd(self, key: str, fd: int | None) -> None:
+        """Forget ``key``'s file after a failed read, closing ``fd`` once."""
+        seen = self._seen.get(key)
+        if seen is not None and seen.fd == fd:
+            self._forget(key)
+        elif fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def _warn(self, key: str, message: str) -> None:
         log.debug("%s", message)
@@ -285,17 +362,39 @@ class FileStateStore:
             with contextlib.suppress(OSError):
                 path.unlink()
 
-    def _write(self, key: str, state: dict[str, Any]) -> None:
+    def _write(self, key: str, state: dict[str, Any], text: str) -> None:
+        """Save ``text`` (the JSON of ``state``): over the file in place when this store has
+        it open (the old bytes put back if the write fails half-way), else as a new file
+        renamed over whatever is at the path. No fsync: see the module docstring."""
+        data = encode(text)
+        seen = self._seen.get(key)
+        if seen is not None:
+            try:
+                self._overwrite(seen.fd, data)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    self._overwrite(seen.fd, seen.raw)
+                self._forget(key)
+                raise
+            self._seen[key] = _Seen(seen.fd, data, text, state)
+            return
         # Not tempfile.mkstemp: importing tempfile costs the hotkey path milliseconds.
         # O_EXCL with a random name is what mkstemp does; 0600 from the start.
-        tmp = str(self.directory / f".{key}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = os.path.join(self.directory, f".{key}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(state, fh, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.directory / f"{key}.json")
+            self._overwrite(fd, data)
+            os.replace(tmp, os.path.join(self.directory, f"{key}.json"))
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
             raise
+        self._seen[key] = _Seen(fd, data, text, state)
+
+    @staticmethod
+    def _overwrite(fd: int, data: bytes) -> None:
+        view, done = memoryview(data), 0
+        while done < len(data):
+            done += os.pwrite(fd, view[done:], done)
+        os.ftruncate(fd, len(data))

@@ -44,8 +44,11 @@ def main() -> int:
     totals: collections.Counter[str] = collections.Counter()
     ok = True
     for run in range(args.runs):
-        counts = one_run(run, args.files, args.seed, args.latency, rng)
+        counts, stderr = one_run(run, args.files, args.seed, args.latency, rng)
         print(f"run {run}: {counts}")
+        if counts["second exit"] not in (0, 5, 6):
+            print(f"  second run's stderr: {stderr[-1500:]!r}")
+            ok = False
         totals.update({k: v for k, v in counts.items() if k not in ("second exit", "killed at")})
         ok = ok and counts["stored twice unreported"] == counts["another file's upload"] == 0
         ok = ok and counts["reported"] + counts["ambiguous"] == args.files
@@ -56,7 +59,7 @@ def main() -> int:
 
 def one_run(
     run: int, files: int, seed: int, latency: float, rng: random.Random
-) -> dict[str, float | int]:
+) -> tuple[dict[str, float | int], str]:
     config = SandboxConfig(
         seed=seed + run,
         latency=latency,
@@ -102,7 +105,7 @@ def one_run(
     owner = {u["id"]: u["sha256"] for u in uploads}
     ambiguous = {r["path"] for r in records if r["ambiguous"]}
     reported = [r for r in records if r["status"] in ("uploaded", "existing")]
-    return {
+    counts: dict[str, float | int] = {
         "killed at": round(killed_at, 2),
         "files": files,
         "stored": len(stored),
@@ -117,6 +120,7 @@ def one_run(
         ),
         "second exit": second.returncode,
     }
+    return counts, second.stderr.decode(errors="replace")
 
 
 if __name__ == "__main__":

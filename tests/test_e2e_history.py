@@ -151,3 +151,25 @@ def test_a_corrupt_history_never_blocks_an_upload(
     assert again.stderr == b""
     assert again.stdout == done.stdout
     assert len(sent) == 1
+
+
+def test_delete_of_a_path_deletes_the_anonymous_upload_with_the_stored_deletehash(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    image = write_png(tmp_path / "a.png", seed=77)
+    with sandbox_process() as base:
+        config = write_config(tmp_path / "c.toml", base)
+        done = run_cli(["--config", str(config), "upload", "-f", "json", str(image)], hermetic_env)
+        (record,) = _records(done.stdout)
+        assert record["delete_id"]
+        gone = run_cli(["--config", str(config), "delete", str(image)], hermetic_env)
+        stored = get_json(f"{base}/_sandbox/uploads")
+        deletes = [
+            r["path"] for r in get_json(f"{base}/_sandbox/requests") if r["method"] == "DELETE"
+        ]
+    assert gone.returncode == 0, gone.stderr
+    assert deletes == [f"/imgur/3/image/{record['delete_id']}"]  # the stored deletehash
+    assert stored == []  # gone from the server
+    assert str(image) in gone.stderr.decode()
+    with sqlite3.connect(_history(hermetic_env)) as db:
+        assert db.execute("SELECT status FROM uploads").fetchall() == [("deleted",)]

@@ -467,3 +467,38 @@ def test_a_database_another_process_migrates_meanwhile_is_not_taken_for_foreign(
     assert warnings == []
     started[0].join(timeout=60)
     assert other[0] is not None
+
+
+class _BusyTwice:
+    """A connection whose switch to WAL is refused at once twice (another process opens
+    the new file at the same moment), then done."""
+
+    def __init__(self, refusals: int = 2, name: str = "SQLITE_BUSY") -> None:
+        self.calls = 0
+        self.refusals = refusals
+        self.name = name
+
+    def execute(self, sql: str) -> _BusyTwice:
+        assert sql == "PRAGMA journal_mode = WAL"
+        self.calls += 1
+        if self.calls <= self.refusals:
+            exc = sqlite3.OperationalError("database is locked")
+            exc.sqlite_errorname = self.name  # type: ignore[attr-defined]
+            raise exc
+        return self
+
+    def fetchall(self) -> list[tuple[str]]:
+        return [("wal",)]
+
+
+def test_switching_a_new_file_to_wal_is_retried_while_another_process_opens_it() -> None:
+    db = _BusyTwice()
+    schema._into_wal(db)  # type: ignore[arg-type]
+    assert db.calls == 3
+
+
+def test_other_errors_switching_to_wal_are_not_retried() -> None:
+    db = _BusyTwice(name="SQLITE_IOERR")
+    with pytest.raises(sqlite3.OperationalError):
+        schema._into_wal(db)  # type: ignore[arg-type]
+    assert db.calls == 1

@@ -14,6 +14,7 @@ to whoever uploaded (Imgur deletehash, Gyazo image id, Mastodon media id).
 from __future__ import annotations
 
 import os
+import time
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -104,7 +105,7 @@ def prepare(db: sqlite3.Connection, path: Path) -> None:
             _check_empty(db)
     finally:
         db.execute("ROLLBACK")
-    db.execute("PRAGMA journal_mode = WAL").fetchall()
+    _into_wal(db)
     # WAL: a commit survives the process being killed without an fsync of its own.
     db.execute("PRAGMA synchronous = NORMAL")
     # Freed space is zeroed (some builds do it by default, not all): a row `history
@@ -143,6 +144,24 @@ def user_version(db: sqlite3.Connection) -> int:
     if version > VERSION:
         raise NewerError(f"schema version {version}, this one knows {VERSION}")
     return version
+
+
+def _into_wal(db: sqlite3.Connection) -> None:
+    """``journal_mode = WAL``. Switching a new file into WAL needs it alone, and SQLite
+    answers "locked" at once (no busy wait) while another process opens it too: retried,
+    within the busy timeout. A file already in WAL mode passes at once."""
+    import sqlite3
+
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL").fetchall()
+            return
+        except sqlite3.OperationalError as exc:
+            busy = str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_BUSY")
+            if not busy or time.monotonic() > deadline:
+                raise
+        time.sleep(0.005)
 
 
 def _check_empty(db: sqlite3.Connection) -> None:

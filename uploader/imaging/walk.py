@@ -26,74 +26,19 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from uploader.errors import InputFileError
+from uploader.imaging.expansion import (
+    Expansion,
+    Skipped,
+    Tally,
+    nothing_left,
+    nothing_text,
+    summary,
+)
 from uploader.imaging.patterns import Filters
-
-# Why a file found in a folder is skipped: (one, several), for the count on stderr.
-REASONS = {
-    "media": ("file that is not an image or video", "files that are not images or videos"),
-    "empty": ("empty file", "empty files"),
-    "broken": ("broken symbolic link", "broken symbolic links"),
-    "loop": ("symbolic link loop", "symbolic link loops"),
-    "special": ("special file (not a regular file)", "special files (not regular files)"),
-    "access": ("file that cannot be accessed", "files that cannot be accessed"),
-    "name": ("name that is not valid UTF-8", "names that are not valid UTF-8"),
-}
-
-
-@dataclass(frozen=True, eq=False)
-class Skipped:
-    """A file found in a folder and not taken: ``kind`` is a key of :data:`REASONS`."""
-
-    label: str
-    kind: str
-    detail: str
-
-
-@dataclass(frozen=True, eq=False)
-class Expansion:
-    """The files to upload in order, and what the expansion has to say about the rest."""
-
-    paths: tuple[str, ...]
-    skipped: tuple[Skipped, ...] = ()
-    # (the name left out, the first name of the same file)
-    duplicates: tuple[tuple[str, str], ...] = ()
-    warnings: tuple[str, ...] = ()  # for every run, unless -q
-    details: tuple[str, ...] = ()  # for -v
-
-    def tell(self, notify: Callable[[str], None], debug: Callable[[str], None]) -> None:
-        """Warnings and counts to ``notify`` (stderr unless -q), names to ``debug`` (-v)."""
-        for text in self.warnings:
-            notify(text)
-        for item in self.skipped:
-            debug(f"skipped {item.label}: {item.detail}")
-        if self.skipped:
-            counts = Counter(item.kind for item in self.skipped)
-            parts = [
-                f"{counts[kind]} {forms[0 if counts[kind] == 1 else 1]}"
-                for kind, forms in REASONS.items()
-                if counts[kind]
-            ]
-            notify(f"skipped in folders: {', '.join(parts)} (-v names them)")
-        for label, first in self.duplicates:
-            again = "named again" if label == first else f"the same file as {first}"
-            debug(f"{label}: {again}: taken once")
-        if self.duplicates:
-            count = len(self.duplicates)
-            notify(
-                "1 path left out: its file was reached earlier (each file is uploaded once; "
-                "-v names it)"
-                if count == 1
-                else f"{count} paths left out: their files were reached earlier (each file "
-                "is uploaded once; -v names them)"
-            )
-        for text in self.details:
-            debug(text)
 
 
 def expand(
@@ -116,20 +61,6 @@ def expand(
 
 
 @dataclass(eq=False)
-class _Tally:
-    """What one folder named on the command line gave, for the messages."""
-
-    label: str
-    files: int = 0
-    hidden: int = 0
-    filtered: int = 0
-    subfolders: int = 0  # not descended (no -r)
-    skipped: int = 0
-    unreadable: int = 0
-    again: bool = False  # the folder was walked already (named twice, or inside another)
-
-
-@dataclass(eq=False)
 class _Walk:
     recursive: bool
     filters: Filters
@@ -142,7 +73,7 @@ class _Walk:
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     details: list[str] = field(default_factory=list)
-    tallies: list[_Tally] = field(default_factory=list)
+    tallies: list[Tally] = field(default_factory=list)
 
     def argument(self, label: str) -> None:
         if label == "-":
@@ -170,7 +101,7 @@ class _Walk:
         return True
 
     def _folder(self, label: str, root: str, info: os.stat_result) -> None:
-        tally = _Tally(label)
+        tally = Tally(label)
         self.tallies.append(tally)
         key = (info.st_dev, info.st_ino)
         if key in self.folders:
@@ -193,9 +124,9 @@ class _Walk:
             if found is not None:
                 stack.append((iter(found), child))
         if tally.files:
-            self.details.append(_summary(tally, recursive=self.recursive))
+            self.details.append(summary(tally, recursive=self.recursive))
 
-    def _list(self, where: str, label: str, tally: _Tally) -> list[os.DirEntry[str]] | None:
+    def _list(self, where: str, label: str, tally: Tally) -> list[os.DirEntry[str]] | None:
         try:
             with os.scandir(where) as listing:
                 entries = sorted(listing, key=lambda entry: entry.name)
@@ -214,7 +145,7 @@ class _Walk:
         child: tuple[str, ...],
         label: str,
         root: str,
-        tally: _Tally,
+        tally: Tally,
     ) -> list[os.DirEntry[str]] | None:
         """Take, skip or count one entry; a subfolder to walk returns its listing."""
         if entry.name.startswith(".") and not self.hidden:
@@ -270,23 +201,23 @@ class _Walk:
         tally.files += 1
         return None
 
-    def _selected(self, child: tuple[str, ...], tally: _Tally) -> bool:
+    def _selected(self, child: tuple[str, ...], tally: Tally) -> bool:
         """Whether --include/--exclude take the file at ``child`` (counted when not)."""
         if self.filters.takes(child):
             return True
         tally.filtered += 1
         return False
 
-    def _skip(self, name: str, why: tuple[str, str], tally: _Tally) -> None:
+    def _skip(self, name: str, why: tuple[str, str], tally: Tally) -> None:
         tally.skipped += 1
         self.skipped.append(Skipped(name, *why))
 
     def result(self) -> Expansion:
         empty = [t for t in self.tallies if not t.files and not t.again]
         if empty and not self.paths:
-            raise _nothing_left(empty, recursive=self.recursive)
+            raise nothing_left(empty, recursive=self.recursive)
         for tally in empty:
-            self.warnings.append(f"warning: {_nothing_text(tally, [tally], self.recursive)}")
+            self.warnings.append(f"warning: {nothing_text(tally, [tally], self.recursive)}")
         if self.filters and not self.tallies:
             self.warnings.append(
                 "warning: --include and --exclude select among the files found in folders, "
@@ -345,72 +276,3 @@ def _unreachable(entry: os.DirEntry[str], exc: OSError) -> tuple[str, str]:
 
 def _reason(exc: OSError) -> str:
     return (exc.strerror or type(exc).__name__).lower()
-
-
-def _summary(tally: _Tally, *, recursive: bool) -> str:
-    parts = [f"{tally.files} file{'s' if tally.files != 1 else ''} to upload"]
-    parts += _counts(tally, recursive=recursive)
-    return f"{tally.label}: {', '.join(parts)}"
-
-
-def _counts(tally: _Tally, *, recursive: bool) -> list[str]:
-    def many(count: int, one: str, several: str) -> str:
-        return f"{count} {one if count == 1 else several}"
-
-    parts = []
-    if tally.skipped:
-        parts.append(many(tally.skipped, "other file skipped", "other files skipped"))
-    if tally.filtered:
-        parts.append(f"{tally.filtered} left out by --include/--exclude")
-    if tally.hidden:
-        parts.append(many(tally.hidden, "hidden name", "hidden names") + " left out")
-    if tally.subfolders and not recursive:
-        parts.append(many(tally.subfolders, "subfolder", "subfolders") + " not descended")
-    if tally.unreadable:
-        parts.append(many(tally.unreadable, "folder", "folders") + " that cannot be read")
-    return parts
-
-
-def _nothing_text(tally: _Tally, tallies: Sequence[_Tally], recursive: bool) -> str:
-    """``shots: no image or video files directly in the folder (3 subfolders ...)``."""
-    total = _total(tallies)
-    where = "in the folder or its subfolders" if recursive else "directly in the folder"
-    if len(tallies) == 1:
-        head = f"{tally.label}: no image or video files {where}"
-        empty = "it is empty"
-    else:
-        where = where.replace("the folder", "the folders").replace("its", "their")
-        head = f"no image or video files {where} {', '.join(t.label for t in tallies)}"
-        empty = "they are empty"
-    counts = _counts(total, recursive=recursive)
-    return f"{head} ({', '.join(counts) or empty})"
-
-
-def _total(tallies: Sequence[_Tally]) -> _Tally:
-    return _Tally(
-        tallies[0].label,
-        hidden=sum(t.hidden for t in tallies),
-        filtered=sum(t.filtered for t in tallies),
-        subfolders=sum(t.subfolders for t in tallies),
-        skipped=sum(t.skipped for t in tallies),
-        unreadable=sum(t.unreadable for t in tallies),
-    )
-
-
-def _nothing_left(tallies: Sequence[_Tally], *, recursive: bool) -> InputFileError:
-    """The error when folders were named and nothing is left to upload (exit 2)."""
-    total = _total(tallies)
-    hints = []
-    if total.subfolders and not recursive:
-        hints.append("-r (--recursive) descends into subfolders")
-    if total.filtered:
-        hints.append(
-            "the patterns match the path inside the folder: '*.png' a name at any depth, "
-            "'shots/*.png' from the folder named, 'tmp/**' everything in tmp"
-        )
-    if total.hidden:
-        hints.append("--hidden takes names that start with '.'")
-    if total.skipped:
-        hints.append("-v names the files skipped")
-    text = _nothing_text(tallies[0], tallies, recursive)
-    return InputFileError(text, hint="; ".join(hints) or None)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
+from typing import TextIO
 
 import click
 
@@ -11,8 +13,8 @@ from uploader.cli import State, options
 from uploader.commands import upload as core
 from uploader.commands.runtime import retry_policy
 from uploader.config.settings import MAX_JOBS
-from uploader.errors import ExitCode, OutputError
-from uploader.models import Selection, UploadOptions
+from uploader.errors import ExitCode, OutputError, UploaderError
+from uploader.models import Selection, UploadOptions, UploadResult
 
 
 @click.command()
@@ -161,10 +163,30 @@ def upload(
     # A folder makes a batch however many files it holds: line N is the Nth file.
     batch = len(paths) > 1 or (paths[0] != "-" and os.path.isdir(os.path.expanduser(paths[0])))
     report = output.BatchReport(console, fmt, title=title, batch=batch)
+    runtime = state.runtime()
+    display = None
+    if batch and not console.quiet and _is_terminal(console.err):
+        # start-up: only a batch with a terminal on stderr loads the display
+        from uploader.cli.progress import Progress
+
+        display = Progress(console.err)
+        runtime = replace(runtime, notify=display.notify(runtime.notify))
+        console.err = display.stream  # other lines go above the display
+    reported: list[UploadResult] = []
+
+    def emit(result: UploadResult, error: UploaderError | None) -> None:
+        reported.append(result)
+        report.emit(result, error)
+
     try:
-        outcome = core.upload(config, request, state.runtime(), report.emit)
+        outcome = core.upload(
+            config, request, runtime, emit, watch=display.watch if display else None
+        )
     finally:
         report.finish()
+        if display is not None:
+            console.err = display.err
+            display.close(reported)
     if copy and report.copied:
         tool = output.copy_to_clipboard("\n".join(report.copied), dict(os.environ))
         if tool is None:
@@ -173,3 +195,10 @@ def upload(
             )
     if outcome.exit_code != ExitCode.OK:
         ctx.exit(int(outcome.exit_code))
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):  # a closed or odd stream: no display
+        return False

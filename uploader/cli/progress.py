@@ -52,6 +52,8 @@ class Progress:
         self.stream = cast(TextIO, _Above(self))
         self._lock = threading.RLock()
         self._shown = False  # the display line is on the screen now
+        self._closed = False
+        self._last = ""
         self._bar: ProgressBar[int] | None = None
         self.files = (0, 0)  # done, total
         self.bytes = (0, 0)
@@ -134,11 +136,14 @@ class Progress:
         return text[: max(columns - 1, BAR_WIDTH + 3)]  # never wraps: \r would not reach it
 
     def _draw(self) -> None:
-        if self.files[1] <= 1:  # one file is no batch: nothing to show
+        if self._closed or self.files[1] <= 1:  # one file is no batch: nothing to show
             return
-        self.err.write(CLEAR + self.line())
+        line = self.line()
+        if self._shown and line == self._last:
+            return  # unchanged: the terminal is not written (the batch wakes 5 times a second)
+        self.err.write(CLEAR + line)
         self.err.flush()
-        self._shown = True
+        self._shown, self._last = True, line
 
     def clear(self) -> None:
         with self._lock:
@@ -152,12 +157,12 @@ class Progress:
                 self._draw()
 
     def close(self, results: Sequence[UploadResult]) -> None:
-        """The display gone; the summary line in its place (when a file was reported)."""
+        """The display gone; the summary line in its place (a batch of files reported)."""
         with self._lock:
             self.clear()
-            if results:
+            if results and self.files[1] > 1:
                 self.err.write(summary(results, self.clock() - self.start) + "\n")
-            self.files = (0, 0)  # nothing more is drawn
+            self._closed = True  # nothing more is drawn
             self.err.flush()
 
 

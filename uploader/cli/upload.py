@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import replace
 from typing import TextIO
@@ -172,6 +173,7 @@ def upload(
         display = Progress(console.err)
         runtime = replace(runtime, notify=display.notify(runtime.notify))
         console.err = display.stream  # other lines go above the display
+        _divert(display.err, display.stream)  # -v's lines too
     reported: list[UploadResult] = []
 
     def emit(result: UploadResult, error: UploaderError | None) -> None:
@@ -186,6 +188,7 @@ def upload(
         report.finish()
         if display is not None:
             console.err = display.err
+            _divert(display.stream, display.err)
             display.close(reported)
     if copy and report.copied:
         tool = output.copy_to_clipboard("\n".join(report.copied), dict(os.environ))
@@ -202,3 +205,10 @@ def _is_terminal(stream: TextIO) -> bool:
         return stream.isatty()
     except (OSError, ValueError):  # a closed or odd stream: no display
         return False
+
+
+def _divert(old: TextIO, new: TextIO) -> None:
+    """Our loggers' stream handlers (``-v``) that write to ``old`` write to ``new``."""
+    for handler in logging.getLogger("uploader").handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is old:
+            handler.setStream(new)

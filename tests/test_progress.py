@@ -109,7 +109,8 @@ def test_the_display_never_wraps_and_one_file_shows_nothing() -> None:
     display.watch([_slot(n, 100) for n in range(2)])
     assert len(_last_line(terminal)) == 39
     display, terminal, _clock = _display()
-    display.watch([_slot(0, 100)])
+    display.watch([_slot(0, 100, done=True)])
+    display.close([_result("uploaded")])  # a folder of one file: no summary either
     assert terminal.getvalue() == ""
 
 
@@ -130,6 +131,7 @@ def _result(status: UploadStatus, *, ambiguous: bool = False) -> UploadResult:
 def test_the_summary_counts_every_outcome() -> None:
     results = [
         _result("uploaded"),
+        _result("uploaded", ambiguous=True),  # a second copy may exist: not a failure
         _result("existing"),
         _result("existing"),
         _result("skipped"),
@@ -138,7 +140,7 @@ def test_the_summary_counts_every_outcome() -> None:
         _result("failed", ambiguous=True),
     ]
     assert summary(results, 3.0) == (
-        "uploaded 1, existing 2, skipped 1, failed 3 (2 ambiguous) in 3.0 s"
+        "uploaded 2, existing 2, skipped 1, failed 3 (2 ambiguous) in 3.0 s"
     )
     # Zero counts are left out, except uploaded.
     assert summary([_result("failed")], 0.04) == "uploaded 0, failed 1 in 0.0 s"

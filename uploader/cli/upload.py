@@ -174,16 +174,17 @@ def upload(
         runtime = replace(runtime, notify=display.notify(runtime.notify))
         console.err = display.stream  # other lines go above the display
         _divert(display.err, display.stream)  # -v's lines too
-    reported: list[UploadResult] = []
+    reported: list[UploadResult] = []  # for the summary
 
     def emit(result: UploadResult, error: UploaderError | None) -> None:
         reported.append(result)
         report.emit(result, error)
 
     try:
-        outcome = core.upload(
-            config, request, runtime, emit, watch=display.watch if display else None
-        )
+        if display is None:
+            outcome = core.upload(config, request, runtime, report.emit)
+        else:
+            outcome = core.upload(config, request, runtime, emit, watch=display.watch)
     finally:
         report.finish()
         if display is not None:

@@ -193,3 +193,17 @@ def test_one_job_tells_the_display_after_each_file() -> None:
     )
     batch.run()
     assert seen == [0, 1, 2, 3]
+
+
+class GoneTerminal(Terminal):
+    def write(self, text: str) -> int:
+        raise OSError(5, "Input/output error")
+
+
+def test_a_terminal_that_is_gone_does_not_stop_the_batch() -> None:
+    display = Progress(GoneTerminal(), clock=Clock(), columns=80)
+    slots = [_slot(n, 100) for n in range(3)]
+    display.watch(slots)  # no exception: the display is dropped
+    slots[0].done.set()
+    display.watch(slots)
+    assert display._closed

@@ -7,11 +7,14 @@ the result lines. The same run with stderr a pipe (a cron log) has neither.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import re
 import selectors
+import struct
 import subprocess
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,8 +38,11 @@ def _run_on_pty(
 ) -> tuple[int, bytes, str]:
     """Run the CLI with stderr a pseudo-terminal: exit code, stdout, what the terminal got."""
     master, slave = pty.openpty()
+    # An 80-column terminal (what the display fits to), whatever $COLUMNS says.
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADER_")}
     full_env.update(env)
+    full_env["COLUMNS"] = "200"  # the terminal's own size wins
     proc = subprocess.Popen(
         [*cli, *args],
         stdin=subprocess.DEVNULL,
@@ -170,3 +176,25 @@ def test_debug_lines_go_above_the_display_whole(
     # Each one on a cleared line of its own, whole, the display drawn again after it.
     whole = re.findall(r"\r\033\[Kuploader: [^\r\033\n]*\r?\n\r\033\[K\[", terminal)
     assert len(whole) == debug, repr(terminal)
+
+
+def test_the_limiters_wait_shows_in_the_display_not_as_a_line(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    # 4 files into a POST bucket of 2 per 4 s: the batch waits for the next window.
+    with sandbox_process("imgur_post_limit=2", "imgur_post_window=4") as base:
+        config = write_config(tmp_path / "c.toml", base, extra="reserve_uploads = 0\n")
+        files = [str(write_png(tmp_path / f"{n}.png", seed=n + 500)) for n in range(4)]
+        args = ["--config", str(config), "upload", "-j", "2", "--max-wait", "30", *files]
+        code, stdout, terminal = _run_on_pty(args, hermetic_env)
+    assert code == 0, terminal
+    _links(stdout, base, 4)
+    # The wait is part of a display line (drawn in place), never a line of its own.
+    # (On this 80-column terminal the bar, the rate and the ETA give way to the wait.)
+    shown = re.findall(
+        r"\r\033\[K\d/4 files  [^\r\n\033]*  waiting \d+ s for Imgur POST [^\r\n\033]* to reset",
+        terminal,
+    )
+    assert shown, repr(terminal)
+    assert not re.search(r"waiting[^\r\033]*\n", terminal), repr(terminal)
+    assert re.search(r"\r\033\[Kuploaded 4 in \d+\.\d s\r?\n$", terminal)

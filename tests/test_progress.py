@@ -207,3 +207,17 @@ def test_a_terminal_that_is_gone_does_not_stop_the_batch() -> None:
     slots[0].done.set()
     display.watch(slots)
     assert display._closed
+
+
+def test_a_narrow_terminal_keeps_the_wait_before_the_rate_and_the_bar() -> None:
+    display, terminal, _clock = _display(columns=80)
+    notify = display.notify(lambda _message: None)
+    display.watch([_slot(n, 100, done=n == 0) for n in range(3)])
+    assert _last_line(terminal).startswith("[######")  # room for all: the bar first
+    notify("waiting 41 s for Imgur POST bucket (per IP) to reset")
+    assert _last_line(terminal) == (
+        "1/3 files  100 B/300 B  waiting 41 s for Imgur POST bucket (per IP) to reset"
+    )
+    display.columns = 40
+    notify("waiting 40 s for Imgur POST bucket (per IP) to reset")
+    assert _last_line(terminal) == "1/3 files  100 B/300 B  waiting 40 s fo"

@@ -14,6 +14,7 @@ At the end, :meth:`close` replaces the display with one summary line.
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import threading
@@ -92,14 +93,17 @@ class Progress:
 
     # -- output --------------------------------------------------------------------------
 
-    def text(self) -> str:
-        """The display line, without the bar."""
+    def text(self, *, short: bool = False) -> str:
+        """The display line, without the bar; ``short``: without the rate and the ETA
+        when there is a wait to show (a narrow terminal)."""
         now = self.clock()
         if self._reason_until is not None and now >= self._reason_until:
             self.reason, self._reason_until = None, None
         (done, total), (done_b, total_b) = self.files, self.bytes
         elapsed = now - self.start
         parts = [f"{done}/{total} files", f"{_size(done_b)}/{_size(total_b)}"]
+        if short and self.reason:
+            return "  ".join([*parts, self.reason])
         if done and elapsed > 0:
             if total_b / max(total, 1) >= 1_000_000:
                 parts.append(f"{done_b / elapsed / 1e6:.1f} MB/s")
@@ -117,7 +121,8 @@ class Progress:
         return "  ".join(parts)
 
     def line(self) -> str:
-        """The whole display line: the bar, then :meth:`text`, cut to the terminal."""
+        """The whole display line: the bar, then :meth:`text`, to fit the terminal (a
+        narrow one loses the rate and the ETA, then the bar, before a wait's words)."""
         done, total = self.files
         if self._bar is None:
             self._bar = click.progressbar(
@@ -127,13 +132,25 @@ class Progress:
                 show_eta=False,
                 show_percent=False,
                 width=BAR_WIDTH,
-                item_show_func=lambda _item: self.text(),
             )
         self._bar.length = max(total, 1)
         self._bar.pos = done
-        text = self._bar.format_progress_line()
-        columns = self.columns or shutil.get_terminal_size().columns
-        return text[: max(columns - 1, BAR_WIDTH + 3)]  # never wraps: \r would not reach it
+        bar = self._bar.format_progress_line()  # the bar alone: no info to format
+        width = max(self._columns() - 1, BAR_WIDTH + 3)  # never wraps: \r would not reach it
+        text = self.text()
+        for line in (f"{bar} {text}", f"{bar} {self.text(short=True)}"):
+            if len(line) <= width:
+                return line
+        return self.text(short=True)[:width]
+
+    def _columns(self) -> int:
+        if self.columns:
+            return self.columns
+        try:
+            columns = os.get_terminal_size(self.err.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            columns = 0
+        return columns or shutil.get_terminal_size().columns  # $COLUMNS, else 80
 
     def _draw(self) -> None:
         if self._closed or self.files[1] <= 1:  # one file is no batch: nothing to show
@@ -141,8 +158,12 @@ class Progress:
         line = self.line()
         if self._shown and line == self._last:
             return  # unchanged: the terminal is not written (the batch wakes 5 times a second)
-        self.err.write(CLEAR + line)
-        self.err.flush()
+        try:
+            self.err.write(CLEAR + line)
+            self.err.flush()
+        except (OSError, ValueError):  # the terminal is gone: the upload goes on without it
+            self._closed = True
+            return
         self._shown, self._last = True, line
 
     def clear(self) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from dataclasses import replace
+from typing import TextIO
 
 import click
 
@@ -11,8 +14,8 @@ from uploader.cli import State, options
 from uploader.commands import upload as core
 from uploader.commands.runtime import retry_policy
 from uploader.config.settings import MAX_JOBS
-from uploader.errors import ExitCode, OutputError
-from uploader.models import Selection, UploadOptions
+from uploader.errors import ExitCode, OutputError, UploaderError
+from uploader.models import Selection, UploadOptions, UploadResult
 
 
 @click.command()
@@ -161,10 +164,33 @@ def upload(
     # A folder makes a batch however many files it holds: line N is the Nth file.
     batch = len(paths) > 1 or (paths[0] != "-" and os.path.isdir(os.path.expanduser(paths[0])))
     report = output.BatchReport(console, fmt, title=title, batch=batch)
+    runtime = state.runtime()
+    display = None
+    if batch and not console.quiet and _is_terminal(console.err):
+        # start-up: only a batch with a terminal on stderr loads the display
+        from uploader.cli.progress import Progress
+
+        display = Progress(console.err)
+        runtime = replace(runtime, notify=display.notify(runtime.notify))
+        console.err = display.stream  # other lines go above the display
+        _divert(display.err, display.stream)  # -v's lines too
+    reported: list[UploadResult] = []  # for the summary
+
+    def emit(result: UploadResult, error: UploaderError | None) -> None:
+        reported.append(result)
+        report.emit(result, error)
+
     try:
-        outcome = core.upload(config, request, state.runtime(), report.emit)
+        if display is None:
+            outcome = core.upload(config, request, runtime, report.emit)
+        else:
+            outcome = core.upload(config, request, runtime, emit, watch=display.watch)
     finally:
         report.finish()
+        if display is not None:
+            console.err = display.err
+            _divert(display.stream, display.err)
+            display.close(reported)
     if copy and report.copied:
         tool = output.copy_to_clipboard("\n".join(report.copied), dict(os.environ))
         if tool is None:
@@ -173,3 +199,17 @@ def upload(
             )
     if outcome.exit_code != ExitCode.OK:
         ctx.exit(int(outcome.exit_code))
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):  # a closed or odd stream: no display
+        return False
+
+
+def _divert(old: TextIO, new: TextIO) -> None:
+    """Our loggers' stream handlers (``-v``) that write to ``old`` write to ``new``."""
+    for handler in logging.getLogger("uploader").handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is old:
+            handler.setStream(new)

@@ -29,6 +29,9 @@ from uploader.http.session import Tracker
 from uploader.models import ImageFile, UploadResult
 
 Emit = Callable[[UploadResult, UploaderError | None], None]
+# Told the batch's state in the calling thread: at the start, on each wakeup while it
+# waits, after each file (the progress display, cli/progress.py).
+Watch = Callable[[list["Slot"]], None]
 # How often the calling thread wakes while it waits for a worker (so Ctrl-C is seen).
 POLL = 0.2
 
@@ -59,11 +62,21 @@ Skip = Callable[[Slot, UploaderError], tuple[UploadResult, UploaderError]]
 class Batch:
     """Run ``work`` over ``slots`` with ``jobs`` workers; emit in input order."""
 
-    def __init__(self, slots: list[Slot], work: Work, skip: Skip, emit: Emit, *, jobs: int) -> None:
+    def __init__(
+        self,
+        slots: list[Slot],
+        work: Work,
+        skip: Skip,
+        emit: Emit,
+        *,
+        jobs: int,
+        watch: Watch | None = None,
+    ) -> None:
         self.slots = slots
         self.work = work
         self.skip = skip
         self.emit = emit
+        self.watch = watch or (lambda _slots: None)
         self.jobs = max(1, min(jobs, sum(1 for s in slots if isinstance(s.item, ImageFile))))
         self.stop: UploaderError | None = None  # once set, no file is started
         self.cancel = threading.Event()  # Ctrl-C: no further request at all
@@ -92,9 +105,11 @@ class Batch:
 
     def run(self) -> None:
         """Every file through ``work`` (or ``skip`` once stopped), every line emitted."""
+        self.watch(self.slots)
         if self.jobs <= 1:
             for slot in self.slots:
                 self._process(slot)
+                self.watch(self.slots)
                 self._emit_ready()
             return
         workers = [
@@ -107,7 +122,8 @@ class Batch:
             slot = self.slots[self.emitted]
             # Wakes now and then, so that Ctrl-C reaches this thread while it waits.
             while not slot.done.wait(POLL):
-                pass
+                self.watch(self.slots)  # files done out of order show in the progress
+            self.watch(self.slots)
             self._emit_ready()
 
     def _worker(self) -> None:

@@ -17,7 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
 
 from uploader.commands.attempt import upload_one, when_allowed
-from uploader.commands.batch import Batch, Slot
+from uploader.commands.batch import Batch, Slot, Watch
 from uploader.commands.journal import Journal, open_journal
 from uploader.commands.recheck import HeldLines
 from uploader.commands.runtime import Runtime, limit_policy, open_provider
@@ -72,8 +72,16 @@ class Outcome(NamedTuple):
     exit_code: ExitCode
 
 
-def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit) -> Outcome:
+def upload(
+    config: Config,
+    request: UploadRequest,
+    runtime: Runtime,
+    emit: Emit,
+    *,
+    watch: Watch | None = None,
+) -> Outcome:
     """Upload every path; per-file failures are emitted and folded into the exit code.
+    ``watch`` follows the batch as files complete (the progress display).
 
     Errors that concern the whole run (unknown profile, missing credential) are raised.
     """
@@ -118,7 +126,7 @@ def upload(config: Config, request: UploadRequest, runtime: Runtime, emit: Emit)
             Slot(n, label, item)
             for n, (label, item) in enumerate(zip(request.paths, images, strict=True))
         ]
-        batch = Batch(slots, files.work, files.skip, emit, jobs=request.jobs)
+        batch = Batch(slots, files.work, files.skip, emit, jobs=request.jobs, watch=watch)
         provider.session.cancel = batch.cancel
         try:
             batch.run()

@@ -63,6 +63,7 @@ class Journal:
     # Contents being uploaded by a thread of the batch: the same content waits its turn.
     _busy: dict[str, threading.Event] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _finished: set[int] = field(default_factory=set)  # rows a worker completed
 
     @property
     def enabled(self) -> bool:
@@ -75,12 +76,13 @@ class Journal:
     def interrupted(self, image: ImageFile | UploaderError, *, sent: bool) -> None:
         """Ctrl-C while ``image`` was in flight: its row says whether it may exist."""
         row = self._rows.get(id(image))
-        if row is None:
-            return
-        if sent:
-            self.history.finish(row, "ambiguous", error="interrupted while uploading")
-        else:
-            self.history.finish(row, "failed", error="interrupted before it was sent")
+        with self._lock:  # a worker may be completing the row this very moment
+            if row is None or row in self._finished:
+                return  # the worker's own outcome stands
+            if sent:
+                self.history.finish(row, "ambiguous", error="interrupted while uploading")
+            else:
+                self.history.finish(row, "failed", error="interrupted before it was sent")
 
     def recovered(self, image: ImageFile, result: UploadResult) -> None:
         """A file left ambiguous was proven uploaded after all (end of the batch)."""
@@ -204,28 +206,34 @@ class Journal:
         return result
 
     def _done(self, row: int | None, result: UploadResult) -> None:
-        self.history.finish(
-            row,
-            "uploaded",
-            remote_id=result.id or None,
-            url=result.url or None,
-            delete_id=result.delete_id or None,
-            error=result.error,
-            ambiguous=result.ambiguous,
-            extra=result.extra,
-        )
+        with self._lock:
+            self.history.finish(
+                row,
+                "uploaded",
+                remote_id=result.id or None,
+                url=result.url or None,
+                delete_id=result.delete_id or None,
+                error=result.error,
+                ambiguous=result.ambiguous,
+                extra=result.extra,
+            )
+            if row is not None:
+                self._finished.add(row)
         if result.id:
             self.claimed().add(result.id)
 
     def _failed(self, row: int | None, exc: UploaderError) -> None:
         maybe = isinstance(exc, AmbiguousUploadError | InterruptedUploadError)
-        self.history.finish(
-            row,
-            "ambiguous" if maybe else "failed",
-            remote_id=exc.created_id,
-            delete_id=exc.created_delete_id,
-            error=one_line(exc.message),
-        )
+        with self._lock:
+            self.history.finish(
+                row,
+                "ambiguous" if maybe else "failed",
+                remote_id=exc.created_id,
+                delete_id=exc.created_delete_id,
+                error=one_line(exc.message),
+            )
+            if row is not None:
+                self._finished.add(row)
         if exc.created_id:
             self.claimed().add(exc.created_id)
 

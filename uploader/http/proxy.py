@@ -80,15 +80,20 @@ def checked_proxy(name: str, value: str) -> str:
             f"{name} is not a usable proxy URL",
             hint="set it to http://HOST:PORT (or https:// or socks5://), or unset it",
         )
-    if parts.scheme.lower().startswith("socks"):
+    return proxy
+
+
+def _socks_installed(name: str, proxy: str) -> None:
+    """ConfigError naming the variable when ``proxy`` is SOCKS and httpx's optional SOCKS
+    support (socksio) is missing: httpx would raise ImportError on the first request."""
+    if proxy.lower().startswith("socks"):
         import importlib.util  # start-up: only a SOCKS proxy needs it
 
-        if importlib.util.find_spec("socksio") is None:  # httpx's optional SOCKS support
+        if importlib.util.find_spec("socksio") is None:
             raise ConfigError(
                 f"{name} names a SOCKS proxy, and SOCKS support is not installed",
                 hint="install it (pip install 'httpx[socks]'), or use an http:// proxy",
             )
-    return proxy
 
 
 def bypassed(host: str, port: int | None, env: Mapping[str, str]) -> bool:
@@ -193,6 +198,7 @@ class _Router:
             return self.direct
         proxy = chosen[1]
         if proxy not in self.proxied:
+            _socks_installed(chosen[0], proxy)
             self.proxied[proxy] = self.httpx.HTTPTransport(
                 verify=self.verify, trust_env=False, proxy=proxy
             )

@@ -106,6 +106,13 @@ def test_demo_uploads_offline_and_checks_the_bytes() -> None:
     )
 
 
+def test_demo_leaves_nothing_in_the_users_history_or_state(hermetic_env: dict[str, str]) -> None:
+    # Its upload lives in a sandbox that is gone once the demo ends: no row of it, no state.
+    assert invoke(["demo"]).exit_code == 0
+    for key in ("XDG_DATA_HOME", "XDG_STATE_HOME"):
+        assert not (Path(hermetic_env[key]) / "uploader").exists(), key
+
+
 def test_demo_exits_5_when_the_stored_bytes_differ(monkeypatch: pytest.MonkeyPatch) -> None:
     real = demo_cli.run_demo
 

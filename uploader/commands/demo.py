@@ -47,8 +47,13 @@ def run_demo(runtime: Runtime) -> DemoReport:
             f'client_id = "demo-client-id"\nbase_url = "{sandbox.base_url}/imgur"\n',
             config_file,
         )
-        # Keep the demo's rate-limit state away from the user's real state.
-        env = {**runtime.env, "XDG_STATE_HOME": str(Path(tmp) / "state")}
+        # Keep the demo's rate-limit state and its upload history (a link to a sandbox
+        # that is gone once the demo ends) away from the user's real ones.
+        env = {
+            **runtime.env,
+            "XDG_STATE_HOME": str(Path(tmp) / "state"),
+            "XDG_DATA_HOME": str(Path(tmp) / "data"),
+        }
         env.pop("UPLOADER_DEMO_ACCESS_TOKEN", None)
         results: list[UploadResult] = []
         outcome = upload(

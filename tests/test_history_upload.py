@@ -538,7 +538,9 @@ def test_the_same_content_in_flight_twice_waits_its_turn(
     assert done.exit_code == 0, done.stderr
     records = json_lines(done.stdout)
     if skip:
-        assert [r["status"] for r in records] == ["uploaded", "uploaded", "existing", "existing"]
+        # One of the copies (whichever took its turn first) is sent; the others find it.
+        assert records[0]["status"] == "uploaded"
+        assert sorted(r["status"] for r in records[1:]) == ["existing", "existing", "uploaded"]
         assert len({r["id"] for r in records[1:]}) == 1
         assert len(posts(server, "/imgur/3/image")) == 2
     else:

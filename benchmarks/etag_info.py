@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import hermetic_env, uploader_command
+from tests.support.e2e import write_config
 from tests.support.images import write_png
 from uploader.sandbox import Sandbox, SandboxConfig
 
@@ -30,11 +31,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, Sandbox(config_knobs) as sandbox:
         root = Path(tmp)
         env = hermetic_env(root)
-        config = root / "config.toml"
-        config.write_text(
-            'default_provider = "sb"\n[providers.sb]\nkind = "imgur"\nclient_id = "etag"\n'
-            f'base_url = "{sandbox.base_url}/imgur"\n'
-        )
+        config = write_config(root / "config.toml", sandbox.base_url, client_id="etag")
         cli = [*uploader_command(), "--config", str(config)]
         files = [str(write_png(root / f"e{i:03}.png", seed=i)) for i in range(args.count)]
         done = subprocess.run(

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import hermetic_env, median, time_process, uploader_command
+from tests.support.e2e import write_config
 from tests.support.images import write_png
 from uploader.sandbox import Sandbox, SandboxConfig
 
@@ -46,11 +47,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, Sandbox(limits) as sandbox:
         root = Path(tmp)
         env = hermetic_env(root)
-        config = root / "config.toml"
-        config.write_text(
-            'default_provider = "sb"\n[providers.sb]\nkind = "imgur"\n'
-            f'client_id = "bench"\nbase_url = "{sandbox.base_url}/imgur"\n'
-        )
+        config = write_config(root / "config.toml", sandbox.base_url, client_id="bench")
         base = [*uploader_command(), "-q", "--config", str(config), "upload"]
         batch = _files(root / "batch", args.files)
         data = Path(env["XDG_DATA_HOME"])

@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import hermetic_env, uploader_command
+from tests.support.e2e import write_config
 from tests.support.images import write_png
 from uploader.sandbox import Sandbox, SandboxConfig
 
@@ -185,11 +186,11 @@ def kill_runs(runs: int, files: int, seed: int) -> int:
             root = Path(tmp)
             env = hermetic_env(root)
             paths = [str(write_png(root / f"k{run}-{i:03}.png", seed=i)) for i in range(files)]
-            profile = root / "config.toml"
-            profile.write_text(
-                'default_provider = "sb"\n[providers.sb]\nkind = "imgur"\n'
-                f'client_id = "kill"\nbase_url = "{sandbox.base_url}/imgur"\n'
-                "reserve_uploads = 0\n"
+            profile = write_config(
+                root / "config.toml",
+                sandbox.base_url,
+                client_id="kill",
+                extra="reserve_uploads = 0\n",
             )
             base = [*uploader_command(), "-q", "--config", str(profile), "upload", "-f", "json"]
             victim = subprocess.Popen(
@@ -201,8 +202,10 @@ def kill_runs(runs: int, files: int, seed: int) -> int:
             first = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
             done = {r["path"] for r in first}
             rest = [p for p in paths if p not in done]
+            # The killed batch may have finished first (-j sends several at once): then
+            # there is nothing left to send, and `true` stands in for the second batch.
             second = subprocess.run(
-                [*base, "--on-limit", "fail", *rest],
+                [*base, "--on-limit", "fail", *rest] if rest else ["true"],
                 env=env,
                 capture_output=True,
                 timeout=600,

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import hermetic_env, uploader_command
+from tests.support.e2e import write_config
 from tests.support.images import write_png
 from uploader.sandbox import Sandbox, SandboxConfig
 
@@ -74,11 +75,7 @@ def one_run(
             str(write_png(root / f"r{run}-{i:03}.png", width=8 + i // 256, seed=i % 256))
             for i in range(files)
         ]
-        profile = root / "config.toml"
-        profile.write_text(
-            'default_provider = "sb"\n[providers.sb]\nkind = "imgur"\n'
-            f'client_id = "resume"\nbase_url = "{sandbox.base_url}/imgur"\n'
-        )
+        profile = write_config(root / "config.toml", sandbox.base_url, client_id="resume")
         command = [
             *uploader_command(),
             "-q",

@@ -21,18 +21,19 @@ less there than in the dev venv). The sandbox always runs in this process.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from benchmarks.common import (
+    compile_package,
     count_instructions,
     hermetic_env,
     median,
     time_process,
     uploader_command,
 )
+from tests.support.e2e import write_config
 from tests.support.images import write_sized_png
 from uploader.sandbox import Sandbox, SandboxConfig
 
@@ -63,11 +64,7 @@ def main() -> int:
         root = Path(tmp)
         env = hermetic_env(root)
         image = write_sized_png(root / "shot.png", 300 * 1024)
-        config = root / "config.toml"
-        config.write_text(
-            'default_provider = "sb"\n[providers.sb]\nkind = "imgur"\nclient_id = "bench"\n'
-            f'base_url = "{sandbox.base_url}/imgur"\n'
-        )
+        config = write_config(root / "config.toml", sandbox.base_url, client_id="bench")
         cli = uploader_command(python)
         if args.no_gc_policy:
             cli = [str(python), "-c", "import sys; from uploader.cli import main; main()"]
@@ -82,15 +79,7 @@ def main() -> int:
             f"files={{'image': ('shot.png', open({str(image)!r}, 'rb'), 'image/png')}}); "
             "r.raise_for_status(); print(r.json()['data']['link'])",
         ]
-        # Byte-compile the package as `pip install` does (this machine may set
-        # PYTHONDONTWRITEBYTECODE, which would make every run compile from source).
-        package = subprocess.run(
-            [str(python), "-c", "import uploader, os; print(os.path.dirname(uploader.__file__))"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        subprocess.run([str(python), "-m", "compileall", "-q", package], check=True)
+        compile_package([str(python), "-m", "uploader"])
         for warm in (upload, baseline, version):  # fill the page cache
             time_process(warm, env)
         measure = count_instructions if args.instructions else time_process

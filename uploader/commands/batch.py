@@ -183,6 +183,13 @@ class Batch:
                 slot.done.wait(timeout)
 
     @property
+    def results(self) -> list[UploadResult]:
+        """Every file's record, in input order (after :meth:`run`: each slot has one)."""
+        found = [slot.result for slot in self.slots if slot.result is not None]
+        assert len(found) == len(self.slots), "a file without a record"
+        return found
+
+    @property
     def codes(self) -> list[ExitCode]:
         return [
             ExitCode.OK if s.error is None else s.error.exit_code

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from uploader.commands.history import local_time
 from uploader.errors import InputFileError, ProviderError, UsageError
 from uploader.history.store import Entry, History
 from uploader.imaging.content import fingerprint
@@ -94,13 +95,7 @@ def delete_row(history: History, entry: Entry, provider: Provider) -> str:
             raise
         said = f"{entry.url or handle} was already gone from the server"
     history.mark_deleted(entry.row)
-    return f"{said} ({entry.path}, uploaded {_day(entry.time)})"
-
-
-def _day(epoch: float) -> str:
-    import time
-
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
+    return f"{said} ({entry.path}, uploaded {local_time(entry.time)})"
 
 
 def forget_remote(history: History, ref: str, profile: str) -> None:

@@ -102,7 +102,8 @@ def shown(text: str) -> str:
     return flat
 
 
-def _local(epoch: float) -> str:
+def local_time(epoch: float) -> str:
+    """``2026-12-01 18:05:12`` in local time; ``?`` for a time the calendar cannot show."""
     try:
         return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
     except (ValueError, OverflowError, OSError):
@@ -114,7 +115,7 @@ def table(entries: Iterable[Entry]) -> list[str]:
     error of a row that has none)."""
     rows = [
         (
-            _local(entry.time),
+            local_time(entry.time),
             entry.status + ("*" if entry.ambiguous else ""),
             shown(entry.target.profile),
             entry.sha256[:12],

@@ -130,7 +130,7 @@ def upload(
         provider.session.cancel = batch.cancel
         try:
             batch.run()
-            results = [slot.result or files.fail(slot.label, _LOST) for slot in slots]
+            results = batch.results
             codes = batch.codes
             items = [slot.item for slot in slots]
             if batch.stop is None:  # a file a lagging listing left ambiguous: one more look
@@ -161,7 +161,6 @@ def upload(
 # After a write to stdout failed: how long to wait for the files in flight (their links go
 # in the error message).
 FLIGHT_WAIT = 120.0
-_LOST = SkippedError("not sent", hint=None, exit_code=ExitCode.PROVIDER)
 
 
 class _Files:

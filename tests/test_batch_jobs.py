@@ -19,10 +19,11 @@ from tests.support.images import write_png
 from tests.support.imgur import uploaded
 from tests.support.providers import config_of, imgur_toml
 from uploader.commands import upload as upload_command
+from uploader.commands.batch import Batch, Slot
 from uploader.commands.runtime import Runtime
 from uploader.errors import ExitCode, UploaderError
 from uploader.http.retry import RetryPolicy
-from uploader.models import UploadOptions, UploadResult
+from uploader.models import ImageFile, UploadOptions, UploadResult
 from uploader.sandbox import Sandbox
 
 START = 1_785_000_000.0
@@ -201,3 +202,48 @@ def test_jobs_option_is_validated_from_every_source(tmp_path: Path, server: Sand
     assert done.exit_code == ExitCode.USAGE
     assert "jobs" in lines(done.stderr)[0]
     assert server.requests() == []
+
+
+# -- the count the limiter paces by ----------------------------------------------------------
+
+
+def _slots(count: int) -> list[Slot]:
+    image = ImageFile(Path("/nonexistent.png"), "a.png", "a.png", 1, "image/png")
+    return [Slot(n, f"f{n}.png", image) for n in range(count)]
+
+
+def _record(slot: Slot) -> UploadResult:
+    return UploadResult(slot.label, "imgur", "uploaded")
+
+
+def test_the_pacing_count_is_the_files_not_started_plus_this_one() -> None:
+    seen: list[int] = []
+
+    def work(slot: Slot, batch: Batch) -> tuple[UploadResult, UploaderError | None]:
+        seen.append(batch.pending())
+        return _record(slot), None
+
+    Batch(_slots(5), work, lambda s, e: (_record(s), e), lambda r, e: None, jobs=1).run()
+    assert seen == [5, 4, 3, 2, 1]
+
+
+def test_files_in_flight_in_other_workers_are_not_counted_as_still_to_send() -> None:
+    """Their credits are already held in the limiter (set aside from what is left):
+    counting them again made the limiter pace a batch's last window as if it did not fit."""
+    third_started, second_counted = threading.Event(), threading.Event()
+    seen: dict[int, int] = {}
+
+    def work(slot: Slot, batch: Batch) -> tuple[UploadResult, UploaderError | None]:
+        if slot.index == 2:
+            third_started.set()
+            assert second_counted.wait(10)  # still in flight while the second one counts
+        if slot.index == 1:
+            assert third_started.wait(10)
+        seen[slot.index] = batch.pending()
+        if slot.index == 1:
+            second_counted.set()
+        return _record(slot), None
+
+    Batch(_slots(3), work, lambda s, e: (_record(s), e), lambda r, e: None, jobs=2).run()
+    assert seen[0] == 3  # the first file goes alone: all three are still to send
+    assert seen[1] == 1  # file 3 is in flight in the other worker: only this one is left

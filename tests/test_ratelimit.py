@@ -331,6 +331,31 @@ def test_pacing_is_shared_between_processes(state_dir: Path, fake: FakeTime) -> 
     assert fake.sleeps == [0.25]
 
 
+def test_a_pending_count_is_asked_again_after_each_pacing_wait(
+    state_dir: Path, fake: FakeTime
+) -> None:
+    """A batch's workers pass a function: while one send waits for its pacing turn, other
+    files of the batch start and reserve, and what is left to send shrinks. The count asked
+    after the wait decides (a count taken once, before the wait, kept a batch's last files
+    crawling: issue 13's paced benchmark, 29 s for a 20.5 s minimum)."""
+    lim = limiter(state_dir, fake, FAST)
+    lim.record([BucketUpdate("fast", 40, 40, NOW + 10)], source="headers")
+    lim.settle(lim.acquire({"fast": 1}, pending=100), [])  # paced: the next is due in 0.25 s
+    counts = iter([100, 1])
+    asked: list[int] = []
+
+    def left() -> int:
+        asked.append(next(counts))
+        return asked[-1]
+
+    lim.settle(lim.acquire({"fast": 1}, pending=left), [])
+    assert asked == [100, 1]  # asked once per look, the wait in between
+    assert fake.sleeps == [0.25]
+    # The count now fits what is left: no pacing, and no next turn set for anyone.
+    lim.settle(lim.acquire({"fast": 1}, pending=lambda: 1), [])
+    assert fake.sleeps == [0.25]
+
+
 def test_no_pacing_when_the_batch_fits(state_dir: Path, fake: FakeTime) -> None:
     lim = limiter(state_dir, fake, FAST)
     lim.record([BucketUpdate("fast", 40, 40, NOW + 10)], source="headers")

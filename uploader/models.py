@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 UploadStatus = Literal["uploaded", "existing", "skipped", "failed"]
+# How many sends a caller still has to make, this one included (the limiter's pacing), or a
+# function that counts them each time the limiter asks (a batch of several workers: the
+# count changes while a send waits for its turn).
+Pending = int | Callable[[], int]
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters

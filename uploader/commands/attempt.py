@@ -28,7 +28,7 @@ from uploader.timewords import describe
 if TYPE_CHECKING:
     from uploader.commands.runtime import Runtime
     from uploader.commands.upload import UploadRequest
-    from uploader.models import ImageFile, UploadResult
+    from uploader.models import ImageFile, Pending, UploadResult
     from uploader.providers.base import Provider
 
 
@@ -36,7 +36,7 @@ def upload_one(
     provider: Provider,
     image: ImageFile,
     request: UploadRequest,
-    pending: int,
+    pending: Pending,
     runtime: Runtime,
     claims: RunClaims,
 ) -> UploadResult:

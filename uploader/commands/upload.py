@@ -37,7 +37,7 @@ from uploader.errors import (
 )
 from uploader.http.retry import RetryPolicy
 from uploader.imaging.inspect import inspect_path, spooled_stdin
-from uploader.models import ImageFile, Selection, UploadOptions, UploadResult, UploadStatus
+from uploader.models import ImageFile, Pending, Selection, UploadOptions, UploadResult, UploadStatus
 from uploader.output import one_line
 from uploader.providers.base import check_limits
 from uploader.providers.recovery import RunClaims
@@ -183,7 +183,7 @@ class _Files:
         self.claims = claims
         self._lock = threading.Lock()
 
-    def sender(self, pending: int) -> Callable[[ImageFile], UploadResult]:
+    def sender(self, pending: Pending) -> Callable[[ImageFile], UploadResult]:
         return partial(
             upload_one,
             self.provider,
@@ -212,7 +212,7 @@ class _Files:
             with self._lock:
                 unresolved.append(item)  # in flight: its upload may exist, id unknown
             provider.session.track(slot.tracker)
-            result = self.journal.run(item, provider, self.sender(batch.pending()), self.claims)
+            result = self.journal.run(item, provider, self.sender(batch.pending), self.claims)
         except UploaderError as exc:
             if not isinstance(exc, AmbiguousUploadError):
                 self._settled(item)

@@ -30,7 +30,7 @@ from uploader.ratelimit.limiter import Refusal
 if TYPE_CHECKING:
     import httpx
 
-    from uploader.models import BucketUpdate
+    from uploader.models import BucketUpdate, Pending
     from uploader.ratelimit.limiter import RateLimiter
 
 log = logging.getLogger("uploader.http")
@@ -117,7 +117,7 @@ class ApiSession:
         url: str,
         *,
         costs: Mapping[str, int] = NO_COST,
-        pending: int = 1,
+        pending: Pending = 1,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send one request (``kwargs`` go to ``httpx.Client.request``); raises

@@ -30,7 +30,14 @@ if TYPE_CHECKING:
 
     from uploader.config.settings import Profile
     from uploader.http.cache import EtagCache
-    from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
+    from uploader.models import (
+        BucketUpdate,
+        ImageFile,
+        MediaInfo,
+        Pending,
+        UploadOptions,
+        UploadResult,
+    )
     from uploader.providers.recovery import RunClaims, Window
     from uploader.ratelimit.limiter import BucketSpec, RateLimiter
 
@@ -109,7 +116,9 @@ class Provider(Protocol):
         """What uploads this profile accepts (checked before any upload request)."""
         ...
 
-    def upload(self, image: ImageFile, options: UploadOptions, *, pending: int = 1) -> UploadResult:
+    def upload(
+        self, image: ImageFile, options: UploadOptions, *, pending: Pending = 1
+    ) -> UploadResult:
         """Send one file; ``pending`` is how many uploads the batch still has, this included."""
         ...
 
@@ -175,7 +184,7 @@ def post_file(
     headers: Mapping[str, str],
     data: Mapping[str, str],
     costs: Mapping[str, int],
-    pending: int,
+    pending: Pending,
 ) -> httpx.Response:
     """POST ``image`` as multipart ``field``, streamed from disk (httpx reads the open file
     in pieces of ``http.client.UPLOAD_READ``: the file is never read whole into memory), or

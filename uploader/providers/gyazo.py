@@ -16,7 +16,14 @@ from uploader.auth.credentials import Credential
 from uploader.errors import ProviderError
 from uploader.http.cache import cached_get
 from uploader.http.translate import json_body
-from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
+from uploader.models import (
+    BucketUpdate,
+    ImageFile,
+    MediaInfo,
+    Pending,
+    UploadOptions,
+    UploadResult,
+)
 from uploader.providers.base import (
     RECOVERED,
     Limits,
@@ -90,7 +97,9 @@ class GyazoProvider:
         size = int(self.profile.option("max_image_size", 10 * MiB))
         return Limits(mime_types=IMAGE_TYPES, max_image_size=size, max_video_size=size)
 
-    def upload(self, image: ImageFile, options: UploadOptions, *, pending: int = 1) -> UploadResult:
+    def upload(
+        self, image: ImageFile, options: UploadOptions, *, pending: Pending = 1
+    ) -> UploadResult:
         """``POST {upload_url}/api/upload``; the result's delete id is the image id.
 
         ``created_at`` is not sent: Gyazo would date the image by the file's mtime, and

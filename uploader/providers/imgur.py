@@ -19,7 +19,14 @@ from uploader.errors import (
 )
 from uploader.http.cache import cached_get
 from uploader.http.translate import json_body
-from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
+from uploader.models import (
+    BucketUpdate,
+    ImageFile,
+    MediaInfo,
+    Pending,
+    UploadOptions,
+    UploadResult,
+)
 from uploader.providers import imgur_auth
 from uploader.providers.base import (
     RECOVERED,
@@ -120,7 +127,9 @@ class ImgurProvider:
             max_video_size=int(self.profile.option("max_video_size", 200 * MiB)),
         )
 
-    def upload(self, image: ImageFile, options: UploadOptions, *, pending: int = 1) -> UploadResult:
+    def upload(
+        self, image: ImageFile, options: UploadOptions, *, pending: Pending = 1
+    ) -> UploadResult:
         return self._authed(lambda: self._upload(image, options, pending))
 
     def info(self, media_id: str) -> MediaInfo:
@@ -134,7 +143,7 @@ class ImgurProvider:
         imgur_id(ref, self.profile.base_url)
         return self._authed(lambda: self._delete(ref))
 
-    def _upload(self, image: ImageFile, options: UploadOptions, pending: int) -> UploadResult:
+    def _upload(self, image: ImageFile, options: UploadOptions, pending: Pending) -> UploadResult:
         check_limits(image, self.limits(), self.display_name)
         field = "video" if image.mime_type.startswith("video/") else "image"
         data = {"type": "file", "name": image.filename}

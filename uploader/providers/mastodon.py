@@ -24,7 +24,14 @@ from uploader.errors import (
 )
 from uploader.http.cache import cached_get
 from uploader.http.translate import json_body
-from uploader.models import BucketUpdate, ImageFile, MediaInfo, UploadOptions, UploadResult
+from uploader.models import (
+    BucketUpdate,
+    ImageFile,
+    MediaInfo,
+    Pending,
+    UploadOptions,
+    UploadResult,
+)
 from uploader.providers.base import (
     Limits,
     ProviderContext,
@@ -128,7 +135,9 @@ class MastodonProvider:
             self._limits = limits_from_instance(response, Limits(MIME_TYPES, image, video))
         return self._limits
 
-    def upload(self, image: ImageFile, options: UploadOptions, *, pending: int = 1) -> UploadResult:
+    def upload(
+        self, image: ImageFile, options: UploadOptions, *, pending: Pending = 1
+    ) -> UploadResult:
         """``POST /api/v2/media`` (description = alt text), waiting out processing; with
         ``options.post``, publish it in a status too. The printed link is the media URL.
         """

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from uploader.errors import RateLimitError
-from uploader.models import BucketUpdate
+from uploader.models import BucketUpdate, Pending
 from uploader.ratelimit import owner as owners
 from uploader.ratelimit.bucket import (
     BucketSpec,
@@ -186,7 +186,7 @@ class RateLimiter:
 
     # -- acquire -------------------------------------------------------------------------
 
-    def acquire(self, costs: Mapping[str, int], *, pending: int = 1) -> Reservation:
+    def acquire(self, costs: Mapping[str, int], *, pending: Pending = 1) -> Reservation:
         """Reserve ``costs`` (bucket -> credits) in every bucket, or wait, pace or raise.
 
         Unknown bucket names are ignored and zero costs always pass. ``pending`` is how many
@@ -200,6 +200,8 @@ class RateLimiter:
             return Reservation(os.urandom(12).hex(), ())
         waited = 0.0
         for _ in range(MAX_LOOPS):
+            # Asked again each time round: while this send waits, others of the batch go.
+            left = max(1, pending() if callable(pending) else pending)
             with self._transaction() as state:
                 now = self.clock()
                 if (
@@ -209,7 +211,7 @@ class RateLimiter:
                 ):
                     self._refresh(state, wanted)
                     now = self.clock()
-                block, pace_until, intervals = self._check(state, wanted, max(1, pending), now)
+                block, pace_until, intervals = self._check(state, wanted, left, now)
                 # Credits held by this limiter's requests in flight in other threads
                 # (other files of the batch) come back within seconds: wait for them
                 # whatever the policy.

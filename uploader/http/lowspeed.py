@@ -9,10 +9,11 @@ plus the answer body read; waiting for the answer counts as no progress, as in c
 httpx has no such option, so :func:`send` does it around ``Client.send``: the request
 body is a :class:`MeteredBody` (re-cut into small pieces, so progress is seen often),
 the answer is read through a :class:`MeteredAnswer`, and each piece checks the rule on
-the injected clock (tests are exact). A :class:`Watchdog` thread checks it too, for the
-reads and writes that do not return (the answer's headers, a socket that drains slowly),
-and cuts the connection's socket (``shutdown``, which wakes a blocked ``recv``/``send``);
-the sockets are learnt from httpcore's public ``trace`` extension as connections open.
+the injected clock (tests are exact). A :class:`~uploader.http.watchdog.Watchdog` checks
+it too, for the reads and writes that do not return (the answer's headers, a socket that
+drains slowly), and cuts the connection's socket (``shutdown``, which wakes a blocked
+``recv``/``send``); the sockets are learnt from httpcore's public ``trace`` extension as
+connections open.
 
 Imported lazily by the session (it imports httpx).
 """
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from uploader.http.client import LowSpeed, import_httpx
+from uploader.http.watchdog import Watchdog
 
 import_httpx()  # before httpx itself: without its command-line extra (start-up)
 import httpcore  # noqa: E402
@@ -246,33 +248,6 @@ class MeteredAnswer(httpx.SyncByteStream):
 
     def close(self) -> None:
         self.inner.close()
-
-
-class Watchdog:
-    """A thread that checks the rule every ``interval`` seconds while a request is in
-    flight, and calls ``cut`` once when it is broken."""
-
-    def __init__(self, meter: SpeedMeter, cut: Callable[[], None], interval: float) -> None:
-        self.meter = meter
-        self.cut = cut
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="uploader-lowspeed", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            if self.meter.too_slow(self.meter.clock()):
-                self.meter.tripped = True
-                self.cut()
-                return
-
-    def __enter__(self) -> Watchdog:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 class Attempt:

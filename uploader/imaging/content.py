@@ -37,8 +37,11 @@ def fingerprint(image: ImageFile) -> ImageFile:
     try:
         with image.source.open("rb") as stream:
             if image.size <= HOLD_LIMIT:
-                # One byte more than expected tells a file that grew since it was checked.
-                held = stream.read(HOLD_LIMIT + 1)
+                # One byte more than expected tells a file that grew since it was checked
+                # (asking for the limit itself costs a 32 MiB buffer per file: 0.3 ms).
+                held = stream.read(image.size + 1)
+                if len(held) > image.size:
+                    held += stream.read(HOLD_LIMIT + 1 - len(held))
                 if len(held) > HOLD_LIMIT:
                     held = None
                     stream.seek(0)

@@ -3,12 +3,15 @@
 --files PNGs of --size bytes each go to the target, with --latency seconds added to every
 answer (default: 0.05 and 0, one table each), by:
 
-- ``uploader upload`` of them all in one process (sequential; with ``-j N`` too when the
-  installed CLI has ``--jobs``: found in ``uploader upload --help``);
+- ``uploader upload`` of them all in one process (sequential: ``-j 1``; with ``-j 8`` too
+  when the installed CLI has ``--jobs``: found in ``uploader upload --help``);
 - 8 ``uploader upload`` processes at once, each a slice of the files, sharing the limiter
   state as they do for a user;
 - ``curl -Z --parallel-max 8`` (one curl, every file a transfer);
-- ``xargs -P8 curl`` (one curl per file, 8 at a time).
+- ``xargs -P8 curl`` (one curl per file, 8 at a time);
+- bare httpx: one Python process, one ``httpx.Client``, 8 threads each posting a file's
+  bytes (no limiter, history or checks): the ceiling of any client that sends from Python
+  threads through httpx, as ``uploader upload -j 8`` does.
 
 Each figure is files / wall seconds, median of --runs; every uploader run gets a fresh
 state, history and cache (a hermetic XDG tree). Then the paced case: --paced-files files
@@ -26,6 +29,7 @@ import argparse
 import math
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +41,21 @@ from benchmarks.target import Target
 from tests.support.images import write_sized_png
 
 PARALLEL = 8
+# The floor of a Python client: httpx alone, N threads over one client, nothing else.
+_BARE_HTTPX = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+import httpx
+url, jobs, paths = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+client = httpx.Client(limits=httpx.Limits(max_connections=jobs))
+def one(path):
+    with open(path, "rb") as stream:
+        data = stream.read()
+    files = {"image": ("a.png", data, "image/png")}
+    client.post(url, files=files, headers={"Authorization": "Client-ID bench"}).raise_for_status()
+with ThreadPoolExecutor(jobs) as pool:
+    list(pool.map(one, paths))
+"""
 
 
 def _config(root: Path, base_url: str) -> Path:
@@ -107,6 +126,9 @@ class Bench:
             args.append(f"{url}/3/image")
         _run(args)
 
+    def bare_httpx(self, url: str, files: Sequence[str]) -> None:
+        _run([sys.executable, "-c", _BARE_HTTPX, f"{url}/3/image", str(PARALLEL), *files])
+
     def xargs_curl(self, url: str, files: Sequence[str]) -> None:
         command = [
             "xargs",
@@ -136,7 +158,7 @@ def _timed(action: Callable[[], None]) -> float:
 def throughput(bench: Bench, latency: float, runs: int, jobs: bool) -> None:
     files = bench.files
     modes: dict[str, Callable[[str], None]] = {
-        "uploader upload (sequential)": lambda url: bench.uploader(url, files),
+        "uploader upload (sequential)": lambda url: bench.uploader(url, files, 1 if jobs else None),
     }
     if jobs:
         modes[f"uploader upload -j {PARALLEL}"] = lambda url: bench.uploader(url, files, PARALLEL)
@@ -144,6 +166,7 @@ def throughput(bench: Bench, latency: float, runs: int, jobs: bool) -> None:
     if bench.curl:
         modes[f"curl -Z --parallel-max {PARALLEL}"] = lambda url: bench.curl_parallel(url, files)
         modes[f"xargs -P{PARALLEL} curl"] = lambda url: bench.xargs_curl(url, files)
+    modes[f"bare httpx, {PARALLEL} threads"] = lambda url: bench.bare_httpx(url, files)
     rates: dict[str, list[float]] = {name: [] for name in modes}
     with Target(latency=latency) as target:
         for _ in range(runs):  # interleaved, so that machine noise hits every mode alike
@@ -161,6 +184,9 @@ def throughput(bench: Bench, latency: float, runs: int, jobs: bool) -> None:
         curl = median(rates[f"curl -Z --parallel-max {PARALLEL}"])
         label = best if best in rates else "uploader upload (sequential)"
         print(f"  {label} / curl -Z = {ours / curl:.2f}")
+        bare = median(rates[f"bare httpx, {PARALLEL} threads"])
+        print(f"  {label} / bare httpx = {ours / bare:.2f}", end="; ")
+        print(f"bare httpx / curl -Z = {bare / curl:.2f}")
 
 
 def paced(bench: Bench, args: argparse.Namespace, jobs: bool) -> None:

@@ -1,0 +1,190 @@
+"""Metadata stripped without re-encoding (issue 15): what to send of a file, as a plan.
+
+A photo carries its GPS position, camera serial and time in EXIF/XMP; a screenshot tool
+writes its name and the user's host into PNG text chunks. :func:`plan_strip` walks a
+file's container structure (never its pixel data) and returns a :class:`Plan`: the byte
+ranges of the file to send, in order, with a few small replacement pieces (a minimal EXIF
+holding only a JPEG's orientation, a WebP's fixed headers). The decoded pixels are those of
+the original; :func:`stream` then reads the ranges from the file, so a large file is never
+held whole.
+
+- JPEG (:mod:`uploader.imaging.strip_jpeg`): APPn segments of EXIF, XMP, IPTC/Photoshop
+  and others, and comments, go; JFIF, ICC profiles and Adobe's colour transform stay.
+- PNG: ``eXIf``, ``tEXt``, ``zTXt``, ``iTXt`` and ``tIME`` go; colour chunks (``iCCP``,
+  ``sRGB``, ``gAMA``, ``cHRM``) and everything else stay.
+- WebP: ``EXIF`` and ``XMP `` chunks go, with the VP8X flags and the RIFF size fixed.
+
+Other types (GIF, video, HEIC/AVIF) are sent as they are: :func:`plan_strip` says so by
+returning None, as it does for a file with nothing to remove. A file whose structure cannot
+be followed raises :class:`StripError` (before anything is sent).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterator
+from typing import BinaryIO, NamedTuple
+
+# A piece of the body: a range of the file (offset, length), or bytes made here.
+Piece = tuple[int, int] | bytes
+
+HANDLED = ("image/jpeg", "image/png", "image/webp")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_DROPPED = frozenset({b"eXIf", b"tEXt", b"zTXt", b"iTXt", b"tIME"})
+# Image data: large, never metadata; their checksums are not checked (a pass over pixels).
+PNG_DATA = frozenset({b"IDAT", b"fdAT"})
+MAX_CHUNKS = 1_000_000  # more is no PNG a camera or a screenshot tool writes
+WEBP_DROPPED = frozenset({b"EXIF", b"XMP "})
+VP8X_EXIF, VP8X_XMP = 0x08, 0x04
+
+
+class StripError(ValueError):
+    """The file's structure cannot be followed: ``str()`` says where, in a few words."""
+
+
+class Plan(NamedTuple):
+    """What to send instead of the file: ``pieces`` in order, ``size`` bytes in all, and
+    the kinds of metadata removed (``EXIF``, ``XMP``, ``tEXt``...), in file order."""
+
+    pieces: tuple[Piece, ...]
+    size: int
+    removed: tuple[str, ...]
+
+
+def plan_strip(fh: BinaryIO, mime: str, size: int) -> Plan | None:
+    """The plan for the open file ``fh`` (``size`` bytes, sniffed as ``mime``), or None when
+    it is sent as it is (a type not handled here, or no metadata in it)."""
+    if mime == "image/png":
+        return _png(fh, size)
+    if mime == "image/webp":
+        return _webp(fh, size)
+    if mime == "image/jpeg":
+        from uploader.imaging.strip_jpeg import plan_jpeg
+
+        return plan_jpeg(fh, size)
+    return None
+
+
+def make_plan(kept: list[Piece], removed: list[str]) -> Plan | None:
+    """A :class:`Plan` of ``kept`` (adjacent file ranges merged), None when nothing went."""
+    if not removed:
+        return None
+    merged: list[Piece] = []
+    for piece in kept:
+        if not (piece[1] if isinstance(piece, tuple) else piece):
+            continue  # empty
+        last = merged[-1] if merged else None
+        if isinstance(piece, tuple) and isinstance(last, tuple) and sum(last) == piece[0]:
+            merged[-1] = (last[0], last[1] + piece[1])
+        elif isinstance(piece, bytes) and isinstance(last, bytes):
+            merged[-1] = last + piece
+        else:
+            merged.append(piece)
+    total = sum(p[1] if isinstance(p, tuple) else len(p) for p in merged)
+    return Plan(tuple(merged), total, tuple(removed))
+
+
+def stream(fh: BinaryIO, plan: Plan, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The body the plan describes, read from ``fh`` in pieces of at most ``chunk`` bytes.
+
+    Raises :class:`StripError` when the file is shorter than the plan (it changed)."""
+    for piece in plan.pieces:
+        if isinstance(piece, bytes):
+            yield piece
+            continue
+        offset, left = piece
+        fh.seek(offset)
+        while left > 0:
+            data = fh.read(min(chunk, left))
+            if not data:
+                raise StripError("the file got shorter while being sent")
+            left -= len(data)
+            yield data
+
+
+def read_exact(fh: BinaryIO, offset: int, count: int, what: str) -> bytes:
+    fh.seek(offset)
+    data = fh.read(count)
+    if len(data) != count:
+        raise StripError(f"{what} runs past the end of the file")
+    return data
+
+
+# -- PNG ---------------------------------------------------------------------------------------
+
+
+def _png(fh: BinaryIO, size: int) -> Plan | None:
+    if read_exact(fh, 0, 8, "the signature") != PNG_SIGNATURE:
+        raise StripError("no PNG signature")
+    kept: list[Piece] = [(0, 8)]
+    removed: list[str] = []
+    offset = 8
+    for _ in range(MAX_CHUNKS):
+        if offset == size:
+            raise StripError("no IEND chunk")
+        length, kind = struct.unpack(">I4s", read_exact(fh, offset, 8, "a chunk header"))
+        if not kind.isalpha():
+            raise StripError(f"a chunk type that is not letters at byte {offset}")
+        end = offset + 12 + length
+        if end > size:
+            raise StripError(f"the {_name(kind)} chunk at byte {offset} runs past the end")
+        if kind not in PNG_DATA and kind not in PNG_DROPPED:
+            data = read_exact(fh, offset + 4, 4 + length + 4, "a chunk")
+            if zlib.crc32(data[:-4]) != int.from_bytes(data[-4:], "big"):
+                raise StripError(f"the {_name(kind)} chunk at byte {offset}: wrong checksum")
+        if kind in PNG_DROPPED:
+            removed.append(_name(kind))
+        else:
+            kept.append((offset, end - offset))
+        offset = end
+        if kind == b"IEND":
+            kept.append((offset, size - offset))  # anything after IEND goes as it was
+            return make_plan(kept, removed)
+    raise StripError(f"more than {MAX_CHUNKS} chunks")
+
+
+def _name(kind: bytes) -> str:
+    return kind.decode("ascii", "replace")
+
+
+# -- WebP --------------------------------------------------------------------------------------
+
+
+def _webp(fh: BinaryIO, size: int) -> Plan | None:
+    head = read_exact(fh, 0, 12, "the RIFF header")
+    if head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+        raise StripError("no RIFF/WEBP header")
+    riff_end = 8 + int.from_bytes(head[4:8], "little")
+    if riff_end > size or riff_end < 12:
+        raise StripError("the RIFF size does not match the file")
+    kept: list[Piece] = []
+    removed: list[str] = []
+    vp8x: int | None = None  # index in kept of the VP8X chunk, replaced by bytes
+    offset = 12
+    while offset < riff_end:
+        kind, length = struct.unpack("<4sI", read_exact(fh, offset, 8, "a chunk header"))
+        end = offset + 8 + length + (length & 1)
+        if end > riff_end:
+            raise StripError(f"the {_name(kind)!r} chunk at byte {offset} runs past the end")
+        if kind in WEBP_DROPPED:
+            removed.append(_name(kind).strip())
+        elif kind == b"VP8X":
+            if length < 10:
+                raise StripError("a VP8X chunk shorter than 10 bytes")
+            vp8x = len(kept)
+            kept.append(read_exact(fh, offset, end - offset, "the VP8X chunk"))
+        else:
+            kept.append((offset, end - offset))
+        offset = end
+    if not removed:
+        return None
+    if vp8x is not None:
+        chunk = kept[vp8x]
+        assert isinstance(chunk, bytes)
+        flags = chunk[8] & ~(VP8X_EXIF | VP8X_XMP)
+        kept[vp8x] = chunk[:8] + bytes([flags]) + chunk[9:]
+    body = sum(p[1] if isinstance(p, tuple) else len(p) for p in kept)
+    header = b"RIFF" + (body + 4).to_bytes(4, "little") + b"WEBP"
+    trailer: list[Piece] = [(riff_end, size - riff_end)] if size > riff_end else []
+    return make_plan([header, *kept, *trailer], removed)

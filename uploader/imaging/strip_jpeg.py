@@ -1,0 +1,144 @@
+"""A JPEG's metadata segments, found and dropped (see :mod:`uploader.imaging.strip`).
+
+The segments before the first scan (SOS) are walked by their lengths; the scan data and
+whatever follows it are sent as they are (the pixels are never touched). Kept: JFIF
+(APP0), ICC profiles (APP2 ``ICC_PROFILE``) and Adobe's colour transform (APP14, which
+decoders need for CMYK and YCCK), and every non-APPn segment (tables, frame header).
+Dropped: every other APPn segment (EXIF, XMP and extended XMP, MPF, IPTC/Photoshop,
+FlashPix, maker data, JUMBF) and comments. A photo whose EXIF orientation is not 1 gets a
+minimal EXIF in place of the old one, holding only the orientation, so that it is not shown
+rotated.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO
+
+from uploader.imaging.strip import Piece, Plan, StripError, make_plan, read_exact
+
+SOI, SOS, EOI, COM = 0xD8, 0xDA, 0xD9, 0xFE
+APP0, APP1, APP2, APP14, APP15 = 0xE0, 0xE1, 0xE2, 0xEE, 0xEF
+EXIF_HEADER = b"Exif\x00\x00"
+MAX_SEGMENTS = 100_000
+ORIENTATION_TAG = 0x0112
+
+# Which APPn segments stay, by the signature their payload starts with.
+KEPT_APP = {APP0: (b"JFIF\x00",), APP2: (b"ICC_PROFILE\x00",), APP14: (b"Adobe",)}
+# What a dropped segment is called in the plan (-v, the JSON record), by signature.
+NAMES = (
+    (b"Exif\x00", "EXIF"),
+    (b"http://ns.adobe.com/xap/1.0/\x00", "XMP"),
+    (b"http://ns.adobe.com/xmp/extension/\x00", "XMP"),
+    (b"Photoshop 3.0\x00", "IPTC"),
+    (b"MPF\x00", "MPF"),
+)
+
+
+def plan_jpeg(fh: BinaryIO, size: int) -> Plan | None:
+    """The plan for a JPEG (see the module docstring); None when it has no metadata."""
+    if read_exact(fh, 0, 2, "the start marker") != b"\xff\xd8":
+        raise StripError("no JPEG start marker")
+    kept: list[Piece] = [(0, 2)]
+    removed: list[str] = []
+    orientation = 1
+    exif_at: int | None = None  # where in ``kept`` a minimal EXIF would go
+    offset = 2
+    for _ in range(MAX_SEGMENTS):
+        marker, offset = _marker(fh, offset, size)
+        if marker in (SOS, EOI):
+            kept.append((offset - 2, size - offset + 2))  # the scans and what follows
+            if orientation != 1 and exif_at is not None:
+                kept.insert(exif_at, minimal_exif(orientation))
+            return make_plan(kept, removed)
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # stand-alone: no length
+            kept.append((offset - 2, 2))
+            continue
+        length = int.from_bytes(read_exact(fh, offset, 2, "a segment length"), "big")
+        end = offset + length
+        if length < 2 or end > size:
+            raise StripError(f"the segment at byte {offset - 2} runs past the end")
+        if marker == COM or (APP0 <= marker <= APP15 and not _kept_app(fh, marker, offset)):
+            payload = read_exact(fh, offset + 2, min(length - 2, 64), "a segment")
+            name = _segment_name(marker, payload)
+            removed.append(name)
+            if name == "EXIF" and exif_at is None:
+                exif_at = len(kept)
+                whole = read_exact(fh, offset + 2, length - 2, "the EXIF segment")
+                orientation = exif_orientation(whole[len(EXIF_HEADER) :])
+        else:
+            kept.append((offset - 2, length + 2))
+        offset = end
+    raise StripError(f"more than {MAX_SEGMENTS} segments before the image data")
+
+
+def _marker(fh: BinaryIO, offset: int, size: int) -> tuple[int, int]:
+    """The next marker at ``offset`` (fill bytes skipped) and the offset after it."""
+    if read_exact(fh, offset, 1, "a marker") != b"\xff":
+        raise StripError(f"no segment marker at byte {offset}")
+    offset += 1
+    while True:
+        byte = read_exact(fh, offset, 1, "a marker")[0]
+        offset += 1
+        if byte != 0xFF:
+            break
+        if offset >= size:
+            raise StripError("fill bytes run to the end of the file")
+    if byte in (0x00, SOI):
+        raise StripError(f"an invalid marker at byte {offset - 2}")
+    return byte, offset
+
+
+def _kept_app(fh: BinaryIO, marker: int, offset: int) -> bool:
+    signatures = KEPT_APP.get(marker)
+    if not signatures:
+        return False
+    longest = max(len(s) for s in signatures)
+    fh.seek(offset + 2)
+    head = fh.read(longest)
+    return any(head.startswith(s) for s in signatures)
+
+
+def _segment_name(marker: int, payload: bytes) -> str:
+    if marker == COM:
+        return "comment"
+    for signature, name in NAMES:
+        if payload.startswith(signature):
+            return name
+    return f"APP{marker - APP0}"
+
+
+def exif_orientation(tiff: bytes) -> int:
+    """The orientation (1..8) in an EXIF block's TIFF structure; 1 when there is none or
+    it cannot be read (a damaged EXIF is dropped like any other)."""
+    if len(tiff) < 8 or tiff[:4] not in (b"II*\x00", b"MM\x00*"):
+        return 1
+    order = "<" if tiff[:2] == b"II" else ">"
+    (ifd,) = struct.unpack_from(order + "I", tiff, 4)
+    if ifd + 2 > len(tiff):
+        return 1
+    (count,) = struct.unpack_from(order + "H", tiff, ifd)
+    for index in range(count):
+        at = ifd + 2 + 12 * index
+        if at + 12 > len(tiff):
+            return 1
+        tag, kind, number = struct.unpack_from(order + "HHI", tiff, at)
+        if tag == ORIENTATION_TAG:
+            if kind != 3 or number != 1:
+                return 1
+            (value,) = struct.unpack_from(order + "H", tiff, at + 8)
+            return value if 1 <= value <= 8 else 1
+    return 1
+
+
+def minimal_exif(orientation: int) -> bytes:
+    """An APP1 segment holding an EXIF with the orientation tag and nothing else."""
+    tiff = (
+        b"MM\x00*"
+        + struct.pack(">I", 8)  # IFD0 right after the header
+        + struct.pack(">H", 1)  # one entry
+        + struct.pack(">HHIH2x", ORIENTATION_TAG, 3, 1, orientation)
+        + struct.pack(">I", 0)  # no next IFD
+    )
+    payload = EXIF_HEADER + tiff
+    return b"\xff" + bytes([APP1]) + struct.pack(">H", len(payload) + 2) + payload

@@ -113,6 +113,7 @@ def test_upload_stores_the_exact_bytes_and_answers_the_image_model(tmp_path: Pat
                 "description": "D",
                 "auth": "Client-ID",
                 "provider": "imgur",
+                "metadata": [],
             }
         ]
         assert (tmp_path / "imgur" / image["id"]).read_bytes() == data

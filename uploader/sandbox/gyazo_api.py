@@ -26,6 +26,7 @@ from uploader.sandbox.exchange import Clock, bearer_token
 from uploader.sandbox.filetypes import file_dimensions, sniff
 from uploader.sandbox.knobs import SandboxConfig
 from uploader.sandbox.links import file_response
+from uploader.sandbox.metadata import metadata_of
 from uploader.sandbox.multipart import MultipartError, boundary_of, parse
 from uploader.sandbox.oauth_apps import TokenBook
 from uploader.sandbox.server import SandboxRequest, SandboxResponse
@@ -144,6 +145,7 @@ class GyazoState:
                     "description": i["desc"],
                     "auth": "Bearer",
                     "provider": "gyazo",
+                    "metadata": i["metadata"],
                 }
                 for i in self.images.values()
             ]
@@ -243,6 +245,7 @@ class GyazoUploadEmulator(_GyazoHost):
             "at": now,
             "path": str(target),
             "dimensions": file_dimensions(target, part.head),
+            "metadata": metadata_of(target, mime),
         }
         with self.state.lock:
             self.state.images[image_id] = image

@@ -43,6 +43,7 @@ from uploader.sandbox.imgur_shapes import (
 from uploader.sandbox.imgur_upload import Refusal, read_form, receive
 from uploader.sandbox.knobs import SandboxConfig
 from uploader.sandbox.links import file_response
+from uploader.sandbox.metadata import metadata_of
 from uploader.sandbox.multipart import Form, StoredPart
 from uploader.sandbox.server import SandboxRequest, SandboxResponse
 
@@ -283,6 +284,7 @@ class ImgurEmulator:
                 seq=self.seq,
                 album=form.fields.get("album"),
                 stored_at=now,
+                metadata=tuple(metadata_of(target, mime)),
             )
             self.images[image_id] = image
             self.by_deletehash[deletehash] = image_id

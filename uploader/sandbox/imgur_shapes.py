@@ -151,6 +151,7 @@ class StoredImage:
     seq: int
     album: str | None = None
     stored_at: float = 0.0  # the sandbox clock's reading when stored (listing_lag)
+    metadata: tuple[str, ...] = ()  # what metadata the file still carried (metadata.py)
 
     def summary(self) -> dict[str, Any]:
         """The ``/_sandbox/uploads`` entry."""
@@ -165,6 +166,7 @@ class StoredImage:
             "description": self.description,
             "auth": self.auth,
             "provider": "imgur",
+            "metadata": list(self.metadata),
         }
 
 

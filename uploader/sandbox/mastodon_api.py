@@ -29,6 +29,7 @@ from uploader.sandbox.filetypes import dimensions, sniff
 from uploader.sandbox.knobs import SandboxConfig
 from uploader.sandbox.mastodon_shapes import media_file, media_model
 from uploader.sandbox.mastodon_statuses import status_answer
+from uploader.sandbox.metadata import metadata_of
 from uploader.sandbox.multipart import MultipartError, boundary_of, parse
 from uploader.sandbox.oauth_apps import TokenBook
 from uploader.sandbox.server import SandboxRequest, SandboxResponse
@@ -108,6 +109,7 @@ class MastodonEmulator:
                     "description": m["description"],
                     "auth": "Bearer",
                     "provider": "mastodon",
+                    "metadata": m["metadata"],
                 }
                 for m in self.media.values()
             ]
@@ -293,6 +295,7 @@ class MastodonEmulator:
                 "status_id": None,
                 "file_name": secrets.token_hex(8),  # Paperclip's random file name
                 "dimensions": dimensions(part.head),
+                "metadata": metadata_of(target, mime),
                 "focus": {"x": float(focus_x or 0), "y": float(focus_y or 0)},
                 "ready_at": self.clock()
                 + (self.config.mastodon_processing_seconds if queued else 0.0),

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 # Screenshots are well under this; at most one such file is held per upload in progress.
 HOLD_LIMIT = 32 * 1024 * 1024
-# The hash pass reads into one reused buffer of this size (hashlib hashes it without the GIL).
+# The hash pass reads this much at a time (hashlib hashes it without holding the GIL).
 CHUNK = 1 << 20
 # Times this close to the moment they were read do not prove a later write would change them.
 SETTLE_NS = 2_000_000_000
@@ -87,12 +87,12 @@ def _hash_stream(
 
     before = os.fstat(stream.fileno())
     read_at = time.time_ns()
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
     size = 0
-    while count := stream.readinto(buffer):
-        digest.update(view[:count] if count < CHUNK else buffer)
-        size += count
+    # A fresh bytes object per read measured cheaper than ``readinto`` one reused buffer
+    # (0.25 s more system time for 500 MB in the whole upload: BENCHMARKS.md).
+    while chunk := stream.read(CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
     after = os.fstat(stream.fileno())
     if stamp_of(before) != stamp_of(after) or size != after.st_size:
         raise InputFileError(f"{image.label}: the file changed while being read", hint=HINT)
@@ -126,7 +126,7 @@ class SentFile:
         self.raw = raw
         self.size = image.size
         at_open = stamp_of(os.fstat(raw.fileno()))
-        if image.stamp is not None and at_open != image.stamp:
+        if at_open[0] != self.size or image.stamp not in (None, at_open):
             self._changed()
         # Without a stamp from the hash pass (no history, or times too recent to tell),
         # the file must at least stay as it was when opened.

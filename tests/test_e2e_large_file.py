@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,12 @@ def _rows(env: dict[str, str]) -> list[dict[str, Any]]:
     path = Path(env["XDG_DATA_HOME"]) / "uploader" / "history.sqlite3"
     if not path.exists():
         return []
-    with sqlite3.connect(path, timeout=30) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(row) for row in db.execute("SELECT * FROM uploads ORDER BY rowid")]
+    try:
+        with closing(sqlite3.connect(path, timeout=30)) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(row) for row in db.execute("SELECT * FROM uploads ORDER BY rowid")]
+    except sqlite3.OperationalError:  # created, its schema not written yet
+        return []
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:

@@ -71,7 +71,7 @@ def test_a_large_upload_killed_mid_send_is_recognised_by_the_rerun(
             stderr=subprocess.DEVNULL,
         )
         try:
-            for _ in range(600):  # the pending row is committed just before the body goes
+            for _ in range(3000):  # the pending row is committed just before the body goes
                 if victim.poll() is not None or _rows(hermetic_env):
                     break
                 time.sleep(0.02)

@@ -279,3 +279,33 @@ def test_a_file_changed_during_the_hash_pass_is_refused_before_any_request(
     assert f"error: {image}: the file changed while being read\n" in result.stderr
     assert posts(server) == []
     assert not (_data_home() / "uploader" / "history.sqlite3").exists() or not _rows(_data_home())
+
+
+def test_in_a_batch_only_the_changed_file_fails(
+    tmp_path: Path, server: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images = [write_sized_png(tmp_path / f"{n}.png", SIZE, seed=10 + n) for n in range(3)]
+    change = _rewrite(images[1], "same-size")
+    real = content.SentFile.read
+
+    def read(self: content.SentFile, count: int = -1) -> bytes:
+        data = real(self, count)
+        if self.image.source == images[1] and self.tell() == len(data):
+            change()  # after the first read of the second file
+        return data
+
+    monkeypatch.setattr(content.SentFile, "read", read)
+    config = write_config(tmp_path / "c.toml", server.base_url)
+    args = ["--config", str(config), "upload", "-j", "1", "-f", "json", *map(str, images)]
+    result = invoke(args)
+    assert result.exit_code == ExitCode.PARTIAL
+    records = json_lines(result.stdout)
+    assert [r["status"] for r in records] == ["uploaded", "failed", "uploaded"]
+    assert "the file changed while being sent" in records[1]["error"]
+    assert sorted(u["sha256"] for u in server.uploads()) == sorted(_sha(images[n]) for n in (0, 2))
+    rows = _rows(_data_home())
+    assert [r["status"] for r in sorted(rows, key=lambda r: r["path"])] == [
+        "uploaded",
+        "failed",
+        "uploaded",
+    ]

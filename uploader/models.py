@@ -23,7 +23,9 @@ class ImageFile:
     (``-`` for stdin); ``filename`` is the name sent to the provider. ``sha256`` is the
     content's digest once it was read for the history, and ``data`` those very bytes when
     the file was small enough to hold: the upload then sends them rather than reading the
-    file a second time (``imaging/content.py``).
+    file a second time (``imaging/content.py``). ``stamp`` is what ``fstat`` said of a
+    larger file once it was hashed (size, times, inode): the upload, streamed from disk,
+    checks that the file it sends is still that one (``imaging/content.py: open_sent``).
     """
 
     source: Path
@@ -33,6 +35,7 @@ class ImageFile:
     mime_type: str
     sha256: str | None = None
     data: bytes | None = None
+    stamp: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters

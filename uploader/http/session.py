@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from uploader.errors import InterruptedRunError
+from uploader.errors import InputFileError, InterruptedRunError
 from uploader.http.client import LowSpeed, import_httpx
 from uploader.http.translate import network_error, too_large_error, too_slow_error, was_sent
 from uploader.ratelimit.limiter import Refusal
@@ -158,6 +158,12 @@ class ApiSession:
         except KeyboardInterrupt:
             if limiter and reservation is not None:
                 limiter.settle(reservation, ())  # it may have been counted
+            raise
+        except InputFileError:
+            # The body's file changed while it was sent (imaging/content.py): the body was
+            # cut before its end, so the server never got a whole request.
+            if limiter and reservation is not None:
+                limiter.release(reservation)
             raise
         except httpx_mod.HTTPError as exc:
             sent = was_sent(exc)

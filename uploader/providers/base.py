@@ -22,6 +22,7 @@ from uploader.auth.credentials import Credential, resolve_secret
 from uploader.errors import AuthError, InputFileError
 from uploader.http.client import LowSpeed
 from uploader.http.session import ApiSession, RefusalReader, UpdatesParser
+from uploader.imaging.content import open_sent
 from uploader.ratelimit.headers import retry_after_seconds, wait_hint_seconds
 from uploader.ratelimit.limiter import Refusal
 
@@ -186,11 +187,12 @@ def post_file(
     costs: Mapping[str, int],
     pending: Pending,
 ) -> httpx.Response:
-    """POST ``image`` as multipart ``field``, streamed from disk (httpx reads the open file
-    in pieces of ``http.client.UPLOAD_READ``: the file is never read whole into memory), or
-    the bytes already read to hash it (``imaging/content.py``: the bytes hashed are the
-    bytes sent), handed to httpx as they are (no copy). Either way httpx knows the size, so
-    the request has a Content-Length (no chunked encoding)."""
+    """POST ``image`` as multipart ``field``, streamed from disk (httpx reads the file in
+    pieces of ``http.client.UPLOAD_READ``: never whole into memory; through
+    ``imaging/content.py: open_sent``, which sends exactly the size hashed and cuts the
+    body short when the file is no longer the one hashed), or the bytes already read to hash
+    it, handed to httpx as they are (no copy). Either way the bytes hashed are the bytes
+    sent, and httpx knows the size: the request has a Content-Length (no chunked encoding)."""
 
     def send(body: IO[bytes] | bytes) -> httpx.Response:
         return session.request(
@@ -205,8 +207,8 @@ def post_file(
 
     if image.data is not None:
         return send(image.data)
-    with image.source.open("rb") as stream:
-        return send(stream)
+    with open_sent(image) as stream:
+        return send(stream)  # type: ignore[arg-type]  # read, seek, tell: all httpx uses
 
 
 def bearer_credential(

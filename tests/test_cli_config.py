@@ -101,6 +101,7 @@ def test_show_prints_the_file_with_secrets_masked(tmp_path: Path) -> None:
         "retry_ambiguous": False,
         "skip_existing": False,
         "history": True,
+        "strip_metadata": True,
         "jobs": 4,
         "connect_timeout": 10.0,
         "read_timeout": 60.0,

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 
-from uploader.imaging.strip import Plan, StripError, plan_strip, stream
+from uploader.imaging.strip import StripError, plan_strip, stream
 from uploader.imaging.strip_jpeg import exif_orientation, minimal_exif
+from uploader.models import Plan
 
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF>GPSSECRET</rdf:RDF></x:xmpmeta>'
 SECRETS = (b"SecretCam", b"SERIAL12345", b"GPSSECRET", b"my comment", b"myhost")
@@ -273,3 +274,30 @@ def _text_info() -> object:
     info = PngImagePlugin.PngInfo()
     info.add_text("Software", "shooter on myhost")
     return info
+
+
+def test_a_large_private_chunk_is_walked_past_not_read(tmp_path: Path) -> None:
+    """Only the small chunks kept are checked against their checksum: a data chunk of many
+    MB is never read whole (the memory target of a 500 MB upload)."""
+    from uploader.imaging import strip as strip_mod
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", "myhost")
+    original = _save(_picture(), "PNG", pnginfo=info)
+    big = b"\x00" * (strip_mod.CRC_CHECKED + 10)
+    original = _png_insert(original, b"prVt", big)
+    path = tmp_path / "big.png"
+    path.write_bytes(original)
+    reads: list[int] = []
+
+    class Counting(io.FileIO):
+        def read(self, size: int = -1) -> bytes:
+            reads.append(size)
+            data: bytes = super().read(size)
+            return data
+
+    with Counting(str(path), "rb") as fh:
+        plan = plan_strip(fh, "image/png", len(original))  # type: ignore[arg-type]
+    assert plan is not None
+    assert plan.removed == ("tEXt",)
+    assert max(reads) < strip_mod.CRC_CHECKED

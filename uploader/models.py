@@ -5,13 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 UploadStatus = Literal["uploaded", "existing", "skipped", "failed"]
 # How many sends a caller still has to make, this one included (the limiter's pacing), or a
 # function that counts them each time the limiter asks (a batch of several workers: the
 # count changes while a send waits for its turn).
 Pending = int | Callable[[], int]
+
+
+class Plan(NamedTuple):
+    """What to send instead of a whole file (metadata stripped, ``imaging/strip.py``):
+    ``pieces`` in order, each a range of the file (offset, length) or bytes made for it,
+    ``size`` bytes in all, and the kinds of metadata removed (``EXIF``, ``tEXt``...)."""
+
+    pieces: tuple[tuple[int, int] | bytes, ...]
+    size: int
+    removed: tuple[str, ...]
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
@@ -26,6 +36,9 @@ class ImageFile:
     file a second time (``imaging/content.py``). ``stamp`` is what ``fstat`` said of a
     larger file once it was hashed (size, times, inode): the upload, streamed from disk,
     checks that the file it sends is still that one (``imaging/content.py: open_sent``).
+    ``plan`` is what is sent instead of the whole file when metadata was stripped: ``size``
+    and ``sha256`` stay the file's (the history knows a file by its own bytes), and
+    :attr:`sent_size` is what the server gets.
     """
 
     source: Path
@@ -36,6 +49,12 @@ class ImageFile:
     sha256: str | None = None
     data: bytes | None = None
     stamp: tuple[int, ...] | None = None
+    plan: Plan | None = None
+
+    @property
+    def sent_size(self) -> int:
+        """The size of the body part the server gets (the file's, unless stripped)."""
+        return self.size if self.plan is None else self.plan.size
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
@@ -86,6 +105,7 @@ class UploadResult:
     error: str | None = None
     extra: tuple[tuple[str, str | int], ...] = field(default_factory=tuple)
     ambiguous: bool = False
+    stripped: bool = False  # metadata was removed from the bytes sent
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,8 @@ def result_record(result: UploadResult) -> dict[str, object]:
         "error": result.error,
         "ambiguous": result.ambiguous,
     }
+    if result.stripped:
+        record["stripped"] = True  # metadata was removed from the bytes sent
     for key, value in result.extra:
         record.setdefault(key, value)
     return record

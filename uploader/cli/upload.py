@@ -12,6 +12,7 @@ import click
 from uploader import output
 from uploader.cli import State, options
 from uploader.commands import upload as core
+from uploader.commands.pictures import Reencode
 from uploader.commands.runtime import retry_policy
 from uploader.config.settings import MAX_JOBS
 from uploader.errors import ExitCode, OutputError, UploaderError
@@ -102,6 +103,37 @@ from uploader.models import Selection, UploadOptions, UploadResult
     default=None,
     help="Record the upload in the local history (default from config: on).",
 )
+@click.option(
+    "--keep-metadata/--strip-metadata",
+    default=None,
+    envvar="UPLOADER_KEEP_METADATA",
+    show_envvar=True,
+    help="Send the file byte for byte, EXIF, GPS and XMP included (default from config: "
+    "JPEG, PNG and WebP are sent without their metadata, losslessly).",
+)
+@click.option(
+    "--max-dimension",
+    type=click.IntRange(min=1, max=100_000),
+    metavar="PX",
+    help="Re-encode pictures larger than PX on their longest side down to it (Pillow).",
+)
+@click.option(
+    "--convert",
+    type=click.Choice(["jpeg", "png", "webp"]),
+    help="Re-encode pictures as this type (Pillow; animations only as webp or png).",
+)
+@click.option(
+    "--quality",
+    type=click.IntRange(min=1, max=100),
+    metavar="Q",
+    help="Re-encode JPEG and WebP pictures at this quality, 1..100 (default 85, 80).",
+)
+@click.option(
+    "--fit",
+    is_flag=True,
+    help="Re-encode a picture over the provider's size limit until it fits "
+    "(lower quality, then smaller), instead of refusing it.",
+)
 @click.pass_context
 def upload(
     ctx: click.Context,
@@ -127,6 +159,11 @@ def upload(
     skip_existing: bool | None,
     jobs: int | None,
     keep_history: bool | None,
+    keep_metadata: bool | None,
+    max_dimension: int | None,
+    convert: str | None,
+    quality: int | None,
+    fit: bool,
 ) -> None:
     """Upload PATH... (files, folders, '-' for standard input); one result per file, in
     order. A folder gives the images and videos directly in it (-r: in subfolders too),
@@ -153,6 +190,14 @@ def upload(
         skip_existing=(config.defaults.skip_existing if skip_existing is None else skip_existing),
         jobs=config.defaults.jobs if jobs is None else jobs,
         selection=Selection(recursive=recursive, include=include, exclude=exclude, hidden=hidden),
+        strip_metadata=(
+            config.defaults.strip_metadata if keep_metadata is None else not keep_metadata
+        ),
+        reencode=(
+            Reencode(max_dimension, convert, quality, fit)
+            if max_dimension or convert or quality or fit
+            else None
+        ),
     )
     console = state.console
     if console.out is None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from uploader.commands.attempt import upload_one, when_allowed
 from uploader.commands.batch import Batch, Slot, Watch
 from uploader.commands.journal import Journal, open_journal
+from uploader.commands.pictures import Pictures, Reencode, defers_size
 from uploader.commands.recheck import HeldLines
 from uploader.commands.runtime import Runtime, limit_policy, open_provider
 from uploader.config.settings import Config
@@ -60,6 +61,8 @@ class UploadRequest:
     skip_existing: bool = False
     jobs: int = 1  # files sent at once (``-j``)
     selection: Selection = field(default_factory=Selection)  # -r, --include, ... (folders)
+    strip_metadata: bool = True  # send JPEG/PNG/WebP without their metadata (imaging/strip.py)
+    reencode: Reencode | None = None  # --max-dimension, --convert, --quality, --fit
 
 
 Emit = Callable[[UploadResult, UploaderError | None], None]
@@ -102,7 +105,7 @@ def upload(
                     if label == "-"
                     else inspect_path(label)
                 )
-                _check(provider, image)
+                _check(provider, image, sized=not defers_size(request.reencode, image))
                 images.append(image)
             except InputFileError as exc:
                 images.append(exc)
@@ -122,6 +125,7 @@ def upload(
             HeldLines(emit, provider, claims, runtime, enabled=not retry_ambiguous)
         )
         files = _Files(request, profile.name, provider, runtime, journal, claims)
+        stack.callback(files.pictures.close)
         slots = [
             Slot(n, label, item)
             for n, (label, item) in enumerate(zip(request.paths, images, strict=True))
@@ -182,6 +186,12 @@ class _Files:
         self.journal = journal
         self.claims = claims
         self._lock = threading.Lock()
+        self.pictures = Pictures(
+            strip=request.strip_metadata,
+            reencode=request.reencode,
+            limits=provider.limits(),
+            debug=runtime.debug,
+        )
 
     def sender(self, pending: Pending) -> Callable[[ImageFile], UploadResult]:
         return partial(
@@ -209,6 +219,7 @@ class _Files:
         try:
             # Hashed for the history: from here on, this object is the file.
             item = slot.item = self.journal.prepare(item)
+            item = slot.item = self.pictures.prepare(item)
             with self._lock:
                 unresolved.append(item)  # in flight: its upload may exist, id unknown
             provider.session.track(slot.tracker)
@@ -232,6 +243,8 @@ class _Files:
             if result.id:  # never another file's upload
                 self.claims.claimed.add(result.id)
         self._settled(item)
+        if item.plan is not None and result.status == "uploaded":
+            result = replace(result, stripped=True)
         return result, None
 
     def _settled(self, item: ImageFile | UploaderError) -> None:
@@ -337,8 +350,13 @@ def _failure(label: str, profile: str, error: UploaderError) -> UploadResult:
     )
 
 
-def _check(provider: Provider, image: ImageFile) -> None:
-    check_limits(image, provider.limits(), provider.display_name)
+def _check(provider: Provider, image: ImageFile, *, sized: bool = True) -> None:
+    """The provider's type and size rules, up front; ``sized`` false: the size is judged
+    once the picture is re-encoded (``--max-dimension``, ``--fit``...)."""
+    limits = provider.limits()
+    if not sized:
+        limits = limits._replace(max_image_size=1 << 62)
+    check_limits(image, limits, provider.display_name)
 
 
 def fold_exit_codes(codes: Sequence[ExitCode]) -> ExitCode:

@@ -44,6 +44,8 @@ class Defaults:
     skip_existing: bool = False
     # Keep the upload history (uploader/history/): the journal, --skip-existing, delete PATH.
     history: bool = True
+    # Send JPEG, PNG and WebP without their metadata (EXIF, GPS, XMP, text chunks).
+    strip_metadata: bool = True
     # Files of a batch sent at once (one file is always sent alone).
     jobs: int = 4
     # A 20 MB file over a 1 Mbit/s home uplink takes ~160 s to send: the write timeout
@@ -240,6 +242,7 @@ DEFAULTS_SPEC: Mapping[str, OptionSpec] = {
     "retry_ambiguous": OptionSpec(bool),
     "skip_existing": OptionSpec(bool),
     "history": OptionSpec(bool),
+    "strip_metadata": OptionSpec(bool),
     "jobs": OptionSpec(int, minimum=1, maximum=MAX_JOBS),
     "connect_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),
     "read_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),

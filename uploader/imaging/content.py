@@ -119,24 +119,27 @@ def _recheck(image: ImageFile, held: bytes | None, size: int) -> None:
 
 
 class SentFile:
-    """The file as the upload's body reads it: exactly ``image.size`` bytes, each read one
+    """The file as the upload's body reads it: exactly the bytes of its plan (the whole file,
+    or the pieces left when metadata was stripped: :attr:`ImageFile.plan`), each read one
     ``read`` of the file (no buffering, no copy), and before the read that ends it returns
-    its last bytes, the proof that they are the bytes hashed (see the module's docstring).
+    its last bytes, the proof that they come from the file hashed (see the module's
+    docstring; a file hashed again on the way also hashes the bytes the plan leaves out).
     Seekable (httpx rewinds it and measures it by seeking to the end)."""
 
     def __init__(self, image: ImageFile, raw: io.RawIOBase) -> None:
         self.image = image
         self.raw = raw
-        self.size = image.size
         at_open = stamp_of(os.fstat(raw.fileno()))
-        if at_open[0] != self.size or image.stamp not in (None, at_open):
+        if at_open[0] != image.size or image.stamp not in (None, at_open):
             self._changed()
         # Without a stamp from the hash pass (no history, or times too recent to tell),
         # the file must at least stay as it was when opened.
         self.stamp = image.stamp or at_open
-        self.left = self.size
+        plan = image.plan
+        self.pieces = plan.pieces if plan is not None else ((0, image.size),)
+        self.size = image.sent_size
         self._rehash = image.sha256 is not None and image.stamp is None
-        self.digest: Any = _sha256() if self._rehash else None
+        self._at(0)
 
     def _changed(self) -> None:
         raise InputFileError(
@@ -145,39 +148,76 @@ class SentFile:
             hint=HINT,
         )
 
+    def _at(self, where: int) -> None:
+        """Position the body at ``where``: the piece, the offset in it, the hash."""
+        self.pos, self.index, self.inner = where, 0, where
+        while self.index < len(self.pieces) and self.inner >= _length(self.pieces[self.index]):
+            self.inner -= _length(self.pieces[self.index])
+            self.index += 1
+        self.hashed = 0  # how much of the file the digest has taken, in order
+        # Hashed again from its start only; a body that skipped bytes proves nothing.
+        self.digest: Any = _sha256() if self._rehash and where == 0 else None
+
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.tell(), os.SEEK_END: self.size}[whence]
-        where = base + offset
-        self.raw.seek(where)
-        self.left = self.size - where
-        if self._rehash:
-            # Hashed again from its start only; a body that skipped bytes proves nothing.
-            self.digest = _sha256() if where == 0 else None
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.pos, os.SEEK_END: self.size}[whence]
+        where = min(max(0, base + offset), self.size)
+        self._at(where)
         return where
 
     def tell(self) -> int:
-        return self.size - self.left
+        return self.pos
 
     def read(self, count: int = -1) -> bytes:
-        if self.left <= 0:
+        if self.pos >= self.size:
             return b""
-        want = self.left if count < 0 else min(count, self.left)
-        data = self.raw.read(want)
-        if not data:
-            self._changed()  # shorter than the size hashed
-        assert data is not None  # a regular file never answers "would block"
-        self.left -= len(data)
-        if self.digest is not None:
-            self.digest.update(data)
-        if self.left == 0:
+        piece = self.pieces[self.index]
+        want = _length(piece) - self.inner
+        if count >= 0:
+            want = min(count, want)
+        if isinstance(piece, bytes):
+            data = piece[self.inner : self.inner + want]
+        else:
+            start = piece[0] + self.inner
+            if self.digest is not None and self.hashed < start:
+                self._hash_to(start)  # bytes the plan leaves out still prove the file
+            self.raw.seek(start)
+            read = self.raw.read(want)
+            if not read:
+                self._changed()  # shorter than the size hashed
+            assert read is not None  # a regular file never answers "would block"
+            data = read
+            if self.digest is not None:
+                self.digest.update(data)
+                self.hashed = start + len(data)
+        self.pos += len(data)
+        self.inner += len(data)
+        if self.inner == _length(piece):
+            self.index, self.inner = self.index + 1, 0
+        if self.pos == self.size:
+            if self.digest is not None:
+                self._hash_to(self.image.size)
             self._verify()
         return data
+
+    def _hash_to(self, end: int) -> None:
+        self.raw.seek(self.hashed)
+        while self.hashed < end:
+            data = self.raw.read(min(CHUNK, end - self.hashed))
+            if not data:
+                self._changed()
+            assert data is not None
+            self.digest.update(data)
+            self.hashed += len(data)
 
     def _verify(self) -> None:
         if stamp_of(os.fstat(self.raw.fileno())) != self.stamp:
             self._changed()
         if self._rehash and (self.digest is None or self.digest.hexdigest() != self.image.sha256):
             self._changed()
+
+
+def _length(piece: tuple[int, int] | bytes) -> int:
+    return piece[1] if isinstance(piece, tuple) else len(piece)
 
 
 def _sha256() -> Any:

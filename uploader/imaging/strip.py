@@ -21,10 +21,16 @@ be followed raises :class:`StripError` (before anything is sent).
 
 from __future__ import annotations
 
+import io
+import os
 import struct
 import zlib
 from collections.abc import Iterator
-from typing import BinaryIO, NamedTuple
+from dataclasses import replace
+from typing import BinaryIO
+
+from uploader.errors import InputFileError
+from uploader.models import ImageFile, Plan
 
 # A piece of the body: a range of the file (offset, length), or bytes made here.
 Piece = tuple[int, int] | bytes
@@ -34,6 +40,9 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_DROPPED = frozenset({b"eXIf", b"tEXt", b"zTXt", b"iTXt", b"tIME"})
 # Image data: large, never metadata; their checksums are not checked (a pass over pixels).
 PNG_DATA = frozenset({b"IDAT", b"fdAT"})
+# Nor those of other chunks this large (a private data chunk): reading one whole to check it
+# would hold it in memory; the checks are for the small header and colour chunks kept.
+CRC_CHECKED = 1 << 20
 MAX_CHUNKS = 1_000_000  # more is no PNG a camera or a screenshot tool writes
 WEBP_DROPPED = frozenset({b"EXIF", b"XMP "})
 VP8X_EXIF, VP8X_XMP = 0x08, 0x04
@@ -43,13 +52,81 @@ class StripError(ValueError):
     """The file's structure cannot be followed: ``str()`` says where, in a few words."""
 
 
-class Plan(NamedTuple):
-    """What to send instead of the file: ``pieces`` in order, ``size`` bytes in all, and
-    the kinds of metadata removed (``EXIF``, ``XMP``, ``tEXt``...), in file order."""
+def strip_for_upload(image: ImageFile) -> ImageFile:
+    """``image`` with the :class:`Plan` of its stripped body, when it has metadata to lose.
 
-    pieces: tuple[Piece, ...]
-    size: int
-    removed: tuple[str, ...]
+    Planned on the bytes held for the history when there are some (the bytes hashed are
+    the bytes the plan cuts), else on the file, whose state then is the one the upload
+    must find (:attr:`ImageFile.stamp`, for a file the history did not hash)."""
+    if image.mime_type not in HANDLED or image.plan is not None:
+        return image
+    from uploader.imaging.content import stamp_of
+
+    try:
+        if image.data is not None:
+            held = io.BytesIO(image.data)
+            return _with_plan(image, plan_strip(held, image.mime_type, image.size))
+        with image.source.open("rb") as fh:
+            info = os.fstat(fh.fileno())
+            try:
+                plan = plan_strip(fh, image.mime_type, info.st_size)
+            except StripError:
+                if _changed(image, fh, info):
+                    raise _changed_error(image) from None
+                raise
+    except StripError as exc:
+        raise InputFileError(
+            f"{image.label}: its metadata cannot be stripped ({exc})",
+            hint="--keep-metadata sends the file byte for byte",
+        ) from None
+    except OSError as exc:
+        raise InputFileError(f"{image.label}: cannot read ({exc.strerror or exc})") from None
+    if info.st_size != image.size:
+        raise _changed_error(image)
+    # A file hashed (sha256 set) is checked against its digest or stamp as it is sent;
+    # one never hashed (no history) must at least stay as it was when planned.
+    planned = stamp_of(info) if image.sha256 is None else None
+    return _with_plan(image, plan, stamp=image.stamp or planned)
+
+
+def _changed(image: ImageFile, fh: BinaryIO, info: os.stat_result) -> bool:
+    """Whether the file is no longer the one hashed or checked (a structure that cannot
+    be followed may be a writer at work, not a broken file): its size or stamp moved, or,
+    when its times could not tell, its digest (a pass over it, on this error path only)."""
+    from uploader.imaging.content import stamp_of
+
+    if info.st_size != image.size or (image.stamp is not None and image.stamp != stamp_of(info)):
+        return True
+    if image.sha256 is None or image.stamp is not None:
+        return False
+    import hashlib
+
+    digest = hashlib.sha256()
+    fh.seek(0)
+    while chunk := fh.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest() != image.sha256
+
+
+def _changed_error(image: ImageFile) -> InputFileError:
+    return InputFileError(
+        f"{image.label}: the file changed while being read",
+        hint="wait until the program writing it is done, then upload it again",
+    )
+
+
+def _with_plan(
+    image: ImageFile, plan: Plan | None, stamp: tuple[int, ...] | None = None
+) -> ImageFile:
+    if plan is None:
+        return image
+    return replace(image, plan=plan, stamp=image.stamp if stamp is None else stamp)
+
+
+def planned_bytes(data: bytes, plan: Plan) -> bytes:
+    """The body of ``plan`` cut from ``data`` (the file's bytes, held)."""
+    view = memoryview(data)
+    return b"".join(p if isinstance(p, bytes) else view[p[0] : p[0] + p[1]] for p in plan.pieces)
 
 
 def plan_strip(fh: BinaryIO, mime: str, size: int) -> Plan | None:
@@ -129,7 +206,7 @@ def _png(fh: BinaryIO, size: int) -> Plan | None:
         end = offset + 12 + length
         if end > size:
             raise StripError(f"the {_name(kind)} chunk at byte {offset} runs past the end")
-        if kind not in PNG_DATA and kind not in PNG_DROPPED:
+        if kind not in PNG_DATA and kind not in PNG_DROPPED and length <= CRC_CHECKED:
             data = read_exact(fh, offset + 4, 4 + length + 4, "a chunk")
             if zlib.crc32(data[:-4]) != int.from_bytes(data[-4:], "big"):
                 raise StripError(f"the {_name(kind)} chunk at byte {offset}: wrong checksum")

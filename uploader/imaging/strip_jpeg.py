@@ -15,7 +15,8 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from uploader.imaging.strip import Piece, Plan, StripError, make_plan, read_exact
+from uploader.imaging.strip import Piece, StripError, make_plan, read_exact
+from uploader.models import Plan
 
 SOI, SOS, EOI, COM = 0xD8, 0xDA, 0xD9, 0xFE
 APP0, APP1, APP2, APP14, APP15 = 0xE0, 0xE1, 0xE2, 0xEE, 0xEF

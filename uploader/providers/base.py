@@ -192,7 +192,9 @@ def post_file(
     ``imaging/content.py: open_sent``, which sends exactly the size hashed and cuts the
     body short when the file is no longer the one hashed), or the bytes already read to hash
     it, handed to httpx as they are (no copy). Either way the bytes hashed are the bytes
-    sent, and httpx knows the size: the request has a Content-Length (no chunked encoding)."""
+    sent, and httpx knows the size: the request has a Content-Length (no chunked encoding).
+    With metadata stripped (``image.plan``, ``imaging/strip.py``), the body is the plan's
+    pieces of those same bytes, cut from the held bytes or read from the file."""
 
     def send(body: IO[bytes] | bytes) -> httpx.Response:
         return session.request(
@@ -206,7 +208,11 @@ def post_file(
         )
 
     if image.data is not None:
-        return send(image.data)
+        if image.plan is None:
+            return send(image.data)
+        from uploader.imaging.strip import planned_bytes
+
+        return send(planned_bytes(image.data, image.plan))
     with open_sent(image) as stream:
         return send(stream)  # type: ignore[arg-type]  # read, seek, tell: all httpx uses
 
@@ -235,13 +241,17 @@ def check_limits(image: ImageFile, limits: Limits, provider: str) -> None:
         )
     is_video = image.mime_type.startswith("video/")
     limit = limits.max_video_size if is_video else limits.max_image_size
-    if image.size > limit:
+    if image.sent_size > limit:
         family = "video" if is_video else "image"
         raise InputFileError(
-            f"{image.label}: {human_size(image.size)} is over {provider}'s "
+            f"{image.label}: {human_size(image.sent_size)} is over {provider}'s "
             f"{human_size(limit)} {family} limit",
-            hint="shrink or re-encode the file, or raise max_"
-            f"{family}_size in the profile if your account allows more",
+            hint=(
+                "--fit re-encodes it to fit (or use --max-dimension PX, --convert jpeg)"
+                if family == "image"
+                else "shorten or re-encode the video"
+            )
+            + f", or raise max_{family}_size in the profile if your account allows more",
         )
 
 

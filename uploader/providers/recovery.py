@@ -115,7 +115,7 @@ def agrees(image: ImageFile, item: Listed, dims: tuple[int, int] | None, *, loos
         return False
     if loose:
         return True
-    if item.size is not None and item.size != image.size:
+    if item.size is not None and item.size != image.sent_size:
         return False
     return item.mime_type is None or _same_type(image.mime_type, item.mime_type)
 

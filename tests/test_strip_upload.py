@@ -445,3 +445,41 @@ def test_a_large_file_changed_after_its_hash_is_refused_as_changed_not_as_broken
     assert f"error: {shot}: the file changed while being read" in result.stderr
     assert "--keep-metadata" not in result.stderr
     assert posts(server) == []
+
+
+def _bad_png_crc(tmp_path: Path) -> Path:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", "myhost")
+    out = io.BytesIO()
+    _picture().save(out, "PNG", pnginfo=info)
+    data = out.getvalue()
+    at = data.index(b"IHDR") + 4  # a pixel-header byte changed: its checksum no longer holds
+    path = tmp_path / "bad.png"
+    path.write_bytes(data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :])
+    return path
+
+
+def _truncated_webp(tmp_path: Path) -> Path:
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"
+    out = io.BytesIO()
+    _picture().save(out, "WEBP", exif=exif.tobytes(), lossless=True)
+    path = tmp_path / "cut.webp"
+    path.write_bytes(out.getvalue()[:-40])
+    return path
+
+
+@pytest.mark.parametrize("make", [_bad_png_crc, _truncated_webp])
+def test_malformed_files_get_one_clear_error_and_nothing_is_sent(
+    tmp_path: Path, server: Sandbox, make: Any
+) -> None:
+    path = make(tmp_path)
+    result = _upload(server, tmp_path, str(path))
+    assert result.exit_code == ExitCode.USAGE
+    [line, *rest] = result.stderr.splitlines()
+    assert line.startswith(f"error: {path}: ")
+    assert all(extra.startswith("hint: ") for extra in rest)
+    assert "Traceback" not in result.output
+    assert posts(server) == []
+    [record] = json_lines(result.stdout)
+    assert record["status"] == "failed"

@@ -57,8 +57,11 @@ class _Stream(httpcore.NetworkStream):
         self._sock = sock if isinstance(sock, socket.socket) else None
 
     def _mark(self) -> None:
-        if self._sock is not None:
-            _ACTIVE[threading.get_ident()] = self._sock
+        sock = self._sock
+        if sock is not None:
+            me = threading.get_ident()
+            if _ACTIVE.get(me) is not sock:  # mostly it is: a weakref set costs more
+                _ACTIVE[me] = sock
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         self._mark()

@@ -22,19 +22,9 @@ import zlib
 from pathlib import Path
 
 from benchmarks.common import compile_package, hermetic_env, median, uploader_command
-from benchmarks.large_upload import run_child
+from benchmarks.large_upload import _config, run_child
 from benchmarks.target import Target
 from tests.support.images import write_sized_png
-
-
-def _config(root: Path, base_url: str) -> Path:
-    path = root / "config.toml"
-    path.write_text(
-        'default_provider = "lean"\n'
-        '[providers.lean]\nkind = "imgur"\nclient_id = "bench"\nreserve_uploads = 0\n'
-        f'base_url = "{base_url}"\nmax_image_size = {10**12}\n'
-    )
-    return path
 
 
 def _jpeg(path: Path, megabytes: float) -> Path:

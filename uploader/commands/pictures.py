@@ -17,8 +17,6 @@ A re-encoded file carries no metadata but its ICC profile, so it is not stripped
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -85,6 +83,8 @@ class Pictures:
         with self._lock:
             folder, self._folder = self._folder, None
         if folder is not None:
+            import shutil  # start-up: only a run that re-encoded has a folder to remove
+
             shutil.rmtree(folder, ignore_errors=True)
 
     def _stripped(self, image: ImageFile) -> ImageFile:
@@ -156,5 +156,7 @@ class Pictures:
     def _workdir(self) -> Path:
         with self._lock:
             if self._folder is None:
+                import tempfile  # start-up: only re-encoding needs it
+
                 self._folder = Path(tempfile.mkdtemp(prefix="uploader-reencode-"))
             return self._folder

@@ -44,9 +44,8 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from uploader.config.paths import ensure_private_dir, read_own_file
 from uploader.ratelimit import owner as owners
@@ -74,20 +73,31 @@ def _dumps(state: dict[str, Any]) -> str:
 
 
 EMPTY_TEXT = _dumps(empty_state())
+_T = TypeVar("_T")
 
 
 class StateStore(Protocol):
     """Where the limiter keeps the state of each key (see the module docstring).
 
-    Every process of the same profile shares it: :meth:`transaction` is the only way to
-    change a state, and it must exclude every other transaction on the same key, in this
-    process and in others, for as long as the block runs.
+    Every process of the same profile (with Redis: of the fleet) shares it. Two methods:
+
+    * :meth:`update` is the only way to change a state: ``fn(state, now)`` runs on the
+      current state and its result is returned; what ``fn`` left in the state is saved
+      atomically, nothing when it raises. ``now`` is the store's time (the host's clock
+      for the file store, the Redis server's ``TIME`` for Redis, so that hosts whose
+      clocks disagree share one timeline). A store with ``exclusive = True`` runs ``fn``
+      exactly once, excluding every other update of the key meanwhile (so ``fn`` may do
+      slow work, e.g. ask the provider); any other store may run it again when the state
+      changed underneath (optimistic concurrency): ``fn`` must then change only the state
+      it is given.
+    * :meth:`read` is a snapshot for display.
     """
 
-    def transaction(self, key: str) -> AbstractContextManager[dict[str, Any]]:
-        """The state of ``key`` (well-typed, see :func:`clean_state`; :func:`empty_state`
-        when there is none), held exclusively; whatever it holds when the block ends
-        without an exception is saved, and nothing is saved when it raises."""
+    def update(
+        self, key: str, fn: Callable[[dict[str, Any], float], _T], clock: Callable[[], float]
+    ) -> _T:
+        """``fn(state, now)`` on ``key``'s state (well-typed, see :func:`clean_state`;
+        :func:`empty_state` when there is none), atomically; ``clock`` is the host's."""
         ...
 
     def read(self, key: str) -> dict[str, Any]:
@@ -125,6 +135,15 @@ class FileStateStore:
         self._seen: dict[str, _Seen] = {}  # key -> its file as last read or written
         self._dir_ok = False  # the directory was there (or made) once
         self._held = threading.local()  # keys this thread holds the lock of
+
+    exclusive = True  # an update runs once, under the key's lock (see StateStore)
+
+    def update(
+        self, key: str, fn: Callable[[dict[str, Any], float], _T], clock: Callable[[], float]
+    ) -> _T:
+        """``fn(state, clock())`` under ``key``'s lock (see :meth:`transaction`)."""
+        with self.transaction(key) as state:
+            return fn(state, clock())
 
     def __del__(self) -> None:
         for seen in getattr(self, "_seen", {}).values():

@@ -29,6 +29,9 @@ from uploader.providers.base import ProviderContext
 from uploader.ratelimit.limiter import LimitPolicy, RateLimiter, state_key
 from uploader.ratelimit.store import FileStateStore
 
+if TYPE_CHECKING:
+    from uploader.ratelimit.store import StateStore
+
 log = logging.getLogger("uploader.ratelimit.limiter")
 
 if TYPE_CHECKING:
@@ -92,7 +95,7 @@ def wire(
     credential = cls.resolve_credential(profile, runtime.env)
     warn = _first_only(runtime.notify)  # bad state: one warning line, whoever finds it
     limiter = RateLimiter(
-        FileStateStore(paths.state_dir(runtime.env) / "ratelimit", notify=warn),
+        state_store(config, runtime, warn),
         state_key(profile.kind, profile.base_url, credential.identity),
         cls.bucket_specs(profile),
         policy or LimitPolicy(),
@@ -103,6 +106,35 @@ def wire(
         warn=warn,
     )
     return Wiring(profile, cls, credential, limiter)
+
+
+def state_store(config: Config, runtime: Runtime, warn: Callable[[str], None]) -> StateStore:
+    """The store of ``[state] backend``: the local files, or Redis with the local files
+    behind it (ratelimit/failover.py), tried once here so that a run that must not go on
+    without Redis stops before sending anything."""
+    local = FileStateStore(paths.state_dir(runtime.env) / "ratelimit", notify=warn)
+    target = config.state.redis()
+    if target is None:
+        return local
+    # Only with this backend: the Redis client costs the hotkey path nothing otherwise.
+    from uploader.ratelimit.failover import FailoverStore
+    from uploader.ratelimit.redis_store import RedisStateStore
+
+    password = target.password
+    if password is None:
+        password = runtime.env.get("UPLOADER_REDIS_PASSWORD") or None
+    primary = RedisStateStore(
+        target.url,
+        password=password,
+        username=target.username,
+        notify=warn,
+        shown=target.shown,
+    )
+    store = FailoverStore(
+        primary, local, on_error=config.state.on_backend_error, notify=runtime.notify
+    )
+    store.probe()
+    return store
 
 
 def _first_only(notify: Callable[[str], None]) -> Callable[[str], None]:

@@ -137,6 +137,19 @@ def state_store(config: Config, runtime: Runtime, warn: Callable[[str], None]) -
     return store
 
 
+def describe_store(store: object) -> str:
+    """Where a limiter's figures are kept, as ``uploader limits`` names it: the Redis URL
+    (no password; the fleet's figures), or the local directory."""
+    shown = getattr(store, "shown", None)
+    local = getattr(store, "local", store)
+    directory = str(getattr(local, "directory", "memory"))
+    if shown is None:
+        return f"{directory} (local file store)"
+    if getattr(store, "failed", None):
+        return f"{directory} (local file store: {shown} unreachable, a share of its budget)"
+    return f"{shown} (Redis: the fleet's figures)"
+
+
 def _first_only(notify: Callable[[str], None]) -> Callable[[str], None]:
     """``notify`` for the first message only (the rest go to the debug log)."""
     said: list[str] = []

@@ -24,6 +24,9 @@ from typing import Any
 import pytest
 
 DATABASES = 16
+# Read at import: tests/conftest.py's hermetic_env removes every UPLOADER_* variable.
+GIVEN = os.environ.get("UPLOADER_TEST_REDIS")
+REQUIRED = os.environ.get("UPLOADER_TEST_REDIS_REQUIRED") == "1"
 
 
 def free_port() -> int:
@@ -33,7 +36,7 @@ def free_port() -> int:
 
 
 def missing(why: str) -> None:
-    if os.environ.get("UPLOADER_TEST_REDIS_REQUIRED") == "1":
+    if REQUIRED:
         pytest.fail(f"a real redis-server is required here: {why}")
     pytest.skip(why)
 
@@ -89,9 +92,8 @@ _SHARED: list[Server] = []
 
 def base_url() -> str:
     """``redis://127.0.0.1:PORT`` of the test server (no database number)."""
-    given = os.environ.get("UPLOADER_TEST_REDIS")
-    if given:
-        return given.rstrip("/").rsplit("/", 1)[0] if given.count("/") > 2 else given
+    if GIVEN:
+        return GIVEN.rstrip("/").rsplit("/", 1)[0] if GIVEN.count("/") > 2 else GIVEN
     if not _SHARED:
         _SHARED.append(Server())
         atexit.register(_SHARED[0].stop)

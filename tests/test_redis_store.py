@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.redis import client, redis_url  # noqa: F401 - fixtures
+from tests.support import redis as redis_support
+from tests.support.redis import client
 from uploader.errors import RateLimitError
 from uploader.models import BucketUpdate
 from uploader.ratelimit.limiter import BucketSpec, LimitPolicy, RateLimiter
@@ -24,6 +25,7 @@ KEY = "f" * 32
 POST = BucketSpec("post", "Imgur POST bucket (per IP)", 20, 10.0)
 CLIENT = BucketSpec("client", "Imgur client bucket (per app, daily)", 12500, 86400.0, reserve=100)
 ROOT = Path(__file__).resolve().parent.parent
+redis_url = redis_support.redis_url  # the fixture: a database of a real redis-server
 
 
 def _limiter(

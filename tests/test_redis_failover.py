@@ -96,3 +96,44 @@ def test_fail_mode_raises_exit_4_before_anything(tmp_path: Path) -> None:
     assert failed.value.message.startswith("rate-limit state: redis://dead/0 unreachable (")
     assert int(failed.value.exit_code) == 4
     assert not local.exists()
+
+
+WIRE = """
+import sys
+from pathlib import Path
+from uploader.commands.runtime import Runtime, wire
+from uploader.config.settings import load_config
+config = load_config(sys.argv[1], {})
+lim = wire(config, None, Runtime(env={"XDG_STATE_HOME": sys.argv[2]})).limiter
+lim.release(lim.acquire({"post": 1}))
+print(sorted(m for m in sys.modules if m.startswith(("redis", "uploader.ratelimit"))))
+"""
+
+
+@pytest.mark.parametrize("backend", ["file", "redis"])
+def test_the_redis_client_is_imported_only_with_the_redis_backend(
+    tmp_path: Path, backend: str
+) -> None:
+    import subprocess
+    import sys
+
+    value = "file" if backend == "file" else f"redis://127.0.0.1:{free_port()}/0"
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[state]\nbackend = "{value}"\n'
+        '[providers.im]\nkind = "imgur"\nclient_id = "cid"\nbase_url = "http://127.0.0.1:9"\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", WIRE, str(config), str(tmp_path / "state")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = eval(done.stdout)  # noqa: S307 - our own repr of a list of strings
+    redis_modules = [m for m in loaded if m == "redis" or "redis" in m or "failover" in m]
+    if backend == "file":
+        assert redis_modules == []
+    else:
+        assert "redis" in loaded
+        assert "uploader.ratelimit.redis_store" in loaded
+        assert "uploader.ratelimit.failover" in loaded

@@ -171,6 +171,9 @@ def test_the_password_is_never_printed(
     with sandbox_process() as base:
         image = _files(tmp_path, 1)
         config = _config(tmp_path, base, wrong)
+        shown = run_cli(["--config", config, "config", "show"], hermetic_env)
+        assert f'backend = "redis://:***@127.0.0.1:{own_redis.port}/0"' in shown.stdout.decode()
+        outputs += [shown.stdout, shown.stderr]
         for args in (["-vv", "upload", *image], ["limits"], ["limits", "--json"]):
             done = run_cli(["--config", config, *args], hermetic_env)
             outputs += [done.stdout, done.stderr]

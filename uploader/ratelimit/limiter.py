@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
@@ -436,11 +437,17 @@ class RateLimiter:
         source: str,
         fallback: float | None = None,
     ) -> set[str]:
-        """Apply the updates of known buckets (see :func:`apply_update`); return their names."""
+        """Apply the updates of known buckets (see :func:`apply_update`); return their names.
+
+        Their resets are on this host's clock; a store with a clock of its own (Redis'
+        ``TIME``) gets them moved onto it, so that hosts whose clocks disagree agree."""
         named: set[str] = set()
+        shift = 0.0 if getattr(self.store, "exclusive", True) else now - self.clock()
         for update in updates:
             spec = self.specs.get(update.bucket)
             if spec is not None:
+                if shift and update.reset_at is not None:
+                    update = replace(update, reset_at=update.reset_at + shift)  # noqa: PLW2901
                 named.add(update.bucket)
                 bucket = current(state["buckets"], spec, now)
                 apply_update(bucket, spec, update, now, source=source, fallback=fallback)

@@ -171,15 +171,16 @@ def test_the_password_is_never_printed(
     with sandbox_process() as base:
         image = _files(tmp_path, 1)
         config = _config(tmp_path, base, wrong)
-        shown = run_cli(["--config", config, "config", "show"], hermetic_env)
-        assert f'backend = "redis://:***@127.0.0.1:{own_redis.port}/0"' in shown.stdout.decode()
-        outputs += [shown.stdout, shown.stderr]
         for args in (["-vv", "upload", *image], ["limits"], ["limits", "--json"]):
             done = run_cli(["--config", config, *args], hermetic_env)
             outputs += [done.stdout, done.stderr]
             assert done.returncode == 0, done.stderr
-        assert "authentication failed" in _warnings(outputs[1])[0]
-        assert f"redis://:***@127.0.0.1:{own_redis.port}/0" in _warnings(outputs[1])[0]
+        (warning,) = _warnings(outputs[1])
+        assert "authentication failed" in warning
+        assert f"redis://:***@127.0.0.1:{own_redis.port}/0" in warning
+        shown = run_cli(["--config", config, "config", "show"], hermetic_env)
+        assert f'backend = "redis://:***@127.0.0.1:{own_redis.port}/0"' in shown.stdout.decode()
+        outputs += [shown.stdout, shown.stderr]
         failing = _config(tmp_path, base, wrong, 'on_backend_error = "fail"')
         done = run_cli(["--config", failing, "-vv", "upload", *image], hermetic_env)
         assert done.returncode == 4

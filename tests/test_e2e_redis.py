@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -255,3 +256,56 @@ def test_state_migrate_copies_the_local_figures_lowest_remaining_wins(
     bad = run_cli(["state", "migrate", "--to", "redis://h:x/0"], hermetic_env)
     assert bad.returncode == 2
     assert _lines(bad.stderr)[0] == "error: --to: 'redis://h:x/0' is not a valid URL (its port?)"
+
+
+def _certificates(root: Path) -> tuple[Path, Path, Path]:
+    """A CA, and a certificate it signed for 127.0.0.1 with its key (openssl)."""
+    ca_key, ca, key, csr, cert = (root / n for n in ("ca.key", "ca.pem", "s.key", "s.csr", "s.pem"))
+    ext = root / "ext.cnf"
+    ext.write_text("subjectAltName = IP:127.0.0.1\n")
+    for args in (
+        [
+            *("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca),
+            *("-days", "2", "-subj", "/CN=uploader test CA"),
+        ],
+        [
+            *("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr),
+            *("-subj", "/CN=127.0.0.1"),
+        ],
+        [
+            *("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial"),
+            *("-out", cert, "-days", "2", "-extfile", ext),
+        ],
+    ):
+        subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+    return ca, cert, key
+
+
+def test_rediss_checks_the_certificate_against_the_trusted_cas(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    if not shutil.which("openssl"):
+        pytest.skip("no openssl to make certificates")
+    ca, cert, key = _certificates(tmp_path)
+    port = free_port()
+    tls = ("--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key))
+    tls += ("--tls-auth-clients", "no")
+    server = Server(port, "--port", "0", *tls, "--tls-ca-cert-file", str(ca))
+    try:
+        url = f"rediss://127.0.0.1:{port}/0"
+        with sandbox_process() as base:
+            config = _config(tmp_path, base, url, 'on_backend_error = "fail"')
+            image = _files(tmp_path, 1)
+            # Our test CA is not among the bundled ones: refused, nothing sent.
+            untrusted = run_cli(["--config", config, "upload", *image], hermetic_env)
+            trusted = run_cli(
+                ["--config", config, "upload", *image], {**hermetic_env, "SSL_CERT_FILE": str(ca)}
+            )
+            posts = [r for r in get_json(f"{base}/_sandbox/requests") if r["method"] == "POST"]
+        assert untrusted.returncode == 4
+        assert "unreachable (TLS failed" in _lines(untrusted.stderr)[0]
+        assert trusted.returncode == 0, trusted.stderr
+        assert _warnings(trusted.stderr) == []
+        assert len(posts) == 1  # the trusted run's only
+    finally:
+        server.stop()

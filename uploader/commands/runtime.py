@@ -123,12 +123,19 @@ def state_store(config: Config, runtime: Runtime, warn: Callable[[str], None]) -
     password = target.password
     if password is None:
         password = runtime.env.get("UPLOADER_REDIS_PASSWORD") or None
+    ca_file, ca_path = runtime.env.get("SSL_CERT_FILE"), runtime.env.get("SSL_CERT_DIR")
+    if target.tls and not ca_file and not ca_path:
+        import certifi  # the HTTP client's CA bundle (httpx's), so both trust the same CAs
+
+        ca_file = certifi.where()
     primary = RedisStateStore(
         target.url,
         password=password,
         username=target.username,
         notify=warn,
         shown=target.shown,
+        ca_file=ca_file or None,
+        ca_path=ca_path or None,
     )
     store = FailoverStore(
         primary, local, on_error=config.state.on_backend_error, notify=runtime.notify

@@ -115,6 +115,8 @@ class RedisStateStore:
         notify: Callable[[str], None] = lambda _m: None,
         shown: str = "redis",
         sleep: Callable[[float], None] = time.sleep,
+        ca_file: str | None = None,
+        ca_path: str | None = None,
     ) -> None:
         self.shown = shown
         self.notify = notify
@@ -123,8 +125,14 @@ class RedisStateStore:
         self._warned: set[str] = set()
         self.last: dict[str, tuple[dict[str, Any], float]] = {}  # key -> state, Redis time
         self.conflicts = 0  # commits lost to another writer (for benchmarks and tests)
+        # rediss://: the certificate and host name are always checked (redis-py's default,
+        # "required"), against the CA certificates the HTTP client trusts (see runtime.py).
+        tls: dict[str, Any] = {}
+        if url.startswith("rediss://"):
+            tls = {"ssl_cert_reqs": "required", "ssl_ca_certs": ca_file, "ssl_ca_path": ca_path}
         self._client = redis.Redis.from_url(
             url,
+            **tls,
             username=username,
             password=password,
             socket_connect_timeout=CONNECT_TIMEOUT,

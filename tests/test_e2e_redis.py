@@ -233,19 +233,26 @@ def test_state_migrate_copies_the_local_figures_lowest_remaining_wins(
         assert done.returncode == 0, done.stderr
     (key,) = [p.stem for p in Path(hermetic_env["XDG_STATE_HOME"]).rglob("*.json")]
     local = json.loads(next(Path(hermetic_env["XDG_STATE_HOME"]).rglob("*.json")).read_text())
-    # Redis already knows a lower figure for the user bucket of the same window.
-    user = dict(local["buckets"]["user"], remaining=100)
+    # Redis already knows a lower figure for the user bucket of the same window (its reset
+    # estimated a second later: one window, whole-second resets).
+    local_reset = local["buckets"]["user"]["reset_at"]
+    user = dict(local["buckets"]["user"], remaining=100, reset_at=local_reset + 1)
     seeded = {"version": 1, "buckets": {"user": user}, "reservations": []}
     client(redis_url).hset(PREFIX + key, mapping={"data": json.dumps(seeded), "ver": "1"})
     dry = run_cli(["state", "migrate", "--to", redis_url, "--dry-run"], hermetic_env)
     assert dry.returncode == 0, dry.stderr
-    assert _lines(dry.stdout) == [f"would copy {key}: client 12480/12500, post 1248/1250"]
+    assert _lines(dry.stdout) == [
+        f"would copy {key}: client 12480/12500, post 1248/1250, user 100/500"
+    ]
     assert _stored(redis_url)[key] == seeded  # nothing written
     done = run_cli(["state", "migrate", "--to", redis_url], hermetic_env)
     assert done.returncode == 0, done.stderr
-    assert _lines(done.stdout) == [f"copied {key}: client 12480/12500, post 1248/1250"]
+    assert _lines(done.stdout) == [
+        f"copied {key}: client 12480/12500, post 1248/1250, user 100/500"
+    ]
     merged = _stored(redis_url)[key]["buckets"]
-    assert merged["user"]["remaining"] == 100  # lower in Redis: kept
+    # Lower in Redis: kept; the reset stored once, the earlier of the two estimates.
+    assert (merged["user"]["remaining"], merged["user"]["reset_at"]) == (100, local_reset)
     assert merged["post"]["remaining"] == 1248
     assert merged["post"]["reset_at"] == local["buckets"]["post"]["reset_at"]
     again = run_cli(["state", "migrate", "--to", redis_url], hermetic_env)

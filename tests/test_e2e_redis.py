@@ -119,6 +119,18 @@ def test_redis_stopped_mid_batch_falls_back_once_and_every_file_is_accounted(
     (row,) = [r for r in map(json.loads, _lines(shown.stdout)) if r["bucket"] == "post"]
     assert row["remaining"] <= 1250 // 4
     assert row["state"].endswith("unreachable, a share of its budget)")
+    # Redis is back (empty: no persistence): the next run uses it again, no warning.
+    again = Server(own_redis.port)
+    try:
+        with sandbox_process() as base:
+            config = _config(tmp_path, base, again.url(0))
+            done = run_cli(["--config", config, "upload", files[0]], hermetic_env)
+        assert done.returncode == 0, done.stderr
+        assert _warnings(done.stderr) == []
+        (state,) = _stored(again.url(0)).values()
+        assert state["buckets"]["post"]["remaining"] == 1249
+    finally:
+        again.stop()
 
 
 @pytest.mark.parametrize("on_error", ["fallback", "fail"])

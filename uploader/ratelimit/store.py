@@ -1,7 +1,7 @@
 """Persistent, shared rate-limit state: the :class:`StateStore` interface the limiter uses,
 and its implementation on disk, :class:`FileStateStore` (one JSON file per key, read and
-written under a lock). Another backend (Redis, say) is one more class with the two methods
-of :class:`StateStore`, built in ``commands/runtime.py``; the limiter does not change.
+written under a lock). Redis (``redis_store.py``) is the other backend, chosen in
+``commands/runtime.py``; the limiter does not change.
 
 A hotkey pressed twice, a cron job and a batch upload running at once share one budget: every
 read-modify-write happens under an exclusive ``fcntl.flock`` on a sidecar lock file. A
@@ -77,32 +77,19 @@ _T = TypeVar("_T")
 
 
 class StateStore(Protocol):
-    """Where the limiter keeps the state of each key (see the module docstring).
-
-    Every process of the same profile (with Redis: of the fleet) shares it. Two methods:
-
-    * :meth:`update` is the only way to change a state: ``fn(state, now)`` runs on the
-      current state and its result is returned; what ``fn`` left in the state is saved
-      atomically, nothing when it raises. ``now`` is the store's time (the host's clock
-      for the file store, the Redis server's ``TIME`` for Redis, so that hosts whose
-      clocks disagree share one timeline). A store with ``exclusive = True`` runs ``fn``
-      exactly once, excluding every other update of the key meanwhile (so ``fn`` may do
-      slow work, e.g. ask the provider); any other store may run it again when the state
-      changed underneath (optimistic concurrency): ``fn`` must then change only the state
-      it is given.
-    * :meth:`read` is a snapshot for display.
-    """
+    """Where the limiter keeps each key's state, shared by every process of the profile
+    (with Redis: of the fleet). :meth:`update` runs ``fn(state, now)`` atomically and
+    returns its result (nothing saved when it raises); ``now`` is the store's time (the
+    host's clock, or Redis ``TIME``: one timeline for hosts whose clocks disagree). An
+    ``exclusive`` store runs ``fn`` once, excluding other updates of the key (``fn`` may
+    then do slow work); any other may re-run it when the state changed underneath, so
+    ``fn`` changes only the state it is given. :meth:`read` is a snapshot for display."""
 
     def update(
         self, key: str, fn: Callable[[dict[str, Any], float], _T], clock: Callable[[], float]
-    ) -> _T:
-        """``fn(state, now)`` on ``key``'s state (well-typed, see :func:`clean_state`;
-        :func:`empty_state` when there is none), atomically; ``clock`` is the host's."""
-        ...
+    ) -> _T: ...
 
-    def read(self, key: str) -> dict[str, Any]:
-        """A snapshot of ``key``'s state (for display only: it may be stale at once)."""
-        ...
+    def read(self, key: str) -> dict[str, Any]: ...
 
 
 class _Seen(NamedTuple):

@@ -119,6 +119,10 @@ class FailoverStore:
         return self.failed is not None
 
     @property
+    def offset(self) -> float:
+        return 0.0 if self.failed is not None else self.primary.offset
+
+    @property
     def shown(self) -> str:
         return self.primary.shown
 

@@ -442,7 +442,7 @@ class RateLimiter:
         Their resets are on this host's clock; a store with a clock of its own (Redis'
         ``TIME``) gets them moved onto it, so that hosts whose clocks disagree agree."""
         named: set[str] = set()
-        shift = 0.0 if getattr(self.store, "exclusive", True) else now - self.clock()
+        shift = 0.0 if getattr(self.store, "exclusive", True) else self._offset(now)
         for update in updates:
             spec = self.specs.get(update.bucket)
             if spec is not None:
@@ -452,6 +452,12 @@ class RateLimiter:
                 bucket = current(state["buckets"], spec, now)
                 apply_update(bucket, spec, update, now, source=source, fallback=fallback)
         return named
+
+    def _offset(self, now: float) -> float:
+        """The store's clock minus this host's (measured by the store when it can: as of
+        its answer, not of this step, which may run late on a busy host)."""
+        offset = getattr(self.store, "offset", None)
+        return float(offset) if isinstance(offset, int | float) else now - self.clock()
 
     # -- display -------------------------------------------------------------------------------
 

@@ -125,6 +125,7 @@ class RedisStateStore:
         self._warned: set[str] = set()
         self.last: dict[str, tuple[dict[str, Any], float]] = {}  # key -> state, Redis time
         self.conflicts = 0  # commits lost to another writer (for benchmarks and tests)
+        self.offset = 0.0  # Redis' clock minus the host's, measured at the last load
         # rediss://: the certificate and host name are always checked (redis-py's default,
         # "required"), against the CA certificates the HTTP client trusts (see runtime.py).
         tls: dict[str, Any] = {}
@@ -157,6 +158,7 @@ class RedisStateStore:
         name = PREFIX + key
         for attempt in range(MAX_TRIES):
             state, text, version, now = self._fetch(key, name)
+            self.offset = now - clock()  # Redis time minus this host's, as of this answer
             result = fn(state, now)
             after = json.dumps(state, sort_keys=True)
             if after == text:

@@ -18,6 +18,7 @@ Redis again.
 from __future__ import annotations
 
 import atexit
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from uploader.ratelimit.store import FileStateStore
 
 _T = TypeVar("_T")
+log = logging.getLogger("uploader.ratelimit.limiter")
 
 SHARE = Fraction(1, 4)  # of the last known fleet budget, per bucket, while Redis is down
 COPY_EVERY = 2.0  # seconds between two local copies of the fleet's state
@@ -170,9 +172,12 @@ class FailoverStore:
         return self.local.read(key)
 
     def flush(self) -> None:
-        """Write the local copies not written yet (at the end of the run)."""
+        """Write the local copies not written yet (at the end of the run: never raises)."""
         for key in list(self._dirty):
-            self._copy(key, force=True)
+            try:
+                self._copy(key, force=True)
+            except Exception:  # an exit hook must not print a traceback
+                log.debug("local copy of the fleet's state not written", exc_info=True)
 
     def _give_up(self, why: str) -> None:
         with self._lock:

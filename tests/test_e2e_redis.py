@@ -328,3 +328,18 @@ def test_rediss_checks_the_certificate_against_the_trusted_cas(
         assert len(posts) == 1  # the trusted run's only
     finally:
         server.stop()
+
+
+def test_limits_of_several_profiles_reports_a_dead_redis_once(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    second = '\n[providers.two]\nkind = "imgur"\nclient_id = "other"\n'
+    config = _config(tmp_path, "http://127.0.0.1:9", dead)
+    Path(config).write_text(Path(config).read_text() + second)
+    done = run_cli(["--config", config, "limits"], hermetic_env)
+    assert done.returncode == 0, done.stderr
+    assert len(_warnings(done.stderr)) == 1
+    out = _lines(done.stdout)
+    assert out[-1].startswith("state: ")
+    assert out[-1].endswith(f"(local file store: {dead} unreachable, a share of its budget)")

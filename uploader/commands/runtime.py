@@ -116,6 +116,11 @@ def state_store(config: Config, runtime: Runtime, warn: Callable[[str], None]) -
     target = config.state.redis()
     if target is None:
         return local
+    # One per backend and directory in a process: `limits` wires every profile, and a
+    # Redis that is down is reported once, not once per profile.
+    cache_key = (config.state.backend, config.state.on_backend_error, str(local.directory))
+    if cache_key in _REDIS_STORES:
+        return _REDIS_STORES[cache_key]
     # Only with this backend: the Redis client costs the hotkey path nothing otherwise.
     from uploader.ratelimit.failover import FailoverStore
     from uploader.ratelimit.redis_store import RedisStateStore
@@ -141,7 +146,11 @@ def state_store(config: Config, runtime: Runtime, warn: Callable[[str], None]) -
         primary, local, on_error=config.state.on_backend_error, notify=runtime.notify
     )
     store.probe()
+    _REDIS_STORES[cache_key] = store
     return store
+
+
+_REDIS_STORES: dict[tuple[str, str, str], StateStore] = {}
 
 
 def describe_store(store: object) -> str:

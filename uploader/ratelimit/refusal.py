@@ -71,8 +71,11 @@ def find_block(
         # budget over a day would stall a batch for hours instead of failing clearly.
         if pending * cost > available and reset is not None and now < reset <= now + max_wait:
             # Spread what is left over the time to reset instead of bursting into a 429:
-            # the next send is due (reset - now) / (sends left) after this one.
-            intervals[name] = (reset - now) / (available / cost)
+            # the next send is due (reset - now) / (sends left) after this one. Sends left
+            # count the credits held in flight too: a server's figure often includes them
+            # already (other hosts' requests it has answered but they have not settled),
+            # and a schedule stretched to the reset on a double count wastes the window.
+            intervals[name] = (reset - now) / ((remaining - spec.reserve) / cost)
             next_at = number(bucket.get("next_at"))
             if next_at is not None and next_at > now:
                 pace_until = max(pace_until or 0.0, next_at)

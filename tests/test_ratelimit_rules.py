@@ -156,3 +156,21 @@ def test_pacing_counts_credits_held_in_flight_as_sends_already_scheduled(
         others.settle(reservation, [BucketUpdate("post", 20, 2, NOW + 99)])
     me.acquire({"post": 1}, pending=9)
     assert fake.sleeps == [33.0]
+
+
+def test_a_batch_that_fits_with_the_credits_in_flight_counted_is_not_paced(
+    state_dir: Path, fake: FakeTime
+) -> None:
+    # 5 left as the server last said, 3 held by other hosts' requests in flight; this
+    # host's last 4 files fit in the 5 (the server's figure may include those 3): they
+    # go without pacing (the requests in flight still bound what may be reserved).
+    others = make_limiter(state_dir, fake, POST)
+    me = make_limiter(state_dir, fake, POST, on_limit="fail")
+    others.record([BucketUpdate("post", 20, 5, NOW + 99)], source="headers")
+    for _ in range(3):
+        others.acquire({"post": 1})
+    me.acquire({"post": 1}, pending=4)
+    me.acquire({"post": 1}, pending=3)
+    assert fake.sleeps == []
+    with pytest.raises(RateLimitError):  # 5 - 3 in flight - 2 mine: nothing free
+        me.acquire({"post": 1}, pending=2)

@@ -10,7 +10,12 @@ over several rounds. A whole process is too noisy for a figure this small.
 parent), as when K other ``uploader`` processes share the state: every transaction then
 checks that their owner still runs.
 
+``--backend redis://HOST:PORT/DB`` measures the Redis state store instead (issue 14): each
+acquire and settle is then a load and a commit round trip (loopback here), the Lua scripts
+run with EVALSHA. The key is deleted after the run.
+
     python -m benchmarks.limiter_cost [--cycles 2000] [--rounds 7] [--others 0] [--dir D]
+                                      [--backend file|redis://127.0.0.1:6379/0]
 """
 
 from __future__ import annotations
@@ -21,11 +26,12 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from uploader.ratelimit import owner as owners
 from uploader.ratelimit.headers import imgur_updates
 from uploader.ratelimit.limiter import BucketSpec, LimitPolicy, RateLimiter
-from uploader.ratelimit.store import FileStateStore
+from uploader.ratelimit.store import FileStateStore, StateStore
 
 SPECS = (
     BucketSpec("user", "Imgur user bucket (per IP)", 500, 3600.0),
@@ -46,9 +52,20 @@ HEADERS = {
 }
 
 
+OPTIONS = {"backend": "file"}  # --backend
+
+
+def store_for(directory: Path) -> StateStore:
+    if OPTIONS["backend"] == "file":
+        return FileStateStore(directory)
+    from uploader.ratelimit.redis_store import RedisStateStore
+
+    return RedisStateStore(OPTIONS["backend"])
+
+
 def limiter(directory: Path) -> RateLimiter:
     return RateLimiter(
-        FileStateStore(directory),
+        store_for(directory),
         "b" * 32,
         SPECS,
         LimitPolicy("wait", 300.0),
@@ -64,17 +81,14 @@ def add_others(directory: Path, count: int) -> None:
     parent = os.getppid()
     stat = owners._stat(parent)
     holder = {**here, "pid": parent, "start": stat[1] if stat else None}
-    store = FileStateStore(directory)
-    with store.transaction("b" * 32) as state:
+
+    def add(state: dict[str, Any], now: float) -> None:
         for i in range(count):
             state["reservations"].append(
-                {
-                    "id": f"other{i}",
-                    "costs": {"post": 1},
-                    "expires": time.time() + 800,
-                    "owner": holder,
-                }
+                {"id": f"other{i}", "costs": {"post": 1}, "expires": now + 800, "owner": holder}
             )
+
+    store_for(directory).update("b" * 32, add, time.time)
 
 
 def one_round(directory: Path, cycles: int) -> tuple[float, float]:
@@ -96,14 +110,24 @@ def main() -> None:
     parser.add_argument(
         "--dir", type=Path, default=None, help="state directory (default: a temp dir)"
     )
+    parser.add_argument("--backend", default="file", help="file, or a redis:// URL")
     args = parser.parse_args()
+    OPTIONS["backend"] = args.backend
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         directory = Path(tmp) / "ratelimit"
         one_round(directory, 20)  # warm up: the file exists, the modules are loaded
         add_others(directory, args.others)
-        rounds = [one_round(directory, args.cycles) for _ in range(args.rounds)]
+        try:
+            rounds = [one_round(directory, args.cycles) for _ in range(args.rounds)]
+        finally:
+            if OPTIONS["backend"] != "file":
+                import redis
+
+                from uploader.ratelimit.redis_store import PREFIX
+
+                redis.Redis.from_url(OPTIONS["backend"]).delete(PREFIX + "b" * 32)
     walls, cpus = [w for w, _ in rounds], [c for _, c in rounds]
-    print(f"cycles={args.cycles} rounds={args.rounds} others={args.others}")
+    print(f"backend={args.backend} cycles={args.cycles} rounds={args.rounds} others={args.others}")
     print(f"per file (acquire + settle): wall median {statistics.median(walls) * 1e3:.3f} ms")
     print(f"per file (acquire + settle): CPU median {statistics.median(cpus) * 1e3:.3f} ms")
     print("rounds wall (ms): " + ", ".join(f"{v * 1e3:.3f}" for v in walls))

@@ -216,7 +216,7 @@ def _record(slot: Slot) -> UploadResult:
     return UploadResult(slot.label, "imgur", "uploaded")
 
 
-def test_the_pacing_count_is_the_files_not_started_plus_this_one() -> None:
+def test_the_pacing_count_is_the_files_not_done_this_one_included() -> None:
     seen: list[int] = []
 
     def work(slot: Slot, batch: Batch) -> tuple[UploadResult, UploaderError | None]:
@@ -227,11 +227,11 @@ def test_the_pacing_count_is_the_files_not_started_plus_this_one() -> None:
     assert seen == [5, 4, 3, 2, 1]
 
 
-def test_files_in_flight_in_other_workers_are_not_counted_as_still_to_send() -> None:
-    """Their credits are already held in the limiter (set aside from what is left):
-    counting them again made the limiter pace a batch's last window as if it did not fit."""
+def test_files_in_flight_in_other_workers_still_count_until_they_are_done() -> None:
+    """The limiter counts the credits they hold as part of what is left, so the files they
+    belong to count as still to send; once done, they no longer count (asked live)."""
     third_started, second_counted = threading.Event(), threading.Event()
-    seen: dict[int, int] = {}
+    seen: dict[int, list[int]] = {}
 
     def work(slot: Slot, batch: Batch) -> tuple[UploadResult, UploaderError | None]:
         if slot.index == 2:
@@ -239,11 +239,16 @@ def test_files_in_flight_in_other_workers_are_not_counted_as_still_to_send() -> 
             assert second_counted.wait(10)  # still in flight while the second one counts
         if slot.index == 1:
             assert third_started.wait(10)
-        seen[slot.index] = batch.pending()
+        seen.setdefault(slot.index, []).append(batch.pending())
         if slot.index == 1:
             second_counted.set()
+            for _ in range(500):  # bounded: the third file finishes right after
+                if batch.pending() == 1:
+                    break
+                threading.Event().wait(0.01)
+            seen[1].append(batch.pending())
         return _record(slot), None
 
     Batch(_slots(3), work, lambda s, e: (_record(s), e), lambda r, e: None, jobs=2).run()
-    assert seen[0] == 3  # the first file goes alone: all three are still to send
-    assert seen[1] == 1  # file 3 is in flight in the other worker: only this one is left
+    assert seen[0] == [3]  # the first file goes alone: all three are still to send
+    assert seen[1] == [2, 1]  # file 3 in flight counts; once done, only this one is left

@@ -138,3 +138,39 @@ def test_credits_left_clear_an_earlier_refusals_words(state_dir: Path, fake: Fak
         f"Imgur POST bucket (per IP) is spent (0 of 1250 left); it resets "
         f"{describe(NOW + 3600, NOW)}"
     )
+
+
+def test_pacing_counts_credits_held_in_flight_as_sends_already_scheduled(
+    state_dir: Path, fake: FakeTime
+) -> None:
+    # Issue 14 (a fleet on one Redis): 3 credits left as the server last said, 2 of them
+    # held by other hosts' requests in flight, whose answers the server's figure often
+    # includes already. The next send is due in 99 / 3 s, not at the reset (99 / 1 s):
+    # a schedule stretched to the reset on that double count left the window unused.
+    others = make_limiter(state_dir, fake, POST)
+    me = make_limiter(state_dir, fake, POST)
+    others.record([BucketUpdate("post", 20, 3, NOW + 99)], source="headers")
+    held = [others.acquire({"post": 1}), others.acquire({"post": 1})]
+    me.acquire({"post": 1}, pending=10)
+    for reservation in held:
+        others.settle(reservation, [BucketUpdate("post", 20, 2, NOW + 99)])
+    me.acquire({"post": 1}, pending=9)
+    assert fake.sleeps == [33.0]
+
+
+def test_a_batch_that_fits_with_the_credits_in_flight_counted_is_not_paced(
+    state_dir: Path, fake: FakeTime
+) -> None:
+    # 5 left as the server last said, 3 held by other hosts' requests in flight; this
+    # host's last 4 files fit in the 5 (the server's figure may include those 3): they
+    # go without pacing (the requests in flight still bound what may be reserved).
+    others = make_limiter(state_dir, fake, POST)
+    me = make_limiter(state_dir, fake, POST, on_limit="fail")
+    others.record([BucketUpdate("post", 20, 5, NOW + 99)], source="headers")
+    for _ in range(3):
+        others.acquire({"post": 1})
+    me.acquire({"post": 1}, pending=4)
+    me.acquire({"post": 1}, pending=3)
+    assert fake.sleeps == []
+    with pytest.raises(RateLimitError):  # 5 - 3 in flight - 2 mine: nothing free
+        me.acquire({"post": 1}, pending=2)

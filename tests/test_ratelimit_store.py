@@ -1,13 +1,12 @@
-"""The limiter needs only the StateStore interface: any backend with ``transaction`` and
-``read`` carries its state (the next one may be Redis); the file store is one of them."""
+"""The limiter needs only the StateStore interface: any backend with ``update`` and
+``read`` carries its state (Redis is another); the file store is one of them."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -16,6 +15,7 @@ from uploader.ratelimit.limiter import BucketSpec, LimitPolicy, RateLimiter
 from uploader.ratelimit.store import FileStateStore, StateStore, clean_state, empty_state
 
 NOW = 1_785_000_000.0
+T = TypeVar("T")
 POST = BucketSpec("post", "Imgur POST bucket (per IP)", 1250, 3600.0)
 
 
@@ -26,12 +26,14 @@ class MemoryStore:
         self.saved: dict[str, dict[str, Any]] = {}
         self.transactions = 0
 
-    @contextmanager
-    def transaction(self, key: str) -> Iterator[dict[str, Any]]:
+    def update(
+        self, key: str, fn: Callable[[dict[str, Any], float], T], clock: Callable[[], float]
+    ) -> T:
         self.transactions += 1
         state = copy.deepcopy(self.saved.get(key)) or empty_state()
-        yield state
+        result = fn(state, clock())
         self.saved[key] = clean_state(state) or empty_state()
+        return result
 
     def read(self, key: str) -> dict[str, Any]:
         return copy.deepcopy(self.saved.get(key)) or empty_state()

@@ -150,4 +150,6 @@ def test_limits_refresh_asks_imgur_for_its_credits_and_shows_them(
         "  Imgur client bucket (per app, daily): 8990/9000 left (reserve 100); resets "
         f"{describe(START + 86400, START)}; live check {clock(START, START)}",
         "  Imgur POST bucket (per IP): 1250/1250 left; not seen yet (documented default)",
+        # Issue 14: where the figures are kept.
+        f"state: {hermetic_env['XDG_STATE_HOME']}/uploader/ratelimit (local file store)",
     ]

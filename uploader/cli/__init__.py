@@ -48,6 +48,7 @@ COMMANDS = {
     "limits": "limits:limits",
     "list": "lookup:list_cmd",
     "sandbox": "sandbox:sandbox",
+    "state": "state:state_group",
     "upload": "upload:upload",
 }
 

@@ -83,7 +83,7 @@ class Batch:
         self.emitted = 0  # slots whose line was written, in order
         self._lock = threading.Lock()
         self._next = 0
-        self._files_left = sum(1 for s in slots if isinstance(s.item, ImageFile))  # not started
+        self._files_left = sum(1 for s in slots if isinstance(s.item, ImageFile))  # not done
         # The first file goes alone: its answer proves the credentials (a rejection stops
         # the batch after one request, not N) and gives the limiter the server's figures.
         self._opened = threading.Event()
@@ -98,12 +98,13 @@ class Batch:
                 self.stop = cause
 
     def pending(self) -> int:
-        """Files still to be sent, this one included (the limiter's pacing): asked by a
-        file once started, it counts the files not started yet plus itself. Files in flight
-        in other workers are not counted: their credits are already held (reserved), and the
-        limiter sets them aside from what is left; counting them twice made a batch's last
-        window crawl (120 files, 40 per 10 s, -j 8: 29 s instead of 20.5)."""
-        return self._files_left + 1
+        """Files still to be sent, this one included (the limiter's pacing): the files not
+        done, those in flight in other workers too, as the limiter counts the credits they
+        hold as part of what is left (``ratelimit/refusal.py``). The limiter asks each time it
+        looks: a count taken once when a file started, against credits with the ones in
+        flight set aside, made a batch's last window crawl (120 files, 40 per 10 s, -j 8:
+        29 s instead of 20.5)."""
+        return max(1, self._files_left)
 
     # -- running -------------------------------------------------------------------------
 
@@ -152,10 +153,12 @@ class Batch:
                 slot.result, slot.error = self.skip(slot, stop)
                 return
             slot.started = True
-            if isinstance(slot.item, ImageFile):
-                with self._lock:
-                    self._files_left -= 1
-            slot.result, slot.error = self.work(slot, self)
+            try:
+                slot.result, slot.error = self.work(slot, self)
+            finally:
+                if isinstance(slot.item, ImageFile):
+                    with self._lock:
+                        self._files_left -= 1
         finally:
             slot.done.set()
 

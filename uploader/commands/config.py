@@ -51,6 +51,11 @@ def effective_toml(
                 )
     if providers:
         data["providers"] = providers
+    if config.state.backend != "file":  # the Redis URL without its password
+        data["state"] = {
+            "backend": config.state.shown(),
+            "on_backend_error": config.state.on_backend_error,
+        }
     header = [
         f"# effective configuration; file: {config.path}"
         + ("" if config.exists else " (missing: built-in defaults)")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from uploader.commands.runtime import Runtime, open_provider, wire
+from uploader.commands.runtime import Runtime, describe_store, open_provider, wire
 from uploader.config.settings import Config
 from uploader.errors import ConfigError, UploaderError
 from uploader.output import one_line
@@ -24,6 +24,7 @@ class ProfileLimits:
     base_url: str
     buckets: tuple[BucketState, ...]
     error: UploaderError | None = None
+    state: str | None = None  # where the figures are kept (see describe_store)
 
 
 def gather(
@@ -40,27 +41,30 @@ def gather(
     found = []
     for profile in profiles:
         try:
-            buckets = _buckets(config, profile.name, runtime, refresh=refresh)
+            buckets, where = _buckets(config, profile.name, runtime, refresh=refresh)
         except UploaderError as exc:
             if name is not None:
                 raise
             # One profile that cannot be asked (not signed in, say) must not hide the others.
             found.append(ProfileLimits(profile.name, profile.kind, profile.base_url, (), exc))
             continue
-        found.append(ProfileLimits(profile.name, profile.kind, profile.base_url, buckets))
+        found.append(
+            ProfileLimits(profile.name, profile.kind, profile.base_url, buckets, None, where)
+        )
     return found
 
 
 def _buckets(
     config: Config, name: str, runtime: Runtime, *, refresh: bool
-) -> tuple[BucketState, ...]:
+) -> tuple[tuple[BucketState, ...], str]:
     if refresh:
         _, provider, http = open_provider(config, name, runtime, policy=LimitPolicy())
         with http:
             updates = provider.live_limits()
             if provider.session.limiter is not None:
                 provider.session.limiter.record(updates, source="live")
-    return tuple(wire(config, name, runtime).limiter.states())
+    limiter = wire(config, name, runtime).limiter
+    return tuple(limiter.states()), describe_store(limiter.store)
 
 
 def render_text(items: Sequence[ProfileLimits], now: float | None = None) -> list[str]:
@@ -73,6 +77,9 @@ def render_text(items: Sequence[ProfileLimits], now: float | None = None) -> lis
             if item.error.hint:
                 lines.append(f"  hint: {one_line(item.error.hint)}")
         lines.extend(f"  {bucket_line(state, now)}" for state in item.buckets)
+    where = next((item.state for item in items if item.state), None)
+    if where:
+        lines.append(f"state: {where}")
     return lines
 
 
@@ -139,6 +146,7 @@ def to_json(items: Sequence[ProfileLimits], now: float | None = None) -> list[di
                     "resets_in": None if state.reset_at is None else round(state.reset_at - now, 1),
                     "source": state.source,
                     "observed_at": _iso(state.observed_at),
+                    "state": item.state,
                 }
             )
     return rows

@@ -29,6 +29,9 @@ from uploader.providers.base import ProviderContext
 from uploader.ratelimit.limiter import LimitPolicy, RateLimiter, state_key
 from uploader.ratelimit.store import FileStateStore
 
+if TYPE_CHECKING:
+    from uploader.ratelimit.store import StateStore
+
 log = logging.getLogger("uploader.ratelimit.limiter")
 
 if TYPE_CHECKING:
@@ -92,7 +95,7 @@ def wire(
     credential = cls.resolve_credential(profile, runtime.env)
     warn = _first_only(runtime.notify)  # bad state: one warning line, whoever finds it
     limiter = RateLimiter(
-        FileStateStore(paths.state_dir(runtime.env) / "ratelimit", notify=warn),
+        state_store(config, runtime, warn),
         state_key(profile.kind, profile.base_url, credential.identity),
         cls.bucket_specs(profile),
         policy or LimitPolicy(),
@@ -103,6 +106,64 @@ def wire(
         warn=warn,
     )
     return Wiring(profile, cls, credential, limiter)
+
+
+def state_store(config: Config, runtime: Runtime, warn: Callable[[str], None]) -> StateStore:
+    """The store of ``[state] backend``: the local files, or Redis with the local files
+    behind it (ratelimit/failover.py), tried once here so that a run that must not go on
+    without Redis stops before sending anything."""
+    local = FileStateStore(paths.state_dir(runtime.env) / "ratelimit", notify=warn)
+    target = config.state.redis()
+    if target is None:
+        return local
+    # One per backend and directory in a process: `limits` wires every profile, and a
+    # Redis that is down is reported once, not once per profile.
+    cache_key = (config.state.backend, config.state.on_backend_error, str(local.directory))
+    if cache_key in _REDIS_STORES:
+        return _REDIS_STORES[cache_key]
+    # Only with this backend: the Redis client costs the hotkey path nothing otherwise.
+    from uploader.ratelimit.failover import FailoverStore
+    from uploader.ratelimit.redis_store import RedisStateStore
+
+    password = target.password
+    if password is None:
+        password = runtime.env.get("UPLOADER_REDIS_PASSWORD") or None
+    ca_file, ca_path = runtime.env.get("SSL_CERT_FILE"), runtime.env.get("SSL_CERT_DIR")
+    if target.tls and not ca_file and not ca_path:
+        import certifi  # the HTTP client's CA bundle (httpx's), so both trust the same CAs
+
+        ca_file = certifi.where()
+    primary = RedisStateStore(
+        target.url,
+        password=password,
+        username=target.username,
+        notify=warn,
+        shown=target.shown,
+        ca_file=ca_file or None,
+        ca_path=ca_path or None,
+    )
+    store = FailoverStore(
+        primary, local, on_error=config.state.on_backend_error, notify=runtime.notify
+    )
+    store.probe()
+    _REDIS_STORES[cache_key] = store
+    return store
+
+
+_REDIS_STORES: dict[tuple[str, str, str], StateStore] = {}
+
+
+def describe_store(store: object) -> str:
+    """Where a limiter's figures are kept, as ``uploader limits`` names it: the Redis URL
+    (no password; the fleet's figures), or the local directory."""
+    shown = getattr(store, "shown", None)
+    local = getattr(store, "local", store)
+    directory = str(getattr(local, "directory", "memory"))
+    if shown is None:
+        return f"{directory} (local file store)"
+    if getattr(store, "failed", None):
+        return f"{directory} (local file store: {shown} unreachable, a share of its budget)"
+    return f"{shown} (Redis: the fleet's figures)"
 
 
 def _first_only(notify: Callable[[str], None]) -> Callable[[str], None]:

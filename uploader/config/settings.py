@@ -22,6 +22,13 @@ from uploader.config import paths
 from uploader.config.checks import check_url, problem, text_problem
 from uploader.config.locator import Locator
 from uploader.config.options import COMMON, KINDS, OptionSpec
+from uploader.config.statebackend import (
+    HINT,
+    ON_BACKEND_ERROR,
+    StateSettings,
+    parse_redis_url,
+    state_settings,
+)
 from uploader.errors import ConfigError
 
 FORMATS = ("url", "markdown", "html", "bbcode", "json")
@@ -96,6 +103,8 @@ class Config:
     defaults: Defaults = field(default_factory=Defaults)
     profiles: tuple[Profile, ...] = ()
     default_source: str = "default_provider in the config file"
+    # [state]: where the rate-limit state lives (the file store, or Redis).
+    state: StateSettings = field(default_factory=StateSettings)
 
     def profile(self, name: str | None) -> Profile:
         """The profile called ``name`` (or the default one); ConfigError if there is none."""
@@ -186,7 +195,7 @@ def parse_config(text: str, path: Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise where.syntax_error(str(exc)) from exc
-    _only_keys(data, ("default_provider", "defaults", "providers"), (), where)
+    _only_keys(data, ("default_provider", "defaults", "providers", "state"), (), where)
     default_provider = data.get("default_provider")
     if default_provider is not None and not isinstance(default_provider, str):
         raise where.error((), "default_provider", "must be a string")
@@ -204,7 +213,28 @@ def parse_config(text: str, path: Path) -> Config:
         default_provider=default_provider,
         defaults=defaults,
         profiles=profiles,
+        state=_parse_state(_table(data, "state", where), where),
     )
+
+
+STATE_SPEC: Mapping[str, OptionSpec] = {
+    "backend": OptionSpec(str),
+    "on_backend_error": OptionSpec(str, choices=ON_BACKEND_ERROR),
+}
+
+
+def _parse_state(raw: dict[str, Any], where: Locator) -> StateSettings:
+    table = ("state",)
+    _only_keys(raw, tuple(STATE_SPEC), table, where)
+    values = {key: _check(STATE_SPEC[key], raw[key], table, key, where) for key in raw}
+    backend = values.get("backend", "file")
+    if backend != "file":
+        try:
+            parse_redis_url(backend, "backend")
+        except ConfigError as exc:
+            why = exc.message.removeprefix("backend: ")
+            raise ConfigError(where.error(table, "backend", why).message, hint=HINT) from None
+    return replace(StateSettings(), **values)
 
 
 def _table(data: Mapping[str, Any], key: str, where: Locator) -> dict[str, Any]:
@@ -334,7 +364,7 @@ def _apply_env(config: Config, env: Mapping[str, str]) -> Config:
         replace(p, placeholder=None) if p.placeholder and env.get(p.env_prefix + "CLIENT_ID") else p
         for p in config.profiles
     )
-    return replace(config, profiles=profiles)
+    return replace(config, profiles=profiles, state=state_settings(config.state, env))
 
 
 def with_default_provider(config: Config, name: str, source: str) -> Config:

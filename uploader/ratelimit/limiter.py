@@ -12,14 +12,15 @@ time to reset.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 from uploader.errors import RateLimitError
 from uploader.models import BucketUpdate, Pending
@@ -53,6 +54,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("uploader.ratelimit.limiter")
+
+_T = TypeVar("_T")
 
 # A reservation of a process that died is forgotten after this long (at once when its
 # owner is provably gone, see owner.py).
@@ -133,24 +136,30 @@ class RateLimiter:
 
     # -- state helpers -------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[dict[str, Any]]:
-        """The store's transaction, tidied (:meth:`_tidy`); re-entrant within a thread, so
+    def _update(self, fn: Callable[[dict[str, Any], float], _T]) -> _T:
+        """``fn(state, now)`` as one atomic step on the shared state (the store's
+        :meth:`~uploader.ratelimit.store.StateStore.update`), the state tidied first
+        (:meth:`_tidy`). ``fn`` may run more than once (an optimistic backend re-runs it
+        when another host changed the state meanwhile): it changes only the state it is
+        given, and its side effects wait until it returned. Re-entrant within a thread, so
         that the refresh hook's own request (settled like any other) reuses the held state
         instead of waiting for a lock this process holds."""
-        held: dict[str, Any] | None = getattr(self._local, "state", None)
+        held: tuple[dict[str, Any], float] | None = getattr(self._local, "held", None)
         if held is not None:
-            yield held
-            return
+            return fn(held[0], self.clock())
+
+        def step(state: dict[str, Any], now: float) -> _T:
+            self._local.held = (state, now)
+            try:
+                self._tidy(state, now)
+                return fn(state, now)
+            finally:
+                self._local.held = None
+
         # The threads of a batch take turns here first: the state store's lock is between
         # processes (and the in-memory fallback has none).
-        with self._mutex, self.store.transaction(self.key) as state:
-            self._local.state = state
-            try:
-                self._tidy(state, self.clock())
-                yield state
-            finally:
-                self._local.state = None
+        with self._mutex:
+            return self.store.update(self.key, step, self.clock)
 
     def _tidy(self, state: dict[str, Any], now: float) -> None:
         """Drop expired reservations and those of processes of this host that are gone
@@ -171,18 +180,15 @@ class RateLimiter:
                 f"({', '.join(dict.fromkeys(bad))}): cut to the buckets' windows"
             )
 
-    def _refresh(self, state: dict[str, Any], wanted: Mapping[str, int]) -> None:
-        """Ask the refresh hook once (inside the transaction) and record what it says."""
+    def _ask_refresh(self) -> list[BucketUpdate]:
+        """The refresh hook's figures (an HTTP request: never inside a step that an
+        optimistic store may re-run); none when it fails (then not asked again)."""
         assert self.refresh is not None
         try:
-            updates = [u for u in self.refresh() if u.limit is not None or u.remaining is not None]
+            return [u for u in self.refresh() if u.limit is not None or u.remaining is not None]
         except Exception:  # a failed live check must not stop the upload itself
             log.debug("live rate-limit check failed", exc_info=True)
-            updates = []
-        now = self.clock()
-        self._apply(state, updates, now, source="live")
-        if needs_refresh(state, self.specs, wanted, now):
-            self._refresh_failed = True  # not again in this process: go on the defaults
+            return []
 
     # -- acquire -------------------------------------------------------------------------
 
@@ -199,46 +205,22 @@ class RateLimiter:
         if not wanted:
             return Reservation(os.urandom(12).hex(), ())
         waited = 0.0
+        fresh: list[BucketUpdate] | None = None  # live figures asked outside the store
         for _ in range(MAX_LOOPS):
             # Asked again each time round: while this send waits, others of the batch go.
             left = max(1, pending() if callable(pending) else pending)
-            with self._transaction() as state:
-                now = self.clock()
-                if (
-                    self.refresh is not None
-                    and not self._refresh_failed
-                    and needs_refresh(state, self.specs, wanted, now)
-                ):
-                    self._refresh(state, wanted)
-                    now = self.clock()
-                block, pace_until, intervals = self._check(state, wanted, left, now)
-                # Credits held by this limiter's requests in flight in other threads
-                # (other files of the batch) come back within seconds: wait for them
-                # whatever the policy.
-                ours = (
-                    block is not None
-                    and block.reason == "held"
-                    and any(
-                        self._mine.get(str(r.get("id"))) not in (None, threading.get_ident())
-                        and r["costs"].get(block.spec.name)
-                        for r in state["reservations"]
-                    )
-                )
-                if block is None and pace_until is None:
-                    reservation = Reservation(os.urandom(12).hex(), tuple(sorted(wanted.items())))
-                    state["reservations"].append(
-                        {
-                            "id": reservation.id,
-                            "costs": wanted,
-                            "expires": now + RESERVATION_TTL,
-                            "owner": self._here,
-                        }
-                    )
-                    for name, interval in intervals.items():
-                        state["buckets"][name]["next_at"] = now + interval
-                    self._mine[reservation.id] = threading.get_ident()
-                    return reservation
-            # Out of the transaction: waiting never holds the lock.
+            rid = os.urandom(12).hex()
+            outcome = self._update(partial(self._try, wanted=wanted, n=left, rid=rid, fresh=fresh))
+            if outcome is None:  # the live figures are wanted first (non-exclusive store)
+                fresh = self._ask_refresh()
+                continue
+            fresh = None
+            block, pace_until, now, ours = outcome
+            if block is None and pace_until is None:
+                reservation = Reservation(rid, tuple(sorted(wanted.items())))
+                self._mine[reservation.id] = threading.get_ident()
+                return reservation
+            # Out of the store's step: waiting never holds the lock.
             if ours:
                 self.sleep(OWN_POLL)
             elif block is not None:
@@ -253,16 +235,70 @@ class RateLimiter:
                 self.sleep(pause)
         raise RateLimitError(f"{self.provider_label}: gave up waiting for the rate limiter")
 
+    def _try(
+        self,
+        state: dict[str, Any],
+        now: float,
+        *,
+        wanted: Mapping[str, int],
+        n: int,
+        rid: str,
+        fresh: Sequence[BucketUpdate] | None,
+    ) -> tuple[Block | None, float | None, float, bool] | None:
+        """One attempt of :meth:`acquire` on the state: the reservation ``rid`` added, or
+        what holds it back (block, pacing time, now, whether only this limiter's own
+        requests in flight hold it). None: the live figures must be asked first."""
+        if (
+            self.refresh is not None
+            and not self._refresh_failed
+            and needs_refresh(state, self.specs, wanted, now)
+        ):
+            if fresh is None and not getattr(self.store, "exclusive", False):
+                return None
+            # A store that excludes every other process while this runs (the file
+            # store): ask here, so that processes racing on the lock see fresh figures.
+            updates = self._ask_refresh() if fresh is None else fresh
+            now = self.clock() if fresh is None else now
+            self._apply(state, updates, now, source="live")
+            if needs_refresh(state, self.specs, wanted, now):
+                self._refresh_failed = True  # not again in this process: go on the defaults
+        block, pace_until, intervals = self._check(state, wanted, max(1, n), now)
+        # Credits held by this limiter's requests in flight in other threads (other files
+        # of the batch) come back within seconds: wait for them whatever the policy.
+        ours = (
+            block is not None
+            and block.reason == "held"
+            and any(
+                self._mine.get(str(r.get("id"))) not in (None, threading.get_ident())
+                and r["costs"].get(block.spec.name)
+                for r in state["reservations"]
+            )
+        )
+        if block is None and pace_until is None:
+            state["reservations"].append(
+                {
+                    "id": rid,
+                    "costs": dict(wanted),
+                    "expires": now + RESERVATION_TTL,
+                    "owner": self._here,
+                }
+            )
+            for name, interval in intervals.items():
+                state["buckets"][name]["next_at"] = now + interval
+        return block, pace_until, now, ours
+
     def blocked_until(self, costs: Mapping[str, int]) -> float | None:
         """When a request costing ``costs`` may go next (None: now). For messages only:
         :meth:`acquire` decides for real."""
         wanted = {n: int(c) for n, c in costs.items() if c > 0 and n in self.specs}
         if not wanted:
             return None
-        with self._transaction() as state:
-            now = self.clock()
+
+        def look(state: dict[str, Any], now: float) -> float | None:
             block, _, _ = self._check(state, wanted, 1, now)
-        return block.until if block is not None and block.until > now else None
+            return block.until if block is not None and block.until > now else None
+
+        return self._update(look)
 
     def _check(
         self, state: dict[str, Any], wanted: Mapping[str, int], pending: int, now: float
@@ -313,8 +349,8 @@ class RateLimiter:
         the reservation is counted as spent.
         """
         self._mine.pop(reservation.id, None)
-        with self._transaction() as state:
-            now = self.clock()
+
+        def step(state: dict[str, Any], now: float) -> None:
             self._drop(state, reservation)
             named = self._apply(state, updates, now, source="headers")
             for name, cost in reservation.costs:
@@ -326,12 +362,13 @@ class RateLimiter:
                 if name not in named:
                     spend_locally(bucket, spec, cost, now)
 
+        self._update(step)
+
     def release(self, reservation: Reservation) -> None:
         """The request never reached the server: give the reservation back."""
         self._mine.pop(reservation.id, None)
         if reservation.costs:
-            with self._transaction() as state:
-                self._drop(state, reservation)
+            self._update(lambda state, _now: self._drop(state, reservation))
 
     def reject(
         self,
@@ -357,8 +394,8 @@ class RateLimiter:
         bucket for a day after one unexplained 429.
         """
         self._mine.pop(reservation.id, None)
-        with self._transaction() as state:
-            now = self.clock()
+
+        def step(state: dict[str, Any], now: float) -> None:
             self._drop(state, reservation)
             self._apply(state, updates, now, source="headers", fallback=retry_after)
             named = [u.bucket for u in updates if u.remaining == 0] + list(spent)
@@ -381,10 +418,11 @@ class RateLimiter:
                 bucket = current(state["buckets"], target, now)
                 pause_bucket(bucket, target, retry_after, now, note)
 
+        self._update(step)
+
     def record(self, updates: Sequence[BucketUpdate], *, source: str) -> None:
         """Figures from a live check (e.g. ``GET /3/credits``), labelled ``source``."""
-        with self._transaction() as state:
-            self._apply(state, updates, self.clock(), source=source)
+        self._update(lambda state, now: self._apply(state, updates, now, source=source))
 
     @staticmethod
     def _drop(state: dict[str, Any], reservation: Reservation) -> None:
@@ -399,15 +437,27 @@ class RateLimiter:
         source: str,
         fallback: float | None = None,
     ) -> set[str]:
-        """Apply the updates of known buckets (see :func:`apply_update`); return their names."""
+        """Apply the updates of known buckets (see :func:`apply_update`); return their names.
+
+        Their resets are on this host's clock; a store with a clock of its own (Redis'
+        ``TIME``) gets them moved onto it, so that hosts whose clocks disagree agree."""
         named: set[str] = set()
+        shift = 0.0 if getattr(self.store, "exclusive", True) else self._offset(now)
         for update in updates:
             spec = self.specs.get(update.bucket)
             if spec is not None:
+                if shift and update.reset_at is not None:
+                    update = replace(update, reset_at=update.reset_at + shift)  # noqa: PLW2901
                 named.add(update.bucket)
                 bucket = current(state["buckets"], spec, now)
                 apply_update(bucket, spec, update, now, source=source, fallback=fallback)
         return named
+
+    def _offset(self, now: float) -> float:
+        """The store's clock minus this host's (measured by the store when it can: as of
+        its answer, not of this step, which may run late on a busy host)."""
+        offset = getattr(self.store, "offset", None)
+        return float(offset) if isinstance(offset, int | float) else now - self.clock()
 
     # -- display -------------------------------------------------------------------------------
 

@@ -69,10 +69,14 @@ def find_block(
             return block, None, {}
         # Pace only when the reset is within reach (--max-wait): spreading a daily
         # budget over a day would stall a batch for hours instead of failing clearly.
-        if pending * cost > available and reset is not None and now < reset <= now + max_wait:
+        left = remaining - spec.reserve  # in flight counted as sent: see the interval
+        if pending * cost > left and reset is not None and now < reset <= now + max_wait:
             # Spread what is left over the time to reset instead of bursting into a 429:
-            # the next send is due (reset - now) / (sends left) after this one.
-            intervals[name] = (reset - now) / (available / cost)
+            # the next send is due (reset - now) / (sends left) after this one. Sends left
+            # count the credits held in flight too: a server's figure often includes them
+            # already (other hosts' requests it has answered but they have not settled),
+            # and a schedule stretched to the reset on a double count wastes the window.
+            intervals[name] = (reset - now) / (left / cost)
             next_at = number(bucket.get("next_at"))
             if next_at is not None and next_at > now:
                 pace_until = max(pace_until or 0.0, next_at)

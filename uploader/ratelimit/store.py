@@ -1,7 +1,7 @@
 """Persistent, shared rate-limit state: the :class:`StateStore` interface the limiter uses,
 and its implementation on disk, :class:`FileStateStore` (one JSON file per key, read and
-written under a lock). Another backend (Redis, say) is one more class with the two methods
-of :class:`StateStore`, built in ``commands/runtime.py``; the limiter does not change.
+written under a lock). Redis (``redis_store.py``) is the other backend, chosen in
+``commands/runtime.py``; the limiter does not change.
 
 A hotkey pressed twice, a cron job and a batch upload running at once share one budget: every
 read-modify-write happens under an exclusive ``fcntl.flock`` on a sidecar lock file. A
@@ -44,9 +44,8 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from uploader.config.paths import ensure_private_dir, read_own_file
 from uploader.ratelimit import owner as owners
@@ -74,25 +73,23 @@ def _dumps(state: dict[str, Any]) -> str:
 
 
 EMPTY_TEXT = _dumps(empty_state())
+_T = TypeVar("_T")
 
 
 class StateStore(Protocol):
-    """Where the limiter keeps the state of each key (see the module docstring).
+    """Where the limiter keeps each key's state, shared by every process of the profile
+    (with Redis: of the fleet). :meth:`update` runs ``fn(state, now)`` atomically and
+    returns its result (nothing saved when it raises); ``now`` is the store's time (the
+    host's clock, or Redis ``TIME``: one timeline for hosts whose clocks disagree). An
+    ``exclusive`` store runs ``fn`` once, excluding other updates of the key (``fn`` may
+    then do slow work); any other may re-run it when the state changed underneath, so
+    ``fn`` changes only the state it is given. :meth:`read` is a snapshot for display."""
 
-    Every process of the same profile shares it: :meth:`transaction` is the only way to
-    change a state, and it must exclude every other transaction on the same key, in this
-    process and in others, for as long as the block runs.
-    """
+    def update(
+        self, key: str, fn: Callable[[dict[str, Any], float], _T], clock: Callable[[], float]
+    ) -> _T: ...
 
-    def transaction(self, key: str) -> AbstractContextManager[dict[str, Any]]:
-        """The state of ``key`` (well-typed, see :func:`clean_state`; :func:`empty_state`
-        when there is none), held exclusively; whatever it holds when the block ends
-        without an exception is saved, and nothing is saved when it raises."""
-        ...
-
-    def read(self, key: str) -> dict[str, Any]:
-        """A snapshot of ``key``'s state (for display only: it may be stale at once)."""
-        ...
+    def read(self, key: str) -> dict[str, Any]: ...
 
 
 class _Seen(NamedTuple):
@@ -125,6 +122,15 @@ class FileStateStore:
         self._seen: dict[str, _Seen] = {}  # key -> its file as last read or written
         self._dir_ok = False  # the directory was there (or made) once
         self._held = threading.local()  # keys this thread holds the lock of
+
+    exclusive = True  # an update runs once, under the key's lock (see StateStore)
+
+    def update(
+        self, key: str, fn: Callable[[dict[str, Any], float], _T], clock: Callable[[], float]
+    ) -> _T:
+        """``fn(state, clock())`` under ``key``'s lock (see :meth:`transaction`)."""
+        with self.transaction(key) as state:
+            return fn(state, clock())
 
     def __del__(self) -> None:
         for seen in getattr(self, "_seen", {}).values():

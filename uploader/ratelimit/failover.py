@@ -1,0 +1,224 @@
+"""Redis with the local file store behind it (issue 14, "Redis unreachable").
+
+:class:`FailoverStore` sends every update to the Redis store while it works. This host
+keeps a copy of the fleet's state as it last saw it (``<key>-fleet.json`` in the local
+state directory, written at most every COPY_EVERY seconds and when the run ends), so that
+when Redis cannot be used it never spends blindly:
+
+* with ``on_backend_error = "fail"`` the run stops (exit 4) before anything is sent;
+* with ``"fallback"`` (the default) it says so once on stderr and goes on with the local
+  file store, where every bucket the fleet copy knows is capped at SHARE of the fleet's
+  remaining figure (of its limit when that window has ended): the other hosts of the fleet
+  are assumed to spend the rest. Buckets the fleet copy never held keep their local figures.
+
+The switch happens at most once per run (no traceback, mid-batch too); the next run tries
+Redis again.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from uploader.errors import RateLimitError
+from uploader.ratelimit.stateshape import clean_state
+
+if TYPE_CHECKING:
+    from uploader.ratelimit.redis_store import RedisStateStore
+    from uploader.ratelimit.store import FileStateStore
+
+_T = TypeVar("_T")
+log = logging.getLogger("uploader.ratelimit.limiter")
+
+SHARE = Fraction(1, 4)  # of the last known fleet budget, per bucket, while Redis is down
+COPY_EVERY = 2.0  # seconds between two local copies of the fleet's state
+FLEET = "-fleet"  # suffix of the local copy's key
+SHARE_SUFFIX = "~share"  # a bucket's allowance while Redis is down (see cap)
+
+
+def cap(local: dict[str, Any], fleet: dict[str, Any], now: float) -> None:
+    """Give ``local`` (in place) a share allowance per bucket ``fleet`` knows: SHARE of the
+    fleet's remaining figure (of its limit when that window ended), kept in a bucket
+    ``NAME~share`` (the limiter ignores names it has no spec for) that :func:`spend`
+    counts down. An allowance still running (an earlier fallback run) is kept when lower."""
+    for name, seen in fleet["buckets"].items():
+        if name.endswith(SHARE_SUFFIX):
+            continue
+        limit, left, reset = seen.get("limit"), seen.get("remaining"), seen.get("reset_at")
+        live = isinstance(reset, int | float) and reset > now
+        basis = left if live and isinstance(left, int) else limit
+        if not isinstance(basis, int):
+            continue
+        allowance = {"remaining": int(basis * SHARE), "reset_at": reset if live else None}
+        old = local["buckets"].get(name + SHARE_SUFFIX)
+        if old is not None and _running(old, now) and old.get("remaining", 0) <= basis * SHARE:
+            continue
+        local["buckets"][name + SHARE_SUFFIX] = allowance
+        blocked = seen.get("blocked_until")
+        mine = local["buckets"].setdefault(name, {})
+        if isinstance(limit, int):
+            mine.setdefault("limit", limit)
+        if isinstance(blocked, int | float) and blocked > float(mine.get("blocked_until") or 0):
+            mine["blocked_until"] = blocked
+    spend(local, {}, now)
+
+
+def _running(allowance: dict[str, Any], now: float) -> bool:
+    reset = allowance.get("reset_at")
+    return reset is None or (isinstance(reset, int | float) and reset > now)
+
+
+def spend(state: dict[str, Any], before: dict[str, dict[str, int]], now: float) -> None:
+    """Count the reservations of ``before`` (id -> costs) gone from ``state`` against the
+    allowances, then cap each bucket's remaining at its allowance (in place)."""
+    gone = set(before) - {r["id"] for r in state["reservations"]}
+    for name in [n for n in state["buckets"] if n.endswith(SHARE_SUFFIX)]:
+        allowance = state["buckets"][name]
+        if not _running(allowance, now):
+            del state["buckets"][name]  # its window ended: the local figures again
+            continue
+        real = name.removesuffix(SHARE_SUFFIX)
+        used = sum(before[rid].get(real, 0) for rid in gone)
+        left = max(0, int(allowance.get("remaining") or 0) - used)
+        allowance["remaining"] = left
+        bucket = state["buckets"].setdefault(real, {})
+        own = bucket.get("remaining")
+        bucket["remaining"] = left if not isinstance(own, int) else min(own, left)
+        if bucket.get("reset_at") is None and allowance.get("reset_at") is not None:
+            bucket["reset_at"] = allowance["reset_at"]
+        bucket.setdefault("observed_at", now)
+
+
+class FailoverStore:
+    """The Redis store, and the file store once Redis failed (see the module docstring)."""
+
+    def __init__(
+        self,
+        primary: RedisStateStore,
+        local: FileStateStore,
+        *,
+        on_error: str,
+        notify: Callable[[str], None],
+    ) -> None:
+        self.primary = primary
+        self.local = local
+        self.on_error = on_error
+        self.notify = notify
+        self.failed: str | None = None  # why Redis was given up, once it was
+        self._capped: set[str] = set()
+        self._copied: dict[str, float] = {}  # key -> monotonic time of its last local copy
+        self._dirty: set[str] = set()
+        self._lock = threading.Lock()
+        atexit.register(self.flush)
+
+    @property
+    def exclusive(self) -> bool:
+        return self.failed is not None
+
+    @property
+    def offset(self) -> float:
+        return 0.0 if self.failed is not None else self.primary.offset
+
+    @property
+    def shown(self) -> str:
+        return self.primary.shown
+
+    def probe(self) -> None:
+        """Try Redis once now (the start of a run): fail or fall back before sending."""
+        from uploader.ratelimit.redis_store import BackendError
+
+        try:
+            self.primary.probe()
+        except BackendError as exc:
+            self._give_up(str(exc))
+
+    def update(
+        self, key: str, fn: Callable[[dict[str, Any], float], _T], clock: Callable[[], float]
+    ) -> _T:
+        from uploader.ratelimit.redis_store import BackendError
+
+        if self.failed is None:
+            try:
+                result = self.primary.update(key, fn, clock)
+            except BackendError as exc:
+                self._give_up(str(exc))
+            else:
+                self._copy(key)
+                return result
+        self._cap(key, clock())
+
+        def counted(state: dict[str, Any], now: float) -> _T:
+            before = {r["id"]: r["costs"] for r in state["reservations"]}
+            result = fn(state, now)
+            spend(state, before, now)
+            return result
+
+        return self.local.update(key, counted, clock)
+
+    def read(self, key: str) -> dict[str, Any]:
+        from uploader.ratelimit.redis_store import BackendError
+
+        if self.failed is None:
+            try:
+                return self.primary.read(key)
+            except BackendError as exc:
+                self._give_up(str(exc))
+        self._cap(key, time.time())
+        return self.local.read(key)
+
+    def flush(self) -> None:
+        """Write the local copies not written yet (at the end of the run: never raises)."""
+        for key in list(self._dirty):
+            try:
+                self._copy(key, force=True)
+            except Exception:  # an exit hook must not print a traceback
+                log.debug("local copy of the fleet's state not written", exc_info=True)
+
+    def _give_up(self, why: str) -> None:
+        with self._lock:
+            if self.failed is not None:
+                return
+            if self.on_error == "fail":
+                raise RateLimitError(
+                    f"rate-limit state: {self.shown} unreachable ({why}): nothing sent",
+                    hint="start the Redis server or fix [state] backend; or set [state] "
+                    'on_backend_error = "fallback" to go on with a share of the local budget',
+                )
+            self.failed = why
+            self.notify(
+                f"warning: rate-limit state: {self.shown} unreachable ({why}): using the "
+                "local file store with a conservative share of the last known budget"
+            )
+
+    def _copy(self, key: str, *, force: bool = False) -> None:
+        seen = self.primary.last.get(key)
+        if seen is None:
+            return
+        at = time.monotonic()
+        if not force and at - self._copied.get(key, -COPY_EVERY) < COPY_EVERY:
+            self._dirty.add(key)
+            return
+        self._copied[key] = at
+        self._dirty.discard(key)
+        cleaned = clean_state(seen[0])
+
+        def save(copy: dict[str, Any], _now: float) -> None:
+            copy["buckets"] = cleaned["buckets"] if cleaned else {}
+            copy["reservations"] = []
+
+        self.local.update(key + FLEET, save, time.time)
+
+    def _cap(self, key: str, now: float) -> None:
+        with self._lock:
+            if key in self._capped:
+                return
+            self._capped.add(key)
+        seen = self.primary.last.get(key)
+        fleet = seen[0] if seen is not None else self.local.read(key + FLEET)
+        if fleet["buckets"]:
+            self.local.update(key, lambda state, _now: cap(state, fleet, now), time.time)

@@ -21,7 +21,8 @@ Two rules keep stored knowledge honest:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 from uploader.models import BucketUpdate
@@ -332,3 +333,28 @@ def snapshot(spec: BucketSpec, stored: Mapping[str, Any] | None, now: float) -> 
         source=source,
         reserve=spec.reserve,
     )
+
+
+def apply_updates(
+    buckets: dict[str, Any],
+    specs: Mapping[str, BucketSpec],
+    updates: Sequence[BucketUpdate],
+    now: float,
+    *,
+    source: str,
+    fallback: float | None = None,
+    shift: float = 0.0,
+) -> set[str]:
+    """:func:`apply_update` for each update of a known bucket, its reset moved by ``shift``
+    (onto the store's clock); the names of the buckets updated."""
+    named: set[str] = set()
+    for update in updates:
+        spec = specs.get(update.bucket)
+        if spec is not None:
+            if shift and update.reset_at is not None:
+                update = replace(update, reset_at=update.reset_at + shift)  # noqa: PLW2901
+            named.add(update.bucket)
+            apply_update(
+                current(buckets, spec, now), spec, update, now, source=source, fallback=fallback
+            )
+    return named

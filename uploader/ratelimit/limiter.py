@@ -12,15 +12,13 @@ time to reset.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from uploader.errors import RateLimitError
 from uploader.models import BucketUpdate, Pending
@@ -29,21 +27,29 @@ from uploader.ratelimit.bucket import (
     BucketSpec,
     BucketState,
     Refusal,
-    apply_update,
+    apply_updates,
     current,
-    mark_spent,
-    number,
     sanitize,
     snapshot,
     spend_locally,
 )
-from uploader.ratelimit.bucket import pause as pause_bucket
-from uploader.ratelimit.refusal import Block, find_block, needs_refresh, refusal_words
+from uploader.ratelimit.policy import LimitPolicy, Reservation, state_key
+from uploader.ratelimit.refusal import (
+    HELD_POLL,
+    RESET_MARGIN,
+    Block,
+    find_block,
+    hold_back,
+    needs_refresh,
+    wait_out,
+)
 
 if TYPE_CHECKING:
     from uploader.ratelimit.store import StateStore
 
 __all__ = [
+    "HELD_POLL",
+    "RESET_MARGIN",
     "BucketSpec",
     "BucketState",
     "LimitPolicy",
@@ -60,36 +66,9 @@ _T = TypeVar("_T")
 # A reservation of a process that died is forgotten after this long (at once when its
 # owner is provably gone, see owner.py).
 RESERVATION_TTL = 900.0
-# A send held back only by other requests in flight looks again this often (they settle
-# in seconds; waiting for the bucket's reset would be far too long).
-HELD_POLL = 1.0
 # How often a batch's worker looks again while other files of its batch hold the credits.
 OWN_POLL = 0.05
-# Sleep a hair past a reset: whole-second resets are rounded by the server.
-RESET_MARGIN = 0.05
 MAX_LOOPS = 10_000
-
-
-class LimitPolicy(NamedTuple):
-    """What to do when a bucket lacks the budget: wait (at most ``max_wait`` s) or fail."""
-
-    on_limit: Literal["wait", "fail"] = "wait"
-    max_wait: float = 300.0
-
-
-class Reservation(NamedTuple):
-    """Credits held for one request until it is settled, rejected or released."""
-
-    id: str
-    costs: tuple[tuple[str, int], ...]
-
-
-def state_key(kind: str, base_url: str, identity: str) -> str:
-    """The state file's name: a sha256 (hex, first 128 bits) of kind, base URL and identity.
-
-    ``identity`` is already a hash of the credential, never the secret itself.
-    """
-    return hashlib.sha256(f"{kind}\0{base_url}\0{identity}".encode()).hexdigest()[:32]
 
 
 class RateLimiter:
@@ -224,7 +203,14 @@ class RateLimiter:
             if ours:
                 self.sleep(OWN_POLL)
             elif block is not None:
-                waited += self._wait_for(block, now, self.policy.max_wait - waited)
+                waited += wait_out(
+                    block,
+                    now,
+                    self.policy.max_wait - waited,
+                    self.policy,
+                    sleep=self.sleep,
+                    notify=self.notify,
+                )
             elif pace_until is not None:
                 pause = pace_until - now
                 if pause > 1:
@@ -262,7 +248,9 @@ class RateLimiter:
             self._apply(state, updates, now, source="live")
             if needs_refresh(state, self.specs, wanted, now):
                 self._refresh_failed = True  # not again in this process: go on the defaults
-        block, pace_until, intervals = self._check(state, wanted, max(1, n), now)
+        block, pace_until, intervals = find_block(
+            state, self.specs, wanted, max(1, n), now, self.policy.max_wait
+        )
         # Credits held by this limiter's requests in flight in other threads (other files
         # of the batch) come back within seconds: wait for them whatever the policy.
         ours = (
@@ -295,49 +283,10 @@ class RateLimiter:
             return None
 
         def look(state: dict[str, Any], now: float) -> float | None:
-            block, _, _ = self._check(state, wanted, 1, now)
+            block, _, _ = find_block(state, self.specs, wanted, 1, now, self.policy.max_wait)
             return block.until if block is not None and block.until > now else None
 
         return self._update(look)
-
-    def _check(
-        self, state: dict[str, Any], wanted: Mapping[str, int], pending: int, now: float
-    ) -> tuple[Block | None, float | None, dict[str, float]]:
-        """See :func:`~uploader.ratelimit.refusal.find_block`."""
-        return find_block(state, self.specs, wanted, pending, now, self.policy.max_wait)
-
-    def _wait_for(self, block: Block, now: float, budget: float) -> float:
-        """Sleep until ``block`` lifts and return the time slept, or raise per the policy."""
-        spec, until = block.spec, block.until
-        message, when, hint = refusal_words(block, now)
-        wait = max(0.0, until - now)
-        if block.reason == "held" and self.policy.on_limit == "wait" and budget > 0:
-            step = min(wait, HELD_POLL, budget)
-            self.sleep(step)  # look again soon: a request in flight settles in seconds
-            return step
-        if self.policy.on_limit == "fail":
-            raise RateLimitError(
-                message + when, hint=hint, bucket=spec.name, reset_at=until, retry_after=wait
-            )
-        if wait > budget:
-            if block.note and block.reason == "spent" and spec.window >= 86400:
-                # Reference 1.10: every request against a spent daily budget counts
-                # towards Imgur's monthly block; nothing but the reset helps.
-                hint = "a daily budget the server says is exhausted: wait for its reset"
-            elif block.reason != "reserve":
-                needed = self.policy.max_wait - budget + wait + 1  # waited so far + this wait
-                hint = f"use --max-wait {needed:.0f} to wait for it, or see `uploader limits`"
-            raise RateLimitError(
-                f"{message}{when}, beyond --max-wait {self.policy.max_wait:g} s",
-                hint=hint,
-                bucket=spec.name,
-                reset_at=until,
-                retry_after=wait,
-            )
-        if wait > 1:
-            self.notify(f"waiting {wait:.0f} s for {spec.label} to reset")
-        self.sleep(wait + RESET_MARGIN)
-        return wait
 
     # -- after the response ----------------------------------------------------------------
 
@@ -380,43 +329,18 @@ class RateLimiter:
         pause: Sequence[str] | None = None,
         note: str | None = None,
     ) -> None:
-        """The server refused for rate limiting (see :class:`Refusal`): record it so that the
-        next :meth:`acquire` waits or refuses; nothing is ever re-sent at once.
-
-        ``updates`` are applied. The exhausted buckets are those they name with remaining 0,
-        plus ``spent`` (marked spent until their known reset, else a window from now). Each
-        exhausted bucket stays spent until its reset (when none is known: ``now +
-        retry_after``, else its window); with a ``retry_after`` it is also paused that long.
-        When none is exhausted (no headers, or Imgur's hidden upload throttle with credits
-        left, reference 1.10), the ``pause`` buckets (default: every bucket of the
-        reservation) pause for ``retry_after``, or, when unknown, 10 s doubling per repeated
-        refusal up to the window: taking the window itself would shut Imgur's daily client
-        bucket for a day after one unexplained 429.
-        """
+        """The server refused for rate limiting (see :class:`Refusal`): ``updates`` applied,
+        the buckets held back (:func:`~uploader.ratelimit.refusal.hold_back`; ``pause``
+        defaults to every bucket of the reservation) so that the next :meth:`acquire` waits
+        or refuses; nothing is ever re-sent at once."""
         self._mine.pop(reservation.id, None)
 
         def step(state: dict[str, Any], now: float) -> None:
             self._drop(state, reservation)
             self._apply(state, updates, now, source="headers", fallback=retry_after)
             named = [u.bucket for u in updates if u.remaining == 0] + list(spent)
-            exhausted = [self.specs[n] for n in dict.fromkeys(named) if n in self.specs]
-            for spec in exhausted:
-                bucket = current(state["buckets"], spec, now)
-                if spec.name in spent:
-                    mark_spent(bucket, spec, now, note)
-                reset = number(bucket.get("reset_at"))
-                # A reset already due (e.g. "Reset: 0") would let the next send go at once:
-                # pause instead, as after an unexplained refusal.
-                if retry_after is not None or reset is None or reset <= now:
-                    pause_bucket(bucket, spec, retry_after, now, note)
-                elif note:
-                    bucket["note"] = note
-            if exhausted:
-                return  # the buckets the server named are the ones to hold back
             targets = [n for n, _ in reservation.costs] if pause is None else list(pause)
-            for target in (self.specs[n] for n in targets if n in self.specs):
-                bucket = current(state["buckets"], target, now)
-                pause_bucket(bucket, target, retry_after, now, note)
+            hold_back(state, self.specs, named, spent, targets, retry_after, note, now)
 
         self._update(step)
 
@@ -441,17 +365,16 @@ class RateLimiter:
 
         Their resets are on this host's clock; a store with a clock of its own (Redis'
         ``TIME``) gets them moved onto it, so that hosts whose clocks disagree agree."""
-        named: set[str] = set()
         shift = 0.0 if getattr(self.store, "exclusive", True) else self._offset(now)
-        for update in updates:
-            spec = self.specs.get(update.bucket)
-            if spec is not None:
-                if shift and update.reset_at is not None:
-                    update = replace(update, reset_at=update.reset_at + shift)  # noqa: PLW2901
-                named.add(update.bucket)
-                bucket = current(state["buckets"], spec, now)
-                apply_update(bucket, spec, update, now, source=source, fallback=fallback)
-        return named
+        return apply_updates(
+            state["buckets"],
+            self.specs,
+            updates,
+            now,
+            source=source,
+            fallback=fallback,
+            shift=shift,
+        )
 
     def _offset(self, now: float) -> float:
         """The store's clock minus this host's (measured by the store when it can: as of

@@ -12,7 +12,10 @@ Stdlib only and no subprocess: this runs inside the state lock, on the hotkey pa
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
+from pathlib import Path
 from typing import Any
 
 _PROC = "/proc"
@@ -132,3 +135,34 @@ def held(items: list[dict[str, Any]], name: str) -> tuple[int, float | None]:
     holding = [r for r in items if r["costs"].get(name)]
     total = sum(int(r["costs"][name]) for r in holding)
     return total, max((float(r["expires"]) for r in holding), default=None)
+
+
+def sweep(directory: Path, key: str, stale: float) -> None:
+    """Remove the temp files (``.KEY.PID.RAND.tmp``) that killed writers of a state store
+    left in ``directory``.
+
+    Called under ``key``'s lock, where no writer of ``key`` can be running (writes happen
+    under it): its temp files all go; another key's go once their writer is gone or they
+    are older than ``stale`` seconds.
+    """
+    here = me()
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(".")]
+    except OSError:
+        return
+    for name in names:
+        parts = name.split(".")
+        if len(parts) != 5 or parts[4] != "tmp" or not parts[2].isdigit():
+            continue
+        path = directory / name
+        if parts[1] != key:
+            holder = {"host": here["host"], "boot": None, "pid": int(parts[2]), "start": None}
+            try:
+                age = time.time() - path.lstat().st_mtime
+            except OSError:
+                continue
+            dead = 0 < holder["pid"] < 2**31 and holder["pid"] != here["pid"]
+            if not (age > stale or (dead and gone(holder, here))):
+                continue
+        with contextlib.suppress(OSError):
+            path.unlink()

@@ -4,12 +4,20 @@ under its lock), and the words of the refusal: what, until when, and what helps.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
 
+from uploader.errors import RateLimitError
 from uploader.ratelimit import owner as owners
-from uploader.ratelimit.bucket import BucketSpec, current, figures, number
+from uploader.ratelimit.bucket import BucketSpec, current, figures, mark_spent, number
+from uploader.ratelimit.bucket import pause as pause_bucket
 from uploader.timewords import describe
+
+# A send held back only by other requests in flight looks again this often (they settle
+# in seconds; waiting for the bucket's reset would be far too long).
+HELD_POLL = 1.0
+# Sleep a hair past a reset: whole-second resets are rounded by the server.
+RESET_MARGIN = 0.05
 
 
 class Block(NamedTuple):
@@ -142,3 +150,93 @@ def refusal_words(block: Block, now: float) -> tuple[str, str, str]:
         hint = "use --on-limit wait (with --max-wait) to wait for it, or see `uploader limits`"
     when = "" if block.reason == "held" else f"; it resets {describe(block.until, now)}"
     return message, when, hint
+
+
+class Policy(Protocol):
+    """What to do when a bucket lacks the budget (``limiter.LimitPolicy``)."""
+
+    @property
+    def on_limit(self) -> str: ...
+
+    @property
+    def max_wait(self) -> float: ...
+
+
+def wait_out(
+    block: Block,
+    now: float,
+    budget: float,
+    policy: Policy,
+    *,
+    sleep: Callable[[float], None],
+    notify: Callable[[str], None],
+) -> float:
+    """Sleep until ``block`` lifts and return the time slept (at most ``budget``, what is
+    left of ``--max-wait``), or raise :class:`RateLimitError` as ``policy`` says."""
+    spec, until = block.spec, block.until
+    message, when, hint = refusal_words(block, now)
+    wait = max(0.0, until - now)
+    if block.reason == "held" and policy.on_limit == "wait" and budget > 0:
+        step = min(wait, HELD_POLL, budget)
+        sleep(step)  # look again soon: a request in flight settles in seconds
+        return step
+    if policy.on_limit == "fail":
+        raise RateLimitError(
+            message + when, hint=hint, bucket=spec.name, reset_at=until, retry_after=wait
+        )
+    if wait > budget:
+        if block.note and block.reason == "spent" and spec.window >= 86400:
+            # Reference 1.10: every request against a spent daily budget counts
+            # towards Imgur's monthly block; nothing but the reset helps.
+            hint = "a daily budget the server says is exhausted: wait for its reset"
+        elif block.reason != "reserve":
+            needed = policy.max_wait - budget + wait + 1  # waited so far + this wait
+            hint = f"use --max-wait {needed:.0f} to wait for it, or see `uploader limits`"
+        raise RateLimitError(
+            f"{message}{when}, beyond --max-wait {policy.max_wait:g} s",
+            hint=hint,
+            bucket=spec.name,
+            reset_at=until,
+            retry_after=wait,
+        )
+    if wait > 1:
+        notify(f"waiting {wait:.0f} s for {spec.label} to reset")
+    sleep(wait + RESET_MARGIN)
+    return wait
+
+
+def hold_back(
+    state: dict[str, Any],
+    specs: Mapping[str, BucketSpec],
+    named: Sequence[str],
+    spent: Sequence[str],
+    targets: Sequence[str],
+    retry_after: float | None,
+    note: str | None,
+    now: float,
+) -> None:
+    """After a rate-limit refusal: hold back the buckets it exhausted (``named``: those the
+    answer gave 0 remaining, plus ``spent``, marked spent until their known reset, else a
+    window from now). Each stays spent until its reset (when none is known: ``now +
+    retry_after``, else its window); with a ``retry_after`` it is also paused that long.
+    When none is exhausted (no headers, or Imgur's hidden upload throttle with credits
+    left, reference 1.10), the ``targets`` pause for ``retry_after``, or, when unknown, 10 s
+    doubling per repeated refusal up to the window: taking the window itself would shut
+    Imgur's daily client bucket for a day after one unexplained 429."""
+    exhausted = [specs[n] for n in dict.fromkeys(named) if n in specs]
+    for spec in exhausted:
+        bucket = current(state["buckets"], spec, now)
+        if spec.name in spent:
+            mark_spent(bucket, spec, now, note)
+        reset = number(bucket.get("reset_at"))
+        # A reset already due (e.g. "Reset: 0") would let the next send go at once:
+        # pause instead, as after an unexplained refusal.
+        if retry_after is not None or reset is None or reset <= now:
+            pause_bucket(bucket, spec, retry_after, now, note)
+        elif note:
+            bucket["note"] = note
+    if exhausted:
+        return  # the buckets the server named are the ones to hold back
+    for target in (specs[n] for n in targets if n in specs):
+        bucket = current(state["buckets"], target, now)
+        pause_bucket(bucket, target, retry_after, now, note)

@@ -42,7 +42,6 @@ import logging
 import os
 import stat
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TypeVar
@@ -156,7 +155,7 @@ class FileStateStore:
             held.add(key)
             if key not in self._swept:
                 self._swept.add(key)
-                self._sweep(key)
+                owners.sweep(self.directory, key, STALE_TMP)
             state, before = self._load(key)
             try:
                 yield state
@@ -338,35 +337,6 @@ class FileStateStore:
         if key not in self._warned:
             self._warned.add(key)
             self.notify(f"warning: {message}")
-
-    def _sweep(self, key: str) -> None:
-        """Remove temp files that killed writers left (``.KEY.PID.RAND.tmp``).
-
-        Under ``key``'s lock no writer of ``key`` can be running (writes happen under it),
-        so its temp files all go; another key's go once their writer is gone or they are
-        older than STALE_TMP.
-        """
-        here = owners.me()
-        try:
-            names = [n for n in os.listdir(self.directory) if n.startswith(".")]
-        except OSError:
-            return
-        for name in names:
-            parts = name.split(".")
-            if len(parts) != 5 or parts[4] != "tmp" or not parts[2].isdigit():
-                continue
-            path = self.directory / name
-            if parts[1] != key:
-                holder = {"host": here["host"], "boot": None, "pid": int(parts[2]), "start": None}
-                try:
-                    age = time.time() - path.lstat().st_mtime
-                except OSError:
-                    continue
-                dead = 0 < holder["pid"] < 2**31 and holder["pid"] != here["pid"]
-                if not (age > STALE_TMP or (dead and owners.gone(holder, here))):
-                    continue
-            with contextlib.suppress(OSError):
-                path.unlink()
 
     def _write(self, key: str, state: dict[str, Any], text: str) -> None:
         """Save ``text`` (the JSON of ``state``): over the file in place when this store has

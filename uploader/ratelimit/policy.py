@@ -1,0 +1,29 @@
+"""The limiter's small value types: the policy for a spent budget, a reservation, and the
+key a profile's shared state is stored under (re-exported by :mod:`.limiter`)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal, NamedTuple
+
+
+class LimitPolicy(NamedTuple):
+    """What to do when a bucket lacks the budget: wait (at most ``max_wait`` s) or fail."""
+
+    on_limit: Literal["wait", "fail"] = "wait"
+    max_wait: float = 300.0
+
+
+class Reservation(NamedTuple):
+    """Credits held for one request until it is settled, rejected or released."""
+
+    id: str
+    costs: tuple[tuple[str, int], ...]
+
+
+def state_key(kind: str, base_url: str, identity: str) -> str:
+    """The state file's name: a sha256 (hex, first 128 bits) of kind, base URL and identity.
+
+    ``identity`` is already a hash of the credential, never the secret itself.
+    """
+    return hashlib.sha256(f"{kind}\0{base_url}\0{identity}".encode()).hexdigest()[:32]

@@ -22,6 +22,7 @@ from uploader.config import paths
 from uploader.config.checks import check_url, problem, text_problem
 from uploader.config.locator import Locator
 from uploader.config.options import COMMON, KINDS, OptionSpec
+from uploader.config.serve import ServeSettings, parse_serve
 from uploader.errors import ConfigError
 
 FORMATS = ("url", "markdown", "html", "bbcode", "json")
@@ -96,6 +97,7 @@ class Config:
     defaults: Defaults = field(default_factory=Defaults)
     profiles: tuple[Profile, ...] = ()
     default_source: str = "default_provider in the config file"
+    serve: ServeSettings = field(default_factory=ServeSettings)
 
     def profile(self, name: str | None) -> Profile:
         """The profile called ``name`` (or the default one); ConfigError if there is none."""
@@ -186,7 +188,7 @@ def parse_config(text: str, path: Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise where.syntax_error(str(exc)) from exc
-    _only_keys(data, ("default_provider", "defaults", "providers"), (), where)
+    _only_keys(data, ("default_provider", "defaults", "providers", "serve"), (), where)
     default_provider = data.get("default_provider")
     if default_provider is not None and not isinstance(default_provider, str):
         raise where.error((), "default_provider", "must be a string")
@@ -204,6 +206,7 @@ def parse_config(text: str, path: Path) -> Config:
         default_provider=default_provider,
         defaults=defaults,
         profiles=profiles,
+        serve=parse_serve(_table(data, "serve", where), where),
     )
 
 

@@ -27,7 +27,7 @@ def sandbox() -> Iterator[str]:
 
 @pytest.fixture
 def config(tmp_path: Path, sandbox: str) -> Path:
-    other = f'[providers.other]\nkind = "imgur"\nclient_id = "other-client"\n'
+    other = '[providers.other]\nkind = "imgur"\nclient_id = "other-client"\n'
     other += f'base_url = "{sandbox}/imgur"\n'
     return write_config(tmp_path / "config.toml", sandbox, extra="\n" + other)
 

@@ -189,3 +189,29 @@ def test_ctrl_c_stops_it_with_130(config: Path, hermetic_env: dict[str, str]) ->
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130
     assert err.strip().splitlines()[-1] == "error: interrupted"
+
+
+def test_a_spent_rate_limit_is_answered_at_once_with_its_reset(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    with sandbox_process("imgur_post_limit=2", "imgur_post_window=600") as base:
+        config = write_config(tmp_path / "c.toml", base)
+        args = ["--config", str(config), "serve", "--port", "0", "--max-wait", "60"]
+        with serve_process(args, hermetic_env) as served:
+            headers = {**_host(served), "Content-Type": "application/json"}
+            for n in range(2):
+                image = write_png(tmp_path / f"{n}.png", seed=300 + n)
+                body = json.dumps({"list": [str(image)]}).encode()
+                assert request(served, "/upload", body, headers)[0] == 200
+            late = write_png(tmp_path / "late.png", seed=310)
+            body = json.dumps({"list": [str(late)]}).encode()
+            status, answer_headers, answer = request(served, "/upload", body, headers)
+        assert status == 429
+        assert answer["success"] is False
+        assert answer["message"].startswith(
+            f"{late}: Imgur POST bucket (per IP) is spent (0 of 2 left)"
+        )
+        assert "; it resets " in answer["message"]
+        assert 60 < int(answer_headers["Retry-After"]) <= 600
+        assert answer["fullResult"][0]["status"] == "failed"
+        assert len([r for r in get_json(f"{base}/_sandbox/requests") if r["method"] == "POST"]) == 2

@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import hmac
 import json
+import math
 import os
 import shutil
 import signal
@@ -156,6 +157,10 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Cache-Control", "no-store")
             self.send_header("X-Content-Type-Options", "nosniff")
             self.send_header("Connection", "close")
+            reset = body.get("reset_at")
+            if status == 429 and isinstance(reset, float | int):
+                wait = max(0, math.ceil(reset - self.server.app.runtime.clock()))
+                self.send_header("Retry-After", str(wait))
             self.end_headers()
             self.wfile.write(data)
         except OSError:

@@ -158,12 +158,16 @@ def _send(
     message = "; ".join(
         f"{r['path']}: {one_line(str(r['error']))}" for r in records if r.get("error")
     )
-    return status_of(errors), {
+    answer: dict[str, object] = {
         "success": False,
         "result": [],
         "message": message,
         "fullResult": records,
     }
+    resets = [e.reset_at for e in errors if isinstance(e, RateLimitError) and e.reset_at]
+    if resets:
+        answer["reset_at"] = max(resets)  # epoch seconds; Retry-After says it too
+    return status_of(errors), answer
 
 
 def status_of(errors: list[UploaderError]) -> int:

@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 from uploader.errors import InputFileError, NetworkError
 
 Resolver = Callable[[str, int], Sequence[str]]
+# (checked addresses, port, host name, timeout) -> a socket that speaks HTTP (TLS done).
+Opener = Callable[[Sequence[str], int, str, float], socket.socket]
 TIMEOUT = 30.0  # seconds for the whole fetch
 
 
@@ -63,6 +65,7 @@ def fetch(
     largest: int,
     timeout: float = TIMEOUT,
     resolver: Resolver = resolve,
+    opener: Opener | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> int:
     """Copy the body at ``url`` into ``target``; the bytes copied. InputFileError for a
@@ -82,11 +85,9 @@ def fetch(
         raise InputFileError(f"{url}: the port is not a number") from None
     addresses = public_addresses(url, host, port, resolver)
     deadline = clock() + timeout
-    sock = _connect(url, addresses, port, timeout)
-    context = ssl.create_default_context()
-    connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    connection = http.client.HTTPSConnection(host, port, timeout=timeout)
     try:
-        connection.sock = context.wrap_socket(sock, server_hostname=host)
+        connection.sock = (opener or _tls)(addresses, port, host, timeout)
         connection.request(
             "GET",
             (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
@@ -116,12 +117,15 @@ def fetch(
         connection.close()
 
 
-def _connect(url: str, addresses: Sequence[str], port: int, timeout: float) -> socket.socket:
-    """A connection to the first checked address that answers."""
+def _tls(addresses: Sequence[str], port: int, host: str, timeout: float) -> socket.socket:
+    """A TLS connection (certificate checked for ``host``) to the first checked address
+    that answers."""
     last: OSError | None = None
     for address in addresses[:4]:
         try:
-            return socket.create_connection((address, port), timeout=timeout)
+            sock = socket.create_connection((address, port), timeout=timeout)
         except OSError as exc:
             last = exc
-    raise NetworkError(f"{url}: cannot connect ({last})", sent=False)
+            continue
+        return ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+    raise last or OSError("no address")

@@ -160,7 +160,7 @@ def upload(
     if not paths and not clipboard:
         raise click.MissingParameter(ctx=ctx, param=ctx.command.params[0])
     state: State = ctx.obj
-    said = _Said() if notify else None
+    said = _Said(state.console) if notify else None
     try:
         if clipboard:
             from uploader.imaging.clipboard import spooled_clipboard  # start-up: only here
@@ -171,7 +171,7 @@ def upload(
             _send(ctx, paths, said, **params)
     except UploaderError as exc:
         if said is not None:
-            output.notify_desktop("uploader: upload failed", exc.message, os.environ)
+            said.send("uploader: upload failed", exc.message)
         raise
     except click.exceptions.Exit as done:
         if said is not None:
@@ -184,13 +184,16 @@ def upload(
 class _Said:
     """What --notify tells once the output is written: the links and the errors."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: output.Console) -> None:
+        self.console = console
         self.links: list[str] = []
         self.errors: list[str] = []
 
     def emit(self, result: UploadResult, error: UploaderError | None) -> None:
         if error is not None:
-            self.errors.append(f"{result.path}: {one_line(error.message)}")
+            message = one_line(error.message)
+            prefix = "" if message.startswith(result.path) else f"{result.path}: "
+            self.errors.append(prefix + message)
         elif result.url:
             self.links.append(result.url)
 
@@ -203,7 +206,13 @@ class _Said:
         else:
             title = "uploader: upload failed" if failed else "uploader: nothing uploaded"
             body = ""
-        output.notify_desktop(title, body, os.environ)
+        self.send(title, body)
+
+    def send(self, title: str, body: str) -> None:
+        if output.notify_desktop(title, body, os.environ) is None:
+            self.console.notice(
+                "warning: --notify: no notification tool found (notify-send, osascript)"
+            )
 
 
 def _send(

@@ -89,7 +89,7 @@ def _grab(env: Mapping[str, str], target: Path) -> str | None:
                     continue
                 _run([path, *fetch[1:], chosen], out=fd)
             elif tool == "osascript":
-                said = _run([path, *first[1:]]).decode("ascii", "replace")
+                said = _run([path, *first[1:]]).decode("utf-8", "replace")
                 match = re.search(r"«data PNGf([0-9A-Fa-f]+)»", said)
                 if match:
                     os.write(fd, bytes.fromhex(match.group(1)))

@@ -234,3 +234,14 @@ def test_notify_without_a_tool_warns_and_keeps_exit_0(
     assert done.stderr.decode() == (
         "warning: --notify: no notification tool found (notify-send, osascript)\n"
     )
+
+
+def test_notify_tells_an_error_of_the_whole_run(
+    tmp_path: Path, config: Path, hermetic_env: dict[str, str]
+) -> None:
+    extra, said = _notifier(tmp_path)
+    env = {**hermetic_env, **extra, "DISPLAY": ":0"}  # no clipboard tool on this PATH
+    done = run_cli(["--config", str(config), "upload", "--clipboard", "--notify"], env)
+    assert done.returncode == 2
+    assert done.stderr.decode().splitlines()[0] == "error: no clipboard tool found"
+    assert _wait_for(said)[1:] == ["uploader: upload failed", "no clipboard tool found"]

@@ -141,7 +141,7 @@ def test_heartbeat_and_delete_through_the_history(served: str, sandbox: str) -> 
     headers = {**_host(served), "Content-Type": "application/json"}
     unknown = {"provider": "sb", "id": "nope1234", "url": "https://i.example/nope.png"}
     status, _, answer = request(
-        served, "/delete", json.dumps({"list": [*up["fullResult"], unknown]}).encode(), headers
+        served, "/delete", json.dumps({"list": [unknown, *up["fullResult"]]}).encode(), headers
     )
     assert answer == {
         "success": False,

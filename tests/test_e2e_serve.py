@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.e2e import CLI, first_line, get_json, run_cli, sandbox_process, write_config
-from tests.support.images import png_bytes, write_png
+from tests.support.images import jpeg_bytes, png_bytes, write_png
 from tests.support.serve import multipart, request, serve_process
 
 
@@ -215,3 +215,38 @@ def test_a_spent_rate_limit_is_answered_at_once_with_its_reset(
         assert 60 < int(answer_headers["Retry-After"]) <= 600
         assert answer["fullResult"][0]["status"] == "failed"
         assert len([r for r in get_json(f"{base}/_sandbox/requests") if r["method"] == "POST"]) == 2
+
+
+def test_same_pipeline_skip_existing_and_stripping(
+    config: Path, hermetic_env: dict[str, str], sandbox: str, tmp_path: Path
+) -> None:
+    jpeg = jpeg_bytes(20, 10)  # carries a comment segment: metadata, stripped by default
+    image = tmp_path / "photo.jpg"
+    image.write_bytes(jpeg)
+    args = ["--config", str(config), "serve", "--port", "0", "--skip-existing"]
+    with serve_process(args, hermetic_env) as served:
+        headers = {**_host(served), "Content-Type": "application/json"}
+        body = json.dumps({"list": [str(image)]}).encode()
+        status, _, first = request(served, "/upload", body, headers)
+        assert status == 200, first
+        assert first["fullResult"][0]["stripped"] is True
+        assert _sha(jpeg) not in _stored(sandbox)  # the bytes sent were not the file's
+        sent = sum(1 for r in get_json(f"{sandbox}/_sandbox/requests") if r["method"] == "POST")
+        status, _, again = request(served, "/upload", body, headers)
+        assert status == 200, again
+        assert again["fullResult"][0]["status"] == "existing"
+        assert again["result"] == first["result"]
+        posts = [r for r in get_json(f"{sandbox}/_sandbox/requests") if r["method"] == "POST"]
+        assert len(posts) == sent
+
+
+def test_several_files_in_one_multipart_keep_their_order(served: str, sandbox: str) -> None:
+    pictures = [png_bytes(width=22 + n, seed=120 + n) for n in range(3)]
+    body, kind = multipart("files", [(f"{n}.png", data) for n, data in enumerate(pictures)])
+    status, _, answer = request(served, "/upload", body, {**_host(served), "Content-Type": kind})
+    assert status == 200, answer
+    stored = _stored(sandbox)
+    assert [url.rsplit("/", 1)[1].split(".")[0] for url in answer["result"]] == [
+        stored[_sha(data)] for data in pictures
+    ]
+    assert [r["path"] for r in answer["fullResult"]] == ["0.png", "1.png", "2.png"]

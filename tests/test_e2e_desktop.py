@@ -4,6 +4,7 @@ tools on PATH (small shell scripts): the real process, the sandbox's stored byte
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -245,3 +246,25 @@ def test_notify_tells_an_error_of_the_whole_run(
     assert done.returncode == 2
     assert done.stderr.decode().splitlines()[0] == "error: no clipboard tool found"
     assert _wait_for(said)[1:] == ["uploader: upload failed", "no clipboard tool found"]
+
+
+def test_the_clipboard_is_named_clipboard_in_records_and_errors(
+    tmp_path: Path, sandbox: str, config: Path, hermetic_env: dict[str, str]
+) -> None:
+    good = png_bytes(width=23, seed=408)
+    source = _clip(tmp_path, good, "good.bin")
+    bin_dir = tmp_path / "bin"
+    _tool(bin_dir, "pngpaste", f'cat "{source}"\n')
+    env = {**hermetic_env, "PATH": f"{bin_dir}:{SYSTEM_PATH}"}
+    done = run_cli(["--config", str(config), "upload", "--clipboard", "-f", "json"], env)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert (record["path"], record["status"]) == ("clipboard", "uploaded")
+    source.write_bytes(good[: len(good) // 2])  # a PNG cut short: refused before sending
+    done = run_cli(["--config", str(config), "upload", "--clipboard", "-f", "json"], env)
+    assert done.returncode == 2
+    record = json.loads(done.stdout)
+    assert (record["path"], record["status"]) == ("clipboard", "failed")
+    assert record["error"].startswith("not a complete PNG file")
+    assert done.stderr.decode().startswith("error: clipboard: not a complete PNG file")
+    assert "uploader-clipboard-" not in done.stderr.decode() + done.stdout.decode()

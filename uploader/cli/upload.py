@@ -166,9 +166,9 @@ def upload(
             from uploader.imaging.clipboard import spooled_clipboard  # start-up: only here
 
             with spooled_clipboard(state.runtime().env) as image:
-                _send(ctx, (*paths, str(image)), said, **params)
+                _send(ctx, (*paths, str(image)), said, str(image), **params)
         else:
-            _send(ctx, paths, said, **params)
+            _send(ctx, paths, said, None, **params)
     except UploaderError as exc:
         if said is not None:
             said.send("uploader: upload failed", exc.message)
@@ -219,6 +219,7 @@ def _send(
     ctx: click.Context,
     paths: tuple[str, ...],
     said: _Said | None,
+    clipboard: str | None,
     *,
     recursive: bool,
     include: tuple[str, ...],
@@ -308,9 +309,11 @@ def _send(
 
     try:
         if display is None:
-            outcome = core.upload(config, request, runtime, sink)
+            outcome = core.upload(config, request, runtime, _relabel(sink, clipboard))
         else:
-            outcome = core.upload(config, request, runtime, emit, watch=display.watch)
+            outcome = core.upload(
+                config, request, runtime, _relabel(emit, clipboard), watch=display.watch
+            )
     finally:
         report.finish()
         if display is not None:
@@ -325,6 +328,25 @@ def _send(
             )
     if outcome.exit_code != ExitCode.OK:
         ctx.exit(int(outcome.exit_code))
+
+
+def _relabel(emit: core.Emit, spooled: str | None) -> core.Emit:
+    """The clipboard's spooled file shown as ``clipboard`` (its line, record, message)."""
+    if spooled is None:
+        return emit
+
+    def relabeled(result: UploadResult, error: UploaderError | None) -> None:
+        if result.path == spooled:
+            said = result.error.replace(spooled, CLIPBOARD) if result.error else result.error
+            result = replace(result, path=CLIPBOARD, error=said)
+            if error is not None:
+                error = error.rephrased(error.message.replace(spooled, CLIPBOARD))
+        emit(result, error)
+
+    return relabeled
+
+
+CLIPBOARD = "clipboard"
 
 
 def _tee(first: core.Emit, then: core.Emit) -> core.Emit:

@@ -11,7 +11,7 @@ import pytest
 
 from uploader.auth.credentials import Credential, CredentialStore
 from uploader.config.checks import check_url, focus_point, is_loopback
-from uploader.config.settings import write_example
+from uploader.config.example import write_example
 from uploader.errors import AuthError, ConfigError, UsageError
 from uploader.http.cache import Entry, EtagCache
 from uploader.models import UploadResult
@@ -193,7 +193,8 @@ def test_every_key_the_starter_config_documents_loads_in_its_kind(tmp_path: Path
     each profile gets a provider and a credential (the documented keys crash nothing)."""
     import re
 
-    from uploader.config.settings import example_config, parse_config
+    from uploader.config.example import example_config
+    from uploader.config.settings import parse_config
 
     text = re.sub(r"(?m)^# (\[providers\.|[a-z_]+ = )", r"\1", example_config())
     text = text.replace("your-client-id", "cid123").replace("pass show imgur", "echo tok")

@@ -27,6 +27,7 @@ HELP_COMMANDS = [
     "  limits   What each rate-limit bucket has left and when it resets.",
     "  list     The account's recent uploads, where the provider keeps such a...",
     "  sandbox  Run the offline provider emulator; the first line printed is...",
+    "  serve    Run a PicGo-compatible upload server for Typora, Obsidian and...",
     "  state    The rate-limit state: copy the local figures into Redis.",
     "  upload   Upload PATH...",
 ]

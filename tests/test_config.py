@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from uploader.config.example import write_example
 from uploader.config.settings import (
     config_path,
     load_config,
     parse_config,
     with_default_provider,
-    write_example,
 )
 from uploader.errors import ConfigError, ExitCode
 

@@ -15,6 +15,7 @@ The tree (exit code in brackets)::
           +-- UsageError                bad command line                   [2]
           |    +-- ConfigError          config file or environment         [2]
           |    +-- InputFileError       a file refused before any request  [2]
+          |    +-- RequestRefusedError  a request `serve` refused (4xx)  [2]
           +-- AuthError                 credentials missing or rejected    [3]
           +-- RateLimitError            a spent budget, or a server 429    [4]
           +-- ProviderError             refused or unusable answer         [5]
@@ -93,6 +94,14 @@ class ConfigError(UsageError):
 
 class InputFileError(UsageError):
     """A file given to upload cannot be sent: refused before any request (exit 2)."""
+
+
+class RequestRefusedError(UsageError):
+    """``uploader serve`` refused a request: answered with HTTP ``status``, nothing sent."""
+
+    def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
 
 
 class AuthError(UploaderError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from typing import TextIO
 
 from uploader.errors import OutputClosedError, UploaderError
@@ -252,4 +253,43 @@ def copy_to_clipboard(text: str, env: dict[str, str] | None = None) -> str | Non
         except (OSError, subprocess.SubprocessError):
             continue
         return command[0]
+    return None
+
+
+def notify_desktop(title: str, body: str, env: Mapping[str, str]) -> str | None:
+    """A desktop notification (``--notify``), sent detached: the tool runs in its own
+    session with no pipes and is never waited for, so it cannot delay the run or change
+    its exit code. The tool's name, or None when there is none (or it cannot start)."""
+    # start-up: only --notify needs them
+    import shutil
+    import subprocess
+
+    body = one_line(body)[:300]
+    title = one_line(title)[:80]
+    commands: list[list[str]] = []
+    if shutil.which("notify-send", path=env.get("PATH")):
+        commands.append(["notify-send", "--app-name=uploader", title, body])
+    if shutil.which("osascript", path=env.get("PATH")):
+        # AppleScript string literals: a backslash and a double quote are escaped.
+        def quoted(text: str) -> str:
+            return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+        script = f"display notification {quoted(body)} with title {quoted(title)}"
+        commands.append(["osascript", "-e", script])
+    for argv in commands:
+        path = shutil.which(argv[0], path=env.get("PATH"))
+        if path is None:
+            continue
+        try:
+            subprocess.Popen(
+                [path, *argv[1:]],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                env=dict(env),
+            )
+        except OSError:
+            continue
+        return argv[0]
     return None

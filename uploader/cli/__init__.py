@@ -48,6 +48,7 @@ COMMANDS = {
     "limits": "limits:limits",
     "list": "lookup:list_cmd",
     "sandbox": "sandbox:sandbox",
+    "serve": "serve:serve",
     "state": "state:state_group",
     "upload": "upload:upload",
 }
@@ -56,7 +57,7 @@ COMMANDS = {
 # values reach the commands through click's default_map (flag > UPLOADER_* > file > default).
 FILE_DEFAULTS = {"fmt": "format", "on_limit": "on_limit", "max_wait": "max_wait"}
 # The commands (by context path below the group) whose options take FILE_DEFAULTS.
-CONFIGURED = (("upload",), ("info",), ("list",), ("delete",), ("config", "show"))
+CONFIGURED = (("upload",), ("info",), ("list",), ("delete",), ("serve",), ("config", "show"))
 
 
 class State:

@@ -8,7 +8,8 @@ import click
 
 from uploader.cli import State, options
 from uploader.commands.config import effective_toml
-from uploader.config.settings import config_path, example_config, write_example
+from uploader.config.example import example_config, write_example
+from uploader.config.settings import config_path
 
 
 @click.group("config")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import replace
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 
@@ -17,10 +17,11 @@ from uploader.commands.runtime import retry_policy
 from uploader.config.settings import MAX_JOBS
 from uploader.errors import ExitCode, OutputError, UploaderError
 from uploader.models import Selection, UploadOptions, UploadResult
+from uploader.output import one_line
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.argument("paths", nargs=-1, metavar="PATH...")
 @click.option("-r", "--recursive", is_flag=True, help="Folders: also take the files in subfolders.")
 @click.option(
     "--include",
@@ -134,10 +135,92 @@ from uploader.models import Selection, UploadOptions, UploadResult
     help="Re-encode a picture over the provider's size limit until it fits "
     "(lower quality, then smaller), instead of refusing it.",
 )
+@click.option(
+    "--clipboard",
+    is_flag=True,
+    help="Upload the image on the clipboard (wl-paste, xclip, xsel, pngpaste or osascript).",
+)
+@click.option(
+    "--notify",
+    is_flag=True,
+    help="Also show the link, or the error, as a desktop notification (notify-send, osascript).",
+)
 @click.pass_context
 def upload(
     ctx: click.Context,
+    /,
     paths: tuple[str, ...],
+    clipboard: bool,
+    notify: bool,
+    **params: Any,
+) -> None:
+    """Upload PATH... (files, folders, '-' for standard input); one result per file, in
+    order. A folder gives the images and videos directly in it (-r: in subfolders too),
+    sorted by path; other files in it are skipped and counted."""
+    if not paths and not clipboard:
+        raise click.MissingParameter(ctx=ctx, param=ctx.command.params[0])
+    state: State = ctx.obj
+    said = _Said(state.console) if notify else None
+    try:
+        if clipboard:
+            from uploader.imaging.clipboard import spooled_clipboard  # start-up: only here
+
+            with spooled_clipboard(state.runtime().env) as image:
+                _send(ctx, (*paths, str(image)), said, str(image), **params)
+        else:
+            _send(ctx, paths, said, None, **params)
+    except UploaderError as exc:
+        if said is not None:
+            said.send("uploader: upload failed", exc.message)
+        raise
+    except click.exceptions.Exit as done:
+        if said is not None:
+            said.tell(failed=done.exit_code != 0)
+        raise
+    if said is not None:
+        said.tell(failed=False)
+
+
+class _Said:
+    """What --notify tells once the output is written: the links and the errors."""
+
+    def __init__(self, console: output.Console) -> None:
+        self.console = console
+        self.links: list[str] = []
+        self.errors: list[str] = []
+
+    def emit(self, result: UploadResult, error: UploaderError | None) -> None:
+        if error is not None:
+            message = one_line(error.message)
+            prefix = "" if message.startswith(result.path) else f"{result.path}: "
+            self.errors.append(prefix + message)
+        elif result.url:
+            self.links.append(result.url)
+
+    def tell(self, *, failed: bool) -> None:
+        if self.errors:
+            title = "uploader: some files failed" if self.links else "uploader: upload failed"
+            body = "; ".join([*self.errors[:3], *self.links[:3]])
+        elif self.links:
+            title, body = "uploader: uploaded", " ".join(self.links[:5])
+        else:
+            title = "uploader: upload failed" if failed else "uploader: nothing uploaded"
+            body = ""
+        self.send(title, body)
+
+    def send(self, title: str, body: str) -> None:
+        if output.notify_desktop(title, body, os.environ) is None:
+            self.console.notice(
+                "warning: --notify: no notification tool found (notify-send, osascript)"
+            )
+
+
+def _send(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    said: _Said | None,
+    clipboard: str | None,
+    *,
     recursive: bool,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
@@ -165,9 +248,6 @@ def upload(
     quality: int | None,
     fit: bool,
 ) -> None:
-    """Upload PATH... (files, folders, '-' for standard input); one result per file, in
-    order. A folder gives the images and videos directly in it (-r: in subfolders too),
-    sorted by path; other files in it are skipped and counted."""
     state: State = ctx.obj
     config = options.config(ctx)
     request = core.UploadRequest(
@@ -221,15 +301,19 @@ def upload(
         _divert(display.err, display.stream)  # -v's lines too
     reported: list[UploadResult] = []  # for the summary
 
+    sink: core.Emit = report.emit if said is None else _tee(report.emit, said.emit)
+
     def emit(result: UploadResult, error: UploaderError | None) -> None:
         reported.append(result)
-        report.emit(result, error)
+        sink(result, error)
 
     try:
         if display is None:
-            outcome = core.upload(config, request, runtime, report.emit)
+            outcome = core.upload(config, request, runtime, _relabel(sink, clipboard))
         else:
-            outcome = core.upload(config, request, runtime, emit, watch=display.watch)
+            outcome = core.upload(
+                config, request, runtime, _relabel(emit, clipboard), watch=display.watch
+            )
     finally:
         report.finish()
         if display is not None:
@@ -244,6 +328,35 @@ def upload(
             )
     if outcome.exit_code != ExitCode.OK:
         ctx.exit(int(outcome.exit_code))
+
+
+def _relabel(emit: core.Emit, spooled: str | None) -> core.Emit:
+    """The clipboard's spooled file shown as ``clipboard`` (its line, record, message)."""
+    if spooled is None:
+        return emit
+
+    def relabeled(result: UploadResult, error: UploaderError | None) -> None:
+        if result.path == spooled:
+            said = result.error.replace(spooled, CLIPBOARD) if result.error else result.error
+            result = replace(result, path=CLIPBOARD, error=said)
+            if error is not None:
+                error = error.rephrased(error.message.replace(spooled, CLIPBOARD))
+        emit(result, error)
+
+    return relabeled
+
+
+CLIPBOARD = "clipboard"
+
+
+def _tee(first: core.Emit, then: core.Emit) -> core.Emit:
+    """``first`` (the line written), then ``then`` (what --notify keeps)."""
+
+    def both(result: UploadResult, error: UploaderError | None) -> None:
+        first(result, error)
+        then(result, error)
+
+    return both
 
 
 def _is_terminal(stream: TextIO) -> bool:

@@ -8,8 +8,6 @@ problem with it is a :class:`ConfigError` (exit 2) naming the file, the line and
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -22,6 +20,7 @@ from uploader.config import paths
 from uploader.config.checks import check_url, problem, text_problem
 from uploader.config.locator import Locator
 from uploader.config.options import COMMON, KINDS, OptionSpec
+from uploader.config.serve import ServeSettings, parse_serve
 from uploader.config.statebackend import (
     HINT,
     ON_BACKEND_ERROR,
@@ -105,6 +104,7 @@ class Config:
     default_source: str = "default_provider in the config file"
     # [state]: where the rate-limit state lives (the file store, or Redis).
     state: StateSettings = field(default_factory=StateSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
 
     def profile(self, name: str | None) -> Profile:
         """The profile called ``name`` (or the default one); ConfigError if there is none."""
@@ -195,7 +195,7 @@ def parse_config(text: str, path: Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise where.syntax_error(str(exc)) from exc
-    _only_keys(data, ("default_provider", "defaults", "providers", "state"), (), where)
+    _only_keys(data, ("default_provider", "defaults", "providers", "state", "serve"), (), where)
     default_provider = data.get("default_provider")
     if default_provider is not None and not isinstance(default_provider, str):
         raise where.error((), "default_provider", "must be a string")
@@ -214,6 +214,7 @@ def parse_config(text: str, path: Path) -> Config:
         defaults=defaults,
         profiles=profiles,
         state=_parse_state(_table(data, "state", where), where),
+        serve=parse_serve(_table(data, "serve", where), where),
     )
 
 
@@ -371,40 +372,3 @@ def with_default_provider(config: Config, name: str, source: str) -> Config:
     """``config`` with the profile ``name`` as its default; errors about it name ``source``
     (e.g. "environment variable UPLOADER_PROVIDER")."""
     return replace(config, default_provider=name, default_source=source)
-
-
-def example_config() -> str:
-    """The commented starter config (the same text as ``config.example.toml``)."""
-    # start-up: only `config init` needs it; `limits` and `config show` load this module
-    from importlib.resources import files
-
-    return files("uploader").joinpath("config.example.toml").read_text(encoding="utf-8")
-
-
-def write_example(path: Path, *, force: bool) -> None:
-    """Write the starter config to ``path`` atomically; refuse to overwrite without force."""
-    if path.exists() and not force:
-        raise ConfigError(f"{path}: already exists", hint="pass --force to overwrite it")
-    if path.exists() and not path.is_file():
-        # The new file replaces what is there: never a device (`/dev/null`), a FIFO or a
-        # directory, even with --force (as root, /dev/null itself would be replaced).
-        raise ConfigError(f"{path}: is not a regular file; nothing was written")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        paths.ensure_private_dir(path.parent)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(example_config())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise ConfigError(
-            f"{path}: cannot write the config file ({exc.strerror or type(exc).__name__}); "
-            "nothing was written"
-        ) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import stat
@@ -28,6 +29,7 @@ def _photo(tmp_path: Path, size: tuple[int, int] = (400, 300), **options: object
     return path
 
 
+@functools.cache  # one profile: it carries its creation time, to the second
 def _icc() -> bytes:
     data: bytes = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     return data

@@ -3,6 +3,7 @@ issue 15), by its own reading of the file (uploader/sandbox/metadata.py)."""
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 from pathlib import Path
@@ -37,6 +38,7 @@ def _save(kind: str, **options: object) -> bytes:
     return out.getvalue()
 
 
+@functools.cache  # one profile: it carries its creation time, to the second
 def _icc() -> bytes:
     data: bytes = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     return data

@@ -4,6 +4,7 @@ and the pixels decoded from them compared with the original's."""
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
@@ -44,6 +45,7 @@ def _exif(orientation: int) -> bytes:
     return data
 
 
+@functools.cache  # one profile: it carries its creation time, to the second
 def _icc() -> bytes:
     profile: bytes = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     return profile

@@ -136,9 +136,8 @@ class Pictures:
             f"{done.size} bytes (was {image.size})"
         )
         name = image.filename
-        suffix = reencode.FORMATS.get(reencode.BY_MIME.get(done.mime, ""), ("", "", ""))[2]
-        if suffix and done.mime != image.mime_type:
-            name = str(Path(name).with_suffix(suffix)) if Path(name).suffix else name + suffix
+        if done.mime != image.mime_type:  # the name sent says the new type (photo.webp)
+            name = str(Path(name).with_suffix(done.path.suffix))
         held = done.path.read_bytes() if done.size <= content.HOLD_LIMIT else None
         stamp = content.stamp_of(done.path.stat())
         # The sha256 stays the original file's (the history's key); the body is the new file.

@@ -197,8 +197,12 @@ class Server(ThreadingHTTPServer):
         super().__init__(address, Handler)
 
 
-class Stopped(Exception):
-    """SIGTERM: leave serve_forever() in the main thread."""
+class Stopped(BaseException):
+    """SIGTERM: leave serve_forever() in the main thread.
+
+    A BaseException, as KeyboardInterrupt is: the signal may arrive while the main thread
+    is inside ``process_request`` (starting a request's thread), where socketserver hands
+    any ``Exception`` to ``handle_error`` and goes on serving."""
 
 
 def serve(

@@ -19,7 +19,7 @@ from uploader.ratelimit.limiter import RateLimiter
 
 
 def test_every_kind_is_registered_and_satisfies_the_protocol() -> None:
-    assert sorted(CLASSES) == ["gyazo", "imgur", "mastodon"]
+    assert sorted(CLASSES) == ["custom", "gyazo", "imgur", "mastodon"]
     # The config layer validates profiles with its own table of kinds: the same kinds.
     assert sorted(options.KINDS) == sorted(CLASSES)
     for kind in CLASSES:

@@ -80,14 +80,26 @@ def auth_login(
 
 @auth_group.command("set-token")
 @click.argument("name")
+@click.option(
+    "--secret",
+    "secret_name",
+    metavar="SECRET",
+    help="Store the custom profile's {secret:SECRET} instead of an access token.",
+)
 @click.pass_context
-def auth_set_token(ctx: click.Context, name: str) -> None:
+def auth_set_token(ctx: click.Context, name: str, secret_name: str | None) -> None:
     """Store a personal access token for NAME (read from standard input or a prompt)."""
+    label = f"secret {secret_name}" if secret_name else "access token"
     if sys.stdin.isatty():
-        token = str(click.prompt("access token", hide_input=True, err=True))
+        token = str(click.prompt(label, hide_input=True, err=True))
     else:
         token = sys.stdin.readline(1 << 16)  # bounded: `< /dev/zero` must not run forever
-    for line in core.set_token(options.config(ctx), name, token.strip(), dict(os.environ)):
+    config, env = options.config(ctx), dict(os.environ)
+    if secret_name:
+        lines = core.set_secret(config, name, secret_name, token.strip(), env)
+    else:
+        lines = core.set_token(config, name, token.strip(), env)
+    for line in lines:
         ctx.obj.console.notice(line)
 
 

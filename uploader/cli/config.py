@@ -1,8 +1,10 @@
-"""``uploader config path|show|init``: where the config is, what it says, a starter."""
+"""``uploader config path|show|init|import-sxcu``: where the config is, what it says, a
+starter, and a ShareX custom uploader imported as a profile."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
@@ -44,3 +46,20 @@ def config_init(state: State, force: bool, to_stdout: bool) -> None:
     target = config_path(state.config_file, os.environ)
     write_example(target, force=force)
     state.console.notice(f"wrote {target}; edit client_id before uploading")
+
+
+@config_group.command("import-sxcu")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--name", help="The profile's name (default: the definition's Name, slugified).")
+@click.option("--force", is_flag=True, help="Replace an existing profile of that name.")
+@click.pass_obj
+def config_import_sxcu(state: State, file: Path, name: str | None, force: bool) -> None:
+    """Add a ShareX custom uploader (.sxcu) FILE as a profile; its secrets go to the
+    credential store."""
+    from uploader.commands.sxcu_import import import_sxcu  # start-up: this command only
+
+    done = import_sxcu(file, name=name, force=force, explicit=state.config_file, env=os.environ)
+    for warning in done.warnings:
+        state.console.notice(f"warning: {warning}")
+    for line in done.lines:
+        state.console.notice(line)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 
@@ -30,6 +31,28 @@ def set_token(config: Config, name: str, token: str, env: Mapping[str, str]) -> 
     var = profile.env_prefix + "ACCESS_TOKEN"
     if env.get(var):
         lines.append(f"note: {var} is set and takes precedence over the stored token")
+    return lines
+
+
+def set_secret(
+    config: Config, name: str, secret: str, value: str, env: Mapping[str, str]
+) -> list[str]:
+    """Store the value of a custom profile's ``{secret:SECRET}``."""
+    profile = config.profile(name)
+    if not re.fullmatch(r"[A-Za-z0-9_]+", secret):
+        raise UsageError(
+            f"{secret!r} is not a secret name a custom profile can use",
+            hint="the NAME of a {secret:NAME} in the profile: letters, digits and '_'",
+        )
+    if not value:
+        raise UsageError("no value given", hint="paste it when asked, or pipe it in")
+    refuse_unsendable(value, f"secret {secret}", "standard input", profile.name)
+    store = store_for(env)
+    store.update(profile.name, **{secret: value})
+    lines = [f"stored the secret {secret!r} of {profile.name!r} in {store.path}"]
+    var = profile.env_prefix + secret.upper()
+    if env.get(var):
+        lines.append(f"note: {var} is set and takes precedence over the stored value")
     return lines
 
 

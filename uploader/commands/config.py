@@ -9,6 +9,7 @@ from typing import Any
 import tomli_w
 
 from uploader.auth.credentials import CREDENTIALS, mask
+from uploader.config.custom import shown_table
 from uploader.config.options import KINDS
 from uploader.config.settings import Config
 
@@ -41,6 +42,8 @@ def effective_toml(
         for key, value in profile.options:
             spec = specs.get(key)
             table[key] = mask(str(value)) if spec is not None and spec.secret else value
+            if profile.kind == "custom":
+                table[key] = shown_table(key, value, mask)
         providers[profile.name] = table
         for name in CREDENTIALS:
             var = profile.env_prefix + name.upper()

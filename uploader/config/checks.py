@@ -18,7 +18,13 @@ def problem(spec: OptionSpec, value: Any) -> str | None:
     expected = spec.type
     ok = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
     if not ok:
-        names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+        names = {
+            str: "a string",
+            int: "an integer",
+            float: "a number",
+            bool: "true or false",
+            dict: "a table",
+        }
         return f"must be {names[expected]}, not {value!r}"
     if isinstance(value, float) and not math.isfinite(value):
         return f"must be a finite number, not {value!r}"

@@ -35,6 +35,28 @@ class KindSpec(NamedTuple):
 
 
 AUTH_MODES = ("auto", "anonymous", "oauth")
+# The keys of a ShareX custom uploader (``.sxcu``), accepted inline in a ``kind = "custom"``
+# profile with the same names and meaning (checked by providers/sxcu.py when used).
+SHAREX_KEYS = (
+    "Version",
+    "Name",
+    "DestinationType",
+    "RequestMethod",
+    "RequestURL",
+    "Parameters",
+    "Headers",
+    "Body",
+    "Arguments",
+    "FileFormName",
+    "Data",
+    "URL",
+    "ThumbnailURL",
+    "DeletionURL",
+    "ErrorMessage",
+)
+SHAREX_TABLES = ("Parameters", "Headers", "Arguments")
+# A custom host documents no size limit the client can read: a generous local guard.
+CUSTOM_MAX_FILE_SIZE = 100 * 1024 * 1024
 MASTODON_VISIBILITIES = ("public", "unlisted", "private", "direct")
 
 # Keys every profile may have, whatever its kind.
@@ -87,6 +109,16 @@ KINDS: Mapping[str, KindSpec] = {
             "max_image_size": OptionSpec(int, minimum=1),
             "max_video_size": OptionSpec(int, minimum=1),
             "poll_timeout": OptionSpec(float, minimum=0, maximum=365 * 86400),
+        },
+    ),
+    "custom": KindSpec(
+        "",  # none: the host is the origin of the definition's RequestURL
+        {
+            # A ShareX definition file (relative to the config file's directory, ~ expanded),
+            # or the same keys inline (SHAREX_KEYS).
+            "sxcu": OptionSpec(str),
+            "max_file_size": OptionSpec(int, minimum=1),
+            **{key: OptionSpec(dict if key in SHAREX_TABLES else str) for key in SHAREX_KEYS},
         },
     ),
 }

@@ -79,6 +79,11 @@ class Profile:
     # Set when a value is still the starter config's placeholder: the error to raise when
     # the profile is used (``config show`` still works).
     placeholder: str | None = None
+    # kind = "custom": the ShareX definition's raw keys, where they come from (the start of
+    # every message about them), and why it cannot be used (raised when it is chosen).
+    definition: Mapping[str, Any] | None = None
+    source: str = ""
+    problem: ConfigError | None = None
 
     def option(self, key: str, default: Any = None) -> Any:
         for name, value in self.options:
@@ -130,6 +135,8 @@ class Config:
             )
         for profile in self.profiles:
             if profile.name == chosen:
+                if profile.problem is not None:
+                    raise profile.problem
                 if profile.placeholder:
                     raise ConfigError(
                         profile.placeholder,
@@ -305,7 +312,7 @@ def _parse_profile(name: str, raw: Any, where: Locator) -> Profile:
     if kind is None:
         raise ConfigError(
             where.error(table, "", "has no 'kind'").message,
-            hint='add kind = "imgur", "gyazo" or "mastodon"',
+            hint='add kind = "imgur", "gyazo", "mastodon" or "custom"',
         )
     if kind not in KINDS:
         raise ConfigError(
@@ -316,6 +323,10 @@ def _parse_profile(name: str, raw: Any, where: Locator) -> Profile:
     allowed = {**COMMON, **kind_spec.options}
     _only_keys(raw, tuple(allowed), table, where)
     values = {key: _check(allowed[key], raw[key], table, key, where) for key in raw}
+    if kind == "custom":
+        from uploader.config.custom import custom_profile  # start-up: custom profiles only
+
+        return custom_profile(name, values, where)
     base_url = str(values.pop("base_url", kind_spec.default_base_url)).rstrip("/")
     check_url(base_url, where.prefix(table, "base_url"), ".".join((*table, "base_url")))
     for key, opt in kind_spec.options.items():

@@ -24,17 +24,24 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from uploader.providers.base import Provider
+    from uploader.providers.custom import CustomProvider
     from uploader.providers.gyazo import GyazoProvider
     from uploader.providers.imgur import ImgurProvider
     from uploader.providers.mastodon import MastodonProvider
 
-    _CHECKED: tuple[type[Provider], ...] = (ImgurProvider, GyazoProvider, MastodonProvider)
+    _CHECKED: tuple[type[Provider], ...] = (
+        ImgurProvider,
+        GyazoProvider,
+        MastodonProvider,
+        CustomProvider,
+    )
 
 # kind -> "module:Class": the whole list of providers, written out.
 CLASSES: dict[str, str] = {
     "imgur": "uploader.providers.imgur:ImgurProvider",
     "gyazo": "uploader.providers.gyazo:GyazoProvider",
     "mastodon": "uploader.providers.mastodon:MastodonProvider",
+    "custom": "uploader.providers.custom:CustomProvider",
 }
 
 

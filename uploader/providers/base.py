@@ -186,8 +186,11 @@ def post_file(
     data: Mapping[str, str],
     costs: Mapping[str, int],
     pending: Pending,
+    method: str = "POST",
+    params: Mapping[str, str] | None = None,
 ) -> httpx.Response:
-    """POST ``image`` as multipart ``field``, streamed from disk (httpx reads the file in
+    """POST ``image`` as multipart ``field`` (or ``method``, with the query ``params``: a
+    custom host's definition says which), streamed from disk (httpx reads the file in
     pieces of ``http.client.UPLOAD_READ``: never whole into memory; through
     ``imaging/content.py: open_sent``, which sends exactly the size hashed and cuts the
     body short when the file is no longer the one hashed), or the bytes already read to hash
@@ -197,11 +200,13 @@ def post_file(
     pieces of those same bytes, cut from the held bytes or read from the file."""
 
     def send(body: IO[bytes] | bytes) -> httpx.Response:
+        extra = {"params": dict(params)} if params else {}
         return session.request(
-            "POST",
+            method,
             url,
             costs=costs,
             pending=pending,
+            **extra,
             headers=dict(headers),
             data=dict(data),
             files={field: (image.filename, body, image.mime_type)},

@@ -1,0 +1,287 @@
+"""Any host with a ShareX custom uploader definition (``kind = "custom"``, issue 17).
+
+The profile's definition (an ``.sxcu`` file or the same keys inline, located by
+``config/custom.py`` and checked by ``providers/sxcu.py``) says how to send a file and how to
+read the answer; the requests and answers themselves are in ``custom_request.py``. Every
+request goes through the profile's :class:`ApiSession` (limiter, retries, error
+translation) and costs one credit of the host's one bucket, ``requests``, whose size the
+host's rate-limit headers tell (``Retry-After``, ``RateLimit``, ``X-RateLimit-*``:
+``ratelimit/headers.py``). Secrets are written ``{secret:NAME}`` in the definition and
+resolved like every credential (``UPLOADER_<PROFILE>_<NAME>``, then the credential store).
+A custom host has no listing: a lost answer is ambiguous, never re-sent silently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import urlsplit
+
+from uploader.auth.credentials import Credential, resolve_secret
+from uploader.config.options import CUSTOM_MAX_FILE_SIZE
+from uploader.errors import AuthError, ConfigError, ProviderError, UsageError
+from uploader.imaging.inspect import EXTENSIONS
+from uploader.models import BucketUpdate, ImageFile, MediaInfo, Pending, UploadOptions, UploadResult
+from uploader.providers.base import Limits, ProviderContext, check_limits
+from uploader.providers.custom_request import (
+    Secrets,
+    answer_of,
+    error_for,
+    excerpt,
+    is_web_url,
+    optional_link,
+    request_context,
+    secret_names,
+    send_upload,
+    set_hint,
+)
+from uploader.providers.recovery import RunClaims, Window
+from uploader.ratelimit.limiter import BucketSpec, Refusal
+
+if TYPE_CHECKING:
+    import httpx
+
+    from uploader.config.settings import Profile
+    from uploader.providers.sxcu import CustomSpec
+    from uploader.providers.sxcu_template import TemplateContext
+
+log = logging.getLogger("uploader.providers.custom")
+
+COST = {"requests": 1}
+SCHEME = "Custom"  # the Credential of a custom profile: its host and secrets, never sent as is
+IMAGE_TYPES = frozenset(t for t in EXTENSIONS if t.startswith("image/"))
+VIDEO_TYPES = frozenset(t for t in EXTENSIONS if t.startswith("video/"))
+_SPECS: dict[int, tuple[Profile, CustomSpec]] = {}
+
+
+def spec_of(profile: Profile) -> CustomSpec:
+    """The checked definition of a custom profile (checked once per profile and process);
+    SxcuError (exit 2, naming the file or the config table, and the key) when unusable."""
+    cached = _SPECS.get(id(profile))
+    if cached is not None and cached[0] is profile:
+        return cached[1]
+    if profile.problem is not None:
+        raise profile.problem
+    if profile.definition is None:
+        raise ConfigError(f"profile {profile.name!r} has no custom uploader definition")
+    from uploader.providers.sxcu import parse_sxcu
+
+    spec = parse_sxcu(profile.definition, profile.source)
+    _SPECS[id(profile)] = (profile, spec)
+    return spec
+
+
+class CustomProvider:
+    """Uploads, and deletes, through a ShareX custom uploader definition."""
+
+    kind: ClassVar[str] = "custom"
+    display_name: ClassVar[str] = "custom host"
+
+    def __init__(self, context: ProviderContext) -> None:
+        self.profile = context.profile
+        self.spec = spec_of(self.profile)
+        self.credential = context.credential
+        self.clock = context.clock
+        self.host = urlsplit(self.profile.base_url).netloc
+        self.label = f"{self.host} ({self.profile.name})"
+        self.secrets = Secrets(
+            secrets_of(context.credential),
+            context.credential.source,
+            self.profile.name,
+            self.profile.env_prefix,
+        )
+        self.session = context.session(self.rate_updates, self.rate_refusal)
+
+    @classmethod
+    def bucket_specs(cls, profile: Profile) -> Sequence[BucketSpec]:
+        """One bucket per host, ``requests``: its size is unknown until the host says."""
+        host = urlsplit(profile.base_url).netloc or profile.name
+        return (BucketSpec("requests", f"requests to {host}", 1_000_000, 60.0),)
+
+    @classmethod
+    def resolve_credential(cls, profile: Profile, env: Mapping[str, str]) -> Credential:
+        """The host and the secrets the definition names (``{secret:NAME}``), each from
+        ``UPLOADER_<PROFILE>_<NAME>`` or the credential store; none: anonymous. Its
+        identity (the rate-limit state's key) is stable per host and secrets."""
+        spec = spec_of(profile)
+        values: dict[str, str] = {}
+        sources: list[str] = []
+        for name in secret_names(spec):
+            found = resolve_secret(profile, name, env)
+            if found is None:
+                raise AuthError(
+                    f"profile {profile.name!r} has no secret {name!r} "
+                    f"(its definition sends {{secret:{name}}})",
+                    hint=set_hint(profile.name, profile.env_prefix, name),
+                )
+            values[name] = found[0]
+            if found[1] not in sources:
+                sources.append(found[1])
+        packed = json.dumps({"host": profile.base_url, "secrets": values}, separators=(",", ":"))
+        return Credential(SCHEME, packed, ", ".join(sources) or "none (anonymous)")
+
+    def limits(self) -> Limits:
+        """Images for an image uploader; images and videos for a file uploader; at most
+        ``max_file_size`` bytes (default 100 MiB: a guard, the host's own limit unknown)."""
+        size = int(self.profile.option("max_file_size", CUSTOM_MAX_FILE_SIZE))
+        types = IMAGE_TYPES
+        if "FileUploader" in self.spec.destination_types:
+            types = IMAGE_TYPES | VIDEO_TYPES
+        return Limits(mime_types=types, max_image_size=size, max_video_size=size)
+
+    def upload(
+        self, image: ImageFile, options: UploadOptions, *, pending: Pending = 1
+    ) -> UploadResult:
+        """Send the file as the definition says and read the links from the answer: the
+        URL must be an http(s) URL, or the upload failed (never "uploaded" with garbage)."""
+        check_limits(image, self.limits(), self.label)
+        ctx = request_context(image.filename, self.secrets)
+        response = send_upload(self.session, self.spec, image, ctx, costs=COST, pending=pending)
+        answer_ctx = _with_answer(ctx, response)
+        if not 200 <= response.status_code < 300:
+            raise error_for(
+                self.spec,
+                response,
+                answer_ctx,
+                self.secrets,
+                self.rate_refusal(response),
+                action="upload",
+                label=self.label,
+            )
+        from uploader.providers.sxcu_template import render
+
+        if self.spec.url:
+            url = render(self.spec.url, answer_ctx, source=self.spec.source, key="URL").strip()
+        else:  # ShareX: no URL template, the whole answer is the link
+            url = response.text.strip()
+        if not is_web_url(url) or self.secrets.holds_one(url):
+            raise ProviderError(
+                f"{self.spec.source}: URL: the answer gave {excerpt(url, self.secrets)}, "
+                "not an http(s) URL; the upload is not recorded as done",
+                hint="check the definition's URL template against what the host answers "
+                "(-vv shows the request)",
+                status=response.status_code,
+            )
+        thumb = optional_link(
+            self.spec, self.spec.thumbnail_url, "ThumbnailURL", answer_ctx, self.secrets
+        )
+        if thumb is not None and self.secrets.holds_one(thumb):
+            thumb = None
+        deletion = optional_link(
+            self.spec, self.spec.deletion_url, "DeletionURL", answer_ctx, self.secrets
+        )
+        return UploadResult(
+            path=image.label,
+            provider=self.profile.name,
+            status="uploaded",
+            id=_last_segment(url),
+            url=url,
+            delete_id=self.secrets.as_refs(deletion) if deletion else None,
+            extra=(("thumbnail", thumb),) if thumb else (),
+        )
+
+    def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
+        """Whatever rate-limit headers the host sends (``ratelimit/headers.py``)."""
+        from uploader.ratelimit.headers import generic_updates
+
+        return generic_updates(response.headers, self.clock(), bucket="requests")
+
+    def rate_refusal(self, response: httpx.Response) -> Refusal | None:
+        """A 429 (or a 503 with a wait), with the wait its headers give."""
+        from uploader.ratelimit.headers import generic_refusal
+
+        return generic_refusal(
+            response.status_code,
+            response.headers,
+            response.content[:2048].decode("utf-8", "replace"),
+            self.clock(),
+        )
+
+    def can_find_uploads(self) -> bool:
+        return False
+
+    def find_upload(
+        self, image: ImageFile, *, window: Window, claims: RunClaims
+    ) -> UploadResult | None:
+        raise UsageError(f"{self.label}: custom hosts have no listing of uploads")
+
+    def live_limits(self) -> list[BucketUpdate]:
+        raise UsageError(
+            f"{self.label}: custom hosts have no live rate-limit check",
+            hint="`uploader limits` shows what the host's last answer said",
+        )
+
+    def info(self, media_id: str) -> MediaInfo:
+        raise UsageError(f"{self.label}: custom hosts have no metadata lookup")
+
+    def list_uploads(self, page: int) -> list[MediaInfo]:
+        raise UsageError(
+            f"{self.label}: custom hosts have no listing of uploads",
+            hint="`uploader history -p " + self.profile.name + "` shows what was sent",
+        )
+
+    def delete(self, ref: str) -> str:
+        """Request a deletion URL (ShareX opens it in a browser: a GET): the history's
+        delete id (``{secret:NAME}`` put back), or a URL the user gives, on the profile's
+        host. A 404 is "already gone" (``status`` 404)."""
+        if not self.spec.deletion_url:
+            raise UsageError(
+                f"{self.label}: the definition has no DeletionURL: nothing to delete with",
+                hint="delete the upload on the host's own page",
+            )
+        url = self.secrets.resolve_refs(ref.strip())
+        shown = self.secrets.as_refs(url)
+        if not is_web_url(url) or not self._on_host(url):
+            raise UsageError(
+                f"{self.secrets.masked(ref)!r} is not a deletion URL on {self.host}",
+                hint="give the DeletionURL of an upload to this profile, or the uploaded "
+                "file (`uploader delete FILE -p " + self.profile.name + "`)",
+            )
+        response = self.session.request("GET", url, costs=COST)
+        if response.status_code == 404:
+            raise ProviderError(
+                f"{self.label}: {shown} is not there (HTTP 404): already deleted?", status=404
+            )
+        if not 200 <= response.status_code < 300:
+            ctx = _with_answer(request_context("", self.secrets), response)
+            raise error_for(
+                self.spec,
+                response,
+                ctx,
+                self.secrets,
+                self.rate_refusal(response),
+                action="delete",
+                label=self.label,
+            )
+        return f"deleted {shown} on {self.host}"
+
+    def _on_host(self, url: str) -> bool:
+        mine, theirs = urlsplit(self.profile.base_url), urlsplit(url)
+        if (theirs.hostname or "").lower() != (mine.hostname or "").lower():
+            return False
+        return theirs.scheme in ("https", mine.scheme)
+
+
+def secrets_of(credential: Credential) -> dict[str, str]:
+    """The secrets a custom profile's credential carries (none for another credential)."""
+    if credential.scheme != SCHEME:
+        return {}
+    try:
+        packed = json.loads(credential.secret)
+        found = packed["secrets"]
+    except (ValueError, KeyError, TypeError):
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def _with_answer(ctx: TemplateContext, response: httpx.Response) -> TemplateContext:
+    """``ctx`` for the answer side: the same, plus what the answer offers."""
+    return replace(ctx, answer=answer_of(response))
+
+
+def _last_segment(url: str) -> str:
+    path = urlsplit(url).path.rstrip("/")
+    return path.rsplit("/", 1)[-1] or urlsplit(url).netloc

@@ -36,6 +36,13 @@ def from_history(history: History, ref: str, profile: str) -> list[Entry] | None
     path = Path(ref).expanduser()
     if path.is_file() or (not path.exists() and ref.startswith(("./", "../", "/", "~"))):
         return _for_file(history, ref, path, profile)
+    if ref.startswith(("http://", "https://")):
+        # A link an upload printed: its row's delete handle (a custom host's DeletionURL;
+        # Imgur's deletehash), as if the file had been named.
+        rows = [e for e in history.entries(profile=profile) if e.url == ref and e.sha256]
+        if rows:
+            return _deletable(rows, ref, profile)
+        return None
     if SHA_PREFIX.fullmatch(ref.lower()):
         prefix = ref.lower()
         rows = [e for e in history.lookup(prefix, profile=profile) if e.sha256.startswith(prefix)]

@@ -1,0 +1,436 @@
+"""The custom provider (``kind = "custom"``, ShareX definitions) against httpx.MockTransport:
+the requests' bytes and headers, every answer mapped, secrets kept out of every record."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.http import Routes
+from tests.support.images import png_bytes, write_png
+from tests.support.providers import config_of, make_provider
+from uploader.errors import (
+    AuthError,
+    ConfigError,
+    ExitCode,
+    InputFileError,
+    ProviderError,
+    RateLimitError,
+    ServerError,
+    UsageError,
+)
+from uploader.imaging.content import fingerprint
+from uploader.imaging.inspect import inspect_path
+from uploader.models import ImageFile, UploadOptions
+from uploader.providers.custom import CustomProvider
+
+HOST = "http://127.0.0.1:1"
+KEY = "chev-key-0123456789"
+TOKEN = "xbb-token-abcdef987"
+ENV = {"UPLOADER_CHEV_API_KEY": KEY, "UPLOADER_XBB_TOKEN": TOKEN}
+NOW = 1_900_000_000.0
+
+CHEVERETO = f"""
+[providers.chev]
+kind = "custom"
+Name = "Chevereto"
+DestinationType = "ImageUploader, FileUploader"
+RequestURL = "{HOST}/custom/chevereto/api/1/upload?format=json"
+Body = "MultipartFormData"
+FileFormName = "source"
+URL = "{{json:image.url}}"
+ThumbnailURL = "{{json:image.thumb.url}}"
+DeletionURL = "{{json:image.delete_url}}"
+ErrorMessage = "{{json:error.message}}"
+[providers.chev.Headers]
+X-API-Key = "{{secret:api_key}}"
+[providers.chev.Arguments]
+title = "{{filename}}"
+"""
+
+XBACKBONE = f"""
+[providers.xbb]
+kind = "custom"
+Name = "XBackBone"
+RequestURL = "{HOST}/custom/xbackbone/upload"
+Body = "MultipartFormData"
+FileFormName = "upload"
+URL = "{{json:url}}"
+ThumbnailURL = "{{json:url}}/raw"
+DeletionURL = "{{json:url}}/delete/{{secret:token}}"
+[providers.xbb.Arguments]
+token = "{{secret:token}}"
+"""
+
+BINARY = f"""
+[providers.bin]
+kind = "custom"
+RequestMethod = "PUT"
+RequestURL = "{HOST}/put/{{filename}}"
+Body = "Binary"
+[providers.bin.Parameters]
+expires = "7d"
+"""
+
+
+def _sized(size: int) -> str:
+    """BINARY with ``max_file_size`` (in its table, before the Parameters sub-table)."""
+    return BINARY.replace('Body = "Binary"', f'Body = "Binary"\nmax_file_size = {size}')
+
+
+CHEV_ANSWER = {
+    "status_code": 200,
+    "image": {
+        "url": f"{HOST}/custom/chevereto/images/Ab12.png",
+        "thumb": {"url": f"{HOST}/custom/chevereto/images/Ab12.th.png"},
+        "delete_url": f"{HOST}/custom/chevereto/delete/Ab12/hash99",
+    },
+}
+
+
+def _provider(
+    text: str, name: str, routes: Routes, tmp_path: Path, env: dict[str, str] | None = None
+) -> CustomProvider:
+    return make_provider(
+        CustomProvider,
+        text,
+        name,
+        routes,
+        tmp_path,
+        env=ENV if env is None else env,
+        clock=lambda: NOW,
+    )
+
+
+def _image(tmp_path: Path, *, held: bool = False, seed: int = 1) -> ImageFile:
+    path = write_png(tmp_path / "shot.png", seed=seed)
+    image = inspect_path(str(path))
+    return fingerprint(image) if held else image
+
+
+# -- the request ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("held", [False, True])
+def test_multipart_upload_sends_the_file_the_secret_header_and_the_arguments(
+    tmp_path: Path, held: bool
+) -> None:
+    routes = Routes(
+        {"POST /custom/chevereto/api/1/upload": [httpx.Response(200, json=CHEV_ANSWER)]}
+    )
+    provider = _provider(CHEVERETO, "chev", routes, tmp_path)
+    image = _image(tmp_path, held=held)
+    result = provider.upload(image, UploadOptions())
+    (request,) = routes.seen
+    assert request.method == "POST"
+    assert request.url.params["format"] == "json"  # the query of RequestURL, kept
+    assert request.headers["X-API-Key"] == KEY
+    body = request.content
+    assert png_bytes(seed=1) in body
+    assert b'name="source"; filename="shot.png"' in body
+    assert b'name="title"\r\n\r\nshot.png' in body
+    assert "content-length" in request.headers
+    assert result.status == "uploaded"
+    assert result.url == CHEV_ANSWER["image"]["url"]  # type: ignore[index]
+    assert result.id == "Ab12.png"
+    assert dict(result.extra) == {"thumbnail": f"{HOST}/custom/chevereto/images/Ab12.th.png"}
+    assert result.delete_id == f"{HOST}/custom/chevereto/delete/Ab12/hash99"
+
+
+@pytest.mark.parametrize("held", [False, True])
+def test_binary_body_is_the_file_itself_with_its_type_and_length(
+    tmp_path: Path, held: bool
+) -> None:
+    routes = Routes({"PUT /put/shot.png": [httpx.Response(200, text=f" {HOST}/f/xyz.png \n")]})
+    provider = _provider(BINARY, "bin", routes, tmp_path, env={})
+    result = provider.upload(_image(tmp_path, held=held), UploadOptions())
+    (request,) = routes.seen
+    assert request.method == "PUT"
+    assert request.content == png_bytes(seed=1)
+    assert request.headers["Content-Type"] == "image/png"
+    assert request.headers["Content-Length"] == str(len(png_bytes(seed=1)))
+    assert "transfer-encoding" not in request.headers
+    assert request.url.params["expires"] == "7d"
+    # No URL template: the whole answer, trimmed (ShareX).
+    assert result.url == f"{HOST}/f/xyz.png"
+    assert result.delete_id is None
+    assert result.extra == ()
+
+
+def test_the_deletion_url_keeps_a_reference_never_the_secret(tmp_path: Path) -> None:
+    link = f"{HOST}/custom/xbackbone/alice/Qw3.png"
+    routes = Routes({"POST /custom/xbackbone/upload": [httpx.Response(201, json={"url": link})]})
+    provider = _provider(XBACKBONE, "xbb", routes, tmp_path)
+    result = provider.upload(_image(tmp_path), UploadOptions())
+    assert b'name="token"\r\n\r\n' + TOKEN.encode() in routes.seen[0].content
+    assert result.delete_id == link + "/delete/{secret:token}"
+    assert dict(result.extra) == {"thumbnail": link + "/raw"}
+    assert TOKEN not in repr(result)
+
+
+# -- the answer -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(200, text="File uploaded"),  # no URL at all
+        httpx.Response(200, text="javascript:alert(1)"),
+        httpx.Response(200, text=""),
+    ],
+)
+def test_an_answer_that_is_no_http_url_is_a_failed_upload(
+    tmp_path: Path, answer: httpx.Response
+) -> None:
+    routes = Routes({"PUT /put/shot.png": [answer]})
+    provider = _provider(BINARY, "bin", routes, tmp_path, env={})
+    with pytest.raises(ProviderError) as caught:
+        provider.upload(_image(tmp_path), UploadOptions())
+    assert caught.value.exit_code == ExitCode.PROVIDER
+    assert "URL: the answer gave" in caught.value.message
+
+
+def test_a_json_path_the_answer_lacks_names_the_source_and_key(tmp_path: Path) -> None:
+    routes = Routes(
+        {"POST /custom/chevereto/api/1/upload": [httpx.Response(200, json={"status_code": 200})]}
+    )
+    provider = _provider(CHEVERETO, "chev", routes, tmp_path)
+    with pytest.raises(ProviderError) as caught:
+        provider.upload(_image(tmp_path), UploadOptions())
+    assert caught.value.message.startswith(f"{tmp_path / 'c.toml'}: providers.chev: URL: ")
+    assert caught.value.exit_code == ExitCode.PROVIDER
+
+
+def test_missing_thumbnail_and_deletion_paths_leave_them_absent(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = {"image": {"url": f"{HOST}/custom/chevereto/images/Ab12.png"}}
+    routes = Routes({"POST /custom/chevereto/api/1/upload": [httpx.Response(200, json=answer)]})
+    provider = _provider(CHEVERETO, "chev", routes, tmp_path)
+    with caplog.at_level("INFO", logger="uploader.providers.custom"):
+        result = provider.upload(_image(tmp_path), UploadOptions())
+    assert result.status == "uploaded"
+    assert result.extra == ()
+    assert result.delete_id is None
+    assert "ThumbnailURL" in caplog.text
+    assert "DeletionURL" in caplog.text
+
+
+def _error(status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> object:
+    return httpx.Response(status, json=body, headers=headers or {})
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "code"),
+    [
+        (401, AuthError, ExitCode.AUTH),
+        (403, AuthError, ExitCode.AUTH),
+        (413, InputFileError, ExitCode.USAGE),
+        (500, ServerError, ExitCode.PROVIDER),
+        (502, ServerError, ExitCode.PROVIDER),
+        (400, ProviderError, ExitCode.PROVIDER),
+        (404, ProviderError, ExitCode.PROVIDER),
+    ],
+)
+def test_error_answers_map_to_their_class_with_the_hosts_message_and_no_secret(
+    tmp_path: Path, status: int, kind: type[Exception], code: ExitCode
+) -> None:
+    body = {"status_code": status, "error": {"message": f"Invalid key {KEY}.", "code": 100}}
+    routes = Routes({"POST /custom/chevereto/api/1/upload": [_error(status, body)]})  # type: ignore[list-item]
+    provider = _provider(CHEVERETO, "chev", routes, tmp_path)
+    with pytest.raises(kind) as caught:
+        provider.upload(_image(tmp_path), UploadOptions())
+    error = caught.value
+    assert type(error) is kind
+    assert error.exit_code == code  # type: ignore[attr-defined]
+    text = f"{error.message} {error.hint}"  # type: ignore[attr-defined]
+    assert KEY not in text
+    if status != 413:
+        assert "Invalid key ****." in error.message  # type: ignore[attr-defined]
+    if kind is AuthError:
+        assert "api_key" in error.hint  # type: ignore[attr-defined]
+        assert "UPLOADER_CHEV_API_KEY" in error.hint  # type: ignore[attr-defined]
+
+
+def test_an_error_without_error_message_template_shows_a_short_excerpt(tmp_path: Path) -> None:
+    routes = Routes({"PUT /put/shot.png": [httpx.Response(400, text="bad  \n request " * 40)]})
+    provider = _provider(BINARY, "bin", routes, tmp_path, env={})
+    with pytest.raises(ProviderError) as caught:
+        provider.upload(_image(tmp_path), UploadOptions())
+    assert "'bad request bad request" in caught.value.message
+    assert "\n" not in caught.value.message
+    assert len(caught.value.message) < 300
+
+
+def test_a_429_is_a_refusal_with_the_hosts_wait(tmp_path: Path) -> None:
+    routes = Routes({"PUT /put/shot.png": [httpx.Response(429, headers={"Retry-After": "17"})]})
+    provider = _provider(BINARY, "bin", routes, tmp_path, env={})
+    refusal = provider.rate_refusal(routes(httpx.Request("PUT", f"{HOST}/put/shot.png")))
+    assert refusal is not None
+    assert refusal.retry_after == 17
+    with pytest.raises(RateLimitError) as caught:
+        provider.upload(_image(tmp_path), UploadOptions())
+    assert caught.value.from_server
+    assert caught.value.retry_after == 17
+
+
+# -- delete -----------------------------------------------------------------------------------
+
+
+def test_delete_gets_the_deletion_url_with_the_secret_put_back(tmp_path: Path) -> None:
+    link = f"{HOST}/custom/xbackbone/alice/Qw3.png"
+    routes = Routes({"GET /custom/xbackbone/alice/Qw3.png/delete/" + TOKEN: [httpx.Response(200)]})
+    provider = _provider(XBACKBONE, "xbb", routes, tmp_path)
+    said = provider.delete(link + "/delete/{secret:token}")
+    (request,) = routes.seen
+    assert request.method == "GET"
+    assert request.url.path.endswith("/delete/" + TOKEN)
+    assert TOKEN not in said
+    assert "deleted" in said
+
+
+def test_delete_of_a_gone_upload_is_a_404_provider_error(tmp_path: Path) -> None:
+    routes = Routes({})  # every path: 404
+    provider = _provider(CHEVERETO, "chev", routes, tmp_path)
+    with pytest.raises(ProviderError) as caught:
+        provider.delete(f"{HOST}/custom/chevereto/delete/Ab12/hash99")
+    assert caught.value.status == 404
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "https://other.example/custom/chevereto/delete/Ab12/hash99",
+        "Ab12",
+        "ftp://127.0.0.1:1/x",
+        "http://127.0.0.2:1/custom/chevereto/delete/Ab12/hash99",
+    ],
+)
+def test_delete_refuses_what_is_no_url_on_the_profiles_host(tmp_path: Path, ref: str) -> None:
+    routes = Routes({})
+    provider = _provider(CHEVERETO, "chev", routes, tmp_path)
+    with pytest.raises(UsageError, match=r"is not a deletion URL on 127\.0\.0\.1:1"):
+        provider.delete(ref)
+    assert routes.seen == []
+
+
+def test_delete_without_a_deletion_url_in_the_definition_says_so(tmp_path: Path) -> None:
+    routes = Routes({})
+    provider = _provider(BINARY, "bin", routes, tmp_path, env={})
+    with pytest.raises(UsageError, match="has no DeletionURL"):
+        provider.delete(f"{HOST}/f/xyz.png")
+    assert routes.seen == []
+
+
+def test_delete_rejected_credentials_is_an_auth_error(tmp_path: Path) -> None:
+    link = f"{HOST}/custom/xbackbone/alice/Qw3.png"
+    routes = Routes({"GET /custom/xbackbone/alice/Qw3.png/delete/" + TOKEN: [httpx.Response(403)]})
+    provider = _provider(XBACKBONE, "xbb", routes, tmp_path)
+    with pytest.raises(AuthError):
+        provider.delete(link + "/delete/{secret:token}")
+
+
+# -- credentials, limits ----------------------------------------------------------------------
+
+
+def test_a_missing_secret_names_it_and_how_to_set_it(tmp_path: Path) -> None:
+    profile = config_of(CHEVERETO, tmp_path).profile("chev")
+    with pytest.raises(AuthError) as caught:
+        CustomProvider.resolve_credential(profile, {})
+    assert "'api_key'" in caught.value.message
+    assert "UPLOADER_CHEV_API_KEY" in (caught.value.hint or "")
+    assert "uploader auth set-token chev --secret api_key" in (caught.value.hint or "")
+
+
+def test_the_credential_identity_is_per_host_and_secrets_and_shows_none(tmp_path: Path) -> None:
+    profile = config_of(CHEVERETO, tmp_path).profile("chev")
+    one = CustomProvider.resolve_credential(profile, ENV)
+    same = CustomProvider.resolve_credential(profile, dict(ENV))
+    other = CustomProvider.resolve_credential(profile, {"UPLOADER_CHEV_API_KEY": "another-key"})
+    assert one.identity == same.identity != other.identity
+    elsewhere = config_of(CHEVERETO.replace("127.0.0.1:1", "127.0.0.1:2"), tmp_path)
+    moved = CustomProvider.resolve_credential(elsewhere.profile("chev"), ENV)
+    assert moved.identity != one.identity
+    assert KEY not in repr(one)
+    assert KEY not in one.identity
+    anonymous = CustomProvider.resolve_credential(config_of(BINARY, tmp_path).profile("bin"), {})
+    assert anonymous.source == "none (anonymous)"
+
+
+def test_limits_follow_the_destination_type_and_max_file_size(tmp_path: Path) -> None:
+    files = _provider(CHEVERETO, "chev", Routes({}), tmp_path)
+    assert "video/mp4" in files.limits().mime_types
+    assert files.limits().max_image_size == 100 * 1024 * 1024
+    images = _provider(_sized(1000), "bin", Routes({}), tmp_path, env={})
+    assert "video/mp4" not in images.limits().mime_types
+    assert "image/png" in images.limits().mime_types
+    assert images.limits().max_image_size == 1000
+
+
+def test_a_file_over_max_file_size_is_refused_before_any_request(tmp_path: Path) -> None:
+    routes = Routes({})
+    provider = _provider(_sized(10), "bin", routes, tmp_path, env={})
+    with pytest.raises(InputFileError, match="over"):
+        provider.upload(_image(tmp_path), UploadOptions())
+    assert routes.seen == []
+
+
+@pytest.mark.parametrize("method", ["live_limits", "list_uploads", "info"])
+def test_what_custom_hosts_do_not_have_is_a_usage_error(tmp_path: Path, method: str) -> None:
+    provider = _provider(BINARY, "bin", Routes({}), tmp_path, env={})
+    args = () if method == "live_limits" else ((1,) if method == "list_uploads" else ("x",))
+    with pytest.raises(UsageError, match="custom hosts have no"):
+        getattr(provider, method)(*args)
+    assert provider.can_find_uploads() is False
+
+
+# -- the profile in the config ----------------------------------------------------------------
+
+
+def test_a_profile_from_an_sxcu_file_relative_to_the_config(tmp_path: Path) -> None:
+    (tmp_path / "defs").mkdir()
+    definition = {
+        "Version": "16.0.4",
+        "DestinationType": "ImageUploader",
+        "RequestURL": "https://img.example.org/api/1/upload",
+        "Body": "MultipartFormData",
+        "FileFormName": "source",
+        "URL": "{json:image.url}",
+    }
+    (tmp_path / "defs" / "host.sxcu").write_text(json.dumps(definition))
+    config = config_of('[providers.h]\nkind = "custom"\nsxcu = "defs/host.sxcu"\n', tmp_path)
+    profile = config.profile("h")
+    assert profile.base_url == "https://img.example.org"
+    assert profile.option("sxcu") == str(tmp_path / "defs" / "host.sxcu")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "host.sxcu: not JSON"),
+        ("[1, 2]", "host.sxcu: not a ShareX definition"),
+        ('{"RequestURL": "http://img.example.org/up"}', "uses plain http to a non-loopback host"),
+        ('{"RequestURL": "https://{input}/up"}', "host.sxcu: RequestURL: its scheme and host"),
+    ],
+)
+def test_a_broken_sxcu_file_is_that_profiles_error_only(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    (tmp_path / "host.sxcu").write_text(content)
+    text = (
+        '[providers.h]\nkind = "custom"\nsxcu = "host.sxcu"\n'
+        '[providers.im]\nkind = "imgur"\nclient_id = "cid"\n'
+    )
+    config = config_of(text, tmp_path)
+    assert config.profile("im").kind == "imgur"  # the other profiles still work
+    with pytest.raises(ConfigError, match=message) as caught:
+        config.profile("h")
+    assert caught.value.exit_code == ExitCode.USAGE
+
+
+def test_a_custom_profile_takes_no_base_url(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="base_url' is not used by a custom profile"):
+        config_of(BINARY.replace('Body = "Binary"', f'base_url = "{HOST}"'), tmp_path)

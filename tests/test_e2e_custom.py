@@ -1,0 +1,318 @@
+"""End to end (real processes): custom hosts from ShareX definitions against the sandbox's
+``/custom`` hosts (issue 17, "Proof"). The definitions are written here in the shapes the
+hosts publish (Chevereto's API v1 with ``X-API-Key``, Zipline's ``Authorization`` header
+and ``{json:files[0].url}``, XBackBone's ``token`` argument with a DeletionURL holding the
+token), plus a plain-text host read with ``{regex:}``."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.e2e import posts, run_cli, sandbox_process
+from tests.support.images import write_png
+
+KEY = "sandbox-custom-key"
+
+
+def chevereto(base: str, key: str = KEY) -> dict[str, Any]:
+    return {
+        "Version": "16.0.4",
+        "Name": "Chevereto",
+        "DestinationType": "ImageUploader, FileUploader",
+        "RequestMethod": "POST",
+        "RequestURL": f"{base}/custom/chevereto/api/1/upload",
+        "Headers": {"X-API-Key": key},
+        "Body": "MultipartFormData",
+        "FileFormName": "source",
+        "URL": "{json:image.url}",
+        "ThumbnailURL": "{json:image.thumb.url}",
+        "DeletionURL": "{json:image.delete_url}",
+        "ErrorMessage": "{json:error.message}",
+    }
+
+
+def zipline(base: str) -> dict[str, Any]:
+    return {
+        "Version": "14.1.0",
+        "Name": "Zipline",
+        "DestinationType": "ImageUploader, FileUploader",
+        "RequestMethod": "POST",
+        "RequestURL": f"{base}/custom/zipline/api/upload",
+        "Headers": {"Authorization": KEY},
+        "URL": "{json:files[0].url}",
+        "Body": "MultipartFormData",
+        "FileFormName": "file",
+    }
+
+
+def xbackbone(base: str) -> dict[str, Any]:
+    return {
+        "Version": "13.2.1",
+        "Name": "XBackBone",
+        "DestinationType": "ImageUploader, TextUploader, FileUploader",
+        "RequestMethod": "POST",
+        "RequestURL": f"{base}/custom/xbackbone/upload",
+        "Body": "MultipartFormData",
+        "Arguments": {"token": KEY},
+        "FileFormName": "upload",
+        "URL": "{json:url}",
+        "ThumbnailURL": "{json:url}/raw",
+        "DeletionURL": "{json:url}/delete/" + KEY,
+        "ErrorMessage": "{json:message}",
+    }
+
+
+def text_host(base: str) -> dict[str, Any]:
+    return {
+        "Version": "17.0.0",
+        "Name": "Text host",
+        "DestinationType": "ImageUploader",
+        "RequestURL": f"{base}/custom/text/upload",
+        "Body": "MultipartFormData",
+        "FileFormName": "file",
+        "Arguments": {"secret": KEY},
+        "URL": "{regex:File uploaded: (\\S+)|1}",
+        "DeletionURL": "{regex:Delete: (\\S+)|1}",
+    }
+
+
+def _write(path: Path, definition: dict[str, Any] | str) -> Path:
+    path.write_text(definition if isinstance(definition, str) else json.dumps(definition))
+    return path
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - loopback only
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+
+
+def _records(stdout: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.decode().splitlines() if line.strip()]
+
+
+def _files_with(root: Path, secret: str) -> list[Path]:
+    """Every file under ``root`` holding ``secret`` (the credential store excepted)."""
+    return [
+        p
+        for p in root.rglob("*")
+        if p.is_file() and p.name != "credentials.toml" and secret.encode() in p.read_bytes()
+    ]
+
+
+HOSTS = {
+    "chev": (chevereto, True, True),
+    "zip": (zipline, False, False),
+    "xbb": (xbackbone, True, True),
+    "text": (text_host, False, True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTS))
+def test_import_upload_and_delete_through_each_host(
+    tmp_path: Path, hermetic_env: dict[str, str], name: str
+) -> None:
+    make, has_thumb, deletable = HOSTS[name]
+    config = tmp_path / "conf" / "config.toml"
+    image = write_png(tmp_path / "shot.png", seed=7)
+    with sandbox_process() as base:
+        sxcu = _write(tmp_path / f"{name}.sxcu", make(base))
+        imported = run_cli(
+            ["--config", str(config), "config", "import-sxcu", str(sxcu), "--name", name],
+            hermetic_env,
+        )
+        assert imported.returncode == 0, imported.stderr
+        assert f"uploader --config {config} upload -p {name} shot.png".encode() in (imported.stderr)
+        done = run_cli(
+            ["--config", str(config), "upload", "-p", name, "-f", "json", str(image)],
+            hermetic_env,
+        )
+        assert done.returncode == 0, done.stderr
+        (record,) = _records(done.stdout)
+        assert record["status"] == "uploaded"
+        status, served = _get(record["url"] if name != "xbb" else record["url"] + "/raw")
+        assert (status, served) == (200, image.read_bytes())
+        if has_thumb:
+            assert record["thumbnail"].startswith(base)
+            assert _get(record["thumbnail"])[0] == 200
+        else:
+            assert "thumbnail" not in record
+        for output in (imported.stdout, imported.stderr, done.stdout, done.stderr):
+            assert KEY.encode() not in output
+        assert _files_with(Path(hermetic_env["HOME"]), KEY) == []
+        assert _files_with(config.parent, KEY) == []
+        assert len(posts(base, "/upload")) == 1
+        deleted = run_cli(["--config", str(config), "delete", str(image), "-p", name], hermetic_env)
+        assert KEY.encode() not in deleted.stdout + deleted.stderr
+        if deletable:
+            assert deleted.returncode == 0, deleted.stderr
+            assert record["delete_id"].startswith(base)
+            assert _get(record["url"])[0] == 404
+            history = run_cli(["history", "--json"], hermetic_env)
+            assert [r["status"] for r in _records(history.stdout)] == ["deleted"]
+        else:
+            assert record["delete_id"] is None
+            assert deleted.returncode == 2
+            assert b"has no DeletionURL" in deleted.stderr
+            assert _get(record["url"])[0] == 200
+
+
+def test_delete_by_the_printed_link_uses_the_recorded_deletion_url(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    config = tmp_path / "config.toml"
+    image = write_png(tmp_path / "shot.png", seed=8)
+    with sandbox_process() as base:
+        sxcu = _write(tmp_path / "x.sxcu", xbackbone(base))
+        run_cli(["--config", str(config), "config", "import-sxcu", str(sxcu)], hermetic_env)
+        done = run_cli(
+            ["--config", str(config), "upload", "-p", "xbackbone", str(image)], hermetic_env
+        )
+        link = done.stdout.decode().strip()
+        assert link.startswith(base)
+        deleted = run_cli(
+            ["--config", str(config), "delete", link, "-p", "xbackbone"], hermetic_env
+        )
+        assert deleted.returncode == 0, deleted.stderr
+        assert _get(link + "/raw")[0] == 404
+
+
+# -- malformed definitions --------------------------------------------------------------------
+
+BROKEN = {
+    "not-json": ('{"Name": "x", "RequestURL": ', "not JSON"),
+    "unclosed": (None, ": URL: "),
+    "no-file-field": (None, ": FileFormName: "),
+}
+
+
+def _broken(name: str, base: str) -> dict[str, Any] | str:
+    text, _ = BROKEN[name]
+    if text is not None:
+        return text
+    definition = chevereto(base)
+    if name == "unclosed":
+        definition["URL"] = "{json:image.url"
+    else:
+        del definition["FileFormName"]
+    return definition
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_a_malformed_definition_is_one_line_at_import_and_as_sxcu_path(
+    tmp_path: Path, hermetic_env: dict[str, str], name: str
+) -> None:
+    config = tmp_path / "config.toml"
+    image = write_png(tmp_path / "shot.png")
+    with sandbox_process() as base:
+        sxcu = _write(tmp_path / "bad.sxcu", _broken(name, base))
+        imported = run_cli(
+            ["--config", str(config), "config", "import-sxcu", str(sxcu)], hermetic_env
+        )
+        config.write_text('[providers.bad]\nkind = "custom"\nsxcu = "bad.sxcu"\n')
+        used = run_cli(["--config", str(config), "upload", "-p", "bad", str(image)], hermetic_env)
+        sent = posts(base)
+    message = BROKEN[name][1]
+    for done in (imported, used):
+        assert done.returncode == 2, done.stderr
+        first, *rest = done.stderr.decode().splitlines()
+        assert first.startswith(f"error: {sxcu}"), first
+        assert message in first
+        assert all(line.startswith("hint: ") for line in rest)
+        assert b"Traceback" not in done.stderr
+        assert done.stdout == b""
+    assert sent == []
+
+
+def test_a_json_path_the_answer_lacks_fails_the_upload_naming_file_and_key(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    config = tmp_path / "config.toml"
+    image = write_png(tmp_path / "shot.png")
+    with sandbox_process() as base:
+        definition = dict(chevereto(base), URL="{json:image.permalink}")
+        _write(tmp_path / "lacks.sxcu", definition)
+        config.write_text(
+            '[providers.c]\nkind = "custom"\nsxcu = "lacks.sxcu"\n',
+        )
+        done = run_cli(
+            ["--config", str(config), "upload", "-p", "c", "-f", "json", str(image)],
+            {**hermetic_env, "UPLOADER_C_X_API_KEY": KEY},
+        )
+    assert done.returncode == 5
+    errors = [line for line in done.stderr.decode().splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert f"{tmp_path / 'lacks.sxcu'}: URL: " in errors[0]
+    (record,) = _records(done.stdout)
+    assert record["status"] == "failed"
+    assert record["url"] is None
+
+
+# -- rate limits ------------------------------------------------------------------------------
+
+
+def _profile(tmp_path: Path, base: str, env: dict[str, str]) -> Path:
+    """Chevereto's definition imported as profile ``h``."""
+    config = tmp_path / "config.toml"
+    sxcu = _write(tmp_path / "host.sxcu", chevereto(base))
+    done = run_cli(
+        ["--config", str(config), "config", "import-sxcu", str(sxcu), "--name", "h"], env
+    )
+    assert done.returncode == 0, done.stderr
+    return config
+
+
+def test_a_429_with_retry_after_is_waited_out_with_no_extra_send(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    images = [str(write_png(tmp_path / f"{n}.png", seed=n)) for n in range(2)]
+    # No rate-limit headers: the client learns of the budget from the 429 alone.
+    with sandbox_process(
+        "custom_limit=1", "custom_window=1", "custom_headers=none", "custom_retry_after=seconds"
+    ) as base:
+        config = _profile(tmp_path, base, hermetic_env)
+        failed = run_cli(
+            ["--config", str(config), "upload", "-p", "h", "--on-limit", "fail", *images],
+            hermetic_env,
+        )
+        after_fail = len(posts(base, "/upload"))
+        waited = run_cli(
+            ["--config", str(config), "upload", "-p", "h", "--max-wait", "30", images[1]],
+            hermetic_env,
+        )
+        after_wait = len(posts(base, "/upload"))
+    assert failed.returncode == 4, failed.stderr
+    assert after_fail == 2  # one stored, one refused: none sent again
+    assert waited.returncode == 0, waited.stderr
+    assert after_wait == 3  # the refused one, sent once more after the wait
+
+
+def test_remaining_zero_makes_the_next_upload_wait_for_the_reset(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    images = [str(write_png(tmp_path / f"{n}.png", seed=n)) for n in range(2)]
+    with sandbox_process("custom_limit=1", "custom_window=2") as base:
+        config = _profile(tmp_path, base, hermetic_env)
+        first = run_cli(["--config", str(config), "upload", "-p", "h", images[0]], hermetic_env)
+        refused = run_cli(
+            ["--config", str(config), "upload", "-p", "h", "--on-limit", "fail", images[1]],
+            hermetic_env,
+        )
+        sent_after_refusal = len(posts(base, "/upload"))
+        limits = run_cli(["--config", str(config), "limits", "h"], hermetic_env)
+        second = run_cli(["--config", str(config), "upload", "-p", "h", images[1]], hermetic_env)
+        sent = len(posts(base, "/upload"))
+    assert first.returncode == 0, first.stderr
+    assert refused.returncode == 4, refused.stderr
+    assert sent_after_refusal == 1  # the limiter refused before sending
+    assert b"requests" in limits.stdout + limits.stderr
+    assert second.returncode == 0, second.stderr
+    assert sent == 2  # no 429 was needed

@@ -196,13 +196,16 @@ def test_every_key_the_starter_config_documents_loads_in_its_kind(tmp_path: Path
     from uploader.config.example import example_config
     from uploader.config.settings import parse_config
 
-    text = re.sub(r"(?m)^# (\[providers\.|[a-z_]+ = )", r"\1", example_config())
+    text = re.sub(r"(?m)^# (\[providers\.|[A-Za-z_-]+ = )", r"\1", example_config())
     text = text.replace("your-client-id", "cid123").replace("pass show imgur", "echo tok")
     config = parse_config(text, tmp_path / "c.toml")
     imgur = config.profile("imgur")
     assert imgur.option("redirect_port") == 53682
     assert imgur.option("access_token_command") == "echo tok"
-    assert {p.name for p in config.profiles} == {"imgur", "gyazo", "social", "sandbox"}
+    assert {p.name for p in config.profiles} == {"imgur", "gyazo", "social", "sandbox", "myhost"}
+    custom = config.profile("myhost")  # a usable custom profile: its host is RequestURL's
+    assert custom.base_url == "https://img.example.org"
+    assert custom.option("max_file_size") == 104857600
 
 
 def test_a_password_in_gyazo_referer_url_is_refused(tmp_path: Path) -> None:

@@ -200,3 +200,18 @@ def test_set_token_secret_stores_a_named_secret(tmp_path: Path) -> None:
         ["--config", str(config), "auth", "set-token", "h", "--secret", "a b"], stdin="v\n"
     )
     assert bad.exit_code == 2
+
+
+def test_auth_status_names_the_stored_secrets_and_logout_removes_them(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    sxcu = _sxcu(tmp_path, "x", XBACKBONE)
+    assert invoke(["--config", str(config), "config", "import-sxcu", str(sxcu)]).exit_code == 0
+    status = invoke(["--config", str(config), "auth", "status"])
+    assert "xbackbone-alice (custom, https://xbb.example.org): secrets in the credential " in (
+        status.output
+    )
+    assert "store: token" in status.output
+    assert TOKEN not in status.output
+    logout = invoke(["--config", str(config), "auth", "logout", "xbackbone-alice"])
+    assert logout.exit_code == 0, logout.output
+    assert _store(tmp_path).get("xbackbone-alice") == {}

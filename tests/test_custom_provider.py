@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,11 +21,13 @@ from uploader.errors import (
     ProviderError,
     RateLimitError,
     ServerError,
+    UnreadableAnswerError,
     UsageError,
 )
 from uploader.imaging.content import fingerprint
 from uploader.imaging.inspect import inspect_path
 from uploader.models import ImageFile, UploadOptions
+from uploader.providers.base import ProviderContext
 from uploader.providers.custom import CustomProvider
 
 HOST = "http://127.0.0.1:1"
@@ -187,7 +190,7 @@ def test_an_answer_that_is_no_http_url_is_a_failed_upload(
 ) -> None:
     routes = Routes({"PUT /put/shot.png": [answer]})
     provider = _provider(BINARY, "bin", routes, tmp_path, env={})
-    with pytest.raises(ProviderError) as caught:
+    with pytest.raises(UnreadableAnswerError) as caught:  # sent and stored, most likely
         provider.upload(_image(tmp_path), UploadOptions())
     assert caught.value.exit_code == ExitCode.PROVIDER
     assert "URL: the answer gave" in caught.value.message
@@ -198,7 +201,7 @@ def test_a_json_path_the_answer_lacks_names_the_source_and_key(tmp_path: Path) -
         {"POST /custom/chevereto/api/1/upload": [httpx.Response(200, json={"status_code": 200})]}
     )
     provider = _provider(CHEVERETO, "chev", routes, tmp_path)
-    with pytest.raises(ProviderError) as caught:
+    with pytest.raises(UnreadableAnswerError) as caught:
         provider.upload(_image(tmp_path), UploadOptions())
     assert caught.value.message.startswith(f"{tmp_path / 'c.toml'}: providers.chev: URL: ")
     assert caught.value.exit_code == ExitCode.PROVIDER
@@ -434,3 +437,23 @@ def test_a_broken_sxcu_file_is_that_profiles_error_only(
 def test_a_custom_profile_takes_no_base_url(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="base_url' is not used by a custom profile"):
         config_of(BINARY.replace('Body = "Binary"', f'base_url = "{HOST}"'), tmp_path)
+
+
+def test_a_binary_body_is_streamed_from_disk_not_read_whole(tmp_path: Path) -> None:
+    kinds: list[str] = []
+
+    class Recording(httpx.Client):
+        def build_request(self, *args: Any, **kwargs: Any) -> httpx.Request:
+            request = super().build_request(*args, **kwargs)
+            kinds.append(type(request.stream).__name__)  # how httpx was handed the body
+            return request
+
+    routes = Routes({"PUT /put/shot.png": [httpx.Response(200, text=f"{HOST}/f/xyz.png")]})
+    profile = config_of(BINARY, tmp_path).profile("bin")
+    credential = CustomProvider.resolve_credential(profile, {})
+    http = Recording(transport=httpx.MockTransport(routes))
+    provider = CustomProvider(ProviderContext(profile, credential, http))
+    provider.upload(_image(tmp_path), UploadOptions())  # not held: read from the file
+    assert kinds == ["IteratorByteStream"]
+    assert routes.seen[0].content == png_bytes(seed=1)
+    assert routes.seen[0].headers["Content-Length"] == str(len(png_bytes(seed=1)))

@@ -73,6 +73,10 @@ def status(
         found = resolve_secret(profile, "access_token", env)
         stored = store.get(profile.name)
         head = f"{profile.name} ({profile.kind}, {profile.base_url}): "
+        if profile.kind == "custom":  # no sign-in: the {secret:NAME}s the store holds
+            names = ", ".join(sorted(stored)) or "none (anonymous, or UPLOADER_* variables)"
+            lines.append(head + f"secrets in the credential store: {names}")
+            continue
         if found is None:
             client = profile.client_id or resolve_secret(profile, "client_id", env)
             if profile.placeholder:
@@ -123,8 +127,10 @@ def logout(
             lines.append(revoke(profile, str(token)))
         except UploaderError as exc:
             lines.append(f"could not revoke the token on the server: {exc.message}")
-    removed = store.remove(profile.name, TOKEN_FIELDS)
-    secrets_removed = [k.replace("_", " ") for k in removed if k in SECRETS]
+    # A custom profile's stored values are all its {secret:NAME}s.
+    removed = store.remove(profile.name, None if profile.kind == "custom" else TOKEN_FIELDS)
+    custom = profile.kind == "custom"
+    secrets_removed = [k.replace("_", " ") for k in removed if custom or k in SECRETS]
     if secrets_removed:
         lines.append(f"removed the local {' and '.join(secrets_removed)} for {profile.name!r}")
     else:

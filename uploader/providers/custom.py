@@ -22,7 +22,13 @@ from urllib.parse import urlsplit
 
 from uploader.auth.credentials import Credential, resolve_secret
 from uploader.config.options import CUSTOM_MAX_FILE_SIZE
-from uploader.errors import AuthError, ConfigError, ProviderError, UsageError
+from uploader.errors import (
+    AuthError,
+    ConfigError,
+    ProviderError,
+    UnreadableAnswerError,
+    UsageError,
+)
 from uploader.imaging.inspect import EXTENSIONS
 from uploader.models import BucketUpdate, ImageFile, MediaInfo, Pending, UploadOptions, UploadResult
 from uploader.providers.base import Limits, ProviderContext, check_limits
@@ -151,20 +157,7 @@ class CustomProvider:
                 action="upload",
                 label=self.label,
             )
-        from uploader.providers.sxcu_template import render
-
-        if self.spec.url:
-            url = render(self.spec.url, answer_ctx, source=self.spec.source, key="URL").strip()
-        else:  # ShareX: no URL template, the whole answer is the link
-            url = response.text.strip()
-        if not is_web_url(url) or self.secrets.holds_one(url):
-            raise ProviderError(
-                f"{self.spec.source}: URL: the answer gave {excerpt(url, self.secrets)}, "
-                "not an http(s) URL; the upload is not recorded as done",
-                hint="check the definition's URL template against what the host answers "
-                "(-vv shows the request)",
-                status=response.status_code,
-            )
+        url = self._link(answer_ctx, response)
         thumb = optional_link(
             self.spec, self.spec.thumbnail_url, "ThumbnailURL", answer_ctx, self.secrets
         )
@@ -182,6 +175,33 @@ class CustomProvider:
             delete_id=self.secrets.as_refs(deletion) if deletion else None,
             extra=(("thumbnail", thumb),) if thumb else (),
         )
+
+    def _link(self, ctx: TemplateContext, response: httpx.Response) -> str:
+        """The upload's URL: the URL template rendered against the answer (none: the whole
+        answer, trimmed, as ShareX). A 2xx whose link cannot be read is unreadable, not a
+        refusal: the host most likely stored the file (the pipeline reports it ambiguous,
+        never sent again silently)."""
+        from uploader.providers.sxcu_template import TemplateError, render
+
+        try:
+            if self.spec.url:
+                url = render(self.spec.url, ctx, source=self.spec.source, key="URL").strip()
+            else:
+                url = response.text.strip()
+        except TemplateError as exc:
+            raise UnreadableAnswerError(
+                self.secrets.masked(exc.message),
+                hint="check the definition's URL template against what the host answers",
+                status=response.status_code,
+            ) from exc
+        if not is_web_url(url) or self.secrets.holds_one(url):
+            raise UnreadableAnswerError(
+                f"{self.spec.source}: URL: the answer gave {excerpt(url, self.secrets)}, "
+                "not an http(s) URL",
+                hint="check the definition's URL template against what the host answers",
+                status=response.status_code,
+            )
+        return url
 
     def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
         """Whatever rate-limit headers the host sends (``ratelimit/headers.py``)."""

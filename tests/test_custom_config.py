@@ -37,10 +37,10 @@ XBACKBONE = {
     "Body": "MultipartFormData",
     "Arguments": {"token": TOKEN},
     "FileFormName": "upload",
-    "URL": "{json:url}",
-    "ThumbnailURL": "{json:url}/raw",
-    "DeletionURL": "{json:url}/delete/" + TOKEN,
-    "ErrorMessage": "{json:message}",
+    # XBackBone writes the ShareX 13 syntax ($json:url$): converted when read.
+    "URL": "$json:url$",
+    "ThumbnailURL": "$json:url$/raw",
+    "DeletionURL": "$json:url$/delete/" + TOKEN,
 }
 ZIPLINE = {
     "Version": "14.1.0",
@@ -95,6 +95,8 @@ def test_a_secret_is_replaced_everywhere_it_appears(tmp_path: Path) -> None:
     table = tomllib.loads(text)["providers"]["xbb"]
     assert table["Arguments"] == {"token": "{secret:token}"}
     assert table["DeletionURL"] == "{json:url}/delete/{secret:token}"
+    assert table["URL"] == "{json:url}"
+    assert table["Version"] == "14.0.0"  # the converted syntax, never read as 13.x again
     assert _store(tmp_path).get("xbb") == {"token": TOKEN}
 
 
@@ -215,3 +217,11 @@ def test_auth_status_names_the_stored_secrets_and_logout_removes_them(tmp_path: 
     logout = invoke(["--config", str(config), "auth", "logout", "xbackbone-alice"])
     assert logout.exit_code == 0, logout.output
     assert _store(tmp_path).get("xbackbone-alice") == {}
+
+
+def test_import_prints_the_definitions_notices_as_warnings(tmp_path: Path) -> None:
+    sxcu = _sxcu(tmp_path, "n", dict(CHEVERETO, Colour="blue"))
+    done = invoke(["--config", str(tmp_path / "c.toml"), "config", "import-sxcu", str(sxcu)])
+    assert done.exit_code == 0, done.output
+    warnings = [line for line in done.output.splitlines() if line.startswith("warning: ")]
+    assert warnings == [f"warning: {sxcu}: unknown key 'Colour' (ignored)"]

@@ -52,8 +52,9 @@ def zipline(base: str) -> dict[str, Any]:
 
 
 def xbackbone(base: str) -> dict[str, Any]:
+    # XBackBone still generates the ShareX 13 syntax ($json:url$), converted when read.
     return {
-        "Version": "13.2.1",
+        "Version": "13.1.0",
         "Name": "XBackBone",
         "DestinationType": "ImageUploader, TextUploader, FileUploader",
         "RequestMethod": "POST",
@@ -61,10 +62,9 @@ def xbackbone(base: str) -> dict[str, Any]:
         "Body": "MultipartFormData",
         "Arguments": {"token": KEY},
         "FileFormName": "upload",
-        "URL": "{json:url}",
-        "ThumbnailURL": "{json:url}/raw",
-        "DeletionURL": "{json:url}/delete/" + KEY,
-        "ErrorMessage": "{json:message}",
+        "URL": "$json:url$",
+        "ThumbnailURL": "$json:url$/raw",
+        "DeletionURL": "$json:url$/delete/" + KEY,
     }
 
 

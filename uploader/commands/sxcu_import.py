@@ -72,7 +72,7 @@ def import_sxcu(
     lines.insert(0, f"wrote profile {profile!r} ({spec.name}) to {target}{replaced}")
     config_flag = f" --config {explicit}" if explicit else ""
     lines.append(f"try it: uploader{config_flag} upload -p {profile} shot.png")
-    return Imported(lines, [f"{spec.source}: {notice}" for notice in spec.notices])
+    return Imported(lines, list(spec.notices))  # each names the file already
 
 
 def _default_name(spec: CustomSpec, file: Path) -> str:
@@ -118,7 +118,7 @@ def _table_of(spec: CustomSpec) -> tuple[dict[str, str], dict[str, Any]]:
 
     table: dict[str, Any] = {"kind": "custom"}
     plain = {
-        "Version": spec.version,
+        "Version": _current_version(spec.version),
         "Name": spec.name,
         "DestinationType": ", ".join(spec.destination_types),
         "RequestMethod": spec.method,
@@ -138,6 +138,23 @@ def _table_of(spec: CustomSpec) -> tuple[dict[str, str], dict[str, Any]]:
         if mapping:
             table[key] = {n: hide(v) for n, v in mapping.items()}
     return secrets, table
+
+
+# ShareX 14 wrote templates as {json:...}; files up to 13.7.1 use $json:...$ and are
+# converted when read: the table holds the converted text, so it must not say 13.x.
+FIRST_CURRENT = "14.0.0"
+
+
+def _current_version(version: str | None) -> str | None:
+    """The Version the written table declares: the file's, unless it names the old syntax
+    (the templates written are the converted, current ones)."""
+    if version is None:
+        return None
+    numbers = re.match(r"\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?", version)
+    if numbers is None:
+        return version
+    parsed = tuple(int(n or 0) for n in numbers.groups())
+    return version if parsed > (13, 7, 1) else FIRST_CURRENT
 
 
 def _read_config(path: Path) -> str:

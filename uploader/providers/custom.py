@@ -17,6 +17,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
@@ -75,7 +76,9 @@ def spec_of(profile: Profile) -> CustomSpec:
         raise ConfigError(f"profile {profile.name!r} has no custom uploader definition")
     from uploader.providers.sxcu import parse_sxcu
 
-    spec = parse_sxcu(profile.definition, profile.source)
+    sxcu = profile.option("sxcu")
+    stem = Path(str(sxcu)).stem if sxcu else profile.name
+    spec = parse_sxcu(profile.definition, profile.source, default_name=stem)
     _SPECS[id(profile)] = (profile, spec)
     return spec
 
@@ -103,9 +106,11 @@ class CustomProvider:
 
     @classmethod
     def bucket_specs(cls, profile: Profile) -> Sequence[BucketSpec]:
-        """One bucket per host, ``requests``: its size is unknown until the host says."""
+        """One bucket per host, ``requests``: its size is unknown until the host says
+        (no default limit: nothing is held back on a made-up number); a reset or a pause
+        the host asks for may lie up to a day ahead."""
         host = urlsplit(profile.base_url).netloc or profile.name
-        return (BucketSpec("requests", f"requests to {host}", 1_000_000, 60.0),)
+        return (BucketSpec("requests", f"requests to {host}", None, 86400.0),)
 
     @classmethod
     def resolve_credential(cls, profile: Profile, env: Mapping[str, str]) -> Credential:
@@ -205,13 +210,13 @@ class CustomProvider:
 
     def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
         """Whatever rate-limit headers the host sends (``ratelimit/headers.py``)."""
-        from uploader.ratelimit.headers import generic_updates
+        from uploader.ratelimit.generic import generic_updates
 
         return generic_updates(response.headers, self.clock(), bucket="requests")
 
     def rate_refusal(self, response: httpx.Response) -> Refusal | None:
         """A 429 (or a 503 with a wait), with the wait its headers give."""
-        from uploader.ratelimit.headers import generic_refusal
+        from uploader.ratelimit.generic import generic_refusal
 
         return generic_refusal(
             response.status_code,

@@ -77,8 +77,9 @@ def text_host(base: str) -> dict[str, Any]:
         "Body": "MultipartFormData",
         "FileFormName": "file",
         "Arguments": {"secret": KEY},
-        "URL": "{regex:File uploaded: (\\S+)|1}",
-        "DeletionURL": "{regex:Delete: (\\S+)|1}",
+        # ShareX escapes with '\\' in templates: '\\\\S' is the regex's '\\S'.
+        "URL": "{regex:File uploaded: (\\\\S+)|1}",
+        "DeletionURL": "{regex:Delete: (\\\\S+)|1}",
     }
 
 
@@ -254,6 +255,7 @@ def test_a_json_path_the_answer_lacks_fails_the_upload_naming_file_and_key(
     (record,) = _records(done.stdout)
     assert record["status"] == "failed"
     assert record["url"] is None
+    assert record["ambiguous"] is True  # the host answered 2xx: it may hold the file
 
 
 # -- rate limits ------------------------------------------------------------------------------
@@ -261,6 +263,7 @@ def test_a_json_path_the_answer_lacks_fails_the_upload_naming_file_and_key(
 
 def _profile(tmp_path: Path, base: str, env: dict[str, str]) -> Path:
     """Chevereto's definition imported as profile ``h``."""
+    tmp_path.mkdir(exist_ok=True)
     config = tmp_path / "config.toml"
     sxcu = _write(tmp_path / "host.sxcu", chevereto(base))
     done = run_cli(
@@ -270,49 +273,71 @@ def _profile(tmp_path: Path, base: str, env: dict[str, str]) -> Path:
     return config
 
 
-def test_a_429_with_retry_after_is_waited_out_with_no_extra_send(
+def _statuses(base: str) -> list[int]:
+    """The statuses the sandbox answered the custom uploads with, in order."""
+    return [r["status"] for r in posts(base, "/upload")]
+
+
+def test_a_429_with_retry_after_is_refused_or_waited_out_with_no_extra_send(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
     images = [str(write_png(tmp_path / f"{n}.png", seed=n)) for n in range(2)]
     # No rate-limit headers: the client learns of the budget from the 429 alone.
-    with sandbox_process(
-        "custom_limit=1", "custom_window=1", "custom_headers=none", "custom_retry_after=seconds"
-    ) as base:
+    host = ("custom_limit=1", "custom_headers=none", "custom_retry_after=seconds")
+    with sandbox_process(*host, "custom_window=600") as base:
         config = _profile(tmp_path, base, hermetic_env)
+        first = run_cli(["--config", str(config), "upload", "-p", "h", images[0]], hermetic_env)
         failed = run_cli(
-            ["--config", str(config), "upload", "-p", "h", "--on-limit", "fail", *images],
+            ["--config", str(config), "upload", "-p", "h", "--on-limit", "fail", images[1]],
             hermetic_env,
         )
-        after_fail = len(posts(base, "/upload"))
-        waited = run_cli(
-            ["--config", str(config), "upload", "-p", "h", "--max-wait", "30", images[1]],
+        # The next run remembers the 429's Retry-After (600 s, over --max-wait): not sent.
+        held = run_cli(
+            ["--config", str(config), "upload", "-p", "h", "--max-wait", "5", images[1]],
             hermetic_env,
         )
-        after_wait = len(posts(base, "/upload"))
+        statuses = _statuses(base)
+    assert first.returncode == 0, first.stderr
     assert failed.returncode == 4, failed.stderr
-    assert after_fail == 2  # one stored, one refused: none sent again
-    assert waited.returncode == 0, waited.stderr
-    assert after_wait == 3  # the refused one, sent once more after the wait
+    assert held.returncode == 4, held.stderr
+    assert statuses == [200, 429]  # refused once, never sent again
+    with sandbox_process(*host, "custom_window=3") as base:
+        config = _profile(tmp_path / "again", base, hermetic_env)
+        both = run_cli(["--config", str(config), "upload", "-p", "h", *images], hermetic_env)
+        statuses = _statuses(base)
+    assert both.returncode == 0, both.stderr
+    # Sent together, one is refused (unless the 3 s window passed between them) and sent
+    # again once, after the wait its Retry-After gave.
+    assert statuses in ([200, 429, 200], [200, 200])
 
 
 def test_remaining_zero_makes_the_next_upload_wait_for_the_reset(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:
     images = [str(write_png(tmp_path / f"{n}.png", seed=n)) for n in range(2)]
-    with sandbox_process("custom_limit=1", "custom_window=2") as base:
+    with sandbox_process("custom_limit=1", "custom_window=600") as base:
         config = _profile(tmp_path, base, hermetic_env)
         first = run_cli(["--config", str(config), "upload", "-p", "h", images[0]], hermetic_env)
         refused = run_cli(
             ["--config", str(config), "upload", "-p", "h", "--on-limit", "fail", images[1]],
             hermetic_env,
         )
-        sent_after_refusal = len(posts(base, "/upload"))
+        held = run_cli(
+            ["--config", str(config), "upload", "-p", "h", "--max-wait", "5", images[1]],
+            hermetic_env,
+        )
         limits = run_cli(["--config", str(config), "limits", "h"], hermetic_env)
-        second = run_cli(["--config", str(config), "upload", "-p", "h", images[1]], hermetic_env)
-        sent = len(posts(base, "/upload"))
+        statuses = _statuses(base)
     assert first.returncode == 0, first.stderr
     assert refused.returncode == 4, refused.stderr
-    assert sent_after_refusal == 1  # the limiter refused before sending
-    assert b"requests" in limits.stdout + limits.stderr
-    assert second.returncode == 0, second.stderr
-    assert sent == 2  # no 429 was needed
+    assert held.returncode == 4, held.stderr  # the reset is 600 s away: over --max-wait
+    assert statuses == [200]  # the limiter refused before sending, both times
+    assert b"requests to 127.0.0.1:" in limits.stdout
+    assert b"0 of 1 left" in limits.stdout or b"0/1" in limits.stdout, limits.stdout
+    with sandbox_process("custom_limit=1", "custom_window=2") as base:
+        config = _profile(tmp_path / "again", base, hermetic_env)
+        first = run_cli(["--config", str(config), "upload", "-p", "h", images[0]], hermetic_env)
+        second = run_cli(["--config", str(config), "upload", "-p", "h", images[1]], hermetic_env)
+        statuses = _statuses(base)
+    assert first.returncode == second.returncode == 0, second.stderr
+    assert statuses == [200, 200]  # the second waited for the reset: no 429 was needed

@@ -459,3 +459,37 @@ def test_a_binary_body_is_streamed_from_disk_not_read_whole(tmp_path: Path) -> N
     assert kinds == ["IteratorByteStream"]
     assert routes.seen[0].content == png_bytes(seed=1)
     assert routes.seen[0].headers["Content-Length"] == str(len(png_bytes(seed=1)))
+
+
+def test_a_profile_with_both_an_sxcu_file_and_inline_keys_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "h.sxcu").write_text("{}")
+    config = config_of(
+        BINARY.replace('Body = "Binary"', 'Body = "Binary"\nsxcu = "h.sxcu"'), tmp_path
+    )
+    with pytest.raises(ConfigError, match="has both sxcu and inline ShareX keys"):
+        config.profile("bin")
+
+
+def test_a_profile_with_neither_says_how_to_make_one(tmp_path: Path) -> None:
+    config = config_of('[providers.e]\nkind = "custom"\n', tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        config.profile("e")
+    assert "needs sxcu" in caught.value.message
+    assert "import-sxcu" in (caught.value.hint or "")
+
+
+def test_a_definitions_content_type_never_replaces_the_multipart_boundary(
+    tmp_path: Path,
+) -> None:
+    text = CHEVERETO.replace(
+        "[providers.chev.Headers]\n",
+        '[providers.chev.Headers]\nContent-Type = "multipart/form-data"\n',
+    )
+    routes = Routes(
+        {"POST /custom/chevereto/api/1/upload": [httpx.Response(200, json=CHEV_ANSWER)]}
+    )
+    provider = _provider(text, "chev", routes, tmp_path)
+    provider.upload(_image(tmp_path), UploadOptions())
+    (request,) = routes.seen
+    assert request.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    assert request.headers.get_list("Content-Type") == [request.headers["Content-Type"]]

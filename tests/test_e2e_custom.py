@@ -6,6 +6,7 @@ token), plus a plain-text host read with ``{regex:}``."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import urllib.error
 import urllib.request
@@ -184,6 +185,32 @@ def test_delete_by_the_printed_link_uses_the_recorded_deletion_url(
         )
         assert deleted.returncode == 0, deleted.stderr
         assert _get(link + "/raw")[0] == 404
+
+
+def test_delete_by_sha256_prefix_through_the_history(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    config = tmp_path / "config.toml"
+    image = write_png(tmp_path / "shot.png", seed=9)
+    digest = hashlib.sha256(image.read_bytes()).hexdigest()
+    with sandbox_process() as base:
+        sxcu = _write(tmp_path / "c.sxcu", chevereto(base))
+        run_cli(["--config", str(config), "config", "import-sxcu", str(sxcu)], hermetic_env)
+        done = run_cli(
+            ["--config", str(config), "upload", "-p", "chevereto", str(image)], hermetic_env
+        )
+        link = done.stdout.decode().strip()
+        assert _get(link)[0] == 200
+        deleted = run_cli(
+            ["--config", str(config), "delete", digest[:12], "-p", "chevereto"], hermetic_env
+        )
+        assert deleted.returncode == 0, deleted.stderr
+        assert _get(link)[0] == 404
+        again = run_cli(
+            ["--config", str(config), "delete", digest[:12], "-p", "chevereto"], hermetic_env
+        )
+    assert again.returncode == 2
+    assert b"deleted already" in again.stderr
 
 
 # -- malformed definitions --------------------------------------------------------------------

@@ -32,12 +32,13 @@ POLL = 0.05  # seconds: how soon the serving loop notices stop()
 
 def _emulators(config: SandboxConfig, storage: Path, clock: Clock) -> dict[str, Emulator]:
     """The registry: path prefix -> emulator (the longest matching prefix wins)."""
+    from uploader.sandbox.custom_hosts import CustomEmulator
     from uploader.sandbox.gyazo_api import GyazoApiEmulator, GyazoState, GyazoUploadEmulator
     from uploader.sandbox.imgur import ImgurEmulator
     from uploader.sandbox.mastodon_api import MastodonEmulator
     from uploader.sandbox.oauth_apps import GyazoOAuthEmulator, MastodonOAuthEmulator, TokenBook
 
-    for name in ("imgur", "gyazo", "mastodon"):
+    for name in ("imgur", "gyazo", "mastodon", "custom"):
         (storage / name).mkdir(exist_ok=True)
     book = TokenBook()
     mastodon_oauth = MastodonOAuthEmulator(config, book, clock)
@@ -50,6 +51,7 @@ def _emulators(config: SandboxConfig, storage: Path, clock: Clock) -> dict[str, 
         "/gyazo/oauth": GyazoOAuthEmulator(config, book),
         "/mastodon/oauth": mastodon_oauth,
         "/mastodon/api/v1/apps": mastodon_oauth,
+        "/custom": CustomEmulator(config, storage / "custom", clock),
     }
 
 

@@ -94,10 +94,13 @@ def bearer_token(request: SandboxRequest) -> str | None:
 
 
 def credential_hash(authorization: str | None) -> tuple[str | None, str | None]:
-    """(scheme, sha256 hex of the credential after it): the log never keeps the secret."""
+    """(scheme, sha256 hex of the credential after it): the log never keeps the secret.
+    A bare credential with no scheme (Zipline's raw token) has scheme None."""
     if not authorization or not authorization.strip():
         return None, None
-    scheme, _, value = authorization.strip().partition(" ")
+    scheme, space, value = authorization.strip().partition(" ")
+    if not space:
+        return None, hashlib.sha256(scheme.encode()).hexdigest()
     return scheme, hashlib.sha256(value.strip().encode()).hexdigest()
 
 

@@ -116,6 +116,17 @@ class SandboxConfig:
     # to 4.2.8 once it had no valid token for this many seconds (86400 there; 0 is never).
     mastodon_delete_app_on_revoke: bool = False
     mastodon_tokenless_app_lifetime: float = 0.0
+    # The self-hosted hosts under /custom (custom_hosts.py): the key every host accepts
+    # (Chevereto's API key, Zipline's and XBackBone's token, the text host's secret), one
+    # budget per host shared by all callers (an IP budget), and the rate-limit header
+    # style forced on every host ("native": each host's own) and Retry-After's form.
+    custom_key: str = "sandbox-custom-key"
+    custom_limit: int = 60
+    custom_window: float = 60.0
+    custom_headers: Literal[
+        "native", "ietf", "draft", "x-epoch", "x-seconds", "x-iso", "x-ms", "none"
+    ] = "native"
+    custom_retry_after: Literal["native", "seconds", "date", "none"] = "native"
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -124,6 +135,8 @@ class SandboxConfig:
         if not set(self.fault_routes) <= set(FAULT_ROUTES):
             expected = "a list of " + ", ".join(FAULT_ROUTES)
             raise KnobError("fault_routes", expected, self.fault_routes)
+        if not self.custom_key.strip():
+            raise KnobError("custom_key", "a non-empty string", self.custom_key)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> SandboxConfig:

@@ -51,11 +51,19 @@ class StoredPart:
 class Form:
     fields: dict[str, str] = field(default_factory=dict)
     files: dict[str, StoredPart] = field(default_factory=dict)
+    # Earlier parts of a repeated name kept (``repeats``), in arrival order; the last one
+    # is in ``files``.
+    earlier: list[StoredPart] = field(default_factory=list)
 
     def discard(self) -> None:
         """Remove every stored file."""
-        for part in self.files.values():
+        for part in [*self.earlier, *self.files.values()]:
             part.path.unlink(missing_ok=True)
+
+    def all_files(self, name: str) -> list[StoredPart]:
+        """Every stored part named ``name``, in arrival order."""
+        last = self.files.get(name)
+        return [p for p in self.earlier if p.name == name] + ([last] if last else [])
 
 
 class _Sink:
@@ -113,12 +121,19 @@ class _Buffer:
         return True
 
 
-def parse(read: Reader, boundary: bytes, directory: Path, spool: Collection[str] = ()) -> Form:
+def parse(
+    read: Reader,
+    boundary: bytes,
+    directory: Path,
+    spool: Collection[str] = (),
+    repeats: Collection[str] = (),
+) -> Form:
     """Parse a multipart body read through ``read``: parts with a filename, and text
-    parts named in ``spool``, are written to ``directory``; MultipartError if malformed."""
+    parts named in ``spool``, are written to ``directory``; MultipartError if malformed.
+    A file name repeated keeps only its last part, unless named in ``repeats``."""
     form = Form()
     try:
-        _parse_multipart(_Buffer(read), b"--" + boundary, directory, spool, form)
+        _parse_multipart(_Buffer(read), b"--" + boundary, directory, spool, form, repeats)
     except BaseException:
         form.discard()
         raise
@@ -126,7 +141,12 @@ def parse(read: Reader, boundary: bytes, directory: Path, spool: Collection[str]
 
 
 def _parse_multipart(
-    reader: _Buffer, delim: bytes, directory: Path, spool: Collection[str], form: Form
+    reader: _Buffer,
+    delim: bytes,
+    directory: Path,
+    spool: Collection[str],
+    form: Form,
+    repeats: Collection[str] = (),
 ) -> None:
     while (index := reader.buf.find(delim)) < 0:  # the preamble, up to the first delimiter
         reader.buf = reader.buf[-len(delim) :]
@@ -165,7 +185,9 @@ def _parse_multipart(
                 raise
             filename = file_match.group(1) if file_match else ""
             previous = form.files.get(name)
-            if previous is not None:  # a repeated name: the last part wins
+            if previous is not None and name in repeats:
+                form.earlier.append(previous)
+            elif previous is not None:  # a repeated name: the last part wins
                 previous.path.unlink(missing_ok=True)
             ctype = headers.get("content-type")
             form.files[name] = sink.close(name, filename, ctype, file_match is None)

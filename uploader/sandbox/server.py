@@ -220,8 +220,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, path: str, query: str, body: BodyReader) -> None:
         server = self.server
         entry = self._entry(path, query)
-        server.stats.begin(entry)
         found = server.emulator_for(path)
+        # A host whose links carry a credential (XBackBone's token) logs them without it.
+        redact = getattr(found[1], "logged_path", None) if found is not None else None
+        if found is not None and redact is not None:
+            entry["path"] = found[0] + redact(path[len(found[0]) :])
+        server.stats.begin(entry)
         if found is None:
             body.drain()
             self._send(

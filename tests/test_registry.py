@@ -60,6 +60,18 @@ def test_imgur_upload_path_does_not_load_other_providers_or_tenacity() -> None:
     assert "uploader.providers.imgur_errors" not in loaded
 
 
+def test_custom_upload_path_loads_only_the_custom_provider() -> None:
+    code = (
+        "import sys; from uploader.providers import provider_class;"
+        "provider_class('custom');"
+        "print(sorted(m for m in sys.modules if m.startswith('uploader.providers.')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = eval(done.stdout)  # noqa: S307 - our own repr of a list of strings
+    assert "uploader.providers.custom" in loaded
+    assert not [m for m in loaded if m.rsplit(".", 1)[1].startswith(("imgur", "gyazo", "mastodon"))]
+
+
 # -- construction: one ProviderContext -------------------------------------------------------
 
 PROFILES = (

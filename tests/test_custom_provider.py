@@ -285,11 +285,16 @@ def test_a_429_is_a_refusal_with_the_hosts_wait(tmp_path: Path) -> None:
 # -- delete -----------------------------------------------------------------------------------
 
 
-def test_delete_gets_the_deletion_url_with_the_secret_put_back(tmp_path: Path) -> None:
+def test_delete_gets_the_deletion_url_with_the_secret_put_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     link = f"{HOST}/custom/xbackbone/alice/Qw3.png"
     routes = Routes({"GET /custom/xbackbone/alice/Qw3.png/delete/" + TOKEN: [httpx.Response(200)]})
     provider = _provider(XBACKBONE, "xbb", routes, tmp_path)
-    said = provider.delete(link + "/delete/{secret:token}")
+    with caplog.at_level("DEBUG", logger="uploader"):
+        said = provider.delete(link + "/delete/{secret:token}")
+    assert TOKEN not in caplog.text  # -vv shows the request, never the token in its path
+    assert "/delete/{secret:token}" in caplog.text
     (request,) = routes.seen
     assert request.method == "GET"
     assert request.url.path.endswith("/delete/" + TOKEN)
@@ -493,3 +498,17 @@ def test_a_definitions_content_type_never_replaces_the_multipart_boundary(
     (request,) = routes.seen
     assert request.headers["Content-Type"].startswith("multipart/form-data; boundary=")
     assert request.headers.get_list("Content-Type") == [request.headers["Content-Type"]]
+
+
+def test_a_secret_in_the_request_urls_path_stays_out_of_the_debug_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = BINARY.replace("/put/{filename}", "/put/{secret:path_key}/{filename}")
+    routes = Routes({f"PUT /put/{KEY}/shot.png": [httpx.Response(200, text=f"{HOST}/f/x.png")]})
+    env = {"UPLOADER_BIN_PATH_KEY": KEY}
+    provider = _provider(text, "bin", routes, tmp_path, env=env)
+    with caplog.at_level("DEBUG", logger="uploader"):
+        provider.upload(_image(tmp_path), UploadOptions())
+    assert routes.seen[0].url.path == f"/put/{KEY}/shot.png"
+    assert KEY not in caplog.text
+    assert "PUT http://127.0.0.1:1/put/****/shot.png" in caplog.text

@@ -118,11 +118,13 @@ class ApiSession:
         *,
         costs: Mapping[str, int] = NO_COST,
         pending: Pending = 1,
+        shown_url: str | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send one request (``kwargs`` go to ``httpx.Client.request``); raises
         :class:`NetworkError`/:class:`TlsError` when no answer came, and whatever the
-        limiter raises when it refuses to send."""
+        limiter raises when it refuses to send. ``shown_url``: the URL as the debug log
+        shows it, when ``url`` itself holds a secret (a custom host's deletion URL)."""
         httpx_mod = import_httpx()
         limiter = self.limiter
         # Even a free request reserves (nothing): its answer's headers update the buckets.
@@ -131,7 +133,7 @@ class ApiSession:
             if limiter and reservation is not None:
                 limiter.release(reservation)
             raise InterruptedRunError("interrupted before it was sent")
-        log.debug("%s %s", method, masked(url))
+        log.debug("%s %s", method, masked(shown_url or url))
         self.requests_sent += 1
         tracker: Tracker | None = getattr(self._local, "tracker", None)
         if tracker is not None:

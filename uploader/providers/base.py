@@ -188,6 +188,7 @@ def post_file(
     pending: Pending,
     method: str = "POST",
     params: Mapping[str, str] | None = None,
+    shown_url: str | None = None,
 ) -> httpx.Response:
     """POST ``image`` as multipart ``field`` (or ``method``, with the query ``params``: a
     custom host's definition says which), streamed from disk (httpx reads the file in
@@ -200,7 +201,9 @@ def post_file(
     pieces of those same bytes, cut from the held bytes or read from the file."""
 
     def send(body: IO[bytes] | bytes) -> httpx.Response:
-        extra = {"params": dict(params)} if params else {}
+        extra: dict[str, object] = {"params": dict(params)} if params else {}
+        if shown_url is not None:
+            extra["shown_url"] = shown_url
         return session.request(
             method,
             url,

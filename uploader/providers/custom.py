@@ -150,7 +150,9 @@ class CustomProvider:
         URL must be an http(s) URL, or the upload failed (never "uploaded" with garbage)."""
         check_limits(image, self.limits(), self.label)
         ctx = request_context(image.filename, self.secrets)
-        response = send_upload(self.session, self.spec, image, ctx, costs=COST, pending=pending)
+        response = send_upload(
+            self.session, self.spec, image, ctx, self.secrets, costs=COST, pending=pending
+        )
         answer_ctx = _with_answer(ctx, response)
         if not 200 <= response.status_code < 300:
             raise error_for(
@@ -265,7 +267,7 @@ class CustomProvider:
                 hint="give the DeletionURL of an upload to this profile, or the uploaded "
                 "file (`uploader delete FILE -p " + self.profile.name + "`)",
             )
-        response = self.session.request("GET", url, costs=COST)
+        response = self.session.request("GET", url, costs=COST, shown_url=shown)
         if response.status_code == 404:
             raise ProviderError(
                 f"{self.label}: {shown} is not there (HTTP 404): already deleted?", status=404

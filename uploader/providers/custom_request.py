@@ -139,6 +139,7 @@ def send_upload(
     spec: CustomSpec,
     image: ImageFile,
     ctx: TemplateContext,
+    secrets: Secrets,
     *,
     costs: Mapping[str, int],
     pending: Pending,
@@ -147,6 +148,7 @@ def send_upload(
     url = render(spec.request_url, ctx, source=spec.source, key="RequestURL")
     params = _render_pairs(spec, spec.parameters, ctx, "Parameters")
     headers = _render_pairs(spec, spec.headers, ctx, "Headers")
+    shown = secrets.masked(url)  # the debug log's: a secret may sit in the URL's path
     if spec.body == "MultipartFormData":
         if not spec.file_form_name:
             raise SxcuError(f"{spec.source}: FileFormName: missing: the file has no field")
@@ -163,6 +165,7 @@ def send_upload(
             pending=pending,
             method=spec.method,
             params=params,
+            shown_url=shown,
         )
     if spec.body != "Binary" or spec.body not in FILE_BODIES:
         raise SxcuError(f"{spec.source}: Body: {spec.body!r} cannot carry a file")
@@ -178,6 +181,7 @@ def send_upload(
             params=params,
             headers=headers,
             content=body,
+            shown_url=shown,
         )
 
     if image.data is not None:

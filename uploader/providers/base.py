@@ -201,14 +201,13 @@ def post_file(
     pieces of those same bytes, cut from the held bytes or read from the file."""
 
     def send(body: IO[bytes] | bytes) -> httpx.Response:
-        extra: dict[str, object] = {"params": dict(params)} if params else {}
-        if shown_url is not None:
-            extra["shown_url"] = shown_url
+        extra = {"params": dict(params)} if params else {}
         return session.request(
             method,
             url,
             costs=costs,
             pending=pending,
+            shown_url=shown_url,
             **extra,
             headers=dict(headers),
             data=dict(data),

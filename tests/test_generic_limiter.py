@@ -383,3 +383,20 @@ def test_any_body_gives_a_refusal_of_a_429(text: str) -> None:
     assert refusal.retry_after is None
     assert refusal.note is not None
     assert len(refusal.note) < 200
+
+
+def test_a_count_without_a_reset_is_bounded_by_the_window(tmp_path: Path, fake: FakeTime) -> None:
+    limiter = _limiter(tmp_path, fake)
+    host = Host(fake, [_ok(lambda _now: {"X-RateLimit-Remaining": "0"}), _ok(lambda _now: {})])
+    session = _session(host, limiter, fake)
+    session.request("POST", "https://host.example/upload", costs={"requests": 1})
+    assert _line(limiter) == (
+        f"Example host requests: 0/? left; resets {describe(NOW + 86400, NOW)}; "
+        f"headers seen {clock(NOW, NOW)}"
+    )
+    fake.now = NOW + 86400  # never spent for good: the window ends it
+    session.request("POST", "https://host.example/upload", costs={"requests": 1})
+    assert fake.sleeps == []
+    assert (
+        _line(limiter) == "Example host requests: no limit known yet (no answer has reported one)"
+    )

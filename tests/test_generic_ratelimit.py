@@ -16,7 +16,7 @@ import pytest
 
 from uploader.models import BucketUpdate
 from uploader.ratelimit import fields
-from uploader.ratelimit.generic import generic_updates
+from uploader.ratelimit.generic import generic_refusal, generic_updates
 
 NOW = 1_785_000_000.0  # 2026-07-25T17:20:00Z, whole seconds so Date headers are exact
 H = dict[str, str]
@@ -391,5 +391,8 @@ def test_hostile_values_never_raise() -> None:
         for update in generic_updates(headers, NOW):
             assert update.limit is None or update.limit > 0
             assert update.remaining is None or update.remaining >= 0
+        status = rng.choice((200, 403, 429, 503))
+        refusal = generic_refusal(status, headers, headers.get("RateLimit", ""), NOW)
+        assert refusal is None or refusal.retry_after is None or refusal.retry_after >= 0
     long = {"RateLimit": '"p";r=1' + ";k=1" * 100_000, "RateLimit-Policy": '"' * 100_000}
     assert generic_updates(long, NOW) in ([], [BucketUpdate("requests", None, 1, None)])

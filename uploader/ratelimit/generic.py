@@ -36,7 +36,6 @@ whole header map; a remaining below 0 reads as 0, a limit of 0 or less as unknow
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Mapping
@@ -275,6 +274,8 @@ def said(text: str) -> str | None:
     if not body or body[0] == "<":
         return None
     if body[0] in "{[":
+        import json  # only refusals read bodies
+
         try:
             message = _message(json.loads(text[: TEXT_SCAN * 8]))
         except (ValueError, RecursionError):

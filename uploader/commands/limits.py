@@ -93,7 +93,10 @@ def bucket_line(state: BucketState, now: float) -> str:
         text += f" (reserve {state.reserve})"
     if state.reset_at is not None:
         text += f"; resets {describe(state.reset_at, now)}"
-    if state.source == "default" or state.observed_at is None:
+    if state.limit is None and state.remaining is None:
+        # A budget with no documented size (a custom host's) that no answer has told.
+        text = f"{state.label}: no limit known yet (no answer has reported one)"
+    elif state.source == "default" or state.observed_at is None:
         used = state.remaining is not None and state.remaining != state.limit
         # Requests were counted against the documented size, which no answer
         # has confirmed yet (Mastodon's statuses, say, report another family).

@@ -17,6 +17,12 @@ Two rules keep stored knowledge honest:
 * A bucket below its limit always has a reset time: when no header said one, ``now +
   window``, which bounds it for any fixed or sliding window, so a spent bucket whose server
   never tells us its reset (forks, local counts) can never stay at zero for good.
+
+A spec without a ``default_limit`` (a custom host's budget, unknown until its first
+answer) has no figures until a server gives some: :func:`figures` says None, nothing is
+counted locally, and the limiter never holds a send back on a made-up number. Once an
+answer (or a refusal) told what is left, it paces and waits like any other; past the
+reset it is the learned limit again, or unknown when only a count was ever told.
 """
 
 from __future__ import annotations
@@ -45,14 +51,16 @@ MAX_STRIKES = 32
 class BucketSpec(NamedTuple):
     """One bucket a provider has.
 
-    ``default_limit`` applies before any header was seen; ``window`` (seconds) is the
-    fallback reset when nothing better is known; ``reserve`` credits are never spent (the
-    Imgur client bucket); ``counted`` buckets get no headers (Gyazo) and are counted locally.
+    ``default_limit`` applies before any header was seen (None: unknown until a server
+    says, see the module docstring); ``window`` (seconds) is the fallback reset when
+    nothing better is known, and the furthest a reset or pause may lie; ``reserve``
+    credits are never spent (the Imgur client bucket); ``counted`` buckets get no headers
+    (Gyazo) and are counted locally.
     """
 
     name: str
     label: str
-    default_limit: int
+    default_limit: int | None
     window: float
     reserve: int = 0
     counted: bool = False
@@ -141,7 +149,7 @@ def sanitize(bucket: dict[str, Any], spec: BucketSpec, now: float) -> list[str]:
         fixed.append("limit")
     remaining = get("remaining")
     if remaining is not None and isinstance(remaining, int):
-        ceiling = int(get("limit") or spec.default_limit)  # figures()[0], inlined
+        ceiling = int(get("limit") or spec.default_limit or MAX_COUNT)  # figures()[0]
         if not 0 <= remaining <= ceiling:
             bucket["remaining"] = min(max(remaining, 0), ceiling)
             fixed.append("remaining")
@@ -165,11 +173,14 @@ def current(buckets: dict[str, Any], spec: BucketSpec, now: float) -> dict[str, 
     observed = number(bucket.get("observed_at"))
     if reset_at is None and observed is not None and bucket.get("remaining") is not None:
         reset_at = observed + spec.window
-        limit, left = figures(bucket, spec)
-        if left < limit:
+        if below(bucket, spec):
             bucket["reset_at"] = reset_at  # kept, so that refusals name the real reset
     if reset_at is not None and now >= reset_at:
-        bucket["remaining"] = bucket.get("limit") or spec.default_limit
+        full = bucket.get("limit") or spec.default_limit
+        if full is None:
+            bucket.pop("remaining", None)  # only a count was ever told: unknown again
+        else:
+            bucket["remaining"] = full
         bucket["reset_at"] = None
         bucket["next_at"] = None
         bucket["refreshed"] = True
@@ -177,11 +188,21 @@ def current(buckets: dict[str, Any], spec: BucketSpec, now: float) -> dict[str, 
     return bucket
 
 
-def figures(bucket: Mapping[str, Any], spec: BucketSpec) -> tuple[int, int]:
-    """(limit, remaining) of a stored bucket, defaults filled in."""
-    limit = int(bucket.get("limit") or spec.default_limit)
+def figures(bucket: Mapping[str, Any], spec: BucketSpec) -> tuple[int | None, int | None]:
+    """(limit, remaining) of a stored bucket, defaults filled in; None where unknown (a
+    spec without ``default_limit`` that no server has told)."""
+    limit = bucket.get("limit") or spec.default_limit
     remaining = bucket.get("remaining")
-    return limit, limit if remaining is None else int(remaining)
+    if remaining is None:
+        return (None, None) if limit is None else (int(limit), int(limit))
+    return (None if limit is None else int(limit)), int(remaining)
+
+
+def below(bucket: Mapping[str, Any], spec: BucketSpec) -> bool:
+    """Whether a bucket has less than its limit left (a known count under an unknown limit
+    counts as below: it must come back by a reset)."""
+    limit, left = figures(bucket, spec)
+    return left is not None and (limit is None or left < limit)
 
 
 def apply_update(
@@ -210,7 +231,7 @@ def apply_update(
     if new_limit is not None and not 0 < new_limit <= MAX_COUNT:
         new_limit = None
     if new_left is not None:
-        new_left = min(max(new_left, 0), new_limit or figures(bucket, spec)[0])
+        new_left = min(max(new_left, 0), new_limit or figures(bucket, spec)[0] or MAX_COUNT)
     if fallback is not None and not 0 <= fallback <= spec.window + RESET_SLACK:
         fallback = spec.window if fallback > 0 else None
     old_reset = number(bucket.get("reset_at"))
@@ -237,8 +258,7 @@ def apply_update(
     bucket.pop("refreshed", None)
     if new_limit is not None:
         bucket["limit"] = new_limit
-    limit, left = figures(bucket, spec)
-    if bucket.get("reset_at") is None and left < limit:
+    if bucket.get("reset_at") is None and below(bucket, spec):
         bucket["reset_at"] = now + (fallback if fallback is not None else spec.window)
     bucket["observed_at"] = now
     bucket["source"] = source
@@ -246,8 +266,11 @@ def apply_update(
 
 
 def spend_locally(bucket: dict[str, Any], spec: BucketSpec, cost: int, now: float) -> None:
-    """Count ``cost`` as spent when no header told us the server's count."""
+    """Count ``cost`` as spent when no header told us the server's count (nothing to count
+    from while the budget is unknown)."""
     _, left = figures(bucket, spec)
+    if left is None:
+        return
     bucket["remaining"] = max(0, left - cost)
     if bucket.get("reset_at") is None:
         bucket["reset_at"] = now + spec.window

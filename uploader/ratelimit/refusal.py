@@ -26,7 +26,7 @@ class Block(NamedTuple):
     spec: BucketSpec
     until: float
     remaining: int
-    limit: int
+    limit: int | None  # None: the server told what is left, never of how many
     inflight: int
     reason: str  # "spent" | "reserve" | "penalty" | "held"
     note: str | None = None  # what the server said when it refused
@@ -52,8 +52,10 @@ def find_block(
         blocked_until = number(bucket.get("blocked_until"))
         if blocked_until is not None and blocked_until > now:
             note = bucket.get("note")
-            block = Block(spec, blocked_until, remaining, limit, 0, "penalty", note)
+            block = Block(spec, blocked_until, remaining or 0, limit, 0, "penalty", note)
             return block, None, {}
+        if remaining is None:
+            continue  # a budget no server has told yet: nothing to hold the send back on
         available = remaining - inflight - spec.reserve
         reset = number(bucket.get("reset_at"))
         if available < cost:
@@ -105,6 +107,11 @@ def needs_refresh(
     return False
 
 
+def _of(block: Block) -> str:
+    """``3 of 100`` (or ``3`` when the limit was never told)."""
+    return f"{block.remaining}" if block.limit is None else f"{block.remaining} of {block.limit}"
+
+
 def held_words(block: Block, now: float) -> str:
     """``N held by requests in flight, released at HH:MM:SS (in 15 min) at the latest``."""
     words = f"{block.inflight} held by requests in flight"
@@ -118,8 +125,7 @@ def refusal_words(block: Block, now: float) -> tuple[str, str, str]:
     spec = block.spec
     if block.reason == "reserve":
         message = (
-            f"{spec.label} is down to its reserve ({block.remaining} of {block.limit} "
-            f"left, {spec.reserve} kept back)"
+            f"{spec.label} is down to its reserve ({_of(block)} left, {spec.reserve} kept back)"
         )
         hint = (
             "the reserve exists because an Imgur app that exhausts its daily client "
@@ -135,8 +141,7 @@ def refusal_words(block: Block, now: float) -> tuple[str, str, str]:
     elif block.reason == "held":
         kept = f", {spec.reserve} kept back" if spec.reserve else ""
         message = (
-            f"{spec.label} has no credit free ({block.remaining} of {block.limit} left, "
-            f"{held_words(block, now)}{kept})"
+            f"{spec.label} has no credit free ({_of(block)} left, {held_words(block, now)}{kept})"
         )
         hint = (
             "a request in flight releases its credits when it finishes (at once if its "
@@ -146,7 +151,7 @@ def refusal_words(block: Block, now: float) -> tuple[str, str, str]:
     else:
         held = f", {held_words(block, now)}" if block.inflight else ""
         said = f"; {block.note}" if block.note else ""
-        message = f"{spec.label} is spent ({block.remaining} of {block.limit} left{held}{said})"
+        message = f"{spec.label} is spent ({_of(block)} left{held}{said})"
         hint = "use --on-limit wait (with --max-wait) to wait for it, or see `uploader limits`"
     when = "" if block.reason == "held" else f"; it resets {describe(block.until, now)}"
     return message, when, hint

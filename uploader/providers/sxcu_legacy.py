@@ -13,8 +13,8 @@ What ShareX did, and what we do:
   or an unclosed ``$`` is refused.
 * Files of 12.3.1 and before (or without ``Version`` but with ``RequestType``,
   ``ResponseType``, ``RegexList`` or ``$name$`` syntax) also had ``RequestType`` (today
-  ``RequestMethod``), no ``Body`` (POST meant multipart; other methods sent the
-  ``Arguments`` as query parameters) and ``ResponseType`` (``RedirectionURL``: the URL is
+  ``RequestMethod``), no ``Body`` (POST meant multipart; other methods sent no body,
+  which we refuse: it cannot carry the file) and ``ResponseType`` (``RedirectionURL``: the URL is
   the final URL, ``LocationHeader``: the ``Location`` header; ``Headers`` cannot be
   converted). ShareX 17+ refuses these files; we convert them as ShareX 12.4 to 16 did.
 """
@@ -161,14 +161,9 @@ def upgrade(
         if method is None and isinstance(old_method, str):
             method = old_method
         if body is None or not body.strip():
-            if (method or "POST").strip().upper() == "POST":
-                body = "MultipartFormData"
-            else:
-                body = "None"
-                have = {name for name, _ in pairs["Parameters"]}
-                moved = [(k, v) for k, v in pairs["Arguments"] if k not in have]
-                pairs["Parameters"].extend(moved)
-                pairs["Arguments"].clear()
+            # POST meant multipart; other methods sent no body (refused: no file in it)
+            post = (method or "POST").strip().upper() == "POST"
+            body = "MultipartFormData" if post else "None"
         _response_type(raw, values)
     regexes = _regex_list(raw)
     for key in ("RequestURL", "URL", "ThumbnailURL", "DeletionURL", "ErrorMessage"):

@@ -6,6 +6,7 @@ The three host definitions are written here from the shapes their projects docum
 
 from __future__ import annotations
 
+import datetime
 import json
 import random
 from pathlib import Path
@@ -174,6 +175,17 @@ def test_xbackbone_definition_in_the_old_syntax_is_converted_with_a_notice() -> 
         ({"Parameters": {"a": "1"}}, "parameters", (("a", "1"),)),
         ({"Headers": None}, "headers", ()),
         ({"Data": '{"a": "{filename}"}'}, "data", '{"a": "{filename}"}'),
+        (
+            {"Data": "x"},
+            "notices",
+            (
+                H + "Data: sent only with a JSON or XML Body, never with"
+                " MultipartFormData (ignored)",
+            ),
+        ),
+        ({"Data": " "}, "notices", ()),
+        ({"Body": "Binary"}, "notices", (H + "Arguments: not sent with Body Binary (ignored)",)),
+        ({"Body": "Binary", "Arguments": {}}, "notices", ()),
     ],
 )
 def test_defaults_and_values(changes: dict[str, Any], field: str, expected: object) -> None:
@@ -203,6 +215,7 @@ def test_defaults_and_values(changes: dict[str, Any], field: str, expected: obje
         ),
         ({"URL": ["{json:a}"]}, H + "URL: must be a string, not a list"),
         ({"RequestURL": {"u": 1}}, H + "RequestURL: must be a string, not an object"),
+        ({"URL": datetime.date(2026, 1, 2)}, H + "URL: must be a string, not a date"),
         ({"FileFormName": ["source"]}, H + "FileFormName: must be a string, not a list"),
         (
             {"RequestMethod": "FETCH"},
@@ -607,6 +620,12 @@ def test_load_keeps_numbers_as_written(tmp_path: Path) -> None:
     text = json.dumps(raw).replace("1.5", "1.50")
     s = load_sxcu(write(tmp_path, text.encode()))
     assert s.headers == (("X-N", "1.50"), ("X-I", str(10**30)))
+
+
+def test_load_reads_a_huge_number_as_written(tmp_path: Path) -> None:
+    digits = "9" * 5000  # past Python's int-from-text limit: kept as text, never converted
+    text = json.dumps(dict(CHEVERETO, Arguments={"n": 0})).replace('"n": 0', '"n": ' + digits)
+    assert load_sxcu(write(tmp_path, text.encode())).arguments == (("n", digits),)
 
 
 @pytest.mark.parametrize(

@@ -287,6 +287,18 @@ def _legacy_needed(
     return 0
 
 
+def _ignored(
+    reader: _Reader, body: str, arguments: list[tuple[str, str]], data: str | None
+) -> None:
+    """Notices for what ShareX does not send with this body."""
+    if body == "Binary" and arguments:
+        reader.notices.append(f"{reader.source}: Arguments: not sent with Body Binary (ignored)")
+    if data and data.strip():
+        reader.notices.append(
+            f"{reader.source}: Data: sent only with a JSON or XML Body, never with {body} (ignored)"
+        )
+
+
 def parse_sxcu(
     raw: Mapping[str, Any], source: str, *, default_name: str | None = None
 ) -> CustomSpec:
@@ -330,6 +342,7 @@ def parse_sxcu(
         raise reader.fail(
             "FileFormName", "missing; Body MultipartFormData needs the file's field name"
         )
+    _ignored(reader, body, arguments, values["Data"])
     _check(reader, "RequestURL", values["RequestURL"], answer_side=False)
     request_url = _request_url(reader, values["RequestURL"], params)
     for key, items in zip(PAIR_KEYS, (params, headers, arguments), strict=True):

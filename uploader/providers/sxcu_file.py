@@ -38,7 +38,7 @@ def kind_of(value: object) -> str:
         return "an object"
     if isinstance(value, list | tuple):
         return "a list"
-    return "not a string"
+    return f"a {type(value).__name__}"  # a TOML date, for one
 
 
 class _Duplicate(Exception):

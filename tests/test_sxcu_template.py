@@ -371,6 +371,18 @@ def test_an_unknown_function_name_is_never_quoted() -> None:
     assert "sk-live" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "template", ["{regex:(a)|sk-live-1}", "{json:sk-live-1[*]}", "{xml:sk-live-1[}"]
+)
+def test_a_request_value_is_refused_for_its_side_before_its_arguments_are_quoted(
+    template: str,
+) -> None:
+    with pytest.raises(TemplateSyntaxError) as info:
+        check_template("Bearer " + template, answer_side=False)
+    assert "reads the answer, which a request value cannot" in str(info.value)
+    assert "sk-live" not in str(info.value)
+
+
 def test_render_of_an_unchecked_broken_template_is_a_template_error() -> None:
     with pytest.raises(TemplateError, match=r"^s: URL: unclosed '\{' at 1$"):
         render("{json:a", ctx(), source="s", key="URL")

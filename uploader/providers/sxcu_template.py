@@ -111,9 +111,10 @@ _Node = str | _Call
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, answer_side: bool | None = None) -> None:
         self.text = text
         self.i = 0
+        self.answer_side = answer_side  # None: render (no side check)
 
     def parse(self) -> tuple[_Node, ...]:
         nodes = self._sequence(0, in_args=False)
@@ -180,11 +181,11 @@ class _Parser:
                     break
         self.i += 1  # the '}'
         call = _Call(name, None if args is None else tuple(args), start + 1)
-        _check_call(call)
+        _check_call(call, self.answer_side)
         return call
 
 
-def _check_call(call: _Call) -> None:
+def _check_call(call: _Call, answer_side: bool | None) -> None:
     name, at = call.name, call.at
     if name in INTERACTIVE:
         raise TemplateSyntaxError(
@@ -202,6 +203,14 @@ def _check_call(call: _Call) -> None:
         raise TemplateSyntaxError(f"{{{name}}} at {at} needs at least {low} argument(s)")
     if count > high:
         raise TemplateSyntaxError(f"{{{name}}} at {at} takes at most {high} argument(s)")
+    if answer_side is False and name in ANSWER_FUNCTIONS:
+        raise TemplateSyntaxError(
+            f"{{{name}}} at {at} reads the answer, which a request value cannot"
+        )
+    if answer_side and name == "secret":
+        raise TemplateSyntaxError(
+            f"{{secret}} at {at}: an answer value is shown and stored, never a secret"
+        )
     literal = [_literal(a) for a in call.args or ()]
     try:
         _check_literals(name, literal)
@@ -234,32 +243,10 @@ def _check_literals(name: str, args: list[str | None]) -> None:
         raise _ans.PatternInvalid("an empty name")
 
 
-def _parse(text: str) -> tuple[_Node, ...]:
-    return _Parser(text).parse()
-
-
-def _walk(nodes: tuple[_Node, ...]) -> list[_Call]:
-    calls: list[_Call] = []
-    for node in nodes:
-        if isinstance(node, _Call):
-            calls.append(node)
-            for arg in node.args or ():
-                calls.extend(_walk(arg))
-    return calls
-
-
 def check_template(text: str, *, answer_side: bool) -> None:
     """Raise TemplateSyntaxError when ``text`` can never be rendered (request-side values
     may not use answer functions, answer-side values not ``{secret:}``)."""
-    for call in _walk(_parse(text)):
-        if not answer_side and call.name in ANSWER_FUNCTIONS:
-            raise TemplateSyntaxError(
-                f"{{{call.name}}} at {call.at} reads the answer, which a request value cannot"
-            )
-        if answer_side and call.name == "secret":
-            raise TemplateSyntaxError(
-                f"{{secret}} at {call.at}: an answer value is shown and stored, never a secret"
-            )
+    _Parser(text, answer_side).parse()
 
 
 def render(
@@ -272,7 +259,7 @@ def render(
     if encode == "auto":
         encode = "url" if key in URL_KEYS or context.answer is not None else "none"
     try:
-        nodes = _parse(text)
+        nodes = _Parser(text).parse()
     except TemplateSyntaxError as exc:
         raise TemplateError(f"{source}: {key}: {exc}", key=key) from None
     renderer = _Renderer(context, encode)

@@ -88,6 +88,16 @@ def test_json_paths_render_as_sharex(template: str, expected: str) -> None:
     assert r(template) == expected
 
 
+@pytest.mark.parametrize("path", ["[1].url", "$[1].url", "$.[1].url", "$..[1].url"])
+def test_a_json_path_may_start_with_an_index(path: str) -> None:
+    answer = '[{"url": "u0"}, {"url": "u1"}]'
+    if path.startswith("$.."):
+        with pytest.raises(TemplateError, match="recursive descent"):
+            r("{json:" + path + "}", ctx(answer))
+    else:
+        assert r("{json:" + path + "}", ctx(answer)) == "u1"
+
+
 @pytest.mark.parametrize(
     ("template", "message"),
     [

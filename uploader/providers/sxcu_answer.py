@@ -63,7 +63,8 @@ def parse_json_path(path: str) -> list[str | int]:
             if text.startswith("..", i):
                 raise PatternInvalid("'..' (recursive descent) is not supported in a json path")
             i += 1
-            i = _json_name(text, i, steps)
+            if not text.startswith("[", i):  # "$.[0]": what ShareX makes of "[0]"
+                i = _json_name(text, i, steps)
         elif c == "[":
             i = _json_bracket(text, i, steps)
         elif first:

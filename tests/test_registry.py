@@ -78,6 +78,8 @@ PROFILES = (
     '[providers.im]\nkind = "imgur"\nclient_id = "cid-123"\nbase_url = "http://127.0.0.1:1/imgur"\n'
     '[providers.gy]\nkind = "gyazo"\nbase_url = "http://127.0.0.1:1/gyazo"\n'
     '[providers.social]\nkind = "mastodon"\nbase_url = "http://127.0.0.1:1/mastodon"\n'
+    '[providers.cu]\nkind = "custom"\nDestinationType = "ImageUploader"\n'
+    'RequestURL = "http://127.0.0.1:1/custom/up"\nFileFormName = "f"\n'
 )
 SECRETS = {"UPLOADER_GY_ACCESS_TOKEN": "gy-secret-1", "UPLOADER_SOCIAL_ACCESS_TOKEN": "ma-secret-2"}
 NOW = 1_000_000.0
@@ -96,7 +98,7 @@ def _context(tmp_path: Path, name: str, limiter: RateLimiter | None = None) -> P
     )
 
 
-@pytest.mark.parametrize("name", ["im", "gy", "social"])
+@pytest.mark.parametrize("name", ["im", "gy", "social", "cu"])
 def test_each_provider_is_built_from_its_context_alone(tmp_path: Path, name: str) -> None:
     profile = config_of(PROFILES, tmp_path).profile(name)
     specs = provider_class(profile.kind).bucket_specs(profile)

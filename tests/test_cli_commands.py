@@ -47,7 +47,8 @@ def test_limits_lists_every_profile_even_when_one_cannot_be_asked(tmp_path: Path
     post = next(line for line in out if line.startswith("  Imgur POST bucket (per IP): "))
     # Measured with the injected clock: the upload was 60 s before `now`.
     assert re.fullmatch(
-        r"  Imgur POST bucket \(per IP\): 1249/1250 left; resets at \d\d:\d\d:\d\d \S+ "
+        r"  Imgur POST bucket \(per IP\): 1249/1250 left; "
+        r"resets (?:tomorrow )?at \d\d:\d\d:\d\d \S+ "
         r"\(in 59 min\); headers seen at \d\d:\d\d:\d\d \S+",
         post,
     ), post

@@ -279,6 +279,8 @@ def test_a_json_path_the_answer_lacks_fails_the_upload_naming_file_and_key(
     errors = [line for line in done.stderr.decode().splitlines() if line.startswith("error:")]
     assert len(errors) == 1
     assert f"{tmp_path / 'lacks.sxcu'}: URL: " in errors[0]
+    # No listing to look in: the hint sends the user to the host, not to a sign-in.
+    assert "hint: look for it on the host before sending it again" in done.stderr.decode()
     (record,) = _records(done.stdout)
     assert record["status"] == "failed"
     assert record["url"] is None

@@ -93,9 +93,11 @@ def upload_one(
                 "the upload was sent but its answer was "
                 f"{'lost' if isinstance(exc, NetworkError) else 'unreadable'} "
                 f"({exc.message}); the image may or may not exist",
-                # Only reached when the provider cannot list recent uploads (anonymous).
-                hint="signed in, uploader looks for such an upload among the account's "
-                "recent ones before sending again"
+                # Only reached when the provider cannot list recent uploads (an anonymous
+                # profile, a custom host): the user is the one who can look.
+                hint="look for it on the host before sending it again (uploader looks "
+                "by itself only where it can list an account's uploads: a signed-in "
+                "profile of Imgur, Gyazo or Mastodon)"
                 + (
                     ""
                     if request.retry.retry_ambiguous

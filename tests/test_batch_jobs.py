@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +252,27 @@ def test_files_in_flight_in_other_workers_still_count_until_they_are_done() -> N
     Batch(_slots(3), work, lambda s, e: (_record(s), e), lambda r, e: None, jobs=2).run()
     assert seen[0] == [3]  # the first file goes alone: all three are still to send
     assert seen[1] == [2, 1]  # file 3 in flight counts; once done, only this one is left
+
+
+def test_the_display_is_last_shown_with_every_file_done() -> None:
+    """The last file may finish while the lines of earlier ones are being written (after
+    the batch's last look): the display is still shown the whole batch done at the end."""
+    emitting = threading.Event()
+    slots = _slots(3)
+    seen: list[int] = []
+
+    def work(slot: Slot, batch: Batch) -> tuple[UploadResult, UploaderError | None]:
+        if slot.index == 2:
+            assert emitting.wait(10)  # finishes only once file 2's line is being written
+        return _record(slot), None
+
+    def emit(result: UploadResult, error: UploaderError | None) -> None:
+        if result.path == "f1.png":
+            emitting.set()
+            assert slots[2].done.wait(10)
+
+    def watch(watched: Sequence[Slot]) -> None:
+        seen.append(sum(s.done.is_set() for s in watched))
+
+    Batch(slots, work, lambda s, e: (_record(s), e), emit, jobs=2, watch=watch).run()
+    assert seen[-1] == 3

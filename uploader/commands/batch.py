@@ -130,6 +130,9 @@ class Batch:
                 self.watch(self.slots)  # files done out of order show in the progress
             self.watch(self.slots)
             self._emit_ready()
+        # The last files may finish between the look above and the lines written: the
+        # display's last state is the whole batch done, whatever the order they ended in.
+        self.watch(self.slots)
 
     def _worker(self) -> None:
         while not self.cancel.is_set():

@@ -12,8 +12,6 @@ comments are kept, and only that table is replaced with ``--force``.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -21,8 +19,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from uploader.auth.credentials import store_for
-from uploader.config import paths
 from uploader.config.custom import SECRET_NAME
+from uploader.config.example import replace_config
 from uploader.config.settings import config_path, parse_config
 from uploader.errors import ConfigError, UsageError
 from uploader.providers.sxcu import CustomSpec, load_sxcu
@@ -67,7 +65,7 @@ def import_sxcu(
             + ", ".join(sorted(secrets))
             + " (the config holds {secret:NAME} in their place)"
         )
-    _write(target, new_text)
+    replace_config(target, new_text)
     replaced = " (replacing the old one)" if force and kept != old else ""
     lines.insert(0, f"wrote profile {profile!r} ({spec.name}) to {target}{replaced}")
     config_flag = f" --config {explicit}" if explicit else ""
@@ -228,28 +226,3 @@ def _profile_text(name: str, table: dict[str, Any], file: Path) -> str:
 
     body = tomli_w.dumps({"providers": {name: table}})
     return f"# imported from {file.name} by `uploader config import-sxcu`\n{body}"
-
-
-def _write(path: Path, text: str) -> None:
-    """Replace ``path`` atomically (mode kept, 0600 for a new file, its directory 0700)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        paths.ensure_private_dir(path.parent)
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fchmod(fh.fileno(), mode)
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise ConfigError(
-            f"{path}: cannot write the config file ({exc.strerror or type(exc).__name__}); "
-            "nothing was written"
-        ) from exc

@@ -27,14 +27,25 @@ def write_example(path: Path, *, force: bool) -> None:
         # The new file replaces what is there: never a device (`/dev/null`), a FIFO or a
         # directory, even with --force (as root, /dev/null itself would be replaced).
         raise ConfigError(f"{path}: is not a regular file; nothing was written")
+    replace_config(path, example_config(), mode=0o600)
+
+
+def replace_config(path: Path, text: str, *, mode: int | None = None) -> None:
+    """Replace ``path`` with ``text`` atomically (a temporary file, fsynced, renamed over
+    it): with ``mode``, else the file's own mode (0600 for a new file); its directory made
+    0700. An OSError is one ConfigError line saying nothing was written (the old file is
+    left whole)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         paths.ensure_private_dir(path.parent)
+        if mode is None:
+            mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(example_config())
+                fh.write(text)
                 fh.flush()
+                os.fchmod(fh.fileno(), mode)
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
         except BaseException:

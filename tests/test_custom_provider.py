@@ -228,22 +228,33 @@ def _error(status: int, body: dict[str, object], headers: dict[str, str] | None 
     return httpx.Response(status, json=body, headers=headers or {})
 
 
+KEYED = "Invalid key {key}."  # the host quotes the key back: it must show masked
+
+
 @pytest.mark.parametrize(
-    ("status", "kind", "code"),
+    ("status", "said", "kind", "code"),
     [
-        (401, AuthError, ExitCode.AUTH),
-        (403, AuthError, ExitCode.AUTH),
-        (413, InputFileError, ExitCode.USAGE),
-        (500, ServerError, ExitCode.PROVIDER),
-        (502, ServerError, ExitCode.PROVIDER),
-        (400, ProviderError, ExitCode.PROVIDER),
-        (404, ProviderError, ExitCode.PROVIDER),
+        (401, KEYED, AuthError, ExitCode.AUTH),
+        (403, KEYED, AuthError, ExitCode.AUTH),
+        (413, KEYED, InputFileError, ExitCode.USAGE),
+        (500, KEYED, ServerError, ExitCode.PROVIDER),
+        (502, KEYED, ServerError, ExitCode.PROVIDER),
+        (400, "Invalid file type.", ProviderError, ExitCode.PROVIDER),
+        (404, "File not found", ProviderError, ExitCode.PROVIDER),
+        (400, "Empty upload source.", ProviderError, ExitCode.PROVIDER),
+        # A bad key answered with another 4xx is a credential refusal all the same.
+        (400, KEYED, AuthError, ExitCode.AUTH),
+        (400, "Invalid API v1 key.", AuthError, ExitCode.AUTH),  # Chevereto
+        (400, "No key provided", AuthError, ExitCode.AUTH),
+        (404, "Token not found.", AuthError, ExitCode.AUTH),
+        (400, "E2001: Invalid token", AuthError, ExitCode.AUTH),
+        (422, "API key required", AuthError, ExitCode.AUTH),
     ],
 )
 def test_error_answers_map_to_their_class_with_the_hosts_message_and_no_secret(
-    tmp_path: Path, status: int, kind: type[Exception], code: ExitCode
+    tmp_path: Path, status: int, said: str, kind: type[Exception], code: ExitCode
 ) -> None:
-    body = {"status_code": status, "error": {"message": f"Invalid key {KEY}.", "code": 100}}
+    body = {"status_code": status, "error": {"message": said.format(key=KEY), "code": 100}}
     routes = Routes({"POST /custom/chevereto/api/1/upload": [_error(status, body)]})  # type: ignore[list-item]
     provider = _provider(CHEVERETO, "chev", routes, tmp_path)
     with pytest.raises(kind) as caught:
@@ -254,7 +265,7 @@ def test_error_answers_map_to_their_class_with_the_hosts_message_and_no_secret(
     text = f"{error.message} {error.hint}"  # type: ignore[attr-defined]
     assert KEY not in text
     if status != 413:
-        assert "Invalid key ****." in error.message  # type: ignore[attr-defined]
+        assert said.format(key="****") in error.message  # type: ignore[attr-defined]
     if kind is AuthError:
         assert "api_key" in error.hint  # type: ignore[attr-defined]
         assert "UPLOADER_CHEV_API_KEY" in error.hint  # type: ignore[attr-defined]

@@ -42,6 +42,21 @@ log = logging.getLogger("uploader.providers.custom")
 SECRET_REF = re.compile(r"\{secret:([A-Za-z0-9_]+)\}")
 CHUNK = 1 << 20
 EXCERPT = 160
+# A 4xx other than 401/403 whose message speaks of a rejected key: hosts that answer a bad
+# key with 400 (Chevereto: "Invalid API v1 key.", "No key provided") or 404 are refusing
+# the credentials all the same (exit 3: fix the secret, not the file).
+_CREDENTIAL_NOUN = r"(?:api[ _-]?)?(?:v\d+[ _-]?)?(?:key|token|secret|password|credentials?)"
+REJECTED_CREDENTIAL = re.compile(
+    r"\b(?:invalid|wrong|missing|no|bad|expired|unknown|revoked|incorrect)\b[^.\n]{0,20}?"
+    + r"\b"
+    + _CREDENTIAL_NOUN
+    + r"\b"
+    + r"|\b"
+    + _CREDENTIAL_NOUN
+    + r"\b[^.\n]{0,20}?\b(?:not found|invalid|required|missing|"
+    r"expired|revoked|incorrect)\b|\bunauthori[sz]ed\b|\bnot logged in\b",
+    re.IGNORECASE,
+)
 
 
 class Secrets:
@@ -290,7 +305,9 @@ def error_for(
             retry_after=refusal.retry_after,
             from_server=True,
         )
-    if status in (401, 403):
+    if status in (401, 403) or (
+        400 <= status < 500 and status != 413 and REJECTED_CREDENTIAL.search(detail)
+    ):
         names = list(secrets.values)
         if names:
             hint = (

@@ -296,11 +296,17 @@ def test_version_notices(version: object, notice: str | None) -> None:
         ("ImageUploader, Video", KNOWN),
         (5, "must be a comma-separated string of types"),
         ({"a": 1}, "must be a comma-separated string of types"),
-        (DROP, "missing (ImageUploader and/or FileUploader)"),
     ],
 )
 def test_destination_must_include_images_or_files(value: object, message: str) -> None:
     assert fails(CHEVERETO, DestinationType=value).startswith(H + f"DestinationType: {message}")
+
+
+def test_a_definition_without_destination_serves_images_and_files_with_a_notice() -> None:
+    raw = {k: v for k, v in CHEVERETO.items() if k != "DestinationType"}
+    spec = parse_sxcu(raw, "c.sxcu")
+    assert spec.destination_types == ("ImageUploader", "FileUploader")
+    assert "c.sxcu: DestinationType: missing; read as ImageUploader, FileUploader" in spec.notices
 
 
 def test_text_only_refusal_says_what_is_needed() -> None:

@@ -10,9 +10,9 @@ Messages and notices name keys, never a value of ``Headers``, ``Arguments`` or
 Choices where ShareX is lenient or unclear (ShareX 19's ``CustomUploaderItem``):
 
 * Keys are spelled as ShareX writes them; another case (``requesturl``) is an error naming
-  the right spelling. Unknown keys are ignored with a notice each. Enum values
-  (``Body``, ``RequestMethod``, ``DestinationType``) are read case-insensitively, like
-  Newtonsoft. A key that appears twice in a file is an error.
+  the right spelling. Unknown keys are ignored with a notice each. Enum values are read
+  case-insensitively, like Newtonsoft. A key that appears twice in a file is an error.
+  ``DestinationType`` absent: images and files, with a notice (ShareX lets it serve any).
 * A string value may be a JSON number or boolean: it reads as ShareX's JSON reader reads it
   (the number as written, ``True`` / ``False``); ``null`` is "absent" for a top-level key
   and an error inside ``Headers`` / ``Arguments`` / ``Parameters``.
@@ -47,12 +47,8 @@ FILE_BODIES = ("MultipartFormData", "Binary")
 BODIES = ("None", "MultipartFormData", "FormURLEncoded", "JSON", "XML", "Binary")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 DESTINATIONS = (
-    "ImageUploader",
-    "TextUploader",
-    "FileUploader",
-    "URLShortener",
-    "URLSharingService",
-)
+    "ImageUploader", "TextUploader", "FileUploader", "URLShortener", "URLSharingService",
+)  # fmt: skip
 KEYS = (
     "Version", "Name", "DestinationType", "RequestMethod", "RequestURL", "Parameters",
     "Headers", "Body", "Arguments", "FileFormName", "Data", "URL", "ThumbnailURL",
@@ -166,7 +162,10 @@ def _version(reader: _Reader) -> tuple[str | None, tuple[int, ...] | None]:
 def _destinations(reader: _Reader) -> tuple[str, ...]:
     value = reader.raw.get("DestinationType")
     if value is None:
-        raise reader.fail("DestinationType", "missing (ImageUploader and/or FileUploader)")
+        reader.notices.append(
+            f"{reader.source}: DestinationType: missing; read as ImageUploader, FileUploader"
+        )
+        return ("ImageUploader", "FileUploader")
     if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
         names = [str(v) for v in value]
     elif isinstance(value, str):

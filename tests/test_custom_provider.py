@@ -523,3 +523,31 @@ def test_a_secret_in_the_request_urls_path_stays_out_of_the_debug_log(
     assert routes.seen[0].url.path == f"/put/{KEY}/shot.png"
     assert KEY not in caplog.text
     assert "PUT http://127.0.0.1:1/put/****/shot.png" in caplog.text
+
+
+def test_what_the_definition_file_has_that_is_not_used_is_said_once_per_process(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unknown key or a newer version in an ``sxcu = path`` file is reported when the
+    profile is used, not only at import (it may have been edited since)."""
+    from uploader.providers.custom import spec_of
+
+    definition = {
+        "Version": "99.0",
+        "DestinationType": "ImageUploader",
+        "RequestURL": "http://127.0.0.1:9/up",
+        "FileFormName": "f",
+        "Foo": 1,
+    }
+    (tmp_path / "d.sxcu").write_text(json.dumps(definition))
+    config = config_of('[providers.d]\nkind = "custom"\nsxcu = "d.sxcu"\n', tmp_path)
+    profile = config.profile("d")
+    with caplog.at_level("WARNING", logger="uploader.providers.custom"):
+        spec_of(profile)
+        spec_of(profile)  # the same profile again: checked once, said once
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        f"{tmp_path / 'd.sxcu'}: unknown key 'Foo' (ignored)",
+        f"{tmp_path / 'd.sxcu'}: Version: 99.0 is newer than ShareX 19, the newest format "
+        "known (read as that)",
+    ]

@@ -80,6 +80,8 @@ def spec_of(profile: Profile) -> CustomSpec:
     stem = Path(str(sxcu)).stem if sxcu else profile.name
     spec = parse_sxcu(profile.definition, profile.source, default_name=stem)
     _SPECS[id(profile)] = (profile, spec)
+    for notice in spec.notices:  # unknown keys, a newer version...: said, not ignored
+        log.warning("%s", notice)
     return spec
 
 

@@ -7,8 +7,7 @@ are what a real host would send at that moment; every wait is the FakeTime's rec
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import formatdate
 from pathlib import Path
@@ -34,13 +33,7 @@ H = dict[str, str]
 Answer = Callable[[float], httpx.Response]
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")  # local times read in UTC (conftest.py)
 
 
 @pytest.fixture

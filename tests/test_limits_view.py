@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
@@ -15,13 +13,7 @@ from uploader.ratelimit.bucket import BucketState
 NOW = datetime.fromisoformat("2026-12-01T09:45:00+00:00").timestamp()
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")  # local times read in UTC (conftest.py)
 
 
 def _state(**changes: object) -> BucketState:

@@ -340,10 +340,7 @@ def zipline(state: CustomState, request: SandboxRequest, path: str) -> SandboxRe
     form = read_form(request, repeats=("file",))
     if form is None:
         return zipline_error(400, "", headers, 9000)
-    sent = form.all_files("file")
-    for other in [*form.earlier, *form.files.values()]:
-        if other not in sent:
-            other.path.unlink(missing_ok=True)
+    sent = form.keep_only("file")
     if not sent:  # [GAP] Zipline's message for an upload without files
         return zipline_error(400, "", headers, 9000)
     log_file(request, sent[0])

@@ -80,10 +80,8 @@ def _xbackbone_upload(state: CustomState, request: SandboxRequest) -> SandboxRes
     form = read_form(request)
     if form is None:
         return _xbb(400, "Request without file attached.", headers)
+    form.keep_only("upload")
     upload = form.files.get("upload")
-    for other in form.files.values():
-        if other is not upload:
-            other.path.unlink(missing_ok=True)
     token = form.fields.get("token")
     if token != state.config.custom_key:
         form.discard()
@@ -133,10 +131,8 @@ def text_host(state: CustomState, request: SandboxRequest, path: str) -> Sandbox
     form = read_form(request)
     if form is None:
         return plain(400, "error: malformed form", headers)
+    form.keep_only("file")
     part = form.files.get("file")
-    for other in form.files.values():
-        if other is not part:
-            other.path.unlink(missing_ok=True)
     secret = form.fields.get("secret")
     if secret is not None and secret != state.config.custom_key:
         form.discard()

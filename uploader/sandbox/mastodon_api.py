@@ -246,10 +246,8 @@ class MastodonEmulator:
         except MultipartError:
             return _json(422, {"error": "Validation failed: File is invalid"}, PRIVATE)
         request.log["fields"] = dict(form.fields)
+        form.keep_only("file")
         part = form.files.get("file")
-        for other in form.files.values():
-            if other is not part:
-                other.path.unlink(missing_ok=True)
         if part is None:
             return _json(422, {"error": "Validation failed: File can't be blank"}, PRIVATE)
         request.log["file_field"] = part.name

@@ -65,6 +65,14 @@ class Form:
         last = self.files.get(name)
         return [p for p in self.earlier if p.name == name] + ([last] if last else [])
 
+    def keep_only(self, name: str) -> list[StoredPart]:
+        """Remove every stored file not sent as ``name``; those kept, in arrival order."""
+        kept = self.all_files(name)
+        for part in [*self.earlier, *self.files.values()]:
+            if part not in kept:
+                part.path.unlink(missing_ok=True)
+        return kept
+
 
 class _Sink:
     """A file being written, with its running size, digest and head."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -19,11 +19,13 @@ from tests.support.images import write_png
 from tests.support.imgur import uploaded
 from tests.support.providers import config_of, imgur_toml
 from uploader.commands import upload as upload_command
-from uploader.commands.batch import Batch, Slot
+from uploader.commands.batch import Batch, Slot, not_sent
 from uploader.commands.runtime import Runtime
-from uploader.errors import ExitCode, UploaderError
+from uploader.errors import ExitCode, RateLimitError, SkippedError, UploaderError
 from uploader.http.retry import RetryPolicy
+from uploader.http.session import ApiSession
 from uploader.models import ImageFile, UploadOptions, UploadResult
+from uploader.ratelimit.policy import Reservation
 from uploader.sandbox import Sandbox
 
 START = 1_785_000_000.0
@@ -276,3 +278,95 @@ def test_the_display_is_last_shown_with_every_file_done() -> None:
 
     Batch(slots, work, lambda s, e: (_record(s), e), emit, jobs=2, watch=watch).run()
     assert seen[-1] == 3
+
+
+class _OrderLimiter:
+    """Records which file reserves, in order; refuses the files in ``refuse``."""
+
+    def __init__(self, refuse: Sequence[int] = ()) -> None:
+        self.order: list[int] = []
+        self.refuse = set(refuse)
+        self.file = threading.local()
+        self.lock = threading.Lock()
+
+    def acquire(self, costs: Any, *, pending: Any = 1) -> Reservation:
+        index: int = self.file.index
+        with self.lock:
+            self.order.append(index)
+        if index in self.refuse:
+            raise RateLimitError("Imgur POST budget spent", bucket="post")
+        return Reservation(str(index), tuple(costs.items()))
+
+    def settle(self, reservation: Reservation, updates: Any) -> None:
+        pass
+
+    def release(self, reservation: Reservation) -> None:
+        pass
+
+
+def _sending_work(
+    limiter: _OrderLimiter, sent: list[int], ready: dict[int, threading.Event]
+) -> Callable[[Slot, Batch], tuple[UploadResult, UploaderError | None]]:
+    """Each file's one POST through a real session; file 1 asks only once files 2 and 3
+    are ready to send (so without the queue, they would reserve before it)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(int(request.url.path.strip("/")))
+        return httpx.Response(200)
+
+    session = ApiSession(httpx.Client(transport=httpx.MockTransport(handler)), cast(Any, limiter))
+
+    def work(slot: Slot, batch: Batch) -> tuple[UploadResult, UploaderError | None]:
+        session.track(slot.tracker)
+        limiter.file.index = slot.index
+        try:
+            if slot.index == 1:
+                assert ready[2].wait(10)
+                assert ready[3].wait(10)
+            elif slot.index in ready:
+                ready[slot.index].set()
+            session.request("POST", f"http://127.0.0.1:1/{slot.index}", costs={"post": 1})
+        except UploaderError as exc:
+            if isinstance(exc, RateLimitError):
+                batch.halt(exc)
+            status = "skipped" if isinstance(exc, SkippedError) else "failed"
+            return UploadResult(slot.label, "imgur", status, error=exc.message), exc
+        finally:
+            session.track(None)
+        return _record(slot), None
+
+    return work
+
+
+def test_files_reserve_in_input_order_whatever_order_they_are_ready_in() -> None:
+    """A budget lets through the same files as one at a time would: the next ones in the
+    list, not whichever worker reached the limiter first."""
+    limiter, sent = _OrderLimiter(), []
+    ready = {2: threading.Event(), 3: threading.Event()}
+    work = _sending_work(limiter, sent, ready)
+    Batch(_slots(5), work, lambda s, e: (_record(s), e), lambda r, e: None, jobs=4).run()
+    assert limiter.order == [0, 1, 2, 3, 4]
+    assert sorted(sent) == [0, 1, 2, 3, 4]
+
+
+def test_a_file_waiting_for_its_turn_when_the_batch_stops_is_not_sent() -> None:
+    """File 1's reservation is refused (a budget the limiter will not wait for): files 2 and
+    3, ready and waiting behind it, are reported not sent, and send nothing."""
+    limiter, sent = _OrderLimiter(refuse=[1]), []
+    ready = {2: threading.Event(), 3: threading.Event()}
+    work = _sending_work(limiter, sent, ready)
+    emitted: list[tuple[UploadResult, UploaderError | None]] = []
+
+    def skip(slot: Slot, cause: UploaderError) -> tuple[UploadResult, UploaderError]:
+        error = not_sent(cause)
+        return UploadResult(slot.label, "imgur", "skipped", error=error.message), error
+
+    batch = Batch(_slots(4), work, skip, lambda r, e: emitted.append((r, e)), jobs=4)
+    batch.run()
+    assert sent == [0]
+    assert limiter.order == [0, 1]  # 2 and 3 never reached the limiter
+    assert [r.status for r, _ in emitted] == ["uploaded", "failed", "skipped", "skipped"]
+    for result, error in emitted[2:]:
+        assert isinstance(error, SkippedError)
+        assert result.error == "not sent: Imgur POST budget spent"
+        assert error.exit_code == ExitCode.RATE_LIMITED

@@ -99,14 +99,15 @@ def test_client_reserve_is_not_spent(tmp_path: Path, hermetic_env: dict[str, str
     # 15 uploads' worth of client credits, 10 of them kept in reserve: 5 may go.
     with sandbox_process("imgur_client_limit=150") as base:
         config = write_config(tmp_path / "c.toml", base)
-        files = [str(write_png(tmp_path / f"{i}.png", seed=i)) for i in range(6)]
+        files = [str(write_png(tmp_path / f"{i}.png", seed=i)) for i in range(8)]
         done = run_cli(["--config", str(config), "upload", "-f", "json", *files], hermetic_env)
         records = [json.loads(line) for line in done.stdout.decode().splitlines()]
-        # Four files go at once (-j 4): which one meets the reserve depends on which
-        # worker reserves last, not on its place in the list.
+        # Four files go at once (-j 4), yet they reserve in input order: the first five
+        # go, the sixth meets the reserve, the rest are not sent (as one at a time).
         statuses = [r["status"] for r in records]
-        assert sorted(statuses) == ["failed"] + ["uploaded"] * 5
-        assert "reserve" in records[statuses.index("failed")]["error"]
+        assert statuses == ["uploaded"] * 5 + ["failed", "skipped", "skipped"]
+        assert "reserve" in records[5]["error"]
+        assert [r["path"] for r in records] == files
         assert done.returncode == 4  # a spent budget, even after five went through
         assert get_json(f"{base}/_sandbox/stats")["uploads_stored"] == 5
 

@@ -16,6 +16,13 @@ standard output that cannot be written takes no other file with it. Ctrl-C (in t
 calling thread) stops the dispatch too and tells the session to send no more requests
 (:attr:`Batch.cancel`); each slot then says whether it was in flight and whether a request
 of it went out (:attr:`Slot.sending`).
+
+With several workers the files still reserve in input order (:class:`_Turn`): a file's first
+request that costs something waits until the file before it has reserved (or is done).
+Which files a budget lets through is then the same as one at a time: when only three more
+uploads fit, the next three files in the list go and the rest are not sent, whatever order
+the workers finished hashing in; and a file not yet reserved when the batch stops is not
+sent, as it would not be one at a time.
 """
 
 from __future__ import annotations
@@ -24,9 +31,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from uploader.errors import ExitCode, UploaderError
+from uploader.errors import ExitCode, InterruptedRunError, SkippedError, UploaderError
 from uploader.http.session import Tracker
 from uploader.models import ImageFile, UploadResult
+from uploader.output import one_line
 
 Emit = Callable[[UploadResult, UploaderError | None], None]
 # Told the batch's state in the calling thread: at the start, on each wakeup while it
@@ -48,11 +56,40 @@ class Slot:
     done: threading.Event = field(default_factory=threading.Event)
     result: UploadResult | None = None
     error: UploaderError | None = None
+    # Set once this file has reserved its first request, or is done (:class:`_Turn`).
+    reserved: threading.Event = field(default_factory=threading.Event)
 
     @property
     def sending(self) -> bool:
         """In flight with a request of it handed to the network: it may exist."""
         return self.started and self.result is None and self.tracker.sent > 0
+
+
+def not_sent(cause: UploaderError, *, reason: str | None = None) -> SkippedError:
+    """The error of a file the batch did not send because of ``cause``."""
+    why = reason or one_line(cause.message)
+    return SkippedError(f"not sent: {why}", hint=None, exit_code=cause.exit_code)
+
+
+class _Turn:
+    """A file's place in the queue of reservations (``http/session.py: Turn``)."""
+
+    def __init__(self, batch: Batch, slot: Slot, before: Slot | None) -> None:
+        self.batch, self.slot, self.before = batch, slot, before
+
+    def wait(self) -> None:
+        batch, before = self.batch, self.before
+        if before is not None:
+            while not before.reserved.wait(POLL) and not batch.cancel.is_set():
+                pass
+        if batch.cancel.is_set():
+            raise InterruptedRunError("interrupted before it was sent")
+        stop = batch.stop
+        if stop is not None:  # an earlier file met a refusal this one would meet too
+            raise not_sent(stop)
+
+    def passed(self) -> None:
+        self.slot.reserved.set()
 
 
 Work = Callable[[Slot, "Batch"], tuple[UploadResult, UploaderError | None]]
@@ -88,6 +125,12 @@ class Batch:
         # the batch after one request, not N) and gives the limiter the server's figures.
         self._opened = threading.Event()
         self._first = next((s for s in slots if isinstance(s.item, ImageFile)), None)
+        if self.jobs > 1:
+            before: Slot | None = None
+            for slot in slots:
+                if isinstance(slot.item, ImageFile):
+                    slot.tracker = Tracker(_Turn(self, slot, before))
+                    before = slot
 
     # -- for work ------------------------------------------------------------------------
 
@@ -163,6 +206,7 @@ class Batch:
                     with self._lock:
                         self._files_left -= 1
         finally:
+            slot.reserved.set()  # after a halt is set: the next file sees it
             slot.done.set()
 
     def _emit_ready(self) -> None:

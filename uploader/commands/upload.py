@@ -17,7 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
 
 from uploader.commands.attempt import upload_one, when_allowed
-from uploader.commands.batch import Batch, Slot, Watch
+from uploader.commands.batch import Batch, Slot, Watch, not_sent
 from uploader.commands.journal import Journal, open_journal
 from uploader.commands.pictures import Pictures, Reencode, defers_size
 from uploader.commands.recheck import HeldLines
@@ -39,7 +39,6 @@ from uploader.errors import (
 from uploader.http.retry import RetryPolicy
 from uploader.imaging.inspect import inspect_path, spooled_stdin
 from uploader.models import ImageFile, Pending, Selection, UploadOptions, UploadResult, UploadStatus
-from uploader.output import one_line
 from uploader.providers.base import check_limits
 from uploader.providers.recovery import RunClaims
 
@@ -207,7 +206,7 @@ class _Files:
         return _failure(label, self.profile, error)
 
     def skip(self, slot: Slot, cause: UploaderError) -> tuple[UploadResult, UploaderError]:
-        error = _not_sent(cause)
+        error = not_sent(cause)
         return self.fail(slot.label, error), error
 
     def work(self, slot: Slot, batch: Batch) -> tuple[UploadResult, UploaderError | None]:
@@ -223,6 +222,9 @@ class _Files:
             with self._lock:
                 unresolved.append(item)  # in flight: its upload may exist, id unknown
             provider.session.track(slot.tracker)
+            # Before the journal's lock on this content: a later file with the same
+            # content must not hold it while it waits behind this one.
+            slot.tracker.wait_turn()
             result = self.journal.run(item, provider, self.sender(batch.pending), self.claims)
         except UploaderError as exc:
             if not isinstance(exc, AmbiguousUploadError):
@@ -267,7 +269,7 @@ def _account_interrupted(batch: Batch, files: _Files, journal: Journal, emit: Em
             result, error = files.fail(slot.label, slot.item), slot.item
         elif result is None or not slot.done.is_set():
             maybe = slot.sending
-            error = interrupted if maybe else _not_sent(interrupted, reason="interrupted")
+            error = interrupted if maybe else not_sent(interrupted, reason="interrupted")
             journal.interrupted(slot.item, sent=maybe)
             result = files.fail(slot.label, error)
         emit(result, error)
@@ -328,11 +330,6 @@ def _output_lost(exc: OutputClosedError, slots: Sequence[Slot], batch: Batch) ->
     else:
         hints.append(f"next time, run it with {where}")
     return OutputError("; ".join(parts), hint="; ".join(hints))
-
-
-def _not_sent(cause: UploaderError, *, reason: str | None = None) -> SkippedError:
-    why = reason or one_line(cause.message)
-    return SkippedError(f"not sent: {why}", hint=None, exit_code=cause.exit_code)
 
 
 def _failure(label: str, profile: str, error: UploaderError) -> UploadResult:

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from uploader.errors import InputFileError, InterruptedRunError
 from uploader.http.client import LowSpeed, import_httpx
@@ -60,13 +60,31 @@ def refusal_if_429(response: httpx.Response) -> Refusal | None:
     return Refusal() if response.status_code == 429 else None
 
 
+class Turn(Protocol):
+    """A file's place in a batch's queue of reservations (``commands/batch.py``): its first
+    request that costs something reserves only after the file before it has reserved."""
+
+    def wait(self) -> None:
+        """Return when this file may reserve; raise the error that stops it instead."""
+
+    def passed(self) -> None:
+        """This file has reserved: the next one may."""
+
+
 class Tracker:
-    """The requests one file has sent so far (see :meth:`ApiSession.track`)."""
+    """The requests one file has sent so far (see :meth:`ApiSession.track`), and its
+    ``turn`` to reserve while it has not yet reserved (None: no queue)."""
 
-    __slots__ = ("sent",)
+    __slots__ = ("sent", "turn")
 
-    def __init__(self) -> None:
+    def __init__(self, turn: Turn | None = None) -> None:
         self.sent = 0
+        self.turn = turn
+
+    def wait_turn(self) -> None:
+        """Wait for this file's turn to reserve (at once when it has none, or had it)."""
+        if self.turn is not None:
+            self.turn.wait()
 
 
 class ApiSession:
@@ -127,15 +145,21 @@ class ApiSession:
         shows it, when ``url`` itself holds a secret (a custom host's deletion URL)."""
         httpx_mod = import_httpx()
         limiter = self.limiter
+        tracker: Tracker | None = getattr(self._local, "tracker", None)
+        turn = tracker.turn if tracker is not None else None
+        if turn is not None:
+            turn.wait()  # raises the error that stops this file instead
         # Even a free request reserves (nothing): its answer's headers update the buckets.
         reservation = limiter.acquire(costs, pending=pending) if limiter else None
+        if turn is not None and tracker is not None and any(costs.values()):
+            tracker.turn = None  # the file's later requests (retries, polls) queue no more
+            turn.passed()
         if self.cancel is not None and self.cancel.is_set():
             if limiter and reservation is not None:
                 limiter.release(reservation)
             raise InterruptedRunError("interrupted before it was sent")
         log.debug("%s %s", method, masked(shown_url or url))
         self.requests_sent += 1
-        tracker: Tracker | None = getattr(self._local, "tracker", None)
         if tracker is not None:
             tracker.sent += 1
         rule = self.low_speed

@@ -260,6 +260,21 @@ def test_the_clipboard_is_named_clipboard_in_records_and_errors(
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)
     assert (record["path"], record["status"]) == ("clipboard", "uploaded")
+    # The history keeps the name, not the temp file's path (removed by then).
+    done = run_cli(["--config", str(config), "history", "--json"], env)
+    (row,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert (row["path"], row["resolved"], row["url"]) == ("clipboard", None, record["url"])
+    # The same image again with --skip-existing: its stored link, nothing sent.
+    before = _posts(sandbox)
+    args = ["--config", str(config), "upload", "--clipboard", "--skip-existing", "-f", "json"]
+    done = run_cli(args, env)
+    again = json.loads(done.stdout)
+    assert (again["path"], again["status"], again["url"]) == (
+        "clipboard",
+        "existing",
+        record["url"],
+    )
+    assert _posts(sandbox) == before
     source.write_bytes(good[: len(good) // 2])  # a PNG cut short: refused before sending
     done = run_cli(["--config", str(config), "upload", "--clipboard", "-f", "json"], env)
     assert done.returncode == 2

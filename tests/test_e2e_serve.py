@@ -250,3 +250,22 @@ def test_several_files_in_one_multipart_keep_their_order(served: str, sandbox: s
         stored[_sha(data)] for data in pictures
     ]
     assert [r["path"] for r in answer["fullResult"]] == ["0.png", "1.png", "2.png"]
+
+
+def test_the_history_keeps_the_clients_names_not_the_temp_paths(
+    served: str, sandbox: str, config: Path, hermetic_env: dict[str, str]
+) -> None:
+    data = png_bytes(width=14, seed=109)
+    body, kind = multipart("files", [("my shot.png", data)])
+    status, _, answer = request(served, "/upload", body, {**_host(served), "Content-Type": kind})
+    assert status == 200, answer
+    status, _, clip = request(served, "/upload", b"", _host(served))
+    assert status == 200, clip
+    done = run_cli(["--config", str(config), "history", "--json"], hermetic_env)
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["path"], r["resolved"]) for r in rows] == [
+        ("clipboard", None),
+        ("my shot.png", None),
+    ]
+    assert [r["url"] for r in rows] == [clip["result"][0], answer["result"][0]]
+    assert b"uploader-" not in done.stdout

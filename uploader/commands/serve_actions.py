@@ -137,19 +137,16 @@ def _send(
         history=options.history,
         skip_existing=options.skip_existing,
         strip_metadata=options.strip_metadata,
+        # a temp copy (the clipboard's, a part, a link's) is known by its label, never
+        # its temp path, in the history and the messages
+        shown={path: label for label, path in items if label != path},
     )
     done: list[tuple[UploadResult, UploaderError | None]] = []
     upload(config, request, runtime, lambda result, error: done.append((result, error)))
-    labels = {path: label for label, path in items}
     records = []
     errors: list[UploaderError] = []
     for result, error in done:
-        label = labels.get(result.path, result.path)
-        record = result_record(result)
-        record["path"] = label
-        if record.get("error"):
-            record["error"] = _own(str(record["error"]), result.path)
-        records.append(record)
+        records.append(result_record(result))
         if error is not None:
             errors.append(error)
     if not errors:

@@ -99,7 +99,14 @@ def test_xclip_jpeg_and_xsel_and_pngpaste_and_osascript(
     cases.append(({"PATH": f"{mac}"}, mac_png))
     script_png = png_bytes(width=17, seed=404)
     osa = tmp_path / "osa"
-    _tool(osa, "osascript", f"echo '«data PNGf{script_png.hex().upper()}»'\n")
+    _tool(
+        osa,
+        "osascript",
+        'case "$2" in\n'
+        "  'clipboard info') echo '{{«class PNGf», 90}, {TIFF picture, 300}}' ;;\n"
+        f"  *PNGf*) echo '«data PNGf{script_png.hex().upper()}»' ;;\n"
+        "  *) exit 1 ;;\nesac\n",
+    )
     cases.append(({"PATH": f"{osa}"}, script_png))
     for extra, data in cases:
         env = {**hermetic_env, **extra}

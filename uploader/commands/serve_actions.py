@@ -110,9 +110,14 @@ def do_upload(
         items += [(label, str(path)) for label, path in wanted.files]
         for label, path in items:  # the image checks, all of them before any upload
             try:
-                inspect_path(path)
+                kind = inspect_path(path).mime_type
             except InputFileError as exc:
                 raise InputFileError(f"{label}: {_own(exc.message, path)}") from None
+            if not kind.startswith("image/"):  # an editor's picture, never a video or PDF
+                raise InputFileError(
+                    f"{label}: {kind} is not a picture (uploader serve sends images only)",
+                    hint="upload it with `uploader upload`",
+                )
         return _send(config, options, runtime, profile, items)
 
 
@@ -244,6 +249,8 @@ def refusal(exc: UploaderError) -> Answer:
     else:
         status = status_of([exc])
     body: dict[str, object] = {"success": False, "result": [], "message": one_line(exc.message)}
+    if exc.hint:
+        body["hint"] = one_line(exc.hint)  # what the user can do, as the CLI's hint: line
     if isinstance(exc, RateLimitError) and exc.reset_at is not None:
         body["reset_at"] = exc.reset_at
     return status, body

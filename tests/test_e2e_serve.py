@@ -171,6 +171,19 @@ def test_a_taken_port_is_refused_naming_an_earlier_serve(
     assert f"error: port {taken} on 127.0.0.1 is taken by another program" in done.stderr.decode()
 
 
+def test_a_taken_ipv6_port_names_the_earlier_serve_by_a_working_link(
+    config: Path, hermetic_env: dict[str, str]
+) -> None:
+    args = ["--config", str(config), "serve", "--host", "::1", "--port", "0"]
+    with serve_process(args, hermetic_env) as served:
+        port = served.rsplit(":", 1)[1]
+        again = [*args[:-1], port]
+        done = run_cli(again, hermetic_env, timeout=30)
+    assert done.returncode == 2
+    assert "(pid " in done.stderr.decode()
+    assert f"answering on http://[::1]:{port})" in done.stderr.decode()
+
+
 def test_ctrl_c_stops_it_with_130(config: Path, hermetic_env: dict[str, str]) -> None:
     with serve_process(
         ["--config", str(config), "serve", "--port", "0"], hermetic_env, expect_exit=None

@@ -282,3 +282,24 @@ def test_the_history_keeps_the_clients_names_not_the_temp_paths(
     ]
     assert [r["url"] for r in rows] == [clip["result"][0], answer["result"][0]]
     assert b"uploader-" not in done.stdout
+
+
+def test_one_file_named_twice_is_sent_once_and_answered_in_each_place(
+    served: str, sandbox: str, tmp_path: Path
+) -> None:
+    first = write_png(tmp_path / "a.png", seed=111)
+    second = write_png(tmp_path / "b.png", seed=112)
+    again = str(tmp_path / "." / "a.png")  # the same file by another name
+    body = json.dumps({"list": [str(first), str(second), again, str(first)]}).encode()
+    headers = {**_host(served), "Content-Type": "application/json"}
+    before = len([r for r in get_json(f"{sandbox}/_sandbox/requests") if r["method"] == "POST"])
+    status, _, answer = request(served, "/upload", body, headers)
+    assert status == 200, answer
+    links = answer["result"]
+    assert len(links) == 4  # the client pairs result[i] with its i-th picture
+    assert links[0] == links[2] == links[3] != links[1]
+    assert [r["path"] for r in answer["fullResult"]] == [str(first), str(second), again, str(first)]
+    stored = _stored(sandbox)
+    assert links[0].endswith(stored[_sha(first.read_bytes())] + ".png")
+    after = len([r for r in get_json(f"{sandbox}/_sandbox/requests") if r["method"] == "POST"])
+    assert after - before == 2

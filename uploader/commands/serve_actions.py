@@ -132,8 +132,20 @@ def _send(
     profile: str,
     items: list[tuple[str, str]],
 ) -> Answer:
+    # One file named twice (a note that shows one picture twice) is sent once, and
+    # answered on each of its places: the client pairs result[i] with its i-th picture.
+    sent: dict[object, tuple[str, str]] = {}
+    owners: list[object] = []
+    for label, path in items:
+        try:
+            info = os.stat(path)
+            key: object = (info.st_dev, info.st_ino)
+        except OSError:
+            key = path
+        sent.setdefault(key, (label, path))
+        owners.append(key)
     request = UploadRequest(
-        paths=tuple(path for _, path in items),
+        paths=tuple(path for _, path in sent.values()),
         provider=profile,
         options=UploadOptions(),
         on_limit=options.on_limit,
@@ -144,14 +156,16 @@ def _send(
         strip_metadata=options.strip_metadata,
         # a temp copy (the clipboard's, a part, a link's) is known by its label, never
         # its temp path, in the history and the messages
-        shown={path: label for label, path in items if label != path},
+        shown={path: label for label, path in sent.values() if label != path},
     )
     done: list[tuple[UploadResult, UploaderError | None]] = []
     upload(config, request, runtime, lambda result, error: done.append((result, error)))
+    answers = dict(zip(sent, done, strict=True))
     records = []
     errors: list[UploaderError] = []
-    for result, error in done:
-        records.append(result_record(result))
+    for (label, _), key in zip(items, owners, strict=True):
+        result, error = answers[key]
+        records.append({**result_record(result), "path": label})
         if error is not None:
             errors.append(error)
     if not errors:

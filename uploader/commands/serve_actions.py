@@ -56,11 +56,12 @@ class ServeOptions:
 
 
 def _largest(config: Config, profile: str, runtime: Runtime, options: ServeOptions) -> int:
-    """The largest file the profile takes (the cap of a fetched link and of a body)."""
+    """The largest picture the profile takes (the cap of a fetched link and of a body;
+    serve sends no video)."""
     policy = limit_policy(options.on_limit, options.max_wait)
     _, provider, http = open_provider(config, profile, runtime, policy=policy)
     with http:
-        return int(max(provider.limits()[1:]))
+        return int(provider.limits().max_image_size)
 
 
 def local_file(entry: str) -> str:

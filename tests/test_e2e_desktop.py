@@ -99,7 +99,14 @@ def test_xclip_jpeg_and_xsel_and_pngpaste_and_osascript(
     cases.append(({"PATH": f"{mac}"}, mac_png))
     script_png = png_bytes(width=17, seed=404)
     osa = tmp_path / "osa"
-    _tool(osa, "osascript", f"echo '«data PNGf{script_png.hex().upper()}»'\n")
+    _tool(
+        osa,
+        "osascript",
+        'case "$2" in\n'
+        "  'clipboard info') echo '{{«class PNGf», 90}, {TIFF picture, 300}}' ;;\n"
+        f"  *PNGf*) echo '«data PNGf{script_png.hex().upper()}»' ;;\n"
+        "  *) exit 1 ;;\nesac\n",
+    )
     cases.append(({"PATH": f"{osa}"}, script_png))
     for extra, data in cases:
         env = {**hermetic_env, **extra}
@@ -260,6 +267,21 @@ def test_the_clipboard_is_named_clipboard_in_records_and_errors(
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)
     assert (record["path"], record["status"]) == ("clipboard", "uploaded")
+    # The history keeps the name, not the temp file's path (removed by then).
+    done = run_cli(["--config", str(config), "history", "--json"], env)
+    (row,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert (row["path"], row["resolved"], row["url"]) == ("clipboard", None, record["url"])
+    # The same image again with --skip-existing: its stored link, nothing sent.
+    before = _posts(sandbox)
+    args = ["--config", str(config), "upload", "--clipboard", "--skip-existing", "-f", "json"]
+    done = run_cli(args, env)
+    again = json.loads(done.stdout)
+    assert (again["path"], again["status"], again["url"]) == (
+        "clipboard",
+        "existing",
+        record["url"],
+    )
+    assert _posts(sandbox) == before
     source.write_bytes(good[: len(good) // 2])  # a PNG cut short: refused before sending
     done = run_cli(["--config", str(config), "upload", "--clipboard", "-f", "json"], env)
     assert done.returncode == 2

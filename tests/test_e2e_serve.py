@@ -171,6 +171,19 @@ def test_a_taken_port_is_refused_naming_an_earlier_serve(
     assert f"error: port {taken} on 127.0.0.1 is taken by another program" in done.stderr.decode()
 
 
+def test_a_taken_ipv6_port_names_the_earlier_serve_by_a_working_link(
+    config: Path, hermetic_env: dict[str, str]
+) -> None:
+    args = ["--config", str(config), "serve", "--host", "::1", "--port", "0"]
+    with serve_process(args, hermetic_env) as served:
+        port = served.rsplit(":", 1)[1]
+        again = [*args[:-1], port]
+        done = run_cli(again, hermetic_env, timeout=30)
+    assert done.returncode == 2
+    assert "(pid " in done.stderr.decode()
+    assert f"answering on http://[::1]:{port})" in done.stderr.decode()
+
+
 def test_ctrl_c_stops_it_with_130(config: Path, hermetic_env: dict[str, str]) -> None:
     with serve_process(
         ["--config", str(config), "serve", "--port", "0"], hermetic_env, expect_exit=None
@@ -250,3 +263,43 @@ def test_several_files_in_one_multipart_keep_their_order(served: str, sandbox: s
         stored[_sha(data)] for data in pictures
     ]
     assert [r["path"] for r in answer["fullResult"]] == ["0.png", "1.png", "2.png"]
+
+
+def test_the_history_keeps_the_clients_names_not_the_temp_paths(
+    served: str, sandbox: str, config: Path, hermetic_env: dict[str, str]
+) -> None:
+    data = png_bytes(width=14, seed=109)
+    body, kind = multipart("files", [("my shot.png", data)])
+    status, _, answer = request(served, "/upload", body, {**_host(served), "Content-Type": kind})
+    assert status == 200, answer
+    status, _, clip = request(served, "/upload", b"", _host(served))
+    assert status == 200, clip
+    done = run_cli(["--config", str(config), "history", "--json"], hermetic_env)
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["path"], r["resolved"]) for r in rows] == [
+        ("clipboard", None),
+        ("my shot.png", None),
+    ]
+    assert [r["url"] for r in rows] == [clip["result"][0], answer["result"][0]]
+    assert b"uploader-" not in done.stdout
+
+
+def test_one_file_named_twice_is_sent_once_and_answered_in_each_place(
+    served: str, sandbox: str, tmp_path: Path
+) -> None:
+    first = write_png(tmp_path / "a.png", seed=111)
+    second = write_png(tmp_path / "b.png", seed=112)
+    again = str(tmp_path / "." / "a.png")  # the same file by another name
+    body = json.dumps({"list": [str(first), str(second), again, str(first)]}).encode()
+    headers = {**_host(served), "Content-Type": "application/json"}
+    before = len([r for r in get_json(f"{sandbox}/_sandbox/requests") if r["method"] == "POST"])
+    status, _, answer = request(served, "/upload", body, headers)
+    assert status == 200, answer
+    links = answer["result"]
+    assert len(links) == 4  # the client pairs result[i] with its i-th picture
+    assert links[0] == links[2] == links[3] != links[1]
+    assert [r["path"] for r in answer["fullResult"]] == [str(first), str(second), again, str(first)]
+    stored = _stored(sandbox)
+    assert links[0].endswith(stored[_sha(first.read_bytes())] + ".png")
+    after = len([r for r in get_json(f"{sandbox}/_sandbox/requests") if r["method"] == "POST"])
+    assert after - before == 2

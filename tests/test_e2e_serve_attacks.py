@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.e2e import get_json, run_cli, sandbox_process, write_config
-from tests.support.images import png_bytes, write_png
+from tests.support.images import WHOLE, png_bytes, write_png
 from tests.support.serve import multipart, request, serve_process
 
 SECRET = "s3cret-for-tests-only"
@@ -92,12 +92,18 @@ def test_simple_cross_site_bodies_are_refused(
     assert "is not accepted here" in message
 
 
-@pytest.mark.parametrize("name", ["notes.txt", "/dev/zero", "folder", "relative.png"])
+@pytest.mark.parametrize(
+    "name",
+    ["notes.txt", "/dev/zero", "folder", "relative.png", "link.png", "clip.mp4", "paper.pdf"],
+)
 def test_only_regular_image_files_by_absolute_path(
     served: str, sandbox: str, tmp_path: Path, name: str
 ) -> None:
     (tmp_path / "notes.txt").write_text("secret notes\n" * 10)
     (tmp_path / "folder").mkdir()
+    (tmp_path / "link.png").symlink_to(tmp_path / "notes.txt")  # a link to a non-image
+    (tmp_path / "clip.mp4").write_bytes(WHOLE["mp4"])  # a video: not an editor's picture
+    (tmp_path / "paper.pdf").write_bytes(WHOLE["pdf"])
     good = write_png(tmp_path / "good.png", seed=204)
     target = name if name.startswith("/") or name == "relative.png" else str(tmp_path / name)
     headers = {**_host(served), "Content-Type": "application/json"}
@@ -105,6 +111,9 @@ def test_only_regular_image_files_by_absolute_path(
     status, message = _refused(served, sandbox, "/upload", _json([str(good), target]), headers)
     assert status == 400
     assert message.startswith(f"{target}: ")
+    if name.endswith((".mp4", ".pdf")):
+        kind = "video/mp4" if name.endswith(".mp4") else "application/pdf"
+        assert message == f"{target}: {kind} is not a picture (uploader serve sends images only)"
 
 
 @pytest.mark.parametrize(
@@ -140,7 +149,9 @@ def test_a_2gb_body_is_refused_by_its_length(served: str, sandbox: str) -> None:
     headers = {**_host(served), "Content-Type": kind, "Content-Length": str(2 << 30)}
     status, message = _refused(served, sandbox, "/upload", body, headers)
     assert status == 413
-    assert f"the body is {2 << 30} bytes, over the" in message
+    # four of the largest pictures the profile takes (Imgur's 20 MiB) and 1 MiB of parts
+    cap = 4 * (20 << 20) + (1 << 20)
+    assert message == f"the body is {2 << 30} bytes, over the {cap} bytes accepted"
 
 
 def test_a_body_without_length_is_refused(served: str, sandbox: str) -> None:
@@ -197,6 +208,8 @@ def test_other_methods_and_endpoints_are_refused(served: str, sandbox: str) -> N
         400,
         "no clipboard tool found",
     )
+    _, _, answer = request(served, "/upload", b"", _host(served))
+    assert answer["hint"].startswith("install wl-clipboard (Wayland), xclip (X11)")  # the CLI's
     status, _, answer = request(served, "/upload", b"", _host(served), method="GET")
     assert (status, answer["success"]) == (405, False)
     evil = {**_host(served), "Origin": "https://evil.example"}

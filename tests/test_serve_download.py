@@ -106,11 +106,34 @@ def test_too_large_by_its_length_and_while_reading(port: int) -> None:
         ["100.64.0.1"],  # shared address space (carrier-grade NAT)
         ["224.0.0.1"],
         [PUBLIC, "::1"],
+        ["64:ff9b::7f00:1"],  # NAT64 to 127.0.0.1
+        ["64:ff9b::a9fe:a9fe"],  # NAT64 to 169.254.169.254
+        ["2002:c0a8:0101::1"],  # 6to4 from 192.168.1.1
+        ["2001:0:4136:e378:8000:63bf:f5ff:fffe"],  # Teredo, client 10.0.0.1
     ],
 )
 def test_any_local_address_refuses_the_host(addresses: list[str]) -> None:
     with pytest.raises(InputFileError, match="a loopback, private, link-local or reserved"):
         public_addresses("https://x.example/a.png", "x.example", 443, lambda h, p: addresses)
+
+
+def test_an_embedded_public_address_is_let_through_and_a_literal_named() -> None:
+    nat64 = "64:ff9b::808:808"  # 8.8.8.8 through the translator
+    assert public_addresses("https://x.example/a", "x.example", 443, lambda h, p: [nat64]) == [
+        nat64
+    ]
+    with pytest.raises(InputFileError) as caught:
+        public_addresses("https://10.1.2.3/a", "10.1.2.3", 443, lambda h, p: ["10.1.2.3"])
+    assert caught.value.message == (
+        "https://10.1.2.3/a: refused: 10.1.2.3 is a loopback, private, link-local or "
+        "reserved address"
+    )
+    with pytest.raises(InputFileError) as caught:
+        public_addresses("https://x.example/a", "x.example", 443, lambda h, p: ["64:ff9b::a00:1"])
+    assert caught.value.message.endswith(
+        "x.example resolves to 64:ff9b::a00:1, a loopback, private, link-local or reserved "
+        "address (it carries 10.0.0.1)"
+    )
 
 
 def test_a_host_without_address_is_refused() -> None:

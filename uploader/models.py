@@ -50,6 +50,7 @@ class ImageFile:
     data: bytes | None = None
     stamp: tuple[int, ...] | None = None
     plan: Plan | None = None
+    spooled: bool = False  # a temp copy (the clipboard's, a server's part): no path kept
 
     @property
     def sent_size(self) -> int:

@@ -278,6 +278,7 @@ def _send(
             if max_dimension or convert or quality or fit
             else None
         ),
+        shown={} if clipboard is None else {clipboard: CLIPBOARD},
     )
     console = state.console
     if console.out is None:
@@ -309,11 +310,9 @@ def _send(
 
     try:
         if display is None:
-            outcome = core.upload(config, request, runtime, _relabel(sink, clipboard))
+            outcome = core.upload(config, request, runtime, sink)
         else:
-            outcome = core.upload(
-                config, request, runtime, _relabel(emit, clipboard), watch=display.watch
-            )
+            outcome = core.upload(config, request, runtime, emit, watch=display.watch)
     finally:
         report.finish()
         if display is not None:
@@ -328,22 +327,6 @@ def _send(
             )
     if outcome.exit_code != ExitCode.OK:
         ctx.exit(int(outcome.exit_code))
-
-
-def _relabel(emit: core.Emit, spooled: str | None) -> core.Emit:
-    """The clipboard's spooled file shown as ``clipboard`` (its line, record, message)."""
-    if spooled is None:
-        return emit
-
-    def relabeled(result: UploadResult, error: UploaderError | None) -> None:
-        if result.path == spooled:
-            said = result.error.replace(spooled, CLIPBOARD) if result.error else result.error
-            result = replace(result, path=CLIPBOARD, error=said)
-            if error is not None:
-                error = error.rephrased(error.message.replace(spooled, CLIPBOARD))
-        emit(result, error)
-
-    return relabeled
 
 
 CLIPBOARD = "clipboard"

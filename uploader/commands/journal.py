@@ -184,7 +184,7 @@ class Journal:
             sha256=image.sha256,
             size=image.size,
             path=image.label,
-            resolved=None if image.label == "-" else str(image.source.resolve()),
+            resolved=None if image.spooled or image.label == "-" else str(image.source.resolve()),
         )
         if row is not None:
             self._rows[id(image)] = row

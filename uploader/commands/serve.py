@@ -276,9 +276,10 @@ def _port_taken(host: str, port: int) -> UsageError:
         pass
     if earlier is not None:
         pid = f"pid {earlier}, " if isinstance(earlier, int) else ""
+        shown = f"[{host}]" if ":" in host else host
         return UsageError(
             f"port {port} is taken by an earlier `uploader serve` ({pid}answering on "
-            f"http://{host}:{port})",
+            f"http://{shown}:{port})",
             hint="use that one, or stop it first; --port picks another port",
         )
     return UsageError(

@@ -56,11 +56,12 @@ class ServeOptions:
 
 
 def _largest(config: Config, profile: str, runtime: Runtime, options: ServeOptions) -> int:
-    """The largest file the profile takes (the cap of a fetched link and of a body)."""
+    """The largest picture the profile takes (the cap of a fetched link and of a body;
+    serve sends no video)."""
     policy = limit_policy(options.on_limit, options.max_wait)
     _, provider, http = open_provider(config, profile, runtime, policy=policy)
     with http:
-        return int(max(provider.limits()[1:]))
+        return int(provider.limits().max_image_size)
 
 
 def local_file(entry: str) -> str:
@@ -110,9 +111,14 @@ def do_upload(
         items += [(label, str(path)) for label, path in wanted.files]
         for label, path in items:  # the image checks, all of them before any upload
             try:
-                inspect_path(path)
+                kind = inspect_path(path).mime_type
             except InputFileError as exc:
                 raise InputFileError(f"{label}: {_own(exc.message, path)}") from None
+            if not kind.startswith("image/"):  # an editor's picture, never a video or PDF
+                raise InputFileError(
+                    f"{label}: {kind} is not a picture (uploader serve sends images only)",
+                    hint="upload it with `uploader upload`",
+                )
         return _send(config, options, runtime, profile, items)
 
 
@@ -127,8 +133,20 @@ def _send(
     profile: str,
     items: list[tuple[str, str]],
 ) -> Answer:
+    # One file named twice (a note that shows one picture twice) is sent once, and
+    # answered on each of its places: the client pairs result[i] with its i-th picture.
+    sent: dict[object, tuple[str, str]] = {}
+    owners: list[object] = []
+    for label, path in items:
+        try:
+            info = os.stat(path)
+            key: object = (info.st_dev, info.st_ino)
+        except OSError:
+            key = path
+        sent.setdefault(key, (label, path))
+        owners.append(key)
     request = UploadRequest(
-        paths=tuple(path for _, path in items),
+        paths=tuple(path for _, path in sent.values()),
         provider=profile,
         options=UploadOptions(),
         on_limit=options.on_limit,
@@ -137,19 +155,18 @@ def _send(
         history=options.history,
         skip_existing=options.skip_existing,
         strip_metadata=options.strip_metadata,
+        # a temp copy (the clipboard's, a part, a link's) is known by its label, never
+        # its temp path, in the history and the messages
+        shown={path: label for label, path in sent.values() if label != path},
     )
     done: list[tuple[UploadResult, UploaderError | None]] = []
     upload(config, request, runtime, lambda result, error: done.append((result, error)))
-    labels = {path: label for label, path in items}
+    answers = dict(zip(sent, done, strict=True))
     records = []
     errors: list[UploaderError] = []
-    for result, error in done:
-        label = labels.get(result.path, result.path)
-        record = result_record(result)
-        record["path"] = label
-        if record.get("error"):
-            record["error"] = _own(str(record["error"]), result.path)
-        records.append(record)
+    for (label, _), key in zip(items, owners, strict=True):
+        result, error = answers[key]
+        records.append({**result_record(result), "path": label})
         if error is not None:
             errors.append(error)
     if not errors:
@@ -247,6 +264,8 @@ def refusal(exc: UploaderError) -> Answer:
     else:
         status = status_of([exc])
     body: dict[str, object] = {"success": False, "result": [], "message": one_line(exc.message)}
+    if exc.hint:
+        body["hint"] = one_line(exc.hint)  # what the user can do, as the CLI's hint: line
     if isinstance(exc, RateLimitError) and exc.reset_at is not None:
         body["reset_at"] = exc.reset_at
     return status, body

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -62,6 +62,9 @@ class UploadRequest:
     selection: Selection = field(default_factory=Selection)  # -r, --include, ... (folders)
     strip_metadata: bool = True  # send JPEG/PNG/WebP without their metadata (imaging/strip.py)
     reencode: Reencode | None = None  # --max-dimension, --convert, --quality, --fit
+    # Paths of temp copies (the clipboard's image, serve's parts and links) and the name
+    # each is shown by in lines, records, messages and the history (never the temp path).
+    shown: Mapping[str, str] = field(default_factory=dict)
 
 
 Emit = Callable[[UploadResult, UploaderError | None], None]
@@ -96,6 +99,7 @@ def upload(
         stack.enter_context(http)
         images: list[ImageFile | UploaderError] = []
         for label in request.paths:
+            shown = request.shown.get(label)
             try:
                 image = (
                     stack.enter_context(
@@ -104,10 +108,14 @@ def upload(
                     if label == "-"
                     else inspect_path(label)
                 )
+                if shown is not None:
+                    image = replace(image, label=shown, spooled=True)
                 _check(provider, image, sized=not defers_size(request.reencode, image))
                 images.append(image)
             except InputFileError as exc:
-                images.append(exc)
+                images.append(
+                    exc if shown is None else exc.rephrased(exc.message.replace(label, shown))
+                )
         journal = open_journal(
             profile,
             provider,
@@ -126,7 +134,7 @@ def upload(
         files = _Files(request, profile.name, provider, runtime, journal, claims)
         stack.callback(files.pictures.close)
         slots = [
-            Slot(n, label, item)
+            Slot(n, request.shown.get(label, label), item)
             for n, (label, item) in enumerate(zip(request.paths, images, strict=True))
         ]
         batch = Batch(slots, files.work, files.skip, emit, jobs=request.jobs, watch=watch)

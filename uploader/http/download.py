@@ -47,15 +47,36 @@ def public_addresses(url: str, host: str, port: int, resolver: Resolver) -> list
             address = ipaddress.ip_address(text.split("%", 1)[0])
         except ValueError:
             raise InputFileError(f"{url}: {host} resolves to {text!r}, not an address") from None
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if not address.is_global or address.is_multicast:
-            raise InputFileError(
-                f"{url}: refused: {host} resolves to {address}, a loopback, private, "
-                "link-local or reserved address",
-                hint="uploader serve only fetches pictures from public https addresses",
-            )
+        for checked in (address, *_embedded(address)):
+            if not checked.is_global or checked.is_multicast:
+                said = "is" if host == text else f"resolves to {text},"
+                inside = "" if checked is address else f" (it carries {checked})"
+                raise InputFileError(
+                    f"{url}: refused: {host} {said} a loopback, private, link-local or "
+                    f"reserved address{inside}",
+                    hint="uploader serve only fetches pictures from public https addresses",
+                )
     return addresses
+
+
+# NAT64 prefixes (RFC 6052 and RFC 8215): the last 32 bits are an IPv4 address reached
+# through the translator, a private one included.
+NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+
+
+def _embedded(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to: IPv4-mapped, 6to4, Teredo's server and
+    client, NAT64's."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    found = [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
+    if address.teredo is not None:
+        found += list(address.teredo)
+    if any(address in network for network in NAT64):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
 
 
 def fetch(

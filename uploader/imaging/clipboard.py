@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from uploader.errors import InputFileError
+from uploader.imaging.inspect import EXTENSIONS, sniff
 
 # The image types asked for, best first; any other image/* type comes after them.
 PREFERRED = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/avif")
@@ -32,22 +33,73 @@ NO_TOOL_HINT = (
 NO_IMAGE_HINT = "copy an image (not a file name or text) to the clipboard, then run it again"
 
 
+class _ToolFailed(Exception):
+    """A clipboard tool that failed: its exit status and the first line it said."""
+
+
 def _run(argv: Sequence[str], out: int | None = None) -> bytes:
-    """Run a clipboard tool: its stdout (or into ``out``); empty when it fails."""
+    """Run a clipboard tool: its stdout (or written into ``out``), at most :data:`LARGEST`
+    bytes within :data:`TIMEOUT` seconds. InputFileError when it does not answer in time
+    or gives more; _ToolFailed when it cannot start or exits non-zero."""
+    import selectors
+    import time
+
+    tool = os.path.basename(argv[0])
     try:
-        done = subprocess.run(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=out if out is not None else subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            timeout=TIMEOUT,
-            check=False,
+        proc = subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-    except (OSError, subprocess.SubprocessError):
-        return b""
-    if done.returncode != 0:
-        return b""
-    return done.stdout or b""
+    except OSError as exc:
+        raise _ToolFailed(f"{tool}: {exc.strerror}") from None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    kept: list[bytes] = []
+    said = b""
+    copied = 0
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            selector.register(proc.stderr, selectors.EVENT_READ)
+            while selector.get_map():
+                left = deadline - time.monotonic()
+                ready = selector.select(left) if left > 0 else []
+                if not ready:
+                    raise InputFileError(
+                        f"{tool} did not answer within {TIMEOUT:g} s",
+                        hint="the program holding the clipboard may be stuck: "
+                        "copy the image again, or save it to a file and upload that",
+                    )
+                for key, _ in ready:
+                    chunk = os.read(key.fd, 1 << 16)
+                    if not chunk:
+                        selector.unregister(key.fileobj)
+                    elif key.fileobj is proc.stderr:
+                        said = (said + chunk)[:4096]
+                    else:
+                        copied += len(chunk)
+                        if copied > LARGEST:
+                            raise InputFileError(
+                                f"the clipboard image is over {LARGEST >> 20} MiB ({tool})"
+                            )
+                        if out is None:
+                            kept.append(chunk)
+                        else:
+                            os.write(out, chunk)
+        code = proc.wait(max(0.0, deadline - time.monotonic()) + 1)
+    except subprocess.TimeoutExpired:
+        raise InputFileError(f"{tool} did not exit within {TIMEOUT:g} s") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    if code != 0:
+        lines = said.decode("utf-8", "replace").strip().splitlines()
+        why = re.sub(r"\s+", " ", lines[0])[:200] if lines else f"exit status {code}"
+        raise _ToolFailed(f"{tool}: {why}")
+    return b"".join(kept)
 
 
 def pick_type(offered: Sequence[str]) -> str | None:
@@ -68,13 +120,32 @@ def _plans(env: Mapping[str, str]) -> Iterator[tuple[str, list[str], list[str] |
         yield "xclip", [*clip, "TARGETS"], clip
         yield "xsel", ["xsel", "--clipboard", "--output"], None
     yield "pngpaste", ["pngpaste", "-"], None
-    yield "osascript", ["osascript", "-e", "the clipboard as «class PNGf»"], None
+    yield "osascript", ["osascript", "-e", "clipboard info"], None
+
+
+# macOS clipboard classes, best first, with the name ``clipboard info`` may give instead.
+OSA_CLASSES = (("PNGf", "PNG"), ("JPEG", "JPEG"), ("GIFf", "GIF"), ("TIFF", "TIFF"))
+
+
+def _from_osascript(path: str, fd: int) -> None:
+    """The best image class ``clipboard info`` lists, asked for and decoded into ``fd``."""
+    info = _run([path, "-e", "clipboard info"]).decode("utf-8", "replace")
+    for code, word in OSA_CLASSES:
+        if f"«class {code}»" in info or f"{word} picture" in info:
+            said = _run([path, "-e", f"the clipboard as «class {code}»"])
+            data = f"«data {code}([0-9A-Fa-f]*)»".encode()
+            match = re.search(data, said)
+            if match and len(match.group(1)) % 2 == 0:
+                os.write(fd, bytes.fromhex(match.group(1).decode()))
+            return
 
 
 def _grab(env: Mapping[str, str], target: Path) -> str | None:
     """Write the clipboard image to ``target``; the tool used, None when no tool exists.
-    Raises InputFileError when a tool exists but the clipboard holds no image."""
+    Raises InputFileError when a tool exists but the clipboard holds no image, or a tool
+    hangs or gives too much."""
     found = None
+    failed = None  # the last tool that failed, and what it said
     for tool, first, fetch in _plans(env):
         path = shutil.which(tool, path=env.get("PATH"))
         if path is None:
@@ -89,18 +160,23 @@ def _grab(env: Mapping[str, str], target: Path) -> str | None:
                     continue
                 _run([path, *fetch[1:], chosen], out=fd)
             elif tool == "osascript":
-                said = _run([path, *first[1:]]).decode("utf-8", "replace")
-                match = re.search(r"«data PNGf([0-9A-Fa-f]+)»", said)
-                if match:
-                    os.write(fd, bytes.fromhex(match.group(1)))
+                _from_osascript(path, fd)
             else:
                 _run([path, *first[1:]], out=fd)
+        except _ToolFailed as exc:
+            failed = str(exc)
+            continue
         finally:
             os.close(fd)
         if target.stat().st_size:
             return tool
     if found is None:
         return None
+    if failed is not None:
+        raise InputFileError(
+            f"the clipboard holds no image, or it could not be read ({failed})",
+            hint=NO_IMAGE_HINT,
+        )
     raise InputFileError(f"the clipboard holds no image (asked {found})", hint=NO_IMAGE_HINT)
 
 
@@ -119,7 +195,7 @@ def spooled_clipboard(env: Mapping[str, str]) -> Iterator[Path]:
         if size > LARGEST:
             raise InputFileError(f"the clipboard image is over {LARGEST >> 20} MiB")
         with raw.open("rb") as fh:
-            head = fh.read(16)
+            head = fh.read(64)
         ext = _extension(head)
         if ext is None:
             raise InputFileError(
@@ -134,18 +210,7 @@ def spooled_clipboard(env: Mapping[str, str]) -> Iterator[Path]:
 
 
 def _extension(head: bytes) -> str | None:
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpg"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head[4:8] == b"ftyp":
-        return "avif"
-    if head.startswith((b"II*\x00", b"MM\x00*")):
-        return "tiff"
-    if head.startswith(b"BM"):
-        return "bmp"
-    return None
+    """The file name extension of an image by its first bytes (inspect's reading), None
+    for anything else (text, a video, a PDF)."""
+    mime = sniff(head)
+    return EXTENSIONS.get(mime) if mime and mime.startswith("image/") else None

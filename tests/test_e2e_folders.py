@@ -176,3 +176,24 @@ def test_nothing_left_is_exit_2_and_nothing_sent(
     assert err.splitlines()[0].startswith(f"error: {root}: no image or video files in the folder")
     assert err.splitlines()[1].startswith("hint: the patterns match the path inside the folder")
     assert len(posts(sandbox)) == before
+
+
+def test_a_file_named_twice_has_a_line_for_each_name_and_is_sent_once(
+    tmp_path: Path, sandbox: str, hermetic_env: dict[str, str]
+) -> None:
+    root = _tree(tmp_path / "shots")
+    config = write_config(tmp_path / "c.toml", sandbox)
+    os.symlink("a.png", root / "alias.png")
+    before = len(posts(sandbox, "/3/image"))
+    names = [str(root / "a.png"), str(root / "b.png"), str(root / "alias.png")]
+    code, records, err = _run(config, hermetic_env, "-v", "upload", "-f", "json", *names)
+    assert code == 0, err
+    assert [(r["path"], r["status"]) for r in records] == [
+        (names[0], "uploaded"),
+        (names[1], "uploaded"),
+        (names[2], "existing"),  # on the server already: not sent again
+    ]
+    assert records[2]["url"] == records[0]["url"]
+    assert records[2]["id"] == records[0]["id"]
+    assert len(posts(sandbox, "/3/image")) - before == 2
+    assert f"{names[2]}: the same file as {names[0]}: sent once, its line repeats" in err

@@ -69,3 +69,23 @@ def test_typora_test_uploader_twice_with_skip_existing_costs_nothing(
     assert len(posts(sandbox, "/3/image")) == sent  # nothing sent the second time
     assert typora_parse(again.stdout, 2) == typora_parse(first.stdout, 2)
     assert None not in typora_parse(again.stdout, 2)
+
+
+def test_a_picture_passed_twice_is_sent_once_and_answered_on_both_lines(
+    tmp_path: Path, sandbox: str, hermetic_env: dict[str, str]
+) -> None:
+    """A note that shows one picture twice: Typora passes its path twice and pairs the
+    last N lines with its N paths, so the picture's link comes on both of its lines."""
+    config = write_config(tmp_path / "c.toml", sandbox)
+    first = write_png(tmp_path / "one.png", seed=520)
+    second = write_png(tmp_path / "two.png", seed=521)
+    before = len(posts(sandbox, "/3/image"))
+    paths = [str(first), str(second), str(first), str(first)]
+    done = run_cli(["--config", str(config), "upload", "-j", "4", *paths], hermetic_env)
+    assert done.returncode == 0, done.stderr
+    parsed = typora_parse(done.stdout, 4)
+    assert None not in parsed
+    assert parsed[0] == parsed[2] == parsed[3]
+    assert parsed[0] != parsed[1]
+    assert len(posts(sandbox, "/3/image")) - before == 2
+    assert done.stderr == b""  # nothing left out: every name has its line

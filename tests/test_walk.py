@@ -314,25 +314,41 @@ def test_a_linked_folder_is_walked_once_through_its_first_name(tmp_path: Path) -
 
 
 def test_a_file_reached_twice_is_taken_once_at_its_first_place(tmp_path: Path) -> None:
+    """Found again in a folder: left out. Named again on the command line: it keeps its
+    place (line N is the Nth name's), as a twin of its first name (sent once)."""
     root = _tree(tmp_path / "s", "b.png", "c.png")
     os.symlink("c.png", root / "a.png")
     os.link(root / "b.png", root / "d.png")
     done = expand([str(root / "c.png"), str(root), str(root / "b.png"), str(root / "c.png")])
-    assert done.paths == (str(root / "c.png"), str(root / "b.png"))
+    assert done.paths == tuple(str(root / n) for n in ("c.png", "b.png", "b.png", "c.png"))
+    assert done.twins == {2: 1, 3: 0}
     assert done.duplicates == (
         (str(root / "a.png"), str(root / "c.png")),  # a link
         (str(root / "c.png"), str(root / "c.png")),  # named, then in its folder
         (str(root / "d.png"), str(root / "b.png")),  # a hard link
-        (str(root / "b.png"), str(root / "b.png")),
-        (str(root / "c.png"), str(root / "c.png")),
     )
     notices, debug = _told(done)
     assert f"{root / 'a.png'}: the same file as {root / 'c.png'}: taken once" in debug
-    assert f"{root / 'b.png'}: named again: taken once" in debug
+    assert f"{root / 'b.png'}: named again: sent once, its line repeats that one" in debug
     assert notices == [
-        "5 paths left out: their files were reached earlier (each file is uploaded once; "
+        "3 paths left out: their files were reached earlier (each file is uploaded once; "
         "-v names them)"
     ]
+
+
+def test_a_file_named_under_two_names_is_a_twin_of_the_first(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "s", "b.png")
+    os.symlink("b.png", root / "link.png")
+    done = expand([str(root / "b.png"), str(root / "link.png"), str(root / "b.png")])
+    assert done.paths == tuple(str(root / n) for n in ("b.png", "link.png", "b.png"))
+    assert done.twins == {1: 0, 2: 0}
+    assert done.duplicates == ()
+    notices, debug = _told(done)
+    assert notices == []
+    assert (
+        f"{root / 'link.png'}: the same file as {root / 'b.png'}: sent once, its line repeats"
+        " that one" in debug
+    )
 
 
 def test_a_folder_named_twice_or_inside_another_gives_its_files_once(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from uploader.commands.journal import Journal, open_journal
 from uploader.commands.pictures import Pictures, Reencode, defers_size
 from uploader.commands.recheck import HeldLines
 from uploader.commands.runtime import Runtime, limit_policy, open_provider
+from uploader.commands.twins import Twins
 from uploader.config.settings import Config
 from uploader.errors import (
     AmbiguousUploadError,
@@ -92,7 +93,12 @@ def upload(
     """
     if request.paths.count("-") > 1:
         raise UsageError("'-' (standard input) can be given only once")
-    request = replace(request, paths=expand_paths(request, runtime))
+    paths, firsts = expand_paths(request, runtime)
+    twins = Twins(emit, paths, firsts) if firsts else None  # a file named twice
+    if twins is not None:
+        emit = twins
+        paths = tuple(twins.distinct())
+    request = replace(request, paths=paths)
     policy = limit_policy(request.on_limit, request.max_wait)
     profile, provider, http = open_provider(config, request.provider, runtime, policy=policy)
     with ExitStack() as stack:
@@ -166,6 +172,8 @@ def upload(
     # A batch cut short by a refusal exits with that refusal's code (3 or 4), even when
     # some files went through before it: the rest still waits for the user to act.
     stop = batch.stop
+    if twins is not None:
+        results = twins.merge(results)
     return Outcome(tuple(results), stop.exit_code if stop else fold_exit_codes(codes))
 
 
@@ -283,15 +291,18 @@ def _account_interrupted(batch: Batch, files: _Files, journal: Journal, emit: Em
         emit(result, error)
 
 
-def expand_paths(request: UploadRequest, runtime: Runtime) -> tuple[str, ...]:
+def expand_paths(
+    request: UploadRequest, runtime: Runtime
+) -> tuple[tuple[str, ...], Mapping[int, int]]:
     """The files to upload, in order: the folders named expanded (``imaging/walk.py``),
     before any check; what was skipped is told on stderr. Raises InputFileError when
-    folders were named and nothing is left (exit 2, nothing sent)."""
+    folders were named and nothing is left (exit 2, nothing sent). Also the twins: a file
+    named again -> its first name's place (``commands/twins.py``)."""
     chosen = request.selection
     if len(request.paths) == 1 and not (chosen.include or chosen.exclude):
         label = request.paths[0]
         if label == "-" or not os.path.isdir(os.path.expanduser(label)):
-            return request.paths  # one file (the hotkey): nothing to expand
+            return request.paths, {}  # one file (the hotkey): nothing to expand
     from uploader.imaging.walk import expand  # start-up: only runs that may walk need it
 
     expansion = expand(
@@ -302,7 +313,7 @@ def expand_paths(request: UploadRequest, runtime: Runtime) -> tuple[str, ...]:
         hidden=chosen.hidden,
     )
     expansion.tell(runtime.notify, runtime.debug)
-    return expansion.paths
+    return expansion.paths, expansion.twins
 
 
 def _output_lost(exc: OutputClosedError, slots: Sequence[Slot], batch: Batch) -> OutputError:

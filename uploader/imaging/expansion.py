@@ -4,8 +4,8 @@ why, the paths left out, the per-folder counts and the error when nothing is lef
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from uploader.errors import InputFileError
 
@@ -36,8 +36,10 @@ class Expansion:
 
     paths: tuple[str, ...]
     skipped: tuple[Skipped, ...] = ()
-    # (the name left out, the first name of the same file)
+    # (the name left out, the first name of the same file): found in a folder
     duplicates: tuple[tuple[str, str], ...] = ()
+    # a file named again on the command line: its place in ``paths`` -> its first name's
+    twins: Mapping[int, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # for every run, unless -q
     details: tuple[str, ...] = ()  # for -v
 

@@ -12,8 +12,10 @@ order (README "Folders"):
 - ``include`` / ``exclude`` (:mod:`uploader.imaging.patterns`) select among the files found
   in folders; a file named on the command line is always taken;
 - symbolic links are followed; a folder is walked once (a link loop, or a link to a folder
-  above it, is not walked again) and a file is taken once, however many names reach it
-  (a link, a hard link, a folder and the file named too): the first name wins;
+  above it, is not walked again) and a file is sent once, however many names reach it
+  (a link, a hard link, a folder and the file named too): the first name wins. A name
+  given on the command line still has its place in the list (``Expansion.twins``), whose
+  line repeats the first name's upload: an editor pairs line N with its Nth name;
 - a file found in a folder that is no image or video (by its first bytes; a PDF neither),
   empty, a broken link or not a regular file is skipped and counted; named on the command
   line it goes to the checks as before. A folder that cannot be read is a warning.
@@ -66,7 +68,9 @@ class _Walk:
     filters: Filters
     hidden: bool
     paths: list[str] = field(default_factory=list)
-    kept: dict[tuple[int, int], str] = field(default_factory=dict)
+    # a file taken: its first name and its place in ``paths``
+    kept: dict[tuple[int, int], tuple[str, int]] = field(default_factory=dict)
+    twins: list[tuple[int, int]] = field(default_factory=list)
     skipped_ids: set[tuple[int, int]] = field(default_factory=set)
     folders: set[tuple[int, int]] = field(default_factory=set)
     skipped: list[Skipped] = field(default_factory=list)
@@ -86,19 +90,23 @@ class _Walk:
             return
         if stat.S_ISDIR(info.st_mode):
             self._folder(label, os.path.expanduser(label), info)
-        elif self._first(label, info):
-            self.paths.append(label)
+        else:
+            self._named(label, info)
 
-    def _first(self, label: str, info: os.stat_result) -> bool:
-        """Whether ``label`` is the first name of its file (later ones are left out)."""
-        if not stat.S_ISREG(info.st_mode):
-            return True
-        key = (info.st_dev, info.st_ino)
-        if key in self.kept:
-            self.duplicates.append((label, self.kept[key]))
-            return False
-        self.kept[key] = label
-        return True
+    def _named(self, label: str, info: os.stat_result) -> None:
+        """A file named on the command line keeps its line (line N is the Nth name's: an
+        editor pairs them). One reached before (named twice, or in a folder named before)
+        is sent once: this name is its twin, whose line repeats that upload's."""
+        if stat.S_ISREG(info.st_mode):
+            key = (info.st_dev, info.st_ino)
+            if key in self.kept:
+                first, at = self.kept[key]
+                self.twins.append((len(self.paths), at))
+                again = "named again" if label == first else f"the same file as {first}"
+                self.details.append(f"{label}: {again}: sent once, its line repeats that one")
+            else:
+                self.kept[key] = (label, len(self.paths))
+        self.paths.append(label)
 
     def _folder(self, label: str, root: str, info: os.stat_result) -> None:
         tally = Tally(label)
@@ -187,7 +195,7 @@ class _Walk:
             return None
         key = (info.st_dev, info.st_ino)
         if key in self.kept:
-            self.duplicates.append((name, self.kept[key]))
+            self.duplicates.append((name, self.kept[key][0]))
             return None
         if key in self.skipped_ids:
             return None
@@ -196,7 +204,7 @@ class _Walk:
             self.skipped_ids.add(key)
             self._skip(name, why, tally)
             return None
-        self.kept[key] = name
+        self.kept[key] = (name, len(self.paths))
         self.paths.append(name)
         tally.files += 1
         return None
@@ -227,6 +235,7 @@ class _Walk:
             paths=tuple(self.paths),
             skipped=tuple(self.skipped),
             duplicates=tuple(self.duplicates),
+            twins=dict(self.twins),
             warnings=tuple(self.warnings),
             details=tuple(self.details),
         )

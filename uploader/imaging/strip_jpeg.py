@@ -7,7 +7,9 @@ decoders need for CMYK and YCCK), and every non-APPn segment (tables, frame head
 Dropped: every other APPn segment (EXIF, XMP and extended XMP, MPF, IPTC/Photoshop,
 FlashPix, maker data, JUMBF) and comments. A photo whose EXIF orientation is not 1 gets a
 minimal EXIF in place of the old one, holding only the orientation, so that it is not shown
-rotated.
+rotated. A multi-picture file (MPF: a phone's depth map, gain map or second view, each a
+whole JPEG with its own EXIF and GPS after the first) is cut where its index says the
+second picture starts: only the first picture is sent.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from uploader.models import Plan
 SOI, SOS, EOI, COM = 0xD8, 0xDA, 0xD9, 0xFE
 APP0, APP1, APP2, APP14, APP15 = 0xE0, 0xE1, 0xE2, 0xEE, 0xEF
 EXIF_HEADER = b"Exif\x00\x00"
+MPF_HEADER = b"MPF\x00"
+MP_ENTRY = 0xB002  # the MP index's tag of its entries (16 bytes each: attributes, size, offset)
 MAX_SEGMENTS = 100_000
 ORIENTATION_TAG = 0x0112
+ORIENTATION_FORMATS = {3: "H", 4: "I"}  # TIFF field type: SHORT, LONG
 
 # Which APPn segments stay, by the signature their payload starts with.
 KEPT_APP = {APP0: (b"JFIF\x00",), APP2: (b"ICC_PROFILE\x00",), APP14: (b"Adobe",)}
@@ -44,11 +49,14 @@ def plan_jpeg(fh: BinaryIO, size: int) -> Plan | None:
     removed: list[str] = []
     orientation = 1
     exif_at: int | None = None  # where in ``kept`` a minimal EXIF would go
+    end_of_first = size  # where the first picture ends (a multi-picture file's index)
     offset = 2
     for _ in range(MAX_SEGMENTS):
         marker, offset = _marker(fh, offset, size)
         if marker in (SOS, EOI):
-            kept.append((offset - 2, size - offset + 2))  # the scans and what follows
+            if end_of_first <= offset:
+                raise StripError("the MPF index points inside the first picture's headers")
+            kept.append((offset - 2, end_of_first - offset + 2))  # the scans and what follows
             if orientation != 1 and exif_at is not None:
                 kept.insert(exif_at, minimal_exif(orientation))
             return make_plan(kept, removed)
@@ -67,6 +75,9 @@ def plan_jpeg(fh: BinaryIO, size: int) -> Plan | None:
                 exif_at = len(kept)
                 whole = read_exact(fh, offset + 2, length - 2, "the EXIF segment")
                 orientation = exif_orientation(whole[len(EXIF_HEADER) :])
+            elif name == "MPF":
+                whole = read_exact(fh, offset + 2, length - 2, "the MPF segment")
+                end_of_first = min(end_of_first, _mpf_second(fh, whole, offset + 2 + 4, size))
         else:
             kept.append((offset - 2, length + 2))
         offset = end
@@ -109,6 +120,40 @@ def _segment_name(marker: int, payload: bytes) -> str:
     return f"APP{marker - APP0}"
 
 
+def _mpf_second(fh: BinaryIO, payload: bytes, base: int, size: int) -> int:
+    """Where the second picture of a multi-picture file starts (``size`` when the index
+    lists no other): the smallest offset of its MP entries, counted from ``base`` (the
+    MPF's TIFF header), checked to hold a JPEG start marker."""
+    tiff = payload[len(MPF_HEADER) :]
+    try:
+        order = "<" if tiff[:4] == b"II*\x00" else ">" if tiff[:4] == b"MM\x00*" else ""
+        if not order:
+            raise StripError("an MPF index without a TIFF header")
+        (ifd,) = struct.unpack_from(order + "I", tiff, 4)
+        (count,) = struct.unpack_from(order + "H", tiff, ifd)
+        entries = b""
+        for index in range(count):
+            tag, _kind, number, value = struct.unpack_from(
+                order + "HHII", tiff, ifd + 2 + 12 * index
+            )
+            if tag == MP_ENTRY:
+                entries = tiff[value : value + number]
+                break
+        offsets: list[int] = [
+            struct.unpack_from(order + "I", entries, at + 8)[0]
+            for at in range(0, len(entries) - 15, 16)
+        ]
+    except struct.error:
+        raise StripError("an MPF index cut short") from None
+    others = [base + found for found in offsets if found]
+    if not others:
+        return size
+    second = min(others)
+    if second >= size or read_exact(fh, second, 2, "the second picture") != b"\xff\xd8":
+        raise StripError("the MPF index does not point at the second picture")
+    return second
+
+
 def exif_orientation(tiff: bytes) -> int:
     """The orientation (1..8) in an EXIF block's TIFF structure; 1 when there is none or
     it cannot be read (a damaged EXIF is dropped like any other)."""
@@ -125,9 +170,11 @@ def exif_orientation(tiff: bytes) -> int:
             return 1
         tag, kind, number = struct.unpack_from(order + "HHI", tiff, at)
         if tag == ORIENTATION_TAG:
-            if kind != 3 or number != 1:
+            # A SHORT as the standard says; some writers use a LONG, which readers
+            # (exiftool, Pillow) take as well.
+            if kind not in ORIENTATION_FORMATS or number != 1:
                 return 1
-            (value,) = struct.unpack_from(order + "H", tiff, at + 8)
+            (value,) = struct.unpack_from(order + ORIENTATION_FORMATS[kind], tiff, at + 8)
             return value if 1 <= value <= 8 else 1
     return 1
 

@@ -71,9 +71,13 @@ class Pictures:
         """``image`` as it will be sent."""
         wanted = self.reencode
         if wanted is not None and image.mime_type in REENCODED:
-            over = image.size > self.limits.max_image_size
-            if wanted.always or (wanted.fit and over):
+            limit = self.limits.max_image_size
+            if wanted.always:
                 return self._reencoded(image, wanted)
+            if wanted.fit and image.size > limit:
+                # Without its metadata it may fit already: sent losslessly, as without --fit.
+                stripped = self._fits_stripped(image, limit) if self.strip else None
+                return stripped or self._reencoded(image, wanted)
         elif wanted is not None and (wanted.always or wanted.fit):
             self.debug(f"{image.label}: {image.mime_type} sent as it is (not re-encoded)")
         return self._stripped(image) if self.strip else image
@@ -101,6 +105,16 @@ class Pictures:
                 "(metadata is stripped from JPEG, PNG and WebP)"
             )
         return stripped
+
+    def _fits_stripped(self, image: ImageFile, limit: int) -> ImageFile | None:
+        """``image`` stripped, when that alone brings it within ``limit``."""
+        from uploader.errors import InputFileError
+
+        try:
+            stripped = self._stripped(image)
+        except InputFileError:  # its structure cannot be followed: re-encoding will tell
+            return None
+        return stripped if stripped.sent_size <= limit else None
 
     def _reencoded(self, image: ImageFile, wanted: Reencode) -> ImageFile:
         from uploader.imaging import content, reencode
@@ -130,6 +144,7 @@ class Pictures:
                 self.limits.max_image_size,
                 convert=target,
                 max_dimension=wanted.max_dimension,
+                quality=wanted.quality,
             )
         self.debug(
             f"{image.label}: re-encoded as {done.mime} {done.width}x{done.height}, "

@@ -85,17 +85,22 @@ def fit(
     *,
     convert: str | None = None,
     max_dimension: int | None = None,
+    quality: int | None = None,
 ) -> Reencoded:
     """``source`` re-encoded until it is at most ``limit`` bytes: the quality stepped down
-    first (JPEG, WebP), then the picture shrunk; InputFileError when nothing fits."""
+    first (JPEG, WebP; from ``quality`` when the user set one, never above it), then the
+    picture shrunk; InputFileError when nothing fits."""
     target = convert or BY_MIME.get(mime) or "gif"
     lossy = target in DEFAULT_QUALITY
+    ladder: tuple[int, ...] = FIT_QUALITIES
+    if quality is not None:
+        ladder = (quality, *(q for q in FIT_QUALITIES if q < quality))
     scale = 1.0
     tried: Reencoded | None = None
     for step in range(FIT_STEPS):
-        quality = FIT_QUALITIES[min(step, len(FIT_QUALITIES) - 1)] if lossy else None
+        quality = ladder[min(step, len(ladder) - 1)] if lossy else None
         # Lossy: each quality at full size first; lossless: shrink from the second try.
-        if step >= (len(FIT_QUALITIES) if lossy else 1):
+        if step >= (len(ladder) if lossy else 1):
             scale *= FIT_SHRINK
         if tried is not None:
             tried.path.unlink(missing_ok=True)
@@ -119,15 +124,28 @@ def fit(
 
 @contextlib.contextmanager
 def _opened(source: Path, label: str) -> Any:
-    from PIL import Image, UnidentifiedImageError
+    import warnings
+
+    from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    # Pillow warns (on stderr, several lines) of a picture between one and two times the
+    # limit: refused like one over it.
+    warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
     try:
         with Image.open(source) as image:
             image.load()
             yield image
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
-        raise InputFileError(f"{label}: cannot be re-encoded ({exc})") from None
+    except InputFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow on a damaged file: IndexError, struct.error...
+        raise InputFileError(f"{label}: cannot be re-encoded ({_why(exc)})") from None
+
+
+def _why(exc: Exception) -> str:
+    """One line on why Pillow failed (never empty, never several lines)."""
+    text = " ".join(str(exc).split())[:200]
+    return text or type(exc).__name__
 
 
 def _frames(image: Image.Image, label: str, target: str) -> list[Image.Image]:
@@ -181,16 +199,24 @@ def _save(
             save_all=True,
             append_images=frames[1:],
             loop=image.info.get("loop", 0),
-            duration=image.info.get("duration", 100),
+            # each frame's own time on screen (a copied frame keeps its info)
+            duration=[
+                frame.info.get("duration", image.info.get("duration", 100)) for frame in frames
+            ],
         )
     fd, name = tempfile.mkstemp(prefix="uploader-", suffix=suffix, dir=directory)
     path = Path(name)
     try:
         with os.fdopen(fd, "wb") as out:
             frames[0].save(out, kind, **options)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a mode or size the encoder refuses
         path.unlink(missing_ok=True)
-        raise InputFileError(f"{label}: cannot be written as {target.upper()} ({exc})") from None
+        raise InputFileError(
+            f"{label}: cannot be written as {target.upper()} ({_why(exc)})"
+        ) from None
+    except BaseException:  # Ctrl-C while writing: no half-written file left behind
+        path.unlink(missing_ok=True)
+        raise
     width, height = frames[0].size
     return Reencoded(path, mime, path.stat().st_size, width, height)
 

@@ -53,7 +53,9 @@ def plan_jpeg(fh: BinaryIO, size: int) -> Plan | None:
     offset = 2
     for _ in range(MAX_SEGMENTS):
         marker, offset = _marker(fh, offset, size)
-        if marker in (SOS, EOI):
+        if marker == EOI:
+            raise StripError("no image data (SOS) before the end marker")
+        if marker == SOS:
             if end_of_first <= offset:
                 raise StripError("the MPF index points inside the first picture's headers")
             kept.append((offset - 2, end_of_first - offset + 2))  # the scans and what follows

@@ -136,3 +136,55 @@ def test_bad_values_are_usage_errors_before_anything_is_sent(
     assert first.startswith(f"error: Invalid value for '{says}'")
     assert all(line.startswith("hint: ") for line in rest)
     assert posts(server) == []
+
+
+def test_a_multi_picture_photo_arrives_as_its_first_picture_only(
+    tmp_path: Path, server: Sandbox
+) -> None:
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif.get_ifd(0x8825)[2] = (52.0, 31.0, 12.0)
+    photo = tmp_path / "portrait.jpg"
+    first = Image.new("RGB", (60, 40), (200, 10, 10))
+    depth = Image.new("RGB", (60, 40), (10, 10, 10))
+    first.save(photo, "MPO", save_all=True, append_images=[depth], exif=exif.tobytes())
+    result = _run(server, tmp_path, str(photo))
+    assert result.exit_code == ExitCode.OK, result.output
+    [record] = json_lines(result.stdout)
+    assert record["stripped"] is True
+    [stored] = server.uploads()
+    assert stored["metadata"] == STRIPPED  # no MPF, no further picture, no GPS
+    with Image.open(photo) as original:
+        assert _pixels(_stored(server, record)) == original.convert("RGB").tobytes()
+
+
+@pytest.mark.parametrize(
+    ("mime", "what"),
+    [
+        ("image/heic", "image/heic sent as it is"),
+        ("image/avif", "image/avif sent as it is"),
+        ("video/mp4", "video/mp4 sent as it is"),
+        ("image/gif", "image/gif sent as it is"),
+    ],
+)
+def test_verbose_says_which_types_are_sent_as_they_are(
+    tmp_path: Path, mime: str, what: str
+) -> None:
+    from uploader.commands.pictures import Pictures
+    from uploader.models import ImageFile
+    from uploader.providers.base import Limits
+
+    path = tmp_path / "f"
+    path.write_bytes(b"\x00" * 64)
+    said: list[str] = []
+    pictures = Pictures(
+        strip=True, reencode=None, limits=Limits(frozenset({mime}), 10**6, 10**6), debug=said.append
+    )
+    image = ImageFile(path, "f", "f", 64, mime)
+    assert pictures.prepare(image) is image
+    assert said == [f"f: {what} (metadata is stripped from JPEG, PNG and WebP)"]
+    said.clear()
+    Pictures(strip=False, reencode=None, limits=pictures.limits, debug=said.append).prepare(image)
+    assert said == []  # --keep-metadata: nothing to say

@@ -188,3 +188,45 @@ def test_verbose_says_which_types_are_sent_as_they_are(
     said.clear()
     Pictures(strip=False, reencode=None, limits=pictures.limits, debug=said.append).prepare(image)
     assert said == []  # --keep-metadata: nothing to say
+
+
+@pytest.mark.parametrize(
+    ("args", "loaded"),
+    [
+        ([], False),  # stripping is Pillow-free: the hotkey path stays light
+        (["--keep-metadata"], False),
+        (["--fit"], False),  # within the limit: nothing to re-encode
+        (["--max-dimension", "20"], True),
+        (["--convert", "png"], True),
+        (["--quality", "50"], True),
+    ],
+)
+def test_pillow_is_imported_only_when_a_picture_is_reencoded(
+    tmp_path: Path, server: Sandbox, hermetic_env: dict[str, str], args: list[str], loaded: bool
+) -> None:
+    import subprocess
+    import sys
+
+    photo = _gps_jpeg(tmp_path / "photo.jpg")
+    config = write_config(tmp_path / "c.toml", server.base_url)
+    report = tmp_path / "modules.txt"
+    code = (
+        "import atexit, sys\n"
+        "def said():\n"
+        f"    with open({str(report)!r}, 'w') as out:\n"
+        "        out.write(' '.join(m for m in sys.modules if m.split('.')[0] == 'PIL'))\n"
+        "atexit.register(said)\n"
+        "sys.argv[0] = 'uploader'\n"
+        "from uploader.__main__ import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "--config", str(config), "upload", *args, str(photo)],
+        capture_output=True,
+        env=hermetic_env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert bool(report.read_text().split()) is loaded
+    assert len(server.uploads()) == 1

@@ -168,3 +168,36 @@ def test_an_mpf_index_that_points_nowhere_is_an_error(tmp_path: Path) -> None:
     struct.pack_into(order + "I", broken, second_offset, 7)  # inside the first picture
     with pytest.raises(StripError, match="MPF"):
         _stripped(tmp_path, bytes(broken))
+
+
+MOTION_VIDEO = (
+    b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00\x00\x00\x10udta" + SECRET
+)
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+@pytest.mark.parametrize("exif", [True, False])
+def test_data_after_the_end_of_the_picture_goes(
+    tmp_path: Path, progressive: bool, exif: bool
+) -> None:
+    """A motion photo's video (with its own metadata), or a vendor's trailer, follows the
+    JPEG's end marker: it is not part of the picture and is not sent."""
+    options: dict[str, object] = {"progressive": progressive}
+    if exif:
+        options["exif"] = _gps_exif()
+    picture = _jpeg(**options)
+    for trailer in (MOTION_VIDEO, b"SEFH" + SECRET + b"\x00" * 10):
+        body, plan = _stripped(tmp_path, picture + trailer)
+        assert SECRET not in body
+        assert "trailing data" in plan.removed
+        assert body.endswith(b"\xff\xd9")
+        assert _pixels(body) == _pixels(picture)
+
+
+def test_a_picture_that_ends_with_its_end_marker_is_read_only_at_its_end(tmp_path: Path) -> None:
+    picture = _jpeg()
+    for data in (picture, picture + b"\x00" * 30):  # zero padding is no trailer
+        path = tmp_path / "plain.jpg"
+        path.write_bytes(data)
+        with path.open("rb") as fh:
+            assert plan_strip(fh, "image/jpeg", len(data)) is None

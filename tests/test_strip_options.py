@@ -12,7 +12,15 @@ from click.testing import Result
 
 from tests.support.cli import invoke, json_lines, posts, sandbox
 from tests.support.e2e import write_config
-from tests.test_strip_upload import GPS_JPEG_METADATA, _gps_jpeg, _pixels, _rows, _sha, _stored
+from tests.test_strip_upload import (  # noqa: F401 - small_hold: a fixture used by name
+    GPS_JPEG_METADATA,
+    _gps_jpeg,
+    _pixels,
+    _rows,
+    _sha,
+    _stored,
+    small_hold,
+)
 from uploader.errors import ExitCode
 from uploader.sandbox import Sandbox
 
@@ -230,3 +238,24 @@ def test_pillow_is_imported_only_when_a_picture_is_reencoded(
     assert done.returncode == 0, done.stderr
     assert bool(report.read_text().split()) is loaded
     assert len(server.uploads()) == 1
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_a_motion_photo_arrives_without_its_video(
+    tmp_path: Path, server: Sandbox, request: pytest.FixtureRequest, held: bool
+) -> None:
+    if not held:
+        request.getfixturevalue("small_hold")  # streamed from the file, in 4 KiB pieces
+    photo = _gps_jpeg(tmp_path / "motion.jpg", size=(300, 200) if held else (400, 300))
+    picture = photo.read_bytes()
+    video = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00\x00\x00\x12udtaGPSSECRET"
+    photo.write_bytes(picture + video * 100)
+    result = _run(server, tmp_path, str(photo))
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "motion.jpg: metadata stripped: EXIF, comment, trailing data" in result.stderr
+    [record] = json_lines(result.stdout)
+    sent = _stored(server, record)
+    assert b"GPSSECRET" not in sent
+    assert _pixels(sent) == _pixels(picture)
+    assert server.uploads()[0]["metadata"] == STRIPPED
+    assert _rows()[0]["sha256"] == _sha(photo.read_bytes())

@@ -9,7 +9,8 @@ FlashPix, maker data, JUMBF) and comments. A photo whose EXIF orientation is not
 minimal EXIF in place of the old one, holding only the orientation, so that it is not shown
 rotated. A multi-picture file (MPF: a phone's depth map, gain map or second view, each a
 whole JPEG with its own EXIF and GPS after the first) is cut where its index says the
-second picture starts: only the first picture is sent.
+second picture starts: only the first picture is sent. Data after the picture's end marker
+(a motion photo's video, a vendor's trailer) goes too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ EXIF_HEADER = b"Exif\x00\x00"
 MPF_HEADER = b"MPF\x00"
 MP_ENTRY = 0xB002  # the MP index's tag of its entries (16 bytes each: attributes, size, offset)
 MAX_SEGMENTS = 100_000
+TAIL = 64  # the last bytes read to see whether a JPEG ends with its end marker
 ORIENTATION_TAG = 0x0112
 ORIENTATION_FORMATS = {3: "H", 4: "I"}  # TIFF field type: SHORT, LONG
 
@@ -58,7 +60,11 @@ def plan_jpeg(fh: BinaryIO, size: int) -> Plan | None:
         if marker == SOS:
             if end_of_first <= offset:
                 raise StripError("the MPF index points inside the first picture's headers")
-            kept.append((offset - 2, end_of_first - offset + 2))  # the scans and what follows
+            if end_of_first == size:
+                end_of_first = _end_of_image(fh, offset, size)
+                if end_of_first < size:
+                    removed.append("trailing data")
+            kept.append((offset - 2, end_of_first - offset + 2))  # the scans, to their end
             if orientation != 1 and exif_at is not None:
                 kept.insert(exif_at, minimal_exif(orientation))
             return make_plan(kept, removed)
@@ -120,6 +126,29 @@ def _segment_name(marker: int, payload: bytes) -> str:
         if payload.startswith(signature):
             return name
     return f"APP{marker - APP0}"
+
+
+def _end_of_image(fh: BinaryIO, scan: int, size: int) -> int:
+    """Where the picture whose scan starts at ``scan`` ends, when data follows it (a phone's
+    motion photo appends a video with its own metadata; other tools append their own
+    records): just after its end marker. A file that ends with that marker (zero padding
+    aside) has nothing after it: only its last bytes are read. Else the scan data is read
+    in pieces, where ``FF D9`` can only be the end marker (it stuffs every ``FF``)."""
+    last = min(size, TAIL)
+    if read_exact(fh, size - last, last, "the end").rstrip(b"\x00").endswith(b"\xff\xd9"):
+        return size
+    length = int.from_bytes(read_exact(fh, scan, 2, "the scan header"), "big")
+    at, previous = scan + length, b""
+    while at < size:
+        fh.seek(at)
+        piece = fh.read(min(1 << 20, size - at))
+        if not piece:
+            break
+        found = (previous + piece).find(b"\xff\xd9")
+        if found != -1:
+            return at - len(previous) + found + 2
+        previous, at = piece[-1:], at + len(piece)
+    return size  # no end marker: sent as it is (the file checks refuse a cut file)
 
 
 def _mpf_second(fh: BinaryIO, payload: bytes, base: int, size: int) -> int:

@@ -139,3 +139,14 @@ def test_an_apng_keeps_its_frames_and_colour_chunks(tmp_path: Path) -> None:
     assert kinds == [k for k in _png_kinds(original) if k not in (b"tEXt", b"tIME", b"zTXt")]
     assert {b"acTL", b"fcTL", b"fdAT", b"sRGB", b"cHRM", b"gAMA"} <= set(kinds)
     assert _all_frames(body) == _all_frames(original)
+
+
+def test_data_appended_after_a_png_or_webp_goes(tmp_path: Path) -> None:
+    appended = b"PK\x03\x04" + SECRET + b"\x00" * 7
+    png, webp = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", (20, 20), (9, 90, 9)).save(png, "PNG")  # no metadata at all
+    Image.new("RGB", (20, 20), (9, 90, 9)).save(webp, "WEBP", lossless=True)
+    for picture, mime in ((png.getvalue(), "image/png"), (webp.getvalue(), "image/webp")):
+        body, removed = _stripped(tmp_path, picture + appended, mime)
+        assert removed == ("trailing data",)
+        assert body == picture

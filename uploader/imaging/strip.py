@@ -13,6 +13,8 @@ held whole.
 - PNG: ``eXIf``, ``tEXt``, ``zTXt``, ``iTXt`` and ``tIME`` go; colour chunks (``iCCP``,
   ``sRGB``, ``gAMA``, ``cHRM``) and everything else stay.
 - WebP: ``EXIF`` and ``XMP `` chunks go, with the VP8X flags and the RIFF size fixed.
+- Any of them: data appended after the picture's end (IEND, the RIFF size, a JPEG's end
+  marker) goes.
 
 Other types (GIF, video, HEIC/AVIF) are sent as they are: :func:`plan_strip` says so by
 returning None, as it does for a file with nothing to remove. A file whose structure cannot
@@ -216,7 +218,8 @@ def _png(fh: BinaryIO, size: int) -> Plan | None:
             kept.append((offset, end - offset))
         offset = end
         if kind == b"IEND":
-            kept.append((offset, size - offset))  # anything after IEND goes as it was
+            if offset < size:  # appended data (an archive, a tool's records): no picture
+                removed.append("trailing data")
             return make_plan(kept, removed)
     raise StripError(f"more than {MAX_CHUNKS} chunks")
 
@@ -254,6 +257,8 @@ def _webp(fh: BinaryIO, size: int) -> Plan | None:
         else:
             kept.append((offset, end - offset))
         offset = end
+    if size > riff_end:  # appended data (an archive, a tool's records): no picture
+        removed.append("trailing data")
     if not removed:
         return None
     if vp8x is not None:
@@ -263,5 +268,4 @@ def _webp(fh: BinaryIO, size: int) -> Plan | None:
         kept[vp8x] = chunk[:8] + bytes([flags]) + chunk[9:]
     body = sum(p[1] if isinstance(p, tuple) else len(p) for p in kept)
     header = b"RIFF" + (body + 4).to_bytes(4, "little") + b"WEBP"
-    trailer: list[Piece] = [(riff_end, size - riff_end)] if size > riff_end else []
-    return make_plan([header, *kept, *trailer], removed)
+    return make_plan([header, *kept], removed)

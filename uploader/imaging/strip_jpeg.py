@@ -55,12 +55,12 @@ def plan_jpeg(fh: BinaryIO, size: int) -> Plan | None:
     offset = 2
     for _ in range(MAX_SEGMENTS):
         marker, offset = _marker(fh, offset, size)
-        if marker == EOI:
-            raise StripError("no image data (SOS) before the end marker")
-        if marker == SOS:
-            if end_of_first <= offset:
+        if marker in (SOS, EOI):
+            if marker == EOI:  # headers only (no picture): the end marker and what follows
+                end_of_first = size
+            elif end_of_first <= offset:
                 raise StripError("the MPF index points inside the first picture's headers")
-            if end_of_first == size:
+            elif end_of_first == size:
                 end_of_first = _end_of_image(fh, offset, size)
                 if end_of_first < size:
                     removed.append("trailing data")

@@ -150,3 +150,40 @@ def test_data_appended_after_a_png_or_webp_goes(tmp_path: Path) -> None:
         body, removed = _stripped(tmp_path, picture + appended, mime)
         assert removed == ("trailing data",)
         assert body == picture
+
+
+def _rotated_exif(orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = SECRET.decode()
+    exif.get_ifd(0x8825)[2] = (52.0, 31.0, 12.0)
+    data: bytes = exif.tobytes()
+    return data
+
+
+def _upright_pixels(data: bytes) -> bytes:
+    from PIL import ImageOps
+
+    with Image.open(io.BytesIO(data)) as image:
+        pixels: bytes = ImageOps.exif_transpose(image).convert("RGB").tobytes()
+        return pixels
+
+
+def test_a_png_or_webp_keeps_its_orientation_in_a_minimal_exif(tmp_path: Path) -> None:
+    """As a JPEG does: a picture whose EXIF says it is turned stays shown as it was."""
+    picture = Image.new("RGB", (40, 30))
+    picture.putdata([((x * 5) % 256, (y * 7) % 256, 90) for y in range(30) for x in range(40)])
+    for kind, mime in (("PNG", "image/png"), ("WEBP", "image/webp")):
+        out = io.BytesIO()
+        picture.save(out, kind, exif=_rotated_exif(6), xmp=b"<x>" + SECRET + b"</x>", lossless=True)
+        original = out.getvalue()
+        body, removed = _stripped(tmp_path, original, mime)
+        assert "EXIF" in removed or "eXIf" in removed
+        assert SECRET not in body
+        with Image.open(io.BytesIO(body)) as sent:
+            assert dict(sent.getexif()) == {0x0112: 6}
+        assert _upright_pixels(body) == _upright_pixels(original)
+        assert _all_frames(body) == _all_frames(original)
+        if mime == "image/webp":
+            assert body[20] & (VP8X_EXIF | VP8X_XMP) == VP8X_EXIF  # EXIF still announced
+            assert int.from_bytes(body[4:8], "little") == len(body) - 8

@@ -210,14 +210,24 @@ def exif_orientation(tiff: bytes) -> int:
     return 1
 
 
-def minimal_exif(orientation: int) -> bytes:
-    """An APP1 segment holding an EXIF with the orientation tag and nothing else."""
-    tiff = (
+def minimal_tiff(orientation: int) -> bytes:
+    """An EXIF's TIFF structure with the orientation tag and nothing else."""
+    return (
         b"MM\x00*"
         + struct.pack(">I", 8)  # IFD0 right after the header
         + struct.pack(">H", 1)  # one entry
         + struct.pack(">HHIH2x", ORIENTATION_TAG, 3, 1, orientation)
         + struct.pack(">I", 0)  # no next IFD
     )
-    payload = EXIF_HEADER + tiff
+
+
+def minimal_exif(orientation: int) -> bytes:
+    """An APP1 segment holding an EXIF with the orientation tag and nothing else."""
+    payload = EXIF_HEADER + minimal_tiff(orientation)
     return b"\xff" + bytes([APP1]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def block_orientation(block: bytes) -> int:
+    """The orientation in an EXIF block as PNG's ``eXIf`` and WebP's ``EXIF`` chunks hold
+    it: the TIFF structure, after an ``Exif\\0\\0`` header some writers put first."""
+    return exif_orientation(block[6:] if block.startswith(EXIF_HEADER) else block)

@@ -4,6 +4,7 @@ line, the environment and the config; the history's key across the keep/strip sw
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -259,3 +260,27 @@ def test_a_motion_photo_arrives_without_its_video(
     assert _pixels(sent) == _pixels(picture)
     assert server.uploads()[0]["metadata"] == STRIPPED
     assert _rows()[0]["sha256"] == _sha(photo.read_bytes())
+
+
+@pytest.mark.parametrize("convert", ["jpeg", "webp", "png"])
+def test_keep_metadata_with_reencoding_carries_the_exif_over_upright(
+    tmp_path: Path, server: Sandbox, convert: str
+) -> None:
+    """Re-encoding cannot send the file byte for byte; --keep-metadata still keeps its EXIF
+    (GPS, camera), the orientation applied to the pixels and reset."""
+    from PIL import Image
+
+    photo = _gps_jpeg(tmp_path / "photo.jpg", size=(400, 300))
+    args = ["--keep-metadata", "--max-dimension", "100", "--convert", convert, str(photo)]
+    result = _run(server, tmp_path, *args)
+    assert result.exit_code == ExitCode.OK, result.output
+    [record] = json_lines(result.stdout)
+    with Image.open(io.BytesIO(_stored(server, record))) as sent:
+        assert sent.size == (75, 100)  # upright, then cut
+        exif = sent.getexif()
+        assert exif.get(0x010F) == "SecretCam"
+        assert exif.get_ifd(0x8825)  # the GPS position the user chose to keep
+        assert exif.get(0x0112) in (None, 1)  # not turned a second time
+    plain = _run(server, tmp_path, "--max-dimension", "100", "--convert", convert, str(photo))
+    with Image.open(io.BytesIO(_stored(server, json_lines(plain.stdout)[0]))) as sent:
+        assert dict(sent.getexif()) == {}  # stripping, the default: no EXIF at all

@@ -131,6 +131,7 @@ class Pictures:
                 max_dimension=wanted.max_dimension,
                 convert=wanted.convert,
                 quality=wanted.quality,
+                keep_metadata=not self.strip,
             )
         if done is None or (wanted.fit and done.size > self.limits.max_image_size):
             if done is not None:
@@ -145,6 +146,7 @@ class Pictures:
                 convert=target,
                 max_dimension=wanted.max_dimension,
                 quality=wanted.quality,
+                keep_metadata=not self.strip,
             )
         self.debug(
             f"{image.label}: re-encoded as {done.mime} {done.width}x{done.height}, "

@@ -4,7 +4,8 @@
 Pillow is imported only here, and this module only when one of those options is used: the
 hotkey path never loads it. The picture is turned upright first (``ImageOps.exif_transpose``:
 the re-encoded file carries no EXIF, so an orientation tag would be lost otherwise), its ICC
-colour profile is kept, and nothing else of its metadata. An animated GIF, WebP or PNG stays
+colour profile is kept, and nothing else of its metadata unless ``--keep-metadata`` asks
+for its EXIF and XMP. An animated GIF, WebP or PNG stays
 animated when the target type can animate (WebP, PNG, GIF; every frame resized alike) and is
 refused, with what would work, when it cannot (JPEG).
 
@@ -60,9 +61,11 @@ def reencode(
     max_dimension: int | None = None,
     convert: str | None = None,
     quality: int | None = None,
+    keep_metadata: bool = False,
 ) -> Reencoded:
     """``source`` resized to ``max_dimension`` (longest side; never enlarged), in the type
-    ``convert`` names (default: its own, GIF as GIF), at ``quality`` (JPEG, WebP)."""
+    ``convert`` names (default: its own, GIF as GIF), at ``quality`` (JPEG, WebP); with
+    ``keep_metadata`` (``--keep-metadata``), its EXIF and XMP carried over."""
     target = convert or BY_MIME.get(mime) or ("gif" if mime == "image/gif" else None)
     if target is None:
         raise InputFileError(
@@ -73,7 +76,7 @@ def reencode(
         frames = _frames(image, label, target)
         if max_dimension:
             frames = [_shrunk(frame, max_dimension) for frame in frames]
-        return _save(image, frames, target, quality, directory, label)
+        return _save(image, frames, target, quality, directory, label, keep=keep_metadata)
 
 
 def fit(
@@ -86,6 +89,7 @@ def fit(
     convert: str | None = None,
     max_dimension: int | None = None,
     quality: int | None = None,
+    keep_metadata: bool = False,
 ) -> Reencoded:
     """``source`` re-encoded until it is at most ``limit`` bytes: the quality stepped down
     first (JPEG, WebP; from ``quality`` when the user set one, never above it), then the
@@ -111,7 +115,7 @@ def fit(
             if max_dimension:
                 side = min(side, max_dimension)
             frames = [_shrunk(frame, side) for frame in frames]
-            tried = _save(image, frames, target, quality, directory, label)
+            tried = _save(image, frames, target, quality, directory, label, keep=keep_metadata)
         if tried.size <= limit:
             return tried
     if tried is not None:
@@ -182,12 +186,21 @@ def _save(
     quality: int | None,
     directory: Path,
     label: str,
+    *,
+    keep: bool = False,
 ) -> Reencoded:
     kind, mime, suffix = FORMATS.get(target, ("GIF", "image/gif", ".gif"))
     options: dict[str, Any] = {}
     icc = image.info.get("icc_profile")
     if icc and target != "gif":
         options["icc_profile"] = icc
+    if keep and target != "gif":
+        # --keep-metadata: the EXIF and XMP of the upright picture (its orientation reset
+        # by exif_transpose: the pixels are turned already). PNG holds no XMP here.
+        upright = frames[0].info
+        options.update((k, upright[k]) for k in ("exif", "xmp") if upright.get(k))
+        if target == "png":
+            options.pop("xmp", None)
     if target in DEFAULT_QUALITY:
         options["quality"] = quality or DEFAULT_QUALITY[target]
     elif target == "png":

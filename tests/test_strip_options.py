@@ -284,3 +284,25 @@ def test_keep_metadata_with_reencoding_carries_the_exif_over_upright(
     plain = _run(server, tmp_path, "--max-dimension", "100", "--convert", convert, str(photo))
     with Image.open(io.BytesIO(_stored(server, json_lines(plain.stdout)[0]))) as sent:
         assert dict(sent.getexif()) == {}  # stripping, the default: no EXIF at all
+
+
+def test_a_picture_within_max_dimension_is_not_reencoded(tmp_path: Path, server: Sandbox) -> None:
+    """Re-encoding a picture already small enough would lose quality for nothing: it is
+    sent losslessly (stripped, or byte for byte with --keep-metadata)."""
+    photo = _gps_jpeg(tmp_path / "photo.jpg")  # 80x60
+    original = photo.read_bytes()
+    result = _run(server, tmp_path, "--max-dimension", "80", str(photo))
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "photo.jpg: within --max-dimension 80: not re-encoded" in result.stderr
+    [record] = json_lines(result.stdout)
+    assert record["stripped"] is True
+    assert server.uploads()[0]["metadata"] == STRIPPED
+    assert _pixels(_stored(server, record)) == _pixels(original)
+    kept = _run(server, tmp_path, "--keep-metadata", "--max-dimension", "500", str(photo))
+    assert kept.exit_code == ExitCode.OK, kept.output
+    assert server.uploads()[1]["sha256"] == _sha(original)
+    # another type, or a quality, is asked for: re-encoded whatever its size
+    for extra in (["--convert", "webp"], ["--quality", "40"]):
+        done = _run(server, tmp_path, "--max-dimension", "500", *extra, str(photo))
+        assert done.exit_code == ExitCode.OK, done.output
+        assert "photo.jpg: re-encoded as" in done.stderr

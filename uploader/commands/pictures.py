@@ -72,7 +72,7 @@ class Pictures:
         wanted = self.reencode
         if wanted is not None and image.mime_type in REENCODED:
             limit = self.limits.max_image_size
-            if wanted.always:
+            if wanted.always and not self._small_enough(image, wanted):
                 return self._reencoded(image, wanted)
             if wanted.fit and image.size > limit:
                 # Without its metadata it may fit already: sent losslessly, as without --fit.
@@ -105,6 +105,22 @@ class Pictures:
                 "(metadata is stripped from JPEG, PNG and WebP)"
             )
         return stripped
+
+    def _small_enough(self, image: ImageFile, wanted: Reencode) -> bool:
+        """Whether ``--max-dimension`` alone was asked and the picture is within it already:
+        then it is not re-encoded (a loss, and often a larger file, for nothing)."""
+        from uploader.imaging import reencode
+
+        same_type = (
+            wanted.convert is None or reencode.BY_MIME.get(image.mime_type) == wanted.convert
+        )
+        if not wanted.max_dimension or wanted.quality or not same_type:
+            return False
+        side = reencode.longest_side(image.source)
+        if side is None or side > wanted.max_dimension:
+            return False
+        self.debug(f"{image.label}: within --max-dimension {wanted.max_dimension}: not re-encoded")
+        return True
 
     def _fits_stripped(self, image: ImageFile, limit: int) -> ImageFile | None:
         """``image`` stripped, when that alone brings it within ``limit``."""

@@ -126,6 +126,18 @@ def fit(
     )
 
 
+def longest_side(source: Path) -> int | None:
+    """The picture's longest side as its header says (no pixels decoded; the same however
+    it is turned), None when Pillow cannot tell."""
+    from PIL import Image
+
+    try:
+        with Image.open(source) as image:
+            return max(image.size)
+    except Exception:  # noqa: BLE001 - re-encoding it will say what is wrong
+        return None
+
+
 @contextlib.contextmanager
 def _opened(source: Path, label: str) -> Any:
     import warnings

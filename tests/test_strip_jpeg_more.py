@@ -201,3 +201,33 @@ def test_a_picture_that_ends_with_its_end_marker_is_read_only_at_its_end(tmp_pat
         path.write_bytes(data)
         with path.open("rb") as fh:
             assert plan_strip(fh, "image/jpeg", len(data)) is None
+
+
+def test_only_the_headers_and_the_last_bytes_of_a_jpeg_are_read(tmp_path: Path) -> None:
+    """The scan data of a picture that ends with its end marker is never read to plan it
+    (a large photo costs a header walk); a trailer makes it read, in pieces."""
+    import os
+
+    noise = Image.frombytes("RGB", (300, 300), os.urandom(300 * 300 * 3))
+    out = io.BytesIO()
+    noise.save(out, "JPEG", exif=_gps_exif(), quality=95)
+    data = out.getvalue()
+    scan = data.index(b"\xff\xda")
+    path = tmp_path / "big.jpg"
+    reads: list[int] = []
+
+    class Counting(io.FileIO):
+        def read(self, size: int = -1) -> bytes:
+            piece: bytes = super().read(size)
+            reads.append(len(piece))
+            return piece
+
+    for trailer, most in ((b"", scan + 200), (b"TRAILER" * 10, len(data) + 200)):
+        path.write_bytes(data + trailer)
+        reads.clear()
+        with Counting(str(path), "rb") as fh:
+            plan = plan_strip(fh, "image/jpeg", len(data) + len(trailer))  # type: ignore[arg-type]
+        assert plan is not None
+        assert ("trailing data" in plan.removed) is bool(trailer)
+        assert sum(reads) < most
+        assert len(data) > 4 * scan  # the scan data is most of the file

@@ -136,6 +136,7 @@ def test_oversize_refused_by_server_is_exit_5(
     assert done.returncode == 5
     err = done.stderr.decode()
     assert f"error: {image}: Imgur refused the file: file is over the size limit (HTTP 413)" in err
+    assert "--max-dimension PX or --convert jpeg" in err  # what shrinks a picture
     assert "Traceback" not in err
 
 

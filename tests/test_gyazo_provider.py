@@ -515,3 +515,14 @@ def test_through_the_pipeline_the_daily_bucket_counts_and_429_stops(
     assert run.exit_code == ExitCode.RATE_LIMITED
     assert len(server.seen) == 2  # after the 429 the limiter paused the bucket: no third request
     assert "paused after the server refused" in (run.results[-1].error or "")
+
+
+def test_a_file_too_large_gets_a_hint_naming_what_shrinks_a_picture(tmp_path: Path) -> None:
+    response = httpx.Response(413, text="", headers={})
+    with pytest.raises(ProviderError) as info:
+        _provider(lambda _r: response, tmp_path).upload(_image(tmp_path), UploadOptions())
+    hint = info.value.hint or ""
+    assert "--max-dimension PX" in hint
+    assert "--convert jpeg" in hint
+    assert "max_image_size" in hint
+    assert "--fit" in hint

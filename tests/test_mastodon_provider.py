@@ -757,3 +757,13 @@ def test_through_the_pipeline_the_media_poll_waits_on_the_runtimes_sleep(
     assert run.results[0].url == FILE_URL
     assert fake.sleeps == [0.5]  # the first poll's wait, on the injected sleep
     assert len(server.requests(f"GET /api/v1/media/{MID}")) == 1
+
+
+def test_a_file_too_large_gets_a_hint_naming_what_shrinks_a_picture(tmp_path: Path) -> None:
+    response = httpx.Response(413, text="<html><title>413 Request Entity Too Large</title></html>")
+    server = Server({"POST /api/v2/media": [response]})
+    with pytest.raises(ProviderError) as info:
+        _provider(server, tmp_path).upload(_image(tmp_path), UploadOptions())
+    hint = info.value.hint or ""
+    assert "--max-dimension PX" in hint
+    assert "--fit" in hint

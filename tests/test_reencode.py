@@ -181,3 +181,72 @@ def test_a_video_cannot_be_converted(tmp_path: Path) -> None:
     path.write_bytes(io.BytesIO(b"\x00\x00\x00\x18ftypmp42").getvalue())
     with pytest.raises(InputFileError, match="video/mp4 cannot be resized or converted"):
         re_mod.reencode(path, "v.mp4", "video/mp4", tmp_path, max_dimension=10)
+
+
+def _damaged_gifs(tmp_path: Path) -> list[Path]:
+    """Animated GIFs cut or garbled where Pillow's reader fails with IndexError or
+    struct.error rather than OSError (seen by fuzzing)."""
+    frames = [Image.new("RGB", (30, 30), (i * 80, 0, 0)) for i in range(3)]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    data = out.getvalue()
+    second = data.index(b"\x2c", data.index(b"\x2c") + 1)  # the second image descriptor
+    paths = []
+    for n, cut in enumerate((second + 1, second + 3, second + 7)):
+        path = tmp_path / f"cut{n}.gif"
+        path.write_bytes(data[:cut])
+        paths.append(path)
+    return paths
+
+
+def test_a_damaged_animation_is_one_input_error_whatever_pillow_raises(tmp_path: Path) -> None:
+    for path in _damaged_gifs(tmp_path):
+        for options in ({"max_dimension": 10}, {"convert": "webp"}):
+            with pytest.raises(InputFileError, match="cannot be re-encoded") as caught:
+                re_mod.reencode(path, path.name, "image/gif", tmp_path, **options)  # type: ignore[arg-type]
+            assert "\n" not in caught.value.message
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("uploader-")]
+
+
+def test_a_picture_near_the_pixel_limit_is_refused_not_warned_about(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pillow only warns (several lines on stderr) between one and two times its limit."""
+    monkeypatch.setattr(re_mod, "MAX_PIXELS", 400 * 300 - 1)
+    path = _photo(tmp_path)
+    with pytest.raises(InputFileError, match="cannot be re-encoded"):
+        re_mod.reencode(path, "p", "image/jpeg", tmp_path, max_dimension=10)
+
+
+def test_each_frame_keeps_its_own_time_on_screen(tmp_path: Path) -> None:
+    frames = [Image.new("RGB", (40, 40), (i * 80, 0, 0)) for i in range(3)]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=[50, 100, 150], loop=0)
+    for convert in ("webp", "png", None):
+        out = re_mod.reencode(path, "a", "image/gif", tmp_path, convert=convert, max_dimension=20)
+        durations = []
+        with Image.open(out.path) as image:
+            for index in range(image.n_frames):
+                image.seek(index)
+                image.load()
+                durations.append(int(image.info["duration"]))
+        assert durations == [50, 100, 150], convert
+
+
+def test_fit_never_goes_above_the_quality_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _photo(tmp_path, (600, 400), quality=100)
+    qualities: list[object] = []
+    real = re_mod._save
+
+    def save(*args: object, **kwargs: object) -> re_mod.Reencoded:
+        qualities.append(args[3])
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(re_mod, "_save", save)
+    with pytest.raises(InputFileError, match="could not be made to fit"):
+        re_mod.fit(path, "p", "image/jpeg", tmp_path, 1, quality=50)
+    assert len(qualities) == re_mod.FIT_STEPS  # bounded, whatever the limit
+    assert qualities[:2] == [50, 45]
+    assert max(q for q in qualities if isinstance(q, int)) == 50

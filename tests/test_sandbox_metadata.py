@@ -110,3 +110,26 @@ def test_every_provider_lists_what_it_received(tmp_path: Path) -> None:
     assert sorted(u["provider"] for u in listed) == ["gyazo", "imgur", "mastodon"]
     for upload in listed:
         assert upload["metadata"] == ["EXIF", "EXIF:GPS", "EXIF:orientation=6", "EXIF:tags"]
+
+
+def test_the_pictures_after_the_first_are_listed_with_their_own_metadata(tmp_path: Path) -> None:
+    """A multi-picture file (MPF) carries further JPEGs after the first one's image data,
+    each with its own EXIF: listed after ``+JPEG``, each prefixed ``+``."""
+    out = io.BytesIO()
+    second = Image.new("RGB", (40, 30), (9, 9, 9))
+    _image().save(out, "MPO", save_all=True, append_images=[second], exif=_exif(6))
+    path = tmp_path / "f.jpg"
+    path.write_bytes(out.getvalue())
+    found = metadata_of(path, "image/jpeg")
+    assert found[found.index("MPF") :] == [
+        "MPF",
+        "+JPEG",
+        "+EXIF",
+        "+EXIF:GPS",
+        "+EXIF:orientation=6",
+        "+EXIF:tags",
+    ]
+    path.write_bytes(_save("JPEG", exif=_exif(6)) + _save("JPEG", comment=b"hi"))  # appended
+    assert metadata_of(path, "image/jpeg")[-2:] == ["+JPEG", "+COM"]
+    path.write_bytes(_save("JPEG") + b"\xff\xd8\xff\xfe\x00\x04hi")  # cut short
+    assert metadata_of(path, "image/jpeg") == ["+JPEG", "+unreadable"]

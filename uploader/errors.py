@@ -35,6 +35,13 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Self
 
+# How to make a picture smaller (issue 15), for the hints of every "too large" refusal a
+# server gives: --fit re-encodes to the profile's limit, so that limit must be the real one.
+SHRINK = (
+    "for a picture: --max-dimension PX or --convert jpeg; or set max_image_size in the "
+    "profile to the real limit and use --fit"
+)
+
 
 class ExitCode(IntEnum):
     """Process exit codes, exactly as the CLI contract lists them."""

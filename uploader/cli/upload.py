@@ -120,7 +120,7 @@ from uploader.output import one_line
 )
 @click.option(
     "--convert",
-    type=click.Choice(["jpeg", "png", "webp"]),
+    type=click.Choice(["jpeg", "png", "webp"], case_sensitive=False),
     help="Re-encode pictures as this type (Pillow; animations only as webp or png).",
 )
 @click.option(

@@ -71,9 +71,13 @@ class Pictures:
         """``image`` as it will be sent."""
         wanted = self.reencode
         if wanted is not None and image.mime_type in REENCODED:
-            over = image.size > self.limits.max_image_size
-            if wanted.always or (wanted.fit and over):
+            limit = self.limits.max_image_size
+            if wanted.always and not self._small_enough(image, wanted):
                 return self._reencoded(image, wanted)
+            if wanted.fit and image.size > limit:
+                # Without its metadata it may fit already: sent losslessly, as without --fit.
+                stripped = self._fits_stripped(image, limit) if self.strip else None
+                return stripped or self._reencoded(image, wanted)
         elif wanted is not None and (wanted.always or wanted.fit):
             self.debug(f"{image.label}: {image.mime_type} sent as it is (not re-encoded)")
         return self._stripped(image) if self.strip else image
@@ -102,6 +106,32 @@ class Pictures:
             )
         return stripped
 
+    def _small_enough(self, image: ImageFile, wanted: Reencode) -> bool:
+        """Whether ``--max-dimension`` alone was asked and the picture is within it already:
+        then it is not re-encoded (a loss, and often a larger file, for nothing)."""
+        from uploader.imaging import reencode
+
+        same_type = (
+            wanted.convert is None or reencode.BY_MIME.get(image.mime_type) == wanted.convert
+        )
+        if not wanted.max_dimension or wanted.quality or not same_type:
+            return False
+        side = reencode.longest_side(image.source)
+        if side is None or side > wanted.max_dimension:
+            return False
+        self.debug(f"{image.label}: within --max-dimension {wanted.max_dimension}: not re-encoded")
+        return True
+
+    def _fits_stripped(self, image: ImageFile, limit: int) -> ImageFile | None:
+        """``image`` stripped, when that alone brings it within ``limit``."""
+        from uploader.errors import InputFileError
+
+        try:
+            stripped = self._stripped(image)
+        except InputFileError:  # its structure cannot be followed: re-encoding will tell
+            return None
+        return stripped if stripped.sent_size <= limit else None
+
     def _reencoded(self, image: ImageFile, wanted: Reencode) -> ImageFile:
         from uploader.imaging import content, reencode
 
@@ -117,6 +147,7 @@ class Pictures:
                 max_dimension=wanted.max_dimension,
                 convert=wanted.convert,
                 quality=wanted.quality,
+                keep_metadata=not self.strip,
             )
         if done is None or (wanted.fit and done.size > self.limits.max_image_size):
             if done is not None:
@@ -130,6 +161,8 @@ class Pictures:
                 self.limits.max_image_size,
                 convert=target,
                 max_dimension=wanted.max_dimension,
+                quality=wanted.quality,
+                keep_metadata=not self.strip,
             )
         self.debug(
             f"{image.label}: re-encoded as {done.mime} {done.width}x{done.height}, "

@@ -4,7 +4,8 @@
 Pillow is imported only here, and this module only when one of those options is used: the
 hotkey path never loads it. The picture is turned upright first (``ImageOps.exif_transpose``:
 the re-encoded file carries no EXIF, so an orientation tag would be lost otherwise), its ICC
-colour profile is kept, and nothing else of its metadata. An animated GIF, WebP or PNG stays
+colour profile is kept, and nothing else of its metadata unless ``--keep-metadata`` asks
+for its EXIF and XMP. An animated GIF, WebP or PNG stays
 animated when the target type can animate (WebP, PNG, GIF; every frame resized alike) and is
 refused, with what would work, when it cannot (JPEG).
 
@@ -60,9 +61,11 @@ def reencode(
     max_dimension: int | None = None,
     convert: str | None = None,
     quality: int | None = None,
+    keep_metadata: bool = False,
 ) -> Reencoded:
     """``source`` resized to ``max_dimension`` (longest side; never enlarged), in the type
-    ``convert`` names (default: its own, GIF as GIF), at ``quality`` (JPEG, WebP)."""
+    ``convert`` names (default: its own, GIF as GIF), at ``quality`` (JPEG, WebP); with
+    ``keep_metadata`` (``--keep-metadata``), its EXIF and XMP carried over."""
     target = convert or BY_MIME.get(mime) or ("gif" if mime == "image/gif" else None)
     if target is None:
         raise InputFileError(
@@ -73,7 +76,7 @@ def reencode(
         frames = _frames(image, label, target)
         if max_dimension:
             frames = [_shrunk(frame, max_dimension) for frame in frames]
-        return _save(image, frames, target, quality, directory, label)
+        return _save(image, frames, target, quality, directory, label, keep=keep_metadata)
 
 
 def fit(
@@ -85,17 +88,23 @@ def fit(
     *,
     convert: str | None = None,
     max_dimension: int | None = None,
+    quality: int | None = None,
+    keep_metadata: bool = False,
 ) -> Reencoded:
     """``source`` re-encoded until it is at most ``limit`` bytes: the quality stepped down
-    first (JPEG, WebP), then the picture shrunk; InputFileError when nothing fits."""
+    first (JPEG, WebP; from ``quality`` when the user set one, never above it), then the
+    picture shrunk; InputFileError when nothing fits."""
     target = convert or BY_MIME.get(mime) or "gif"
     lossy = target in DEFAULT_QUALITY
+    ladder: tuple[int, ...] = FIT_QUALITIES
+    if quality is not None:
+        ladder = (quality, *(q for q in FIT_QUALITIES if q < quality))
     scale = 1.0
     tried: Reencoded | None = None
     for step in range(FIT_STEPS):
-        quality = FIT_QUALITIES[min(step, len(FIT_QUALITIES) - 1)] if lossy else None
+        quality = ladder[min(step, len(ladder) - 1)] if lossy else None
         # Lossy: each quality at full size first; lossless: shrink from the second try.
-        if step >= (len(FIT_QUALITIES) if lossy else 1):
+        if step >= (len(ladder) if lossy else 1):
             scale *= FIT_SHRINK
         if tried is not None:
             tried.path.unlink(missing_ok=True)
@@ -106,7 +115,7 @@ def fit(
             if max_dimension:
                 side = min(side, max_dimension)
             frames = [_shrunk(frame, side) for frame in frames]
-            tried = _save(image, frames, target, quality, directory, label)
+            tried = _save(image, frames, target, quality, directory, label, keep=keep_metadata)
         if tried.size <= limit:
             return tried
     if tried is not None:
@@ -117,17 +126,42 @@ def fit(
     )
 
 
+def longest_side(source: Path) -> int | None:
+    """The picture's longest side as its header says (no pixels decoded; the same however
+    it is turned), None when Pillow cannot tell."""
+    from PIL import Image
+
+    try:
+        with Image.open(source) as image:
+            return max(image.size)
+    except Exception:  # noqa: BLE001 - re-encoding it will say what is wrong
+        return None
+
+
 @contextlib.contextmanager
 def _opened(source: Path, label: str) -> Any:
-    from PIL import Image, UnidentifiedImageError
+    import warnings
+
+    from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    # Pillow warns (on stderr, several lines) of a picture between one and two times the
+    # limit: refused like one over it.
+    warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
     try:
         with Image.open(source) as image:
             image.load()
             yield image
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
-        raise InputFileError(f"{label}: cannot be re-encoded ({exc})") from None
+    except InputFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow on a damaged file: IndexError, struct.error...
+        raise InputFileError(f"{label}: cannot be re-encoded ({_why(exc)})") from None
+
+
+def _why(exc: Exception) -> str:
+    """One line on why Pillow failed (never empty, never several lines)."""
+    text = " ".join(str(exc).split())[:200]
+    return text or type(exc).__name__
 
 
 def _frames(image: Image.Image, label: str, target: str) -> list[Image.Image]:
@@ -164,12 +198,21 @@ def _save(
     quality: int | None,
     directory: Path,
     label: str,
+    *,
+    keep: bool = False,
 ) -> Reencoded:
     kind, mime, suffix = FORMATS.get(target, ("GIF", "image/gif", ".gif"))
     options: dict[str, Any] = {}
     icc = image.info.get("icc_profile")
     if icc and target != "gif":
         options["icc_profile"] = icc
+    if keep and target != "gif":
+        # --keep-metadata: the EXIF and XMP of the upright picture (its orientation reset
+        # by exif_transpose: the pixels are turned already). PNG holds no XMP here.
+        upright = frames[0].info
+        options.update((k, upright[k]) for k in ("exif", "xmp") if upright.get(k))
+        if target == "png":
+            options.pop("xmp", None)
     if target in DEFAULT_QUALITY:
         options["quality"] = quality or DEFAULT_QUALITY[target]
     elif target == "png":
@@ -181,16 +224,24 @@ def _save(
             save_all=True,
             append_images=frames[1:],
             loop=image.info.get("loop", 0),
-            duration=image.info.get("duration", 100),
+            # each frame's own time on screen (a copied frame keeps its info)
+            duration=[
+                frame.info.get("duration", image.info.get("duration", 100)) for frame in frames
+            ],
         )
     fd, name = tempfile.mkstemp(prefix="uploader-", suffix=suffix, dir=directory)
     path = Path(name)
     try:
         with os.fdopen(fd, "wb") as out:
             frames[0].save(out, kind, **options)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a mode or size the encoder refuses
         path.unlink(missing_ok=True)
-        raise InputFileError(f"{label}: cannot be written as {target.upper()} ({exc})") from None
+        raise InputFileError(
+            f"{label}: cannot be written as {target.upper()} ({_why(exc)})"
+        ) from None
+    except BaseException:  # Ctrl-C while writing: no half-written file left behind
+        path.unlink(missing_ok=True)
+        raise
     width, height = frames[0].size
     return Reencoded(path, mime, path.stat().st_size, width, height)
 

@@ -13,6 +13,9 @@ held whole.
 - PNG: ``eXIf``, ``tEXt``, ``zTXt``, ``iTXt`` and ``tIME`` go; colour chunks (``iCCP``,
   ``sRGB``, ``gAMA``, ``cHRM``) and everything else stay.
 - WebP: ``EXIF`` and ``XMP `` chunks go, with the VP8X flags and the RIFF size fixed.
+- PNG and WebP, as JPEG: an orientation other than 1 stays, in a minimal EXIF.
+- Any of them: data appended after the picture's end (IEND, the RIFF size, a JPEG's end
+  marker) goes.
 
 Other types (GIF, video, HEIC/AVIF) are sent as they are: :func:`plan_strip` says so by
 returning None, as it does for a file with nothing to remove. A file whose structure cannot
@@ -45,6 +48,7 @@ PNG_DATA = frozenset({b"IDAT", b"fdAT"})
 CRC_CHECKED = 1 << 20
 MAX_CHUNKS = 1_000_000  # more is no PNG a camera or a screenshot tool writes
 WEBP_DROPPED = frozenset({b"EXIF", b"XMP "})
+EXIF_READ = 1 << 16  # bytes of an EXIF chunk read for its orientation (the first IFD's)
 VP8X_EXIF, VP8X_XMP = 0x08, 0x04
 
 
@@ -196,6 +200,7 @@ def _png(fh: BinaryIO, size: int) -> Plan | None:
         raise StripError("no PNG signature")
     kept: list[Piece] = [(0, 8)]
     removed: list[str] = []
+    turned = b""  # the minimal EXIF kept for an orientation other than 1
     offset = 8
     for _ in range(MAX_CHUNKS):
         if offset == size:
@@ -212,17 +217,38 @@ def _png(fh: BinaryIO, size: int) -> Plan | None:
                 raise StripError(f"the {_name(kind)} chunk at byte {offset}: wrong checksum")
         if kind in PNG_DROPPED:
             removed.append(_name(kind))
+            if kind == b"eXIf" and not turned:
+                turned = _turned(fh, offset + 8, length)
+                if turned:  # a minimal eXIf keeps the picture shown upright
+                    chunk = b"eXIf" + turned
+                    kept.append(struct.pack(">I", len(turned)) + chunk + _crc(chunk))
         else:
             kept.append((offset, end - offset))
         offset = end
         if kind == b"IEND":
-            kept.append((offset, size - offset))  # anything after IEND goes as it was
+            if offset < size:  # appended data (an archive, a tool's records): no picture
+                removed.append("trailing data")
             return make_plan(kept, removed)
     raise StripError(f"more than {MAX_CHUNKS} chunks")
 
 
 def _name(kind: bytes) -> str:
     return kind.decode("ascii", "replace")
+
+
+def _crc(data: bytes) -> bytes:
+    return zlib.crc32(data).to_bytes(4, "big")
+
+
+def _turned(fh: BinaryIO, offset: int, length: int) -> bytes:
+    """A minimal EXIF (TIFF structure) holding only the orientation of the EXIF block of
+    ``length`` bytes at ``offset``, when it is not 1 (as a JPEG keeps it); else empty.
+    Its first IFD is in its first bytes: no more are read."""
+    from uploader.imaging.strip_jpeg import block_orientation, minimal_tiff
+
+    block = read_exact(fh, offset, min(length, EXIF_READ), "an EXIF chunk")
+    orientation = block_orientation(block)
+    return minimal_tiff(orientation) if orientation != 1 else b""
 
 
 # -- WebP --------------------------------------------------------------------------------------
@@ -238,6 +264,7 @@ def _webp(fh: BinaryIO, size: int) -> Plan | None:
     kept: list[Piece] = []
     removed: list[str] = []
     vp8x: int | None = None  # index in kept of the VP8X chunk, replaced by bytes
+    turned = b""  # the minimal EXIF kept for an orientation other than 1
     offset = 12
     while offset < riff_end:
         kind, length = struct.unpack("<4sI", read_exact(fh, offset, 8, "a chunk header"))
@@ -246,6 +273,10 @@ def _webp(fh: BinaryIO, size: int) -> Plan | None:
             raise StripError(f"the {_name(kind)!r} chunk at byte {offset} runs past the end")
         if kind in WEBP_DROPPED:
             removed.append(_name(kind).strip())
+            if kind == b"EXIF" and not turned:
+                turned = _turned(fh, offset + 8, length)
+                if turned:  # a minimal EXIF keeps the picture shown upright
+                    kept.append(b"EXIF" + struct.pack("<I", len(turned)) + turned)
         elif kind == b"VP8X":
             if length < 10:
                 raise StripError("a VP8X chunk shorter than 10 bytes")
@@ -254,14 +285,15 @@ def _webp(fh: BinaryIO, size: int) -> Plan | None:
         else:
             kept.append((offset, end - offset))
         offset = end
+    if size > riff_end:  # appended data (an archive, a tool's records): no picture
+        removed.append("trailing data")
     if not removed:
         return None
     if vp8x is not None:
         chunk = kept[vp8x]
         assert isinstance(chunk, bytes)
-        flags = chunk[8] & ~(VP8X_EXIF | VP8X_XMP)
+        flags = chunk[8] & ~(VP8X_XMP | (0 if turned else VP8X_EXIF))
         kept[vp8x] = chunk[:8] + bytes([flags]) + chunk[9:]
     body = sum(p[1] if isinstance(p, tuple) else len(p) for p in kept)
     header = b"RIFF" + (body + 4).to_bytes(4, "little") + b"WEBP"
-    trailer: list[Piece] = [(riff_end, size - riff_end)] if size > riff_end else []
-    return make_plan([header, *kept, *trailer], removed)
+    return make_plan([header, *kept], removed)

@@ -7,7 +7,10 @@ decoders need for CMYK and YCCK), and every non-APPn segment (tables, frame head
 Dropped: every other APPn segment (EXIF, XMP and extended XMP, MPF, IPTC/Photoshop,
 FlashPix, maker data, JUMBF) and comments. A photo whose EXIF orientation is not 1 gets a
 minimal EXIF in place of the old one, holding only the orientation, so that it is not shown
-rotated.
+rotated. A multi-picture file (MPF: a phone's depth map, gain map or second view, each a
+whole JPEG with its own EXIF and GPS after the first) is cut where its index says the
+second picture starts: only the first picture is sent. Data after the picture's end marker
+(a motion photo's video, a vendor's trailer) goes too.
 """
 
 from __future__ import annotations
@@ -21,8 +24,12 @@ from uploader.models import Plan
 SOI, SOS, EOI, COM = 0xD8, 0xDA, 0xD9, 0xFE
 APP0, APP1, APP2, APP14, APP15 = 0xE0, 0xE1, 0xE2, 0xEE, 0xEF
 EXIF_HEADER = b"Exif\x00\x00"
+MPF_HEADER = b"MPF\x00"
+MP_ENTRY = 0xB002  # the MP index's tag of its entries (16 bytes each: attributes, size, offset)
 MAX_SEGMENTS = 100_000
+TAIL = 64  # the last bytes read to see whether a JPEG ends with its end marker
 ORIENTATION_TAG = 0x0112
+ORIENTATION_FORMATS = {3: "H", 4: "I"}  # TIFF field type: SHORT, LONG
 
 # Which APPn segments stay, by the signature their payload starts with.
 KEPT_APP = {APP0: (b"JFIF\x00",), APP2: (b"ICC_PROFILE\x00",), APP14: (b"Adobe",)}
@@ -44,11 +51,20 @@ def plan_jpeg(fh: BinaryIO, size: int) -> Plan | None:
     removed: list[str] = []
     orientation = 1
     exif_at: int | None = None  # where in ``kept`` a minimal EXIF would go
+    end_of_first = size  # where the first picture ends (a multi-picture file's index)
     offset = 2
     for _ in range(MAX_SEGMENTS):
         marker, offset = _marker(fh, offset, size)
         if marker in (SOS, EOI):
-            kept.append((offset - 2, size - offset + 2))  # the scans and what follows
+            if marker == EOI:  # headers only (no picture): the end marker and what follows
+                end_of_first = size
+            elif end_of_first <= offset:
+                raise StripError("the MPF index points inside the first picture's headers")
+            elif end_of_first == size:
+                end_of_first = _end_of_image(fh, offset, size)
+                if end_of_first < size:
+                    removed.append("trailing data")
+            kept.append((offset - 2, end_of_first - offset + 2))  # the scans, to their end
             if orientation != 1 and exif_at is not None:
                 kept.insert(exif_at, minimal_exif(orientation))
             return make_plan(kept, removed)
@@ -67,6 +83,9 @@ def plan_jpeg(fh: BinaryIO, size: int) -> Plan | None:
                 exif_at = len(kept)
                 whole = read_exact(fh, offset + 2, length - 2, "the EXIF segment")
                 orientation = exif_orientation(whole[len(EXIF_HEADER) :])
+            elif name == "MPF":
+                whole = read_exact(fh, offset + 2, length - 2, "the MPF segment")
+                end_of_first = min(end_of_first, _mpf_second(fh, whole, offset + 2 + 4, size))
         else:
             kept.append((offset - 2, length + 2))
         offset = end
@@ -109,6 +128,63 @@ def _segment_name(marker: int, payload: bytes) -> str:
     return f"APP{marker - APP0}"
 
 
+def _end_of_image(fh: BinaryIO, scan: int, size: int) -> int:
+    """Where the picture whose scan starts at ``scan`` ends, when data follows it (a phone's
+    motion photo appends a video with its own metadata; other tools append their own
+    records): just after its end marker. A file that ends with that marker (zero padding
+    aside) has nothing after it: only its last bytes are read. Else the scan data is read
+    in pieces, where ``FF D9`` can only be the end marker (it stuffs every ``FF``)."""
+    last = min(size, TAIL)
+    if read_exact(fh, size - last, last, "the end").rstrip(b"\x00").endswith(b"\xff\xd9"):
+        return size
+    length = int.from_bytes(read_exact(fh, scan, 2, "the scan header"), "big")
+    at, previous = scan + length, b""
+    while at < size:
+        fh.seek(at)
+        piece = fh.read(min(1 << 20, size - at))
+        if not piece:
+            break
+        found = (previous + piece).find(b"\xff\xd9")
+        if found != -1:
+            return at - len(previous) + found + 2
+        previous, at = piece[-1:], at + len(piece)
+    return size  # no end marker: sent as it is (the file checks refuse a cut file)
+
+
+def _mpf_second(fh: BinaryIO, payload: bytes, base: int, size: int) -> int:
+    """Where the second picture of a multi-picture file starts (``size`` when the index
+    lists no other): the smallest offset of its MP entries, counted from ``base`` (the
+    MPF's TIFF header), checked to hold a JPEG start marker."""
+    tiff = payload[len(MPF_HEADER) :]
+    try:
+        order = "<" if tiff[:4] == b"II*\x00" else ">" if tiff[:4] == b"MM\x00*" else ""
+        if not order:
+            raise StripError("an MPF index without a TIFF header")
+        (ifd,) = struct.unpack_from(order + "I", tiff, 4)
+        (count,) = struct.unpack_from(order + "H", tiff, ifd)
+        entries = b""
+        for index in range(count):
+            tag, _kind, number, value = struct.unpack_from(
+                order + "HHII", tiff, ifd + 2 + 12 * index
+            )
+            if tag == MP_ENTRY:
+                entries = tiff[value : value + number]
+                break
+        offsets: list[int] = [
+            struct.unpack_from(order + "I", entries, at + 8)[0]
+            for at in range(0, len(entries) - 15, 16)
+        ]
+    except struct.error:
+        raise StripError("an MPF index cut short") from None
+    others = [base + found for found in offsets if found]
+    if not others:
+        return size
+    second = min(others)
+    if second >= size or read_exact(fh, second, 2, "the second picture") != b"\xff\xd8":
+        raise StripError("the MPF index does not point at the second picture")
+    return second
+
+
 def exif_orientation(tiff: bytes) -> int:
     """The orientation (1..8) in an EXIF block's TIFF structure; 1 when there is none or
     it cannot be read (a damaged EXIF is dropped like any other)."""
@@ -125,21 +201,33 @@ def exif_orientation(tiff: bytes) -> int:
             return 1
         tag, kind, number = struct.unpack_from(order + "HHI", tiff, at)
         if tag == ORIENTATION_TAG:
-            if kind != 3 or number != 1:
+            # A SHORT as the standard says; some writers use a LONG, which readers
+            # (exiftool, Pillow) take as well.
+            if kind not in ORIENTATION_FORMATS or number != 1:
                 return 1
-            (value,) = struct.unpack_from(order + "H", tiff, at + 8)
+            (value,) = struct.unpack_from(order + ORIENTATION_FORMATS[kind], tiff, at + 8)
             return value if 1 <= value <= 8 else 1
     return 1
 
 
-def minimal_exif(orientation: int) -> bytes:
-    """An APP1 segment holding an EXIF with the orientation tag and nothing else."""
-    tiff = (
+def minimal_tiff(orientation: int) -> bytes:
+    """An EXIF's TIFF structure with the orientation tag and nothing else."""
+    return (
         b"MM\x00*"
         + struct.pack(">I", 8)  # IFD0 right after the header
         + struct.pack(">H", 1)  # one entry
         + struct.pack(">HHIH2x", ORIENTATION_TAG, 3, 1, orientation)
         + struct.pack(">I", 0)  # no next IFD
     )
-    payload = EXIF_HEADER + tiff
+
+
+def minimal_exif(orientation: int) -> bytes:
+    """An APP1 segment holding an EXIF with the orientation tag and nothing else."""
+    payload = EXIF_HEADER + minimal_tiff(orientation)
     return b"\xff" + bytes([APP1]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def block_orientation(block: bytes) -> int:
+    """The orientation in an EXIF block as PNG's ``eXIf`` and WebP's ``EXIF`` chunks hold
+    it: the TIFF structure, after an ``Exif\\0\\0`` header some writers put first."""
+    return exif_orientation(block[6:] if block.startswith(EXIF_HEADER) else block)

@@ -13,6 +13,7 @@ import re
 from typing import TYPE_CHECKING
 
 from uploader.errors import (
+    SHRINK,
     AuthError,
     ProviderError,
     RateLimitError,
@@ -92,7 +93,7 @@ def error_for(
         return ProviderError(
             f"Gyazo refused the file as too large: {detail} (HTTP {status})",
             status=status,
-            hint="shrink the file, and lower max_image_size in the profile to catch this sooner",
+            hint=f"shrink the file ({SHRINK})",
         )
     if message is None:
         return ProviderError(

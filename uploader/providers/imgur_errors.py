@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from uploader.errors import (
+    SHRINK,
     AuthError,
     ProviderError,
     RateLimitError,
@@ -251,8 +252,7 @@ def error_for(
             status=status,
             # Reference 1.12: the API documents 10 MB; 20 MB and 200 MB are website limits.
             hint="Imgur's API documents 10 MB per image (the website allows 20 MB; GIF and "
-            "video up to 200 MB); shrink the file, and set max_image_size in the profile to "
-            "catch this before sending",
+            f"video up to 200 MB); shrink the file ({SHRINK})",
         )
     if code == 1003 or "type invalid" in lowered:
         return ProviderError(f"Imgur refused the file type: {text} (HTTP {status})", status=status)
@@ -261,8 +261,8 @@ def error_for(
             f"Imgur refused the {action}: {text} (HTTP 417)",
             status=status,
             # Reference 1.2 #1 and 1.12: the ShareX maintainer traces this to GIFs over ~10 MB.
-            hint="Imgur answers this for animated GIFs over about 10 MB; shrink the GIF or "
-            "convert it to MP4",
+            hint="Imgur answers this for animated GIFs over about 10 MB; shrink the GIF "
+            "(--fit, or --max-dimension PX) or convert it to MP4",
         )
     if "forbidden" in lowered and response.headers.get("cdn-error"):
         return ProviderError(

@@ -13,6 +13,7 @@ import re
 from typing import TYPE_CHECKING, NamedTuple
 
 from uploader.errors import (
+    SHRINK,
     AuthError,
     ProviderError,
     RateLimitError,
@@ -126,7 +127,8 @@ def error_for(
         return ProviderError(
             f"Mastodon refused the file as too large: {detail} (HTTP 413)",
             status=status,
-            hint="the server's upload limit is lower than it announces; shrink the file",
+            hint=f"the server's upload limit is lower than it announces; shrink the file "
+            f"({SHRINK})",
         )
     if failure.message is None:
         return ProviderError(

@@ -4,15 +4,18 @@
 it, so tests and the demo can show what a client removed. Deliberately written apart from
 the client's stripper (``uploader/imaging/strip*.py``), so tests catch its mistakes:
 
-- JPEG: ``EXIF``, ``XMP``, ``IPTC``, ``ICC``, ``COM`` and ``APPn`` for other application
-  segments (JFIF and Adobe are not listed: they describe the pixels), plus ``EXIF:GPS`` and
-  ``EXIF:orientation=N`` when the EXIF holds them;
+- JPEG: ``EXIF``, ``XMP``, ``IPTC``, ``ICC``, ``MPF``, ``COM`` and ``APPn`` for other
+  application segments (JFIF and Adobe are not listed: they describe the pixels), plus
+  ``EXIF:GPS`` and ``EXIF:orientation=N`` when the EXIF holds them; each further picture
+  the file carries after the first one's image data (a multi-picture file's depth or gain
+  map, each a JPEG of its own) adds ``+JPEG`` and its own segments, each prefixed ``+``;
 - PNG: the ancillary chunks that carry text, time, EXIF or colour profiles
   (``tEXt``, ``zTXt``, ``iTXt``, ``eXIf``, ``tIME``, ``iCCP``);
 - WebP: ``EXIF``, ``XMP``, ``ICCP`` chunks.
 
-Reads only headers (segments before the scan, chunk headers), never the pixel data; a file
-it cannot follow gets ``["unreadable"]``, never an exception.
+Reads only headers (segments before the scan, chunk headers), never decodes pixel data
+(a JPEG's is only searched for the start marker of a further picture, which cannot occur in
+it); a file it cannot follow gets ``["unreadable"]``, never an exception.
 """
 
 from __future__ import annotations
@@ -31,7 +34,11 @@ def metadata_of(path: Path, mime: str) -> list[str]:
     try:
         with path.open("rb") as fh:
             if mime == "image/jpeg":
-                return _jpeg(fh)
+                found = _jpeg(fh)
+                for start in _further_pictures(fh):
+                    fh.seek(start)
+                    found += ["+JPEG", *(f"+{kind}" for kind in _further(fh))]
+                return found
             if mime == "image/png":
                 return _png(fh)
             if mime == "image/webp":
@@ -82,7 +89,39 @@ def _jpeg_segment(marker: int, payload: bytes) -> list[str]:
         return ["IPTC"]
     if payload.startswith(b"ICC_PROFILE"):
         return ["ICC"]
+    if payload.startswith(b"MPF\x00"):
+        return ["MPF"]
     return [f"APP{marker - 0xE0}"]
+
+
+def _further(fh: BinaryIO) -> list[str]:
+    """A further picture's metadata; ``unreadable`` for its own, not the whole file's."""
+    try:
+        return _jpeg(fh)
+    except (ValueError, struct.error):
+        return ["unreadable"]
+
+
+def _further_pictures(fh: BinaryIO) -> list[int]:
+    """Where a JPEG start marker (FF D8 FF) occurs after the first picture's headers (read
+    up to its scan by :func:`_jpeg`): in image data a 0xFF is always followed by 0x00 or a
+    restart marker, so each is a further picture. At most :data:`LIMIT`."""
+    found: list[int] = []
+    at = fh.tell()
+    tail = b""
+    while len(found) < LIMIT:
+        block = fh.read(1 << 20)
+        if not block:
+            return found
+        data = tail + block
+        start = at - len(tail)
+        index = data.find(b"\xff\xd8\xff")
+        while index != -1 and len(found) < LIMIT:
+            found.append(start + index)
+            index = data.find(b"\xff\xd8\xff", index + 1)
+        tail = data[-2:]
+        at += len(block)
+    return found
 
 
 def _exif_details(tiff: bytes) -> list[str]:

@@ -215,3 +215,58 @@ def test_a_corrupt_state_in_redis_is_discarded_with_a_warning(redis_url: str) ->
     lim.settle(lim.acquire({"post": 1}), [])
     assert notes == [f"warning: rate-limit state redis://x/1 {PREFIX}{KEY}: not JSON: discarded"]
     assert _stored(redis_url)["buckets"]["post"]["remaining"] == 19
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (["SET", "garbage"], "a Redis string, not a state: discarded"),
+        (["RPUSH", "a", "b"], "a Redis list, not a state: discarded"),
+        (["SADD", "a"], "a Redis set, not a state: discarded"),
+        (
+            ["HSET", "data", '{"version": 1, "buckets": {}, "reservations": []}', "ver", "abc"],
+            "a bad version: replaced",
+        ),
+        (["HSET", "data", "{}", "ver", "-3"], "a bad version: replaced"),
+    ],
+)
+def test_garbage_at_our_key_is_replaced_with_a_warning_never_a_backend_error(
+    redis_url: str, damage: list[str], said: str
+) -> None:
+    # Another type at the key (or a version that is no counter) used to fail every script
+    # ("WRONGTYPE", "hash value is not an integer" after the data was written): every run
+    # fell back to the local files, for good. It is discarded like bad JSON instead.
+    conn = client(redis_url)
+    conn.execute_command(damage[0], PREFIX + KEY, *damage[1:])
+    notes: list[str] = []
+    lim = _limiter(redis_url)
+    lim.store = RedisStateStore(redis_url, notify=notes.append, shown="redis://x/1")
+    lim.settle(lim.acquire({"post": 1}), [])
+    assert notes == [f"warning: rate-limit state redis://x/1 {PREFIX}{KEY}: {said}"]
+    assert conn.type(PREFIX + KEY) == b"hash"
+    assert int(conn.hget(PREFIX + KEY, "ver")) >= 1
+    assert _stored(redis_url)["buckets"]["post"]["remaining"] == 19
+    assert conn.pttl(PREFIX + KEY) > 0
+
+
+def test_a_time_far_ahead_neither_breaks_the_commit_nor_keeps_the_key_for_ever(
+    redis_url: str,
+) -> None:
+    store = RedisStateStore(redis_url)
+    for far in (1e12, 1e300):  # a damaged figure that no step has cut yet (state migrate)
+
+        def fill(state: dict[str, Any], now: float, far: float = far) -> None:
+            state["buckets"]["x"] = {"reset_at": now + far}
+
+        store.update(KEY, fill, time.time)
+        assert 0 < client(redis_url).pttl(PREFIX + KEY) <= 40 * 86400 * 1000
+
+
+def test_scripts_flushed_from_the_server_are_loaded_again(redis_url: str) -> None:
+    # EVALSHA answers NOSCRIPT after a SCRIPT FLUSH (or a restart, a failover to a
+    # replica): the script is sent again, the step is not lost nor run twice.
+    lim = _limiter(redis_url)
+    lim.settle(lim.acquire({"post": 1}), [])
+    client(redis_url).script_flush()
+    lim.settle(lim.acquire({"post": 1}), [])
+    assert _stored(redis_url)["buckets"]["post"]["remaining"] == 18

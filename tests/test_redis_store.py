@@ -270,3 +270,17 @@ def test_scripts_flushed_from_the_server_are_loaded_again(redis_url: str) -> Non
     client(redis_url).script_flush()
     lim.settle(lim.acquire({"post": 1}), [])
     assert _stored(redis_url)["buckets"]["post"]["remaining"] == 18
+
+
+def test_a_machine_of_the_same_name_keeps_its_reservations(redis_url: str) -> None:
+    # Hosts made from one image share a name; their boot ids differ. With the file store
+    # another boot id means "this host rebooted: its processes are gone"; in Redis it is
+    # another machine whose requests are in flight: its credits stay held until the lease.
+    post = BucketSpec("post", "P", 2, 600.0)
+    a, b = _limiter(redis_url, post), _limiter(redis_url, post)
+    a._here = {**a._here, "boot": "boot-of-machine-a", "pid": 1 << 30}
+    b._here = {**b._here, "boot": "boot-of-machine-b"}
+    held = a.acquire({"post": 2})
+    with pytest.raises(RateLimitError):
+        b.acquire({"post": 1})
+    assert [r["id"] for r in _stored(redis_url)["reservations"]] == [held.id]

@@ -144,8 +144,9 @@ class RateLimiter:
         """Drop expired reservations and those of processes of this host that are gone
         (killed mid-request); bring stored figures within their buckets' bounds, with one
         warning the first time anything was out of them."""
+        shared = not getattr(self.store, "exclusive", True)  # Redis: several machines
         kept, bad = owners.live_reservations(
-            state["reservations"], self._here, now, RESERVATION_TTL
+            state["reservations"], self._here, now, RESERVATION_TTL, fleet=shared
         )
         state["reservations"] = kept
         for spec in self.specs.values():

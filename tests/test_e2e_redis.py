@@ -199,13 +199,16 @@ def test_the_password_is_never_printed(
         assert done.returncode == 4
         outputs += [done.stdout, done.stderr]
         # The password from the environment: it works, and is not shown either.
+        # (An empty password in the URL, "redis://:@host", is none: the variable's.)
         env = {**hermetic_env, "UPLOADER_REDIS_PASSWORD": SECRET}
-        config = _config(tmp_path, base, right)
-        for args in (["-vv", "upload", *image], ["limits"]):
-            done = run_cli(["--config", config, *args], env)
-            assert done.returncode == 0, done.stderr
-            assert _warnings(done.stderr) == []
-            outputs += [done.stdout, done.stderr]
+        empty = right.replace("redis://", "redis://:@")
+        for url in (right, empty):
+            config = _config(tmp_path, base, url)
+            for args in (["-vv", "upload", *image], ["limits"]):
+                done = run_cli(["--config", config, *args], env)
+                assert done.returncode == 0, done.stderr
+                assert _warnings(done.stderr) == []
+                outputs += [done.stdout, done.stderr]
     for raw in outputs:
         assert SECRET.encode() not in raw
     assert _stored(f"redis://:{SECRET}@127.0.0.1:{own_redis.port}/0") != {}

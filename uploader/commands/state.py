@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from uploader.commands.runtime import Runtime
+from uploader.commands.runtime import Runtime, open_redis
 from uploader.config import paths
 from uploader.config.statebackend import parse_redis_url
 from uploader.errors import NetworkError
@@ -74,12 +74,9 @@ def migrate(to: str, runtime: Runtime, *, dry_run: bool, emit: Callable[[str], N
         names = []
     local = FileStateStore(directory, notify=runtime.notify)
     # Only here and in the Redis backend: this command is for teams that use it.
-    from uploader.ratelimit.redis_store import BackendError, RedisStateStore
+    from uploader.ratelimit.redis_store import BackendError
 
-    password = target.password or runtime.env.get("UPLOADER_REDIS_PASSWORD") or None
-    remote = RedisStateStore(
-        target.url, password=password, username=target.username, shown=target.shown
-    )
+    remote = open_redis(target, runtime, runtime.notify)
     copied = 0
     try:
         remote.probe()

@@ -284,3 +284,25 @@ def test_a_machine_of_the_same_name_keeps_its_reservations(redis_url: str) -> No
     with pytest.raises(RateLimitError):
         b.acquire({"post": 1})
     assert [r["id"] for r in _stored(redis_url)["reservations"]] == [held.id]
+
+
+@pytest.mark.parametrize("skew", [-3600.0, 3600.0])
+def test_state_migrate_moves_this_hosts_times_onto_redis_time(
+    redis_url: str, tmp_path: Path, skew: float
+) -> None:
+    from uploader.commands.runtime import Runtime
+    from uploader.commands.state import migrate
+    from uploader.ratelimit.store import FileStateStore
+
+    host = time.time() + skew  # this host's clock, an hour off
+    local = FileStateStore(tmp_path / "uploader" / "ratelimit")
+    bucket = {"limit": 20, "remaining": 3, "reset_at": host + 300, "observed_at": host}
+    local.update(KEY, lambda s, _n: s["buckets"].update(post=bucket), time.time)
+    shown: list[str] = []
+    runtime = Runtime(env={"XDG_STATE_HOME": str(tmp_path)}, clock=lambda: time.time() + skew)
+    assert migrate(redis_url, runtime, dry_run=False, emit=shown.append) == 1
+    assert shown == [f"copied {KEY}: post 3/20"]
+    stored = _stored(redis_url)["buckets"]["post"]
+    now = _redis_now(redis_url)
+    assert abs(stored["reset_at"] - (now + 300)) < 30
+    assert abs(stored["observed_at"] - now) < 30

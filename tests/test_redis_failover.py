@@ -137,3 +137,22 @@ def test_the_redis_client_is_imported_only_with_the_redis_backend(
         assert "redis" in loaded
         assert "uploader.ratelimit.redis_store" in loaded
         assert "uploader.ratelimit.failover" in loaded
+
+
+def test_the_fleets_times_are_moved_onto_this_hosts_clock(tmp_path: Path) -> None:
+    # Redis' clock is an hour behind this host's: the fleet's reset, NOW + 600 here, was
+    # stored as NOW - 3000. Read on this host's clock as it stands, the window would have
+    # ended and the share be a quarter of the whole limit (312), not of the 40 left.
+    fake = FakeTime(NOW)
+    lim = _limiter(tmp_path, fake, [], seen=False)
+    primary = lim.store.primary  # type: ignore[attr-defined]
+    primary.offset = -3600.0
+    in_redis = {**FLEET_STATE, "buckets": {"post": {**FLEET_STATE["buckets"]["post"]}}}
+    in_redis["buckets"]["post"]["reset_at"] = NOW - 3000
+    primary.last[KEY] = (in_redis, NOW - 3600)
+    lim.store._copy(KEY, force=True)  # type: ignore[attr-defined]
+    copy = FileStateStore(tmp_path).read(KEY + FLEET)
+    assert copy["buckets"]["post"]["reset_at"] == NOW + 600
+    assert _send_all(lim) == 10
+    fake.now = NOW + 601  # the fleet's window ended, by this host's clock too
+    assert _send_all(lim) == 50

@@ -19,30 +19,16 @@ from uploader.config import paths
 from uploader.config.statebackend import parse_redis_url
 from uploader.errors import NetworkError
 from uploader.ratelimit.bucket import SAME_WINDOW_SLACK
+from uploader.ratelimit.stateshape import shifted
 from uploader.ratelimit.store import FileStateStore
 
 KEY = re.compile(r"[0-9a-f]{32}")
 FIELDS = ("limit", "remaining", "reset_at", "observed_at", "source", "blocked_until")
-TIMES = ("reset_at", "observed_at", "blocked_until", "next_at", "refused_at")
 
 
 def _time(bucket: dict[str, Any], name: str) -> float | None:
     value = bucket.get(name)
     return float(value) if isinstance(value, int | float) else None
-
-
-def onto(local: dict[str, Any], shift: float) -> dict[str, Any]:
-    """``local`` (a state on this host's clock) with its buckets' times moved by ``shift``
-    (Redis' clock minus this host's; under a second, the round trip's noise: none)."""
-    if abs(shift) < 1.0:
-        return local
-    buckets = {}
-    for name, bucket in local["buckets"].items():
-        buckets[name] = {
-            k: v + shift if k in TIMES and isinstance(v, int | float) else v
-            for k, v in bucket.items()
-        }
-    return {**local, "buckets": buckets}
 
 
 def merge(remote: dict[str, Any], local: dict[str, Any], now: float) -> list[str]:
@@ -101,7 +87,7 @@ def migrate(to: str, runtime: Runtime, *, dry_run: bool, emit: Callable[[str], N
             def fold(state: dict[str, Any], now: float, mine: dict[str, Any] = mine) -> list[str]:
                 before = repr(state)
                 # This host's times moved onto Redis' clock (the fleet's one timeline).
-                changed = merge(state, onto(mine, now - runtime.clock()), now)
+                changed = merge(state, shifted(mine, now - runtime.clock()), now)
                 if dry_run and repr(state) != before:
                     raise _DryRun(changed)
                 return changed

@@ -1,9 +1,10 @@
 """Redis with the local file store behind it (issue 14, "Redis unreachable").
 
 :class:`FailoverStore` sends every update to the Redis store while it works. This host
-keeps a copy of the fleet's state as it last saw it (``<key>-fleet.json`` in the local
-state directory, written at most every COPY_EVERY seconds and when the run ends), so that
-when Redis cannot be used it never spends blindly:
+keeps a copy of the fleet's state as it last saw it, its times moved from Redis' clock onto
+this host's (``<key>-fleet.json`` in the local state directory, written at most every
+COPY_EVERY seconds and when the run ends), so that when Redis cannot be used it never
+spends blindly:
 
 * with ``on_backend_error = "fail"`` the run stops (exit 4) before anything is sent;
 * with ``"fallback"`` (the default) it says so once on stderr and goes on with the local
@@ -26,7 +27,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from uploader.errors import RateLimitError
-from uploader.ratelimit.stateshape import clean_state
+from uploader.ratelimit.stateshape import clean_state, shifted
 
 if TYPE_CHECKING:
     from uploader.ratelimit.redis_store import RedisStateStore
@@ -205,7 +206,8 @@ class FailoverStore:
             return
         self._copied[key] = at
         self._dirty.discard(key)
-        cleaned = clean_state(seen[0])
+        # Kept on this host's clock, the one the local store runs on once Redis is gone.
+        cleaned = clean_state(shifted(seen[0], -self.primary.offset))
 
         def save(copy: dict[str, Any], _now: float) -> None:
             copy["buckets"] = cleaned["buckets"] if cleaned else {}
@@ -218,7 +220,11 @@ class FailoverStore:
             if key in self._capped:
                 return
             self._capped.add(key)
-        seen = self.primary.last.get(key)
-        fleet = seen[0] if seen is not None else self.local.read(key + FLEET)
+        seen = self.primary.last.get(key)  # on Redis' clock; the local copy on this host's
+        fleet = (
+            shifted(seen[0], -self.primary.offset)
+            if seen is not None
+            else self.local.read(key + FLEET)
+        )
         if fleet["buckets"]:
             self.local.update(key, lambda state, _now: cap(state, fleet, now), time.time)

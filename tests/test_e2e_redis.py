@@ -83,14 +83,15 @@ def test_a_batch_uses_redis_and_limits_names_it(
     assert row["state"].startswith(f"redis://127.0.0.1:{port}/{db}")
 
 
+@pytest.mark.parametrize("jobs", ["1", "4"])
 def test_redis_stopped_mid_batch_falls_back_once_and_every_file_is_accounted(
-    tmp_path: Path, hermetic_env: dict[str, str], own_redis: Server
+    tmp_path: Path, hermetic_env: dict[str, str], own_redis: Server, jobs: str
 ) -> None:
     files = _files(tmp_path, 8)
     with sandbox_process("latency=0.3") as base:
         config = _config(tmp_path, base, own_redis.url(0))
         proc = subprocess.Popen(
-            [*CLI, "--config", config, "upload", "--jobs", "1", *files],
+            [*CLI, "--config", config, "upload", "--jobs", jobs, *files],
             env={**{k: v for k, v in os.environ.items() if not k.startswith("UPLOADER_")}}
             | hermetic_env,
             stdout=subprocess.PIPE,

@@ -306,3 +306,23 @@ def test_state_migrate_moves_this_hosts_times_onto_redis_time(
     now = _redis_now(redis_url)
     assert abs(stored["reset_at"] - (now + 300)) < 30
     assert abs(stored["observed_at"] - now) < 30
+
+
+@pytest.mark.parametrize("skew", [-3600.0, 3600.0])
+def test_limits_judges_the_fleets_buckets_on_redis_time(redis_url: str, skew: float) -> None:
+    # A host an hour ahead took the spent bucket (reset in 10 min) for reset and full; one
+    # an hour behind showed its reset 70 min away. Judged on Redis' clock, shown on this
+    # host's: 0 left, resets in 10 min by either host's clock.
+    now = _redis_now(redis_url)
+    RedisStateStore(redis_url).update(
+        KEY,
+        lambda s, _n: s["buckets"].update(
+            client={"limit": 12500, "remaining": 0, "reset_at": now + 600}
+        ),
+        time.time,
+    )
+    lim = _limiter(redis_url, CLIENT, clock=lambda: time.time() + skew)
+    (client_bucket,) = lim.states()
+    assert client_bucket.remaining == 0
+    assert client_bucket.reset_at is not None
+    assert abs(client_bucket.reset_at - (lim.clock() + 600)) < 30

@@ -30,7 +30,6 @@ from uploader.ratelimit.bucket import (
     apply_updates,
     current,
     sanitize,
-    snapshot,
     spend_locally,
 )
 from uploader.ratelimit.policy import LimitPolicy, Reservation, state_key
@@ -378,22 +377,14 @@ class RateLimiter:
         )
 
     def _offset(self, now: float) -> float:
-        """The store's clock minus this host's (measured by the store when it can: as of
-        its answer, not of this step, which may run late on a busy host)."""
+        """The store's clock minus this host's (the store's measure, as of its answer)."""
         offset = getattr(self.store, "offset", None)
         return float(offset) if isinstance(offset, int | float) else now - self.clock()
 
     # -- display -------------------------------------------------------------------------------
 
     def states(self) -> list[BucketState]:
-        """One :class:`BucketState` per spec, as the next :meth:`acquire` would see it, with
-        the credits held by requests in flight (reservations of live processes)."""
-        state = self.store.read(self.key)
-        now = self.clock()
-        self._tidy(state, now)  # a copy: display only
-        found = []
-        for spec in self.specs.values():
-            held, until = owners.held(state["reservations"], spec.name)
-            shown = snapshot(spec, state["buckets"].get(spec.name), now)
-            found.append(shown._replace(held=held, held_until=until))
-        return found
+        """What ``uploader limits`` shows (:func:`uploader.ratelimit.view.states`)."""
+        from uploader.ratelimit.view import states
+
+        return states(self)

@@ -279,6 +279,22 @@ def test_state_migrate_copies_the_local_figures_lowest_remaining_wins(
     bad = run_cli(["state", "migrate", "--to", "redis://h:x/0"], hermetic_env)
     assert bad.returncode == 2
     assert _lines(bad.stderr)[0] == "error: --to: 'redis://h:x/0' is not a valid URL (its port?)"
+    # The config names the key's profile; without --to, its [state] backend is the target.
+    named = run_cli(["--config", config, "state", "migrate", "--to", redis_url], hermetic_env)
+    assert _lines(named.stdout) == [f"{key} (sb): nothing new"]
+    nowhere = run_cli(["--config", config, "state", "migrate"], hermetic_env)
+    assert nowhere.returncode == 2
+    assert _lines(nowhere.stderr) == [
+        "error: state migrate: no --to, and the configured [state] backend is the local files",
+        "hint: give the Redis to copy into: --to redis://HOST:PORT/DB",
+    ]
+    client(redis_url).flushdb()
+    to_redis = _config(tmp_path, base, redis_url)  # the same profile, with Redis
+    configured = run_cli(["--config", to_redis, "state", "migrate"], hermetic_env)
+    assert configured.returncode == 0, configured.stderr
+    assert _lines(configured.stdout) == [
+        f"copied {key} (sb): client 12480/12500, post 1248/1250, user 480/500"
+    ]
 
 
 def _certificates(root: Path) -> tuple[Path, Path, Path]:

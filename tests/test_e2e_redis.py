@@ -171,6 +171,9 @@ def test_rediss_against_a_plain_server_is_refused_not_sent_in_clear(
     assert requests == []
     first = _lines(done.stderr)[0]
     assert first.startswith(f"error: rate-limit state: {url} unreachable (")
+    assert first.endswith(
+        "; no TLS handshake: a server without TLS is redis://, not rediss://): nothing sent"
+    )
     stats = client(own_redis.url(0)).info("commandstats")
     assert not any(name in stats for name in ("cmdstat_ping", "cmdstat_evalsha", "cmdstat_eval"))
 
@@ -198,6 +201,10 @@ def test_the_password_is_never_printed(
         failing = _config(tmp_path, base, wrong, 'on_backend_error = "fail"')
         done = run_cli(["--config", failing, "-vv", "upload", *image], hermetic_env)
         assert done.returncode == 4
+        assert (
+            "hint: start the Redis server or fix [state] backend (the password: in the URL "
+            "or UPLOADER_REDIS_PASSWORD)" in done.stderr.decode()
+        )
         outputs += [done.stdout, done.stderr]
         # The password from the environment: it works, and is not shown either.
         # (An empty password in the URL, "redis://:@host", is none: the variable's.)
@@ -343,6 +350,8 @@ def test_rediss_checks_the_certificate_against_the_trusted_cas(
             posts = [r for r in get_json(f"{base}/_sandbox/requests") if r["method"] == "POST"]
         assert untrusted.returncode == 4
         assert "unreachable (TLS failed" in _lines(untrusted.stderr)[0]
+        assert "certificate verify failed" in _lines(untrusted.stderr)[0]
+        assert "a server without TLS" not in _lines(untrusted.stderr)[0]
         assert trusted.returncode == 0, trusted.stderr
         assert _warnings(trusted.stderr) == []
         assert len(posts) == 1  # the trusted run's only

@@ -187,8 +187,9 @@ class FailoverStore:
             if self.on_error == "fail":
                 raise RateLimitError(
                     f"rate-limit state: {self.shown} unreachable ({why}): nothing sent",
-                    hint="start the Redis server or fix [state] backend; or set [state] "
-                    'on_backend_error = "fallback" to go on with a share of the local budget',
+                    hint="start the Redis server or fix [state] backend (the password: in "
+                    "the URL or UPLOADER_REDIS_PASSWORD); or set [state] on_backend_error = "
+                    '"fallback" to go on with a share of the local budget',
                 )
             self.failed = why
             self.notify(

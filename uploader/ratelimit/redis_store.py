@@ -149,7 +149,8 @@ class RedisStateStore:
         # rediss://: the certificate and host name are always checked (redis-py's default,
         # "required"), against the CA certificates the HTTP client trusts (see runtime.py).
         tls: dict[str, Any] = {}
-        if url.startswith("rediss://"):
+        self._tls = url.startswith("rediss://")
+        if self._tls:
             tls = {"ssl_cert_reqs": "required", "ssl_ca_certs": ca_file, "ssl_ca_path": ca_path}
         self._client = redis.Redis.from_url(
             url,
@@ -249,8 +250,14 @@ class RedisStateStore:
         try:
             return fn(*args, **kwargs)
         except (rexc.RedisError, OSError, ValueError) as exc:
-            log.debug("redis %s: %s", self.shown, why(exc, self._password))
-            raise BackendError(why(exc, self._password)) from None
+            text = why(exc, self._password)
+            plain = text.startswith("TLS") and "certificate" not in text.lower()
+            if self._tls and (isinstance(exc, rexc.TimeoutError) or plain):
+                # A server without TLS never completes the handshake: it times out, or
+                # answers in plain text ("wrong version number").
+                text += "; no TLS handshake: a server without TLS is redis://, not rediss://"
+            log.debug("redis %s: %s", self.shown, text)
+            raise BackendError(text) from None
 
     def _warn(self, key: str, message: str) -> None:
         log.debug("%s", message)

@@ -134,6 +134,42 @@ def test_redis_stopped_mid_batch_falls_back_once_and_every_file_is_accounted(
         again.stop()
 
 
+def test_fail_mode_mid_batch_reports_every_file_the_server_stored(
+    tmp_path: Path, hermetic_env: dict[str, str], own_redis: Server
+) -> None:
+    # on_backend_error = "fail" refuses to SEND without Redis; the answers of requests
+    # already in flight are not refused: they used to be reported failed ("nothing sent")
+    # while the server had stored them, so a rerun would upload them twice.
+    files = _files(tmp_path, 12)
+    with sandbox_process("latency=0.3") as base:
+        config = _config(tmp_path, base, own_redis.url(0), 'on_backend_error = "fail"')
+        proc = subprocess.Popen(
+            [*CLI, "--config", config, "upload", "-f", "json", "--jobs", "4", *files],
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("UPLOADER_")}}
+            | hermetic_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60
+        while get_json(f"{base}/_sandbox/stats")["uploads_stored"] < 2:
+            assert time.monotonic() < deadline
+            assert proc.poll() is None
+            time.sleep(0.05)
+        own_redis.stop()  # mid-batch, requests in flight
+        out, err = proc.communicate(timeout=120)
+        stats = get_json(f"{base}/_sandbox/stats")
+    rows = [json.loads(line) for line in _lines(out)]
+    assert len(rows) == 12
+    uploaded = [r for r in rows if r["status"] == "uploaded"]
+    assert len(uploaded) == stats["uploads_stored"] < 12
+    assert stats["responses_429"] == 0
+    assert proc.returncode == 4, err
+    assert "Traceback" not in err.decode()
+    for row in rows:
+        if row["status"] != "uploaded":
+            assert row["error"].endswith("nothing sent"), row
+
+
 @pytest.mark.parametrize("on_error", ["fallback", "fail"])
 def test_redis_unreachable_at_start(
     tmp_path: Path, hermetic_env: dict[str, str], on_error: str

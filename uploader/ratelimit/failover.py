@@ -139,18 +139,27 @@ class FailoverStore:
             self._give_up(str(exc))
 
     def update(
-        self, key: str, fn: Callable[[dict[str, Any], float], _T], clock: Callable[[], float]
+        self,
+        key: str,
+        fn: Callable[[dict[str, Any], float], _T],
+        clock: Callable[[], float],
+        *,
+        refuse: bool = True,
     ) -> _T:
+        """``fn`` on Redis, else on the local files; with ``on_backend_error = "fail"``
+        a :class:`RateLimitError` instead, unless not ``refuse`` (:meth:`after_send`)."""
         from uploader.ratelimit.redis_store import BackendError
 
         if self.failed is None:
             try:
                 result = self.primary.update(key, fn, clock)
             except BackendError as exc:
-                self._give_up(str(exc))
+                self._give_up(str(exc), refuse=refuse)
             else:
                 self._copy(key)
                 return result
+        elif refuse and self.on_error == "fail":
+            raise self._refusal(self.failed)
         self._cap(key, clock())
 
         def counted(state: dict[str, Any], now: float) -> _T:
@@ -160,6 +169,14 @@ class FailoverStore:
             return result
 
         return self.local.update(key, counted, clock)
+
+    def after_send(
+        self, key: str, fn: Callable[[dict[str, Any], float], _T], clock: Callable[[], float]
+    ) -> _T:
+        """:meth:`update` for a step after a request went (settle, release, a refusal's
+        figures): never refused, even in "fail" mode, whose refusal is for sending only.
+        The answer is on the server: its file must be reported, and its figures kept."""
+        return self.update(key, fn, clock, refuse=False)
 
     def read(self, key: str) -> dict[str, Any]:
         from uploader.ratelimit.redis_store import BackendError
@@ -180,22 +197,31 @@ class FailoverStore:
             except Exception:  # an exit hook must not print a traceback
                 log.debug("local copy of the fleet's state not written", exc_info=True)
 
-    def _give_up(self, why: str) -> None:
+    def _give_up(self, why: str, *, refuse: bool = True) -> None:
         with self._lock:
-            if self.failed is not None:
-                return
-            if self.on_error == "fail":
-                raise RateLimitError(
-                    f"rate-limit state: {self.shown} unreachable ({why}): nothing sent",
-                    hint="start the Redis server or fix [state] backend (the password: in "
-                    "the URL or UPLOADER_REDIS_PASSWORD); or set [state] on_backend_error = "
-                    '"fallback" to go on with a share of the local budget',
+            first, self.failed = self.failed is None, self.failed or why
+        if self.on_error == "fail":
+            if refuse:
+                raise self._refusal(self.failed)
+            if first:  # an answer's figures kept locally; the next send is refused
+                self.notify(
+                    f"warning: rate-limit state: {self.shown} unreachable ({why}): "
+                    "nothing more is sent (this answer's figures kept in the local file store)"
                 )
-            self.failed = why
+            return
+        if first:
             self.notify(
                 f"warning: rate-limit state: {self.shown} unreachable ({why}): using the "
                 "local file store with a conservative share of the last known budget"
             )
+
+    def _refusal(self, why: str) -> RateLimitError:
+        return RateLimitError(
+            f"rate-limit state: {self.shown} unreachable ({why}): nothing sent",
+            hint="start the Redis server or fix [state] backend (the password: in "
+            "the URL or UPLOADER_REDIS_PASSWORD); or set [state] on_backend_error = "
+            '"fallback" to go on with a share of the local budget',
+        )
 
     def _copy(self, key: str, *, force: bool = False) -> None:
         seen = self.primary.last.get(key)

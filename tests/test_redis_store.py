@@ -300,7 +300,7 @@ def test_state_migrate_moves_this_hosts_times_onto_redis_time(
     local.update(KEY, lambda s, _n: s["buckets"].update(post=bucket), time.time)
     shown: list[str] = []
     runtime = Runtime(env={"XDG_STATE_HOME": str(tmp_path)}, clock=lambda: time.time() + skew)
-    assert migrate(redis_url, runtime, dry_run=False, emit=shown.append) == 1
+    assert migrate(redis_url, runtime, config=None, dry_run=False, emit=shown.append) == 1
     assert shown == [f"copied {KEY}: post 3/20"]
     stored = _stored(redis_url)["buckets"]["post"]
     now = _redis_now(redis_url)

@@ -228,6 +228,14 @@ def test_a_corrupt_state_in_redis_is_discarded_with_a_warning(redis_url: str) ->
             "a bad version: replaced",
         ),
         (["HSET", "data", "{}", "ver", "-3"], "a bad version: replaced"),
+        (
+            [
+                "HSET",
+                "data",
+                '{"version": 1, "buckets": {"post": {"remaining": "x"}}, "reservations": [7]}',
+            ],
+            "discarded malformed entries (remaining, a reservation)",
+        ),
     ],
 )
 def test_garbage_at_our_key_is_replaced_with_a_warning_never_a_backend_error(
@@ -246,6 +254,7 @@ def test_garbage_at_our_key_is_replaced_with_a_warning_never_a_backend_error(
     assert conn.type(PREFIX + KEY) == b"hash"
     assert int(conn.hget(PREFIX + KEY, "ver")) >= 1
     assert _stored(redis_url)["buckets"]["post"]["remaining"] == 19
+    assert _stored(redis_url)["reservations"] == []
     assert conn.pttl(PREFIX + KEY) > 0
 
 

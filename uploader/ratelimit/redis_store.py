@@ -234,12 +234,20 @@ class RedisStateStore:
             try:
                 if len(raw) > LARGEST_STATE:
                     raise ValueError("too large")
-                state = clean_state(json.loads(raw))
+                dropped: list[str] = []
+                state = clean_state(json.loads(raw), dropped)
                 why_bad = "an unknown shape"
             except (ValueError, RecursionError):
                 why_bad = "not JSON"
             if state is None:
                 self._warn(key, f"rate-limit state {self.shown} {name}: {why_bad}: discarded")
+            elif dropped:
+                shown = ", ".join(dict.fromkeys(dropped))
+                self._warn(
+                    key,
+                    f"rate-limit state {self.shown} {name}: discarded malformed entries ({shown})",
+                )
+                damaged = True  # written again without them
         if state is None:
             state = empty_state()
             damaged = damaged or bool(raw)

@@ -156,3 +156,23 @@ def test_the_fleets_times_are_moved_onto_this_hosts_clock(tmp_path: Path) -> Non
     assert _send_all(lim) == 10
     fake.now = NOW + 601  # the fleet's window ended, by this host's clock too
     assert _send_all(lim) == 50
+
+
+def test_state_migrate_does_not_copy_a_fallback_share_back_as_the_fleets_figure() -> None:
+    from uploader.commands.state import merge
+
+    # After a run on the local files with a quarter of the fleet's 40 left, "post" reads
+    # 10: copied into Redis as the lowest remaining of that window, it would cut the whole
+    # fleet to a quarter. A bucket this host knows by itself is copied.
+    local = {
+        "version": 1,
+        "buckets": {
+            "post": {"limit": 1250, "remaining": 10, "reset_at": NOW + 600},
+            "post~share": {"remaining": 10, "reset_at": NOW + 600},
+            "user": {"limit": 500, "remaining": 480, "reset_at": NOW + 600},
+        },
+        "reservations": [],
+    }
+    remote = {"version": 1, "buckets": {}, "reservations": []}
+    assert merge(remote, local, NOW) == ["user 480/500"]
+    assert list(remote["buckets"]) == ["user"]

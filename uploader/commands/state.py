@@ -21,6 +21,7 @@ from uploader.config.statebackend import parse_redis_url
 from uploader.errors import NetworkError, UploaderError, UsageError
 from uploader.providers import provider_class
 from uploader.ratelimit.bucket import SAME_WINDOW_SLACK
+from uploader.ratelimit.failover import SHARE_SUFFIX
 from uploader.ratelimit.policy import state_key
 from uploader.ratelimit.stateshape import shifted
 from uploader.ratelimit.store import FileStateStore
@@ -41,6 +42,8 @@ def merge(remote: dict[str, Any], local: dict[str, Any], now: float) -> list[str
     for name, mine in sorted(local["buckets"].items()):
         if "~" in name or not isinstance(mine.get("remaining"), int):
             continue  # a fallback allowance, or no figure to give
+        if name + SHARE_SUFFIX in local["buckets"]:
+            continue  # capped at a share of the fleet's own figure: not this host's news
         reset = _time(mine, "reset_at")
         if reset is not None and reset <= now:
             continue  # a window that ended: nothing it says still holds

@@ -321,7 +321,11 @@ def test_state_migrate_copies_the_local_figures_lowest_remaining_wins(
     assert _lines(dead.stderr)[0].endswith("0 of 1 keys copied")
     bad = run_cli(["state", "migrate", "--to", "redis://h:x/0"], hermetic_env)
     assert bad.returncode == 2
-    assert _lines(bad.stderr)[0] == "error: --to: 'redis://h:x/0' is not a valid URL (its port?)"
+    assert _lines(bad.stderr) == [
+        "error: --to: 'redis://h:x/0' is not a valid URL (its port?)",
+        'hint: use "redis://HOST:PORT/DB" ("rediss://" for TLS; the password in '
+        "UPLOADER_REDIS_PASSWORD or as redis://:PASSWORD@HOST:PORT/DB)",
+    ]
     # The config names the key's profile; without --to, its [state] backend is the target.
     named = run_cli(["--config", config, "state", "migrate", "--to", redis_url], hermetic_env)
     assert _lines(named.stdout) == [f"{key} (sb): nothing new"]

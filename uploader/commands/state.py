@@ -103,7 +103,7 @@ def migrate(
                 hint="give the Redis to copy into: --to redis://HOST:PORT/DB",
             )
     else:
-        target = parse_redis_url(to, "--to")
+        target = parse_redis_url(to, "--to", file_ok=False)
     shown_as = profiles_by_key(config, runtime.env)
     directory = paths.state_dir(runtime.env) / "ratelimit"
     try:

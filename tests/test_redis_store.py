@@ -100,7 +100,8 @@ SCRIPT = textwrap.dedent(
     from uploader.ratelimit.limiter import BucketSpec, LimitPolicy, RateLimiter
     from uploader.ratelimit.redis_store import RedisStateStore
     store = RedisStateStore(sys.argv[1])
-    lim = RateLimiter(store, "f" * 32, (BucketSpec("post", "P", 20, 600.0),),
+    spec = BucketSpec("post", "P", 20, 600.0, reserve=int(sys.argv[4]))
+    lim = RateLimiter(store, "f" * 32, (spec,),
                       LimitPolicy("fail", 0.0), provider_label="T", sleep=lambda s: None)
     got = 0
     for _ in range(int(sys.argv[2])):
@@ -117,13 +118,16 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("mode", ["hold", "settle"])
-def test_eight_processes_never_reserve_more_than_the_budget(redis_url: str, mode: str) -> None:
+@pytest.mark.parametrize(("mode", "reserve"), [("hold", 0), ("settle", 0), ("settle", 5)])
+def test_eight_processes_never_reserve_more_than_the_budget(
+    redis_url: str, mode: str, reserve: int
+) -> None:
     # 8 processes x 6 tries on one key whose bucket has 20 credits: exactly 20 succeed,
-    # whether the credits stay reserved (leases) or are settled (counted as spent).
+    # whether the credits stay reserved (leases) or are settled (counted as spent); with
+    # a reserve of 5, exactly 15: the reserve is kept fleet-wide.
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", SCRIPT, redis_url, "6", mode],
+            [sys.executable, "-c", SCRIPT, redis_url, "6", mode, str(reserve)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=ROOT,
@@ -134,13 +138,13 @@ def test_eight_processes_never_reserve_more_than_the_budget(redis_url: str, mode
     results = [json.loads(p.stdout.readline()) for p in procs]  # type: ignore[union-attr]
     for proc in procs:
         proc.communicate(timeout=60)
-    assert sum(r["got"] for r in results) == 20
+    assert sum(r["got"] for r in results) == 20 - reserve
     state = _stored(redis_url)
     if mode == "hold":
         assert len(state["reservations"]) == 20
     else:
         assert state["reservations"] == []
-        assert state["buckets"]["post"]["remaining"] == 0
+        assert state["buckets"]["post"]["remaining"] == reserve
 
 
 def test_redis_time_not_the_hosts_clock_expires_leases(redis_url: str) -> None:

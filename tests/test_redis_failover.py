@@ -176,3 +176,38 @@ def test_state_migrate_does_not_copy_a_fallback_share_back_as_the_fleets_figure(
     remote = {"version": 1, "buckets": {}, "reservations": []}
     assert merge(remote, local, NOW) == ["user 480/500"]
     assert list(remote["buckets"]) == ["user"]
+
+
+def test_a_long_run_goes_back_to_redis_when_it_answers_again(tmp_path: Path) -> None:
+    # `uploader serve` runs for days: a Redis that was down at some point is tried again
+    # every RETRY seconds, and used again once it answers (said once), not never again.
+    from tests.support.redis import Server
+    from uploader.ratelimit.failover import RETRY
+
+    port, ticks, notes = free_port(), [0.0], []
+    primary = RedisStateStore(f"redis://127.0.0.1:{port}/0", shown="redis://r/0")
+    store = FailoverStore(
+        primary,
+        FileStateStore(tmp_path),
+        on_error="fallback",
+        notify=notes.append,
+        monotonic=lambda: ticks[0],
+    )
+    lim = RateLimiter(store, KEY, (POST,), LimitPolicy("fail", 0.0), provider_label="Imgur (test)")
+    lim.settle(lim.acquire({"post": 1}), [])
+    assert store.failed is not None
+    server = Server(port)
+    try:
+        ticks[0] = RETRY - 1  # not yet tried again
+        lim.settle(lim.acquire({"post": 1}), [])
+        assert store.failed is not None
+        ticks[0] = RETRY
+        lim.settle(lim.acquire({"post": 1}), [])
+        assert store.failed is None
+        assert notes[1:] == [
+            "rate-limit state: redis://r/0 answers again: the fleet's figures again"
+        ]
+        stored = primary.read(KEY)
+        assert stored["buckets"]["post"]["remaining"] == 1249  # this send, in Redis
+    finally:
+        server.stop()

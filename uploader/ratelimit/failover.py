@@ -12,8 +12,9 @@ spends blindly:
   remaining figure (of its limit when that window has ended): the other hosts of the fleet
   are assumed to spend the rest. Buckets the fleet copy never held keep their local figures.
 
-The switch happens at most once per run (no traceback, mid-batch too); the next run tries
-Redis again.
+The switch happens without a traceback, mid-batch too, and is said once; Redis is tried
+again every RETRY seconds of a long run (a batch, ``uploader serve``) and used again when
+it answers (one line says so); the next run tries it first anyway.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ SHARE = Fraction(1, 4)  # of the last known fleet budget, per bucket, while Redi
 COPY_EVERY = 2.0  # seconds between two local copies of the fleet's state
 FLEET = "-fleet"  # suffix of the local copy's key
 SHARE_SUFFIX = "~share"  # a bucket's allowance while Redis is down (see cap)
+RETRY = 60.0  # seconds after a failure before Redis is tried again (a long batch, serve)
 
 
 def cap(local: dict[str, Any], fleet: dict[str, Any], now: float) -> None:
@@ -105,6 +107,7 @@ class FailoverStore:
         *,
         on_error: str,
         notify: Callable[[str], None],
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.primary = primary
         self.local = local
@@ -115,6 +118,8 @@ class FailoverStore:
         self._copied: dict[str, float] = {}  # key -> monotonic time of its last local copy
         self._dirty: set[str] = set()
         self._lock = threading.Lock()
+        self._monotonic = monotonic
+        self._retry_at = 0.0  # when Redis is tried again after a failure
         atexit.register(self.flush)
 
     @property
@@ -150,6 +155,8 @@ class FailoverStore:
         a :class:`RateLimitError` instead, unless not ``refuse`` (:meth:`after_send`)."""
         from uploader.ratelimit.redis_store import BackendError
 
+        if self.failed is not None:
+            self._try_again()
         if self.failed is None:
             try:
                 result = self.primary.update(key, fn, clock)
@@ -181,6 +188,8 @@ class FailoverStore:
     def read(self, key: str) -> dict[str, Any]:
         from uploader.ratelimit.redis_store import BackendError
 
+        if self.failed is not None:
+            self._try_again()
         if self.failed is None:
             try:
                 return self.primary.read(key)
@@ -197,9 +206,31 @@ class FailoverStore:
             except Exception:  # an exit hook must not print a traceback
                 log.debug("local copy of the fleet's state not written", exc_info=True)
 
+    def _try_again(self) -> None:
+        """Redis again, when it answers a probe (at most every RETRY seconds): a long run
+        (a batch, ``uploader serve``) goes back to the fleet's figures, and says so."""
+        from uploader.ratelimit.redis_store import BackendError
+
+        with self._lock:
+            if self.failed is None or self._monotonic() < self._retry_at:
+                return
+            self._retry_at = self._monotonic() + RETRY
+        try:
+            self.primary.probe()
+        except BackendError:
+            return
+        with self._lock:
+            if self.failed is None:
+                return
+            self.failed = None
+            self._capped.clear()  # capped again from the fleet's figures if it fails again
+        self.notify(f"rate-limit state: {self.shown} answers again: the fleet's figures again")
+
     def _give_up(self, why: str, *, refuse: bool = True) -> None:
         with self._lock:
             first, self.failed = self.failed is None, self.failed or why
+            if first:
+                self._retry_at = self._monotonic() + RETRY
         if self.on_error == "fail":
             if refuse:
                 raise self._refusal(self.failed)
@@ -227,7 +258,7 @@ class FailoverStore:
         seen = self.primary.last.get(key)
         if seen is None:
             return
-        at = time.monotonic()
+        at = self._monotonic()
         if not force and at - self._copied.get(key, -COPY_EVERY) < COPY_EVERY:
             self._dirty.add(key)
             return

@@ -83,14 +83,15 @@ def test_a_batch_uses_redis_and_limits_names_it(
     assert row["state"].startswith(f"redis://127.0.0.1:{port}/{db}")
 
 
+@pytest.mark.parametrize("jobs", ["1", "4"])
 def test_redis_stopped_mid_batch_falls_back_once_and_every_file_is_accounted(
-    tmp_path: Path, hermetic_env: dict[str, str], own_redis: Server
+    tmp_path: Path, hermetic_env: dict[str, str], own_redis: Server, jobs: str
 ) -> None:
     files = _files(tmp_path, 8)
     with sandbox_process("latency=0.3") as base:
         config = _config(tmp_path, base, own_redis.url(0))
         proc = subprocess.Popen(
-            [*CLI, "--config", config, "upload", "--jobs", "1", *files],
+            [*CLI, "--config", config, "upload", "--jobs", jobs, *files],
             env={**{k: v for k, v in os.environ.items() if not k.startswith("UPLOADER_")}}
             | hermetic_env,
             stdout=subprocess.PIPE,
@@ -133,6 +134,42 @@ def test_redis_stopped_mid_batch_falls_back_once_and_every_file_is_accounted(
         again.stop()
 
 
+def test_fail_mode_mid_batch_reports_every_file_the_server_stored(
+    tmp_path: Path, hermetic_env: dict[str, str], own_redis: Server
+) -> None:
+    # on_backend_error = "fail" refuses to SEND without Redis; the answers of requests
+    # already in flight are not refused: they used to be reported failed ("nothing sent")
+    # while the server had stored them, so a rerun would upload them twice.
+    files = _files(tmp_path, 12)
+    with sandbox_process("latency=0.3") as base:
+        config = _config(tmp_path, base, own_redis.url(0), 'on_backend_error = "fail"')
+        proc = subprocess.Popen(
+            [*CLI, "--config", config, "upload", "-f", "json", "--jobs", "4", *files],
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("UPLOADER_")}}
+            | hermetic_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60
+        while get_json(f"{base}/_sandbox/stats")["uploads_stored"] < 2:
+            assert time.monotonic() < deadline
+            assert proc.poll() is None
+            time.sleep(0.05)
+        own_redis.stop()  # mid-batch, requests in flight
+        out, err = proc.communicate(timeout=120)
+        stats = get_json(f"{base}/_sandbox/stats")
+    rows = [json.loads(line) for line in _lines(out)]
+    assert len(rows) == 12
+    uploaded = [r for r in rows if r["status"] == "uploaded"]
+    assert len(uploaded) == stats["uploads_stored"] < 12
+    assert stats["responses_429"] == 0
+    assert proc.returncode == 4, err
+    assert "Traceback" not in err.decode()
+    for row in rows:
+        if row["status"] != "uploaded":
+            assert row["error"].endswith("nothing sent"), row
+
+
 @pytest.mark.parametrize("on_error", ["fallback", "fail"])
 def test_redis_unreachable_at_start(
     tmp_path: Path, hermetic_env: dict[str, str], on_error: str
@@ -170,6 +207,9 @@ def test_rediss_against_a_plain_server_is_refused_not_sent_in_clear(
     assert requests == []
     first = _lines(done.stderr)[0]
     assert first.startswith(f"error: rate-limit state: {url} unreachable (")
+    assert first.endswith(
+        "; no TLS handshake: a server without TLS is redis://, not rediss://): nothing sent"
+    )
     stats = client(own_redis.url(0)).info("commandstats")
     assert not any(name in stats for name in ("cmdstat_ping", "cmdstat_evalsha", "cmdstat_eval"))
 
@@ -197,15 +237,22 @@ def test_the_password_is_never_printed(
         failing = _config(tmp_path, base, wrong, 'on_backend_error = "fail"')
         done = run_cli(["--config", failing, "-vv", "upload", *image], hermetic_env)
         assert done.returncode == 4
+        assert (
+            "hint: start the Redis server or fix [state] backend (the password: in the URL "
+            "or UPLOADER_REDIS_PASSWORD)" in done.stderr.decode()
+        )
         outputs += [done.stdout, done.stderr]
         # The password from the environment: it works, and is not shown either.
+        # (An empty password in the URL, "redis://:@host", is none: the variable's.)
         env = {**hermetic_env, "UPLOADER_REDIS_PASSWORD": SECRET}
-        config = _config(tmp_path, base, right)
-        for args in (["-vv", "upload", *image], ["limits"]):
-            done = run_cli(["--config", config, *args], env)
-            assert done.returncode == 0, done.stderr
-            assert _warnings(done.stderr) == []
-            outputs += [done.stdout, done.stderr]
+        empty = right.replace("redis://", "redis://:@")
+        for url in (right, empty):
+            config = _config(tmp_path, base, url)
+            for args in (["-vv", "upload", *image], ["limits"]):
+                done = run_cli(["--config", config, *args], env)
+                assert done.returncode == 0, done.stderr
+                assert _warnings(done.stderr) == []
+                outputs += [done.stdout, done.stderr]
     for raw in outputs:
         assert SECRET.encode() not in raw
     assert _stored(f"redis://:{SECRET}@127.0.0.1:{own_redis.port}/0") != {}
@@ -234,47 +281,6 @@ def test_a_bad_backend_url_is_a_config_error_without_the_password(
     assert _lines(by_env.stderr)[0].startswith("error: environment variable UPLOADER_STATE_")
     for raw in (done.stdout, done.stderr, by_env.stdout, by_env.stderr):
         assert SECRET.encode() not in raw
-
-
-def test_state_migrate_copies_the_local_figures_lowest_remaining_wins(
-    tmp_path: Path, hermetic_env: dict[str, str], redis_url: str
-) -> None:
-    with sandbox_process() as base:
-        config = str(write_config(tmp_path / "file.toml", base))
-        done = run_cli(["--config", config, "upload", *_files(tmp_path, 2)], hermetic_env)
-        assert done.returncode == 0, done.stderr
-    (key,) = [p.stem for p in Path(hermetic_env["XDG_STATE_HOME"]).rglob("*.json")]
-    local = json.loads(next(Path(hermetic_env["XDG_STATE_HOME"]).rglob("*.json")).read_text())
-    # Redis already knows a lower figure for the user bucket of the same window (its reset
-    # estimated a second later: one window, whole-second resets).
-    local_reset = local["buckets"]["user"]["reset_at"]
-    user = dict(local["buckets"]["user"], remaining=100, reset_at=local_reset + 1)
-    seeded = {"version": 1, "buckets": {"user": user}, "reservations": []}
-    client(redis_url).hset(PREFIX + key, mapping={"data": json.dumps(seeded), "ver": "1"})
-    dry = run_cli(["state", "migrate", "--to", redis_url, "--dry-run"], hermetic_env)
-    assert dry.returncode == 0, dry.stderr
-    assert _lines(dry.stdout) == [
-        f"would copy {key}: client 12480/12500, post 1248/1250, user 100/500"
-    ]
-    assert _stored(redis_url)[key] == seeded  # nothing written
-    done = run_cli(["state", "migrate", "--to", redis_url], hermetic_env)
-    assert done.returncode == 0, done.stderr
-    assert _lines(done.stdout) == [
-        f"copied {key}: client 12480/12500, post 1248/1250, user 100/500"
-    ]
-    merged = _stored(redis_url)[key]["buckets"]
-    # Lower in Redis: kept; the reset stored once, the earlier of the two estimates.
-    assert (merged["user"]["remaining"], merged["user"]["reset_at"]) == (100, local_reset)
-    assert merged["post"]["remaining"] == 1248
-    assert merged["post"]["reset_at"] == local["buckets"]["post"]["reset_at"]
-    again = run_cli(["state", "migrate", "--to", redis_url], hermetic_env)
-    assert _lines(again.stdout) == [f"{key}: nothing new"]
-    dead = run_cli(["state", "migrate", "--to", f"redis://127.0.0.1:{free_port()}/0"], hermetic_env)
-    assert dead.returncode == 5
-    assert _lines(dead.stderr)[0].endswith("0 of 1 keys copied")
-    bad = run_cli(["state", "migrate", "--to", "redis://h:x/0"], hermetic_env)
-    assert bad.returncode == 2
-    assert _lines(bad.stderr)[0] == "error: --to: 'redis://h:x/0' is not a valid URL (its port?)"
 
 
 def _certificates(root: Path) -> tuple[Path, Path, Path]:
@@ -323,6 +329,8 @@ def test_rediss_checks_the_certificate_against_the_trusted_cas(
             posts = [r for r in get_json(f"{base}/_sandbox/requests") if r["method"] == "POST"]
         assert untrusted.returncode == 4
         assert "unreachable (TLS failed" in _lines(untrusted.stderr)[0]
+        assert "certificate verify failed" in _lines(untrusted.stderr)[0]
+        assert "a server without TLS" not in _lines(untrusted.stderr)[0]
         assert trusted.returncode == 0, trusted.stderr
         assert _warnings(trusted.stderr) == []
         assert len(posts) == 1  # the trusted run's only

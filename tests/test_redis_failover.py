@@ -137,3 +137,77 @@ def test_the_redis_client_is_imported_only_with_the_redis_backend(
         assert "redis" in loaded
         assert "uploader.ratelimit.redis_store" in loaded
         assert "uploader.ratelimit.failover" in loaded
+
+
+def test_the_fleets_times_are_moved_onto_this_hosts_clock(tmp_path: Path) -> None:
+    # Redis' clock is an hour behind this host's: the fleet's reset, NOW + 600 here, was
+    # stored as NOW - 3000. Read on this host's clock as it stands, the window would have
+    # ended and the share be a quarter of the whole limit (312), not of the 40 left.
+    fake = FakeTime(NOW)
+    lim = _limiter(tmp_path, fake, [], seen=False)
+    primary = lim.store.primary  # type: ignore[attr-defined]
+    primary.offset = -3600.0
+    in_redis = {**FLEET_STATE, "buckets": {"post": {**FLEET_STATE["buckets"]["post"]}}}
+    in_redis["buckets"]["post"]["reset_at"] = NOW - 3000
+    primary.last[KEY] = (in_redis, NOW - 3600)
+    lim.store._copy(KEY, force=True)  # type: ignore[attr-defined]
+    copy = FileStateStore(tmp_path).read(KEY + FLEET)
+    assert copy["buckets"]["post"]["reset_at"] == NOW + 600
+    assert _send_all(lim) == 10
+    fake.now = NOW + 601  # the fleet's window ended, by this host's clock too
+    assert _send_all(lim) == 50
+
+
+def test_state_migrate_does_not_copy_a_fallback_share_back_as_the_fleets_figure() -> None:
+    from uploader.commands.state import merge
+
+    # After a run on the local files with a quarter of the fleet's 40 left, "post" reads
+    # 10: copied into Redis as the lowest remaining of that window, it would cut the whole
+    # fleet to a quarter. A bucket this host knows by itself is copied.
+    local = {
+        "version": 1,
+        "buckets": {
+            "post": {"limit": 1250, "remaining": 10, "reset_at": NOW + 600},
+            "post~share": {"remaining": 10, "reset_at": NOW + 600},
+            "user": {"limit": 500, "remaining": 480, "reset_at": NOW + 600},
+        },
+        "reservations": [],
+    }
+    remote = {"version": 1, "buckets": {}, "reservations": []}
+    assert merge(remote, local, NOW) == ["user 480/500"]
+    assert list(remote["buckets"]) == ["user"]
+
+
+def test_a_long_run_goes_back_to_redis_when_it_answers_again(tmp_path: Path) -> None:
+    # `uploader serve` runs for days: a Redis that was down at some point is tried again
+    # every RETRY seconds, and used again once it answers (said once), not never again.
+    from tests.support.redis import Server
+    from uploader.ratelimit.failover import RETRY
+
+    port, ticks, notes = free_port(), [0.0], []
+    primary = RedisStateStore(f"redis://127.0.0.1:{port}/0", shown="redis://r/0")
+    store = FailoverStore(
+        primary,
+        FileStateStore(tmp_path),
+        on_error="fallback",
+        notify=notes.append,
+        monotonic=lambda: ticks[0],
+    )
+    lim = RateLimiter(store, KEY, (POST,), LimitPolicy("fail", 0.0), provider_label="Imgur (test)")
+    lim.settle(lim.acquire({"post": 1}), [])
+    assert store.failed is not None
+    server = Server(port)
+    try:
+        ticks[0] = RETRY - 1  # not yet tried again
+        lim.settle(lim.acquire({"post": 1}), [])
+        assert store.failed is not None
+        ticks[0] = RETRY
+        lim.settle(lim.acquire({"post": 1}), [])
+        assert store.failed is None
+        assert notes[1:] == [
+            "rate-limit state: redis://r/0 answers again: the fleet's figures again"
+        ]
+        stored = primary.read(KEY)
+        assert stored["buckets"]["post"]["remaining"] == 1249  # this send, in Redis
+    finally:
+        server.stop()

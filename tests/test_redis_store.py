@@ -100,7 +100,8 @@ SCRIPT = textwrap.dedent(
     from uploader.ratelimit.limiter import BucketSpec, LimitPolicy, RateLimiter
     from uploader.ratelimit.redis_store import RedisStateStore
     store = RedisStateStore(sys.argv[1])
-    lim = RateLimiter(store, "f" * 32, (BucketSpec("post", "P", 20, 600.0),),
+    spec = BucketSpec("post", "P", 20, 600.0, reserve=int(sys.argv[4]))
+    lim = RateLimiter(store, "f" * 32, (spec,),
                       LimitPolicy("fail", 0.0), provider_label="T", sleep=lambda s: None)
     got = 0
     for _ in range(int(sys.argv[2])):
@@ -117,13 +118,16 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("mode", ["hold", "settle"])
-def test_eight_processes_never_reserve_more_than_the_budget(redis_url: str, mode: str) -> None:
+@pytest.mark.parametrize(("mode", "reserve"), [("hold", 0), ("settle", 0), ("settle", 5)])
+def test_eight_processes_never_reserve_more_than_the_budget(
+    redis_url: str, mode: str, reserve: int
+) -> None:
     # 8 processes x 6 tries on one key whose bucket has 20 credits: exactly 20 succeed,
-    # whether the credits stay reserved (leases) or are settled (counted as spent).
+    # whether the credits stay reserved (leases) or are settled (counted as spent); with
+    # a reserve of 5, exactly 15: the reserve is kept fleet-wide.
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", SCRIPT, redis_url, "6", mode],
+            [sys.executable, "-c", SCRIPT, redis_url, "6", mode, str(reserve)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=ROOT,
@@ -134,13 +138,13 @@ def test_eight_processes_never_reserve_more_than_the_budget(redis_url: str, mode
     results = [json.loads(p.stdout.readline()) for p in procs]  # type: ignore[union-attr]
     for proc in procs:
         proc.communicate(timeout=60)
-    assert sum(r["got"] for r in results) == 20
+    assert sum(r["got"] for r in results) == 20 - reserve
     state = _stored(redis_url)
     if mode == "hold":
         assert len(state["reservations"]) == 20
     else:
         assert state["reservations"] == []
-        assert state["buckets"]["post"]["remaining"] == 0
+        assert state["buckets"]["post"]["remaining"] == reserve
 
 
 def test_redis_time_not_the_hosts_clock_expires_leases(redis_url: str) -> None:
@@ -215,3 +219,123 @@ def test_a_corrupt_state_in_redis_is_discarded_with_a_warning(redis_url: str) ->
     lim.settle(lim.acquire({"post": 1}), [])
     assert notes == [f"warning: rate-limit state redis://x/1 {PREFIX}{KEY}: not JSON: discarded"]
     assert _stored(redis_url)["buckets"]["post"]["remaining"] == 19
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (["SET", "garbage"], "a Redis string, not a state: discarded"),
+        (["RPUSH", "a", "b"], "a Redis list, not a state: discarded"),
+        (["SADD", "a"], "a Redis set, not a state: discarded"),
+        (
+            ["HSET", "data", '{"version": 1, "buckets": {}, "reservations": []}', "ver", "abc"],
+            "a bad version: replaced",
+        ),
+        (["HSET", "data", "{}", "ver", "-3"], "a bad version: replaced"),
+        (
+            [
+                "HSET",
+                "data",
+                '{"version": 1, "buckets": {"post": {"remaining": "x"}}, "reservations": [7]}',
+            ],
+            "discarded malformed entries (remaining, a reservation)",
+        ),
+    ],
+)
+def test_garbage_at_our_key_is_replaced_with_a_warning_never_a_backend_error(
+    redis_url: str, damage: list[str], said: str
+) -> None:
+    # Another type at the key (or a version that is no counter) used to fail every script
+    # ("WRONGTYPE", "hash value is not an integer" after the data was written): every run
+    # fell back to the local files, for good. It is discarded like bad JSON instead.
+    conn = client(redis_url)
+    conn.execute_command(damage[0], PREFIX + KEY, *damage[1:])
+    notes: list[str] = []
+    lim = _limiter(redis_url)
+    lim.store = RedisStateStore(redis_url, notify=notes.append, shown="redis://x/1")
+    lim.settle(lim.acquire({"post": 1}), [])
+    assert notes == [f"warning: rate-limit state redis://x/1 {PREFIX}{KEY}: {said}"]
+    assert conn.type(PREFIX + KEY) == b"hash"
+    assert int(conn.hget(PREFIX + KEY, "ver")) >= 1
+    assert _stored(redis_url)["buckets"]["post"]["remaining"] == 19
+    assert _stored(redis_url)["reservations"] == []
+    assert conn.pttl(PREFIX + KEY) > 0
+
+
+def test_a_time_far_ahead_neither_breaks_the_commit_nor_keeps_the_key_for_ever(
+    redis_url: str,
+) -> None:
+    store = RedisStateStore(redis_url)
+    for far in (1e12, 1e300):  # a damaged figure that no step has cut yet (state migrate)
+
+        def fill(state: dict[str, Any], now: float, far: float = far) -> None:
+            state["buckets"]["x"] = {"reset_at": now + far}
+
+        store.update(KEY, fill, time.time)
+        assert 0 < client(redis_url).pttl(PREFIX + KEY) <= 40 * 86400 * 1000
+
+
+def test_scripts_flushed_from_the_server_are_loaded_again(redis_url: str) -> None:
+    # EVALSHA answers NOSCRIPT after a SCRIPT FLUSH (or a restart, a failover to a
+    # replica): the script is sent again, the step is not lost nor run twice.
+    lim = _limiter(redis_url)
+    lim.settle(lim.acquire({"post": 1}), [])
+    client(redis_url).script_flush()
+    lim.settle(lim.acquire({"post": 1}), [])
+    assert _stored(redis_url)["buckets"]["post"]["remaining"] == 18
+
+
+def test_a_machine_of_the_same_name_keeps_its_reservations(redis_url: str) -> None:
+    # Hosts made from one image share a name; their boot ids differ. With the file store
+    # another boot id means "this host rebooted: its processes are gone"; in Redis it is
+    # another machine whose requests are in flight: its credits stay held until the lease.
+    post = BucketSpec("post", "P", 2, 600.0)
+    a, b = _limiter(redis_url, post), _limiter(redis_url, post)
+    a._here = {**a._here, "boot": "boot-of-machine-a", "pid": 1 << 30}
+    b._here = {**b._here, "boot": "boot-of-machine-b"}
+    held = a.acquire({"post": 2})
+    with pytest.raises(RateLimitError):
+        b.acquire({"post": 1})
+    assert [r["id"] for r in _stored(redis_url)["reservations"]] == [held.id]
+
+
+@pytest.mark.parametrize("skew", [-3600.0, 3600.0])
+def test_state_migrate_moves_this_hosts_times_onto_redis_time(
+    redis_url: str, tmp_path: Path, skew: float
+) -> None:
+    from uploader.commands.runtime import Runtime
+    from uploader.commands.state import migrate
+    from uploader.ratelimit.store import FileStateStore
+
+    host = time.time() + skew  # this host's clock, an hour off
+    local = FileStateStore(tmp_path / "uploader" / "ratelimit")
+    bucket = {"limit": 20, "remaining": 3, "reset_at": host + 300, "observed_at": host}
+    local.update(KEY, lambda s, _n: s["buckets"].update(post=bucket), time.time)
+    shown: list[str] = []
+    runtime = Runtime(env={"XDG_STATE_HOME": str(tmp_path)}, clock=lambda: time.time() + skew)
+    assert migrate(redis_url, runtime, config=None, dry_run=False, emit=shown.append) == 1
+    assert shown == [f"copied {KEY}: post 3/20"]
+    stored = _stored(redis_url)["buckets"]["post"]
+    now = _redis_now(redis_url)
+    assert abs(stored["reset_at"] - (now + 300)) < 30
+    assert abs(stored["observed_at"] - now) < 30
+
+
+@pytest.mark.parametrize("skew", [-3600.0, 3600.0])
+def test_limits_judges_the_fleets_buckets_on_redis_time(redis_url: str, skew: float) -> None:
+    # A host an hour ahead took the spent bucket (reset in 10 min) for reset and full; one
+    # an hour behind showed its reset 70 min away. Judged on Redis' clock, shown on this
+    # host's: 0 left, resets in 10 min by either host's clock.
+    now = _redis_now(redis_url)
+    RedisStateStore(redis_url).update(
+        KEY,
+        lambda s, _n: s["buckets"].update(
+            client={"limit": 12500, "remaining": 0, "reset_at": now + 600}
+        ),
+        time.time,
+    )
+    lim = _limiter(redis_url, CLIENT, clock=lambda: time.time() + skew)
+    (client_bucket,) = lim.states()
+    assert client_bucket.remaining == 0
+    assert client_bucket.reset_at is not None
+    assert abs(client_bucket.reset_at - (lim.clock() + 600)) < 30

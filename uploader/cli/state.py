@@ -16,14 +16,21 @@ def state_group() -> None:
 @click.option(
     "--to",
     "to",
-    required=True,
     metavar="URL",
-    help="The Redis to copy into: redis://HOST:PORT/DB (rediss:// for TLS).",
+    help="The Redis to copy into: redis://HOST:PORT/DB (rediss:// for TLS); "
+    "default: the configured [state] backend.",
 )
 @click.option("--dry-run", is_flag=True, help="Say what would be copied; write nothing.")
 @click.pass_obj
-def migrate(state: State, to: str, dry_run: bool) -> None:
+def migrate(state: State, to: str | None, dry_run: bool) -> None:
     """Copy every local rate-limit figure into Redis (lowest remaining wins)."""
     from uploader.commands.state import migrate as core
+    from uploader.errors import UploaderError
 
-    core(to, state.runtime(), dry_run=dry_run, emit=state.console.result)
+    try:
+        config = state.config()
+    except UploaderError:
+        if to is None:
+            raise
+        config = None  # --to is all it needs; the config only names the profiles
+    core(to, state.runtime(), config=config, dry_run=dry_run, emit=state.console.result)

@@ -30,6 +30,8 @@ from uploader.ratelimit.limiter import LimitPolicy, RateLimiter, state_key
 from uploader.ratelimit.store import FileStateStore
 
 if TYPE_CHECKING:
+    from uploader.config.statebackend import RedisTarget
+    from uploader.ratelimit.redis_store import RedisStateStore
     from uploader.ratelimit.store import StateStore
 
 log = logging.getLogger("uploader.ratelimit.limiter")
@@ -123,25 +125,8 @@ def state_store(config: Config, runtime: Runtime, warn: Callable[[str], None]) -
         return _REDIS_STORES[cache_key]
     # Only with this backend: the Redis client costs the hotkey path nothing otherwise.
     from uploader.ratelimit.failover import FailoverStore
-    from uploader.ratelimit.redis_store import RedisStateStore
 
-    password = target.password
-    if password is None:
-        password = runtime.env.get("UPLOADER_REDIS_PASSWORD") or None
-    ca_file, ca_path = runtime.env.get("SSL_CERT_FILE"), runtime.env.get("SSL_CERT_DIR")
-    if target.tls and not ca_file and not ca_path:
-        import certifi  # the HTTP client's CA bundle (httpx's), so both trust the same CAs
-
-        ca_file = certifi.where()
-    primary = RedisStateStore(
-        target.url,
-        password=password,
-        username=target.username,
-        notify=warn,
-        shown=target.shown,
-        ca_file=ca_file or None,
-        ca_path=ca_path or None,
-    )
+    primary = open_redis(target, runtime, warn)
     store = FailoverStore(
         primary, local, on_error=config.state.on_backend_error, notify=runtime.notify
     )
@@ -151,6 +136,30 @@ def state_store(config: Config, runtime: Runtime, warn: Callable[[str], None]) -
 
 
 _REDIS_STORES: dict[tuple[str, str, str], StateStore] = {}
+
+
+def open_redis(
+    target: RedisTarget, runtime: Runtime, notify: Callable[[str], None]
+) -> RedisStateStore:
+    """The Redis store at ``target``: the password from the URL, else (none, or an empty
+    one) ``UPLOADER_REDIS_PASSWORD``; for ``rediss://`` the CAs the HTTP client trusts."""
+    from uploader.ratelimit.redis_store import RedisStateStore
+
+    password = target.password or runtime.env.get("UPLOADER_REDIS_PASSWORD") or None
+    ca_file, ca_path = runtime.env.get("SSL_CERT_FILE"), runtime.env.get("SSL_CERT_DIR")
+    if target.tls and not ca_file and not ca_path:
+        import certifi  # the HTTP client's CA bundle (httpx's), so both trust the same CAs
+
+        ca_file = certifi.where()
+    return RedisStateStore(
+        target.url,
+        password=password,
+        username=target.username,
+        notify=notify,
+        shown=target.shown,
+        ca_file=ca_file or None,
+        ca_path=ca_path or None,
+    )
 
 
 def describe_store(store: object) -> str:

@@ -11,14 +11,19 @@ Reservations are not copied: they belong to requests of this host. The local fil
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from uploader.commands.runtime import Runtime
+from uploader.commands.runtime import Runtime, open_redis
 from uploader.config import paths
+from uploader.config.settings import Config
 from uploader.config.statebackend import parse_redis_url
-from uploader.errors import NetworkError
+from uploader.errors import NetworkError, UploaderError, UsageError
+from uploader.providers import provider_class
 from uploader.ratelimit.bucket import SAME_WINDOW_SLACK
+from uploader.ratelimit.failover import SHARE_SUFFIX
+from uploader.ratelimit.policy import state_key
+from uploader.ratelimit.stateshape import shifted
 from uploader.ratelimit.store import FileStateStore
 
 KEY = re.compile(r"[0-9a-f]{32}")
@@ -37,6 +42,8 @@ def merge(remote: dict[str, Any], local: dict[str, Any], now: float) -> list[str
     for name, mine in sorted(local["buckets"].items()):
         if "~" in name or not isinstance(mine.get("remaining"), int):
             continue  # a fallback allowance, or no figure to give
+        if name + SHARE_SUFFIX in local["buckets"]:
+            continue  # capped at a share of the fleet's own figure: not this host's news
         reset = _time(mine, "reset_at")
         if reset is not None and reset <= now:
             continue  # a window that ended: nothing it says still holds
@@ -63,10 +70,41 @@ def merge(remote: dict[str, Any], local: dict[str, Any], now: float) -> list[str
     return changed
 
 
-def migrate(to: str, runtime: Runtime, *, dry_run: bool, emit: Callable[[str], None]) -> int:
-    """Copy every local key into the Redis at ``to``; print one line per key; return how
-    many keys had figures to copy."""
-    target = parse_redis_url(to, "--to")
+def profiles_by_key(config: Config | None, env: Mapping[str, str]) -> dict[str, str]:
+    """The profiles of ``config`` by their state key (those whose credential resolves)."""
+    found: dict[str, list[str]] = {}
+    for profile in config.profiles if config is not None else ():
+        try:
+            identity = provider_class(profile.kind).resolve_credential(profile, env).identity
+        except UploaderError:
+            continue
+        found.setdefault(state_key(profile.kind, profile.base_url, identity), []).append(
+            profile.name
+        )
+    return {key: ", ".join(names) for key, names in found.items()}
+
+
+def migrate(
+    to: str | None,
+    runtime: Runtime,
+    *,
+    config: Config | None,
+    dry_run: bool,
+    emit: Callable[[str], None],
+) -> int:
+    """Copy every local key into the Redis at ``to`` (None: the configured backend); print
+    one line per key, named by its profiles where the config has them; return how many
+    keys had figures to copy."""
+    if to is None:
+        target = config.state.redis() if config is not None else None
+        if target is None:
+            raise UsageError(
+                "state migrate: no --to, and the configured [state] backend is the local files",
+                hint="give the Redis to copy into: --to redis://HOST:PORT/DB",
+            )
+    else:
+        target = parse_redis_url(to, "--to", file_ok=False)
+    shown_as = profiles_by_key(config, runtime.env)
     directory = paths.state_dir(runtime.env) / "ratelimit"
     try:
         names = sorted(p.stem for p in directory.glob("*.json") if KEY.fullmatch(p.stem))
@@ -74,12 +112,9 @@ def migrate(to: str, runtime: Runtime, *, dry_run: bool, emit: Callable[[str], N
         names = []
     local = FileStateStore(directory, notify=runtime.notify)
     # Only here and in the Redis backend: this command is for teams that use it.
-    from uploader.ratelimit.redis_store import BackendError, RedisStateStore
+    from uploader.ratelimit.redis_store import BackendError
 
-    password = target.password or runtime.env.get("UPLOADER_REDIS_PASSWORD") or None
-    remote = RedisStateStore(
-        target.url, password=password, username=target.username, shown=target.shown
-    )
+    remote = open_redis(target, runtime, runtime.notify)
     copied = 0
     try:
         remote.probe()
@@ -88,7 +123,8 @@ def migrate(to: str, runtime: Runtime, *, dry_run: bool, emit: Callable[[str], N
 
             def fold(state: dict[str, Any], now: float, mine: dict[str, Any] = mine) -> list[str]:
                 before = repr(state)
-                changed = merge(state, mine, now)
+                # This host's times moved onto Redis' clock (the fleet's one timeline).
+                changed = merge(state, shifted(mine, now - runtime.clock()), now)
                 if dry_run and repr(state) != before:
                     raise _DryRun(changed)
                 return changed
@@ -98,7 +134,8 @@ def migrate(to: str, runtime: Runtime, *, dry_run: bool, emit: Callable[[str], N
             except _DryRun as shown:
                 changed = shown.changed
             verb = "would copy" if dry_run else "copied"
-            emit(f"{verb} {key}: {', '.join(changed)}" if changed else f"{key}: nothing new")
+            named = f"{key} ({shown_as[key]})" if key in shown_as else key
+            emit(f"{verb} {named}: {', '.join(changed)}" if changed else f"{named}: nothing new")
             copied += bool(changed)
     except BackendError as exc:
         raise NetworkError(

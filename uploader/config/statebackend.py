@@ -24,10 +24,11 @@ SCHEMES = ("redis", "rediss")
 DEFAULT_PORT = 6379
 # Redis' default is 16 databases; a server may configure more, never this many.
 MAX_DB = 1 << 16
-HINT = (
-    'use "file", or "redis://HOST:PORT/DB" ("rediss://" for TLS; the password in '
+URL_HINT = (
+    '"redis://HOST:PORT/DB" ("rediss://" for TLS; the password in '
     "UPLOADER_REDIS_PASSWORD or as redis://:PASSWORD@HOST:PORT/DB)"
 )
+HINT = f'use "file", or {URL_HINT}'
 
 
 class RedisTarget(NamedTuple):
@@ -72,12 +73,14 @@ def redact(url: str) -> str:
     return parts._replace(netloc=f"{user}:***@{host}" if user or parts.password else host).geturl()
 
 
-def parse_redis_url(url: str, where: str) -> RedisTarget:
+def parse_redis_url(url: str, where: str, *, file_ok: bool = True) -> RedisTarget:
     """``url`` checked; a :class:`ConfigError` (naming ``where``, never the password) when
-    it is not a Redis URL this tool can use."""
+    it is not a Redis URL this tool can use; its hint offers "file" when ``file_ok``."""
 
     def bad(why: str) -> ConfigError:
-        return ConfigError(f"{where}: {redact(url)!r} {why}", hint=HINT)
+        return ConfigError(
+            f"{where}: {redact(url)!r} {why}", hint=HINT if file_ok else f"use {URL_HINT}"
+        )
 
     try:
         parts = urlsplit(url)

@@ -1,9 +1,10 @@
 """Redis with the local file store behind it (issue 14, "Redis unreachable").
 
 :class:`FailoverStore` sends every update to the Redis store while it works. This host
-keeps a copy of the fleet's state as it last saw it (``<key>-fleet.json`` in the local
-state directory, written at most every COPY_EVERY seconds and when the run ends), so that
-when Redis cannot be used it never spends blindly:
+keeps a copy of the fleet's state as it last saw it, its times moved from Redis' clock onto
+this host's (``<key>-fleet.json`` in the local state directory, written at most every
+COPY_EVERY seconds and when the run ends), so that when Redis cannot be used it never
+spends blindly:
 
 * with ``on_backend_error = "fail"`` the run stops (exit 4) before anything is sent;
 * with ``"fallback"`` (the default) it says so once on stderr and goes on with the local
@@ -11,8 +12,9 @@ when Redis cannot be used it never spends blindly:
   remaining figure (of its limit when that window has ended): the other hosts of the fleet
   are assumed to spend the rest. Buckets the fleet copy never held keep their local figures.
 
-The switch happens at most once per run (no traceback, mid-batch too); the next run tries
-Redis again.
+The switch happens without a traceback, mid-batch too, and is said once; Redis is tried
+again every RETRY seconds of a long run (a batch, ``uploader serve``) and used again when
+it answers (one line says so); the next run tries it first anyway.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from uploader.errors import RateLimitError
-from uploader.ratelimit.stateshape import clean_state
+from uploader.ratelimit.stateshape import clean_state, shifted
 
 if TYPE_CHECKING:
     from uploader.ratelimit.redis_store import RedisStateStore
@@ -39,6 +41,7 @@ SHARE = Fraction(1, 4)  # of the last known fleet budget, per bucket, while Redi
 COPY_EVERY = 2.0  # seconds between two local copies of the fleet's state
 FLEET = "-fleet"  # suffix of the local copy's key
 SHARE_SUFFIX = "~share"  # a bucket's allowance while Redis is down (see cap)
+RETRY = 60.0  # seconds after a failure before Redis is tried again (a long batch, serve)
 
 
 def cap(local: dict[str, Any], fleet: dict[str, Any], now: float) -> None:
@@ -104,6 +107,7 @@ class FailoverStore:
         *,
         on_error: str,
         notify: Callable[[str], None],
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.primary = primary
         self.local = local
@@ -114,6 +118,8 @@ class FailoverStore:
         self._copied: dict[str, float] = {}  # key -> monotonic time of its last local copy
         self._dirty: set[str] = set()
         self._lock = threading.Lock()
+        self._monotonic = monotonic
+        self._retry_at = 0.0  # when Redis is tried again after a failure
         atexit.register(self.flush)
 
     @property
@@ -138,18 +144,29 @@ class FailoverStore:
             self._give_up(str(exc))
 
     def update(
-        self, key: str, fn: Callable[[dict[str, Any], float], _T], clock: Callable[[], float]
+        self,
+        key: str,
+        fn: Callable[[dict[str, Any], float], _T],
+        clock: Callable[[], float],
+        *,
+        refuse: bool = True,
     ) -> _T:
+        """``fn`` on Redis, else on the local files; with ``on_backend_error = "fail"``
+        a :class:`RateLimitError` instead, unless not ``refuse`` (:meth:`after_send`)."""
         from uploader.ratelimit.redis_store import BackendError
 
+        if self.failed is not None:
+            self._try_again()
         if self.failed is None:
             try:
                 result = self.primary.update(key, fn, clock)
             except BackendError as exc:
-                self._give_up(str(exc))
+                self._give_up(str(exc), refuse=refuse)
             else:
                 self._copy(key)
                 return result
+        elif refuse and self.on_error == "fail":
+            raise self._refusal(self.failed)
         self._cap(key, clock())
 
         def counted(state: dict[str, Any], now: float) -> _T:
@@ -160,9 +177,19 @@ class FailoverStore:
 
         return self.local.update(key, counted, clock)
 
+    def after_send(
+        self, key: str, fn: Callable[[dict[str, Any], float], _T], clock: Callable[[], float]
+    ) -> _T:
+        """:meth:`update` for a step after a request went (settle, release, a refusal's
+        figures): never refused, even in "fail" mode, whose refusal is for sending only.
+        The answer is on the server: its file must be reported, and its figures kept."""
+        return self.update(key, fn, clock, refuse=False)
+
     def read(self, key: str) -> dict[str, Any]:
         from uploader.ratelimit.redis_store import BackendError
 
+        if self.failed is not None:
+            self._try_again()
         if self.failed is None:
             try:
                 return self.primary.read(key)
@@ -179,33 +206,66 @@ class FailoverStore:
             except Exception:  # an exit hook must not print a traceback
                 log.debug("local copy of the fleet's state not written", exc_info=True)
 
-    def _give_up(self, why: str) -> None:
+    def _try_again(self) -> None:
+        """Redis again, when it answers a probe (at most every RETRY seconds): a long run
+        (a batch, ``uploader serve``) goes back to the fleet's figures, and says so."""
+        from uploader.ratelimit.redis_store import BackendError
+
         with self._lock:
-            if self.failed is not None:
+            if self.failed is None or self._monotonic() < self._retry_at:
                 return
-            if self.on_error == "fail":
-                raise RateLimitError(
-                    f"rate-limit state: {self.shown} unreachable ({why}): nothing sent",
-                    hint="start the Redis server or fix [state] backend; or set [state] "
-                    'on_backend_error = "fallback" to go on with a share of the local budget',
+            self._retry_at = self._monotonic() + RETRY
+        try:
+            self.primary.probe()
+        except BackendError:
+            return
+        with self._lock:
+            if self.failed is None:
+                return
+            self.failed = None
+            self._capped.clear()  # capped again from the fleet's figures if it fails again
+        self.notify(f"rate-limit state: {self.shown} answers again: the fleet's figures again")
+
+    def _give_up(self, why: str, *, refuse: bool = True) -> None:
+        with self._lock:
+            first, self.failed = self.failed is None, self.failed or why
+            if first:
+                self._retry_at = self._monotonic() + RETRY
+        if self.on_error == "fail":
+            if refuse:
+                raise self._refusal(self.failed)
+            if first:  # an answer's figures kept locally; the next send is refused
+                self.notify(
+                    f"warning: rate-limit state: {self.shown} unreachable ({why}): "
+                    "nothing more is sent (this answer's figures kept in the local file store)"
                 )
-            self.failed = why
+            return
+        if first:
             self.notify(
                 f"warning: rate-limit state: {self.shown} unreachable ({why}): using the "
                 "local file store with a conservative share of the last known budget"
             )
 
+    def _refusal(self, why: str) -> RateLimitError:
+        return RateLimitError(
+            f"rate-limit state: {self.shown} unreachable ({why}): nothing sent",
+            hint="start the Redis server or fix [state] backend (the password: in "
+            "the URL or UPLOADER_REDIS_PASSWORD); or set [state] on_backend_error = "
+            '"fallback" to go on with a share of the local budget',
+        )
+
     def _copy(self, key: str, *, force: bool = False) -> None:
         seen = self.primary.last.get(key)
         if seen is None:
             return
-        at = time.monotonic()
+        at = self._monotonic()
         if not force and at - self._copied.get(key, -COPY_EVERY) < COPY_EVERY:
             self._dirty.add(key)
             return
         self._copied[key] = at
         self._dirty.discard(key)
-        cleaned = clean_state(seen[0])
+        # Kept on this host's clock, the one the local store runs on once Redis is gone.
+        cleaned = clean_state(shifted(seen[0], -self.primary.offset))
 
         def save(copy: dict[str, Any], _now: float) -> None:
             copy["buckets"] = cleaned["buckets"] if cleaned else {}
@@ -218,7 +278,11 @@ class FailoverStore:
             if key in self._capped:
                 return
             self._capped.add(key)
-        seen = self.primary.last.get(key)
-        fleet = seen[0] if seen is not None else self.local.read(key + FLEET)
+        seen = self.primary.last.get(key)  # on Redis' clock; the local copy on this host's
+        fleet = (
+            shifted(seen[0], -self.primary.offset)
+            if seen is not None
+            else self.local.read(key + FLEET)
+        )
         if fleet["buckets"]:
             self.local.update(key, lambda state, _now: cap(state, fleet, now), time.time)

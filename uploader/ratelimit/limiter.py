@@ -30,7 +30,6 @@ from uploader.ratelimit.bucket import (
     apply_updates,
     current,
     sanitize,
-    snapshot,
     spend_locally,
 )
 from uploader.ratelimit.policy import LimitPolicy, Reservation, state_key
@@ -115,14 +114,15 @@ class RateLimiter:
 
     # -- state helpers -------------------------------------------------------------------
 
-    def _update(self, fn: Callable[[dict[str, Any], float], _T]) -> _T:
+    def _update(self, fn: Callable[[dict[str, Any], float], _T], *, sends: bool = False) -> _T:
         """``fn(state, now)`` as one atomic step on the shared state (the store's
         :meth:`~uploader.ratelimit.store.StateStore.update`), the state tidied first
         (:meth:`_tidy`). ``fn`` may run more than once (an optimistic backend re-runs it
         when another host changed the state meanwhile): it changes only the state it is
         given, and its side effects wait until it returned. Re-entrant within a thread, so
         that the refresh hook's own request (settled like any other) reuses the held state
-        instead of waiting for a lock this process holds."""
+        instead of waiting for a lock this process holds. Only a step that ``sends`` (may
+        let a request go) is refused when the store cannot be used (``after_send``)."""
         held: tuple[dict[str, Any], float] | None = getattr(self._local, "held", None)
         if held is not None:
             return fn(held[0], self.clock())
@@ -137,15 +137,17 @@ class RateLimiter:
 
         # The threads of a batch take turns here first: the state store's lock is between
         # processes (and the in-memory fallback has none).
+        update = self.store.update if sends else getattr(self.store, "after_send", None)
         with self._mutex:
-            return self.store.update(self.key, step, self.clock)
+            return (update or self.store.update)(self.key, step, self.clock)
 
     def _tidy(self, state: dict[str, Any], now: float) -> None:
         """Drop expired reservations and those of processes of this host that are gone
         (killed mid-request); bring stored figures within their buckets' bounds, with one
         warning the first time anything was out of them."""
+        shared = not getattr(self.store, "exclusive", True)  # Redis: several machines
         kept, bad = owners.live_reservations(
-            state["reservations"], self._here, now, RESERVATION_TTL
+            state["reservations"], self._here, now, RESERVATION_TTL, fleet=shared
         )
         state["reservations"] = kept
         for spec in self.specs.values():
@@ -189,7 +191,8 @@ class RateLimiter:
             # Asked again each time round: while this send waits, others of the batch go.
             left = max(1, pending() if callable(pending) else pending)
             rid = os.urandom(12).hex()
-            outcome = self._update(partial(self._try, wanted=wanted, n=left, rid=rid, fresh=fresh))
+            attempt = partial(self._try, wanted=wanted, n=left, rid=rid, fresh=fresh)
+            outcome = self._update(attempt, sends=True)
             if outcome is None:  # the live figures are wanted first (non-exclusive store)
                 fresh = self._ask_refresh()
                 continue
@@ -377,22 +380,14 @@ class RateLimiter:
         )
 
     def _offset(self, now: float) -> float:
-        """The store's clock minus this host's (measured by the store when it can: as of
-        its answer, not of this step, which may run late on a busy host)."""
+        """The store's clock minus this host's (the store's measure, as of its answer)."""
         offset = getattr(self.store, "offset", None)
         return float(offset) if isinstance(offset, int | float) else now - self.clock()
 
     # -- display -------------------------------------------------------------------------------
 
     def states(self) -> list[BucketState]:
-        """One :class:`BucketState` per spec, as the next :meth:`acquire` would see it, with
-        the credits held by requests in flight (reservations of live processes)."""
-        state = self.store.read(self.key)
-        now = self.clock()
-        self._tidy(state, now)  # a copy: display only
-        found = []
-        for spec in self.specs.values():
-            held, until = owners.held(state["reservations"], spec.name)
-            shown = snapshot(spec, state["buckets"].get(spec.name), now)
-            found.append(shown._replace(held=held, held_until=until))
-        return found
+        """What ``uploader limits`` shows (:func:`uploader.ratelimit.view.states`)."""
+        from uploader.ratelimit.view import states
+
+        return states(self)

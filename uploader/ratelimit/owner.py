@@ -84,13 +84,17 @@ def clean(raw: object) -> dict[str, Any] | None:
     }
 
 
-def gone(owner: dict[str, Any], here: dict[str, Any]) -> bool:
+def gone(owner: dict[str, Any], here: dict[str, Any], *, fleet: bool = False) -> bool:
     """True when ``owner`` (see :func:`clean`) is provably no longer running; ``here`` is
-    :func:`me`. Another host, or a process we cannot check, counts as running."""
+    :func:`me`. Another host, or a process we cannot check, counts as running.
+
+    ``fleet``: the state is shared by several machines (Redis), whose names may be the same
+    (hosts made from one image): another boot id is then another machine, not a reboot of
+    this one, and its reservations wait for their lease to expire."""
     if not owner["host"] or owner["host"] != here["host"]:
         return False
     if owner["boot"] and here["boot"] and owner["boot"] != here["boot"]:
-        return True  # the host rebooted since: every process of then is gone
+        return not fleet  # the host rebooted since: every process of then is gone
     pid, start = owner["pid"], owner["start"]
     if pid == here["pid"]:
         return start is not None and here["start"] is not None and start != here["start"]
@@ -110,11 +114,17 @@ def gone(owner: dict[str, Any], here: dict[str, Any]) -> bool:
 
 
 def live_reservations(
-    items: list[dict[str, Any]], here: dict[str, Any], now: float, ttl: float
+    items: list[dict[str, Any]],
+    here: dict[str, Any],
+    now: float,
+    ttl: float,
+    *,
+    fleet: bool = False,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The reservations still holding credits: not expired, and not of a process of this
-    host that is gone (:func:`gone`). An expiry further than ``ttl`` away (no process
-    writes one) is cut to it and named in the second list, for the warning."""
+    host that is gone (:func:`gone`; ``fleet``: the state is shared by several machines).
+    An expiry further than ``ttl`` away (no process writes one) is cut to it and named in
+    the second list, for the warning."""
     kept, bad = [], []
     for item in items:
         if item["expires"] <= now:
@@ -123,7 +133,7 @@ def live_reservations(
             item["expires"] = now + ttl
             bad.append("reservation expiry")
         holder = item.get("owner")
-        if holder is not None and gone(holder, here):
+        if holder is not None and gone(holder, here, fleet=fleet):
             continue  # killed mid-request: its credits are free at once
         kept.append(item)
     return kept, bad

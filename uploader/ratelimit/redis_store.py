@@ -15,6 +15,8 @@ reservations are leases that expire (Redis time). Keys are ``uploader:v1:state:<
 (``key`` is a hash of kind, base URL and credential identity: no secret), a hash with the
 fields ``data`` and ``ver``, expiring a while after the latest reset, pause or lease it
 holds. Scripts are registered once and run with EVALSHA (NOSCRIPT: loaded again).
+Anything else found at a key (bad JSON, an unknown shape, another Redis type, a version
+that is no counter) is discarded with one warning and replaced by the next commit.
 
 This is the only module that imports the ``redis`` client: the file backend never loads it.
 Every failure of the server (refused, timeout, TLS, authentication, a commit that keeps
@@ -49,21 +51,39 @@ BACKOFF_CAP = 0.05
 # A state stays this long past the latest time it mentions (a reset, a pause, a lease):
 # figures about a window that ended are worth little, and an unused budget costs no memory.
 KEEP = 3600.0
+# The longest a key is kept (a time far ahead in a damaged state must not make the key
+# immortal, nor overflow PEXPIRE): a month and a bit, more than any bucket's window.
+LONGEST_KEEP = 40 * 86400.0
+
+# Anything else at our key (another type, a version that is no counter: garbage) is
+# discarded with a warning, never a reason to give Redis up: LOAD reports it as the version
+# "type:KIND" or the odd version as it is, and COMMIT replaces it when that still holds.
 
 # KEYS[1]: the state's hash. Returns {data or "", version, seconds, microseconds}.
 LOAD = """
-local v = redis.call('HMGET', KEYS[1], 'data', 'ver')
 local t = redis.call('TIME')
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind ~= 'hash' and kind ~= 'none' then return {'', 'type:' .. kind, t[1], t[2]} end
+local v = redis.call('HMGET', KEYS[1], 'data', 'ver')
 return {v[1] or '', v[2] or '0', t[1], t[2]}
 """
 
 # KEYS[1]: the hash; ARGV: the version loaded, the new JSON, the TTL in ms.
-# Returns 1 when written, 0 when another host wrote first.
+# Returns 1 when written, 0 when another host wrote first. Every check comes before the
+# first write (a script that fails half-way keeps what it wrote).
 COMMIT = """
-local ver = redis.call('HGET', KEYS[1], 'ver') or '0'
+local kind = redis.call('TYPE', KEYS[1])['ok']
+local ver = '0'
+if kind == 'hash' then
+  ver = redis.call('HGET', KEYS[1], 'ver') or '0'
+elseif kind ~= 'none' then
+  ver = 'type:' .. kind
+end
 if ver ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'data', ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'ver', 1)
+local n = tonumber(ver)
+if n == nil or n < 0 or n >= 2^52 or n ~= math.floor(n) then n = 0 end
+if kind ~= 'hash' then redis.call('DEL', KEYS[1]) end
+redis.call('HSET', KEYS[1], 'data', ARGV[2], 'ver', string.format('%d', n + 1))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 """
@@ -83,7 +103,7 @@ def ttl_ms(state: dict[str, Any], now: float) -> int:
                 latest = float(value)
     for item in state["reservations"]:
         latest = max(latest, float(item["expires"]))
-    return int((latest - now + KEEP) * 1000)
+    return int(min(latest - now + KEEP, LONGEST_KEEP) * 1000)
 
 
 def why(exc: BaseException, password: str | None) -> str:
@@ -129,7 +149,8 @@ class RedisStateStore:
         # rediss://: the certificate and host name are always checked (redis-py's default,
         # "required"), against the CA certificates the HTTP client trusts (see runtime.py).
         tls: dict[str, Any] = {}
-        if url.startswith("rediss://"):
+        self._tls = url.startswith("rediss://")
+        if self._tls:
             tls = {"ssl_cert_reqs": "required", "ssl_ca_certs": ca_file, "ssl_ca_path": ca_path}
         self._client = redis.Redis.from_url(
             url,
@@ -198,29 +219,53 @@ class RedisStateStore:
         except (TypeError, ValueError) as exc:
             raise BackendError(f"unexpected answer to the load script ({exc})") from None
         state = None
+        version = bytes(version)
+        # Not ours as it stands (another type at the key, a version that is no counter):
+        # the next commit replaces it, whatever the step does.
+        damaged = version.startswith(b"type:") or not version.isdigit()
+        if version.startswith(b"type:"):
+            kind = version[5:].decode("ascii", "replace")
+            self._warn(
+                key, f"rate-limit state {self.shown} {name}: a Redis {kind}, not a state: discarded"
+            )
+        elif damaged:
+            self._warn(key, f"rate-limit state {self.shown} {name}: a bad version: replaced")
         if raw:
             try:
                 if len(raw) > LARGEST_STATE:
                     raise ValueError("too large")
-                state = clean_state(json.loads(raw))
+                dropped: list[str] = []
+                state = clean_state(json.loads(raw), dropped)
                 why_bad = "an unknown shape"
             except (ValueError, RecursionError):
                 why_bad = "not JSON"
             if state is None:
                 self._warn(key, f"rate-limit state {self.shown} {name}: {why_bad}: discarded")
+            elif dropped:
+                shown = ", ".join(dict.fromkeys(dropped))
+                self._warn(
+                    key,
+                    f"rate-limit state {self.shown} {name}: discarded malformed entries ({shown})",
+                )
+                damaged = True  # written again without them
         if state is None:
             state = empty_state()
-            text = "" if raw else json.dumps(state, sort_keys=True)
-        else:
-            text = json.dumps(state, sort_keys=True)
-        return state, text, bytes(version), now
+            damaged = damaged or bool(raw)
+        text = "" if damaged else json.dumps(state, sort_keys=True)
+        return state, text, version, now
 
     def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except (rexc.RedisError, OSError, ValueError) as exc:
-            log.debug("redis %s: %s", self.shown, why(exc, self._password))
-            raise BackendError(why(exc, self._password)) from None
+            text = why(exc, self._password)
+            plain = text.startswith("TLS") and "certificate" not in text.lower()
+            if self._tls and (isinstance(exc, rexc.TimeoutError) or plain):
+                # A server without TLS never completes the handshake: it times out, or
+                # answers in plain text ("wrong version number").
+                text += "; no TLS handshake: a server without TLS is redis://, not rediss://"
+            log.debug("redis %s: %s", self.shown, text)
+            raise BackendError(text) from None
 
     def _warn(self, key: str, message: str) -> None:
         log.debug("%s", message)

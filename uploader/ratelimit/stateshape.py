@@ -76,6 +76,19 @@ def _clean_reservation(raw: object) -> dict[str, Any] | None:
     return cleaned
 
 
+def shifted(state: dict[str, Any], shift: float) -> dict[str, Any]:
+    """``state`` with its buckets' times moved by ``shift`` seconds (from one clock onto
+    another: Redis' and a host's); under a second, the round trip's noise, it is left as is.
+    A new dict; ``state`` is not changed."""
+    if abs(shift) < 1.0:
+        return state
+    buckets = {
+        name: {k: v + shift if k in _TIME_FIELDS and _is_time(v) else v for k, v in raw.items()}
+        for name, raw in state["buckets"].items()
+    }
+    return {**state, "buckets": buckets}
+
+
 def clean_state(data: object, dropped: list[str] | None = None) -> dict[str, Any] | None:
     """``data`` reduced to the well-typed state shape; None when it is not a state at all.
 

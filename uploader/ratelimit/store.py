@@ -82,7 +82,10 @@ class StateStore(Protocol):
     host's clock, or Redis ``TIME``: one timeline for hosts whose clocks disagree). An
     ``exclusive`` store runs ``fn`` once, excluding other updates of the key (``fn`` may
     then do slow work); any other may re-run it when the state changed underneath, so
-    ``fn`` changes only the state it is given. :meth:`read` is a snapshot for display."""
+    ``fn`` changes only the state it is given. :meth:`read` is a snapshot for display.
+    A store that may refuse a step (Redis gone, ``on_backend_error = "fail"``) also has
+    ``after_send(key, fn, clock)``: :meth:`update` for the steps after a request went
+    (settle, release, a refusal's figures), which are never refused."""
 
     def update(
         self, key: str, fn: Callable[[dict[str, Any], float], _T], clock: Callable[[], float]

@@ -31,6 +31,15 @@ def _source(tmp_path: Path, data: bytes, name: str = "source.bin") -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Temp folders in a private place: other tests running in parallel make theirs in
+    the shared one, and ``_spools`` must see only this test's."""
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+
+
 def _spools() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob("uploader-clipboard-*")}
 

@@ -399,14 +399,19 @@ def test_a_video_is_sent_as_it_is_when_pictures_are_resized(
         assert max(sent.size) == 50
 
 
-def test_reencoded_files_do_not_outlive_the_run(tmp_path: Path, server: Sandbox) -> None:
+def test_reencoded_files_do_not_outlive_the_run(
+    tmp_path: Path, server: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import tempfile
 
-    before = set(Path(tempfile.gettempdir()).glob("uploader-reencode-*"))
+    private = tmp_path / "tmp"  # not the shared /tmp: tests in parallel re-encode too
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     photo = _gps_jpeg(tmp_path / "photo.jpg")
     result = _upload(server, tmp_path, "--convert", "png", str(photo))
     assert result.exit_code == ExitCode.OK, result.output
-    assert set(Path(tempfile.gettempdir()).glob("uploader-reencode-*")) == before
+    assert '"status": "uploaded"' in result.output  # it was re-encoded and sent
+    assert list(private.iterdir()) == []
 
 
 @pytest.mark.usefixtures("small_hold")

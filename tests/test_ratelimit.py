@@ -356,6 +356,32 @@ def test_a_pending_count_is_asked_again_after_each_pacing_wait(
     assert fake.sleeps == [0.25]
 
 
+def test_waiting_is_told_before_a_pacing_or_refill_wait_and_only_then(
+    state_dir: Path, fake: FakeTime
+) -> None:
+    """A batch's file holds its turn while the limiter decides; before the limiter sleeps
+    (pacing, a spent window's reset), it is told, so the next file may ask meanwhile."""
+    events: list[str] = []
+    real_sleep = fake.sleep
+
+    def sleep(seconds: float) -> None:
+        events.append(f"sleep {seconds:g}")
+        real_sleep(seconds)
+
+    lim = limiter(state_dir, fake, FAST)
+    lim.sleep = sleep
+    told = lambda: events.append("told")  # noqa: E731
+    lim.record([BucketUpdate("fast", 40, 40, NOW + 10)], source="headers")
+    lim.settle(lim.acquire({"fast": 1}, pending=100, waiting=told), [])
+    assert events == []  # reserved at once: not told (the caller passes the turn itself)
+    lim.settle(lim.acquire({"fast": 1}, pending=100, waiting=told), [])
+    assert events == ["told", "sleep 0.25"]  # paced: told once, before the wait
+    events.clear()
+    lim.record([BucketUpdate("fast", 40, 0, fake.now + 3)], source="headers")
+    lim.settle(lim.acquire({"fast": 1}, pending=1, waiting=told), [])
+    assert events == ["told", f"sleep {3 + RESET_MARGIN:g}"]  # a spent window's reset
+
+
 def test_no_pacing_when_the_batch_fits(state_dir: Path, fake: FakeTime) -> None:
     lim = limiter(state_dir, fake, FAST)
     lim.record([BucketUpdate("fast", 40, 40, NOW + 10)], source="headers")

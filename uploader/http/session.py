@@ -150,7 +150,10 @@ class ApiSession:
         if turn is not None:
             turn.wait()  # raises the error that stops this file instead
         # Even a free request reserves (nothing): its answer's headers update the buckets.
-        reservation = limiter.acquire(costs, pending=pending) if limiter else None
+        # A file whose turn it is holds it while the limiter decides, not while it waits
+        # (pacing, a window's reset): the next file may ask meanwhile.
+        waiting = turn.passed if turn is not None else None
+        reservation = limiter.acquire(costs, pending=pending, waiting=waiting) if limiter else None
         if turn is not None and tracker is not None and any(costs.values()):
             tracker.turn = None  # the file's later requests (retries, polls) queue no more
             turn.passed()

@@ -40,6 +40,7 @@ from uploader.ratelimit.refusal import (
     find_block,
     hold_back,
     needs_refresh,
+    told_first,
     wait_out,
 )
 
@@ -68,6 +69,7 @@ RESERVATION_TTL = 900.0
 # How often a batch's worker looks again while other files of its batch hold the credits.
 OWN_POLL = 0.05
 MAX_LOOPS = 10_000
+Told = Callable[[], None]  # acquire's ``waiting``
 
 
 class RateLimiter:
@@ -173,7 +175,9 @@ class RateLimiter:
 
     # -- acquire -------------------------------------------------------------------------
 
-    def acquire(self, costs: Mapping[str, int], *, pending: Pending = 1) -> Reservation:
+    def acquire(
+        self, costs: Mapping[str, int], *, pending: Pending = 1, waiting: Told | None = None
+    ) -> Reservation:
         """Reserve ``costs`` (bucket -> credits) in every bucket, or wait, pace or raise.
 
         Unknown bucket names are ignored and zero costs always pass. ``pending`` is how many
@@ -181,11 +185,13 @@ class RateLimiter:
         not all fit in what is left, sends are spaced so the budget lasts until the reset.
         Waits for a spent bucket are bounded by ``max_wait`` in total (else
         :class:`RateLimitError`); pacing waits are short by construction and not counted.
+        ``waiting`` is called once, before the first wait for pacing or a refill.
         """
         wanted = {n: int(c) for n, c in costs.items() if c > 0 and n in self.specs}
         if not wanted:
             return Reservation(os.urandom(12).hex(), ())
         waited = 0.0
+        sleep = self.sleep if waiting is None else told_first(waiting, self.sleep)
         fresh: list[BucketUpdate] | None = None  # live figures asked outside the store
         for _ in range(MAX_LOOPS):
             # Asked again each time round: while this send waits, others of the batch go.
@@ -203,7 +209,7 @@ class RateLimiter:
                 self._mine[reservation.id] = threading.get_ident()
                 return reservation
             # Out of the store's step: waiting never holds the lock.
-            if ours:
+            if ours:  # this batch's own requests in flight: a short wait, turn kept
                 self.sleep(OWN_POLL)
             elif block is not None:
                 waited += wait_out(
@@ -211,7 +217,7 @@ class RateLimiter:
                     now,
                     self.policy.max_wait - waited,
                     self.policy,
-                    sleep=self.sleep,
+                    sleep=sleep,
                     notify=self.notify,
                 )
             elif pace_until is not None:
@@ -221,7 +227,7 @@ class RateLimiter:
                         f"pacing: waiting {pause:.0f} s to spread the remaining "
                         f"{self.provider_label} budget"
                     )
-                self.sleep(pause)
+                sleep(pause)
         raise RateLimitError(f"{self.provider_label}: gave up waiting for the rate limiter")
 
     def _try(

@@ -245,3 +245,15 @@ def hold_back(
     for target in (specs[n] for n in targets if n in specs):
         bucket = current(state["buckets"], target, now)
         pause_bucket(bucket, target, retry_after, now, note)
+
+
+def told_first(told: Callable[[], None], sleep: Callable[[float], None]) -> Callable[[float], None]:
+    """``sleep``, calling ``told`` once before the first time it sleeps."""
+    pending = [told]
+
+    def first(seconds: float) -> None:
+        while pending:
+            pending.pop()()
+        sleep(seconds)
+
+    return first

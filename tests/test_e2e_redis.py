@@ -50,6 +50,27 @@ def _stored(url: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def _stop_redis_mid_batch(
+    base: str, own_redis: Server, env: dict[str, str], *args: str
+) -> tuple[subprocess.Popen[bytes], bytes, bytes]:
+    """Run the CLI with ``args``; stop Redis once two files are stored (requests of the
+    batch in flight); the process and its output once it ends."""
+    proc = subprocess.Popen(
+        [*CLI, *args],
+        env={k: v for k, v in os.environ.items() if not k.startswith("UPLOADER_")} | env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while get_json(f"{base}/_sandbox/stats")["uploads_stored"] < 2:
+        assert time.monotonic() < deadline
+        assert proc.poll() is None
+        time.sleep(0.05)
+    own_redis.stop()  # mid-batch
+    out, err = proc.communicate(timeout=120)
+    return proc, out, err
+
+
 def test_a_batch_uses_redis_and_limits_names_it(
     tmp_path: Path, hermetic_env: dict[str, str], redis_url: str
 ) -> None:
@@ -90,20 +111,9 @@ def test_redis_stopped_mid_batch_falls_back_once_and_every_file_is_accounted(
     files = _files(tmp_path, 8)
     with sandbox_process("latency=0.3") as base:
         config = _config(tmp_path, base, own_redis.url(0))
-        proc = subprocess.Popen(
-            [*CLI, "--config", config, "upload", "--jobs", jobs, *files],
-            env={**{k: v for k, v in os.environ.items() if not k.startswith("UPLOADER_")}}
-            | hermetic_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+        proc, out, err = _stop_redis_mid_batch(
+            base, own_redis, hermetic_env, "--config", config, "upload", "--jobs", jobs, *files
         )
-        deadline = time.monotonic() + 60
-        while get_json(f"{base}/_sandbox/stats")["uploads_stored"] < 2:
-            assert time.monotonic() < deadline
-            assert proc.poll() is None
-            time.sleep(0.05)
-        own_redis.stop()  # mid-batch
-        out, err = proc.communicate(timeout=120)
         stats = get_json(f"{base}/_sandbox/stats")
     assert proc.returncode == 0, err
     assert len(_lines(out)) == 8  # every file uploaded, each link printed
@@ -143,20 +153,8 @@ def test_fail_mode_mid_batch_reports_every_file_the_server_stored(
     files = _files(tmp_path, 12)
     with sandbox_process("latency=0.3") as base:
         config = _config(tmp_path, base, own_redis.url(0), 'on_backend_error = "fail"')
-        proc = subprocess.Popen(
-            [*CLI, "--config", config, "upload", "-f", "json", "--jobs", "4", *files],
-            env={**{k: v for k, v in os.environ.items() if not k.startswith("UPLOADER_")}}
-            | hermetic_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 60
-        while get_json(f"{base}/_sandbox/stats")["uploads_stored"] < 2:
-            assert time.monotonic() < deadline
-            assert proc.poll() is None
-            time.sleep(0.05)
-        own_redis.stop()  # mid-batch, requests in flight
-        out, err = proc.communicate(timeout=120)
+        args = ["--config", config, "upload", "-f", "json", "--jobs", "4", *files]
+        proc, out, err = _stop_redis_mid_batch(base, own_redis, hermetic_env, *args)
         stats = get_json(f"{base}/_sandbox/stats")
     rows = [json.loads(line) for line in _lines(out)]
     assert len(rows) == 12

@@ -370,3 +370,30 @@ def test_a_file_waiting_for_its_turn_when_the_batch_stops_is_not_sent() -> None:
         assert isinstance(error, SkippedError)
         assert result.error == "not sent: Imgur POST budget spent"
         assert error.exit_code == ExitCode.RATE_LIMITED
+
+
+def test_a_file_whose_work_fails_after_an_interrupt_ends_quietly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After Ctrl-C or SIGTERM the run's clean-up may remove a file's temporary copy from
+    under its worker: that worker ends without a traceback, its file left to the
+    interrupted run's accounting (no result)."""
+    hooked: list[type[BaseException]] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: hooked.append(args.exc_type))
+    started = threading.Event()
+
+    def work(slot: Slot, batch: Batch) -> tuple[UploadResult, UploaderError | None]:
+        if slot.index == 0:
+            return _record(slot), None
+        started.set()
+        assert batch.cancel.wait(10)
+        raise FileNotFoundError("the re-encoded copy was removed")
+
+    batch = Batch(_slots(2), work, lambda s, e: (_record(s), e), lambda r, e: None, jobs=2)
+    stopper = threading.Thread(target=lambda: started.wait(10) and batch.interrupt())
+    stopper.start()
+    batch.run()
+    stopper.join(10)
+    assert hooked == []
+    assert batch.slots[1].done.is_set()
+    assert batch.slots[1].result is None

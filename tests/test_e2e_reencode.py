@@ -3,6 +3,7 @@ gone after a run stopped by Ctrl-C, or one where a file could not be re-encoded.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -71,4 +72,36 @@ def test_a_picture_that_cannot_be_reencoded_fails_alone_and_leaves_nothing(
         assert f"error: {bad}: an animation of 3 frames cannot become a still JPEG" in err
         assert "Traceback" not in err
         assert len(posts(base)) == 1  # the good one
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_sigterm_stops_a_batch_as_ctrl_c_does(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
+    """A cron job's timeout sends SIGTERM: every file still gets its line, the re-encoded
+    copies are removed, and the run exits 130 (it used to die at once, leaving them)."""
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for n in range(4):
+        _noise(folder / f"n{n}.png", 300)
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    env = {**hermetic_env, "TMPDIR": str(private_tmp), "PATH": os.environ.get("PATH", "")}
+    with sandbox_process("latency=30") as base:  # the first upload is still in flight
+        config = write_config(tmp_path / "c.toml", base)
+        args = ["--config", str(config), "-v", "upload", "-f", "json", "--convert", "webp"]
+        proc = subprocess.Popen(
+            [*CLI, *args, str(folder)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        assert proc.stderr is not None
+        read_until(proc, proc.stderr, "re-encoded as image/webp")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        records = [json.loads(line) for line in out.decode().splitlines()]
+        assert [Path(r["path"]).name for r in records] == [f"n{n}.png" for n in range(4)]
+        assert all(r["status"] in ("failed", "skipped") for r in records)
+        assert b"Traceback" not in err, err.decode()
     assert list(private_tmp.iterdir()) == []

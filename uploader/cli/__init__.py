@@ -230,7 +230,18 @@ class WarningHandler(logging.Handler):
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point (the ``uploader`` console script): exits with the documented code."""
+    import signal  # a built-in module: nothing to load
+
+    signal.signal(signal.SIGTERM, _terminated)
     sys.exit(cli.main(args=argv, prog_name="uploader", standalone_mode=False))
+
+
+def _terminated(_signum: int, _frame: object) -> None:
+    """SIGTERM (a scheduler's timeout, ``kill``) stops a run as Ctrl-C does: every file of a
+    batch accounted for, what may have reached the server said, the journal completed and
+    temporary files (the clipboard's image, re-encoded pictures) removed; exit 130. The
+    commands that serve (``sandbox``, ``serve``) put their own handler in its place."""
+    raise KeyboardInterrupt
 
 
 def run(call: Callable[[], Any], state: State) -> int:

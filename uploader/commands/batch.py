@@ -201,6 +201,12 @@ class Batch:
             slot.started = True
             try:
                 slot.result, slot.error = self.work(slot, self)
+            except Exception:
+                if not self.cancel.is_set():
+                    raise
+                # Ctrl-C or SIGTERM: the run's clean-up (its temporary files, the client)
+                # may have pulled things from under this file; the interrupted run
+                # accounts for it (``upload._account_interrupted``), without a traceback.
             finally:
                 if isinstance(slot.item, ImageFile):
                     with self._lock:

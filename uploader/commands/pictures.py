@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
+from uploader.errors import InterruptedRunError
 from uploader.models import ImageFile
 from uploader.providers.base import Limits
 
@@ -66,6 +67,7 @@ class Pictures:
         self.debug = debug
         self._lock = threading.Lock()
         self._folder: Path | None = None
+        self._closed = False  # the run is over (or interrupted): no new folder
 
     def prepare(self, image: ImageFile) -> ImageFile:
         """``image`` as it will be sent."""
@@ -86,6 +88,7 @@ class Pictures:
         """Remove the run's re-encoded files."""
         with self._lock:
             folder, self._folder = self._folder, None
+            self._closed = True
         if folder is not None:
             import shutil  # start-up: only a run that re-encoded has a folder to remove
 
@@ -187,6 +190,8 @@ class Pictures:
 
     def _workdir(self) -> Path:
         with self._lock:
+            if self._closed:  # a worker still busy after Ctrl-C: leave nothing behind
+                raise InterruptedRunError("interrupted before it was sent")
             if self._folder is None:
                 import tempfile  # start-up: only re-encoding needs it
 

@@ -226,6 +226,16 @@ class _Files:
         return self.fail(slot.label, error), error
 
     def work(self, slot: Slot, batch: Batch) -> tuple[UploadResult, UploaderError | None]:
+        try:
+            return self._work(slot, batch)
+        finally:
+            # The bytes held to hash and send it go with it: a batch of thousands of
+            # photos must not keep every one in memory until the last line is written.
+            done = slot.item
+            if isinstance(done, ImageFile) and done.data is not None:
+                slot.item = replace(done, data=None)
+
+    def _work(self, slot: Slot, batch: Batch) -> tuple[UploadResult, UploaderError | None]:
         item = slot.item
         if isinstance(item, UploaderError):
             return self.fail(slot.label, item), item

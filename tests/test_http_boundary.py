@@ -274,3 +274,23 @@ def test_an_unreadable_gyazo_upload_answer_is_found_not_sent_again(
     assert result["url"] == f"{base}/gyazo/i/{result['id']}.png"
     assert result["recovered"] == "found among recent uploads after a lost answer"
     assert stats["uploads_stored"] == 1
+
+
+def test_no_cookie_a_server_sets_is_sent_back() -> None:
+    # An API client has no cookie session (curl without -b keeps none either): a tracking
+    # cookie set on one answer must not follow the user to the next request.
+    set_cookie = Canned(
+        200,
+        b"{}",
+        (("Content-Type", "application/json"), ("Set-Cookie", "track=abc123; Path=/")),
+    )
+    with canned_server(set_cookie) as (base, recorder):
+        client = build_client(Timeouts(), tls=False)
+        try:
+            for _ in range(2):
+                assert client.get(f"{base}/3/account").headers["set-cookie"].startswith("track")
+        finally:
+            client.close()
+    assert len(recorder.requests) == 2
+    assert all("cookie" not in headers for _m, _p, headers, _n in recorder.requests)
+    assert not list(client.cookies.jar)

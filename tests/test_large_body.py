@@ -119,3 +119,26 @@ def test_httpx_reads_files_a_mebibyte_at_a_time() -> None:
     from httpx import _multipart
 
     assert _multipart.FileField.CHUNK_SIZE == UPLOAD_READ == 2**20
+
+
+def test_the_multipart_framing_goes_with_the_file_not_in_a_dozen_writes() -> None:
+    import httpx
+
+    fake = FakeTime(0.0)
+    meter = SpeedMeter(LowSpeed(1000, 32), fake.clock)
+    content = bytes(range(256)) * 1200  # 300 kB
+    request = httpx.Request(
+        "POST",
+        "http://127.0.0.1/3/image",
+        data={"type": "file", "title": "t"},
+        files={"image": ("a.png", content, "image/png")},
+    )
+    chunks = [bytes(c) for c in request.stream]
+    assert len(chunks) > 10  # httpx's encoder: a chunk per header, value and boundary
+    pieces = [bytes(p) for p in MeteredBody(chunks, meter, 16384)]
+    assert b"".join(pieces) == b"".join(chunks)  # every byte, in order
+    assert meter.total == len(b"".join(chunks))  # and each counted once
+    assert len(pieces) == 6  # framing + 16 KiB, 32, 64, 128 KiB, the rest + closing
+    assert pieces[0].startswith(chunks[0])
+    assert len(pieces[0]) == 16384
+    assert pieces[-1].endswith(chunks[-1])

@@ -21,6 +21,7 @@ Imported lazily by the session (it imports httpx).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import socket
 import threading
 import weakref
@@ -185,7 +186,10 @@ class MeteredBody(httpx.SyncByteStream):
     trips through httpcore instead of tens of thousands (issue 13). A piece that took
     longer than an eighth of the window sends the size back to ``size``. A piece is
     therefore never more than twice one that went through at over 8x the rate needed for it
-    to take half the window. Pieces are views of the chunk (no copies)."""
+    to take half the window. Pieces are views of the chunk (no copies), except that the
+    small chunks between the large ones (httpx's multipart framing: a dozen per file) are
+    sent together, with the start of the next chunk: a 300 KB file goes in 7 writes
+    rather than 18."""
 
     def __init__(self, inner: Any, meter: SpeedMeter, size: int, largest: int = 1 << 20) -> None:
         self.inner = inner
@@ -198,15 +202,26 @@ class MeteredBody(httpx.SyncByteStream):
         meter, small = self.meter, self.size
         fast, slow = meter.rule.seconds / 16, meter.rule.seconds / 8
         size, last = small, meter.clock()
-        for chunk in self.inner:
+        held: list[bytes] = []  # small chunks (the multipart framing), sent together
+        held_size = 0
+        for chunk in itertools.chain(self.inner, (b"",)):  # b"": the end: what is held goes
+            if chunk and len(chunk) < small and held_size + len(chunk) <= small:
+                held.append(chunk)
+                held_size += len(chunk)
+                continue
             view = memoryview(chunk)
             start = 0
-            while start < len(view):
-                # The chunk itself when it fits (h11 then sends it without a copy), else a
-                # view of it (bytes-like: h11 joins it with the framing).
-                piece = chunk if not start and size >= len(chunk) else view[start : start + size]
+            while held or start < len(view):
+                if held:  # what was held, with the start of this chunk: one write
+                    start = min(len(view), max(0, size - held_size))
+                    piece: bytes | memoryview = b"".join([*held, view[:start]])
+                    held, held_size = [], 0
+                elif not start and size >= len(chunk):
+                    piece, start = chunk, len(chunk)  # whole: h11 sends it without a copy
+                else:
+                    piece = view[start : start + size]  # bytes-like: h11 joins it
+                    start += len(piece)
                 yield piece  # type: ignore[misc]  # a memoryview is bytes-like
-                start += len(piece)
                 meter.moved(len(piece))
                 now = meter.clock()
                 took, last = now - last, now

@@ -227,7 +227,11 @@ def test_the_password_is_never_printed(
             outputs += [done.stdout, done.stderr]
             assert done.returncode == 0, done.stderr
         (warning,) = _warnings(outputs[1])
-        assert "authentication failed" in warning
+        # Reached, but it refused the password: not "unreachable".
+        assert warning.startswith(
+            f"warning: rate-limit state: redis://:***@127.0.0.1:{own_redis.port}/0 refused "
+            "the login (authentication failed: "
+        )
         assert f"redis://:***@127.0.0.1:{own_redis.port}/0" in warning
         shown = run_cli(["--config", config, "config", "show"], hermetic_env)
         assert f'backend = "redis://:***@127.0.0.1:{own_redis.port}/0"' in shown.stdout.decode()
@@ -235,8 +239,9 @@ def test_the_password_is_never_printed(
         failing = _config(tmp_path, base, wrong, 'on_backend_error = "fail"')
         done = run_cli(["--config", failing, "-vv", "upload", *image], hermetic_env)
         assert done.returncode == 4
+        assert "refused the login (authentication failed: " in done.stderr.decode()
         assert (
-            "hint: start the Redis server or fix [state] backend (the password: in the URL "
+            "hint: fix the user or password of [state] backend (the password: in the URL "
             "or UPLOADER_REDIS_PASSWORD)" in done.stderr.decode()
         )
         outputs += [done.stdout, done.stderr]
@@ -254,6 +259,45 @@ def test_the_password_is_never_printed(
     for raw in outputs:
         assert SECRET.encode() not in raw
     assert _stored(f"redis://:{SECRET}@127.0.0.1:{own_redis.port}/0") != {}
+
+
+def test_a_user_without_the_commands_is_told_apart_from_a_dead_server(
+    tmp_path: Path, hermetic_env: dict[str, str], own_redis: Server
+) -> None:
+    # An ACL user that may not run scripts: Redis answers, and refuses. The message says
+    # so (not "unreachable"), and the hint points at the user's permissions.
+    client(own_redis.url(0)).acl_setuser(
+        "limited",
+        enabled=True,
+        passwords=[f"+{SECRET}"],
+        keys=["*"],
+        commands=["+@all", "-evalsha", "-eval", "-script"],
+    )
+    url = f"redis://limited:{SECRET}@127.0.0.1:{own_redis.port}/0"
+    shown = f"redis://limited:***@127.0.0.1:{own_redis.port}/0"
+    with sandbox_process() as base:
+        image = _files(tmp_path, 1)
+        done = run_cli(["--config", _config(tmp_path, base, url), "upload", *image], hermetic_env)
+        assert done.returncode == 0, done.stderr
+        (warning,) = _warnings(done.stderr)
+        assert warning.startswith(
+            f"warning: rate-limit state: {shown} refused access (not authorised: "
+        )
+        failing = _config(tmp_path, base, url, 'on_backend_error = "fail"')
+        refused = run_cli(["--config", failing, "upload", *image], hermetic_env)
+        assert refused.returncode == 4
+        err = _lines(refused.stderr)
+        assert err[0].startswith(f"error: {image[0]}: rate-limit state: {shown} refused access (")
+        assert err[1].startswith(
+            "hint: give the Redis user of [state] backend the commands it needs (ACL)"
+        )
+        migrated = run_cli(["--config", failing, "state", "migrate"], hermetic_env)
+        assert migrated.returncode == 5
+        assert _lines(migrated.stderr)[0].startswith(
+            f"error: rate-limit state: {shown} refused access ("
+        )
+    for raw in (done.stderr, refused.stderr, migrated.stderr):
+        assert SECRET.encode() not in raw
 
 
 @pytest.mark.parametrize(

@@ -170,8 +170,11 @@ def describe_store(store: object) -> str:
     directory = str(getattr(local, "directory", "memory"))
     if shown is None:
         return f"{directory} (local file store)"
-    if getattr(store, "failed", None):
-        return f"{directory} (local file store: {shown} unreachable, a share of its budget)"
+    failed = getattr(store, "failed", None)
+    if failed:
+        from uploader.ratelimit.failover import state_of
+
+        return f"{directory} (local file store: {shown} {state_of(failed)}, a share of its budget)"
     return f"{shown} (Redis: the fleet's figures)"
 
 

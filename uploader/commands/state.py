@@ -21,7 +21,7 @@ from uploader.config.statebackend import parse_redis_url
 from uploader.errors import NetworkError, UploaderError, UsageError
 from uploader.providers import provider_class
 from uploader.ratelimit.bucket import SAME_WINDOW_SLACK
-from uploader.ratelimit.failover import SHARE_SUFFIX
+from uploader.ratelimit.failover import SHARE_SUFFIX, state_of
 from uploader.ratelimit.policy import state_key
 from uploader.ratelimit.stateshape import shifted
 from uploader.ratelimit.store import FileStateStore
@@ -139,7 +139,7 @@ def migrate(
             copied += bool(changed)
     except BackendError as exc:
         raise NetworkError(
-            f"rate-limit state: {target.shown} unreachable ({exc}): "
+            f"rate-limit state: {target.shown} {state_of(str(exc))} ({exc}): "
             f"{copied} of {len(names)} keys copied",
             hint="start the Redis server or check the URL, then run the command again "
             "(copying twice is harmless: the lowest figures win)",

@@ -97,6 +97,16 @@ def spend(state: dict[str, Any], before: dict[str, dict[str, int]], now: float) 
         bucket.setdefault("observed_at", now)
 
 
+def state_of(why: str) -> str:
+    """How a Redis that failed with ``why`` (:func:`why`'s words) is described: it refused
+    the credentials or a command, or it could not be reached at all."""
+    if why.startswith("authentication failed"):
+        return "refused the login"
+    if why.startswith("not authorised"):
+        return "refused access"
+    return "unreachable"
+
+
 class FailoverStore:
     """The Redis store, and the file store once Redis failed (see the module docstring)."""
 
@@ -236,22 +246,27 @@ class FailoverStore:
                 raise self._refusal(self.failed)
             if first:  # an answer's figures kept locally; the next send is refused
                 self.notify(
-                    f"warning: rate-limit state: {self.shown} unreachable ({why}): "
+                    f"warning: rate-limit state: {self.shown} {state_of(why)} ({why}): "
                     "nothing more is sent (this answer's figures kept in the local file store)"
                 )
             return
         if first:
             self.notify(
-                f"warning: rate-limit state: {self.shown} unreachable ({why}): using the "
+                f"warning: rate-limit state: {self.shown} {state_of(why)} ({why}): using the "
                 "local file store with a conservative share of the last known budget"
             )
 
     def _refusal(self, why: str) -> RateLimitError:
         return RateLimitError(
-            f"rate-limit state: {self.shown} unreachable ({why}): nothing sent",
-            hint="start the Redis server or fix [state] backend (the password: in "
-            "the URL or UPLOADER_REDIS_PASSWORD); or set [state] on_backend_error = "
-            '"fallback" to go on with a share of the local budget',
+            f"rate-limit state: {self.shown} {state_of(why)} ({why}): nothing sent",
+            hint={
+                "unreachable": "start the Redis server or fix [state] backend",
+                "refused the login": "fix the user or password of [state] backend",
+                "refused access": "give the Redis user of [state] backend the commands it "
+                "needs (ACL), or use another user",
+            }[state_of(why)]
+            + " (the password: in the URL or UPLOADER_REDIS_PASSWORD); or set [state] "
+            'on_backend_error = "fallback" to go on with a share of the local budget',
         )
 
     def _copy(self, key: str, *, force: bool = False) -> None:

@@ -111,6 +111,7 @@ def why(exc: BaseException, password: str | None) -> str:
     kinds = (
         (rexc.AuthenticationError, "authentication failed"),
         (rexc.AuthorizationError, "not authorised"),
+        (rexc.NoPermissionError, "not authorised"),  # an ACL user without our commands
         (rexc.TimeoutError, "timed out"),
     )
     text = next((words for cls, words in kinds if isinstance(exc, cls)), "")

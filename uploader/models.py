@@ -57,6 +57,13 @@ class ImageFile:
         """The size of the body part the server gets (the file's, unless stripped)."""
         return self.size if self.plan is None else self.plan.size
 
+    def let_go(self) -> None:
+        """Drop the held bytes, once the file is done (a batch of thousands of photos must
+        not keep them all). The object stays the same one: the journal and the recovery
+        know a file by its identity. A later send reads the file from disk and, with no
+        stamp, hashes it again as it goes (``imaging/content.py: SentFile``)."""
+        object.__setattr__(self, "data", None)  # frozen: this one field may be let go of
+
 
 @dataclass(frozen=True, eq=False, repr=False)  # lean: startup matters
 class UploadOptions:

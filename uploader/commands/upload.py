@@ -229,11 +229,12 @@ class _Files:
         try:
             return self._work(slot, batch)
         finally:
-            # The bytes held to hash and send it go with it: a batch of thousands of
-            # photos must not keep every one in memory until the last line is written.
+            # The bytes held to hash and send it go once it is done: a batch of thousands
+            # of photos must not keep every one until the last line is written. A file
+            # whose answer was lost keeps them for the end-of-batch look (rare).
             done = slot.item
-            if isinstance(done, ImageFile) and done.data is not None:
-                slot.item = replace(done, data=None)
+            if isinstance(done, ImageFile) and id(done) not in self.claims.lost:
+                done.let_go()
 
     def _work(self, slot: Slot, batch: Batch) -> tuple[UploadResult, UploaderError | None]:
         item = slot.item

@@ -8,7 +8,9 @@ holds the batch, its latest notice (``waiting 41 s for ...``, ``pacing: ...``) i
 line of its own. It follows the files as they complete, not as their lines are printed.
 Any other line written to stderr meanwhile (errors, warnings) goes through :attr:`stream`:
 the display line is cleared, the line written, the display drawn again below it.
-At the end, :meth:`close` replaces the display with one summary line.
+At the end, :meth:`close` replaces the display with one summary line. A terminal that
+cannot redraw a line in place (``TERM=dumb``, an editor's shell buffer) gets no display,
+only the summary line, and the limiter's waits as lines of their own.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ _WAIT = re.compile(r"^(?:pacing: )?waiting (\d+) s\b")
 
 
 class Progress:
-    """The display on ``err`` (a terminal); ``clock`` and ``columns`` are for tests."""
+    """The display on ``err`` (a terminal); ``clock`` and ``columns`` are for tests;
+    ``live`` false: no display, only the summary at the end (a dumb terminal)."""
 
     def __init__(
         self,
@@ -45,10 +48,12 @@ class Progress:
         *,
         clock: Callable[[], float] = time.monotonic,
         columns: int | None = None,
+        live: bool = True,
     ) -> None:
         self.err = err
         self.clock = clock
         self.columns = columns
+        self.live = live
         self.start = clock()
         self.stream = cast(TextIO, _Above(self))
         self._lock = threading.RLock()
@@ -78,6 +83,8 @@ class Progress:
     def notify(self, fallback: Callable[[str], None]) -> Callable[[str], None]:
         """``Runtime.notify`` for the batch: the limiter's waits go into the display, any
         other notice to ``fallback`` (a line on stderr)."""
+        if not self.live:
+            return fallback
 
         def notice(message: str) -> None:
             match = _WAIT.match(message)
@@ -136,12 +143,12 @@ class Progress:
         self._bar.length = max(total, 1)
         self._bar.pos = done
         bar = self._bar.format_progress_line()  # the bar alone: no info to format
-        width = max(self._columns() - 1, BAR_WIDTH + 3)  # never wraps: \r would not reach it
+        width = max(self._columns() - 1, 1)  # never wraps: \r would not reach the row above
         text = self.text()
         for line in (f"{bar} {text}", f"{bar} {self.text(short=True)}"):
             if len(line) <= width:
                 return line
-        return self.text(short=True)[:width]
+        return self.text(short=True)[:width].rstrip()
 
     def _columns(self) -> int:
         if self.columns:
@@ -153,7 +160,7 @@ class Progress:
         return columns or shutil.get_terminal_size().columns  # $COLUMNS, else 80
 
     def _draw(self) -> None:
-        if self._closed or self.files[1] <= 1:  # one file is no batch: nothing to show
+        if self._closed or not self.live or self.files[1] <= 1:  # one file is no batch
             return
         line = self.line()
         if self._shown and line == self._last:

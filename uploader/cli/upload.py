@@ -296,7 +296,8 @@ def _send(
         # start-up: only a batch with a terminal on stderr loads the display
         from uploader.cli.progress import Progress
 
-        display = Progress(console.err)
+        # A terminal that cannot redraw a line (an editor's shell): the summary only.
+        display = Progress(console.err, live=os.environ.get("TERM") not in DUMB_TERMINALS)
         runtime = replace(runtime, notify=display.notify(runtime.notify))
         console.err = display.stream  # other lines go above the display
         _divert(display.err, display.stream)  # -v's lines too
@@ -330,6 +331,7 @@ def _send(
 
 
 CLIPBOARD = "clipboard"
+DUMB_TERMINALS = ("dumb", "unknown")
 
 
 def _tee(first: core.Emit, then: core.Emit) -> core.Emit:

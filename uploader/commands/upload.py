@@ -321,6 +321,7 @@ def expand_paths(
         include=chosen.include,
         exclude=chosen.exclude,
         hidden=chosen.hidden,
+        debug=runtime.debug,
     )
     expansion.tell(runtime.notify, runtime.debug)
     return expansion.paths, expansion.twins

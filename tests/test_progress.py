@@ -221,3 +221,31 @@ def test_a_narrow_terminal_keeps_the_wait_before_the_rate_and_the_bar() -> None:
     display.columns = 40
     notify("waiting 40 s for Imgur POST bucket (per IP) to reset")
     assert _last_line(terminal) == "1/3 files  100 B/300 B  waiting 40 s fo"
+
+
+def test_a_terminal_narrower_than_the_bar_still_never_wraps() -> None:
+    for columns in (12, 5, 2):
+        display, terminal, _clock = _display(columns=columns)
+        display.watch([_slot(n, 100) for n in range(2)])
+        drawn = terminal.getvalue().split(CLEAR)[1:]
+        assert drawn, columns
+        assert all(len(line) <= columns - 1 for line in drawn), (columns, drawn)
+    assert _last_line(terminal) == "0"  # what fits in 1 column
+
+
+def test_a_dumb_terminal_gets_no_display_only_the_summary_and_the_waits_as_lines() -> None:
+    terminal, clock = Terminal(), Clock()
+    display = Progress(terminal, clock=clock, columns=80, live=False)
+    lines: list[str] = []
+    notify = display.notify(lines.append)
+    slots = [_slot(n, 100) for n in range(3)]
+    display.watch(slots)
+    notify("waiting 41 s for Imgur POST budget to reset")
+    assert lines == ["waiting 41 s for Imgur POST budget to reset"]  # a line of its own
+    slots[0].done.set()
+    display.watch(slots)
+    display.stream.write("error: 1.png: refused\n")
+    display.stream.flush()
+    clock.now += 3.0
+    display.close([_result("uploaded"), _result("failed")])
+    assert terminal.getvalue() == "error: 1.png: refused\nuploaded 1, failed 1 in 3.0 s\n"

@@ -483,6 +483,17 @@ def test_patterns_that_leave_nothing_are_an_error(tmp_path: Path) -> None:
         expand([str(root)], recursive=True, include=["*.jpg"])
 
 
+def test_patterns_that_differ_only_by_case_say_so_in_the_hint(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "s", "a.png", "b/c.png", "d.gif")
+    with pytest.raises(InputFileError) as caught:
+        expand([str(root)], recursive=True, include=["*.PNG"])
+    assert caught.value.hint is not None
+    assert "patterns are case-sensitive: 2 files would match ignoring case" in caught.value.hint
+    with pytest.raises(InputFileError) as caught:  # nothing to do with case: not said
+        expand([str(root)], recursive=True, include=["*.jpg"])
+    assert "case" not in str(caught.value.hint)
+
+
 def test_an_empty_folder_among_others_is_a_warning(tmp_path: Path) -> None:
     root = _tree(tmp_path / "s", "a.png")
     (tmp_path / "e").mkdir()

@@ -94,6 +94,7 @@ class Tally:
     again: bool = False  # the folder was walked already (named twice, or inside another)
     duplicates: int = 0  # files taken under an earlier name
     walked: int = 0  # subfolders walked (-r)
+    case: int = 0  # files left out that the patterns would take ignoring case
     unreadable_reason: str | None = None  # the folder named cannot be read: why
 
 
@@ -159,6 +160,7 @@ def _sum(tallies: Sequence[Tally]) -> Tally:
         skipped=sum((t.skipped for t in tallies), Counter()),
         unreadable=sum(t.unreadable + (t.unreadable_reason is not None) for t in tallies),
         walked=sum(t.walked for t in tallies),
+        case=sum(t.case for t in tallies),
     )
 
 
@@ -173,6 +175,9 @@ def nothing_left(tallies: Sequence[Tally], *, recursive: bool) -> InputFileError
             "the patterns match the path inside the folder: '*.png' a name at any depth, "
             "'shots/*.png' from the folder named, 'tmp/**' everything in tmp"
         )
+    if added.case:
+        files = "1 file" if added.case == 1 else f"{added.case} files"
+        hints.append(f"patterns are case-sensitive: {files} would match ignoring case")
     if added.hidden:
         hints.append("--hidden takes names that start with '.'")
     if added.skipped:

@@ -34,10 +34,13 @@ class Pattern:
     regex: re.Pattern[str]
     dir_only: bool
 
-    def matches(self, relative: str, *, is_dir: bool) -> bool:
-        """Whether the pattern matches ``relative`` ('/'-separated, no leading slash)."""
+    def matches(self, relative: str, *, is_dir: bool, fold: bool = False) -> bool:
+        """Whether the pattern matches ``relative`` ('/'-separated, no leading slash);
+        ``fold``: ignoring case (only to tell the user that case was what differed)."""
         if self.dir_only and not is_dir:
             return False
+        if fold:
+            return re.fullmatch(self.regex.pattern, relative, re.DOTALL | re.IGNORECASE) is not None
         return self.regex.fullmatch(relative) is not None
 
 
@@ -152,15 +155,16 @@ class Filters:
         """A folder whose whole content is left out (not walked at all)."""
         return any(p.matches(relative, is_dir=True) for p in self.exclude)
 
-    def takes(self, parts: Sequence[str]) -> bool:
-        """Whether the file at ``parts`` (its path relative to the folder named) is taken."""
+    def takes(self, parts: Sequence[str], *, fold: bool = False) -> bool:
+        """Whether the file at ``parts`` (its path relative to the folder named) is taken;
+        ``fold``: whether it would be if case did not matter."""
         paths = ["/".join(parts[: k + 1]) for k in range(len(parts))]
         file_path, folders = paths[-1], paths[:-1]
 
         def hit(patterns: tuple[Pattern, ...]) -> bool:
             return any(
-                p.matches(file_path, is_dir=False)
-                or any(p.matches(folder, is_dir=True) for folder in folders)
+                p.matches(file_path, is_dir=False, fold=fold)
+                or any(p.matches(folder, is_dir=True, fold=fold) for folder in folders)
                 for p in patterns
             )
 

@@ -231,6 +231,8 @@ class _Walk:
         if self.filters.takes(child):
             return True
         tally.filtered += 1
+        if self.filters.include and self.filters.takes(child, fold=True):
+            tally.case += 1  # '*.PNG' and a.png: said in the hint when nothing is left
         return False
 
     def _skip(self, name: str, why: tuple[str, str], tally: Tally) -> None:

@@ -186,6 +186,10 @@ def test_patterns_do_not_apply_to_files_named_explicitly(tmp_path: Path) -> None
         ("\\*.png", "a.png", False),
         ("[a.png", "[a.png", True),  # an unclosed '[' is literal
         ("a+b(1).png", "a+b(1).png", True),
+        ("./a.png", "a.png", True),  # the folder named, as the shell writes it
+        ("./a.png", "x/a.png", False),  # anchored
+        ("./x/*.png", "x/a.png", True),
+        (".//x/*.png", "x/a.png", True),
     ],
 )
 def test_pattern_rules(pattern: str, path: str, expected: bool) -> None:
@@ -193,7 +197,7 @@ def test_pattern_rules(pattern: str, path: str, expected: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("pattern", "message"), [("", "empty"), ("/", "empty"), ("[z-a]", "valid")]
+    ("pattern", "message"), [("", "empty"), ("/", "empty"), ("./", "empty"), ("[z-a]", "valid")]
 )
 def test_a_bad_pattern_is_a_usage_error(pattern: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):

@@ -13,6 +13,7 @@ The rules (README "Folders"):
 - A pattern ending with ``/`` matches folders only (``--exclude 'tmp/'``).
 - A pattern matches a file when it matches the file's path or the path of a folder the file
   is in: ``--exclude tmp`` leaves out everything under any folder named ``tmp``.
+- A leading ``./`` is the folder named, like a leading ``/`` (``./2024/*.png``).
 - ``\\`` makes the next character literal. Matching is case-sensitive, like the file
   system's names on Linux (and like git and rsync).
 """
@@ -51,6 +52,10 @@ def compile_pattern(text: str, option: str) -> Pattern:
     body = body.rstrip("/")
     anchored = body.startswith("/") or "/" in body
     body = body.lstrip("/")
+    while body.startswith("./"):  # './a.png' as the shell would write it: '/a.png'
+        body = body[2:].lstrip("/")
+    if body == ".":  # the folder itself: no file in it is named so
+        body = ""
     if not body:
         raise UsageError(
             f"{option} {text!r}: the pattern is empty",

@@ -40,9 +40,11 @@ def _run_on_pty(
     *,
     cli: list[str] = CLI,
     interrupt_on: str | None = None,
+    one_terminal: bool = False,
 ) -> tuple[int, bytes, str]:
     """Run the CLI with stderr a pseudo-terminal: exit code, stdout, what the terminal got.
-    ``interrupt_on``: Ctrl-C (SIGINT) once the terminal shows this text."""
+    ``interrupt_on``: Ctrl-C (SIGINT) once the terminal shows this text; ``one_terminal``:
+    stdout is the terminal too (an interactive run; the stdout returned is then empty)."""
     master, slave = pty.openpty()
     # An 80-column terminal (what the display fits to), whatever $COLUMNS says.
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
@@ -53,14 +55,13 @@ def _run_on_pty(
     proc = subprocess.Popen(
         [*cli, *args],
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
+        stdout=slave if one_terminal else subprocess.PIPE,
         stderr=slave,
         env=full_env,
     )
     os.close(slave)
-    assert proc.stdout is not None
-    out_fd = proc.stdout.fileno()
-    seen = {master: b"", out_fd: b""}
+    out_fd = -1 if proc.stdout is None else proc.stdout.fileno()
+    seen = {master: b""} if proc.stdout is None else {master: b"", out_fd: b""}
     deadline = time.monotonic() + TIMEOUT
     try:
         with selectors.DefaultSelector() as selector:
@@ -85,8 +86,9 @@ def _run_on_pty(
             proc.kill()
             proc.wait(timeout=10)
         os.close(master)
-        proc.stdout.close()
-    return code, seen[out_fd], seen[master].decode()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    return code, seen.get(out_fd, b""), seen[master].decode()
 
 
 def _batch(tmp_path: Path, sandbox: str, count: int = 5) -> tuple[Path, list[Path]]:
@@ -253,3 +255,18 @@ def test_ctrl_c_during_the_display_leaves_the_terminal_clean(
     assert (skipped + failed, failed) == (4, ambiguous), summary
     assert rest == ["error: interrupted"], repr(terminal)
     assert pieces[-1].endswith("\n")
+
+
+def test_links_on_the_same_terminal_are_never_glued_to_the_display(
+    tmp_path: Path, sandbox: str, hermetic_env: dict[str, str]
+) -> None:
+    # An interactive run: stdout and stderr one terminal. Each link starts a cleared line
+    # of its own, the display drawn again below it; none is written after a display line.
+    config, files = _batch(tmp_path, sandbox)
+    args = ["--config", str(config), "upload", "-j", "2", *map(str, files)]
+    code, _stdout, terminal = _run_on_pty(args, hermetic_env, one_terminal=True)
+    assert code == 0, terminal
+    links = re.findall(rf"\r\033\[K{re.escape(sandbox)}/imgur/i/\w+\.png\r?\n", terminal)
+    assert len(links) == len(files), repr(terminal)
+    assert terminal.count(f"{sandbox}/imgur/i/") == len(files)
+    assert re.search(r"\r\033\[Kuploaded 5 in \d+\.\d s\r?\n$", terminal), repr(terminal)

@@ -249,3 +249,63 @@ def test_a_dumb_terminal_gets_no_display_only_the_summary_and_the_waits_as_lines
     clock.now += 3.0
     display.close([_result("uploaded"), _result("failed")])
     assert terminal.getvalue() == "error: 1.png: refused\nuploaded 1, failed 1 in 3.0 s\n"
+
+
+def test_result_lines_on_the_same_terminal_go_above_the_display() -> None:
+    # stdout and stderr one terminal (an interactive run): a link is never glued to the end
+    # of the display line; the display is cleared (and flushed) first, drawn again after.
+    display, terminal, _clock = _display()
+    display.watch([_slot(n, 100) for n in range(2)])
+    before = terminal.getvalue()
+    out = display.above(terminal)
+    out.write("https://i.imgur.com/a.png\n")
+    out.flush()
+    line = "[--------------------] 0/2 files  0 B/200 B  -- files/s  ETA --"
+    assert terminal.getvalue()[len(before) :] == (
+        f"{CLEAR}https://i.imgur.com/a.png\n{CLEAR}{line}"
+    )
+    assert out.isatty()
+
+
+def test_a_terminal_gone_while_clearing_is_not_a_stdout_failure() -> None:
+    display = Progress(GoneTerminal(), clock=Clock(), columns=80)
+    display._shown = True  # drawn before the terminal went away
+    out = Terminal()
+    above = display.above(out)
+    above.write("https://i.imgur.com/a.png\n")  # no OSError: stdout itself is fine
+    above.flush()
+    assert out.getvalue() == "https://i.imgur.com/a.png\n"
+    assert display._closed
+
+
+class _Logged(Terminal):
+    """One stream of a terminal: its writes and flushes, in the order they happen."""
+
+    def __init__(self, name: str, events: list[str]) -> None:
+        super().__init__()
+        self.name, self.events = name, events
+
+    def write(self, text: str) -> int:
+        self.events.append(f"{self.name}:{text}")
+        return super().write(text)
+
+    def flush(self) -> None:
+        self.events.append(f"{self.name}:flush")
+
+
+def test_the_clear_reaches_the_terminal_before_a_line_on_stdout() -> None:
+    # Two streams with buffers of their own: stderr's clear is flushed before stdout's
+    # line is written, or the terminal would get the line first, then the clear.
+    events: list[str] = []
+    err, out = _Logged("err", events), _Logged("out", events)
+    display = Progress(err, clock=Clock(), columns=200)
+    display.watch([_slot(n, 100) for n in range(2)])
+    events.clear()
+    above = display.above(out)
+    above.write("https://i.imgur.com/a.png\n")
+    assert events == [f"err:{CLEAR}", "err:flush", "out:https://i.imgur.com/a.png\n"]
+    above.flush()  # then the display again, below the line
+    assert events[3:5] == [
+        "out:flush",
+        f"err:{CLEAR}[--------------------] 0/2 files  0 B/200 B  -- files/s  ETA --",
+    ]

@@ -55,7 +55,7 @@ class Progress:
         self.columns = columns
         self.live = live
         self.start = clock()
-        self.stream = cast(TextIO, _Above(self))
+        self.stream = self.above(err)
         self._lock = threading.RLock()
         self._shown = False  # the display line is on the screen now
         self._closed = False
@@ -173,11 +173,21 @@ class Progress:
             return
         self._shown, self._last = True, line
 
+    def above(self, stream: TextIO) -> TextIO:
+        """``stream`` (stderr; stdout too when it is a terminal, most likely this one) with
+        each line written above the display: the display line is cleared first, whole lines
+        written, the display drawn again below them on flush."""
+        return cast(TextIO, _Above(self, stream))
+
     def clear(self) -> None:
         with self._lock:
             if self._shown:
-                self.err.write(CLEAR)
                 self._shown = False
+                try:
+                    self.err.write(CLEAR)
+                    self.err.flush()  # before a line on another stream to the same terminal
+                except (OSError, ValueError):  # the terminal is gone
+                    self._closed = True
 
     def redraw(self) -> None:
         with self._lock:
@@ -227,30 +237,31 @@ def _duration(seconds: float) -> str:
 
 
 class _Above(io.TextIOBase):
-    """stderr while the display is shown: each line written goes above the display."""
+    """A stream while the display is shown: each line written goes above the display."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: Progress, target: TextIO) -> None:
         super().__init__()
         self._progress = progress
+        self.target = target
 
     def write(self, text: str) -> int:
         progress = self._progress
         with progress._lock:
             progress.clear()
-            return progress.err.write(text)
+            return self.target.write(text)
 
     def flush(self) -> None:
         progress = self._progress
         with progress._lock:
-            progress.err.flush()
+            self.target.flush()
             progress.redraw()
 
     def isatty(self) -> bool:
-        return self._progress.err.isatty()
+        return self.target.isatty()
 
     def fileno(self) -> int:
-        return self._progress.err.fileno()
+        return self.target.fileno()
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self._progress.err, "encoding", "utf-8")
+        return getattr(self.target, "encoding", "utf-8")

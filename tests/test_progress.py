@@ -144,9 +144,13 @@ def test_the_summary_counts_every_outcome() -> None:
     )
     # Zero counts are left out, except uploaded.
     assert summary([_result("failed")], 0.04) == "uploaded 0, failed 1 in 0.0 s"
+    # A minute or more reads in minutes (hours): not "in 3723.4 s".
     assert summary([_result("uploaded"), _result("skipped")], 61.0) == (
-        "uploaded 1, skipped 1 in 61.0 s"
+        "uploaded 1, skipped 1 in 1 min 01 s"
     )
+    assert summary([_result("uploaded")], 59.94) == "uploaded 1 in 59.9 s"
+    assert summary([_result("uploaded")], 59.96) == "uploaded 1 in 1 min 00 s"
+    assert summary([_result("uploaded")], 3723.4) == "uploaded 1 in 1 h 02 min"
 
 
 def test_the_batch_tells_the_display_as_files_complete_not_as_lines_are_printed() -> None:

@@ -206,7 +206,7 @@ class Progress:
 
 def summary(results: Sequence[UploadResult], elapsed: float) -> str:
     """``uploaded 3, existing 1, failed 2 (1 ambiguous) in 12.3 s``: uploaded always, the
-    other counts only when not zero."""
+    other counts only when not zero; a minute or more as ``2 min 05 s``, ``1 h 02 min``."""
     counts = dict.fromkeys(("uploaded", "existing", "skipped", "failed"), 0)
     for result in results:
         counts[result.status] += 1
@@ -214,7 +214,8 @@ def summary(results: Sequence[UploadResult], elapsed: float) -> str:
     parts = [f"{status} {n}" for status, n in counts.items() if n or status == "uploaded"]
     if ambiguous:
         parts[-1] += f" ({ambiguous} ambiguous)"
-    return f"{', '.join(parts)} in {elapsed:.1f} s"
+    took = f"{elapsed:.1f} s" if elapsed < 59.95 else _duration(elapsed)
+    return f"{', '.join(parts)} in {took}"
 
 
 def _size(n: int) -> str:

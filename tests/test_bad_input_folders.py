@@ -71,8 +71,20 @@ def test_directory_of_files_that_are_no_images(
             hermetic_env,
         )
         err = check_error(done, 2, "docs: no image or video files directly in the folder")
-        assert "(1 other file skipped)" in err
+        assert "(1 file that is not an image or video)" in err
         assert "hint: -v names the files skipped" in err
+        # As the hint says: -v names it (before the error, which stays the last line).
+        verbose = run_cli(
+            ["-v", "--config", str(imgur_config(tmp_path, url)), "upload", str(tmp_path / "docs")],
+            hermetic_env,
+        )
+        assert verbose.returncode == 2
+        said = verbose.stderr.decode().splitlines()
+        assert said[0] == f"skipped {tmp_path / 'docs' / 'notes.txt'}: not an image or video " + (
+            "(its content matches no supported format)"
+        )
+        assert said[1].startswith(f"error: {tmp_path / 'docs'}: no image or video files")
+        assert "Traceback" not in verbose.stderr.decode()
         assert recorder.requests == []
 
 

@@ -104,7 +104,8 @@ def test_verbose_names_the_skipped_files_and_quiet_hides_the_count(
     assert f"skipped {root / 'empty.png'}: empty file" in err
     assert f"skipped {root / 'loop'}: symbolic link loop" in err
     assert "readme.md" not in err  # not in a folder walked without -r
-    assert f"{root}: 2 files to upload, 3 other files skipped, 2 hidden names left out, " in err
+    assert f"{root}: 2 files to upload, 1 file that is not an image or video, 1 empty file, " in err
+    assert "1 symbolic link loop, 2 hidden names left out, " in err
     assert "2 subfolders not descended" in err  # .thumbs is hidden
     code, records, err = _run(config, hermetic_env, "-q", "upload", "-f", "json", str(root))
     assert code == 0

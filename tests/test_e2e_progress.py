@@ -12,6 +12,7 @@ import os
 import pty
 import re
 import selectors
+import signal
 import struct
 import subprocess
 import termios
@@ -34,26 +35,33 @@ def sandbox() -> Iterator[str]:
 
 
 def _run_on_pty(
-    args: list[str], env: dict[str, str], *, cli: list[str] = CLI
+    args: list[str],
+    env: dict[str, str],
+    *,
+    cli: list[str] = CLI,
+    interrupt_on: str | None = None,
+    one_terminal: bool = False,
 ) -> tuple[int, bytes, str]:
-    """Run the CLI with stderr a pseudo-terminal: exit code, stdout, what the terminal got."""
+    """Run the CLI with stderr a pseudo-terminal: exit code, stdout, what the terminal got.
+    ``interrupt_on``: Ctrl-C (SIGINT) once the terminal shows this text; ``one_terminal``:
+    stdout is the terminal too (an interactive run; the stdout returned is then empty)."""
     master, slave = pty.openpty()
     # An 80-column terminal (what the display fits to), whatever $COLUMNS says.
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADER_")}
+    full_env["TERM"] = "xterm"  # a terminal that redraws in place, whatever runs the tests
     full_env.update(env)
     full_env["COLUMNS"] = "200"  # the terminal's own size wins
     proc = subprocess.Popen(
         [*cli, *args],
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
+        stdout=slave if one_terminal else subprocess.PIPE,
         stderr=slave,
         env=full_env,
     )
     os.close(slave)
-    assert proc.stdout is not None
-    out_fd = proc.stdout.fileno()
-    seen = {master: b"", out_fd: b""}
+    out_fd = -1 if proc.stdout is None else proc.stdout.fileno()
+    seen = {master: b""} if proc.stdout is None else {master: b"", out_fd: b""}
     deadline = time.monotonic() + TIMEOUT
     try:
         with selectors.DefaultSelector() as selector:
@@ -69,14 +77,18 @@ def _run_on_pty(
                         seen[key.fd] += chunk
                     else:
                         selector.unregister(key.fd)
+                if interrupt_on is not None and interrupt_on.encode() in seen[master]:
+                    proc.send_signal(signal.SIGINT)
+                    interrupt_on = None
         code = proc.wait(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
         os.close(master)
-        proc.stdout.close()
-    return code, seen[out_fd], seen[master].decode()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    return code, seen.get(out_fd, b""), seen[master].decode()
 
 
 def _batch(tmp_path: Path, sandbox: str, count: int = 5) -> tuple[Path, list[Path]]:
@@ -198,3 +210,63 @@ def test_the_limiters_wait_shows_in_the_display_not_as_a_line(
     assert shown, repr(terminal)
     assert not re.search(r"waiting[^\r\033]*\n", terminal), repr(terminal)
     assert re.search(r"\r\033\[Kuploaded 4 in \d+\.\d s\r?\n$", terminal)
+
+
+def test_a_dumb_terminal_gets_the_summary_but_no_display(
+    tmp_path: Path, sandbox: str, hermetic_env: dict[str, str]
+) -> None:
+    # TERM=dumb (an editor's shell buffer): no line redrawn in place, no escape sequence.
+    config, files = _batch(tmp_path, sandbox, 3)
+    args = ["--config", str(config), "upload", *map(str, files)]
+    code, stdout, terminal = _run_on_pty(args, {**hermetic_env, "TERM": "dumb"})
+    assert code == 0, terminal
+    _links(stdout, sandbox, len(files))
+    assert re.fullmatch(r"uploaded 3 in \d+\.\d s\r?\n", terminal), repr(terminal)
+
+
+def test_ctrl_c_during_the_display_leaves_the_terminal_clean(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    # Each answer takes 3 s: Ctrl-C once the first file is done, two others in flight.
+    with sandbox_process("latency=3") as base:
+        config = write_config(tmp_path / "c.toml", base)
+        files = [str(write_png(tmp_path / f"{n}.png", seed=n + 700)) for n in range(5)]
+        args = ["--config", str(config), "upload", "-j", "2", *files]
+        code, stdout, terminal = _run_on_pty(args, hermetic_env, interrupt_on="1/5 files")
+    assert code == 130, terminal
+    assert len(stdout.decode().splitlines()) == 5  # every file has its line
+    # Every display line is cleared before anything else is written: each piece after a
+    # clear is either a display line (no line break) or whole lines; nothing is left of
+    # the display at the end (no half line, the cursor never hidden).
+    pieces = terminal.split("\r\033[K")
+    assert pieces[0] == ""
+    for piece in pieces[1:-1]:
+        assert piece.startswith("[") or piece.endswith("\n"), repr(terminal)
+        assert "\n" not in piece or piece.endswith("\n"), repr(terminal)
+    assert "\033[?25l" not in terminal
+    summary, *rest = pieces[-1].splitlines()
+    # The files in flight may or may not have sent their request yet: every file counted.
+    counted = re.fullmatch(
+        r"uploaded 1(?:, skipped (\d))?(?:, failed (\d) \((\d) ambiguous\))? in \d+\.\d s",
+        summary,
+    )
+    assert counted, repr(terminal)
+    skipped, failed, ambiguous = (int(n or 0) for n in counted.groups())
+    assert (skipped + failed, failed) == (4, ambiguous), summary
+    assert rest == ["error: interrupted"], repr(terminal)
+    assert pieces[-1].endswith("\n")
+
+
+def test_links_on_the_same_terminal_are_never_glued_to_the_display(
+    tmp_path: Path, sandbox: str, hermetic_env: dict[str, str]
+) -> None:
+    # An interactive run: stdout and stderr one terminal. Each link starts a cleared line
+    # of its own, the display drawn again below it; none is written after a display line.
+    config, files = _batch(tmp_path, sandbox)
+    args = ["--config", str(config), "upload", "-j", "2", *map(str, files)]
+    code, _stdout, terminal = _run_on_pty(args, hermetic_env, one_terminal=True)
+    assert code == 0, terminal
+    links = re.findall(rf"\r\033\[K{re.escape(sandbox)}/imgur/i/\w+\.png\r?\n", terminal)
+    assert len(links) == len(files), repr(terminal)
+    assert terminal.count(f"{sandbox}/imgur/i/") == len(files)
+    assert re.search(r"\r\033\[Kuploaded 5 in \d+\.\d s\r?\n$", terminal), repr(terminal)

@@ -144,9 +144,13 @@ def test_the_summary_counts_every_outcome() -> None:
     )
     # Zero counts are left out, except uploaded.
     assert summary([_result("failed")], 0.04) == "uploaded 0, failed 1 in 0.0 s"
+    # A minute or more reads in minutes (hours): not "in 3723.4 s".
     assert summary([_result("uploaded"), _result("skipped")], 61.0) == (
-        "uploaded 1, skipped 1 in 61.0 s"
+        "uploaded 1, skipped 1 in 1 min 01 s"
     )
+    assert summary([_result("uploaded")], 59.94) == "uploaded 1 in 59.9 s"
+    assert summary([_result("uploaded")], 59.96) == "uploaded 1 in 1 min 00 s"
+    assert summary([_result("uploaded")], 3723.4) == "uploaded 1 in 1 h 02 min"
 
 
 def test_the_batch_tells_the_display_as_files_complete_not_as_lines_are_printed() -> None:
@@ -221,3 +225,91 @@ def test_a_narrow_terminal_keeps_the_wait_before_the_rate_and_the_bar() -> None:
     display.columns = 40
     notify("waiting 40 s for Imgur POST bucket (per IP) to reset")
     assert _last_line(terminal) == "1/3 files  100 B/300 B  waiting 40 s fo"
+
+
+def test_a_terminal_narrower_than_the_bar_still_never_wraps() -> None:
+    for columns in (12, 5, 2):
+        display, terminal, _clock = _display(columns=columns)
+        display.watch([_slot(n, 100) for n in range(2)])
+        drawn = terminal.getvalue().split(CLEAR)[1:]
+        assert drawn, columns
+        assert all(len(line) <= columns - 1 for line in drawn), (columns, drawn)
+    assert _last_line(terminal) == "0"  # what fits in 1 column
+
+
+def test_a_dumb_terminal_gets_no_display_only_the_summary_and_the_waits_as_lines() -> None:
+    terminal, clock = Terminal(), Clock()
+    display = Progress(terminal, clock=clock, columns=80, live=False)
+    lines: list[str] = []
+    notify = display.notify(lines.append)
+    slots = [_slot(n, 100) for n in range(3)]
+    display.watch(slots)
+    notify("waiting 41 s for Imgur POST budget to reset")
+    assert lines == ["waiting 41 s for Imgur POST budget to reset"]  # a line of its own
+    slots[0].done.set()
+    display.watch(slots)
+    display.stream.write("error: 1.png: refused\n")
+    display.stream.flush()
+    clock.now += 3.0
+    display.close([_result("uploaded"), _result("failed")])
+    assert terminal.getvalue() == "error: 1.png: refused\nuploaded 1, failed 1 in 3.0 s\n"
+
+
+def test_result_lines_on_the_same_terminal_go_above_the_display() -> None:
+    # stdout and stderr one terminal (an interactive run): a link is never glued to the end
+    # of the display line; the display is cleared (and flushed) first, drawn again after.
+    display, terminal, _clock = _display()
+    display.watch([_slot(n, 100) for n in range(2)])
+    before = terminal.getvalue()
+    out = display.above(terminal)
+    out.write("https://i.imgur.com/a.png\n")
+    out.flush()
+    line = "[--------------------] 0/2 files  0 B/200 B  -- files/s  ETA --"
+    assert terminal.getvalue()[len(before) :] == (
+        f"{CLEAR}https://i.imgur.com/a.png\n{CLEAR}{line}"
+    )
+    assert out.isatty()
+
+
+def test_a_terminal_gone_while_clearing_is_not_a_stdout_failure() -> None:
+    display = Progress(GoneTerminal(), clock=Clock(), columns=80)
+    display._shown = True  # drawn before the terminal went away
+    out = Terminal()
+    above = display.above(out)
+    above.write("https://i.imgur.com/a.png\n")  # no OSError: stdout itself is fine
+    above.flush()
+    assert out.getvalue() == "https://i.imgur.com/a.png\n"
+    assert display._closed
+
+
+class _Logged(Terminal):
+    """One stream of a terminal: its writes and flushes, in the order they happen."""
+
+    def __init__(self, name: str, events: list[str]) -> None:
+        super().__init__()
+        self.name, self.events = name, events
+
+    def write(self, text: str) -> int:
+        self.events.append(f"{self.name}:{text}")
+        return super().write(text)
+
+    def flush(self) -> None:
+        self.events.append(f"{self.name}:flush")
+
+
+def test_the_clear_reaches_the_terminal_before_a_line_on_stdout() -> None:
+    # Two streams with buffers of their own: stderr's clear is flushed before stdout's
+    # line is written, or the terminal would get the line first, then the clear.
+    events: list[str] = []
+    err, out = _Logged("err", events), _Logged("out", events)
+    display = Progress(err, clock=Clock(), columns=200)
+    display.watch([_slot(n, 100) for n in range(2)])
+    events.clear()
+    above = display.above(out)
+    above.write("https://i.imgur.com/a.png\n")
+    assert events == [f"err:{CLEAR}", "err:flush", "out:https://i.imgur.com/a.png\n"]
+    above.flush()  # then the display again, below the line
+    assert events[3:5] == [
+        "out:flush",
+        f"err:{CLEAR}[--------------------] 0/2 files  0 B/200 B  -- files/s  ETA --",
+    ]

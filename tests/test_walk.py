@@ -186,6 +186,10 @@ def test_patterns_do_not_apply_to_files_named_explicitly(tmp_path: Path) -> None
         ("\\*.png", "a.png", False),
         ("[a.png", "[a.png", True),  # an unclosed '[' is literal
         ("a+b(1).png", "a+b(1).png", True),
+        ("./a.png", "a.png", True),  # the folder named, as the shell writes it
+        ("./a.png", "x/a.png", False),  # anchored
+        ("./x/*.png", "x/a.png", True),
+        (".//x/*.png", "x/a.png", True),
     ],
 )
 def test_pattern_rules(pattern: str, path: str, expected: bool) -> None:
@@ -193,7 +197,7 @@ def test_pattern_rules(pattern: str, path: str, expected: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("pattern", "message"), [("", "empty"), ("/", "empty"), ("[z-a]", "valid")]
+    ("pattern", "message"), [("", "empty"), ("/", "empty"), ("./", "empty"), ("[z-a]", "valid")]
 )
 def test_a_bad_pattern_is_a_usage_error(pattern: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
@@ -288,8 +292,33 @@ def test_an_unreadable_folder_named_alone_is_an_error(
         raise PermissionError(13, "Permission denied", path)
 
     monkeypatch.setattr(os, "scandir", scandir)
-    with pytest.raises(InputFileError, match=r"\(1 folder that cannot be read\)"):
+    with pytest.raises(InputFileError) as caught:
         expand([str(root)])
+    # What is wrong, with its reason: not "no image or video files" in it.
+    assert caught.value.message == f"{root}: cannot read the folder (permission denied)"
+    assert caught.value.hint == "check its permissions (ls -ld names the owner and mode)"
+
+
+def test_an_unreadable_folder_among_others_is_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _tree(tmp_path / "s", "a.png")
+    locked = _tree(tmp_path / "locked", "b.png")
+    real = os.scandir
+
+    def scandir(path: str) -> object:
+        if path == str(locked):
+            raise PermissionError(13, "Permission denied", path)
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    done = expand([str(locked), str(root)])
+    monkeypatch.undo()
+    assert _rel(done, root) == ["a.png"]
+    assert done.warnings == (
+        f"warning: {locked}: cannot read the folder (permission denied): "
+        "the files in it are skipped",
+    )
 
 
 # -- links and files reached twice ---------------------------------------------------------
@@ -358,6 +387,37 @@ def test_a_folder_named_twice_or_inside_another_gives_its_files_once(tmp_path: P
     assert done.warnings == ()
 
 
+def test_a_folder_whose_files_were_taken_under_another_name_is_not_empty(
+    tmp_path: Path,
+) -> None:
+    root = _tree(tmp_path / "s", "sub/a.png", "b.png")
+    done = expand([str(root / "sub" / "a.png"), str(root / "sub"), str(root)], recursive=True)
+    assert _rel(done, root) == ["sub/a.png", "b.png"]
+    assert done.warnings == ()  # not "sub: no image or video files"
+    notices, _ = _told(done)
+    assert notices == [
+        "1 path left out: its file was reached earlier (each file is uploaded once; -v names it)"
+    ]
+
+
+def test_names_with_line_breaks_or_escapes_are_told_on_one_line(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "s", "a.png", "new\nline.txt", "esc\x1b[2Jape.txt", "b\rc.txt")
+    os.mkdir(root / "sub\ndir")
+    done = expand([str(root)])
+    notices, debug = _told(done)
+    said = notices + debug
+    assert f"skipped {root}/new line.txt: not an image or video" in "\n".join(debug)
+    assert f"skipped {root}/esc [2Jape.txt: not an image or video" in "\n".join(debug)
+    assert f"skipped {root}/b c.txt: not an image or video" in "\n".join(debug)
+    assert not any(char in text for text in said for char in "\n\r\x1b")
+    (tmp_path / "e\nf").mkdir()
+    with pytest.raises(InputFileError):  # the error is made one line where it is printed
+        expand([str(tmp_path / "e\nf")])
+    warned: list[str] = []
+    expand([str(tmp_path / "e\nf"), str(root)]).tell(warned.append, warned.append)
+    assert f"warning: {tmp_path}/e f: no image or video files" in warned[0]
+
+
 def test_a_non_image_named_explicitly_after_its_folder_still_reaches_the_checks(
     tmp_path: Path,
 ) -> None:
@@ -389,10 +449,53 @@ def test_only_subfolders_without_r_hints_at_r(tmp_path: Path) -> None:
     )
 
 
+def test_a_tree_of_empty_folders_is_not_called_empty(tmp_path: Path) -> None:
+    (tmp_path / "t" / "a" / "b").mkdir(parents=True)
+    with pytest.raises(InputFileError) as caught:
+        expand([str(tmp_path / "t")], recursive=True)
+    assert caught.value.message == (
+        f"{tmp_path / 't'}: no image or video files in the folder or its subfolders "
+        "(only 2 subfolders, with no files in them)"
+    )
+    loop = tmp_path / "loop"
+    (loop / "x").mkdir(parents=True)
+    os.symlink("..", loop / "x" / "up")
+    with pytest.raises(InputFileError, match=r"\(only 1 subfolder, with no files in it\)$"):
+        expand([str(loop)], recursive=True)
+
+
+def test_nothing_left_tells_debug_what_was_skipped_before_the_error(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "docs", "notes.txt", "sub/x.txt")
+    (root / "empty.png").write_bytes(b"")
+    debug: list[str] = []
+    with pytest.raises(InputFileError) as caught:
+        expand([str(root)], recursive=True, debug=debug.append)
+    # The counts by kind in the error; -v names each file (the hint says so).
+    assert caught.value.message == (
+        f"{root}: no image or video files in the folder or its subfolders "
+        "(2 files that are not images or videos, 1 empty file)"
+    )
+    assert caught.value.hint == "-v names the files skipped"
+    assert f"skipped {root / 'empty.png'}: empty file" in debug
+    assert f"skipped {root / 'notes.txt'}: not an image or video" in "\n".join(debug)
+    assert f"skipped {root / 'sub' / 'x.txt'}: not an image or video" in "\n".join(debug)
+
+
 def test_patterns_that_leave_nothing_are_an_error(tmp_path: Path) -> None:
     root = _tree(tmp_path / "s", "a.png", "b/c.png")
     with pytest.raises(InputFileError, match=r"\(2 left out by --include/--exclude\)"):
         expand([str(root)], recursive=True, include=["*.jpg"])
+
+
+def test_patterns_that_differ_only_by_case_say_so_in_the_hint(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "s", "a.png", "b/c.png", "d.gif")
+    with pytest.raises(InputFileError) as caught:
+        expand([str(root)], recursive=True, include=["*.PNG"])
+    assert caught.value.hint is not None
+    assert "patterns are case-sensitive: 2 files would match ignoring case" in caught.value.hint
+    with pytest.raises(InputFileError) as caught:  # nothing to do with case: not said
+        expand([str(root)], recursive=True, include=["*.jpg"])
+    assert "case" not in str(caught.value.hint)
 
 
 def test_an_empty_folder_among_others_is_a_warning(tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ holds the batch, its latest notice (``waiting 41 s for ...``, ``pacing: ...``) i
 line of its own. It follows the files as they complete, not as their lines are printed.
 Any other line written to stderr meanwhile (errors, warnings) goes through :attr:`stream`:
 the display line is cleared, the line written, the display drawn again below it.
-At the end, :meth:`close` replaces the display with one summary line.
+At the end, :meth:`close` replaces the display with one summary line. A terminal that
+cannot redraw a line in place (``TERM=dumb``, an editor's shell buffer) gets no display,
+only the summary line, and the limiter's waits as lines of their own.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ _WAIT = re.compile(r"^(?:pacing: )?waiting (\d+) s\b")
 
 
 class Progress:
-    """The display on ``err`` (a terminal); ``clock`` and ``columns`` are for tests."""
+    """The display on ``err`` (a terminal); ``clock`` and ``columns`` are for tests;
+    ``live`` false: no display, only the summary at the end (a dumb terminal)."""
 
     def __init__(
         self,
@@ -45,12 +48,14 @@ class Progress:
         *,
         clock: Callable[[], float] = time.monotonic,
         columns: int | None = None,
+        live: bool = True,
     ) -> None:
         self.err = err
         self.clock = clock
         self.columns = columns
+        self.live = live
         self.start = clock()
-        self.stream = cast(TextIO, _Above(self))
+        self.stream = self.above(err)
         self._lock = threading.RLock()
         self._shown = False  # the display line is on the screen now
         self._closed = False
@@ -78,6 +83,8 @@ class Progress:
     def notify(self, fallback: Callable[[str], None]) -> Callable[[str], None]:
         """``Runtime.notify`` for the batch: the limiter's waits go into the display, any
         other notice to ``fallback`` (a line on stderr)."""
+        if not self.live:
+            return fallback
 
         def notice(message: str) -> None:
             match = _WAIT.match(message)
@@ -136,12 +143,12 @@ class Progress:
         self._bar.length = max(total, 1)
         self._bar.pos = done
         bar = self._bar.format_progress_line()  # the bar alone: no info to format
-        width = max(self._columns() - 1, BAR_WIDTH + 3)  # never wraps: \r would not reach it
+        width = max(self._columns() - 1, 1)  # never wraps: \r would not reach the row above
         text = self.text()
         for line in (f"{bar} {text}", f"{bar} {self.text(short=True)}"):
             if len(line) <= width:
                 return line
-        return self.text(short=True)[:width]
+        return self.text(short=True)[:width].rstrip()
 
     def _columns(self) -> int:
         if self.columns:
@@ -153,7 +160,7 @@ class Progress:
         return columns or shutil.get_terminal_size().columns  # $COLUMNS, else 80
 
     def _draw(self) -> None:
-        if self._closed or self.files[1] <= 1:  # one file is no batch: nothing to show
+        if self._closed or not self.live or self.files[1] <= 1:  # one file is no batch
             return
         line = self.line()
         if self._shown and line == self._last:
@@ -166,11 +173,21 @@ class Progress:
             return
         self._shown, self._last = True, line
 
+    def above(self, stream: TextIO) -> TextIO:
+        """``stream`` (stderr; stdout too when it is a terminal, most likely this one) with
+        each line written above the display: the display line is cleared first, whole lines
+        written, the display drawn again below them on flush."""
+        return cast(TextIO, _Above(self, stream))
+
     def clear(self) -> None:
         with self._lock:
             if self._shown:
-                self.err.write(CLEAR)
                 self._shown = False
+                try:
+                    self.err.write(CLEAR)
+                    self.err.flush()  # before a line on another stream to the same terminal
+                except (OSError, ValueError):  # the terminal is gone
+                    self._closed = True
 
     def redraw(self) -> None:
         with self._lock:
@@ -189,7 +206,7 @@ class Progress:
 
 def summary(results: Sequence[UploadResult], elapsed: float) -> str:
     """``uploaded 3, existing 1, failed 2 (1 ambiguous) in 12.3 s``: uploaded always, the
-    other counts only when not zero."""
+    other counts only when not zero; a minute or more as ``2 min 05 s``, ``1 h 02 min``."""
     counts = dict.fromkeys(("uploaded", "existing", "skipped", "failed"), 0)
     for result in results:
         counts[result.status] += 1
@@ -197,7 +214,8 @@ def summary(results: Sequence[UploadResult], elapsed: float) -> str:
     parts = [f"{status} {n}" for status, n in counts.items() if n or status == "uploaded"]
     if ambiguous:
         parts[-1] += f" ({ambiguous} ambiguous)"
-    return f"{', '.join(parts)} in {elapsed:.1f} s"
+    took = f"{elapsed:.1f} s" if elapsed < 59.95 else _duration(elapsed)
+    return f"{', '.join(parts)} in {took}"
 
 
 def _size(n: int) -> str:
@@ -220,30 +238,31 @@ def _duration(seconds: float) -> str:
 
 
 class _Above(io.TextIOBase):
-    """stderr while the display is shown: each line written goes above the display."""
+    """A stream while the display is shown: each line written goes above the display."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: Progress, target: TextIO) -> None:
         super().__init__()
         self._progress = progress
+        self.target = target
 
     def write(self, text: str) -> int:
         progress = self._progress
         with progress._lock:
             progress.clear()
-            return progress.err.write(text)
+            return self.target.write(text)
 
     def flush(self) -> None:
         progress = self._progress
         with progress._lock:
-            progress.err.flush()
+            self.target.flush()
             progress.redraw()
 
     def isatty(self) -> bool:
-        return self._progress.err.isatty()
+        return self.target.isatty()
 
     def fileno(self) -> int:
-        return self._progress.err.fileno()
+        return self.target.fileno()
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self._progress.err, "encoding", "utf-8")
+        return getattr(self.target, "encoding", "utf-8")

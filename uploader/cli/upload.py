@@ -291,15 +291,18 @@ def _send(
     batch = len(paths) > 1 or (paths[0] != "-" and os.path.isdir(os.path.expanduser(paths[0])))
     report = output.BatchReport(console, fmt, title=title, batch=batch)
     runtime = state.runtime()
-    display = None
+    display, out = None, console.out
     if batch and not console.quiet and _is_terminal(console.err):
         # start-up: only a batch with a terminal on stderr loads the display
         from uploader.cli.progress import Progress
 
-        display = Progress(console.err)
+        # A terminal that cannot redraw a line (an editor's shell): the summary only.
+        display = Progress(console.err, live=os.environ.get("TERM") not in DUMB_TERMINALS)
         runtime = replace(runtime, notify=display.notify(runtime.notify))
         console.err = display.stream  # other lines go above the display
         _divert(display.err, display.stream)  # -v's lines too
+        if _is_terminal(console.out):  # the results too, when they share the terminal
+            console.out = display.above(console.out)
     reported: list[UploadResult] = []  # for the summary
 
     sink: core.Emit = report.emit if said is None else _tee(report.emit, said.emit)
@@ -316,7 +319,7 @@ def _send(
     finally:
         report.finish()
         if display is not None:
-            console.err = display.err
+            console.err, console.out = display.err, out
             _divert(display.stream, display.err)
             display.close(reported)
     if copy and report.copied:
@@ -330,6 +333,7 @@ def _send(
 
 
 CLIPBOARD = "clipboard"
+DUMB_TERMINALS = ("dumb", "unknown")
 
 
 def _tee(first: core.Emit, then: core.Emit) -> core.Emit:

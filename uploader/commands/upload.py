@@ -29,6 +29,7 @@ from uploader.errors import (
     AuthError,
     ExitCode,
     InputFileError,
+    InterruptedRunError,
     InterruptedUploadError,
     OutputClosedError,
     OutputError,
@@ -284,8 +285,9 @@ class _Files:
 
 def _account_interrupted(batch: Batch, files: _Files, journal: Journal, emit: Emit) -> None:
     """Ctrl-C: a record for every file not yet written, before the interrupt goes on to
-    the CLI (exit 130): a file done keeps its result; one in flight whose request went out
-    may or may not have reached the server; the rest were not sent."""
+    the CLI (exit 130): a file done keeps its result; one in flight (or stopped by it before
+    its next request) whose request went out may or may not have reached the server; the
+    rest were not sent."""
     interrupted = InterruptedUploadError(
         "interrupted while uploading: the upload may or may not have reached the server",
         hint="look for it before uploading it again",
@@ -294,8 +296,8 @@ def _account_interrupted(batch: Batch, files: _Files, journal: Journal, emit: Em
         result, error = slot.result, slot.error
         if isinstance(slot.item, UploaderError):
             result, error = files.fail(slot.label, slot.item), slot.item
-        elif result is None or not slot.done.is_set():
-            maybe = slot.sending
+        elif result is None or not slot.done.is_set() or type(error) is InterruptedRunError:
+            maybe = slot.sending or (result is not None and slot.tracker.sent > 0)
             error = interrupted if maybe else not_sent(interrupted, reason="interrupted")
             journal.interrupted(slot.item, sent=maybe)
             result = files.fail(slot.label, error)
@@ -322,6 +324,7 @@ def expand_paths(
         include=chosen.include,
         exclude=chosen.exclude,
         hidden=chosen.hidden,
+        debug=runtime.debug,
     )
     expansion.tell(runtime.notify, runtime.debug)
     return expansion.paths, expansion.twins

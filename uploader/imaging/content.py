@@ -41,6 +41,22 @@ SETTLE_NS = 2_000_000_000
 HINT = "wait until the program writing it is done, then upload it again"
 
 
+def unreadable(label: str, exc: OSError) -> InputFileError:
+    """The error for a file checked at the start of the run that cannot be read now (a
+    batch can be long: it was moved, deleted or locked meanwhile)."""
+    if isinstance(exc, FileNotFoundError):
+        return InputFileError(
+            f"{label}: no such file (moved or deleted since the run started)",
+            hint="upload it again from where it is now",
+        )
+    if isinstance(exc, PermissionError):
+        return InputFileError(
+            f"{label}: permission denied (cannot read the file)",
+            hint="check the permissions of the file and folders",
+        )
+    return InputFileError(f"{label}: cannot read ({exc.strerror or exc})")
+
+
 def stamp_of(info: os.stat_result) -> tuple[int, ...]:
     """What tells one state of a file from another without reading it."""
     return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
@@ -75,7 +91,7 @@ def fingerprint(image: ImageFile) -> ImageFile:
             with image.source.open("rb", buffering=0) as raw:
                 size, stamp = _hash_stream(image, raw, digest)
     except OSError as exc:
-        raise InputFileError(f"{image.label}: cannot read ({exc.strerror or exc})") from None
+        raise unreadable(image.label, exc) from None
     if size != image.size:
         _recheck(image, held, size)
     return replace(image, size=size, sha256=digest.hexdigest(), data=held, stamp=stamp)
@@ -229,5 +245,9 @@ def _sha256() -> Any:
 @contextmanager
 def open_sent(image: ImageFile) -> Iterator[SentFile]:
     """The file of ``image`` opened for its upload (a :class:`SentFile`)."""
-    with image.source.open("rb", buffering=0) as raw:
+    try:
+        raw = image.source.open("rb", buffering=0)
+    except OSError as exc:  # checked at the start of a long batch, gone since
+        raise unreadable(image.label, exc) from None
+    with raw:
         yield SentFile(image, raw)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from uploader.errors import InputFileError
+from uploader.output import one_line
 
 # Why a file found in a folder is skipped: (one, several), for the count on stderr.
 REASONS = {
@@ -44,7 +45,9 @@ class Expansion:
     details: tuple[str, ...] = ()  # for -v
 
     def tell(self, notify: Callable[[str], None], debug: Callable[[str], None]) -> None:
-        """Warnings and counts to ``notify`` (stderr unless -q), names to ``debug`` (-v)."""
+        """Warnings and counts to ``notify`` (stderr unless -q), names to ``debug`` (-v);
+        each message on one line (a file's name may hold a line break or an escape)."""
+        notify, debug = _one_line(notify), _one_line(debug)
         for text in self.warnings:
             notify(text)
         for item in self.skipped:
@@ -73,6 +76,10 @@ class Expansion:
             debug(text)
 
 
+def _one_line(say: Callable[[str], None]) -> Callable[[str], None]:
+    return lambda text: say(one_line(text))
+
+
 @dataclass(eq=False)
 class Tally:
     """What one folder named on the command line gave, for the messages."""
@@ -82,9 +89,13 @@ class Tally:
     hidden: int = 0
     filtered: int = 0
     subfolders: int = 0  # not descended (no -r)
-    skipped: int = 0
-    unreadable: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # kind (REASONS) -> count
+    unreadable: int = 0  # subfolders
     again: bool = False  # the folder was walked already (named twice, or inside another)
+    duplicates: int = 0  # files taken under an earlier name
+    walked: int = 0  # subfolders walked (-r)
+    case: int = 0  # files left out that the patterns would take ignoring case
+    unreadable_reason: str | None = None  # the folder named cannot be read: why
 
 
 def summary(tally: Tally, *, recursive: bool) -> str:
@@ -98,8 +109,11 @@ def _counts(tally: Tally, *, recursive: bool) -> list[str]:
         return f"{count} {one if count == 1 else several}"
 
     parts = []
-    if tally.skipped:
-        parts.append(many(tally.skipped, "other file skipped", "other files skipped"))
+    parts += [
+        f"{tally.skipped[kind]} {forms[tally.skipped[kind] != 1]}"
+        for kind, forms in REASONS.items()
+        if tally.skipped[kind]
+    ]
     if tally.filtered:
         parts.append(f"{tally.filtered} left out by --include/--exclude")
     if tally.hidden:
@@ -111,19 +125,30 @@ def _counts(tally: Tally, *, recursive: bool) -> list[str]:
     return parts
 
 
+def _empty(tally: Tally, several: bool) -> str:
+    """Why a folder with nothing counted gave nothing (the folders named, added up)."""
+    if tally.walked:
+        return "only " + (
+            "1 subfolder, with no files in it"
+            if tally.walked == 1
+            else f"{tally.walked} subfolders, with no files in them"
+        )
+    return "they are empty" if several else "it is empty"
+
+
 def nothing_text(tally: Tally, tallies: Sequence[Tally], recursive: bool) -> str:
     """``shots: no image or video files directly in the folder (3 subfolders ...)``."""
+    if len(tallies) == 1 and tally.unreadable_reason is not None:
+        return f"{tally.label}: cannot read the folder ({tally.unreadable_reason})"
     added = _sum(tallies)
     where = "in the folder or its subfolders" if recursive else "directly in the folder"
     if len(tallies) == 1:
         head = f"{tally.label}: no image or video files {where}"
-        empty = "it is empty"
     else:
         where = where.replace("the folder", "the folders").replace("its", "their")
         head = f"no image or video files {where} {', '.join(t.label for t in tallies)}"
-        empty = "they are empty"
     counts = _counts(added, recursive=recursive)
-    return f"{head} ({', '.join(counts) or empty})"
+    return f"{head} ({', '.join(counts) or _empty(added, len(tallies) > 1)})"
 
 
 def _sum(tallies: Sequence[Tally]) -> Tally:
@@ -132,8 +157,10 @@ def _sum(tallies: Sequence[Tally]) -> Tally:
         hidden=sum(t.hidden for t in tallies),
         filtered=sum(t.filtered for t in tallies),
         subfolders=sum(t.subfolders for t in tallies),
-        skipped=sum(t.skipped for t in tallies),
-        unreadable=sum(t.unreadable for t in tallies),
+        skipped=sum((t.skipped for t in tallies), Counter()),
+        unreadable=sum(t.unreadable + (t.unreadable_reason is not None) for t in tallies),
+        walked=sum(t.walked for t in tallies),
+        case=sum(t.case for t in tallies),
     )
 
 
@@ -148,9 +175,15 @@ def nothing_left(tallies: Sequence[Tally], *, recursive: bool) -> InputFileError
             "the patterns match the path inside the folder: '*.png' a name at any depth, "
             "'shots/*.png' from the folder named, 'tmp/**' everything in tmp"
         )
+    if added.case:
+        files = "1 file" if added.case == 1 else f"{added.case} files"
+        hints.append(f"patterns are case-sensitive: {files} would match ignoring case")
     if added.hidden:
         hints.append("--hidden takes names that start with '.'")
     if added.skipped:
         hints.append("-v names the files skipped")
+    if added.unreadable:
+        which = "its" if len(tallies) == 1 and tallies[0].unreadable_reason else "their"
+        hints.append(f"check {which} permissions (ls -ld names the owner and mode)")
     text = nothing_text(tallies[0], tallies, recursive)
     return InputFileError(text, hint="; ".join(hints) or None)

@@ -13,6 +13,7 @@ The rules (README "Folders"):
 - A pattern ending with ``/`` matches folders only (``--exclude 'tmp/'``).
 - A pattern matches a file when it matches the file's path or the path of a folder the file
   is in: ``--exclude tmp`` leaves out everything under any folder named ``tmp``.
+- A leading ``./`` is the folder named, like a leading ``/`` (``./2024/*.png``).
 - ``\\`` makes the next character literal. Matching is case-sensitive, like the file
   system's names on Linux (and like git and rsync).
 """
@@ -34,10 +35,13 @@ class Pattern:
     regex: re.Pattern[str]
     dir_only: bool
 
-    def matches(self, relative: str, *, is_dir: bool) -> bool:
-        """Whether the pattern matches ``relative`` ('/'-separated, no leading slash)."""
+    def matches(self, relative: str, *, is_dir: bool, fold: bool = False) -> bool:
+        """Whether the pattern matches ``relative`` ('/'-separated, no leading slash);
+        ``fold``: ignoring case (only to tell the user that case was what differed)."""
         if self.dir_only and not is_dir:
             return False
+        if fold:
+            return re.fullmatch(self.regex.pattern, relative, re.DOTALL | re.IGNORECASE) is not None
         return self.regex.fullmatch(relative) is not None
 
 
@@ -48,6 +52,10 @@ def compile_pattern(text: str, option: str) -> Pattern:
     body = body.rstrip("/")
     anchored = body.startswith("/") or "/" in body
     body = body.lstrip("/")
+    while body.startswith("./"):  # './a.png' as the shell would write it: '/a.png'
+        body = body[2:].lstrip("/")
+    if body == ".":  # the folder itself: no file in it is named so
+        body = ""
     if not body:
         raise UsageError(
             f"{option} {text!r}: the pattern is empty",
@@ -152,15 +160,16 @@ class Filters:
         """A folder whose whole content is left out (not walked at all)."""
         return any(p.matches(relative, is_dir=True) for p in self.exclude)
 
-    def takes(self, parts: Sequence[str]) -> bool:
-        """Whether the file at ``parts`` (its path relative to the folder named) is taken."""
+    def takes(self, parts: Sequence[str], *, fold: bool = False) -> bool:
+        """Whether the file at ``parts`` (its path relative to the folder named) is taken;
+        ``fold``: whether it would be if case did not matter."""
         paths = ["/".join(parts[: k + 1]) for k in range(len(parts))]
         file_path, folders = paths[-1], paths[:-1]
 
         def hit(patterns: tuple[Pattern, ...]) -> bool:
             return any(
-                p.matches(file_path, is_dir=False)
-                or any(p.matches(folder, is_dir=True) for folder in folders)
+                p.matches(file_path, is_dir=False, fold=fold)
+                or any(p.matches(folder, is_dir=True, fold=fold) for folder in folders)
                 for p in patterns
             )
 

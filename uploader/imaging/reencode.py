@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from uploader.errors import InputFileError
+from uploader.imaging.content import unreadable
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -154,6 +155,8 @@ def _opened(source: Path, label: str) -> Any:
             yield image
     except InputFileError:
         raise
+    except (FileNotFoundError, PermissionError) as exc:  # checked at the start, gone since
+        raise unreadable(label, exc) from None
     except Exception as exc:  # noqa: BLE001 - Pillow on a damaged file: IndexError, struct.error...
         raise InputFileError(f"{label}: cannot be re-encoded ({_why(exc)})") from None
 

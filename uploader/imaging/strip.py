@@ -33,6 +33,7 @@ from dataclasses import replace
 from typing import BinaryIO
 
 from uploader.errors import InputFileError
+from uploader.imaging.content import unreadable
 from uploader.models import ImageFile, Plan
 
 # A piece of the body: a range of the file (offset, length), or bytes made here.
@@ -84,7 +85,7 @@ def strip_for_upload(image: ImageFile) -> ImageFile:
             hint="--keep-metadata sends the file byte for byte",
         ) from None
     except OSError as exc:
-        raise InputFileError(f"{image.label}: cannot read ({exc.strerror or exc})") from None
+        raise unreadable(image.label, exc) from None
     if info.st_size != image.size:
         raise _changed_error(image)
     # A file hashed (sha256 set) is checked against its digest or stamp as it is sent;

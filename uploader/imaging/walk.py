@@ -28,10 +28,11 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from uploader.errors import InputFileError
 from uploader.imaging.expansion import (
     Expansion,
     Skipped,
@@ -50,16 +51,23 @@ def expand(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     hidden: bool = False,
+    debug: Callable[[str], None] | None = None,
 ) -> Expansion:
     """The files ``paths`` name, in upload order (module docstring).
 
     Raises UsageError for a bad pattern, and InputFileError (exit 2, nothing sent) when
-    folders were named and nothing at all is left to upload.
+    folders were named and nothing at all is left to upload; ``debug`` (-v) is told first
+    what was found and skipped (the error's counts, by name).
     """
     walk = _Walk(recursive=recursive, filters=Filters.parse(include, exclude), hidden=hidden)
     for label in paths:
         walk.argument(label)
-    return walk.result()
+    try:
+        return walk.result()
+    except InputFileError:
+        if debug is not None:
+            walk.debrief(debug)
+        raise
 
 
 @dataclass(eq=False)
@@ -71,7 +79,7 @@ class _Walk:
     # a file taken: its first name and its place in ``paths``
     kept: dict[tuple[int, int], tuple[str, int]] = field(default_factory=dict)
     twins: list[tuple[int, int]] = field(default_factory=list)
-    skipped_ids: set[tuple[int, int]] = field(default_factory=set)
+    skipped_ids: dict[tuple[int, int], str] = field(default_factory=dict)  # -> its kind
     folders: set[tuple[int, int]] = field(default_factory=set)
     skipped: list[Skipped] = field(default_factory=list)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
@@ -117,7 +125,7 @@ class _Walk:
             self.details.append(f"{label}: walked already: its files are taken once")
             return
         self.folders.add(key)
-        listing = self._list(root, label, tally)
+        listing = self._list(root, label, tally, top=True)
         stack: list[tuple[Iterator[os.DirEntry[str]], tuple[str, ...]]] = []
         if listing is not None:
             stack.append((iter(listing), ()))
@@ -134,17 +142,24 @@ class _Walk:
         if tally.files:
             self.details.append(summary(tally, recursive=self.recursive))
 
-    def _list(self, where: str, label: str, tally: Tally) -> list[os.DirEntry[str]] | None:
+    def _list(
+        self, where: str, label: str, tally: Tally, *, top: bool = False
+    ) -> list[os.DirEntry[str]] | None:
         try:
             with os.scandir(where) as listing:
                 entries = sorted(listing, key=lambda entry: entry.name)
         except OSError as exc:
+            if top:  # the folder named: said once, as a warning or the error (result())
+                tally.unreadable_reason = _reason(exc)
+                return None
             tally.unreadable += 1
             self.warnings.append(
                 f"warning: {label}: cannot read the folder ({_reason(exc)}): "
                 "the files in it are skipped"
             )
             return None
+        if not top:
+            tally.walked += 1
         return entries
 
     def _entry(
@@ -196,12 +211,14 @@ class _Walk:
         key = (info.st_dev, info.st_ino)
         if key in self.kept:
             self.duplicates.append((name, self.kept[key][0]))
+            tally.duplicates += 1  # its files are taken: the folder is not "empty"
             return None
         if key in self.skipped_ids:
+            tally.skipped[self.skipped_ids[key]] += 1  # named once in the count on stderr
             return None
         why = _not_media(os.path.join(root, *child), info.st_size)
         if why is not None:
-            self.skipped_ids.add(key)
+            self.skipped_ids[key] = why[0]
             self._skip(name, why, tally)
             return None
         self.kept[key] = (name, len(self.paths))
@@ -214,18 +231,22 @@ class _Walk:
         if self.filters.takes(child):
             return True
         tally.filtered += 1
+        if self.filters.include and self.filters.takes(child, fold=True):
+            tally.case += 1  # '*.PNG' and a.png: said in the hint when nothing is left
         return False
 
     def _skip(self, name: str, why: tuple[str, str], tally: Tally) -> None:
-        tally.skipped += 1
+        tally.skipped[why[0]] += 1
         self.skipped.append(Skipped(name, *why))
 
     def result(self) -> Expansion:
-        empty = [t for t in self.tallies if not t.files and not t.again]
+        empty = [t for t in self.tallies if not (t.files or t.again or t.duplicates)]
         if empty and not self.paths:
             raise nothing_left(empty, recursive=self.recursive)
         for tally in empty:
             self.warnings.append(f"warning: {nothing_text(tally, [tally], self.recursive)}")
+            if tally.unreadable_reason is not None:
+                self.warnings[-1] += ": the files in it are skipped"
         if self.filters and not self.tallies:
             self.warnings.append(
                 "warning: --include and --exclude select among the files found in folders, "
@@ -238,6 +259,15 @@ class _Walk:
             twins=dict(self.twins),
             warnings=tuple(self.warnings),
             details=tuple(self.details),
+        )
+
+    def debrief(self, debug: Callable[[str], None]) -> None:
+        """What -v says when nothing is left: the error counts, this names (no notice:
+        the error is the run's one line without -v)."""
+        for text in self.warnings:
+            debug(text.removeprefix("warning: "))
+        Expansion(paths=(), skipped=tuple(self.skipped), details=tuple(self.details)).tell(
+            lambda _text: None, debug
         )
 
 

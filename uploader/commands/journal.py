@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from uploader.commands.history import reader
 from uploader.errors import (
     AmbiguousUploadError,
+    InterruptedRunError,
     InterruptedUploadError,
     UploaderError,
     UsageError,
@@ -188,17 +189,18 @@ class Journal:
         )
         if row is not None:
             self._rows[id(image)] = row
-        sent_before = provider.session.requests_sent
+        session = provider.session
+        sent_before = session.sent_here()  # this file's requests, not other workers'
         try:
             result = send(image)
+        except (InterruptedRunError, KeyboardInterrupt):
+            # Stopped before its next request (a retry, a poll): an earlier one may have
+            # reached the server, and then the row may not say "failed" (a rerun would
+            # send it again without a word).
+            self._interrupted(row, sent=session.sent_here() > sent_before)
+            raise
         except UploaderError as exc:
             self._failed(row, exc)
-            raise
-        except KeyboardInterrupt:
-            if provider.session.requests_sent > sent_before:
-                self.history.finish(row, "ambiguous", error="interrupted while uploading")
-            else:
-                self.history.finish(row, "failed", error="interrupted before it was sent")
             raise
         if twice and not result.ambiguous:
             result = replace(result, ambiguous=True, error=twice)
@@ -221,6 +223,15 @@ class Journal:
                 self._finished.add(row)
         if result.id:
             self.claimed().add(result.id)
+
+    def _interrupted(self, row: int | None, *, sent: bool) -> None:
+        with self._lock:
+            if sent:
+                self.history.finish(row, "ambiguous", error="interrupted while uploading")
+            else:
+                self.history.finish(row, "failed", error="interrupted before it was sent")
+            if row is not None:
+                self._finished.add(row)
 
     def _failed(self, row: int | None, exc: UploaderError) -> None:
         maybe = isinstance(exc, AmbiguousUploadError | InterruptedUploadError)

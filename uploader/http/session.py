@@ -129,6 +129,13 @@ class ApiSession:
         several threads and must know which of them may have reached the server."""
         self._local.tracker = tracker
 
+    def sent_here(self) -> int:
+        """Requests handed to the network for the file this thread sends (its tracker's
+        count; the whole session's when no file is tracked): compared before and after a
+        file's attempts, whether any of them may have reached the server."""
+        tracker: Tracker | None = getattr(self._local, "tracker", None)
+        return self.requests_sent if tracker is None else tracker.sent
+
     def request(
         self,
         method: str,

@@ -190,6 +190,8 @@ def test_patterns_do_not_apply_to_files_named_explicitly(tmp_path: Path) -> None
         ("./a.png", "x/a.png", False),  # anchored
         ("./x/*.png", "x/a.png", True),
         (".//x/*.png", "x/a.png", True),
+        ("..x/*.png", "..x/a.png", True),  # a name that starts with dots is a name
+        ("*..png", "a..png", True),
     ],
 )
 def test_pattern_rules(pattern: str, path: str, expected: bool) -> None:
@@ -197,7 +199,17 @@ def test_pattern_rules(pattern: str, path: str, expected: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("pattern", "message"), [("", "empty"), ("/", "empty"), ("./", "empty"), ("[z-a]", "valid")]
+    ("pattern", "message"),
+    [
+        ("", "empty"),
+        ("/", "empty"),
+        ("./", "empty"),
+        ("[z-a]", "valid"),
+        ("../shots/*.png", "no part is '.' or '..'"),
+        ("2024/../*.png", "no part is '.' or '..'"),
+        ("a/./b.png", "no part is '.' or '..'"),
+        ("..", "no part is '.' or '..'"),
+    ],
 )
 def test_a_bad_pattern_is_a_usage_error(pattern: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):

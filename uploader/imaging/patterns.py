@@ -13,7 +13,8 @@ The rules (README "Folders"):
 - A pattern ending with ``/`` matches folders only (``--exclude 'tmp/'``).
 - A pattern matches a file when it matches the file's path or the path of a folder the file
   is in: ``--exclude tmp`` leaves out everything under any folder named ``tmp``.
-- A leading ``./`` is the folder named, like a leading ``/`` (``./2024/*.png``).
+- A leading ``./`` is the folder named, like a leading ``/`` (``./2024/*.png``); any other
+  ``.`` or ``..`` part could never match and is an error.
 - ``\\`` makes the next character literal. Matching is case-sensitive, like the file
   system's names on Linux (and like git and rsync).
 """
@@ -60,6 +61,13 @@ def compile_pattern(text: str, option: str) -> Pattern:
         raise UsageError(
             f"{option} {text!r}: the pattern is empty",
             hint=f"give a glob such as {option} '*.png' or {option} 'tmp/**'",
+        )
+    if any(part in (".", "..") for part in body.split("/")):
+        raise UsageError(
+            f"{option} {text!r}: a pattern is matched against the path inside the folder "
+            "named, where no part is '.' or '..'",
+            hint=f"name the folder itself on the command line, or write the path from it "
+            f"({option} '2024/*.png')",
         )
     regex = _translate(body)
     if not anchored:

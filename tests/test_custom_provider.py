@@ -551,3 +551,53 @@ def test_what_the_definition_file_has_that_is_not_used_is_said_once_per_process(
         f"{tmp_path / 'd.sxcu'}: Version: 99.0 is newer than ShareX 19, the newest format "
         "known (read as that)",
     ]
+
+
+# -- an upload answered with a redirect ---------------------------------------------------------
+
+REDIRECTED = f"""
+[providers.redir]
+kind = "custom"
+DestinationType = "ImageUploader"
+RequestURL = "{HOST}/custom/chevereto/api/1/upload?format=redirect"
+FileFormName = "source"
+URL = "{{responseurl}}"
+"""
+
+
+@pytest.mark.parametrize("status", [301, 302, 303])
+def test_a_redirect_answer_is_read_with_its_location_as_the_response_url(
+    tmp_path: Path, status: int
+) -> None:
+    answer = httpx.Response(status, headers={"Location": "/custom/chevereto/image/Ab12"})
+    routes = Routes({"POST /custom/chevereto/api/1/upload": [answer]})
+    provider = _provider(REDIRECTED, "redir", routes, tmp_path, env={})
+    result = provider.upload(_image(tmp_path), UploadOptions())
+    assert result.status == "uploaded"
+    assert result.url == f"{HOST}/custom/chevereto/image/Ab12"
+    assert len(routes.requests("POST /custom/chevereto/api/1/upload")) == 1  # not followed
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        # The host took the file (most likely) and the URL template finds no link in the
+        # redirect: the file may exist, never "refused" (a refusal is sent again).
+        (httpx.Response(302, headers={"Location": f"{HOST}/img/1"}), "URL: "),
+        (httpx.Response(303, headers={"Location": "javascript:alert(1)"}), "to no link"),
+        (httpx.Response(302), "to no link"),
+        (httpx.Response(307, headers={"Location": f"{HOST}/other"}), "re-sends the file"),
+        (httpx.Response(308, headers={"Location": f"{HOST}/other"}), "re-sends the file"),
+        (httpx.Response(300, text="choose"), "to no link"),
+    ],
+)
+def test_a_redirect_without_a_readable_link_is_an_unreadable_answer_never_a_refusal(
+    tmp_path: Path, answer: httpx.Response, said: str
+) -> None:
+    routes = Routes({"POST /custom/chevereto/api/1/upload": [answer]})
+    provider = _provider(CHEVERETO, "chev", routes, tmp_path)
+    with pytest.raises(UnreadableAnswerError) as caught:
+        provider.upload(_image(tmp_path), UploadOptions())
+    assert said in caught.value.message
+    assert caught.value.status == answer.status_code
+    assert KEY not in caught.value.message

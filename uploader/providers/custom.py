@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from uploader.auth.credentials import Credential, resolve_secret
 from uploader.config.options import CUSTOM_MAX_FILE_SIZE
@@ -156,7 +156,9 @@ class CustomProvider:
             self.session, self.spec, image, ctx, self.secrets, costs=COST, pending=pending
         )
         answer_ctx = _with_answer(ctx, response)
-        if not 200 <= response.status_code < 300:
+        if 300 <= response.status_code < 400:
+            answer_ctx = self._redirected(answer_ctx, response)
+        elif not 200 <= response.status_code < 300:
             raise error_for(
                 self.spec,
                 response,
@@ -184,6 +186,30 @@ class CustomProvider:
             delete_id=self.secrets.as_refs(deletion) if deletion else None,
             extra=(("thumbnail", thumb),) if thumb else (),
         )
+
+    def _redirected(self, ctx: TemplateContext, response: httpx.Response) -> TemplateContext:
+        """An upload answered with a redirect: the host took the file and sends the browser
+        on (Chevereto's ``format=redirect``; ShareX follows it, and ``{responseurl}`` is where
+        it lands). Not followed: the templates read the redirect itself, ``{responseurl}``
+        being its ``Location``. One that would re-send the body (307, 308), or that goes
+        nowhere, is unreadable: the file may exist, so it is never re-sent silently."""
+        status = response.status_code
+        location = (response.headers.get("location") or "").strip()
+        target = ""
+        if status in (301, 302, 303) and location:
+            try:
+                target = urljoin(str(response.url), location)
+            except ValueError:
+                target = ""
+        if not is_web_url(target):
+            raise UnreadableAnswerError(
+                f"{self.label} answered the upload with a redirect (HTTP {status}) "
+                + ("that re-sends the file elsewhere" if status in (307, 308) else "to no link")
+                + ", not followed",
+                hint="check the definition's RequestURL (and a format=redirect argument)",
+                status=status,
+            )
+        return replace(ctx, answer=replace(answer_of(response), url=target))
 
     def _link(self, ctx: TemplateContext, response: httpx.Response) -> str:
         """The upload's URL: the URL template rendered against the answer (none: the whole

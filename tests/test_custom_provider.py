@@ -601,3 +601,12 @@ def test_a_redirect_without_a_readable_link_is_an_unreadable_answer_never_a_refu
     assert said in caught.value.message
     assert caught.value.status == answer.status_code
     assert KEY not in caught.value.message
+
+
+def test_the_providers_rate_updates_leave_out_a_count_without_a_reset(tmp_path: Path) -> None:
+    provider = _provider(BINARY, "bin", Routes({}), tmp_path, env={})
+    counted = {"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0"}
+    assert provider.rate_updates(httpx.Response(200, headers=counted)) == []
+    reset = {**counted, "X-RateLimit-Reset": "30"}
+    (update,) = provider.rate_updates(httpx.Response(200, headers=reset))
+    assert (update.limit, update.remaining, update.reset_at) == (60, 0, NOW + 30)

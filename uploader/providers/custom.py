@@ -239,10 +239,12 @@ class CustomProvider:
         return url
 
     def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
-        """Whatever rate-limit headers the host sends (``ratelimit/headers.py``)."""
-        from uploader.ratelimit.generic import generic_updates
+        """Whatever rate-limit headers the host sends (``ratelimit/generic.py``); a count
+        that comes without a reset is not used (:func:`counted_with_reset`)."""
+        from uploader.ratelimit.generic import counted_with_reset, generic_updates
 
-        return generic_updates(response.headers, self.clock(), bucket="requests")
+        updates = generic_updates(response.headers, self.clock(), bucket="requests")
+        return counted_with_reset(updates)
 
     def rate_refusal(self, response: httpx.Response) -> Refusal | None:
         """A 429 (or a 503 with a wait), with the wait its headers give."""

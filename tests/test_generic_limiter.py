@@ -329,3 +329,23 @@ def test_limits_shows_a_refusal_of_a_budget_never_told(tmp_path: Path, fake: Fak
         'Example host requests is paused: the server said "Slow" (HTTP 429); '
         f"it resets {describe(NOW + 40, NOW)}"
     )
+
+
+def test_a_spent_host_beyond_max_wait_is_not_called_a_daily_budget(
+    tmp_path: Path, fake: FakeTime
+) -> None:
+    """The custom bucket's day is a bound, not a daily budget: the hint is --max-wait
+    (it said "a daily budget the server says is exhausted" once a refusal left a note)."""
+    limiter = _limiter(tmp_path, fake)
+    spent = {"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "600"}
+    refused = lambda _n: httpx.Response(429, headers={"Retry-After": "1"}, text="Slow down")  # noqa: E731
+    host = Host(fake, [refused, _ok(lambda _now: spent)])
+    session = _session(host, limiter, fake)
+    for status in (429, 200):
+        answer = session.request("POST", "https://h.example/u", costs={"requests": 1})
+        assert answer.status_code == status
+    with pytest.raises(RateLimitError) as caught:
+        session.request("POST", "https://h.example/u", costs={"requests": 1})
+    assert "Slow down" in caught.value.message
+    assert caught.value.hint == "use --max-wait 601 to wait for it, or see `uploader limits`"
+    assert len(host.times) == 2

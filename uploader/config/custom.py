@@ -26,7 +26,10 @@ from uploader.errors import ConfigError
 
 # The names of a header, argument or parameter whose value is a secret (``config show``
 # masks it, ``config import-sxcu`` moves it to the credential store).
-SECRET_NAME = re.compile(r"authori[sz]ation|key|token|secret|pass|auth", re.IGNORECASE)
+SECRET_NAME = re.compile(
+    r"authori[sz]ation|key|token|secret|pass|auth|cookie|session|credential|pwd|jwt|signature",
+    re.IGNORECASE,
+)
 SHAREX_TABLES = ("Headers", "Arguments", "Parameters")
 # A definition is a few hundred bytes; anything much larger is not one.
 LARGEST_SXCU = 1 << 20

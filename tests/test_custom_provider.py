@@ -610,3 +610,47 @@ def test_the_providers_rate_updates_leave_out_a_count_without_a_reset(tmp_path: 
     reset = {**counted, "X-RateLimit-Reset": "30"}
     (update,) = provider.rate_updates(httpx.Response(200, headers=reset))
     assert (update.limit, update.remaining, update.reset_at) == (60, 0, NOW + 30)
+
+
+# -- a key written in the definition itself -------------------------------------------------------
+
+LITERAL_KEY = "literal-key-24680"
+LITERAL = f"""
+[providers.lit]
+kind = "custom"
+DestinationType = "ImageUploader"
+RequestURL = "{HOST}/up"
+FileFormName = "file"
+URL = "{{json:url}}"
+DeletionURL = "{{json:delete}}"
+ErrorMessage = "{{json:error}}"
+[providers.lit.Headers]
+X-Api-Key = "{LITERAL_KEY}"
+X-Other = "Bearer {LITERAL_KEY}-b"
+"""
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 500])
+def test_a_key_written_in_the_definition_is_masked_in_every_message(
+    tmp_path: Path, status: int
+) -> None:
+    said = {"error": f"Invalid key {LITERAL_KEY} or {LITERAL_KEY}-b"}
+    routes = Routes({"POST /up": [httpx.Response(status, json=said)] * 4})
+    provider = _provider(LITERAL, "lit", routes, tmp_path, env={})
+    with pytest.raises((ProviderError, AuthError)) as caught:
+        provider.upload(_image(tmp_path), UploadOptions())
+    shown = f"{caught.value.message} {caught.value.hint}"
+    assert LITERAL_KEY not in shown
+    assert "Invalid key ****" in shown
+    if isinstance(caught.value, AuthError):
+        assert "c.toml: providers.lit" in (caught.value.hint or "")
+        assert "UPLOADER_" not in (caught.value.hint or "")
+
+
+def test_a_key_written_in_the_definition_never_reaches_the_record(tmp_path: Path) -> None:
+    answer = {"url": f"{HOST}/f/1.png", "delete": f"{HOST}/del/1/{LITERAL_KEY}"}
+    routes = Routes({"POST /up": [httpx.Response(200, json=answer)], "GET /del/1/": []})
+    provider = _provider(LITERAL, "lit", routes, tmp_path, env={})
+    result = provider.upload(_image(tmp_path), UploadOptions())
+    assert result.delete_id == f"{HOST}/del/1/{{secret:literal_x_api_key}}"
+    assert routes.requests("POST /up")[0].headers["X-Api-Key"] == LITERAL_KEY

@@ -39,6 +39,7 @@ from uploader.providers.custom_request import (
     error_for,
     excerpt,
     is_web_url,
+    literal_secrets,
     optional_link,
     request_context,
     secret_names,
@@ -98,8 +99,11 @@ class CustomProvider:
         self.clock = context.clock
         self.host = urlsplit(self.profile.base_url).netloc
         self.label = f"{self.host} ({self.profile.name})"
+        known = secrets_of(context.credential)
+        for name, value in literal_secrets(self.spec).items():
+            known.setdefault(name, value)
         self.secrets = Secrets(
-            secrets_of(context.credential),
+            known,
             context.credential.source,
             self.profile.name,
             self.profile.env_prefix,

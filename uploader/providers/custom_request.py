@@ -110,6 +110,27 @@ class Secrets:
         return SECRET_REF.sub(lambda found: self.value(found.group(1)), text)
 
 
+_SCHEME = re.compile(r"^(?:Bearer|Token|Basic|Client-ID|Key|Api-Key)\s+(\S+)$", re.IGNORECASE)
+
+
+def literal_secrets(spec: CustomSpec) -> dict[str, str]:
+    """The secret-looking values a definition holds as written (an ``.sxcu`` file named by
+    ``sxcu =`` with its key in it, never imported): NAME -> value, so that they are masked
+    like the store's secrets wherever an answer, a message or a log line repeats them."""
+    from uploader.config.custom import SECRET_NAME
+
+    found: dict[str, str] = {}
+    for pairs in (spec.headers, spec.arguments, spec.parameters):
+        for key, value in pairs:
+            text = value.strip()
+            scheme = _SCHEME.match(text)
+            if "{" in text or not (scheme or SECRET_NAME.search(key)):
+                continue
+            name = "literal_" + (re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_") or "secret")
+            found.setdefault(name, scheme.group(1) if scheme else text)
+    return found
+
+
 def set_hint(profile: str, env_prefix: str, name: str) -> str:
     """How to give profile ``profile`` its secret ``name``."""
     return (
@@ -308,8 +329,13 @@ def error_for(
     if status in (401, 403) or (
         400 <= status < 500 and status != 413 and REJECTED_CREDENTIAL.search(detail)
     ):
-        names = list(secrets.values)
-        if names:
+        names = [n for n in secrets.values if not n.startswith("literal_")]
+        if len(names) < len(secrets.values) and not names:
+            hint = (
+                f"check the key written in {spec.source}, or move it to the credential "
+                "store: `uploader config import-sxcu FILE --force`"
+            )
+        elif names:
             hint = (
                 "check the secret "
                 + ", ".join(names)

@@ -654,3 +654,50 @@ def test_a_key_written_in_the_definition_never_reaches_the_record(tmp_path: Path
     result = provider.upload(_image(tmp_path), UploadOptions())
     assert result.delete_id == f"{HOST}/del/1/{{secret:literal_x_api_key}}"
     assert routes.requests("POST /up")[0].headers["X-Api-Key"] == LITERAL_KEY
+
+
+LOGIN_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>Sign in &amp; upload</title>"
+    "<style>body { color: red }</style><script>track()</script></head>"
+    f"<body><h1>Sign in</h1><p>Your key {KEY} has expired.</p></body></html>"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "text", "shown"),
+    [
+        (
+            502,
+            "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+            "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+            "</body>\r\n</html>",
+            "an HTML page '502 Bad Gateway nginx' (HTTP 502)",
+        ),
+        (404, LOGIN_PAGE, "an HTML page 'Sign in & upload: Sign in Your key **** has expired.'"),
+        (400, "<html><body></body></html>", "refused the upload: an HTML page (HTTP 400)"),
+        (400, "<not html>", "refused the upload: '<not html>' (HTTP 400)"),
+    ],
+)
+def test_an_html_error_page_is_shown_by_its_words_not_its_markup(
+    tmp_path: Path, status: int, text: str, shown: str
+) -> None:
+    answers = [httpx.Response(status, text=text, headers={"Content-Type": "text/html"})] * 4
+    routes = Routes({"PUT /put/shot.png": answers})
+    provider = _provider(BINARY, "bin", routes, tmp_path, env={"UPLOADER_BIN_K": KEY})
+    provider.secrets.values["k"] = KEY  # as if the definition sent it
+    with pytest.raises((ProviderError, AuthError)) as caught:
+        provider.upload(_image(tmp_path), UploadOptions())
+    assert shown in caught.value.message
+    assert KEY not in caught.value.message
+    assert "track()" not in caught.value.message
+
+
+def test_an_html_page_in_a_2xx_is_named_so_in_the_unreadable_answer(tmp_path: Path) -> None:
+    routes = Routes({"PUT /put/shot.png": [httpx.Response(200, text=LOGIN_PAGE)]})
+    provider = _provider(BINARY, "bin", routes, tmp_path, env={})
+    provider.secrets.values["k"] = KEY
+    with pytest.raises(UnreadableAnswerError) as caught:
+        provider.upload(_image(tmp_path), UploadOptions())
+    assert "URL: the answer gave an HTML page 'Sign in & upload: Sign in Your key ****" in (
+        caught.value.message
+    )

@@ -266,12 +266,37 @@ def is_web_url(text: str) -> bool:
         return False
 
 
+_HTML = re.compile(r"\s*(?:<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>])", re.IGNORECASE)
+_HIDDEN = re.compile(r"<(script|style|head)\b.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL)
+_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>?")
+HTML_SCAN = 64 << 10  # characters of an HTML page read for its words
+
+
 def excerpt(text: str, secrets: Secrets) -> str:
-    """A short, one-line, secret-free view of an answer's text."""
-    line = " ".join(secrets.masked(text).split())
+    """A short, one-line, secret-free view of an answer's text; of an HTML page (a proxy's
+    error page, a login page), its title and words, not its markup."""
+    if not _HTML.match(text[:1024]):
+        line = " ".join(secrets.masked(text).split())
+        if not line:
+            return "an empty answer"
+        return repr(line[:EXCERPT] + ("..." if len(line) > EXCERPT else ""))
+    html = text[:HTML_SCAN]
+    found = _TITLE.search(html)
+    title = " ".join(found.group(1).split()) if found else ""
+    words = " ".join(_TAG.sub(" ", _HIDDEN.sub(" ", html)).split())
+    if title and not words.startswith(title):
+        words = f"{title}: {words}" if words else title
+    line = " ".join(secrets.masked(html_unescape(words)).split())
     if not line:
-        return "an empty answer"
-    return repr(line[:EXCERPT] + ("..." if len(line) > EXCERPT else ""))
+        return "an HTML page"
+    return "an HTML page " + repr(line[:EXCERPT] + ("..." if len(line) > EXCERPT else ""))
+
+
+def html_unescape(text: str) -> str:
+    import html  # only failed answers are shown
+
+    return html.unescape(text)
 
 
 def optional_link(

@@ -701,3 +701,27 @@ def test_an_html_page_in_a_2xx_is_named_so_in_the_unreadable_answer(tmp_path: Pa
     assert "URL: the answer gave an HTML page 'Sign in & upload: Sign in Your key ****" in (
         caught.value.message
     )
+
+
+@pytest.mark.parametrize("status", [504, 524])
+def test_a_gateway_timeout_is_an_unreadable_answer_never_retried(
+    tmp_path: Path, status: int
+) -> None:
+    """The proxy gave up waiting, the host had the whole file: it may exist. A retry (as
+    for another 5xx) would re-send it silently."""
+    answer = httpx.Response(status, text="<html><head><title>504 Gateway Time-out</title>")
+    routes = Routes({"PUT /put/shot.png": [answer]})
+    provider = _provider(BINARY, "bin", routes, tmp_path, env={})
+    with pytest.raises(UnreadableAnswerError) as caught:
+        provider.upload(_image(tmp_path), UploadOptions())
+    assert f"stopped waiting for its answer (HTTP {status})" in caught.value.message
+    assert "an HTML page '504 Gateway Time-out'" in caught.value.message
+    assert len(routes.requests("PUT /put/shot.png")) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_other_server_errors_stay_server_errors(tmp_path: Path, status: int) -> None:
+    routes = Routes({"PUT /put/shot.png": [httpx.Response(status, text="down")] * 4})
+    provider = _provider(BINARY, "bin", routes, tmp_path, env={})
+    with pytest.raises(ServerError):
+        provider.upload(_image(tmp_path), UploadOptions())

@@ -59,6 +59,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("uploader.providers.custom")
 
 COST = {"requests": 1}
+# Gateway timeouts (a proxy's 504, Cloudflare's 524 "a timeout occurred"): the host had
+# the file and did not answer in time; it may have stored it.
+GATEWAY_TIMEOUTS = frozenset({504, 524})
 SCHEME = "Custom"  # the Credential of a custom profile: its host and secrets, never sent as is
 IMAGE_TYPES = frozenset(t for t in EXTENSIONS if t.startswith("image/"))
 VIDEO_TYPES = frozenset(t for t in EXTENSIONS if t.startswith("video/"))
@@ -162,6 +165,16 @@ class CustomProvider:
         answer_ctx = _with_answer(ctx, response)
         if 300 <= response.status_code < 400:
             answer_ctx = self._redirected(answer_ctx, response)
+        elif response.status_code in GATEWAY_TIMEOUTS:
+            # A proxy in front of the host (nginx, Cloudflare) stopped waiting: the host
+            # got the whole file and may have stored it. Retrying would re-send it
+            # silently: it is an answer that cannot be read (ambiguous, kept as such).
+            raise UnreadableAnswerError(
+                f"{self.label}: a gateway in front of the host stopped waiting for its "
+                f"answer (HTTP {response.status_code}): " + excerpt(response.text, self.secrets),
+                hint="look for it on the host before sending it again",
+                status=response.status_code,
+            )
         elif not 200 <= response.status_code < 300:
             raise error_for(
                 self.spec,

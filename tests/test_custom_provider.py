@@ -725,3 +725,58 @@ def test_other_server_errors_stay_server_errors(tmp_path: Path, status: int) -> 
     provider = _provider(BINARY, "bin", routes, tmp_path, env={})
     with pytest.raises(ServerError):
         provider.upload(_image(tmp_path), UploadOptions())
+
+
+# -- a profile's sxcu = "FILE" is read as import-sxcu reads it ------------------------------------
+
+NAMED = (
+    '{"RequestURL": "https://img.example.org/up", "FileFormName": "f",'
+    ' "DestinationType": "ImageUploader", "URL": "{json:url}"'
+)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # It took the last of two URLs silently, and crashed (exit 1) on a long number.
+        (NAMED + ', "URL": "{json:other}"}', "host.sxcu: key 'URL' appears twice$"),
+        (NAMED + ', "Headers": {"X-N": ' + "9" * 5000 + "}}", None),
+        (NAMED + ', "Headers": {"X-N": NaN}}', r"not JSON \(NaN and Infinity"),
+        ("// ShareX reads comments\n" + NAMED + ", /* and */ }", None),
+        ("\ufeff" + NAMED + "}", None),
+        (NAMED + ', "Headers": {"K": "a", "K": "b"}}', "host.sxcu: key 'K' appears twice$"),
+    ],
+)
+def test_a_named_sxcu_file_is_read_as_import_reads_it(
+    tmp_path: Path, content: str, message: str | None
+) -> None:
+    (tmp_path / "host.sxcu").write_text(content, encoding="utf-8")
+    config = config_of('[providers.h]\nkind = "custom"\nsxcu = "host.sxcu"\n', tmp_path)
+    if message is None:
+        provider = _provider(
+            '[providers.h]\nkind = "custom"\nsxcu = "host.sxcu"\n', "h", Routes({}), tmp_path
+        )
+        assert provider.spec.url == "{json:url}"
+        if "9999" in content:
+            assert provider.spec.headers == (("X-N", "9" * 5000),)
+        return
+    with pytest.raises(ConfigError, match=message) as caught:
+        config.profile("h")
+    assert caught.value.exit_code == ExitCode.USAGE
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_named_sxcu_that_is_no_regular_file_is_refused_without_waiting(
+    tmp_path: Path, kind: str
+) -> None:
+    import os
+
+    path = tmp_path / "host.sxcu"
+    if kind == "fifo":
+        os.mkfifo(path)  # opened for reading, it would wait for a writer forever
+    else:
+        path.mkdir()
+    config = config_of('[providers.h]\nkind = "custom"\nsxcu = "host.sxcu"\n', tmp_path)
+    what = "is not a regular file" if kind == "fifo" else "is a directory"
+    with pytest.raises(ConfigError, match=f"host.sxcu: {what}"):
+        config.profile("h")

@@ -776,3 +776,13 @@ def test_hostile_files_give_an_sxcu_error_or_a_spec_never_anything_else(tmp_path
             assert all(SECRET not in n for n in s.notices)
         assert "\n" not in message
         assert SECRET not in message
+
+
+def test_load_refuses_a_fifo_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "host.sxcu"
+    os.mkfifo(path)
+    with pytest.raises(SxcuError) as info:
+        load_sxcu(path)
+    assert str(info.value) == f"{path}: cannot be read (not a regular file)"

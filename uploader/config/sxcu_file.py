@@ -1,4 +1,5 @@
-"""The bytes of an ``.sxcu`` file as JSON (a helper of :mod:`uploader.providers.sxcu`).
+"""The bytes of an ``.sxcu`` file as JSON: one reader for ``config import-sxcu``
+(:mod:`uploader.providers.sxcu`) and a profile's ``sxcu = "FILE"`` (:mod:`.custom`).
 
 UTF-8 with or without a BOM; numbers kept as written (:class:`RawNumber`, a ``str``: how
 ShareX's reader reads a number into a string, and no limit on digits to trip over);

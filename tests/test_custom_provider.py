@@ -780,3 +780,20 @@ def test_a_named_sxcu_that_is_no_regular_file_is_refused_without_waiting(
     what = "is not a regular file" if kind == "fifo" else "is a directory"
     with pytest.raises(ConfigError, match=f"host.sxcu: {what}"):
         config.profile("h")
+
+
+def test_short_or_plain_values_under_secret_looking_names_are_no_literal_secrets(
+    tmp_path: Path,
+) -> None:
+    """Masking "3600" or "true" would refuse every link holding those characters."""
+    text = LITERAL.replace(
+        'X-Other = "Bearer',
+        'X-Session-Expire = "3600"\nX-Auth-Redirect = "true"\nX-Key-Mode = "short"\n'
+        'X-Other = "Bearer',
+    )
+    answer = {"url": f"{HOST}/f/3600-true-short.png"}
+    routes = Routes({"POST /up": [httpx.Response(200, json=answer)]})
+    provider = _provider(text, "lit", routes, tmp_path, env={})
+    assert sorted(provider.secrets.values) == ["literal_x_api_key", "literal_x_other"]
+    result = provider.upload(_image(tmp_path), UploadOptions())
+    assert result.url == f"{HOST}/f/3600-true-short.png"

@@ -110,6 +110,8 @@ class Secrets:
         return SECRET_REF.sub(lambda found: self.value(found.group(1)), text)
 
 
+SHORTEST_LITERAL = 8  # a written value shorter than this is no key (keys are long)
+_FLAGS = frozenset({"true", "false", "True", "False", "TRUE", "FALSE"})
 _SCHEME = re.compile(r"^(?:Bearer|Token|Basic|Client-ID|Key|Api-Key)\s+(\S+)$", re.IGNORECASE)
 
 
@@ -126,8 +128,11 @@ def literal_secrets(spec: CustomSpec) -> dict[str, str]:
             scheme = _SCHEME.match(text)
             if "{" in text or not (scheme or SECRET_NAME.search(key)):
                 continue
+            literal = scheme.group(1) if scheme else text
+            if len(literal) < SHORTEST_LITERAL or literal.isdigit() or literal in _FLAGS:
+                continue  # "X-Session-Expire: 3600" says no secret: masking it would hit URLs
             name = "literal_" + (re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_") or "secret")
-            found.setdefault(name, scheme.group(1) if scheme else text)
+            found.setdefault(name, literal)
     return found
 
 

@@ -225,3 +225,32 @@ def test_import_prints_the_definitions_notices_as_warnings(tmp_path: Path) -> No
     assert done.exit_code == 0, done.output
     warnings = [line for line in done.output.splitlines() if line.startswith("warning: ")]
     assert warnings == [f"warning: {sxcu}: unknown key 'Colour' (ignored)"]
+
+
+def test_cookies_sessions_and_scheme_written_values_are_secrets_too(tmp_path: Path) -> None:
+    secrets = {
+        "Cookie": "sid=cookie-value-777",
+        "X-Session-Id": "session-value-333",
+        "X-Upload": "Bearer custom-bearer-888",
+        "X-Credentials": "cred-value-444",
+    }
+    definition = dict(
+        ZIPLINE,
+        Headers={**secrets, "X-Format": "random"},
+        Arguments={"pwd": "pwd-value-999", "jwt": "jwt-value-222", "signature": "sig-111"},
+    )
+    done = invoke(["config", "import-sxcu", str(_sxcu(tmp_path, "z", definition))])
+    assert done.exit_code == 0, done.output
+    config = tmp_path / "home" / ".config" / "uploader" / "config.toml"
+    text = config.read_text()
+    stored = _store(tmp_path).get("zipline")
+    for value in ("cookie-value-777", "session-value-333", "custom-bearer-888", "cred-value-444"):
+        assert value not in text
+        assert value not in done.output
+        assert any(value in v for v in stored.values())
+    for value in ("pwd-value-999", "jwt-value-222", "sig-111"):
+        assert value not in text
+        assert value in stored.values()
+    table = tomllib.loads(text)["providers"]["zipline"]
+    assert table["Headers"]["X-Upload"] == "Bearer {secret:x_upload}"
+    assert table["Headers"]["X-Format"] == "random"  # not a secret: kept

@@ -551,3 +551,249 @@ def test_what_the_definition_file_has_that_is_not_used_is_said_once_per_process(
         f"{tmp_path / 'd.sxcu'}: Version: 99.0 is newer than ShareX 19, the newest format "
         "known (read as that)",
     ]
+
+
+# -- an upload answered with a redirect ---------------------------------------------------------
+
+REDIRECTED = f"""
+[providers.redir]
+kind = "custom"
+DestinationType = "ImageUploader"
+RequestURL = "{HOST}/custom/chevereto/api/1/upload?format=redirect"
+FileFormName = "source"
+URL = "{{responseurl}}"
+"""
+
+
+@pytest.mark.parametrize("status", [301, 302, 303])
+def test_a_redirect_answer_is_read_with_its_location_as_the_response_url(
+    tmp_path: Path, status: int
+) -> None:
+    answer = httpx.Response(status, headers={"Location": "/custom/chevereto/image/Ab12"})
+    routes = Routes({"POST /custom/chevereto/api/1/upload": [answer]})
+    provider = _provider(REDIRECTED, "redir", routes, tmp_path, env={})
+    result = provider.upload(_image(tmp_path), UploadOptions())
+    assert result.status == "uploaded"
+    assert result.url == f"{HOST}/custom/chevereto/image/Ab12"
+    assert len(routes.requests("POST /custom/chevereto/api/1/upload")) == 1  # not followed
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        # The host took the file (most likely) and the URL template finds no link in the
+        # redirect: the file may exist, never "refused" (a refusal is sent again).
+        (httpx.Response(302, headers={"Location": f"{HOST}/img/1"}), "URL: "),
+        (httpx.Response(303, headers={"Location": "javascript:alert(1)"}), "to no link"),
+        (httpx.Response(302), "to no link"),
+        (httpx.Response(307, headers={"Location": f"{HOST}/other"}), "re-sends the file"),
+        (httpx.Response(308, headers={"Location": f"{HOST}/other"}), "re-sends the file"),
+        (httpx.Response(300, text="choose"), "to no link"),
+    ],
+)
+def test_a_redirect_without_a_readable_link_is_an_unreadable_answer_never_a_refusal(
+    tmp_path: Path, answer: httpx.Response, said: str
+) -> None:
+    routes = Routes({"POST /custom/chevereto/api/1/upload": [answer]})
+    provider = _provider(CHEVERETO, "chev", routes, tmp_path)
+    with pytest.raises(UnreadableAnswerError) as caught:
+        provider.upload(_image(tmp_path), UploadOptions())
+    assert said in caught.value.message
+    assert caught.value.status == answer.status_code
+    assert KEY not in caught.value.message
+
+
+def test_the_providers_rate_updates_leave_out_a_count_without_a_reset(tmp_path: Path) -> None:
+    provider = _provider(BINARY, "bin", Routes({}), tmp_path, env={})
+    counted = {"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0"}
+    assert provider.rate_updates(httpx.Response(200, headers=counted)) == []
+    reset = {**counted, "X-RateLimit-Reset": "30"}
+    (update,) = provider.rate_updates(httpx.Response(200, headers=reset))
+    assert (update.limit, update.remaining, update.reset_at) == (60, 0, NOW + 30)
+
+
+# -- a key written in the definition itself -------------------------------------------------------
+
+LITERAL_KEY = "literal-key-24680"
+LITERAL = f"""
+[providers.lit]
+kind = "custom"
+DestinationType = "ImageUploader"
+RequestURL = "{HOST}/up"
+FileFormName = "file"
+URL = "{{json:url}}"
+DeletionURL = "{{json:delete}}"
+ErrorMessage = "{{json:error}}"
+[providers.lit.Headers]
+X-Api-Key = "{LITERAL_KEY}"
+X-Other = "Bearer {LITERAL_KEY}-b"
+"""
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 500])
+def test_a_key_written_in_the_definition_is_masked_in_every_message(
+    tmp_path: Path, status: int
+) -> None:
+    said = {"error": f"Invalid key {LITERAL_KEY} or {LITERAL_KEY}-b"}
+    routes = Routes({"POST /up": [httpx.Response(status, json=said)] * 4})
+    provider = _provider(LITERAL, "lit", routes, tmp_path, env={})
+    with pytest.raises((ProviderError, AuthError)) as caught:
+        provider.upload(_image(tmp_path), UploadOptions())
+    shown = f"{caught.value.message} {caught.value.hint}"
+    assert LITERAL_KEY not in shown
+    assert "Invalid key ****" in shown
+    if isinstance(caught.value, AuthError):
+        assert "c.toml: providers.lit" in (caught.value.hint or "")
+        assert "UPLOADER_" not in (caught.value.hint or "")
+
+
+def test_a_key_written_in_the_definition_never_reaches_the_record(tmp_path: Path) -> None:
+    answer = {"url": f"{HOST}/f/1.png", "delete": f"{HOST}/del/1/{LITERAL_KEY}"}
+    routes = Routes({"POST /up": [httpx.Response(200, json=answer)], "GET /del/1/": []})
+    provider = _provider(LITERAL, "lit", routes, tmp_path, env={})
+    result = provider.upload(_image(tmp_path), UploadOptions())
+    assert result.delete_id == f"{HOST}/del/1/{{secret:literal_x_api_key}}"
+    assert routes.requests("POST /up")[0].headers["X-Api-Key"] == LITERAL_KEY
+
+
+LOGIN_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>Sign in &amp; upload</title>"
+    "<style>body { color: red }</style><script>track()</script></head>"
+    f"<body><h1>Sign in</h1><p>Your key {KEY} has expired.</p></body></html>"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "text", "shown"),
+    [
+        (
+            502,
+            "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+            "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+            "</body>\r\n</html>",
+            "an HTML page '502 Bad Gateway nginx' (HTTP 502)",
+        ),
+        (404, LOGIN_PAGE, "an HTML page 'Sign in & upload: Sign in Your key **** has expired.'"),
+        (400, "<html><body></body></html>", "refused the upload: an HTML page (HTTP 400)"),
+        (400, "<not html>", "refused the upload: '<not html>' (HTTP 400)"),
+    ],
+)
+def test_an_html_error_page_is_shown_by_its_words_not_its_markup(
+    tmp_path: Path, status: int, text: str, shown: str
+) -> None:
+    answers = [httpx.Response(status, text=text, headers={"Content-Type": "text/html"})] * 4
+    routes = Routes({"PUT /put/shot.png": answers})
+    provider = _provider(BINARY, "bin", routes, tmp_path, env={"UPLOADER_BIN_K": KEY})
+    provider.secrets.values["k"] = KEY  # as if the definition sent it
+    with pytest.raises((ProviderError, AuthError)) as caught:
+        provider.upload(_image(tmp_path), UploadOptions())
+    assert shown in caught.value.message
+    assert KEY not in caught.value.message
+    assert "track()" not in caught.value.message
+
+
+def test_an_html_page_in_a_2xx_is_named_so_in_the_unreadable_answer(tmp_path: Path) -> None:
+    routes = Routes({"PUT /put/shot.png": [httpx.Response(200, text=LOGIN_PAGE)]})
+    provider = _provider(BINARY, "bin", routes, tmp_path, env={})
+    provider.secrets.values["k"] = KEY
+    with pytest.raises(UnreadableAnswerError) as caught:
+        provider.upload(_image(tmp_path), UploadOptions())
+    assert "URL: the answer gave an HTML page 'Sign in & upload: Sign in Your key ****" in (
+        caught.value.message
+    )
+
+
+@pytest.mark.parametrize("status", [504, 524])
+def test_a_gateway_timeout_is_an_unreadable_answer_never_retried(
+    tmp_path: Path, status: int
+) -> None:
+    """The proxy gave up waiting, the host had the whole file: it may exist. A retry (as
+    for another 5xx) would re-send it silently."""
+    answer = httpx.Response(status, text="<html><head><title>504 Gateway Time-out</title>")
+    routes = Routes({"PUT /put/shot.png": [answer]})
+    provider = _provider(BINARY, "bin", routes, tmp_path, env={})
+    with pytest.raises(UnreadableAnswerError) as caught:
+        provider.upload(_image(tmp_path), UploadOptions())
+    assert f"stopped waiting for its answer (HTTP {status})" in caught.value.message
+    assert "an HTML page '504 Gateway Time-out'" in caught.value.message
+    assert len(routes.requests("PUT /put/shot.png")) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_other_server_errors_stay_server_errors(tmp_path: Path, status: int) -> None:
+    routes = Routes({"PUT /put/shot.png": [httpx.Response(status, text="down")] * 4})
+    provider = _provider(BINARY, "bin", routes, tmp_path, env={})
+    with pytest.raises(ServerError):
+        provider.upload(_image(tmp_path), UploadOptions())
+
+
+# -- a profile's sxcu = "FILE" is read as import-sxcu reads it ------------------------------------
+
+NAMED = (
+    '{"RequestURL": "https://img.example.org/up", "FileFormName": "f",'
+    ' "DestinationType": "ImageUploader", "URL": "{json:url}"'
+)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # It took the last of two URLs silently, and crashed (exit 1) on a long number.
+        (NAMED + ', "URL": "{json:other}"}', "host.sxcu: key 'URL' appears twice$"),
+        (NAMED + ', "Headers": {"X-N": ' + "9" * 5000 + "}}", None),
+        (NAMED + ', "Headers": {"X-N": NaN}}', r"not JSON \(NaN and Infinity"),
+        ("// ShareX reads comments\n" + NAMED + ", /* and */ }", None),
+        ("\ufeff" + NAMED + "}", None),
+        (NAMED + ', "Headers": {"K": "a", "K": "b"}}', "host.sxcu: key 'K' appears twice$"),
+    ],
+)
+def test_a_named_sxcu_file_is_read_as_import_reads_it(
+    tmp_path: Path, content: str, message: str | None
+) -> None:
+    (tmp_path / "host.sxcu").write_text(content, encoding="utf-8")
+    config = config_of('[providers.h]\nkind = "custom"\nsxcu = "host.sxcu"\n', tmp_path)
+    if message is None:
+        provider = _provider(
+            '[providers.h]\nkind = "custom"\nsxcu = "host.sxcu"\n', "h", Routes({}), tmp_path
+        )
+        assert provider.spec.url == "{json:url}"
+        if "9999" in content:
+            assert provider.spec.headers == (("X-N", "9" * 5000),)
+        return
+    with pytest.raises(ConfigError, match=message) as caught:
+        config.profile("h")
+    assert caught.value.exit_code == ExitCode.USAGE
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_named_sxcu_that_is_no_regular_file_is_refused_without_waiting(
+    tmp_path: Path, kind: str
+) -> None:
+    import os
+
+    path = tmp_path / "host.sxcu"
+    if kind == "fifo":
+        os.mkfifo(path)  # opened for reading, it would wait for a writer forever
+    else:
+        path.mkdir()
+    config = config_of('[providers.h]\nkind = "custom"\nsxcu = "host.sxcu"\n', tmp_path)
+    what = "is not a regular file" if kind == "fifo" else "is a directory"
+    with pytest.raises(ConfigError, match=f"host.sxcu: {what}"):
+        config.profile("h")
+
+
+def test_short_or_plain_values_under_secret_looking_names_are_no_literal_secrets(
+    tmp_path: Path,
+) -> None:
+    """Masking "3600" or "true" would refuse every link holding those characters."""
+    text = LITERAL.replace(
+        'X-Other = "Bearer',
+        'X-Session-Expire = "3600"\nX-Auth-Redirect = "true"\nX-Key-Mode = "short"\n'
+        'X-Other = "Bearer',
+    )
+    answer = {"url": f"{HOST}/f/3600-true-short.png"}
+    routes = Routes({"POST /up": [httpx.Response(200, json=answer)]})
+    provider = _provider(text, "lit", routes, tmp_path, env={})
+    assert sorted(provider.secrets.values) == ["literal_x_api_key", "literal_x_other"]
+    result = provider.upload(_image(tmp_path), UploadOptions())
+    assert result.url == f"{HOST}/f/3600-true-short.png"

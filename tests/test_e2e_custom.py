@@ -287,6 +287,52 @@ def test_a_json_path_the_answer_lacks_fails_the_upload_naming_file_and_key(
     assert record["ambiguous"] is True  # the host answered 2xx: it may hold the file
 
 
+@pytest.mark.parametrize(
+    ("url", "code", "status"),
+    [
+        ("{responseurl}", 0, "uploaded"),  # where ShareX lands after the redirect
+        ("{header:Location}", 0, "uploaded"),  # ShareX 13's ResponseType LocationHeader
+        ("{json:image.url}", 5, "failed"),  # no JSON in a redirect: may exist, not "refused"
+    ],
+)
+def test_chevereto_format_redirect_is_read_from_the_redirect_itself(
+    tmp_path: Path, hermetic_env: dict[str, str], url: str, code: int, status: str
+) -> None:
+    config = tmp_path / "config.toml"
+    image = write_png(tmp_path / "shot.png", seed=11)
+    with sandbox_process() as base:
+        definition = dict(chevereto(base), URL=url, Arguments={"format": "redirect"})
+        definition.pop("ThumbnailURL")
+        definition.pop("DeletionURL")
+        sxcu = _write(tmp_path / "r.sxcu", definition)
+        run_cli(["--config", str(config), "config", "import-sxcu", str(sxcu)], hermetic_env)
+        done = run_cli(
+            ["--config", str(config), "upload", "-p", "chevereto", "-f", "json", str(image)],
+            hermetic_env,
+        )
+        sent = posts(base, "/upload")
+        (record,) = _records(done.stdout)
+        page = _get(record["url"])[0] if record["url"] else None
+        again = run_cli(
+            ["--config", str(config), "upload", "-p", "chevereto", "--skip-existing", str(image)],
+            hermetic_env,
+        )
+        resent = posts(base, "/upload")
+    assert done.returncode == code, done.stderr
+    assert [r["status"] for r in sent] == [302]
+    assert record["status"] == status
+    if code == 0:
+        assert record["url"].startswith(f"{base}/custom/chevereto/image/")
+        assert page == 200
+        assert again.returncode == 0  # the history has it: nothing sent again
+    else:
+        assert record["ambiguous"] is True
+        assert "HTTP 302" not in done.stderr.decode()  # never "refused the upload"
+        assert again.returncode == 5  # it may exist: not re-sent silently
+    assert len(resent) == 1
+    assert KEY.encode() not in done.stdout + done.stderr
+
+
 # -- rate limits ------------------------------------------------------------------------------
 
 

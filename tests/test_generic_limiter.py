@@ -21,7 +21,7 @@ from uploader.commands.limits import ProfileLimits, bucket_line, to_json
 from uploader.errors import RateLimitError
 from uploader.http.client import LowSpeed
 from uploader.http.session import ApiSession
-from uploader.ratelimit.generic import generic_refusal, generic_updates
+from uploader.ratelimit.generic import counted_with_reset, generic_refusal, generic_updates
 from uploader.ratelimit.limiter import RESET_MARGIN, BucketSpec, RateLimiter
 from uploader.timewords import clock, describe
 
@@ -64,7 +64,7 @@ def _session(host: Host, limiter: RateLimiter, fake: FakeTime) -> ApiSession:
     return ApiSession(
         httpx.Client(transport=httpx.MockTransport(host)),
         limiter,
-        lambda r: generic_updates(r.headers, fake.now),
+        lambda r: counted_with_reset(generic_updates(r.headers, fake.now)),
         refusal=lambda r: generic_refusal(r.status_code, r.headers, r.text, fake.now),
         low_speed=LowSpeed(0, 0),
         clock=fake.clock,
@@ -282,21 +282,37 @@ def test_answers_that_are_no_refusal_hold_nothing_back(
     assert fake.sleeps == []
 
 
-def test_a_count_without_a_reset_is_bounded_by_the_window(tmp_path: Path, fake: FakeTime) -> None:
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-RateLimit-Remaining": "0"},
+        {"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0"},
+        {"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "-5", "X-RateLimit-Reset": "soon"},
+        {"RateLimit-Limit": "60", "RateLimit-Remaining": "0"},
+        {"RateLimit": "limit=60, remaining=0"},
+        {"RateLimit-Policy": '"p";q=60', "RateLimit": '"p";r=0'},
+    ],
+)
+def test_a_count_without_a_reset_holds_nothing_back(
+    tmp_path: Path, fake: FakeTime, headers: H
+) -> None:
+    """The custom bucket's window is only a bound of a day: "0 left" with no reset must
+    not shut the host for a day (it did), nor spread a batch over it. A host that is
+    really spent answers 429: that answer holds the next send back."""
     limiter = _limiter(tmp_path, fake)
-    host = Host(fake, [_ok(lambda _now: {"X-RateLimit-Remaining": "0"}), _ok(lambda _now: {})])
+    refused = lambda _now: httpx.Response(429, headers={"Retry-After": "7"}, text="Slow")  # noqa: E731
+    host = Host(
+        fake, [_ok(lambda _now: headers), _ok(lambda _now: headers), refused, _ok(lambda _now: {})]
+    )
     session = _session(host, limiter, fake)
-    session.request("POST", "https://host.example/upload", costs={"requests": 1})
-    assert _line(limiter) == (
-        f"Example host requests: 0/? left; resets {describe(NOW + 86400, NOW)}; "
-        f"headers seen {clock(NOW, NOW)}"
-    )
-    fake.now = NOW + 86400  # never spent for good: the window ends it
-    session.request("POST", "https://host.example/upload", costs={"requests": 1})
+    for _ in range(2):
+        session.request("POST", "https://host.example/upload", costs={"requests": 1})
     assert fake.sleeps == []
-    assert (
-        _line(limiter) == "Example host requests: no limit known yet (no answer has reported one)"
-    )
+    assert _line(limiter).endswith("no limit known yet (no answer has reported one)")
+    session.request("POST", "https://host.example/upload", costs={"requests": 1})
+    session.request("POST", "https://host.example/upload", costs={"requests": 1})
+    assert fake.sleeps[0] == pytest.approx(7 + RESET_MARGIN)  # the 429's wait, no more
+    assert len(host.times) == 4
 
 
 def test_limits_shows_a_refusal_of_a_budget_never_told(tmp_path: Path, fake: FakeTime) -> None:
@@ -313,3 +329,23 @@ def test_limits_shows_a_refusal_of_a_budget_never_told(tmp_path: Path, fake: Fak
         'Example host requests is paused: the server said "Slow" (HTTP 429); '
         f"it resets {describe(NOW + 40, NOW)}"
     )
+
+
+def test_a_spent_host_beyond_max_wait_is_not_called_a_daily_budget(
+    tmp_path: Path, fake: FakeTime
+) -> None:
+    """The custom bucket's day is a bound, not a daily budget: the hint is --max-wait
+    (it said "a daily budget the server says is exhausted" once a refusal left a note)."""
+    limiter = _limiter(tmp_path, fake)
+    spent = {"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "600"}
+    refused = lambda _n: httpx.Response(429, headers={"Retry-After": "1"}, text="Slow down")  # noqa: E731
+    host = Host(fake, [refused, _ok(lambda _now: spent)])
+    session = _session(host, limiter, fake)
+    for status in (429, 200):
+        answer = session.request("POST", "https://h.example/u", costs={"requests": 1})
+        assert answer.status_code == status
+    with pytest.raises(RateLimitError) as caught:
+        session.request("POST", "https://h.example/u", costs={"requests": 1})
+    assert "Slow down" in caught.value.message
+    assert caught.value.hint == "use --max-wait 601 to wait for it, or see `uploader limits`"
+    assert len(host.times) == 2

@@ -15,6 +15,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.canned import Canned, canned_server
@@ -294,3 +295,22 @@ def test_no_cookie_a_server_sets_is_sent_back() -> None:
     assert len(recorder.requests) == 2
     assert all("cookie" not in headers for _m, _p, headers, _n in recorder.requests)
     assert not list(client.cookies.jar)
+
+
+@pytest.mark.parametrize(
+    "location", ["javascript:alert(1)", "http://[::1/x", "http://exa mple.org/", "\x7f:"]
+)
+def test_a_redirect_to_a_location_httpx_cannot_parse_is_an_answer_not_a_crash(
+    location: str,
+) -> None:
+    """No redirect is followed: httpx must not even build one (it raised InvalidURL, no
+    HTTPError, on such a Location: an internal error for any provider)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"Location": location}, text="moved")
+
+    with build_client(Timeouts(), transport=httpx.MockTransport(handler), tls=False) as http:
+        answer = http.post("http://127.0.0.1:1/upload", content=b"x")
+    assert answer.status_code == 302
+    assert answer.headers["location"] == location
+    assert answer.text == "moved"

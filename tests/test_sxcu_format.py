@@ -616,6 +616,33 @@ def test_load_reads_a_file_with_or_without_bom(tmp_path: Path) -> None:
         assert s.url == "{json:files[0].url}"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Newtonsoft, ShareX's reader, ignores comments and trailing commas by default:
+        # hand-edited files that ShareX imports are read the same.
+        '// Zipline\n{"Name": "Zipline", /* the host */ "RequestURL": "https://z.example/u",'
+        ' "FileFormName": "file", "Headers": {"Authorization": "k",},\n}\n// end',
+        '{\r\n "Name": "Zipline", // a name\r\n "RequestURL": "https://z.example/u",\r\n'
+        ' "FileFormName": "file", "Headers": {"Authorization": "k" , } , }',
+        '/**/{"Name":"Zipline","RequestURL":"https://z.example/u","FileFormName":"file",'
+        '"Headers":{"Authorization":"k"},"DestinationType":["ImageUploader",],}',
+    ],
+)
+def test_load_reads_comments_and_trailing_commas_as_sharex_does(tmp_path: Path, text: str) -> None:
+    s = load_sxcu(write(tmp_path, b"\xef\xbb\xbf" + text.encode()))
+    assert (s.name, s.request_url, s.file_form_name) == ("Zipline", "https://z.example/u", "file")
+    assert s.headers == (("Authorization", "k"),)
+
+
+def test_comment_and_comma_look_alikes_inside_strings_are_kept(tmp_path: Path) -> None:
+    raw = dict(ZIPLINE, URL="{json:files[0].url}//,", Arguments={"a": "/* x */", "b": ",]"})
+    text = json.dumps(raw) + " // trailing"
+    s = load_sxcu(write(tmp_path, text.encode()))
+    assert s.url == "{json:files[0].url}//,"
+    assert s.arguments == (("a", "/* x */"), ("b", ",]"))
+
+
 def test_load_names_a_nameless_definition_after_the_file(tmp_path: Path) -> None:
     raw = {k: v for k, v in ZIPLINE.items() if k != "Name"}
     assert load_sxcu(write(tmp_path, json.dumps(raw).encode(), "my-host.sxcu")).name == "my-host"
@@ -638,7 +665,15 @@ def test_load_reads_a_huge_number_as_written(tmp_path: Path) -> None:
     ("data", "message"),
     [
         (b"", "not JSON (line 1 column 1: Expecting value)"),
-        (b'{\n  "URL": "a",\n}', "not JSON (line 3 column 1: " + DQ),
+        (b'{\n  "URL": "a"\n  "Name": "b"}', "not JSON (line 3 column 3: Expecting ',' delimiter)"),
+        # ShareX's leniency (comments, a trailing comma) does not hide the real error,
+        # and a position still points into the file as written.
+        (b'// c\n{"URL": "a",,\n}', "not JSON (line 3 column 1: " + DQ),
+        (
+            b'{"URL": "a", /* c */\n  "Name" "b",}',
+            "not JSON (line 2 column 10: Expecting ':' delimiter)",
+        ),
+        (b'{"URL": "a" /* never ends\n}', "not JSON (line 1: a /* comment never ends)"),
         (b"<xml/>", "not JSON (line 1 column 1: Expecting value)"),
         (b"[1, 2]", "not a JSON object (an .sxcu file is one {...} object)"),
         (b'"text"', "not a JSON object (an .sxcu file is one {...} object)"),
@@ -741,3 +776,13 @@ def test_hostile_files_give_an_sxcu_error_or_a_spec_never_anything_else(tmp_path
             assert all(SECRET not in n for n in s.notices)
         assert "\n" not in message
         assert SECRET not in message
+
+
+def test_load_refuses_a_fifo_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "host.sxcu"
+    os.mkfifo(path)
+    with pytest.raises(SxcuError) as info:
+        load_sxcu(path)
+    assert str(info.value) == f"{path}: cannot be read (not a regular file)"

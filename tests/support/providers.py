@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import httpx
 
 from uploader.config.settings import Config, parse_config
+from uploader.http.client import build_no_redirects
 from uploader.providers.base import Provider, ProviderContext
 
 P = TypeVar("P", bound=Provider)
@@ -47,4 +48,5 @@ def make_provider(
     profile = config_of(config_text, tmp_path).profile(name)
     credential = cls.resolve_credential(profile, dict(env or {}))
     http = httpx.Client(transport=httpx.MockTransport(handler))
+    build_no_redirects(http)  # as the one client of a run (http/client.py)
     return cls(ProviderContext(profile, credential, http, limiter, **kwargs))

@@ -4,7 +4,9 @@ profile.
 The definition is checked (``providers/sxcu.py``: interactive templates and body types that
 carry no file are refused, unknown keys reported), its secrets moved to the credential
 store (a header, argument or parameter whose name looks secret: ``Authorization``,
-``*key*``, ``*token*``, ``*secret*``, ``*pass*``, ``*auth*``; each value also wherever else
+``*key*``, ``*token*``, ``*secret*``, ``*pass*``, ``*auth*``, ``*cookie*``, ``*session*``,
+``*credential*``, ``*pwd*``, ``*jwt*``, ``*signature*``, or whose value is written with an
+auth scheme, ``Bearer ...``, ``Basic ...``; each value also wherever else
 it appears verbatim, e.g. in the DeletionURL) and replaced by ``{secret:NAME}``, and a
 ``[providers.NAME]`` table with the keys inline appended to the config file: its text and
 comments are kept, and only that table is replaced with ``--force``.
@@ -106,7 +108,11 @@ def _table_of(spec: CustomSpec) -> tuple[dict[str, str], dict[str, Any]]:
         ("Arguments", spec.arguments),
         ("Parameters", spec.parameters),
     ):
-        pairs[key] = {n: (secret_ref(n, v) if SECRET_NAME.search(n) else v) for n, v in items}
+        pairs[key] = {
+            # A secret-looking name, or a value written as one (``Bearer ...``) under any.
+            n: (secret_ref(n, v) if SECRET_NAME.search(n) or SCHEMES.match(v.strip()) else v)
+            for n, v in items
+        }
 
     def hide(text: str) -> str:
         for value, secret in sorted(by_value.items(), key=lambda item: -len(item[0])):

@@ -11,7 +11,7 @@ cannot be read does not break the other profiles: it is the error of this one
 
 from __future__ import annotations
 
-import json
+import errno
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -26,7 +26,10 @@ from uploader.errors import ConfigError
 
 # The names of a header, argument or parameter whose value is a secret (``config show``
 # masks it, ``config import-sxcu`` moves it to the credential store).
-SECRET_NAME = re.compile(r"authori[sz]ation|key|token|secret|pass|auth", re.IGNORECASE)
+SECRET_NAME = re.compile(
+    r"authori[sz]ation|key|token|secret|pass|auth|cookie|session|credential|pwd|jwt|signature",
+    re.IGNORECASE,
+)
 SHAREX_TABLES = ("Headers", "Arguments", "Parameters")
 # A definition is a few hundred bytes; anything much larger is not one.
 LARGEST_SXCU = 1 << 20
@@ -103,32 +106,30 @@ def custom_definition(
 
 
 def read_sxcu(path: Path) -> dict[str, Any]:
-    """The decoded JSON object of an ``.sxcu`` file (UTF-8, a BOM allowed); ConfigError
-    naming the file otherwise."""
+    """The decoded JSON object of an ``.sxcu`` file, read as ``config import-sxcu`` reads
+    it (:func:`~uploader.config.sxcu_file.decode_sxcu`: a BOM, comments and trailing
+    commas as ShareX; a key twice, NaN refused; numbers kept as written); a regular file
+    only, never waited on (a FIFO). ConfigError naming the file otherwise."""
+    from uploader.config.paths import NotOurFileError, read_own_file
+    from uploader.config.sxcu_file import decode_sxcu
+
     try:
-        with path.open("rb") as fh:  # bounded: a device must not be read forever
-            data = fh.read(LARGEST_SXCU + 1)
+        data = read_own_file(path, LARGEST_SXCU)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file", hint="check the sxcu path") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, not a .sxcu file") from None
+    except NotOurFileError as exc:
+        if path.is_dir():
+            raise ConfigError(f"{path}: is a directory, not a .sxcu file") from None
+        if exc.errno == errno.EFBIG:
+            raise ConfigError(
+                f"{path}: is over {LARGEST_SXCU >> 20} MiB: not a .sxcu file"
+            ) from None
+        raise ConfigError(f"{path}: is not a regular file: not a .sxcu file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
-    if len(data) > LARGEST_SXCU:
-        raise ConfigError(f"{path}: is over {LARGEST_SXCU >> 20} MiB: not a .sxcu file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: is not UTF-8 text: not a .sxcu file") from None
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{path}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})",
-            hint="a .sxcu file is a JSON object; check its quotes, commas and braces",
-        ) from None
-    except RecursionError:
-        raise ConfigError(f"{path}: not JSON (nested too deep)") from None
+    raw = decode_sxcu(data, str(path), ConfigError)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: not a ShareX definition (a JSON object is expected)")
     return raw

@@ -98,6 +98,7 @@ def build_client(
         trust_env=False,
     )
     _forget_cookies(httpx_mod, client)
+    build_no_redirects(client)
     gcpolicy.resume()  # httpx and httpcore were the last heavy imports
     return client
 
@@ -116,3 +117,17 @@ def _forget_cookies(httpx_mod: Any, client: httpx.Client) -> None:
 
     if isinstance(getattr(client, "_cookies", None), httpx_mod.Cookies):
         client._cookies = Forgotten()
+
+
+def build_no_redirects(client: httpx.Client) -> None:
+    """No redirect is followed, so none is built: httpx still builds the request a 3xx's
+    ``Location`` points to (kept as ``response.next_request``) and raises ``InvalidURL``
+    (no ``HTTPError``: a crash) on a ``Location`` it cannot parse (``javascript:...``,
+    ``http://[::1``). A server's header must never crash the tool: the answer is returned
+    as it came, its ``Location`` read (or not) by whoever reads the answer."""
+    if callable(getattr(client, "_build_redirect_request", None)):
+
+        def unchanged(request: httpx.Request, _response: httpx.Response) -> httpx.Request:
+            return request
+
+        client._build_redirect_request = unchanged  # type: ignore[method-assign,assignment]

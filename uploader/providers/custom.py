@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from uploader.auth.credentials import Credential, resolve_secret
 from uploader.config.options import CUSTOM_MAX_FILE_SIZE
@@ -39,6 +39,7 @@ from uploader.providers.custom_request import (
     error_for,
     excerpt,
     is_web_url,
+    literal_secrets,
     optional_link,
     request_context,
     secret_names,
@@ -58,6 +59,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("uploader.providers.custom")
 
 COST = {"requests": 1}
+# Gateway timeouts (a proxy's 504, Cloudflare's 524 "a timeout occurred"): the host had
+# the file and did not answer in time; it may have stored it.
+GATEWAY_TIMEOUTS = frozenset({504, 524})
 SCHEME = "Custom"  # the Credential of a custom profile: its host and secrets, never sent as is
 IMAGE_TYPES = frozenset(t for t in EXTENSIONS if t.startswith("image/"))
 VIDEO_TYPES = frozenset(t for t in EXTENSIONS if t.startswith("video/"))
@@ -98,8 +102,11 @@ class CustomProvider:
         self.clock = context.clock
         self.host = urlsplit(self.profile.base_url).netloc
         self.label = f"{self.host} ({self.profile.name})"
+        known = secrets_of(context.credential)
+        for name, value in literal_secrets(self.spec).items():
+            known.setdefault(name, value)
         self.secrets = Secrets(
-            secrets_of(context.credential),
+            known,
             context.credential.source,
             self.profile.name,
             self.profile.env_prefix,
@@ -156,7 +163,19 @@ class CustomProvider:
             self.session, self.spec, image, ctx, self.secrets, costs=COST, pending=pending
         )
         answer_ctx = _with_answer(ctx, response)
-        if not 200 <= response.status_code < 300:
+        if 300 <= response.status_code < 400:
+            answer_ctx = self._redirected(answer_ctx, response)
+        elif response.status_code in GATEWAY_TIMEOUTS:
+            # A proxy in front of the host (nginx, Cloudflare) stopped waiting: the host
+            # got the whole file and may have stored it. Retrying would re-send it
+            # silently: it is an answer that cannot be read (ambiguous, kept as such).
+            raise UnreadableAnswerError(
+                f"{self.label}: a gateway in front of the host stopped waiting for its "
+                f"answer (HTTP {response.status_code}): " + excerpt(response.text, self.secrets),
+                hint="look for it on the host before sending it again",
+                status=response.status_code,
+            )
+        elif not 200 <= response.status_code < 300:
             raise error_for(
                 self.spec,
                 response,
@@ -184,6 +203,30 @@ class CustomProvider:
             delete_id=self.secrets.as_refs(deletion) if deletion else None,
             extra=(("thumbnail", thumb),) if thumb else (),
         )
+
+    def _redirected(self, ctx: TemplateContext, response: httpx.Response) -> TemplateContext:
+        """An upload answered with a redirect: the host took the file and sends the browser
+        on (Chevereto's ``format=redirect``; ShareX follows it, and ``{responseurl}`` is where
+        it lands). Not followed: the templates read the redirect itself, ``{responseurl}``
+        being its ``Location``. One that would re-send the body (307, 308), or that goes
+        nowhere, is unreadable: the file may exist, so it is never re-sent silently."""
+        status = response.status_code
+        location = (response.headers.get("location") or "").strip()
+        target = ""
+        if status in (301, 302, 303) and location:
+            try:
+                target = urljoin(str(response.url), location)
+            except ValueError:
+                target = ""
+        if not is_web_url(target):
+            raise UnreadableAnswerError(
+                f"{self.label} answered the upload with a redirect (HTTP {status}) "
+                + ("that re-sends the file elsewhere" if status in (307, 308) else "to no link")
+                + ", not followed",
+                hint="check the definition's RequestURL (and a format=redirect argument)",
+                status=status,
+            )
+        return replace(ctx, answer=replace(answer_of(response), url=target))
 
     def _link(self, ctx: TemplateContext, response: httpx.Response) -> str:
         """The upload's URL: the URL template rendered against the answer (none: the whole
@@ -213,10 +256,12 @@ class CustomProvider:
         return url
 
     def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
-        """Whatever rate-limit headers the host sends (``ratelimit/headers.py``)."""
-        from uploader.ratelimit.generic import generic_updates
+        """Whatever rate-limit headers the host sends (``ratelimit/generic.py``); a count
+        that comes without a reset is not used (:func:`counted_with_reset`)."""
+        from uploader.ratelimit.generic import counted_with_reset, generic_updates
 
-        return generic_updates(response.headers, self.clock(), bucket="requests")
+        updates = generic_updates(response.headers, self.clock(), bucket="requests")
+        return counted_with_reset(updates)
 
     def rate_refusal(self, response: httpx.Response) -> Refusal | None:
         """A 429 (or a 503 with a wait), with the wait its headers give."""

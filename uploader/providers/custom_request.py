@@ -110,6 +110,32 @@ class Secrets:
         return SECRET_REF.sub(lambda found: self.value(found.group(1)), text)
 
 
+SHORTEST_LITERAL = 8  # a written value shorter than this is no key (keys are long)
+_FLAGS = frozenset({"true", "false", "True", "False", "TRUE", "FALSE"})
+_SCHEME = re.compile(r"^(?:Bearer|Token|Basic|Client-ID|Key|Api-Key)\s+(\S+)$", re.IGNORECASE)
+
+
+def literal_secrets(spec: CustomSpec) -> dict[str, str]:
+    """The secret-looking values a definition holds as written (an ``.sxcu`` file named by
+    ``sxcu =`` with its key in it, never imported): NAME -> value, so that they are masked
+    like the store's secrets wherever an answer, a message or a log line repeats them."""
+    from uploader.config.custom import SECRET_NAME
+
+    found: dict[str, str] = {}
+    for pairs in (spec.headers, spec.arguments, spec.parameters):
+        for key, value in pairs:
+            text = value.strip()
+            scheme = _SCHEME.match(text)
+            if "{" in text or not (scheme or SECRET_NAME.search(key)):
+                continue
+            literal = scheme.group(1) if scheme else text
+            if len(literal) < SHORTEST_LITERAL or literal.isdigit() or literal in _FLAGS:
+                continue  # "X-Session-Expire: 3600" says no secret: masking it would hit URLs
+            name = "literal_" + (re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_") or "secret")
+            found.setdefault(name, literal)
+    return found
+
+
 def set_hint(profile: str, env_prefix: str, name: str) -> str:
     """How to give profile ``profile`` its secret ``name``."""
     return (
@@ -245,12 +271,37 @@ def is_web_url(text: str) -> bool:
         return False
 
 
+_HTML = re.compile(r"\s*(?:<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>])", re.IGNORECASE)
+_HIDDEN = re.compile(r"<(script|style|head)\b.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL)
+_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>?")
+HTML_SCAN = 64 << 10  # characters of an HTML page read for its words
+
+
 def excerpt(text: str, secrets: Secrets) -> str:
-    """A short, one-line, secret-free view of an answer's text."""
-    line = " ".join(secrets.masked(text).split())
+    """A short, one-line, secret-free view of an answer's text; of an HTML page (a proxy's
+    error page, a login page), its title and words, not its markup."""
+    if not _HTML.match(text[:1024]):
+        line = " ".join(secrets.masked(text).split())
+        if not line:
+            return "an empty answer"
+        return repr(line[:EXCERPT] + ("..." if len(line) > EXCERPT else ""))
+    html = text[:HTML_SCAN]
+    found = _TITLE.search(html)
+    title = " ".join(found.group(1).split()) if found else ""
+    words = " ".join(_TAG.sub(" ", _HIDDEN.sub(" ", html)).split())
+    if title and not words.startswith(title):
+        words = f"{title}: {words}" if words else title
+    line = " ".join(secrets.masked(html_unescape(words)).split())
     if not line:
-        return "an empty answer"
-    return repr(line[:EXCERPT] + ("..." if len(line) > EXCERPT else ""))
+        return "an HTML page"
+    return "an HTML page " + repr(line[:EXCERPT] + ("..." if len(line) > EXCERPT else ""))
+
+
+def html_unescape(text: str) -> str:
+    import html  # only failed answers are shown
+
+    return html.unescape(text)
 
 
 def optional_link(
@@ -308,8 +359,13 @@ def error_for(
     if status in (401, 403) or (
         400 <= status < 500 and status != 413 and REJECTED_CREDENTIAL.search(detail)
     ):
-        names = list(secrets.values)
-        if names:
+        names = [n for n in secrets.values if not n.startswith("literal_")]
+        if len(names) < len(secrets.values) and not names:
+            hint = (
+                f"check the key written in {spec.source}, or move it to the credential "
+                "store: `uploader config import-sxcu FILE --force`"
+            )
+        elif names:
             hint = (
                 "check the secret "
                 + ", ".join(names)

@@ -30,6 +30,7 @@ Choices where ShareX is lenient or unclear (ShareX 19's ``CustomUploaderItem``):
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,9 +38,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
+from uploader.config.sxcu_file import decode_sxcu, kind_of, scalar
 from uploader.errors import ConfigError
 from uploader.providers import sxcu_legacy as _old
-from uploader.providers.sxcu_file import decode_sxcu, kind_of, scalar
 from uploader.providers.sxcu_template import TemplateSyntaxError, check_template
 
 # Body types (ShareX ``CustomUploaderBody``); only these two can carry a file.
@@ -382,15 +383,21 @@ def parse_sxcu(
 
 def load_sxcu(path: Path) -> CustomSpec:
     """Read and check an ``.sxcu`` file (UTF-8, a BOM allowed); every problem an SxcuError."""
+    from uploader.config.paths import NotOurFileError, read_own_file
+
     source = str(path)
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_FILE + 1)
+        data = read_own_file(path, MAX_FILE)  # never waits on a FIFO, never reads forever
+    except NotOurFileError as exc:
+        if exc.errno == errno.EFBIG:
+            raise SxcuError(
+                f"{source}: larger than {MAX_FILE >> 20} MiB; not an .sxcu file"
+            ) from None
+        what = "Is a directory" if path.is_dir() else "not a regular file"
+        raise SxcuError(f"{source}: cannot be read ({what})") from None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise SxcuError(f"{source}: cannot be read ({reason})") from None
-    if len(data) > MAX_FILE:
-        raise SxcuError(f"{source}: larger than {MAX_FILE >> 20} MiB; not an .sxcu file")
     raw = decode_sxcu(data, source, SxcuError)
     if not isinstance(raw, dict):
         raise SxcuError(f"{source}: not a JSON object (an .sxcu file is one {{...}} object)")

@@ -254,6 +254,21 @@ def generic_updates(
     return [] if structured is None else [structured]
 
 
+def counted_with_reset(updates: list[BucketUpdate]) -> list[BucketUpdate]:
+    """``updates`` as the limiter of a custom host takes them: without a count that comes
+    with no reset. A custom host's bucket has no known window, only a bound of a day:
+    ``0 left`` with no reset would shut the host for that day, and a batch larger than
+    what is left would be spread over it. A host that is really spent answers 429, which
+    holds it back for its ``Retry-After`` (else 10 s, doubling per repeated refusal)."""
+    found = []
+    for update in updates:
+        if update.reset_at is None and update.remaining is not None:
+            log.debug("%s left, but no reset given: not used", update.remaining)
+            continue
+        found.append(update)
+    return found
+
+
 def _message(data: object) -> str | None:
     """The message of a JSON error body: ``{"error": {"message": "..."}}`` (Chevereto),
     ``{"message": "..."}``, ``{"error": "..."}``, ``{"detail": "..."}``."""

@@ -190,9 +190,15 @@ def wait_out(
             message + when, hint=hint, bucket=spec.name, reset_at=until, retry_after=wait
         )
     if wait > budget:
-        if block.note and block.reason == "spent" and spec.window >= 86400:
+        if (
+            block.note
+            and block.reason == "spent"
+            and spec.window >= 86400
+            and spec.default_limit is not None
+        ):
             # Reference 1.10: every request against a spent daily budget counts
-            # towards Imgur's monthly block; nothing but the reset helps.
+            # towards Imgur's monthly block; nothing but the reset helps. (A custom
+            # host's day is only a bound of a window it never told: not "daily".)
             hint = "a daily budget the server says is exhausted: wait for its reset"
         elif block.reason != "reserve":
             needed = policy.max_wait - budget + wait + 1  # waited so far + this wait

@@ -16,6 +16,7 @@ from tests.support.clock import FakeTime
 from tests.support.limiter import make_limiter
 from uploader.commands import batch as batch_module
 from uploader.commands.batch import Batch, Slot, not_sent
+from uploader.commands.runtime import once_per_wait
 from uploader.errors import RateLimitError, SkippedError, UploaderError
 from uploader.http.session import ApiSession
 from uploader.models import BucketUpdate, ImageFile, UploadResult
@@ -175,3 +176,32 @@ def test_a_refusal_is_judged_once_the_files_before_it_have_gone(tmp_path: Path) 
     assert reservation.costs == (("post", 1),)
     assert order.held == 1
     assert fake.sleeps == []
+
+
+def test_a_wait_the_workers_share_is_told_once() -> None:
+    """-j 4 against a spent bucket: four workers wait for the same reset; the user reads
+    one line, as with one file at a time. Another wait, or the next one, is told."""
+    fake = FakeTime(NOW)
+    lines: list[str] = []
+    told = once_per_wait(lines.append, fake.clock)
+    post = "waiting {} s for Imgur POST bucket (per IP) to reset"
+    pacing = "pacing: waiting 30 s to spread the remaining Imgur (sb) budget"
+    told(post.format(10))
+    told(post.format(10))
+    fake.now += 0.6
+    told(post.format(9))  # the same reset, seen a moment later
+    told(pacing)
+    told(pacing)
+    told("waiting 10 s for Imgur user bucket (per IP) to reset")
+    told("warning: a notice that is no wait")
+    told("warning: a notice that is no wait")
+    fake.now += 30
+    told(post.format(10))  # the next window's wait
+    assert lines == [
+        post.format(10),
+        pacing,
+        "waiting 10 s for Imgur user bucket (per IP) to reset",
+        "warning: a notice that is no wait",
+        "warning: a notice that is no wait",
+        post.format(10),
+    ]

@@ -49,10 +49,13 @@ class _Race:
             self.fake.now += seconds
             self.moved.set()
             assert self.other_went.wait(10)
+        elif index == 1 or self.other_went.is_set():
+            # The race is over: file 1 goes next; later waits take their time after it.
+            if index != 1:
+                assert self.first_sent.wait(10)
+            self.fake.now += seconds
         else:
-            assert self.moved.wait(10)
-            if self.first_sent.is_set():  # the race is over: later waits take their time
-                self.fake.now += seconds
+            assert self.moved.wait(10)  # the race: woken once file 1's wait has ended
 
 
 def _work(race: _Race, session: ApiSession) -> Work:
@@ -117,13 +120,15 @@ def _batch(
     return sent, emitted, race
 
 
-def test_a_paced_file_reserves_before_the_files_after_it_that_woke_first(
+def test_with_on_limit_wait_the_first_to_wake_goes_and_every_file_goes_in_the_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """No file will be refused: the files woken from the same wait need not take turns (a
+    paced batch keeps its schedule), and each is sent once."""
     sent, emitted, race = _batch(tmp_path, monkeypatch, "wait")
     assert race.slept[0] == 1  # file 1 was paced: the race took place
-    assert sent[:2] == [0, 1]  # file 1 went before the files that woke before it
-    assert sorted(sent) == [0, 1, 2, 3, 4]  # with --on-limit wait, all in the end
+    assert sent[:2] == [0, 2]  # file 2 woke first and went: no file waited for another
+    assert sorted(sent) == [0, 1, 2, 3, 4]
     assert [r.status for r in emitted] == ["uploaded"] * 5
 
 
@@ -155,6 +160,9 @@ class _Behind:
     def ready(self) -> bool:
         return self.held > 0
 
+    def check(self) -> None:
+        pass
+
     def hold(self) -> None:
         if not self.held:
             self.on_hold()
@@ -174,7 +182,7 @@ def test_a_refusal_is_judged_once_the_files_before_it_have_gone(tmp_path: Path) 
     order = _Behind(lambda: limiter.record(fresh, source="headers"))
     reservation = limiter.acquire({"post": 1}, order=order)
     assert reservation.costs == (("post", 1),)
-    assert order.held == 1
+    assert order.held >= 1
     assert fake.sleeps == []
 
 

@@ -366,6 +366,9 @@ class _Queue:
     def ready(self) -> bool:
         return True
 
+    def check(self) -> None:
+        pass
+
     def hold(self) -> None:
         pass
 

@@ -20,8 +20,9 @@ of it went out (:attr:`Slot.sending`).
 With several workers the files still reserve in input order (:class:`_Turn`): a file's first
 request that costs something asks the limiter once the file before it has asked, and
 reserves only once that file has reserved (or is done). While one waits for the budget
-(pacing, a window's reset) the next may wait beside it, but whichever wakes first, they
-reserve in order, and a refusal (``--on-limit fail``, ``--max-wait``) is judged in order too.
+(pacing, a window's reset) the next may wait beside it; where files will be refused
+(``--on-limit fail``, ``--max-wait``) they still reserve, or are refused, in order, whichever
+wakes first (``ratelimit/policy.py: Order``).
 Which files a budget lets through is then the same as one at a time: when only three more
 uploads fit, the next three files in the list go and the rest are not sent, whatever order
 the workers finished hashing in; and a file not yet reserved when the batch stops (waiting
@@ -94,6 +95,9 @@ class _Turn:
 
     def hold(self) -> None:
         self._after(None if self.before is None else self.before.booked)
+
+    def check(self) -> None:
+        self._after(None)
 
     def passed(self) -> None:
         self.slot.reserved.set()

@@ -185,21 +185,21 @@ class RateLimiter:
         not all fit in what is left, sends are spaced so the budget lasts until the reset.
         Waits for a spent bucket are bounded by ``max_wait`` in total (else
         :class:`RateLimitError`); pacing waits are short by construction and not counted.
-        ``order`` (a batch's file): it waits beside the files before it, reserves after them
-        (:class:`~uploader.ratelimit.policy.Order`), is let by once, before its first wait.
+        ``order``: a batch's file, let by once before its first wait; with ``--on-limit
+        fail`` it reserves only after the files before it (:class:`.policy.Order`).
         """
         wanted = {n: int(c) for n, c in costs.items() if c > 0 and n in self.specs}
         if not wanted:
             return Reservation(os.urandom(12).hex(), ())
-        waited = 0.0
+        waited, note = 0.0, self.notify
         sleep = self.sleep if order is None else told_first(order.let_by, self.sleep)
-        note = self.notify
+        strict = order if self.policy.on_limit == "fail" else None  # see Order
         fresh: list[BucketUpdate] | None = None  # live figures asked outside the store
         for _ in range(MAX_LOOPS):
             # Asked again each time round: while this send waits, others of the batch go.
             left = max(1, pending() if callable(pending) else pending)
             rid = os.urandom(12).hex()
-            attempt = partial(self._try, wanted=wanted, n=left, rid=rid, fresh=fresh, order=order)
+            attempt = partial(self._try, wanted=wanted, n=left, rid=rid, fresh=fresh, order=strict)
             outcome = self._update(attempt, sends=True)
             if outcome is None:  # the live figures are wanted first (non-exclusive store)
                 fresh = self._ask_refresh()
@@ -210,8 +210,7 @@ class RateLimiter:
                 reservation = Reservation(rid, tuple(sorted(wanted.items())))
                 self._mine[reservation.id] = threading.get_ident()
                 return reservation
-            # Out of the store's step: waiting never holds the lock; ``behind``: see Order.
-            behind = order is not None and not order.ready()
+            behind = strict is not None and not strict.ready()
             try:
                 if ours and not behind:  # this batch's requests in flight: a short wait
                     self.sleep(OWN_POLL)
@@ -221,10 +220,11 @@ class RateLimiter:
                 elif pace_until is not None:
                     pace(pace_until - now, self.provider_label, sleep=sleep, notify=note)
             except RateLimitError:
-                if not behind:
+                if order is None or order.ready():
                     raise
-            if order is not None:
-                order.hold()  # also after a wait: the batch may have stopped meanwhile
+                order.hold()  # a refusal is judged once the files before it have reserved
+            if order is not None:  # out of the lock; the batch may have stopped meanwhile
+                order.hold() if strict else order.check()
         raise RateLimitError(f"{self.provider_label}: gave up waiting for the rate limiter")
 
     def _try(

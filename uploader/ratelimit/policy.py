@@ -23,13 +23,19 @@ class Reservation(NamedTuple):
 
 class Order(Protocol):
     """A batch's queue of reservations (``commands/batch.py``): a file may wait (pacing, a
-    window's reset) beside the files before it, but reserves only after each of them has."""
+    window's reset) beside the files before it. Where some files will be refused
+    (``--on-limit fail``, or a wait beyond ``--max-wait``), it reserves, or is refused, only
+    after each of them has: the same files go as one at a time. Elsewhere every file goes
+    in the end, and the first to wake reserves first (a paced batch keeps its schedule)."""
 
     def let_by(self) -> None:
         """This file is about to wait (pacing, a reset): the next file may ask meanwhile."""
 
     def ready(self) -> bool:
         """Whether every earlier file of the batch has reserved (or is done); never waits."""
+
+    def check(self) -> None:
+        """Raise the error that stops this file, if the batch stopped; never waits."""
 
     def hold(self) -> None:
         """Return once :meth:`ready`; raise the error that stops this file instead (the

@@ -3,11 +3,16 @@ whose line was not printed is named, by what became of it."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+
+import httpx
+import pytest
 
 from uploader.commands.batch import Batch, Slot
 from uploader.commands.lost import output_lost
-from uploader.errors import InputFileError, OutputClosedError, UploaderError
+from uploader.errors import InputFileError, InterruptedRunError, OutputClosedError, UploaderError
+from uploader.http.session import ApiSession, Tracker
 from uploader.models import ImageFile, UploadResult
 
 SENT: dict[int, int] = {}  # requests of each file handed to the network
@@ -68,3 +73,58 @@ def test_each_file_not_printed_is_named_by_what_became_of_it() -> None:
     assert error.hint is not None
     assert "look for those that may have reached the server" in error.hint
     assert "upload the files not sent again" in error.hint
+
+
+class _Watched:
+    """A slot's ``done``: never set, and every wait on it recorded."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def is_set(self) -> bool:
+        return False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout or 0.0)
+        return False
+
+
+def test_after_a_failed_write_only_the_files_whose_request_went_out_are_waited_for() -> None:
+    """A worker's file that waits for the budget (no request of it sent) will send none
+    once the batch is interrupted: the run does not wait out its pacing or reset."""
+    slots = [_slot(n, None, started=True, sent=0) for n in range(3)]
+
+    def work(slot: Slot, batch: Batch) -> tuple[UploadResult, UploaderError | None]:
+        raise AssertionError("not run")
+
+    batch = Batch(slots, work, lambda s, e: (_failed(s.index, "x"), e), lambda r, e: None, jobs=3)
+    watched = [_Watched() for _ in slots]
+    for slot, done in zip(slots, watched, strict=True):
+        slot.done = done  # type: ignore[assignment]
+    slots[1].tracker.sent = 1  # on its way
+    batch.interrupt()
+    batch.wait_for_flight(120.0)
+    assert [w.waits for w in watched] == [[], [120.0], []]
+
+
+def test_a_request_stopped_by_the_interrupt_is_not_counted_as_sent() -> None:
+    """The session counts a file's request before it looks at ``cancel`` and takes it back
+    when it stops there: nothing went out, the file reads as not sent."""
+    handled: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        handled.append(request.url.path)
+        return httpx.Response(200)
+
+    session = ApiSession(httpx.Client(transport=httpx.MockTransport(handler)))
+    session.cancel = threading.Event()
+    tracker = Tracker()
+    session.track(tracker)
+    session.request("POST", "http://127.0.0.1:1/a", costs={"post": 1})
+    assert tracker.sent == 1
+    session.cancel.set()
+    with pytest.raises(InterruptedRunError):
+        session.request("POST", "http://127.0.0.1:1/b", costs={"post": 1})
+    assert tracker.sent == 1
+    assert session.requests_sent == 1
+    assert handled == ["/a"]

@@ -260,9 +260,11 @@ class Batch:
         return [s for s in self.slots[self.emitted :] if s.done.is_set() and s.result]
 
     def wait_for_flight(self, timeout: float) -> None:
-        """Wait (bounded) for the files in flight to finish."""
+        """After :meth:`interrupt`: wait (bounded) for the files in flight to finish; not for
+        a file of which no request went out (it will send none: ``ApiSession.request``),
+        such as one waiting for the budget (a pacing wait, a window's reset)."""
         for slot in self.slots:
-            if slot.started and not slot.done.is_set():
+            if slot.started and not slot.done.is_set() and slot.tracker.sent:
                 slot.done.wait(timeout)
 
     @property

@@ -158,14 +158,18 @@ class ApiSession:
         if turn is not None and tracker is not None and any(costs.values()):
             tracker.turn = None  # the file's later requests (retries, polls) queue no more
             turn.passed()
+        # Counted before the look at ``cancel``: a batch that reads 0 once it has set it
+        # knows that no request of the file will go (``Batch.wait_for_flight``).
+        if tracker is not None:
+            tracker.sent += 1
         if self.cancel is not None and self.cancel.is_set():
+            if tracker is not None:
+                tracker.sent -= 1
             if limiter and reservation is not None:
                 limiter.release(reservation)
             raise InterruptedRunError("interrupted before it was sent")
         log.debug("%s %s", method, masked(shown_url or url))
         self.requests_sent += 1
-        if tracker is not None:
-            tracker.sent += 1
         rule = self.low_speed
         from uploader.http import lowspeed  # start-up: it imports httpx
 

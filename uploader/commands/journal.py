@@ -84,6 +84,13 @@ class Journal:
             else:
                 self.history.finish(row, "failed", error="interrupted before it was sent")
 
+    def moved(self, old: ImageFile, new: ImageFile) -> None:
+        """``new`` stands for ``old`` from now on (the same file without its bytes)."""
+        with self._lock:
+            row = self._rows.pop(id(old), None)
+            if row is not None:
+                self._rows[id(new)] = row
+
     def recovered(self, image: ImageFile, result: UploadResult) -> None:
         """A file left ambiguous was proven uploaded after all (end of the batch)."""
         row = self._rows.get(id(image))

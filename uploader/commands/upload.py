@@ -233,7 +233,7 @@ class _Files:
             # photos must not keep every one in memory until the last line is written.
             done = slot.item
             if isinstance(done, ImageFile) and done.data is not None:
-                slot.item = replace(done, data=None)
+                slot.item = self._lightened(done)
 
     def _work(self, slot: Slot, batch: Batch) -> tuple[UploadResult, UploaderError | None]:
         item = slot.item
@@ -274,6 +274,20 @@ class _Files:
         if item.plan is not None and result.status == "uploaded":
             result = replace(result, stripped=True)
         return result, None
+
+    def _lightened(self, done: ImageFile) -> ImageFile:
+        """``done`` without its bytes, in its place in the run's claims and the journal too:
+        they know a file by its object (the end-of-batch look finds a lost answer's window
+        and the file's history row by it)."""
+        light = replace(done, data=None)
+        with self._lock:
+            claims = self.claims
+            window = claims.lost.pop(id(done), None)
+            if window is not None:
+                claims.lost[id(light)] = window
+            claims.unresolved[:] = [light if o is done else o for o in claims.unresolved]
+        self.journal.moved(done, light)
+        return light
 
     def _settled(self, item: ImageFile | UploaderError) -> None:
         with self._lock:

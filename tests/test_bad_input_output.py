@@ -143,6 +143,30 @@ def test_a_reader_that_leaves_during_a_jobs_batch_loses_no_link(
     _clean(err)
 
 
+def test_every_file_of_a_long_jobs_batch_is_accounted_for_when_the_reader_leaves(
+    tmp_path: Path, sandbox: str, env: dict[str, str]
+) -> None:
+    # -j 4, twelve files: when the second line cannot be written, workers hold files that
+    # waited for their turn and were never sent: each file is named on stderr, as a lost
+    # link or as not sent, and what the server stored is exactly the links named.
+    names = [f"f{n:02}.png" for n in range(12)]
+    files = _images(tmp_path, names)
+    code, _line, err = _one_line_reader(["upload", "-j", "4", *files], env)
+    assert code == ExitCode.OUTPUT
+    (error,) = [x for x in err.splitlines() if x.startswith("error:")]
+    sent = [p["file_name"] for p in posts(sandbox, "/3/image")]
+    head, _, rest = error.partition(" were not sent: ")
+    unsent = rest.split(", ") if rest else []
+    for name, path in zip(names[1:], files[1:], strict=True):
+        if name in sent:
+            assert f"the link of {path}, uploaded, was not printed: " in head
+            assert _stored(sandbox, name)[0] in head
+        else:
+            assert path in unsent, (path, error)
+    assert len(sent) + len(unsent) == len(files)
+    _clean(err)
+
+
 def test_json_lines_to_a_full_disk_lose_one_record_and_send_nothing_more(
     tmp_path: Path, sandbox: str, env: dict[str, str]
 ) -> None:

@@ -289,7 +289,7 @@ class _OrderLimiter:
         self.file = threading.local()
         self.lock = threading.Lock()
 
-    def acquire(self, costs: Any, *, pending: Any = 1, waiting: Any = None) -> Reservation:
+    def acquire(self, costs: Any, *, pending: Any = 1, order: Any = None) -> Reservation:
         index: int = self.file.index
         with self.lock:
             self.order.append(index)

@@ -10,6 +10,7 @@ import json
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -356,6 +357,22 @@ def test_a_pending_count_is_asked_again_after_each_pacing_wait(
     assert fake.sleeps == [0.25]
 
 
+class _Queue:
+    """A batch's order that always lets this file go (``let_by`` recorded)."""
+
+    def __init__(self, let_by: Callable[[], None]) -> None:
+        self.let_by = let_by
+
+    def ready(self) -> bool:
+        return True
+
+    def check(self) -> None:
+        pass
+
+    def hold(self) -> None:
+        pass
+
+
 def test_waiting_is_told_before_a_pacing_or_refill_wait_and_only_then(
     state_dir: Path, fake: FakeTime
 ) -> None:
@@ -370,15 +387,15 @@ def test_waiting_is_told_before_a_pacing_or_refill_wait_and_only_then(
 
     lim = limiter(state_dir, fake, FAST)
     lim.sleep = sleep
-    told = lambda: events.append("told")  # noqa: E731
+    told = _Queue(lambda: events.append("told"))
     lim.record([BucketUpdate("fast", 40, 40, NOW + 10)], source="headers")
-    lim.settle(lim.acquire({"fast": 1}, pending=100, waiting=told), [])
+    lim.settle(lim.acquire({"fast": 1}, pending=100, order=told), [])
     assert events == []  # reserved at once: not told (the caller passes the turn itself)
-    lim.settle(lim.acquire({"fast": 1}, pending=100, waiting=told), [])
+    lim.settle(lim.acquire({"fast": 1}, pending=100, order=told), [])
     assert events == ["told", "sleep 0.25"]  # paced: told once, before the wait
     events.clear()
     lim.record([BucketUpdate("fast", 40, 0, fake.now + 3)], source="headers")
-    lim.settle(lim.acquire({"fast": 1}, pending=1, waiting=told), [])
+    lim.settle(lim.acquire({"fast": 1}, pending=1, order=told), [])
     assert events == ["told", f"sleep {3 + RESET_MARGIN:g}"]  # a spent window's reset
 
 

@@ -18,11 +18,15 @@ calling thread) stops the dispatch too and tells the session to send no more req
 of it went out (:attr:`Slot.sending`).
 
 With several workers the files still reserve in input order (:class:`_Turn`): a file's first
-request that costs something waits until the file before it has reserved (or is done).
+request that costs something asks the limiter once the file before it has asked, and
+reserves only once that file has reserved (or is done). While one waits for the budget
+(pacing, a window's reset) the next may wait beside it; where files will be refused
+(``--on-limit fail``, ``--max-wait``) they still reserve, or are refused, in order, whichever
+wakes first (``ratelimit/policy.py: Order``).
 Which files a budget lets through is then the same as one at a time: when only three more
 uploads fit, the next three files in the list go and the rest are not sent, whatever order
-the workers finished hashing in; and a file not yet reserved when the batch stops is not
-sent, as it would not be one at a time.
+the workers finished hashing in; and a file not yet reserved when the batch stops (waiting
+for its turn or for the budget) is not sent, as it would not be one at a time.
 """
 
 from __future__ import annotations
@@ -56,8 +60,11 @@ class Slot:
     done: threading.Event = field(default_factory=threading.Event)
     result: UploadResult | None = None
     error: UploaderError | None = None
-    # Set once this file has reserved its first request, or is done (:class:`_Turn`).
+    # Set once this file has asked the limiter for its first request and reserved it or
+    # waits (the next file may ask), or is done (:class:`_Turn`).
     reserved: threading.Event = field(default_factory=threading.Event)
+    # Set once this file has reserved its first request, or is done: the next may reserve.
+    booked: threading.Event = field(default_factory=threading.Event)
 
     @property
     def sending(self) -> bool:
@@ -78,18 +85,35 @@ class _Turn:
         self.batch, self.slot, self.before = batch, slot, before
 
     def wait(self) -> None:
-        batch, before = self.batch, self.before
-        if before is not None:
-            while not before.reserved.wait(POLL) and not batch.cancel.is_set():
+        self._after(None if self.before is None else self.before.reserved)
+
+    def let_by(self) -> None:
+        self.slot.reserved.set()
+
+    def ready(self) -> bool:
+        return self.before is None or self.before.booked.is_set()
+
+    def hold(self) -> None:
+        self._after(None if self.before is None else self.before.booked)
+
+    def check(self) -> None:
+        self._after(None)
+
+    def passed(self) -> None:
+        self.slot.reserved.set()
+        self.slot.booked.set()
+
+    def _after(self, event: threading.Event | None) -> None:
+        """Wait for ``event`` of the file before; raise if the batch stopped meanwhile."""
+        batch = self.batch
+        if event is not None:
+            while not event.wait(POLL) and not batch.cancel.is_set():
                 pass
         if batch.cancel.is_set():
             raise InterruptedRunError("interrupted before it was sent")
         stop = batch.stop
         if stop is not None:  # an earlier file met a refusal this one would meet too
             raise not_sent(stop)
-
-    def passed(self) -> None:
-        self.slot.reserved.set()
 
 
 Work = Callable[[Slot, "Batch"], tuple[UploadResult, UploaderError | None]]
@@ -213,6 +237,7 @@ class Batch:
                         self._files_left -= 1
         finally:
             slot.reserved.set()  # after a halt is set: the next file sees it
+            slot.booked.set()
             slot.done.set()
 
     def _emit_ready(self) -> None:
@@ -235,9 +260,11 @@ class Batch:
         return [s for s in self.slots[self.emitted :] if s.done.is_set() and s.result]
 
     def wait_for_flight(self, timeout: float) -> None:
-        """Wait (bounded) for the files in flight to finish."""
+        """After :meth:`interrupt`: wait (bounded) for the files in flight to finish; not for
+        a file of which no request went out (it will send none: ``ApiSession.request``),
+        such as one waiting for the budget (a pacing wait, a window's reset)."""
         for slot in self.slots:
-            if slot.started and not slot.done.is_set():
+            if slot.started and not slot.done.is_set() and slot.tracker.sent:
                 slot.done.wait(timeout)
 
     @property

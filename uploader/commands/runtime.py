@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -104,7 +105,7 @@ def wire(
         provider_label=f"{cls.display_name} ({profile.name})",
         clock=runtime.clock,
         sleep=runtime.sleep,
-        notify=runtime.notify,
+        notify=once_per_wait(runtime.notify, runtime.clock),
         warn=warn,
     )
     return Wiring(profile, cls, credential, limiter)
@@ -176,6 +177,33 @@ def describe_store(store: object) -> str:
 
         return f"{directory} (local file store: {shown} {state_of(failed)}, a share of its budget)"
     return f"{shown} (Redis: the fleet's figures)"
+
+
+def once_per_wait(
+    notify: Callable[[str], None], clock: Callable[[], float]
+) -> Callable[[str], None]:
+    """``notify`` for the limiter: a wait ("waiting 41 s for Imgur POST bucket (per IP) to
+    reset", "pacing: waiting 30 s ...") that the same words told while it lasts already
+    cover is not told again. With ``-j N`` the workers wait for the same reset side by
+    side: one line, as one file at a time would print, not N."""
+    lock = threading.Lock()
+    until: dict[str, float] = {}  # a wait's words, digits left out -> when it ends
+
+    def told(message: str) -> None:
+        words = message.removeprefix("pacing: ")
+        number, _, rest = words.removeprefix("waiting ").partition(" s ")
+        if not words.startswith("waiting ") or not number.isdigit():
+            notify(message)
+            return
+        key = f"{message[: len(message) - len(words)]}{rest}"
+        now = clock()
+        with lock:
+            if now + int(number) <= until.get(key, -1.0) + 1:
+                return
+            until[key] = now + int(number)
+        notify(message)
+
+    return told
 
 
 def _first_only(notify: Callable[[str], None]) -> Callable[[str], None]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from uploader.commands.attempt import upload_one, when_allowed
 from uploader.commands.batch import Batch, Slot, Watch, not_sent
 from uploader.commands.journal import Journal, open_journal
+from uploader.commands.lost import output_lost
 from uploader.commands.pictures import Pictures, Reencode, defers_size
 from uploader.commands.recheck import HeldLines
 from uploader.commands.runtime import Runtime, limit_policy, open_provider
@@ -32,7 +33,6 @@ from uploader.errors import (
     InterruptedRunError,
     InterruptedUploadError,
     OutputClosedError,
-    OutputError,
     RateLimitError,
     SkippedError,
     UploaderError,
@@ -169,7 +169,7 @@ def upload(
             # later link would be lost too) and say what was lost, links included.
             batch.interrupt()
             batch.wait_for_flight(FLIGHT_WAIT)
-            raise _output_lost(exc, slots, batch) from exc
+            raise output_lost(exc, slots, batch) from exc
     # A batch cut short by a refusal exits with that refusal's code (3 or 4), even when
     # some files went through before it: the rest still waits for the user to act.
     stop = batch.stop
@@ -328,41 +328,6 @@ def expand_paths(
     )
     expansion.tell(runtime.notify, runtime.debug)
     return expansion.paths, expansion.twins
-
-
-def _output_lost(exc: OutputClosedError, slots: Sequence[Slot], batch: Batch) -> OutputError:
-    """The error for a stdout that failed while a batch was printing: the links of the
-    uploaded files whose lines could not be printed (on stderr, the one place left: the
-    file whose line failed, and those that finished in flight meanwhile), and the files
-    that will not be sent."""
-    parts = [f"standard output could not be written ({exc.reason})"]
-    unprinted = ([slots[batch.emitted - 1]] if batch.emitted else []) + batch.finished()
-    lost = []
-    for slot in unprinted:
-        done = slot.result
-        if done is not None and done.url and done.status != "failed":
-            label = "standard input" if done.path == "-" else done.path
-            link = f"the link of {label}, uploaded, was not printed: {done.url}"
-            lost.append(link + (f" (delete id {done.delete_id})" if done.delete_id else ""))
-    parts += lost
-    unsent = [
-        slot.label
-        for slot in slots[batch.emitted :]
-        if isinstance(slot.item, ImageFile) and not slot.started
-    ]
-    if unsent:
-        files = "1 file was" if len(unsent) == 1 else f"{len(unsent)} files were"
-        parts.append(f"{files} not sent: {', '.join(unsent)}")
-    hints = []
-    if lost:
-        links = "links" if len(lost) > 1 else "link"
-        hints.append(f"keep the {links} printed here (signed in, `uploader list` also shows them)")
-    where = "standard output going to a terminal, a file with room or a reader of every line"
-    if unsent:
-        hints.append(f"upload the files not sent again with {where}")
-    else:
-        hints.append(f"next time, run it with {where}")
-    return OutputError("; ".join(parts), hint="; ".join(hints))
 
 
 def _failure(label: str, profile: str, error: UploaderError) -> UploadResult:

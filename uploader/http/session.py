@@ -26,6 +26,7 @@ from uploader.errors import InputFileError, InterruptedRunError
 from uploader.http.client import LowSpeed, import_httpx
 from uploader.http.translate import network_error, too_large_error, too_slow_error, was_sent
 from uploader.ratelimit.limiter import Refusal
+from uploader.ratelimit.policy import Order
 
 if TYPE_CHECKING:
     import httpx
@@ -60,12 +61,13 @@ def refusal_if_429(response: httpx.Response) -> Refusal | None:
     return Refusal() if response.status_code == 429 else None
 
 
-class Turn(Protocol):
+class Turn(Order, Protocol):
     """A file's place in a batch's queue of reservations (``commands/batch.py``): its first
-    request that costs something reserves only after the file before it has reserved."""
+    request that costs something asks the limiter once the file before it has asked, and
+    reserves only after it (``Order``: they may wait for the budget side by side)."""
 
     def wait(self) -> None:
-        """Return when this file may reserve; raise the error that stops it instead."""
+        """Return when this file may ask; raise the error that stops it instead."""
 
     def passed(self) -> None:
         """This file has reserved: the next one may."""
@@ -158,20 +160,23 @@ class ApiSession:
             turn.wait()  # raises the error that stops this file instead
         # Even a free request reserves (nothing): its answer's headers update the buckets.
         # A file whose turn it is holds it while the limiter decides, not while it waits
-        # (pacing, a window's reset): the next file may ask meanwhile.
-        waiting = turn.passed if turn is not None else None
-        reservation = limiter.acquire(costs, pending=pending, waiting=waiting) if limiter else None
+        # (pacing, a window's reset): the next file may ask meanwhile, and reserves after.
+        reservation = limiter.acquire(costs, pending=pending, order=turn) if limiter else None
         if turn is not None and tracker is not None and any(costs.values()):
             tracker.turn = None  # the file's later requests (retries, polls) queue no more
             turn.passed()
+        # Counted before the look at ``cancel``: a batch that reads 0 once it has set it
+        # knows that no request of the file will go (``Batch.wait_for_flight``).
+        if tracker is not None:
+            tracker.sent += 1
         if self.cancel is not None and self.cancel.is_set():
+            if tracker is not None:
+                tracker.sent -= 1
             if limiter and reservation is not None:
                 limiter.release(reservation)
             raise InterruptedRunError("interrupted before it was sent")
         log.debug("%s %s", method, masked(shown_url or url))
         self.requests_sent += 1
-        if tracker is not None:
-            tracker.sent += 1
         rule = self.low_speed
         from uploader.http import lowspeed  # start-up: it imports httpx
 

@@ -32,7 +32,7 @@ from uploader.ratelimit.bucket import (
     sanitize,
     spend_locally,
 )
-from uploader.ratelimit.policy import LimitPolicy, Reservation, state_key
+from uploader.ratelimit.policy import LimitPolicy, Order, Reservation, state_key
 from uploader.ratelimit.refusal import (
     HELD_POLL,
     RESET_MARGIN,
@@ -40,6 +40,7 @@ from uploader.ratelimit.refusal import (
     find_block,
     hold_back,
     needs_refresh,
+    pace,
     told_first,
     wait_out,
 )
@@ -69,7 +70,6 @@ RESERVATION_TTL = 900.0
 # How often a batch's worker looks again while other files of its batch hold the credits.
 OWN_POLL = 0.05
 MAX_LOOPS = 10_000
-Told = Callable[[], None]  # acquire's ``waiting``
 
 
 class RateLimiter:
@@ -176,7 +176,7 @@ class RateLimiter:
     # -- acquire -------------------------------------------------------------------------
 
     def acquire(
-        self, costs: Mapping[str, int], *, pending: Pending = 1, waiting: Told | None = None
+        self, costs: Mapping[str, int], *, pending: Pending = 1, order: Order | None = None
     ) -> Reservation:
         """Reserve ``costs`` (bucket -> credits) in every bucket, or wait, pace or raise.
 
@@ -185,49 +185,46 @@ class RateLimiter:
         not all fit in what is left, sends are spaced so the budget lasts until the reset.
         Waits for a spent bucket are bounded by ``max_wait`` in total (else
         :class:`RateLimitError`); pacing waits are short by construction and not counted.
-        ``waiting`` is called once, before the first wait for pacing or a refill.
+        ``order``: a batch's file, let by once before its first wait; with ``--on-limit
+        fail`` it reserves only after the files before it (:class:`.policy.Order`).
         """
         wanted = {n: int(c) for n, c in costs.items() if c > 0 and n in self.specs}
         if not wanted:
             return Reservation(os.urandom(12).hex(), ())
-        waited = 0.0
-        sleep = self.sleep if waiting is None else told_first(waiting, self.sleep)
+        waited, note = 0.0, self.notify
+        sleep = self.sleep if order is None else told_first(order.let_by, self.sleep)
+        strict = order if self.policy.on_limit == "fail" else None  # see Order
         fresh: list[BucketUpdate] | None = None  # live figures asked outside the store
         for _ in range(MAX_LOOPS):
             # Asked again each time round: while this send waits, others of the batch go.
             left = max(1, pending() if callable(pending) else pending)
             rid = os.urandom(12).hex()
-            attempt = partial(self._try, wanted=wanted, n=left, rid=rid, fresh=fresh)
+            attempt = partial(self._try, wanted=wanted, n=left, rid=rid, fresh=fresh, order=strict)
             outcome = self._update(attempt, sends=True)
             if outcome is None:  # the live figures are wanted first (non-exclusive store)
                 fresh = self._ask_refresh()
                 continue
             fresh = None
             block, pace_until, now, ours = outcome
-            if block is None and pace_until is None:
+            if block is None and pace_until is None and not ours:
                 reservation = Reservation(rid, tuple(sorted(wanted.items())))
                 self._mine[reservation.id] = threading.get_ident()
                 return reservation
-            # Out of the store's step: waiting never holds the lock.
-            if ours:  # this batch's own requests in flight: a short wait, turn kept
-                self.sleep(OWN_POLL)
-            elif block is not None:
-                waited += wait_out(
-                    block,
-                    now,
-                    self.policy.max_wait - waited,
-                    self.policy,
-                    sleep=sleep,
-                    notify=self.notify,
-                )
-            elif pace_until is not None:
-                pause = pace_until - now
-                if pause > 1:
-                    self.notify(
-                        f"pacing: waiting {pause:.0f} s to spread the remaining "
-                        f"{self.provider_label} budget"
-                    )
-                sleep(pause)
+            behind = strict is not None and not strict.ready()
+            try:
+                if ours and not behind:  # this batch's requests in flight: a short wait
+                    self.sleep(OWN_POLL)
+                elif block is not None and not ours:
+                    budget = self.policy.max_wait - waited
+                    waited += wait_out(block, now, budget, self.policy, sleep=sleep, notify=note)
+                elif pace_until is not None:
+                    pace(pace_until - now, self.provider_label, sleep=sleep, notify=note)
+            except RateLimitError:
+                if order is None or order.ready():
+                    raise
+                order.hold()  # a refusal is judged once the files before it have reserved
+            if order is not None:  # out of the lock; the batch may have stopped meanwhile
+                order.hold() if strict else order.check()
         raise RateLimitError(f"{self.provider_label}: gave up waiting for the rate limiter")
 
     def _try(
@@ -239,10 +236,11 @@ class RateLimiter:
         n: int,
         rid: str,
         fresh: Sequence[BucketUpdate] | None,
+        order: Order | None = None,
     ) -> tuple[Block | None, float | None, float, bool] | None:
         """One attempt of :meth:`acquire` on the state: the reservation ``rid`` added, or
         what holds it back (block, pacing time, now, whether only this limiter's own
-        requests in flight hold it). None: the live figures must be asked first."""
+        requests in flight or files before it hold it). None: ask the live figures first."""
         if (
             self.refresh is not None
             and not self._refresh_failed
@@ -271,6 +269,8 @@ class RateLimiter:
                 for r in state["reservations"]
             )
         )
+        if block is None and pace_until is None and order is not None and not order.ready():
+            return None, None, now, True  # free to go, but not before the files before it
         if block is None and pace_until is None:
             state["reservations"].append(
                 {

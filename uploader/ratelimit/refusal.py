@@ -216,6 +216,15 @@ def wait_out(
     return wait
 
 
+def pace(
+    pause: float, label: str, *, sleep: Callable[[float], None], notify: Callable[[str], None]
+) -> None:
+    """Wait ``pause`` seconds so that ``label``'s remaining budget lasts to its reset."""
+    if pause > 1:
+        notify(f"pacing: waiting {pause:.0f} s to spread the remaining {label} budget")
+    sleep(pause)
+
+
 def hold_back(
     state: dict[str, Any],
     specs: Mapping[str, BucketSpec],

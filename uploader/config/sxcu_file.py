@@ -118,31 +118,31 @@ def decode_sxcu(data: bytes, source: str, error: type[Exception]) -> Any:
     except UnicodeDecodeError as exc:
         raise error(f"{source}: not UTF-8 text (bad byte at offset {exc.start})") from None
     try:
-        return _loads(text)
+        return _parse(text, source, error)
     except json.JSONDecodeError as exc:
         strict = exc  # the file as written is no strict JSON: ShareX's leniency, then
-    except _Duplicate as exc:
-        raise error(f"{source}: key {exc.args[0]!r} appears twice") from None
-    except RecursionError:
-        raise error(f"{source}: not JSON (nested too deep)") from None
-    except ValueError:
-        raise error(f"{source}: not JSON (NaN and Infinity are not JSON numbers)") from None
     try:
         blanked = _blank(text)
     except _Unclosed as exc:
         raise error(f"{source}: not JSON (line {exc.args[0]}: a /* comment never ends)") from None
     except RecursionError:  # pragma: no cover - _blank does not recurse
         blanked = text
-    if blanked == text:
-        raise error(
-            f"{source}: not JSON (line {strict.lineno} column {strict.colno}: {strict.msg})"
-        ) from None
     try:
-        return _loads(blanked)
+        if blanked == text:
+            raise strict
+        return _parse(blanked, source, error)
     except json.JSONDecodeError as exc:
         raise error(
             f"{source}: not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})"
         ) from None
+
+
+def _parse(text: str, source: str, error: type[Exception]) -> Any:
+    """``text`` parsed; ``error`` for what no leniency mends, JSONDecodeError for syntax."""
+    try:
+        return _loads(text)
+    except json.JSONDecodeError:
+        raise
     except _Duplicate as exc:
         raise error(f"{source}: key {exc.args[0]!r} appears twice") from None
     except RecursionError:

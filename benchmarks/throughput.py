@@ -11,7 +11,10 @@ answer (default: 0.05 and 0, one table each), by:
 - ``xargs -P8 curl`` (one curl per file, 8 at a time);
 - bare httpx: one Python process, one ``httpx.Client``, 8 threads each posting a file's
   bytes (no limiter, history or checks): the ceiling of any client that sends from Python
-  threads through httpx, as ``uploader upload -j 8`` does.
+  threads through httpx, as ``uploader upload -j 8`` does;
+- bare pycurl (only when pycurl is installed in this Python): the same over libcurl;
+- the ceiling: files / (this Python's start-up with httpx imported + ceil(files / 8) x
+  latency), the most any client over httpx could do with every other cost zero.
 
 Each figure is files / wall seconds, median of --runs; every uploader run gets a fresh
 state, history and cache (a hermetic XDG tree). Then the paced case: --paced-files files
@@ -56,6 +59,39 @@ def one(path):
 with ThreadPoolExecutor(jobs) as pool:
     list(pool.map(one, paths))
 """
+
+# The same from libcurl's side (pycurl, when installed: not a dependency of the product):
+# what a Python client whose transport is native code could reach.
+_BARE_PYCURL = """
+import sys, threading
+from concurrent.futures import ThreadPoolExecutor
+import pycurl
+url, jobs, paths = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+local = threading.local()
+def one(path):
+    if not hasattr(local, "curl"):
+        local.curl = pycurl.Curl()
+    curl = local.curl
+    with open(path, "rb") as stream:
+        data = stream.read()
+    part = ("image", (pycurl.FORM_BUFFER, "a.png", pycurl.FORM_BUFFERPTR, data,
+                      pycurl.FORM_CONTENTTYPE, "image/png"))
+    curl.setopt(pycurl.URL, url)
+    curl.setopt(pycurl.HTTPHEADER, ["Authorization: Client-ID bench"])
+    curl.setopt(pycurl.HTTPPOST, [part])
+    curl.setopt(pycurl.WRITEFUNCTION, len)
+    curl.perform()
+    assert curl.getinfo(pycurl.RESPONSE_CODE) == 200
+with ThreadPoolExecutor(jobs) as pool:
+    list(pool.map(one, paths))
+"""
+
+
+def has_pycurl() -> bool:
+    found = subprocess.run(
+        [sys.executable, "-c", "import pycurl"], capture_output=True, check=False
+    )
+    return found.returncode == 0
 
 
 def _config(root: Path, base_url: str) -> Path:
@@ -129,6 +165,20 @@ class Bench:
     def bare_httpx(self, url: str, files: Sequence[str]) -> None:
         _run([sys.executable, "-c", _BARE_HTTPX, f"{url}/3/image", str(PARALLEL), *files])
 
+    def bare_pycurl(self, url: str, files: Sequence[str]) -> None:
+        _run(
+            [
+                sys.executable,
+                "-W",
+                "ignore",
+                "-c",
+                _BARE_PYCURL,
+                f"{url}/3/image",
+                str(PARALLEL),
+                *files,
+            ]
+        )
+
     def xargs_curl(self, url: str, files: Sequence[str]) -> None:
         command = [
             "xargs",
@@ -155,6 +205,19 @@ def _timed(action: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
+def start_up(runs: int) -> float:
+    """Median wall seconds of this Python starting and importing httpx, nothing sent: what
+    any client over httpx pays once per process before its first file."""
+    command = [sys.executable, "-c", "import httpx"]
+    return median([_timed(lambda: _run(command)) for _ in range(runs)])
+
+
+def ceiling(files: int, latency: float, started: float) -> float:
+    """The most files/s a process that needs ``started`` seconds to start, with PARALLEL
+    files in flight and each answer ``latency`` late, can reach (every other cost zero)."""
+    return files / (started + math.ceil(files / PARALLEL) * latency)
+
+
 def throughput(bench: Bench, latency: float, runs: int, jobs: bool) -> None:
     files = bench.files
     modes: dict[str, Callable[[str], None]] = {
@@ -167,6 +230,8 @@ def throughput(bench: Bench, latency: float, runs: int, jobs: bool) -> None:
         modes[f"curl -Z --parallel-max {PARALLEL}"] = lambda url: bench.curl_parallel(url, files)
         modes[f"xargs -P{PARALLEL} curl"] = lambda url: bench.xargs_curl(url, files)
     modes[f"bare httpx, {PARALLEL} threads"] = lambda url: bench.bare_httpx(url, files)
+    if has_pycurl():
+        modes[f"bare pycurl, {PARALLEL} threads"] = lambda url: bench.bare_pycurl(url, files)
     rates: dict[str, list[float]] = {name: [] for name in modes}
     with Target(latency=latency) as target:
         for _ in range(runs):  # interleaved, so that machine noise hits every mode alike
@@ -187,6 +252,13 @@ def throughput(bench: Bench, latency: float, runs: int, jobs: bool) -> None:
         bare = median(rates[f"bare httpx, {PARALLEL} threads"])
         print(f"  {label} / bare httpx = {ours / bare:.2f}", end="; ")
         print(f"bare httpx / curl -Z = {bare / curl:.2f}")
+        started = start_up(runs)
+        best_case = ceiling(len(files), latency, started)
+        print(
+            f"  ceiling of a Python client over httpx (start-up {started * 1000:.0f} ms, then "
+            f"{PARALLEL} in flight, nothing else): {best_case:.1f} files/s = "
+            f"{best_case / curl:.2f} of curl -Z"
+        )
 
 
 def paced(bench: Bench, args: argparse.Namespace, jobs: bool) -> None:

@@ -70,8 +70,12 @@ def test_the_label_is_the_folder_as_named(tmp_path: Path, monkeypatch: pytest.Mo
     _tree(tmp_path / "shots", "a.png", "sub/b.png")
     monkeypatch.chdir(tmp_path)
     assert expand(["shots/"], recursive=True).paths == ("shots/a.png", "shots/sub/b.png")
+    # Trailing slashes, however many, are not doubled into the name (`shots//a.png`).
+    assert expand(["./shots//"]).paths == ("./shots/a.png",)
+    assert expand([f"{tmp_path}///shots///"]).paths == (f"{tmp_path}///shots/a.png",)
     monkeypatch.chdir(tmp_path / "shots")
     assert expand(["."]).paths == ("./a.png",)
+    assert expand(["./"]).paths == ("./a.png",)
 
 
 def test_files_and_stdin_pass_through_unchecked(tmp_path: Path) -> None:

@@ -174,7 +174,7 @@ class _Walk:
         if entry.name.startswith(".") and not self.hidden:
             tally.hidden += 1
             return None
-        name = os.path.join(label, *child)
+        name = os.path.join(label.rstrip("/") or "/", *child)  # `shots//` gives `shots/a.png`
         if not _valid_text(entry.name):
             # Such a name cannot be sent, stored in the history or printed as it is.
             shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

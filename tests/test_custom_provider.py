@@ -346,6 +346,26 @@ def test_delete_without_a_deletion_url_in_the_definition_says_so(tmp_path: Path)
     assert routes.seen == []
 
 
+@pytest.mark.parametrize("status", [301, 302, 303, 307])
+def test_delete_answered_with_a_redirect_is_neither_deleted_nor_refused(
+    tmp_path: Path, status: int
+) -> None:
+    link = f"{HOST}/custom/xbackbone/alice/Qw3.png"
+    where = f"{HOST}/login?next=/delete/{TOKEN}"
+    answer = httpx.Response(status, headers={"Location": where}, text=f"go to {where}")
+    routes = Routes({"GET /custom/xbackbone/alice/Qw3.png/delete/" + TOKEN: [answer]})
+    provider = _provider(XBACKBONE, "xbb", routes, tmp_path)
+    with pytest.raises(ProviderError) as caught:
+        provider.delete(link + "/delete/{secret:token}")
+    said = str(caught.value)
+    assert f"with a redirect (HTTP {status}), not followed" in said
+    assert "whether it is deleted is not known" in said
+    assert "refused" not in said
+    assert TOKEN not in said + (caught.value.hint or "")
+    assert caught.value.status == status
+    assert len(routes.seen) == 1  # the redirect is not followed
+
+
 def test_delete_rejected_credentials_is_an_auth_error(tmp_path: Path) -> None:
     link = f"{HOST}/custom/xbackbone/alice/Qw3.png"
     routes = Routes({"GET /custom/xbackbone/alice/Qw3.png/delete/" + TOKEN: [httpx.Response(403)]})

@@ -319,6 +319,16 @@ class CustomProvider:
             raise ProviderError(
                 f"{self.label}: {shown} is not there (HTTP 404): already deleted?", status=404
             )
+        if 300 <= response.status_code < 400:
+            # A browser would follow it (to the host's page, or to a login form): whether
+            # the upload is gone is not known. Neither "deleted" nor "refused".
+            raise ProviderError(
+                f"{self.label} answered the delete of {shown} with a redirect "
+                f"(HTTP {response.status_code}), not followed: whether it is deleted is "
+                "not known",
+                hint="open the deletion URL in a browser to see",
+                status=response.status_code,
+            )
         if not 200 <= response.status_code < 300:
             ctx = _with_answer(request_context("", self.secrets), response)
             raise error_for(

@@ -9,16 +9,18 @@ client credits and 1 POST credit; other calls cost 1 credit (reference 1.10).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from uploader.auth.credentials import Credential
 from uploader.errors import (
     AuthError,
     ProviderError,
+    UnreadableAnswerError,
     UploaderError,
 )
 from uploader.http.cache import cached_get
-from uploader.http.translate import json_body
+from uploader.http.translate import describe_body, json_body
 from uploader.models import (
     BucketUpdate,
     ImageFile,
@@ -46,6 +48,7 @@ from uploader.providers.imgur_media import (
     listed_of,
     media_info,
     text_of,
+    web_link,
 )
 from uploader.providers.links import in_path
 from uploader.providers.recovery import RunClaims, Window, identify
@@ -164,9 +167,15 @@ class ImgurProvider:
             pending=pending,
         )
         info = self._data(response, "upload")
-        if not isinstance(info, dict) or not info.get("link"):
-            raise ProviderError(
-                "Imgur reported success but sent no image link", status=response.status_code
+        if not isinstance(info, dict) or web_link(info.get("link")) is None:
+            # "success": true says the image was stored; with no usable link to show for
+            # it, it is an answer that cannot be read: the pipeline looks for it (or calls
+            # it ambiguous), never sends it again silently (UnreadableAnswerError).
+            link = info.get("link") if isinstance(info, dict) else None
+            raise UnreadableAnswerError(
+                "Imgur reported success but sent "
+                + ("no image link" if link in (None, "") else "an image link that is not a URL"),
+                status=response.status_code,
             )
         return self._result(image, info, extra_of(info, ("type", "width", "height")))
 
@@ -179,7 +188,7 @@ class ImgurProvider:
             provider=self.profile.name,
             status="uploaded",
             id=text_of(info.get("id")),
-            url=str(info["link"]),
+            url=str(web_link(info.get("link"))),
             delete_id=text_of(info.get("deletehash")),
             extra=extra,
         )
@@ -277,7 +286,9 @@ class ImgurProvider:
         info = self._data(response, "lookup")
         if not isinstance(info, dict):
             raise ProviderError("Imgur's image answer has no data")
-        return media_info(info, response, self.profile.name)
+        found = media_info(info, response, self.profile.name)
+        # An answer without its id (null, missing) is still about the id asked for.
+        return found if found.id else replace(found, id=image_id)
 
     def _list_uploads(self, page: int) -> list[MediaInfo]:
         """``GET /3/account/me/images`` (Bearer only); pages start at 0 (reference 1.7)."""
@@ -314,7 +325,11 @@ class ImgurProvider:
             costs=READ_COST,
             headers=self._headers(),
         )
-        self._data(response, "delete")
+        if self._data(response, "delete") is False:  # Basic model: data true (reference 1.5)
+            raise ProviderError(
+                f'Imgur did not delete image {target}: it answered "data": false (HTTP 200)',
+                status=response.status_code,
+            )
         if self.cache is not None:
             self.cache.invalidate(
                 f"{self.profile.base_url}/3/image/{target}", self.credential.identity
@@ -322,12 +337,26 @@ class ImgurProvider:
         return f"deleted Imgur image {target}"
 
     def _data(self, response: httpx.Response, action: str) -> Any:
+        """``data`` of a 200 whose envelope says ``"success": true`` (reference 1.2).
+
+        A 200 in one of Imgur's error shapes is that error; a 200 whose JSON is neither
+        (no envelope, ``"success": "yes"``) is an answer that cannot be read, as one that
+        is not JSON: for an upload, the image may have been stored.
+        """
         if response.status_code != 200:
             raise self._failure(response, action)
         body = json_body(response, self.display_name, action)
-        if not isinstance(body, dict) or body.get("success") is not True:
+        if isinstance(body, dict) and body.get("success") is True:
+            return body.get("data")
+        from uploader.providers.imgur_errors import read_failure  # only on a failure
+
+        if isinstance(body, dict) and read_failure(response) is not None:
             raise self._failure(response, action)
-        return body.get("data")
+        raise UnreadableAnswerError(
+            f"Imgur answered the {action} with HTTP 200 and JSON that is not one of its "
+            f'answers (no "success": true; {describe_body(response)})',
+            status=response.status_code,
+        )
 
     def _failure(self, response: httpx.Response, action: str) -> UploaderError:
         # Imported on use: the error shapes are needed only when something failed.

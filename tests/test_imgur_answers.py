@@ -1,0 +1,239 @@
+"""Imgur's answers read as the real service may send them (reference 1.2, 1.4, 1.5): any
+value missing, null, a string for a number, huge, negative or not a URL is never a crash
+and never a misreport; a 200 that says "stored" without a usable link is ambiguous, never
+re-sent."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.cli import invoke, json_lines, lines
+from tests.support.e2e import write_config
+from tests.support.images import write_png
+from uploader.commands.runtime import Runtime
+from uploader.errors import ExitCode
+from uploader.providers.imgur_media import listed_of
+
+LINK = "https://i.imgur.com/AbCdEf1.png"
+NO_FIGURES = {"data": {}, "success": True, "status": 200}  # /3/credits, nothing known
+
+
+def _j(text: str) -> bytes:
+    """``text`` with ``@L`` standing for the image link, as bytes."""
+    return text.replace("@L", LINK).encode()
+
+
+def _serve(body: bytes, seen: list[httpx.Request]) -> Runtime:
+    """A runtime whose Imgur answers every call but /3/credits with ``body`` (raw JSON)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/3/credits"):
+            return httpx.Response(200, json=NO_FIGURES)
+        request.read()
+        seen.append(request)
+        return httpx.Response(
+            200, content=body, headers={"Content-Type": "application/json; charset=utf-8"}
+        )
+
+    return Runtime(transport=httpx.MockTransport(answer))
+
+
+def _image_answer(fields: str) -> bytes:
+    """A lookup answer whose image object is ``{"id": ..., "link": ..., <fields>}``."""
+    head = '{"data": {"id": "AbCdEf1", "link": "@L", '
+    return _j(head + fields + '}, "success": true, "status": 200}')
+
+
+def _info(tmp_path: Path, body: bytes, *args: str) -> tuple[int, str, str]:
+    config = str(write_config(tmp_path / "c.toml", "http://127.0.0.1:9", client_id="cid-1"))
+    done = invoke(["--config", config, "info", "AbCdEf1", *args], runtime=_serve(body, []))
+    return done.exit_code, done.stdout, done.stderr
+
+
+# -- datetime: epoch seconds (reference 1.4), read whatever comes ----------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["1e20", "1" + "0" * 30, "1" + "0" * 400, "-1e15", "-1", "true", '"soon"', "[1]", "null"],
+)
+def test_an_absurd_datetime_is_no_date_not_a_crash(tmp_path: Path, raw: str) -> None:
+    code, out, err = _info(tmp_path, _image_answer(f'"datetime": {raw}'), "--json")
+    assert (code, err) == (0, "")
+    record = json.loads(out)
+    assert record["created_at"] is None
+    assert (record["id"], record["url"]) == ("AbCdEf1", LINK)
+    code, out, err = _info(tmp_path, _image_answer(f'"datetime": {raw}'))
+    assert (code, err) == (0, "")
+    assert not any(line.startswith("created_at") for line in lines(out))
+
+
+@pytest.mark.parametrize("raw", ["1700000000", "1700000000.0", '"1700000000"'])
+def test_a_datetime_as_a_string_or_float_is_read(tmp_path: Path, raw: str) -> None:
+    code, out, _ = _info(tmp_path, _image_answer(f'"datetime": {raw}'), "--json")
+    assert code == 0
+    assert datetime.fromisoformat(json.loads(out)["created_at"]).timestamp() == 1700000000
+
+
+# -- counts: size, width, height, views -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1234", 1234),
+        ('"1234"', 1234),
+        ("1234.0", 1234),
+        ("true", None),
+        ("-3", None),
+        ("12.5", None),
+        ('"12 kB"', None),
+        ("{}", None),
+        ("1e400", None),
+    ],
+)
+def test_the_size_is_a_count_or_nothing(tmp_path: Path, raw: str, expected: int | None) -> None:
+    code, out, _ = _info(tmp_path, _image_answer(f'"size": {raw}'), "--json")
+    assert code == 0
+    assert json.loads(out)["size"] == expected
+
+
+def test_width_height_and_views_stay_integers_whatever_their_json_type(tmp_path: Path) -> None:
+    fields = '"width": "8", "height": 6.0, "views": -1, "name": {"x": 1}, "type": false'
+    code, out, _ = _info(tmp_path, _image_answer(fields), "--json")
+    assert code == 0
+    record = json.loads(out)
+    assert (record["width"], record["height"]) == (8, 6)
+    assert type(record["width"]) is int
+    assert type(record["height"]) is int
+    assert "views" not in record  # a negative count says nothing
+    assert "name" not in record  # an object is not a name
+    assert record["type"] is None  # false is not a MIME type
+
+
+def test_a_null_id_is_not_shown_as_the_text_none(tmp_path: Path) -> None:
+    body = b'{"data": {"id": null, "link": "%s"}, "success": true, "status": 200}' % LINK.encode()
+    code, out, _ = _info(tmp_path, body, "--json")
+    assert code == 0
+    assert json.loads(out)["id"] == "AbCdEf1"  # the id asked for, not "None"
+    code, out, _ = _info(tmp_path, body)
+    assert lines(out)[0] == "id: AbCdEf1"
+
+
+def test_a_listing_with_absurd_values_neither_crashes_nor_invents_fields() -> None:
+    item = {
+        "id": "AbCdEf1",
+        "link": LINK,
+        "datetime": 10**400,
+        "size": "120",
+        "width": True,
+        "height": -4,
+    }
+    listed = listed_of(item)
+    assert listed is not None
+    assert (listed.created_at, listed.size, listed.width, listed.height) == (
+        None,
+        120,
+        None,
+        None,
+    )
+    assert listed_of({**item, "link": 5}) is None  # no usable link: not a listed upload
+    assert listed_of({**item, "id": None}) is None
+    assert listed_of({**item, "datetime": "1700000000"}).created_at == 1700000000.0  # type: ignore[union-attr]
+
+
+def test_the_listing_command_survives_a_huge_datetime(tmp_path: Path) -> None:
+    huge = "1" + "0" * 400
+    body = _j('{"data": [{"id": "AbCdEf1", "link": "@L", "datetime": ' + huge + "}], ")
+    body += b'"success": true, "status": 200}'
+    config = str(write_config(tmp_path / "c.toml", "http://127.0.0.1:9", client_id="cid-1"))
+    env = {"UPLOADER_SB_ACCESS_TOKEN": "im-token"}
+    done = invoke(["--config", config, "list", "--json"], env=env, runtime=_serve(body, []))
+    assert done.exit_code == 0, done.stderr
+    (row,) = json_lines(done.stdout)
+    assert (row["id"], row["url"], row["created_at"]) == ("AbCdEf1", LINK, None)
+
+
+# -- an upload's 200 that cannot be read: ambiguous, sent once -------------------------------
+
+
+def _upload(tmp_path: Path, body: bytes) -> tuple[int, dict[str, Any], list[httpx.Request]]:
+    config = str(write_config(tmp_path / "c.toml", "http://127.0.0.1:9", client_id="cid-1"))
+    image = str(write_png(tmp_path / "a.png"))
+    seen: list[httpx.Request] = []
+    done = invoke(["--config", config, "upload", "-f", "json", image], runtime=_serve(body, seen))
+    (record,) = json_lines(done.stdout)
+    return done.exit_code, record, seen
+
+
+@pytest.mark.parametrize(
+    "link",
+    ["12345", '{"a": 1}', '"javascript:alert(1)"', '"@L\\nfoo"', '""', "null", '"i.imgur.com/x"'],
+)
+def test_a_stored_upload_without_a_usable_link_is_ambiguous_and_not_resent(
+    tmp_path: Path, link: str
+) -> None:
+    head = '{"data": {"id": "AbCdEf1", "deletehash": "hdYnH1gKz9YTHfS", "link": '
+    body = _j(head + link + '}, "success": true, "status": 200}')
+    code, record, seen = _upload(tmp_path, body)
+    assert code == ExitCode.PROVIDER
+    assert (record["status"], record["ambiguous"], record["url"]) == ("failed", True, None)
+    assert "Imgur reported success but sent" in record["error"]
+    assert "may or may not exist" in record["error"]
+    assert len(seen) == 1  # never sent again
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        '{"data": {"id": "AbCdEf1", "link": "@L"}, "success": "true", "status": 200}',
+        '{"data": {"id": "AbCdEf1", "link": "@L"}, "status": 200}',
+        '{"id": "AbCdEf1", "link": "@L"}',
+        '[{"data": {"id": "AbCdEf1", "link": "@L"}, "success": true}]',
+    ],
+)
+def test_a_200_outside_imgurs_envelope_is_ambiguous_not_called_non_json(
+    tmp_path: Path, envelope: str
+) -> None:
+    code, record, seen = _upload(tmp_path, _j(envelope))
+    assert code == ExitCode.PROVIDER
+    assert (record["status"], record["ambiguous"]) == ("failed", True)
+    assert "JSON that is not one of its answers" in record["error"]
+    assert "body that is not JSON" not in record["error"]
+    assert len(seen) == 1
+
+
+def test_a_200_carrying_an_imgur_error_is_that_error(tmp_path: Path) -> None:
+    body = b'{"data": {"error": "File type invalid (1)", "request": "/3/image", "method": "POST"}, '
+    body += b'"success": false, "status": 400}'
+    code, record, seen = _upload(tmp_path, body)
+    assert code == ExitCode.PROVIDER
+    assert (record["status"], record["ambiguous"]) == ("failed", False)
+    assert record["error"] == "Imgur refused the file type: File type invalid (1) (HTTP 200)"
+    assert len(seen) == 1
+
+
+# -- delete: the Basic model's data must be true (reference 1.5) -----------------------------
+
+
+@pytest.mark.parametrize(("data", "code"), [("true", 0), ("false", ExitCode.PROVIDER)])
+def test_a_delete_answered_data_false_did_not_delete(tmp_path: Path, data: str, code: int) -> None:
+    body = b'{"data": %s, "success": true, "status": 200}' % data.encode()
+    config = str(write_config(tmp_path / "c.toml", "http://127.0.0.1:9", client_id="cid-1"))
+    seen: list[httpx.Request] = []
+    done = invoke(["--config", config, "delete", "hdYnH1gKz9YTHfS"], runtime=_serve(body, seen))
+    assert done.exit_code == code
+    assert [r.method for r in seen] == ["DELETE"]
+    if code:
+        assert lines(done.stderr)[0] == (
+            "error: hdYnH1gKz9YTHfS (profile sb): Imgur did not delete image "
+            'hdYnH1gKz9YTHfS: it answered "data": false (HTTP 200)'
+        )
+    else:
+        assert "deleted Imgur image hdYnH1gKz9YTHfS" in done.stderr

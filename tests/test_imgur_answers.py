@@ -29,7 +29,7 @@ def _j(text: str) -> bytes:
     return text.replace("@L", LINK).encode()
 
 
-def _serve(body: bytes, seen: list[httpx.Request]) -> Runtime:
+def _serve(body: bytes, seen: list[httpx.Request], status: int = 200) -> Runtime:
     """A runtime whose Imgur answers every call but /3/credits with ``body`` (raw JSON)."""
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -38,7 +38,7 @@ def _serve(body: bytes, seen: list[httpx.Request]) -> Runtime:
         request.read()
         seen.append(request)
         return httpx.Response(
-            200, content=body, headers={"Content-Type": "application/json; charset=utf-8"}
+            status, content=body, headers={"Content-Type": "application/json; charset=utf-8"}
         )
 
     return Runtime(transport=httpx.MockTransport(answer))
@@ -163,11 +163,14 @@ def test_the_listing_command_survives_a_huge_datetime(tmp_path: Path) -> None:
 # -- an upload's 200 that cannot be read: ambiguous, sent once -------------------------------
 
 
-def _upload(tmp_path: Path, body: bytes) -> tuple[int, dict[str, Any], list[httpx.Request]]:
+def _upload(
+    tmp_path: Path, body: bytes, status: int = 200
+) -> tuple[int, dict[str, Any], list[httpx.Request]]:
     config = str(write_config(tmp_path / "c.toml", "http://127.0.0.1:9", client_id="cid-1"))
     image = str(write_png(tmp_path / "a.png"))
     seen: list[httpx.Request] = []
-    done = invoke(["--config", config, "upload", "-f", "json", image], runtime=_serve(body, seen))
+    runtime = _serve(body, seen, status)
+    done = invoke(["--config", config, "upload", "-f", "json", image], runtime=runtime)
     (record,) = json_lines(done.stdout)
     return done.exit_code, record, seen
 
@@ -237,3 +240,52 @@ def test_a_delete_answered_data_false_did_not_delete(tmp_path: Path, data: str, 
         )
     else:
         assert "deleted Imgur image hdYnH1gKz9YTHfS" in done.stderr
+
+
+# -- error bodies with absurd codes and messages (reference 1.2 #1-#4) ------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (
+            400,
+            '{"data": {"error": {"code": 1e400, "message": "x", "type": "ImgurException"}}, '
+            '"success": false, "status": 400}',
+            "Imgur refused the upload: x (HTTP 400)",
+        ),
+        (
+            400,
+            '{"data": {"error": {"code": true, "message": ["a"], "type": "ImgurException"}}, '
+            '"success": false, "status": 400}',
+            "Imgur refused the upload: no message (HTTP 400)",
+        ),
+        (
+            400,
+            '{"data": {"error": null, "request": "/3/image"}, "success": false, "status": 400}',
+            "Imgur refused the upload: no message (HTTP 400)",
+        ),
+        (
+            400,
+            '{"data": {"error": "x"}, "success": false, "status": -1e400}',
+            "Imgur refused the upload: x (HTTP 400)",
+        ),
+        (
+            413,
+            '{"id": "x", "code": 1e400, "detail": null, "status": "Request Entity Too Large"}',
+            "Imgur refused the file: no message (HTTP 413)",
+        ),
+        (
+            400,
+            '{"data": {"error": {"code": 1002, "message": null}}, "success": false, "status": 400}',
+            "Imgur refused the file: no message (HTTP 400)",
+        ),
+    ],
+)
+def test_absurd_codes_and_messages_in_error_bodies_are_read_not_crashed_on(
+    tmp_path: Path, status: int, body: str, error: str
+) -> None:
+    code, record, seen = _upload(tmp_path, body.encode(), status)
+    assert code == ExitCode.PROVIDER
+    assert (record["status"], record["error"]) == ("failed", error)
+    assert len(seen) == 1

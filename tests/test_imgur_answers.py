@@ -18,7 +18,9 @@ from tests.support.e2e import write_config
 from tests.support.images import write_png
 from uploader.commands.runtime import Runtime
 from uploader.errors import ExitCode
+from uploader.models import BucketUpdate
 from uploader.providers.imgur_media import listed_of
+from uploader.ratelimit.headers import imgur_updates, retry_after_seconds
 
 LINK = "https://i.imgur.com/AbCdEf1.png"
 NO_FIGURES = {"data": {}, "success": True, "status": 200}  # /3/credits, nothing known
@@ -289,3 +291,39 @@ def test_absurd_codes_and_messages_in_error_bodies_are_read_not_crashed_on(
     assert code == ExitCode.PROVIDER
     assert (record["status"], record["error"]) == ("failed", error)
     assert len(seen) == 1
+
+
+# -- rate-limit headers: only plain ASCII numbers are numbers (reference 1.10) -----------------
+
+
+@pytest.mark.parametrize(
+    "odd", ["\u0661\u0662\u0663", "1_0", "\uff13\uff16\uff10\uff10", "0x10", "1e400"]
+)
+def test_a_header_number_in_another_script_or_spelling_is_not_read(odd: str) -> None:
+    now = 1_000_000.0
+    headers = {
+        "X-RateLimit-UserLimit": odd,
+        "X-RateLimit-UserRemaining": odd,
+        "X-RateLimit-UserReset": odd,
+        "X-Post-Rate-Limit-Limit": "1250",
+        "X-Post-Rate-Limit-Remaining": odd,
+        "X-Post-Rate-Limit-Reset": odd,
+    }
+    assert imgur_updates(headers, now) == [BucketUpdate("post", 1250, None, None)]
+    assert retry_after_seconds(odd, now) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"), [(" 500 ", 500), ("+500", 500), ("500.0", 500), ("5e2", 500)]
+)
+def test_plain_header_numbers_still_read(raw: str, value: int) -> None:
+    headers = {"X-RateLimit-UserLimit": raw, "X-RateLimit-UserRemaining": raw}
+    assert imgur_updates(headers, 0.0) == [BucketUpdate("user", value, value, None)]
+
+
+def test_a_string_datetime_in_another_script_is_no_date(tmp_path: Path) -> None:
+    code, out, _ = _info(tmp_path, _image_answer('"datetime": "1_700_000_000"'), "--json")
+    assert code == 0
+    assert json.loads(out)["created_at"] is None
+    code, out, _ = _info(tmp_path, _image_answer('"datetime": "\\u0661\\u0667\\u0660"'), "--json")
+    assert json.loads(out)["created_at"] is None

@@ -12,6 +12,7 @@ from uploader.http.cache import CACHE_STATUS_HEADER
 from uploader.models import MediaInfo
 from uploader.providers.links import checked_id, last_segment, link_path
 from uploader.providers.recovery import Listed
+from uploader.ratelimit.headers import decimal
 
 if TYPE_CHECKING:
     import httpx
@@ -136,10 +137,15 @@ def epoch_of(value: Any) -> float | None:
     the year 9999 (an answer's absurd date must not crash showing it)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
-    try:
-        number = float(value.strip() if isinstance(value, str) else value)
-    except (ValueError, OverflowError):  # float(10**400) overflows
-        return None
+    if isinstance(value, str):
+        number = decimal(value)  # plain ASCII digits only, as a header's
+        if number is None:
+            return None
+    else:
+        try:
+            number = float(value)
+        except OverflowError:  # float(10**400) overflows
+            return None
     return number if 0 <= number <= LAST_EPOCH else None  # NaN compares false
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.cli import clock as fake_clock
 from tests.support.cli import invoke, json_lines, lines
 from tests.support.e2e import write_config
 from tests.support.images import write_png
@@ -43,7 +44,8 @@ def _serve(body: bytes, seen: list[httpx.Request], status: int = 200) -> Runtime
             status, content=body, headers={"Content-Type": "application/json; charset=utf-8"}
         )
 
-    return Runtime(transport=httpx.MockTransport(answer))
+    time = fake_clock()  # every wait (retries, backoff) exact, none slept for real
+    return Runtime(transport=httpx.MockTransport(answer), clock=time, sleep=time.sleep)
 
 
 def _image_answer(fields: str) -> bytes:
@@ -327,3 +329,29 @@ def test_a_string_datetime_in_another_script_is_no_date(tmp_path: Path) -> None:
     assert json.loads(out)["created_at"] is None
     code, out, _ = _info(tmp_path, _image_answer('"datetime": "\\u0661\\u0667\\u0660"'), "--json")
     assert json.loads(out)["created_at"] is None
+
+
+# -- 5xx on an upload: retried, except a gateway's timeout (the file may be stored) ----------
+
+
+@pytest.mark.parametrize("status", [504, 524])
+def test_a_gateway_timeout_on_an_upload_is_ambiguous_and_not_resent(
+    tmp_path: Path, status: int
+) -> None:
+    page = b"<html><head><title>504 Gateway Time-out</title></head></html>"
+    code, record, seen = _upload(tmp_path, page, status)
+    assert code == ExitCode.PROVIDER
+    assert (record["status"], record["ambiguous"], record["url"]) == ("failed", True, None)
+    assert (
+        f"Imgur's gateway stopped waiting for the upload's answer (HTTP {status}"
+        in (record["error"])
+    )
+    assert len(seen) == 1
+
+
+def test_a_503_outage_page_on_an_upload_is_still_retried(tmp_path: Path) -> None:
+    page = b"<html><head><title>503 client read error</title></head></html>"
+    code, record, seen = _upload(tmp_path, page, 503)
+    assert code == ExitCode.PROVIDER
+    assert (record["status"], record["ambiguous"]) == ("failed", False)
+    assert len(seen) > 1  # nothing was stored: the Varnish page says the body was not read

@@ -17,9 +17,14 @@ from tests.support.cli import clock as fake_clock
 from tests.support.cli import invoke, json_lines, lines
 from tests.support.e2e import write_config
 from tests.support.images import write_png
+from tests.support.providers import config_of, imgur_toml
+from uploader.auth.credentials import store_for
+from uploader.auth.flows import save_imgur_tokens
 from uploader.commands.runtime import Runtime
-from uploader.errors import ExitCode
+from uploader.errors import AuthError, ExitCode
 from uploader.models import BucketUpdate
+from uploader.providers.base import ProviderContext
+from uploader.providers.imgur import ImgurProvider
 from uploader.providers.imgur_media import listed_of
 from uploader.ratelimit.headers import imgur_updates, retry_after_seconds
 
@@ -355,3 +360,104 @@ def test_a_503_outage_page_on_an_upload_is_still_retried(tmp_path: Path) -> None
     assert code == ExitCode.PROVIDER
     assert (record["status"], record["ambiguous"]) == ("failed", False)
     assert len(seen) > 1  # nothing was stored: the Varnish page says the body was not read
+
+
+# -- token answers (reference 1.9): a token is a string; expires_in a number of seconds ------
+
+
+def _refreshing(
+    tmp_path: Path, env: dict[str, str], fresh: dict[str, Any], seen: list[str]
+) -> ImgurProvider:
+    """A signed-in provider (stored token "old-token", refreshable) whose server rejects
+    the old token once and answers the refresh with ``fresh``."""
+    store_for(env).update(
+        "im",
+        access_token="old-token",
+        refresh_token="refresh-1",
+        expires_at=1_000_000.0 + 86400,
+        account_username="someone",
+    )
+    env["UPLOADER_IM_CLIENT_SECRET"] = "app-secret"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.url.path} {request.headers.get('authorization', '')}")
+        if request.url.path == "/imgur/oauth2/token":
+            return httpx.Response(200, json=fresh)
+        if request.headers["authorization"] == "Bearer old-token":
+            error = {"error": "Unauthorized", "request": "/3/image/AbCdEf1", "method": "GET"}
+            return httpx.Response(403, json={"data": error, "success": False, "status": 403})
+        image = {"id": "AbCdEf1", "link": LINK}
+        return httpx.Response(200, json={"data": image, "success": True, "status": 200})
+
+    profile = config_of(imgur_toml("http://127.0.0.1:1/imgur"), tmp_path).profile("im")
+    credential = ImgurProvider.resolve_credential(profile, env)
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    context = ProviderContext(profile, credential, http, clock=lambda: 1_000_000.0, env=env)
+    return ImgurProvider(context)
+
+
+@pytest.mark.parametrize("token", [12345, {"a": 1}, ["t"], True, ""])
+def test_a_refresh_answer_whose_token_is_not_text_is_no_token(
+    tmp_path: Path, hermetic_env: dict[str, str], token: object
+) -> None:
+    seen: list[str] = []
+    provider = _refreshing(tmp_path, hermetic_env, {"access_token": token}, seen)
+    with pytest.raises(AuthError) as raised:
+        provider.info("AbCdEf1")
+    assert raised.value.exit_code == ExitCode.AUTH
+    assert raised.value.message.startswith("Imgur refused to refresh the access token")
+    # Never sent as a token, never stored as one.
+    assert seen == ["/imgur/3/image/AbCdEf1 Bearer old-token", "/imgur/oauth2/token "]
+    assert store_for(hermetic_env).get("im")["access_token"] == "old-token"
+
+
+@pytest.mark.parametrize(
+    ("expires_in", "expires_at"),
+    [
+        (3600, 1_003_600.0),
+        ("3600", 1_003_600.0),
+        (315360000, 1_000_000.0 + 315360000),
+        (True, None),
+        ("soon", None),
+        (-5, None),
+        ("nan", None),
+        ("1e400", None),
+        (None, None),
+    ],
+)
+def test_a_refresh_answer_expiry_is_seconds_or_unknown(
+    tmp_path: Path, hermetic_env: dict[str, str], expires_in: object, expires_at: float | None
+) -> None:
+    seen: list[str] = []
+    fresh = {"access_token": "new-token", "refresh_token": 7, "expires_in": expires_in}
+    provider = _refreshing(tmp_path, hermetic_env, fresh, seen)
+    assert provider.info("AbCdEf1").id == "AbCdEf1"
+    assert seen[-1] == "/imgur/3/image/AbCdEf1 Bearer new-token"
+    stored = store_for(hermetic_env).get("im")
+    assert stored.get("expires_at") == expires_at
+    assert stored["refresh_token"] == "refresh-1"  # 7 is not a refresh token: kept the old
+
+
+@pytest.mark.parametrize(
+    ("tokens", "saved"),
+    [
+        ({"access_token": "a1", "expires_in": "2419200"}, ("a1", None, 1_000_000.0 + 2419200)),
+        ({"access_token": "a1", "refresh_token": "r1", "expires_in": "x"}, ("a1", "r1", None)),
+        ({"access_token": "a1", "refresh_token": 5, "expires_in": "-1"}, ("a1", None, None)),
+    ],
+)
+def test_a_sign_in_answer_is_saved_only_as_what_it_truly_says(
+    tokens: dict[str, Any], saved: tuple[Any, ...]
+) -> None:
+    calls: list[dict[str, Any]] = []
+    save_imgur_tokens(lambda **fields: calls.append(fields), tokens, 1_000_000.0)
+    (fields,) = calls
+    assert (fields["access_token"], fields["refresh_token"], fields["expires_at"]) == saved
+
+
+@pytest.mark.parametrize("token", [None, 5, {"a": 1}, ""])
+def test_a_sign_in_answer_without_a_text_token_saves_nothing(token: object) -> None:
+    calls: list[dict[str, Any]] = []
+    with pytest.raises(AuthError, match=r"^Imgur.s sign-in answer has no access token$"):
+        save_imgur_tokens(lambda **f: calls.append(f), {"access_token": token}, 0.0)
+    assert calls == []

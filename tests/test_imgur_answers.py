@@ -461,3 +461,14 @@ def test_a_sign_in_answer_without_a_text_token_saves_nothing(token: object) -> N
     with pytest.raises(AuthError, match=r"^Imgur.s sign-in answer has no access token$"):
         save_imgur_tokens(lambda **f: calls.append(f), {"access_token": token}, 0.0)
     assert calls == []
+
+
+@pytest.mark.parametrize("data", ["null", "{}", '"none"', "true"])
+def test_a_listing_without_its_list_is_an_error_not_no_uploads(tmp_path: Path, data: str) -> None:
+    body = ('{"data": %s, "success": true, "status": 200}' % data).encode()  # noqa: UP031
+    config = str(write_config(tmp_path / "c.toml", "http://127.0.0.1:9", client_id="cid-1"))
+    env = {"UPLOADER_SB_ACCESS_TOKEN": "im-token"}
+    done = invoke(["--config", config, "list"], env=env, runtime=_serve(body, []))
+    assert done.exit_code == ExitCode.PROVIDER
+    assert done.stdout == ""
+    assert lines(done.stderr)[0].endswith("Imgur's listing answer has no list")

@@ -148,3 +148,18 @@ def test_unknown_albums_are_imgurs_404_page() -> None:
             assert answer.status_code == 404
             assert answer.headers["content-type"].startswith("text/html")
         assert client.get("/3/album", headers=ANON).status_code == 404
+
+
+def test_answers_carry_the_cors_headers_seen_live() -> None:
+    """Reference 1.1 [OBS S8, S10]: the CORS trio on every API answer."""
+    with imgur() as client:
+        answer = client.get("/3/album/Nope123", headers=ANON)
+        made = client.post("/3/album", data={"title": "t"}, headers=ANON)
+    for seen in (answer, made):
+        assert seen.headers["Access-Control-Allow-Origin"] == "*"
+        assert seen.headers["Access-Control-Allow-Methods"] == (
+            "GET, PUT, POST, PATCH, DELETE, OPTIONS"
+        )
+        assert seen.headers["Access-Control-Allow-Headers"].startswith(
+            "Authorization, Content-Type, Accept, X-Mashape-Authorization, IMGURPLATFORM"
+        )

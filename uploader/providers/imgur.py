@@ -320,11 +320,9 @@ class ImgurProvider:
             params={"page": max(0, page)},
         )
         items = self._data(response, "listing")
-        return (
-            [media_info(i, response, self.profile.name) for i in items if isinstance(i, dict)]
-            if isinstance(items, list)
-            else []
-        )
+        if not isinstance(items, list):  # not "no uploads": an answer without its list
+            raise ProviderError("Imgur's listing answer has no list", status=200)
+        return [media_info(i, response, self.profile.name) for i in items if isinstance(i, dict)]
 
     def _delete(self, ref: str) -> str:
         """By deletehash (anonymous uploads) or by id (the owner, with a Bearer token)."""

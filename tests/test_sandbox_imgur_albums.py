@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.support.images import png_bytes
+from tests.support.cli import invoke, json_lines, sandbox
+from tests.support.e2e import write_config
+from tests.support.images import png_bytes, write_png
 from uploader.sandbox import Sandbox, SandboxConfig
 
 ANON = {"Authorization": "Client-ID abc"}
@@ -163,3 +166,21 @@ def test_answers_carry_the_cors_headers_seen_live() -> None:
         assert seen.headers["Access-Control-Allow-Headers"].startswith(
             "Authorization, Content-Type, Accept, X-Mashape-Authorization, IMGURPLATFORM"
         )
+
+
+def test_upload_album_adds_to_an_anonymous_album_through_the_cli(tmp_path: Path) -> None:
+    """The client's one use of albums (``--album``, reference 1.3): the deletehash of an
+    anonymous album puts the upload in it."""
+    with (
+        sandbox() as server,
+        httpx.Client(base_url=server.base_url + "/imgur", trust_env=False) as client,
+    ):
+        made = client.post("/3/album", data={"title": "t"}, headers=ANON).json()["data"]
+        config = str(write_config(tmp_path / "c.toml", server.base_url))
+        image = str(write_png(tmp_path / "a.png", seed=3))
+        done = invoke(
+            ["--config", config, "upload", "-f", "json", "--album", made["deletehash"], image]
+        )
+        assert done.exit_code == 0, done.stderr
+        (record,) = json_lines(done.stdout)
+        assert _ids(client, made["id"]) == [record["id"]]

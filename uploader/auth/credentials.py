@@ -297,8 +297,9 @@ class CredentialStore:
 
         Under the lock: re-read; if the stored access token differs from ``seen_token``,
         someone refreshed meanwhile and that newer token is returned; otherwise
-        ``do_refresh(refresh_token)`` runs and its answer is stored. Two processes refreshing
-        at the same moment thus make one refresh and both end with the newer token.
+        ``do_refresh(refresh_token)`` runs and its answer is stored (a key answered None is
+        removed: the old token's expiry is not the new one's). Two processes refreshing at
+        the same moment thus make one refresh and both end with the newer token.
         """
         with self._locked() as data:
             table = data.setdefault("profiles", {}).setdefault(name, {})
@@ -312,7 +313,11 @@ class CredentialStore:
                     hint=f"sign in again: uploader auth login {name}",
                 )
             answer = do_refresh(str(refresh))
-            table.update({k: v for k, v in answer.items() if v is not None})
+            for key, value in answer.items():
+                if value is None:
+                    table.pop(key, None)
+                else:
+                    table[key] = value
             return str(table["access_token"])
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from uploader.auth.oauth import Endpoints, LoopbackListener, new_state, pkce_pair
-from uploader.auth.tokens import post_oauth, revoke_token
+from uploader.auth.tokens import lifetime, post_oauth, revoke_token, token_text
 from uploader.errors import AuthError, UploaderError, UsageError
 
 if TYPE_CHECKING:
@@ -163,14 +163,14 @@ def _checked_page(ctx: LoginContext, url: str) -> str:
 
 def save_imgur_tokens(save: Callable[..., None], tokens: Mapping[str, Any], now: float) -> None:
     """Store a token answer; ``expires_in`` becomes an absolute expiry."""
-    try:
-        expires_at: float | None = now + float(tokens["expires_in"])
-    except (KeyError, TypeError, ValueError):
-        expires_at = None
+    access = token_text(tokens.get("access_token"))
+    if access is None:
+        raise AuthError("Imgur's sign-in answer has no access token")
+    seconds = lifetime(tokens.get("expires_in"))
     save(
-        access_token=str(tokens["access_token"]),
-        refresh_token=str(tokens["refresh_token"]) if tokens.get("refresh_token") else None,
-        expires_at=expires_at,
+        access_token=access,
+        refresh_token=token_text(tokens.get("refresh_token")),
+        expires_at=None if seconds is None else now + seconds,
         account_username=str(tokens.get("account_username") or "") or None,
         token_type="bearer",  # noqa: S106 - a token type, not a secret
         created_at=now,

@@ -47,7 +47,7 @@ def post_oauth(
     if (
         response.status_code != 200
         or not isinstance(body, dict)
-        or (token and not body.get("access_token"))
+        or (token and not token_text(body.get("access_token")))
     ):
         reason = redact(oauth_error(body) or f"HTTP {response.status_code}", form)
         error = AuthError(f"{refused}: {reason}", hint=hint)
@@ -55,6 +55,25 @@ def post_oauth(
             error.oauth_error = body["error"]
         raise error
     return body
+
+
+def token_text(value: Any) -> str | None:
+    """A token from an answer: a non-empty string; None for anything else (a number, an
+    object, null), which is no token (its text would be sent as one)."""
+    return value if isinstance(value, str) and value else None
+
+
+def lifetime(value: Any) -> float | None:
+    """``expires_in`` (seconds; Imgur sends 3600 or 315360000, as a number or in a URL
+    fragment as text) as seconds; None for what is not a finite number of seconds, 0 or
+    more (null, a boolean, "soon", -5, 1e400): the token then has no known expiry."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        seconds = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return seconds if 0 <= seconds < 1e12 else None  # NaN compares false
 
 
 def oauth_error(body: Any) -> str | None:

@@ -9,16 +9,18 @@ client credits and 1 POST credit; other calls cost 1 credit (reference 1.10).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from uploader.auth.credentials import Credential
 from uploader.errors import (
     AuthError,
     ProviderError,
+    UnreadableAnswerError,
     UploaderError,
 )
 from uploader.http.cache import cached_get
-from uploader.http.translate import json_body
+from uploader.http.translate import describe_body, json_body
 from uploader.models import (
     BucketUpdate,
     ImageFile,
@@ -46,6 +48,7 @@ from uploader.providers.imgur_media import (
     listed_of,
     media_info,
     text_of,
+    web_link,
 )
 from uploader.providers.links import in_path
 from uploader.providers.recovery import RunClaims, Window, identify
@@ -62,6 +65,8 @@ T = TypeVar("T")
 MiB = 1024 * 1024
 PER_PAGE = 100  # the most one page holds (reference 1.7)
 DEFAULT_PER_PAGE = 50  # what a page holds when perPage is not given (or not honoured)
+# A gateway's timeout (504; 524 behind Cloudflare): the API may have stored the upload.
+GATEWAY_TIMEOUTS = frozenset({504, 524})
 
 
 class ImgurProvider:
@@ -163,10 +168,24 @@ class ImgurProvider:
             headers=self._headers(),
             pending=pending,
         )
+        if response.status_code in GATEWAY_TIMEOUTS:
+            # The CDN in front of Imgur (Fastly) stopped waiting for the API: the file was
+            # all sent and may be stored. A retry would re-send it silently: unreadable.
+            raise UnreadableAnswerError(
+                f"Imgur's gateway stopped waiting for the upload's answer (HTTP "
+                f"{response.status_code}, {describe_body(response)})",
+                status=response.status_code,
+            )
         info = self._data(response, "upload")
-        if not isinstance(info, dict) or not info.get("link"):
-            raise ProviderError(
-                "Imgur reported success but sent no image link", status=response.status_code
+        if not isinstance(info, dict) or web_link(info.get("link")) is None:
+            # "success": true says the image was stored; with no usable link to show for
+            # it, it is an answer that cannot be read: the pipeline looks for it (or calls
+            # it ambiguous), never sends it again silently (UnreadableAnswerError).
+            link = info.get("link") if isinstance(info, dict) else None
+            raise UnreadableAnswerError(
+                "Imgur reported success but sent "
+                + ("no image link" if link in (None, "") else "an image link that is not a URL"),
+                status=response.status_code,
             )
         return self._result(image, info, extra_of(info, ("type", "width", "height")))
 
@@ -179,7 +198,7 @@ class ImgurProvider:
             provider=self.profile.name,
             status="uploaded",
             id=text_of(info.get("id")),
-            url=str(info["link"]),
+            url=str(web_link(info.get("link"))),
             delete_id=text_of(info.get("deletehash")),
             extra=extra,
         )
@@ -277,7 +296,9 @@ class ImgurProvider:
         info = self._data(response, "lookup")
         if not isinstance(info, dict):
             raise ProviderError("Imgur's image answer has no data")
-        return media_info(info, response, self.profile.name)
+        found = media_info(info, response, self.profile.name)
+        # An answer without its id (null, missing) is still about the id asked for.
+        return found if found.id else replace(found, id=image_id)
 
     def _list_uploads(self, page: int) -> list[MediaInfo]:
         """``GET /3/account/me/images`` (Bearer only); pages start at 0 (reference 1.7)."""
@@ -299,11 +320,9 @@ class ImgurProvider:
             params={"page": max(0, page)},
         )
         items = self._data(response, "listing")
-        return (
-            [media_info(i, response, self.profile.name) for i in items if isinstance(i, dict)]
-            if isinstance(items, list)
-            else []
-        )
+        if not isinstance(items, list):  # not "no uploads": an answer without its list
+            raise ProviderError("Imgur's listing answer has no list", status=200)
+        return [media_info(i, response, self.profile.name) for i in items if isinstance(i, dict)]
 
     def _delete(self, ref: str) -> str:
         """By deletehash (anonymous uploads) or by id (the owner, with a Bearer token)."""
@@ -314,7 +333,11 @@ class ImgurProvider:
             costs=READ_COST,
             headers=self._headers(),
         )
-        self._data(response, "delete")
+        if self._data(response, "delete") is False:  # Basic model: data true (reference 1.5)
+            raise ProviderError(
+                f'Imgur did not delete image {target}: it answered "data": false (HTTP 200)',
+                status=response.status_code,
+            )
         if self.cache is not None:
             self.cache.invalidate(
                 f"{self.profile.base_url}/3/image/{target}", self.credential.identity
@@ -322,12 +345,26 @@ class ImgurProvider:
         return f"deleted Imgur image {target}"
 
     def _data(self, response: httpx.Response, action: str) -> Any:
+        """``data`` of a 200 whose envelope says ``"success": true`` (reference 1.2).
+
+        A 200 in one of Imgur's error shapes is that error; a 200 whose JSON is neither
+        (no envelope, ``"success": "yes"``) is an answer that cannot be read, as one that
+        is not JSON: for an upload, the image may have been stored.
+        """
         if response.status_code != 200:
             raise self._failure(response, action)
         body = json_body(response, self.display_name, action)
-        if not isinstance(body, dict) or body.get("success") is not True:
+        if isinstance(body, dict) and body.get("success") is True:
+            return body.get("data")
+        from uploader.providers.imgur_errors import read_failure  # only on a failure
+
+        if isinstance(body, dict) and read_failure(response) is not None:
             raise self._failure(response, action)
-        return body.get("data")
+        raise UnreadableAnswerError(
+            f"Imgur answered the {action} with HTTP 200 and JSON that is not one of its "
+            f'answers (no "success": true; {describe_body(response)})',
+            status=response.status_code,
+        )
 
     def _failure(self, response: httpx.Response, action: str) -> UploaderError:
         # Imported on use: the error shapes are needed only when something failed.

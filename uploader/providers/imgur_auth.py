@@ -103,7 +103,7 @@ def refresh_if_due(
     newer token is used as is.
     """
     # Imported on use: only a stored token ever refreshes (never a hotkey's anonymous upload).
-    from uploader.auth.tokens import refresh_grant
+    from uploader.auth.tokens import lifetime, refresh_grant, token_text
 
     store = store_for(env)
     stored = store.get(profile.name)
@@ -140,14 +140,11 @@ def refresh_if_due(
             provider="Imgur",
             profile=profile.name,
         )
-        try:
-            expires_at: float | None = clock() + float(answer["expires_in"])
-        except (KeyError, TypeError, ValueError):
-            expires_at = None
+        seconds = lifetime(answer.get("expires_in"))
         return {
-            "access_token": str(answer["access_token"]),
-            "refresh_token": str(answer.get("refresh_token") or refresh_token),
-            "expires_at": expires_at,
+            "access_token": str(answer["access_token"]),  # a string: post_oauth checks
+            "refresh_token": token_text(answer.get("refresh_token")) or refresh_token,
+            "expires_at": None if seconds is None else clock() + seconds,
         }
 
     token = store.refresh_once(profile.name, credential.secret, refresh)

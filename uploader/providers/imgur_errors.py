@@ -96,14 +96,21 @@ def read_failure(response: httpx.Response) -> ImgurFailure | None:
 
 
 def _int(value: Any) -> int | None:
+    """A code or status as an int (Imgur sends ``429`` and ``"429"``, reference 1.2 #3);
+    None for null, a boolean, 1e400 (JSON's infinity), NaN or text that is not a number."""
+    if isinstance(value, bool):
+        return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
 def _line(value: object) -> str:
-    """Server text as one short line (messages stay one line)."""
+    """Server text as one short line (messages stay one line); "" for null, a list or an
+    object (never the text "None")."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return ""
     return " ".join(str(value).split())[:300]
 
 

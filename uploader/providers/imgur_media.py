@@ -3,13 +3,16 @@ MediaInfo values."""
 
 from __future__ import annotations
 
+import math
 import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from uploader.http.cache import CACHE_STATUS_HEADER
 from uploader.models import MediaInfo
 from uploader.providers.links import checked_id, last_segment, link_path
 from uploader.providers.recovery import Listed
+from uploader.ratelimit.headers import decimal
 
 if TYPE_CHECKING:
     import httpx
@@ -47,21 +50,23 @@ VIDEO_TYPES = frozenset(
 
 
 def media_info(info: dict[str, Any], response: httpx.Response, provider: str) -> MediaInfo:
-    """One image object (``data`` of a lookup or of a listing's item) as MediaInfo."""
-    when = info.get("datetime")
-    size = info.get("size")
+    """One image object (``data`` of a lookup or of a listing's item) as MediaInfo.
+
+    Every value is read as it may come: missing, null, a string for a number, huge or
+    negative (reference 1.4 lists ``edited: "0"``): what cannot be true is left out.
+    """
     extra = list(extra_of(info, ("name", "width", "height", "views")))
     if response.headers.get(CACHE_STATUS_HEADER):
         extra.append(("cache", "revalidated (304)"))
     return MediaInfo(
-        id=str(info.get("id", "")),
-        url=text_of(info.get("link")),
+        id=text_of(info.get("id")) or "",
+        url=web_link(info.get("link")),
         provider=provider,
         mime_type=text_of(info.get("type")),
         title=text_of(info.get("title")),
         description=text_of(info.get("description")),
-        size=size if isinstance(size, int) else None,
-        created_at=float(when) if isinstance(when, int | float) else None,
+        size=count_of(info.get("size")),
+        created_at=epoch_of(info.get("datetime")),
         delete_id=text_of(info.get("deletehash")),
         extra=tuple(extra),
     )
@@ -81,43 +86,98 @@ def imgur_id(ref: str, base_url: str) -> str:
     return checked_id(text, ref, what, IMGUR_ID)
 
 
+NUMBERS = frozenset({"width", "height", "views", "size"})
+
+
 def extra_of(info: dict[str, Any], keys: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
     """``(key, value)`` for the keys that have a value; numbers stay numbers.
 
     Imgur sends width, height and views as integers (reference 1.4): JSON output keeps
-    them so (``"width": 8``, not ``"8"``); anything else is shown as text.
+    them so (``"width": 8``, not ``"8"``), also when they come as ``"8"`` or ``8.0``; a
+    count that is negative, fractional or not a number is left out. Anything else is
+    shown as text.
     """
     pairs: list[tuple[str, Any]] = []
     for key in keys:
-        value = info.get(key)
-        if not value or isinstance(value, bool):
+        value = count_of(info.get(key)) if key in NUMBERS else text_of(info.get(key))
+        if not value:
             continue  # as before: 0 and "" say nothing (a video still processing)
-        pairs.append((key, value if isinstance(value, int) else str(value)))
+        pairs.append((key, value))
     return tuple(pairs)
 
 
 def text_of(value: Any) -> str | None:
-    """``value`` as text; None for null and for an empty string (Imgur's ``deletehash: ""``)."""
-    return None if value is None or value == "" else str(value)
+    """``value`` as text; None for null, for an empty string (Imgur's ``deletehash: ""``)
+    and for what is not text or a number (a list, an object, a boolean)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
+        return None
+    return str(value)
+
+
+def count_of(value: Any) -> int | None:
+    """A count (bytes, pixels, views) as an int: an integer, an integral float or decimal
+    digits in a string; None for anything else (null, a boolean, a negative number)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        value = int(text) if text.isascii() and text.isdigit() and len(text) < 30 else None
+    elif isinstance(value, float):
+        value = int(value) if math.isfinite(value) and value.is_integer() else None
+    return value if isinstance(value, int) and value >= 0 else None
+
+
+# The last second of the year 9999: no later time can be shown (datetime's limit).
+LAST_EPOCH = 253_402_300_799
+
+
+def epoch_of(value: Any) -> float | None:
+    """Imgur's ``datetime`` (epoch seconds, reference 1.4) as a float; None for null, a
+    boolean, text that is not a number, NaN, infinities, and a time before 1970 or after
+    the year 9999 (an answer's absurd date must not crash showing it)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    if isinstance(value, str):
+        number = decimal(value)  # plain ASCII digits only, as a header's
+        if number is None:
+            return None
+    else:
+        try:
+            number = float(value)
+        except OverflowError:  # float(10**400) overflows
+            return None
+    return number if 0 <= number <= LAST_EPOCH else None  # NaN compares false
+
+
+def web_link(value: Any) -> str | None:
+    """An absolute http(s) URL with a host and no space or control character; None for
+    anything else (a number, ``javascript:``, a link with a line break in it)."""
+    if not isinstance(value, str) or not value:
+        return None
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return None
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:  # a bad port, a broken IPv6 literal
+        return None
+    return value if parts.scheme in ("http", "https") and host else None
 
 
 def listed_of(info: Any) -> Listed | None:
     """A listing's image object as the fields recovery compares (None: no id or link)."""
-    if not isinstance(info, dict) or not info.get("id") or not info.get("link"):
+    if not isinstance(info, dict):
         return None
-
-    def number(key: str) -> int | None:
-        value = info.get(key)
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-    when = info.get("datetime")
+    image_id, link = text_of(info.get("id")), web_link(info.get("link"))
+    if not image_id or not link:
+        return None
     kind, name = info.get("type"), info.get("name")
     return Listed(
-        id=str(info["id"]),
-        created_at=float(when) if isinstance(when, int | float) else None,
-        size=number("size"),
+        id=image_id,
+        created_at=epoch_of(info.get("datetime")),
+        size=count_of(info.get("size")),
         mime_type=kind if isinstance(kind, str) and kind else None,
-        width=number("width"),
-        height=number("height"),
+        width=count_of(info.get("width")),
+        height=count_of(info.get("height")),
         name=name if isinstance(name, str) and name else None,
     )

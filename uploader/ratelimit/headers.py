@@ -41,13 +41,26 @@ def _skip(name: str, value: str) -> None:
     log.debug("ignoring unparseable %s value %r", name, value[:40])
 
 
-def _finite(text: str) -> float | None:
-    """``text`` as a finite float; None for garbage, ``nan`` and ``inf``."""
-    try:
-        number = float(text)
-    except ValueError:
+# A number as a header writes it: ASCII digits, an optional sign, fraction and exponent.
+# float() alone also takes "1_0" (10), "١٢٣" (123) and full-width digits: no server means
+# those, and a header read as a number it does not say is a misread bucket.
+_DECIMAL = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+
+
+def decimal(text: str) -> float | None:
+    """``text`` (surrounding spaces allowed) as a finite float when it is a plain ASCII
+    decimal number; None for anything else: garbage, ``nan``, ``inf``, ``1e400``, ``1_0``,
+    digits of other scripts."""
+    text = text.strip()
+    if re.fullmatch(_DECIMAL, text) is None:  # compiled on first use (re caches it)
         return None
+    number = float(text)
     return number if math.isfinite(number) else None
+
+
+def _finite(text: str) -> float | None:
+    """``text`` as a finite float; None for garbage, ``nan`` and ``inf`` (:func:`decimal`)."""
+    return decimal(text)
 
 
 def http_date(value: str) -> float | None:

@@ -3,9 +3,10 @@
 Routes (an optional ``.json`` suffix is accepted on all): ``POST /3/image`` and
 ``/3/upload``; ``GET``/``POST``/``DELETE /3/image/{id|deletehash}``; ``GET /3/account/me``,
 ``/3/account/{me|name}/images[/{page}]``, ``.../images/ids[/{page}]``, ``.../images/count``;
-``GET /3/credits``; and Imgur's OAuth endpoints (``imgur_oauth.py``). Buckets and their
-headers live in ``imgur_limits.py``, the response shapes in ``imgur_shapes.py``. Every
-JSON answer says ``application/json; charset=utf-8``, as captures do (reference 1.10).
+``GET /3/credits``; albums (``imgur_albums.py``); Imgur's OAuth endpoints
+(``imgur_oauth.py``). Buckets and their headers live in ``imgur_limits.py``, the response
+shapes in ``imgur_shapes.py``. Every JSON answer says ``application/json; charset=utf-8``,
+as captures do (reference 1.10).
 """
 
 from __future__ import annotations
@@ -20,9 +21,16 @@ from typing import Any
 
 from uploader.sandbox.exchange import Clock
 from uploader.sandbox.filetypes import file_dimensions
+from uploader.sandbox.imgur_albums import ImgurAlbums
 from uploader.sandbox.imgur_limits import BEARER_APP, UPLOAD_COST, ImgurLimits
 from uploader.sandbox.imgur_oauth import ACCOUNT, ImgurOAuth
-from uploader.sandbox.imgur_pages import clamped_int, html_page, not_found_page
+from uploader.sandbox.imgur_pages import (
+    clamped_int,
+    conditional,
+    html_page,
+    not_found_page,
+    typed,
+)
 from uploader.sandbox.imgur_shapes import (
     CDN_400,
     COMMON,
@@ -33,8 +41,6 @@ from uploader.sandbox.imgur_shapes import (
     StoredImage,
     cdn_forbidden,
     envelope,
-    etag_matches,
-    etag_of,
     image_model,
     legacy,
     random_id,
@@ -53,13 +59,6 @@ UPLOAD_ROUTES = ("/3/image", "/3/upload")
 _IMAGE = re.compile(r"/3/image/([A-Za-z0-9]+)")
 _LISTING = re.compile(r"/3/account/([^/]+)/images(?:/(ids))?(?:/(\d+))?")
 _COUNT = re.compile(r"/3/account/([^/]+)/images/count")
-
-
-def _typed(response: SandboxResponse) -> SandboxResponse:
-    """A body without a Content-Type is JSON, spelt as Imgur spells it."""
-    if response.body and not any(n.lower() == "content-type" for n, _ in response.headers):
-        response.headers = [*response.headers, *JSON]
-    return response
 
 
 class ImgurEmulator:
@@ -82,6 +81,7 @@ class ImgurEmulator:
             self.images: dict[str, StoredImage] = {}
             self.by_deletehash: dict[str, str] = {}
             self.seq = 0
+            self.albums = ImgurAlbums(self.images, self.by_deletehash, self._new_id)
             self.limits = ImgurLimits(self.config)
             self.oauth = ImgurOAuth(self.config, self.clock)
 
@@ -153,9 +153,9 @@ class ImgurEmulator:
         if route == "/oauth2/authorize" and request.method == "GET":
             if self.config.imgur_authorize_error_1024:
                 return html_page(400, "imgur: Error", "Error (1024). Please try again later.")
-            return _typed(self.oauth.authorize(request))
+            return typed(self.oauth.authorize(request))
         if route == "/oauth2/token" and request.method == "POST":
-            return _typed(self.oauth.token(request))
+            return typed(self.oauth.token(request))
         auth = self._auth(request)
         if isinstance(auth, SandboxResponse):
             return auth
@@ -181,7 +181,7 @@ class ImgurEmulator:
             if refusal.credits_back:
                 headers = self.limits.refund(app, request.remote_ip, UPLOAD_COST, now)
         response.headers = [*COMMON, *headers, *response.headers]
-        return _typed(response)
+        return typed(response)
 
     def _credits(self, request: SandboxRequest, app: str, now: float) -> SandboxResponse:
         """``GET /3/credits`` (reference 1.8): no rate headers [3P S27]; it costs
@@ -288,6 +288,7 @@ class ImgurEmulator:
             )
             self.images[image_id] = image
             self.by_deletehash[deletehash] = image_id
+            self.albums.add_upload(image.album, image_id, account)
         return image
 
     def _new_id(self, length: int) -> str:
@@ -306,7 +307,19 @@ class ImgurEmulator:
             return self._one_image(request, route, match.group(1), account)
         if route.startswith("/3/account/") and request.method == "GET":
             return self._account(request, route, account)
+        if route == "/3/album" or route.startswith("/3/album/"):
+            return self._album(request, route, account)
         return not_found_page()
+
+    def _album(self, request: SandboxRequest, route: str, account: str | None) -> SandboxResponse:
+        """The album routes (reference 1.6, imgur_albums.py)."""
+        form = read_form(request, route) if request.method != "GET" else Form()
+        request.log["fields"] = dict(form.fields)
+        owner = (account, self.account_id(account) if account else None)
+        now, origin = self.clock(), self.origin
+        with self.lock:
+            answer = self.albums.handle(request.method, route, form, owner, now, origin)
+        return conditional(request, answer) if isinstance(answer, bytes) else answer
 
     def _one_image(
         self, request: SandboxRequest, route: str, ref: str, account: str | None
@@ -337,7 +350,7 @@ class ImgurEmulator:
                 if "description" in form.fields:
                     image.description = form.fields["description"]
                 return SandboxResponse(200, envelope(True))
-        return self._conditional(request, body)
+        return conditional(request, body)
 
     def _account(self, request: SandboxRequest, route: str, account: str | None) -> SandboxResponse:
         if account is None:  # account routes need a user token
@@ -351,7 +364,7 @@ class ImgurEmulator:
                 "created": 1400000000,
                 "pro_expiration": False,
             }
-            return self._conditional(request, envelope(data))
+            return conditional(request, envelope(data))
         count = _COUNT.fullmatch(route)
         listing = _LISTING.fullmatch(route)
         found = count or listing
@@ -373,18 +386,9 @@ class ImgurEmulator:
             )
             models = [image_model(i, owner=True, origin=self.origin) for i in mine]
         if listing is None:
-            return self._conditional(request, envelope(len(models)))
+            return conditional(request, envelope(len(models)))
         page = clamped_int(listing.group(3) or request.query.get("page"), 0, 0, 10**9)
         per_page = clamped_int(request.query.get("perPage"), 50, 1, 100)  # reference 1.7
         chosen = models[page * per_page : (page + 1) * per_page]
         page_data: list[Any] = [m["id"] for m in chosen] if listing.group(2) else chosen
-        return self._conditional(request, envelope(page_data))
-
-    @staticmethod
-    def _conditional(request: SandboxRequest, body: bytes) -> SandboxResponse:
-        """ETag on the 200; 304 with no body when If-None-Match matches (reference 1.11;
-        the request was still charged)."""
-        etag = etag_of(body)
-        if etag_matches(request.headers.get("If-None-Match"), etag):
-            return SandboxResponse(304, b"", [("ETag", etag)])
-        return SandboxResponse(200, body, [*JSON, ("ETag", etag)])
+        return conditional(request, envelope(page_data))

@@ -22,6 +22,11 @@ LINK_EXT = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif"}
 COMMON = [
     ("Server", "cat factory 1.0"),
     ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "GET, PUT, POST, PATCH, DELETE, OPTIONS"),
+    (
+        "Access-Control-Allow-Headers",
+        "Authorization, Content-Type, Accept, X-Mashape-Authorization, IMGURPLATFORM",
+    ),
     ("X-Frame-Options", "DENY"),
 ]
 # As every capture with headers spells it (reference 1.10 [OBS S8]; 1.2 #4).

@@ -54,6 +54,14 @@ class Form:
     # Earlier parts of a repeated name kept (``repeats``), in arrival order; the last one
     # is in ``files``.
     earlier: list[StoredPart] = field(default_factory=list)
+    # Every value of every text field, in arrival order (``ids[]=a&ids[]=b``); ``fields``
+    # keeps the last one.
+    values: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, name: str, value: str) -> None:
+        """One text field's value (the last one of a name is ``fields[name]``)."""
+        self.fields[name] = value
+        self.values.setdefault(name, []).append(value)
 
     def discard(self) -> None:
         """Remove every stored file."""
@@ -204,7 +212,7 @@ def _parse_multipart(
                 if len(reader.buf) > MAX_FIELD + len(end) or not reader.fill():
                     raise MultipartError("field too large or body ended")
             raw_value, reader.buf = reader.buf[:index], reader.buf[index + len(end) :]
-            form.fields[name] = raw_value.decode("utf-8", "replace")
+            form.add(name, raw_value.decode("utf-8", "replace"))
 
 
 def _copy_part(reader: _Buffer, end: bytes, sink: _Sink) -> None:
@@ -250,7 +258,7 @@ def _parse_urlencoded(reader: _Buffer, directory: Path, spool: Collection[str], 
         name = unquote_plus(raw_name.decode("latin-1"), encoding="utf-8", errors="replace")
         if not has_value:
             if name:
-                form.fields[name] = ""
+                form.add(name, "")
             continue
         if name in spool:
             sink = _Sink(directory)
@@ -270,7 +278,7 @@ def _parse_urlencoded(reader: _Buffer, directory: Path, spool: Collection[str], 
         raw_value = reader.buf if index < 0 else reader.buf[:index]
         reader.buf = b"" if index < 0 else reader.buf[index + 1 :]
         value = unquote_plus(raw_value.decode("latin-1"), encoding="utf-8", errors="replace")
-        form.fields[name] = value
+        form.add(name, value)
 
 
 def _copy_value(reader: _Buffer, sink: _Sink) -> None:

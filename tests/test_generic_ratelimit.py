@@ -257,6 +257,21 @@ X_STYLE: list[tuple[str, H, tuple[int | None, int | None, float | None]]] = [
     ),
     ("below zero left", {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "-2"}, (5, 0, None)),
     (
+        "a limit float() takes but no header means (6_0): none",
+        {"X-RateLimit-Limit": "6_0", "X-RateLimit-Remaining": "3"},
+        (None, 3, None),
+    ),
+    (
+        "Arabic-Indic digits left: none",
+        {"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "\u0661\u0662"},
+        (60, None, None),
+    ),
+    (
+        "full-width digits in Reset-After: the Reset",
+        _x("45", **{"X-RateLimit-Reset-After": "\uff11\uff12"}),
+        (60, 10, NOW + 45),
+    ),
+    (
         "a limit of -1 is none",
         {"X-RateLimit-Limit": "-1", "X-RateLimit-Remaining": "2"},
         (None, 2, None),

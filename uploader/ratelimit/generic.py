@@ -37,7 +37,6 @@ whole header map; a remaining below 0 reads as 0, a limit of 0 or less as unknow
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -45,6 +44,7 @@ from uploader.models import BucketUpdate
 from uploader.ratelimit import fields
 from uploader.ratelimit.bucket import Refusal
 from uploader.ratelimit.headers import (
+    decimal,
     header,
     parse_reset,
     retry_after_seconds,
@@ -80,12 +80,7 @@ def _count(value: object) -> int | None:
 def _first_number(text: str) -> float | None:
     """The number a header starts with: ``"100"``, ``"100, 100;w=60"`` (GitHub, Envoy; or a
     header repeated by a proxy), ``"100;w=60"``; None when it starts with none."""
-    head = text.split(",", 1)[0].split(";", 1)[0].strip()
-    try:
-        number = float(head)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
+    return decimal(text.split(",", 1)[0].split(";", 1)[0])  # "1_0", "١٢": no number
 
 
 def _limit(value: int | None, name: str) -> int | None:

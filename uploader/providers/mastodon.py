@@ -54,7 +54,7 @@ from uploader.providers.mastodon_media import (
 )
 from uploader.providers.mastodon_posts import only_media, post_id
 from uploader.providers.mastodon_status import idempotency_key, post_status, status_form
-from uploader.ratelimit.headers import mastodon_updates
+from uploader.ratelimit.headers import MASTODON_API_LIMIT, mastodon_updates
 from uploader.ratelimit.limiter import BucketSpec, Refusal
 
 if TYPE_CHECKING:
@@ -72,6 +72,12 @@ POLL_FIRST, POLL_CAP = 0.5, 5.0  # seconds between media polls: doubling, capped
 MAX_POLLS = 120
 MEDIA_POST = re.compile(r"/api/v\d+/media/?$")
 STATUS_POST = re.compile(r"/api/v1/statuses/?$")
+# Requests a throttle of their own also counts (reference 3.7, ``throttle_api_delete``:
+# 30 per 30 min per user): DELETE of a status, POST of an unreblog.
+OWN_FAMILY = (
+    ("DELETE", re.compile(r"/api/v1/statuses/[^/]+/?$")),
+    ("POST", re.compile(r"/api/v1/statuses/[^/]+/unreblog/?$")),
+)
 
 
 class MastodonProvider:
@@ -373,7 +379,8 @@ class MastodonProvider:
         """The ``X-RateLimit-*`` headers as an api or media bucket update ([] without them).
 
         A status post's headers describe the per-account statuses family (300 per 3 h,
-        reference 3.5), which is neither bucket: they are ignored.
+        reference 3.5), which is neither bucket: they are ignored; so are a status delete's
+        when their limit is below the API's (the delete throttle, 30 per 30 min, 3.7).
         """
         try:
             request = response.request
@@ -383,4 +390,10 @@ class MastodonProvider:
         if request.method == "POST" and STATUS_POST.search(path):
             return []
         media = request.method == "POST" and MEDIA_POST.search(path) is not None
-        return mastodon_updates(response.headers, self.clock(), media_request=media)
+        updates = mastodon_updates(response.headers, self.clock(), media_request=media)
+        # On a status delete, headers below the API limit describe the delete throttle
+        # (30 per 30 min), which is neither bucket: recording them as "api" would hold
+        # every later request back for up to half an hour.
+        if any(request.method == m and p.search(path) for m, p in OWN_FAMILY):
+            return [u for u in updates if (u.limit or 0) >= MASTODON_API_LIMIT]
+        return updates

@@ -27,7 +27,7 @@ from uploader.sandbox.exchange import Clock, bearer_token
 from uploader.sandbox.filetypes import MASTODON_TYPES as MIME
 from uploader.sandbox.filetypes import dimensions, sniff
 from uploader.sandbox.knobs import SandboxConfig
-from uploader.sandbox.mastodon_shapes import media_file, media_model
+from uploader.sandbox.mastodon_shapes import Window, media_file, media_model
 from uploader.sandbox.mastodon_statuses import status_answer
 from uploader.sandbox.metadata import metadata_of
 from uploader.sandbox.multipart import MultipartError, boundary_of, parse
@@ -53,22 +53,6 @@ def _json(status: int, body: Any, headers: list[tuple[str, str]]) -> SandboxResp
     return SandboxResponse(status, json.dumps(body).encode(), list(headers))
 
 
-class _Window:
-    """A throttle counted on period boundaries from the epoch, as rack-attack does."""
-
-    def __init__(self, limit: int, period: float) -> None:
-        self.limit = limit
-        self.period = period
-        self.counts: dict[tuple[str, int], int] = {}
-
-    def hit(self, key: str, now: float) -> tuple[int, float]:
-        """Count one request; (remaining after it, reset time)."""
-        slot = int(now // self.period)
-        count = self.counts.get((key, slot), 0) + 1
-        self.counts[(key, slot)] = count
-        return self.limit - count, (slot + 1) * self.period + (now % 1)
-
-
 class MastodonEmulator:
     origin = ""  # the sandbox's http://HOST:PORT, from the requests (links.py)
 
@@ -85,10 +69,13 @@ class MastodonEmulator:
         self.status_owners: dict[str, str] = {}  # status id -> the author's token
         self.idempotency: dict[tuple[str, str], str] = {}
         self.next_id = 117020576894251992
-        self.api = _Window(self.config.mastodon_api_limit, self.config.mastodon_api_window)
-        self.media_bucket = _Window(
+        self.api = Window(self.config.mastodon_api_limit, self.config.mastodon_api_window)
+        self.media_bucket = Window(
             self.config.mastodon_media_limit, self.config.mastodon_media_window
         )
+        # Reference 3.7: throttle_api_delete (DELETE of a status) and the app-level statuses
+        # family (POST of a status); their headers win when they have fewer left.
+        self.families = {"delete": Window(30, 1800.0), "statuses": Window(300, 10800.0)}
 
     def route_kind(self, method: str, path: str) -> str:
         if method == "POST" and path.endswith("/media"):
@@ -133,8 +120,11 @@ class MastodonEmulator:
             return None
         return datetime.fromtimestamp(reset, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
-    def _throttle(self, token: str, media: bool) -> tuple[bool, list[tuple[str, str]]]:
+    def _throttle(
+        self, token: str, media: bool, family: str | None = None
+    ) -> tuple[bool, list[tuple[str, str]]]:
         now = self.clock()
+        allowed = True
         with self.lock:
             left, reset = self.api.hit(token, now)
             limit = self.api.limit
@@ -142,15 +132,22 @@ class MastodonEmulator:
                 media_left, media_reset = self.media_bucket.hit(token, now)
                 if media_left / self.media_bucket.limit < left / limit:
                     left, reset, limit = media_left, media_reset, self.media_bucket.limit
+            if family is not None:
+                allowed = left >= 0
+                window = self.families[family]
+                own_left, own_reset = window.hit(token, now)
+                if own_left <= left:
+                    left, reset, limit = own_left, own_reset, window.limit
+        allowed = allowed and left >= 0
         header = self._reset_header(reset)
         if header is None:
-            return left >= 0, []
+            return allowed, []
         headers = [
             ("X-RateLimit-Limit", str(limit)),
             ("X-RateLimit-Remaining", str(max(0, left))),
             ("X-RateLimit-Reset", header),
         ]
-        return left >= 0, headers
+        return allowed, headers
 
     def _token(self, request: SandboxRequest) -> str | None:
         token = bearer_token(request)
@@ -176,7 +173,12 @@ class MastodonEmulator:
                 [*PRIVATE, ("WWW-Authenticate", INVALID)],
             )
         media_post = request.method == "POST" and path in ("/api/v2/media", "/api/v1/media")
-        allowed, rate = self._throttle(token, media_post)
+        family = None
+        if request.method == "POST" and path == "/api/v1/statuses":
+            family = "statuses"
+        elif request.method == "DELETE" and path.startswith("/api/v1/statuses/"):
+            family = "delete"
+        allowed, rate = self._throttle(token, media_post, family)
         if not allowed:
             request.drain()
             return _json(429, {"error": "Too many requests"}, [*PRIVATE, *rate])

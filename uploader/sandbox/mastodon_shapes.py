@@ -69,3 +69,19 @@ def media_file(
     if size == "original" and now < item["ready_at"]:
         return NOT_FOUND
     return file_response(item["path"], item["mime"])
+
+
+class Window:
+    """A throttle counted on period boundaries from the epoch, as rack-attack does."""
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit = limit
+        self.period = period
+        self.counts: dict[tuple[str, int], int] = {}
+
+    def hit(self, key: str, now: float) -> tuple[int, float]:
+        """Count one request; (remaining after it, reset time)."""
+        slot = int(now // self.period)
+        count = self.counts.get((key, slot), 0) + 1
+        self.counts[(key, slot)] = count
+        return self.limit - count, (slot + 1) * self.period + (now % 1)

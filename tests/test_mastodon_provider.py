@@ -767,3 +767,76 @@ def test_a_file_too_large_gets_a_hint_naming_what_shrinks_a_picture(tmp_path: Pa
     hint = info.value.hint or ""
     assert "--max-dimension PX" in hint
     assert "--fit" in hint
+
+
+@pytest.mark.parametrize(
+    ("poll_answer", "code", "said"),
+    [
+        (httpx.Response(206, json=PENDING), ExitCode.PROVIDER, "still processing media"),
+        (
+            httpx.Response(422, json={"error": "Error processing thumbnail for uploaded media"}),
+            ExitCode.PROVIDER,
+            "could not process media",
+        ),
+        (
+            httpx.Response(401, json={"error": "The access token is invalid"}),
+            ExitCode.AUTH,
+            "The access token is invalid",
+        ),
+        (httpx.Response(200, json=[MEDIA]), ExitCode.PROVIDER, "not an object"),
+    ],
+)
+def test_a_media_that_failed_after_it_was_created_keeps_its_id_in_the_record(
+    tmp_path: Path,
+    hermetic_env: dict[str, str],
+    poll_answer: httpx.Response,
+    code: ExitCode,
+    said: str,
+) -> None:
+    """The 202 created the media: whatever ends the wait, the file's record names it (for
+    `uploader info` and `uploader delete`), and it is not uploaded a second time."""
+    config = config_of(
+        f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\npoll_timeout = 3\n',
+        tmp_path,
+    )
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(202, json=PENDING)],
+            f"GET /api/v1/media/{MID}": [poll_answer],
+        }
+    )
+    run = run_upload(
+        config,
+        [str(write_png(tmp_path / "a.png"))],
+        {**hermetic_env, "UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
+        FakeTime(NOW),
+        transport=httpx.MockTransport(server),
+        provider="social",
+        on_limit="fail",
+        max_wait=0,
+    )
+    assert run.exit_code == code
+    (result,) = run.results
+    assert (result.status, result.id, result.delete_id) == ("failed", MID, MID)
+    assert said in (result.error or "")
+    assert len(server.requests("POST /api/v2/media")) == 1
+
+
+def test_an_unreadable_processing_check_is_polled_through(tmp_path: Path) -> None:
+    """A cut 200 from the poll is as transient as a 503: the media exists, so it is asked
+    again, never sent again."""
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(202, json=PENDING)],
+            f"GET /api/v1/media/{MID}": [
+                httpx.Response(
+                    200, text='{"id": "1170', headers={"Content-Type": "application/json"}
+                ),
+                httpx.Response(200, json=MEDIA),
+            ],
+        }
+    )
+    result = _provider(server, tmp_path).upload(_image(tmp_path), UploadOptions())
+    assert (result.status, result.id, result.url) == ("uploaded", MID, FILE_URL)
+    assert len(server.requests(f"GET /api/v1/media/{MID}")) == 2
+    assert len(server.requests("POST /api/v2/media")) == 1

@@ -11,7 +11,6 @@ is closest to exhaustion: 300 per 5 min per token, or 30 media uploads per 30 mi
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -19,6 +18,7 @@ from uploader.auth.credentials import Credential
 from uploader.errors import (
     NetworkError,
     ProviderError,
+    UnreadableAnswerError,
     UploaderError,
     UsageError,
 )
@@ -52,9 +52,8 @@ from uploader.providers.mastodon_media import (
     mime_of,
     text_of,
 )
-from uploader.providers.mastodon_posts import only_media, post_id
+from uploader.providers.mastodon_posts import only_media, post_id, request_updates
 from uploader.providers.mastodon_status import idempotency_key, post_status, status_form
-from uploader.ratelimit.headers import MASTODON_API_LIMIT, mastodon_updates
 from uploader.ratelimit.limiter import BucketSpec, Refusal
 
 if TYPE_CHECKING:
@@ -70,14 +69,6 @@ API_COST = {"api": 1}
 MiB = 1024 * 1024
 POLL_FIRST, POLL_CAP = 0.5, 5.0  # seconds between media polls: doubling, capped
 MAX_POLLS = 120
-MEDIA_POST = re.compile(r"/api/v\d+/media/?$")
-STATUS_POST = re.compile(r"/api/v1/statuses/?$")
-# Requests a throttle of their own also counts (reference 3.7, ``throttle_api_delete``:
-# 30 per 30 min per user): DELETE of a status, POST of an unreblog.
-OWN_FAMILY = (
-    ("DELETE", re.compile(r"/api/v1/statuses/[^/]+/?$")),
-    ("POST", re.compile(r"/api/v1/statuses/[^/]+/unreblog/?$")),
-)
 
 
 class MastodonProvider:
@@ -171,7 +162,11 @@ class MastodonProvider:
                 "Mastodon reported success but sent no media id", status=response.status_code
             )
         if response.status_code == 202 or not media.get("url"):
-            media = self._wait_processed(media_id)
+            try:
+                media = self._wait_processed(media_id)
+            except UploaderError as exc:  # the media exists: the file's record keeps it
+                exc.created_id = exc.created_delete_id = media_id
+                raise
         mime = mime_of(str(media["url"])) or image.mime_type
         extra: list[tuple[str, str | int]] = [("type", mime), *media_extra(media)]
         if options.post:
@@ -213,7 +208,11 @@ class MastodonProvider:
                 continue
             status = response.status_code
             if status == 200:
-                media = self._object(response, "processing check", media_id)
+                try:
+                    media = self._object(response, "processing check", media_id)
+                except UnreadableAnswerError as exc:  # a cut answer: as transient as a 503
+                    log.debug("media %s poll unreadable (%s); polling on", media_id, exc.message)
+                    continue
                 if media.get("url"):
                     return media
             elif status == 422:
@@ -376,24 +375,10 @@ class MastodonProvider:
         return refusal_on_429(response, self.clock())
 
     def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
-        """The ``X-RateLimit-*`` headers as an api or media bucket update ([] without them).
-
-        A status post's headers describe the per-account statuses family (300 per 3 h,
-        reference 3.5), which is neither bucket: they are ignored; so are a status delete's
-        when their limit is below the API's (the delete throttle, 30 per 30 min, 3.7).
-        """
+        """The ``X-RateLimit-*`` headers as an api or media bucket update
+        (mastodon_posts.request_updates: a status post's and delete's are no bucket's)."""
         try:
             request = response.request
         except RuntimeError:
             return []
-        path = request.url.path
-        if request.method == "POST" and STATUS_POST.search(path):
-            return []
-        media = request.method == "POST" and MEDIA_POST.search(path) is not None
-        updates = mastodon_updates(response.headers, self.clock(), media_request=media)
-        # On a status delete, headers below the API limit describe the delete throttle
-        # (30 per 30 min), which is neither bucket: recording them as "api" would hold
-        # every later request back for up to half an hour.
-        if any(request.method == m and p.search(path) for m, p in OWN_FAMILY):
-            return [u for u in updates if (u.limit or 0) >= MASTODON_API_LIMIT]
-        return updates
+        return request_updates(request.method, request.url.path, response.headers, self.clock())

@@ -604,3 +604,34 @@ def test_an_unreadable_ca_variable_is_exit_2_before_any_request(
     assert lines[0].startswith(f"error: {variable} ({tmp_path / 'missing'}) cannot be used")
     assert lines[1].startswith(f"hint: point {variable} at a readable PEM file")
     assert b"Traceback" not in up.stderr
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"id": "2", "name": "uploader"},
+        {"client_id": None, "client_secret": None},
+        {"client_id": "", "client_secret": "s"},
+        {"client_id": 12, "client_secret": "s"},
+        {"client_id": "abc", "client_secret": None},
+        {"client_id": "abc"},
+    ],
+)
+def test_a_registration_answer_without_client_credentials_stores_no_app(
+    tmp_path: Path, answer: dict[str, object]
+) -> None:
+    """A 200 from POST /api/v1/apps without client_id/client_secret (reference 3.1: both
+    are in every CredentialApplication) stores nothing and goes no further."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(200, json=answer)
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as http:
+        signer = Signer(tmp_path, "http://127.0.0.1:9", http)
+        with pytest.raises(AuthError, match="has no client id and secret") as error:
+            signer.login()
+    assert error.value.exit_code == 3
+    assert seen == ["/api/v1/apps"]
+    assert (signer.apps, signer.saved, signer.shown) == ({}, {}, [])

@@ -291,11 +291,15 @@ def _register_mastodon_app(ctx: LoginContext) -> dict[str, Any]:
         provider=base,
         action="app registration",
     )
-    app = {
-        "client_id": str(registered.get("client_id", "")),
-        "client_secret": str(registered.get("client_secret", "")),
-        "scopes": MASTODON_SCOPES,
-    }
+    client_id, client_secret = registered.get("client_id"), registered.get("client_secret")
+    if not (isinstance(client_id, str) and client_id and isinstance(client_secret, str)):
+        # Nothing stored: "None" or "" would be sent as the app's credentials for good.
+        raise AuthError(
+            f"registering uploader with {base} failed: the answer has no client id and "
+            "secret (a Mastodon-compatible server answers POST /api/v1/apps with both)",
+            hint="check the profile's base_url: it must be the server's own address",
+        )
+    app = {"client_id": client_id, "client_secret": client_secret, "scopes": MASTODON_SCOPES}
     ctx.apps[1](base, **app)
     return app
 

@@ -571,3 +571,40 @@ def test_a_file_too_large_gets_a_hint_naming_what_shrinks_a_picture(tmp_path: Pa
     assert "--convert jpeg" in hint
     assert "max_image_size" in hint
     assert "--fit" in hint
+
+
+@pytest.mark.parametrize(
+    ("answer", "kept"),
+    [
+        ({**UPLOADED, "url": None}, ID),
+        ({**UPLOADED, "url": ""}, ID),
+        ({k: v for k, v in UPLOADED.items() if k != "url"}, ID),
+        ({**UPLOADED, "image_id": None}, None),
+        ({"message": "ok"}, None),
+    ],
+)
+def test_a_success_without_a_url_is_failed_keeping_the_image_id(
+    tmp_path: Path, hermetic_env: dict[str, str], answer: dict[str, object], kept: str | None
+) -> None:
+    """Not reported uploaded without a link; an id Gyazo did send is kept in the record (the
+    image exists: `uploader info`/`delete` can reach it), and nothing is sent twice."""
+    config = config_of(
+        f'[providers.gy]\nkind = "gyazo"\nbase_url = "{API}"\nupload_url = "{UPLOAD}"\n',
+        tmp_path,
+    )
+    server = Routes({"POST /gyazo-upload/api/upload": [httpx.Response(200, json=answer)]})
+    run = run_upload(
+        config,
+        [str(write_png(tmp_path / "a.png"))],
+        {**hermetic_env, "UPLOADER_GY_ACCESS_TOKEN": TOKEN},
+        FakeTime(NOW),
+        transport=httpx.MockTransport(server),
+        provider="gy",
+        on_limit="fail",
+        max_wait=0,
+    )
+    assert run.exit_code == ExitCode.PROVIDER
+    (result,) = run.results
+    assert (result.status, result.id, result.delete_id, result.url) == ("failed", kept, kept, None)
+    assert "sent no image id or URL" in (result.error or "")
+    assert len(server.requests("POST /gyazo-upload/api/upload")) == 1

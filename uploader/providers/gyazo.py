@@ -120,9 +120,12 @@ class GyazoProvider:
         info = self._object(response, "upload")
         image_id, url = text_of(info.get("image_id")), text_of(info.get("url"))
         if not image_id or not url:
-            raise ProviderError(
+            error = ProviderError(
                 "Gyazo reported success but sent no image id or URL", status=response.status_code
             )
+            if image_id:  # the image exists: the file's record keeps it (info, delete)
+                error.created_id = error.created_delete_id = image_id
+            raise error
         return self._result(image, image_id, url, extra_of(info, ("permalink_url", "thumb_url")))
 
     def _result(

@@ -27,7 +27,14 @@ from uploader.sandbox.exchange import Clock, bearer_token
 from uploader.sandbox.filetypes import MASTODON_TYPES as MIME
 from uploader.sandbox.filetypes import dimensions, sniff
 from uploader.sandbox.knobs import SandboxConfig
-from uploader.sandbox.mastodon_shapes import Window, media_file, media_model
+from uploader.sandbox.mastodon_shapes import (
+    Window,
+    description_error,
+    focus_of,
+    instance_document,
+    media_file,
+    media_model,
+)
 from uploader.sandbox.mastodon_statuses import status_answer
 from uploader.sandbox.metadata import metadata_of
 from uploader.sandbox.multipart import MultipartError, boundary_of, parse
@@ -163,7 +170,7 @@ class MastodonEmulator:
                 return served
         if path == "/api/v2/instance" and request.method == "GET":
             request.drain()
-            return self._conditional(request, self._instance(), PUBLIC)
+            return self._conditional(request, instance_document(), PUBLIC)
         token = self._token(request)
         if token is None:
             request.drain()
@@ -208,32 +215,6 @@ class MastodonEmulator:
             return self._conditional(request, json.dumps(account).encode(), PRIVATE)
         return _json(404, {"error": "Record not found"}, PRIVATE)
 
-    def _instance(self) -> bytes:
-        return json.dumps(
-            {
-                "domain": "sandbox.local",
-                "title": "uploader sandbox",
-                "version": "4.6.4",
-                "api_versions": {"mastodon": 11},
-                "configuration": {
-                    "statuses": {
-                        "max_characters": 500,
-                        "max_media_attachments": 4,
-                        "characters_reserved_per_url": 23,
-                    },
-                    "media_attachments": {
-                        "supported_mime_types": MIME,
-                        "image_size_limit": 16777216,
-                        "image_matrix_limit": 33177600,
-                        "video_size_limit": 103809024,
-                        "video_frame_rate_limit": 120,
-                        "video_matrix_limit": 8294400,
-                        "description_limit": 1500,
-                    },
-                },
-            }
-        ).encode()
-
     def _model(self, media: dict[str, Any]) -> dict[str, Any]:
         ready = self.clock() >= media["ready_at"]
         return media_model(media, ready=ready, origin=self.origin)
@@ -276,7 +257,10 @@ class MastodonEmulator:
         queued = not sync and (
             not mime.startswith("image/") or part.size > self.config.mastodon_async_threshold
         )
-        focus_x, _, focus_y = form.fields.get("focus", "0,0").partition(",")
+        too_long = description_error(form.fields.get("description"))
+        if too_long is not None:
+            part.path.unlink(missing_ok=True)
+            return _json(422, {"error": too_long}, PRIVATE)
         with self.lock:
             media_id = str(self.next_id)
             self.next_id += 1
@@ -296,7 +280,7 @@ class MastodonEmulator:
                 "file_name": secrets.token_hex(8),  # Paperclip's random file name
                 "dimensions": dimensions(part.head),
                 "metadata": metadata_of(target, mime),
-                "focus": {"x": float(focus_x or 0), "y": float(focus_y or 0)},
+                "focus": focus_of(form.fields.get("focus")),
                 "ready_at": self.clock()
                 + (self.config.mastodon_processing_seconds if queued else 0.0),
             }

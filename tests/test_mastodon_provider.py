@@ -840,3 +840,53 @@ def test_an_unreadable_processing_check_is_polled_through(tmp_path: Path) -> Non
     assert (result.status, result.id, result.url) == ("uploaded", MID, FILE_URL)
     assert len(server.requests(f"GET /api/v1/media/{MID}")) == 2
     assert len(server.requests("POST /api/v2/media")) == 1
+
+
+@pytest.mark.parametrize(
+    ("limit", "alt", "refused"),
+    [
+        (1500, "a" * 1501, True),
+        (1500, "é" * 1500, False),  # characters, not bytes
+        (10000, "a" * 1501, False),  # 4.6.4's limit
+        (None, "a" * 20000, False),  # not said: the server judges
+        ("1500", "a" * 1501, False),  # not a number: not said
+    ],
+)
+def test_alt_text_over_the_servers_description_limit_is_refused_before_sending(
+    tmp_path: Path,
+    hermetic_env: dict[str, str],
+    limit: object,
+    alt: str,
+    refused: bool,
+) -> None:
+    """Reference 3.4/3.6: the server refuses a description over its description_limit with
+    a 422 after the whole file was sent; the limit it announces is checked first."""
+    media_config = {**INSTANCE["configuration"]["media_attachments"], "description_limit": limit}  # type: ignore[index]
+    instance = {**INSTANCE, "configuration": {"media_attachments": media_config}}
+    server = Server(
+        {
+            "GET /api/v2/instance": [httpx.Response(200, json=instance)],
+            "POST /api/v2/media": [httpx.Response(200, json=MEDIA)],
+        }
+    )
+    run = run_upload(
+        config_of(f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\n', tmp_path),
+        [str(write_png(tmp_path / "a.png"))],
+        {**hermetic_env, "UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
+        FakeTime(NOW),
+        transport=httpx.MockTransport(server),
+        provider="social",
+        on_limit="fail",
+        max_wait=0,
+        options=UploadOptions(description=alt),
+    )
+    (result,) = run.results
+    if refused:
+        assert run.exit_code == ExitCode.USAGE
+        assert result.status == "failed"
+        assert f"has {len(alt)} characters; {BASE} accepts at most 1500" in (result.error or "")
+        assert not server.requests("POST /api/v2/media")
+    else:
+        assert (run.exit_code, result.status) == (ExitCode.OK, "uploaded")
+        (sent,) = server.requests("POST /api/v2/media")
+        assert alt.encode() in sent.content

@@ -45,6 +45,7 @@ from uploader.providers.links import in_path
 from uploader.providers.mastodon_errors import error_for, read_failure
 from uploader.providers.mastodon_media import (
     MIME_TYPES,
+    description_limit,
     limits_from_instance,
     media_extra,
     media_info,
@@ -85,6 +86,7 @@ class MastodonProvider:
         self.cache = context.cache
         self.session = context.session(self.rate_updates, self.rate_refusal)
         self._limits: Limits | None = None
+        self._alt_limit: int | None = None  # the server's description_limit, when it says
         self._token_var = self.profile.env_prefix + "ACCESS_TOKEN"
 
     def _headers(self) -> dict[str, str]:
@@ -130,6 +132,7 @@ class MastodonProvider:
                 log.debug("instance limits unavailable (%s); using defaults", exc.message)
                 response = None
             self._limits = limits_from_instance(response, Limits(MIME_TYPES, image, video))
+            self._alt_limit = description_limit(response)
         return self._limits
 
     def upload(
@@ -141,6 +144,12 @@ class MastodonProvider:
         check_limits(image, self.limits(), self.display_name)
         data: dict[str, str] = {}
         alt = options.description or options.title
+        if alt and self._alt_limit is not None and len(alt) > self._alt_limit:
+            raise UsageError(
+                f"the description (alt text) has {len(alt)} characters; "
+                f"{self.profile.base_url} accepts at most {self._alt_limit}",
+                hint="shorten --description (or --title, sent when there is no description)",
+            )
         if alt:
             data["description"] = alt
         if options.focus:

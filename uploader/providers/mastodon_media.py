@@ -125,6 +125,16 @@ def limits_from_instance(response: httpx.Response | None, fallback: Limits) -> L
     )
 
 
+def description_limit(response: httpx.Response | None) -> int | None:
+    """``configuration.media_attachments.description_limit`` of an instance document
+    (reference 3.6: 1500 in the docs, 10000 on 4.6.4); None when it does not say."""
+    body = json_or_none(response) if response is not None and response.status_code == 200 else None
+    config = body.get("configuration") if isinstance(body, dict) else None
+    media = config.get("media_attachments") if isinstance(config, dict) else None
+    value = media.get("description_limit") if isinstance(media, dict) else None
+    return _size(value, 0) or None
+
+
 def media_info(media: Mapping[str, Any], response: httpx.Response, provider: str) -> MediaInfo:
     """A MediaAttachment as MediaInfo (``meta.original.size`` is dimensions, not bytes)."""
     url = text_of(media.get("url"))

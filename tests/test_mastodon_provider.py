@@ -890,3 +890,16 @@ def test_alt_text_over_the_servers_description_limit_is_refused_before_sending(
         assert (run.exit_code, result.status) == (ExitCode.OK, "uploaded")
         (sent,) = server.requests("POST /api/v2/media")
         assert alt.encode() in sent.content
+
+
+@pytest.mark.parametrize("media_id", [None, ""])
+def test_info_of_an_answer_with_a_null_id_names_no_id(tmp_path: Path, media_id: object) -> None:
+    """Any value of a real answer may be null: a null id is no id (not the text "None")."""
+    from uploader.commands.lookup import info_record
+
+    server = Server(
+        {f"GET /api/v1/media/{MID}": [httpx.Response(200, json={**MEDIA, "id": media_id})]}
+    )
+    info = _provider(server, tmp_path).info(MID)
+    assert (info.id, info.delete_id, info.url) == ("", None, FILE_URL)
+    assert info_record(info)["id"] == ""

@@ -148,7 +148,7 @@ def media_info(media: Mapping[str, Any], response: httpx.Response, provider: str
     if response.headers.get(CACHE_STATUS_HEADER):
         extra.append(("cache", "revalidated (304)"))
     return MediaInfo(
-        id=str(media.get("id", "")),
+        id=text_of(media.get("id")) or "",
         url=url,
         provider=provider,
         mime_type=mime_of(url),

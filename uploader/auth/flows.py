@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from uploader.auth.oauth import Endpoints, LoopbackListener, new_state, pkce_pair
-from uploader.auth.tokens import post_oauth, revoke_token
+from uploader.auth.tokens import access_token_of, post_oauth, revoke_token
 from uploader.errors import AuthError, UploaderError, UsageError
 
 if TYPE_CHECKING:
@@ -217,10 +217,8 @@ def gyazo(ctx: LoginContext) -> str:
         provider="Gyazo",
         action="code exchange",
     )
-    if not tokens.get("access_token"):
-        raise AuthError("Gyazo's token answer has no access token")
     ctx.save(
-        access_token=str(tokens["access_token"]),
+        access_token=access_token_of(tokens, "Gyazo's token answer"),
         token_type="bearer",  # noqa: S106 - a token type, not a secret
         scope=str(tokens.get("scope") or ""),
         created_at=ctx.clock(),
@@ -258,10 +256,8 @@ def mastodon(ctx: LoginContext) -> str:
             raise
         ctx.say(REREGISTERED.format(base=base, when="at the code exchange") + "; sign in again")
         tokens = _mastodon_code_flow(ctx, _register_mastodon_app(ctx))
-    if not tokens.get("access_token"):
-        raise AuthError("the server's token answer has no access token")
     ctx.save(
-        access_token=str(tokens["access_token"]),
+        access_token=access_token_of(tokens, "the server's token answer"),
         token_type=str(tokens.get("token_type") or "Bearer"),
         scope=str(tokens.get("scope") or ""),
         created_at=ctx.clock(),

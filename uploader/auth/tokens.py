@@ -57,6 +57,20 @@ def post_oauth(
     return body
 
 
+def access_token_of(tokens: Mapping[str, Any], what: str) -> str:
+    """The answer's ``access_token``: text a header can carry (visible ASCII, RFC 6750's
+    b64token and then some), else an AuthError; nothing else is stored or sent."""
+    token = tokens.get("access_token")
+    if not token:
+        raise AuthError(f"{what} has no access token")
+    if not isinstance(token, str) or not token.isascii() or not token.isprintable() or " " in token:
+        raise AuthError(
+            f"{what} has an access token that is not a token (not visible ASCII text)",
+            hint="the server is not answering as the OAuth 2 standard says; sign in again later",
+        )
+    return token
+
+
 def oauth_error(body: Any) -> str | None:
     """The reason in an OAuth error answer: RFC 6749's ``error`` (with its description) or
     Imgur's ``data.error``; None for any other body."""

@@ -608,3 +608,41 @@ def test_a_success_without_a_url_is_failed_keeping_the_image_id(
     assert (result.status, result.id, result.delete_id, result.url) == ("failed", kept, kept, None)
     assert "sent no image id or URL" in (result.error or "")
     assert len(server.requests("POST /gyazo-upload/api/upload")) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        123,
+        ["https://i.gyazo.com/x.png"],
+        "javascript:alert(1)",
+        "i.gyazo.com/x.png",
+        "https://i.gyazo.com/a b.png",
+    ],
+)
+def test_an_upload_url_that_is_no_link_is_not_reported(
+    tmp_path: Path, hermetic_env: dict[str, str], url: object
+) -> None:
+    """Any value of a real answer may be a number, a list or a non-link: the file is not
+    reported uploaded with it (the image id Gyazo sent is kept)."""
+    config = config_of(
+        f'[providers.gy]\nkind = "gyazo"\nbase_url = "{API}"\nupload_url = "{UPLOAD}"\n',
+        tmp_path,
+    )
+    answer = {**UPLOADED, "url": url}
+    server = Routes({"POST /gyazo-upload/api/upload": [httpx.Response(200, json=answer)]})
+    run = run_upload(
+        config,
+        [str(write_png(tmp_path / "a.png"))],
+        {**hermetic_env, "UPLOADER_GY_ACCESS_TOKEN": TOKEN},
+        FakeTime(NOW),
+        transport=httpx.MockTransport(server),
+        provider="gy",
+        on_limit="fail",
+        max_wait=0,
+    )
+    assert run.exit_code == ExitCode.PROVIDER
+    (result,) = run.results
+    assert (result.status, result.id, result.url) == ("failed", ID, None)
+    _seen, handler = _recorder(httpx.Response(200, json=answer))
+    assert _provider(handler, tmp_path).info(ID).url is None

@@ -903,3 +903,28 @@ def test_info_of_an_answer_with_a_null_id_names_no_id(tmp_path: Path, media_id: 
     info = _provider(server, tmp_path).info(MID)
     assert (info.id, info.delete_id, info.url) == ("", None, FILE_URL)
     assert info_record(info)["id"] == ""
+
+
+@pytest.mark.parametrize("url", [123, [FILE_URL], "javascript:alert(1)", "files/x.png"])
+def test_a_media_url_that_is_no_link_is_waited_on_never_reported(
+    tmp_path: Path, url: object
+) -> None:
+    """A 200 whose ``url`` is no link is not the media's link: it is polled like a
+    queued one (reference 3.4), and reported only with the link the poll gives."""
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(200, json={**MEDIA, "url": url})],
+            f"GET /api/v1/media/{MID}": [
+                httpx.Response(200, json={**MEDIA, "url": url}),
+                httpx.Response(200, json=MEDIA),
+            ],
+        }
+    )
+    result = _provider(server, tmp_path).upload(_image(tmp_path), UploadOptions())
+    assert (result.id, result.url) == (MID, FILE_URL)
+    assert len(server.requests(f"GET /api/v1/media/{MID}")) == 2
+    assert len(server.requests("POST /api/v2/media")) == 1
+    looked = Server({f"GET /api/v1/media/{MID}": [httpx.Response(200, json={**MEDIA, "url": url})]})
+    info = _provider(looked, tmp_path).info(MID)
+    assert info.url is None
+    assert ("state", "processing") in info.extra

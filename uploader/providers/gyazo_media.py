@@ -144,7 +144,7 @@ def media_info(info: Mapping[str, Any], response: httpx.Response, provider: str)
     image = text_of(info.get("image_id")) or ""
     return MediaInfo(
         id=image,
-        url=text_of(info.get("url")) or None,
+        url=link_of(info.get("url")),
         provider=provider,
         mime_type=f"image/{_SUBTYPES.get(kind, kind)}" if kind else None,
         title=text_of(meta.get("title")) or None,
@@ -168,7 +168,7 @@ def text_of(value: Any) -> str | None:
 def listed_of(item: Mapping[str, Any]) -> Listed | None:
     """A listing's image as the fields recovery compares: Gyazo keeps the type and the time
     (reference 2.3); None for an entry without id or URL (old free-plan entries)."""
-    image_id, url = text_of(item.get("image_id")), text_of(item.get("url"))
+    image_id, url = text_of(item.get("image_id")), link_of(item.get("url"))
     if not image_id or not url:
         return None
     kind = text_of(item.get("type"))
@@ -177,3 +177,11 @@ def listed_of(item: Mapping[str, Any]) -> Listed | None:
         created_at=parse_time(item.get("created_at")),
         mime_type=f"image/{_SUBTYPES.get(kind, kind)}" if kind else None,
     )
+
+
+def link_of(value: Any) -> str | None:
+    """``value`` when it is an http(s) link (text, no spaces or control characters); None
+    for anything else a server may put there (null, a number, a list, ``javascript:``)."""
+    if not isinstance(value, str) or not value.lower().startswith(("https://", "http://")):
+        return None
+    return value if value.isprintable() and " " not in value else None

@@ -47,6 +47,7 @@ from uploader.providers.mastodon_media import (
     MIME_TYPES,
     description_limit,
     limits_from_instance,
+    link_of,
     media_extra,
     media_info,
     media_ref,
@@ -170,13 +171,14 @@ class MastodonProvider:
             raise ProviderError(
                 "Mastodon reported success but sent no media id", status=response.status_code
             )
-        if response.status_code == 202 or not media.get("url"):
+        if response.status_code == 202 or not link_of(media.get("url")):
             try:
                 media = self._wait_processed(media_id)
             except UploaderError as exc:  # the media exists: the file's record keeps it
                 exc.created_id = exc.created_delete_id = media_id
                 raise
-        mime = mime_of(str(media["url"])) or image.mime_type
+        url = str(link_of(media.get("url")))
+        mime = mime_of(url) or image.mime_type
         extra: list[tuple[str, str | int]] = [("type", mime), *media_extra(media)]
         if options.post:
             extra.append(("status_url", self._post(media_id, options)))
@@ -185,7 +187,7 @@ class MastodonProvider:
             provider=self.profile.name,
             status="uploaded",
             id=media_id,
-            url=str(media["url"]),
+            url=url,
             delete_id=media_id,
             extra=tuple(extra),
         )
@@ -222,7 +224,7 @@ class MastodonProvider:
                 except UnreadableAnswerError as exc:  # a cut answer: as transient as a 503
                     log.debug("media %s poll unreadable (%s); polling on", media_id, exc.message)
                     continue
-                if media.get("url"):
+                if link_of(media.get("url")):
                     return media
             elif status == 422:
                 raise ProviderError(

@@ -13,6 +13,7 @@ from tests.support.http import Routes
 from tests.support.images import WHOLE, write_png, write_sized_png
 from tests.support.pipeline import Run, run_upload
 from tests.support.providers import config_of, make_provider
+from uploader.commands.lookup import info_record, list_page, local_time
 from uploader.config.options import KINDS
 from uploader.config.settings import parse_config
 from uploader.errors import (
@@ -371,13 +372,33 @@ def test_bad_reference_is_a_usage_error(tmp_path: Path) -> None:
         ("2019-05-03T11:57:35+0000", NOW),
         ("2019-05-03T11:57:35", NOW),
         (NOW, NOW),
+        ("2019-05-03T11:57:35 UTC", NOW),
         ("yesterday", None),
         (None, None),
+        # Times no date can show: never a crash of `info`, no date at all.
+        ("nan", None),
+        ("inf", None),
+        ("1e400", None),
+        (10**400, None),
+        (1e30, None),
+        (-1, None),
+        ("9999-12-31T23:59:59-2359", None),
+        ("0001-01-01T00:00:00+0100", None),
     ],
 )
 def test_timestamps_parse_loosely(text: object, epoch: float | None, tmp_path: Path) -> None:
     _seen, handler = _recorder(httpx.Response(200, json={**UPLOADED, "created_at": text}))
-    assert _provider(handler, tmp_path).info(ID).created_at == epoch
+    info = _provider(handler, tmp_path).info(ID)
+    assert info.created_at == epoch
+    record = info_record(info)
+    assert (record["created_at"] is None) == (epoch is None)
+
+
+@pytest.mark.parametrize("epoch", [float("nan"), float("inf"), 1e300, -1e300, 253402300800.0])
+def test_a_time_no_date_can_show_is_printed_as_none(epoch: float) -> None:
+    assert local_time(epoch) is None
+    assert local_time(None) is None
+    assert local_time(NOW) is not None
 
 
 LISTING = [
@@ -402,6 +423,30 @@ def test_list_uploads_page_and_totals(tmp_path: Path) -> None:
     assert (page.total, page.page, page.per_page, page.user_type) == (350, 2, 20, "lite")
     provider.list_uploads(-1)  # "no --page": the first page
     assert seen[1].url.params["page"] == "1"
+
+
+@pytest.mark.parametrize(
+    "paging",
+    [
+        {"X-Total-Count": "-350", "X-Current-Page": "2", "X-Per-Page": "20"},
+        {"X-Total-Count": "350", "X-Current-Page": "-2", "X-Per-Page": "20"},
+        {"X-Total-Count": "350", "X-Current-Page": "2", "X-Per-Page": "-20"},
+        {"X-Total-Count": "350", "X-Current-Page": "0", "X-Per-Page": "0"},
+        {"X-Total-Count": "n/a", "X-Current-Page": "", "X-Per-Page": "twenty"},
+    ],
+)
+def test_paging_headers_out_of_range_are_no_paging_line(
+    paging: dict[str, str], tmp_path: Path
+) -> None:
+    """A negative total or a page (size) below 1 is not shown as "page 2 of 1 (-350
+    uploads)": the listing is printed without a paging line."""
+    _seen, handler = _recorder(httpx.Response(200, json=LISTING, headers=paging))
+    items, line = list_page(_provider(handler, tmp_path), 2)
+    assert len(items) == 3
+    # A page size below 1 is unknown: the page's own length (3) stands in for it.
+    assert line in (None, "page 2 of 117 (350 uploads)"), line
+    _seen, handler = _recorder(httpx.Response(200, json=LISTING, headers=PAGING))
+    assert list_page(_provider(handler, tmp_path), 2)[1] == "page 2 of 18 (350 uploads)"
 
 
 def _find(provider: GyazoProvider, image: ImageFile, since: float, claimed: tuple[str, ...] = ()):
@@ -526,3 +571,78 @@ def test_a_file_too_large_gets_a_hint_naming_what_shrinks_a_picture(tmp_path: Pa
     assert "--convert jpeg" in hint
     assert "max_image_size" in hint
     assert "--fit" in hint
+
+
+@pytest.mark.parametrize(
+    ("answer", "kept"),
+    [
+        ({**UPLOADED, "url": None}, ID),
+        ({**UPLOADED, "url": ""}, ID),
+        ({k: v for k, v in UPLOADED.items() if k != "url"}, ID),
+        ({**UPLOADED, "image_id": None}, None),
+        ({"message": "ok"}, None),
+    ],
+)
+def test_a_success_without_a_url_is_failed_keeping_the_image_id(
+    tmp_path: Path, hermetic_env: dict[str, str], answer: dict[str, object], kept: str | None
+) -> None:
+    """Not reported uploaded without a link; an id Gyazo did send is kept in the record (the
+    image exists: `uploader info`/`delete` can reach it), and nothing is sent twice."""
+    config = config_of(
+        f'[providers.gy]\nkind = "gyazo"\nbase_url = "{API}"\nupload_url = "{UPLOAD}"\n',
+        tmp_path,
+    )
+    server = Routes({"POST /gyazo-upload/api/upload": [httpx.Response(200, json=answer)]})
+    run = run_upload(
+        config,
+        [str(write_png(tmp_path / "a.png"))],
+        {**hermetic_env, "UPLOADER_GY_ACCESS_TOKEN": TOKEN},
+        FakeTime(NOW),
+        transport=httpx.MockTransport(server),
+        provider="gy",
+        on_limit="fail",
+        max_wait=0,
+    )
+    assert run.exit_code == ExitCode.PROVIDER
+    (result,) = run.results
+    assert (result.status, result.id, result.delete_id, result.url) == ("failed", kept, kept, None)
+    assert "sent no image id or URL" in (result.error or "")
+    assert len(server.requests("POST /gyazo-upload/api/upload")) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        123,
+        ["https://i.gyazo.com/x.png"],
+        "javascript:alert(1)",
+        "i.gyazo.com/x.png",
+        "https://i.gyazo.com/a b.png",
+    ],
+)
+def test_an_upload_url_that_is_no_link_is_not_reported(
+    tmp_path: Path, hermetic_env: dict[str, str], url: object
+) -> None:
+    """Any value of a real answer may be a number, a list or a non-link: the file is not
+    reported uploaded with it (the image id Gyazo sent is kept)."""
+    config = config_of(
+        f'[providers.gy]\nkind = "gyazo"\nbase_url = "{API}"\nupload_url = "{UPLOAD}"\n',
+        tmp_path,
+    )
+    answer = {**UPLOADED, "url": url}
+    server = Routes({"POST /gyazo-upload/api/upload": [httpx.Response(200, json=answer)]})
+    run = run_upload(
+        config,
+        [str(write_png(tmp_path / "a.png"))],
+        {**hermetic_env, "UPLOADER_GY_ACCESS_TOKEN": TOKEN},
+        FakeTime(NOW),
+        transport=httpx.MockTransport(server),
+        provider="gy",
+        on_limit="fail",
+        max_wait=0,
+    )
+    assert run.exit_code == ExitCode.PROVIDER
+    (result,) = run.results
+    assert (result.status, result.id, result.url) == ("failed", ID, None)
+    _seen, handler = _recorder(httpx.Response(200, json=answer))
+    assert _provider(handler, tmp_path).info(ID).url is None

@@ -455,7 +455,9 @@ def test_a_sign_in_answer_is_saved_only_as_what_it_truly_says(
     assert (fields["access_token"], fields["refresh_token"], fields["expires_at"]) == saved
 
 
-@pytest.mark.parametrize("token", [None, 5, {"a": 1}, ""])
+@pytest.mark.parametrize(
+    "token", [None, 5, {"a": 1}, "", "tok\nX-Evil: 1", "tok en", "t\u00f6ken", "tok\x00"]
+)
 def test_a_sign_in_answer_without_a_text_token_saves_nothing(token: object) -> None:
     calls: list[dict[str, Any]] = []
     with pytest.raises(AuthError, match=r"^Imgur.s sign-in answer has no access token$"):

@@ -108,3 +108,31 @@ def test_a_media_file_link_on_another_media_host_is_still_a_media(tmp_path: Path
     server = Server({"GET /api/v1/media/42": [httpx.Response(200, json={**MEDIA, "id": "42"})]})
     assert _provider(server, tmp_path).info(link).id == "42"
     assert not [r for r in server.seen if "statuses" in r.url.path]
+
+
+def _delete_answer(path: str, limit: str, remaining: str, method: str = "DELETE") -> httpx.Response:
+    headers = {
+        "X-RateLimit-Limit": limit,
+        "X-RateLimit-Remaining": remaining,
+        "X-RateLimit-Reset": "2026-08-01T14:00:00.524560Z",
+    }
+    return httpx.Response(200, headers=headers, request=httpx.Request(method, BASE + path))
+
+
+def test_a_post_deletes_rate_headers_of_the_delete_throttle_are_no_bucket(tmp_path: Path) -> None:
+    """DELETE of a status is also counted by throttle_api_delete (30 per 30 min, reference
+    3.7); when that is the closest throttle its headers are not the API bucket's."""
+    provider = _provider(Server({}), tmp_path)
+    for path in (f"/api/v1/statuses/{SID}", f"/api/v1/statuses/{SID}/"):
+        assert provider.rate_updates(_delete_answer(path, "30", "29")) == []
+        assert provider.rate_updates(_delete_answer(path, "", "29")) == []
+    unreblog = f"/api/v1/statuses/{SID}/unreblog"
+    assert provider.rate_updates(_delete_answer(unreblog, "30", "3", "POST")) == []
+    # The per-token API throttle closer to exhaustion: its headers, as on any request.
+    (update,) = provider.rate_updates(_delete_answer(f"/api/v1/statuses/{SID}", "300", "2"))
+    assert (update.bucket, update.limit, update.remaining) == ("api", 300, 2)
+    # Other requests with a low limit are untouched (a fork's own smaller API budget).
+    (media_get,) = provider.rate_updates(_delete_answer(f"/api/v1/media/{MID}", "30", "29", "GET"))
+    assert (media_get.bucket, media_get.limit) == ("api", 30)
+    (media_delete,) = provider.rate_updates(_delete_answer(f"/api/v1/media/{MID}", "30", "9"))
+    assert (media_delete.bucket, media_delete.remaining) == ("api", 9)

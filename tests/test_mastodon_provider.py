@@ -767,3 +767,164 @@ def test_a_file_too_large_gets_a_hint_naming_what_shrinks_a_picture(tmp_path: Pa
     hint = info.value.hint or ""
     assert "--max-dimension PX" in hint
     assert "--fit" in hint
+
+
+@pytest.mark.parametrize(
+    ("poll_answer", "code", "said"),
+    [
+        (httpx.Response(206, json=PENDING), ExitCode.PROVIDER, "still processing media"),
+        (
+            httpx.Response(422, json={"error": "Error processing thumbnail for uploaded media"}),
+            ExitCode.PROVIDER,
+            "could not process media",
+        ),
+        (
+            httpx.Response(401, json={"error": "The access token is invalid"}),
+            ExitCode.AUTH,
+            "The access token is invalid",
+        ),
+        (httpx.Response(200, json=[MEDIA]), ExitCode.PROVIDER, "not an object"),
+    ],
+)
+def test_a_media_that_failed_after_it_was_created_keeps_its_id_in_the_record(
+    tmp_path: Path,
+    hermetic_env: dict[str, str],
+    poll_answer: httpx.Response,
+    code: ExitCode,
+    said: str,
+) -> None:
+    """The 202 created the media: whatever ends the wait, the file's record names it (for
+    `uploader info` and `uploader delete`), and it is not uploaded a second time."""
+    config = config_of(
+        f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\npoll_timeout = 3\n',
+        tmp_path,
+    )
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(202, json=PENDING)],
+            f"GET /api/v1/media/{MID}": [poll_answer],
+        }
+    )
+    run = run_upload(
+        config,
+        [str(write_png(tmp_path / "a.png"))],
+        {**hermetic_env, "UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
+        FakeTime(NOW),
+        transport=httpx.MockTransport(server),
+        provider="social",
+        on_limit="fail",
+        max_wait=0,
+    )
+    assert run.exit_code == code
+    (result,) = run.results
+    assert (result.status, result.id, result.delete_id) == ("failed", MID, MID)
+    assert said in (result.error or "")
+    assert len(server.requests("POST /api/v2/media")) == 1
+
+
+def test_an_unreadable_processing_check_is_polled_through(tmp_path: Path) -> None:
+    """A cut 200 from the poll is as transient as a 503: the media exists, so it is asked
+    again, never sent again."""
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(202, json=PENDING)],
+            f"GET /api/v1/media/{MID}": [
+                httpx.Response(
+                    200, text='{"id": "1170', headers={"Content-Type": "application/json"}
+                ),
+                httpx.Response(200, json=MEDIA),
+            ],
+        }
+    )
+    result = _provider(server, tmp_path).upload(_image(tmp_path), UploadOptions())
+    assert (result.status, result.id, result.url) == ("uploaded", MID, FILE_URL)
+    assert len(server.requests(f"GET /api/v1/media/{MID}")) == 2
+    assert len(server.requests("POST /api/v2/media")) == 1
+
+
+@pytest.mark.parametrize(
+    ("limit", "alt", "refused"),
+    [
+        (1500, "a" * 1501, True),
+        (1500, "é" * 1500, False),  # characters, not bytes
+        (10000, "a" * 1501, False),  # 4.6.4's limit
+        (None, "a" * 20000, False),  # not said: the server judges
+        ("1500", "a" * 1501, False),  # not a number: not said
+    ],
+)
+def test_alt_text_over_the_servers_description_limit_is_refused_before_sending(
+    tmp_path: Path,
+    hermetic_env: dict[str, str],
+    limit: object,
+    alt: str,
+    refused: bool,
+) -> None:
+    """Reference 3.4/3.6: the server refuses a description over its description_limit with
+    a 422 after the whole file was sent; the limit it announces is checked first."""
+    media_config = {**INSTANCE["configuration"]["media_attachments"], "description_limit": limit}  # type: ignore[index]
+    instance = {**INSTANCE, "configuration": {"media_attachments": media_config}}
+    server = Server(
+        {
+            "GET /api/v2/instance": [httpx.Response(200, json=instance)],
+            "POST /api/v2/media": [httpx.Response(200, json=MEDIA)],
+        }
+    )
+    run = run_upload(
+        config_of(f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\n', tmp_path),
+        [str(write_png(tmp_path / "a.png"))],
+        {**hermetic_env, "UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
+        FakeTime(NOW),
+        transport=httpx.MockTransport(server),
+        provider="social",
+        on_limit="fail",
+        max_wait=0,
+        options=UploadOptions(description=alt),
+    )
+    (result,) = run.results
+    if refused:
+        assert run.exit_code == ExitCode.USAGE
+        assert result.status == "failed"
+        assert f"has {len(alt)} characters; {BASE} accepts at most 1500" in (result.error or "")
+        assert not server.requests("POST /api/v2/media")
+    else:
+        assert (run.exit_code, result.status) == (ExitCode.OK, "uploaded")
+        (sent,) = server.requests("POST /api/v2/media")
+        assert alt.encode() in sent.content
+
+
+@pytest.mark.parametrize("media_id", [None, ""])
+def test_info_of_an_answer_with_a_null_id_names_no_id(tmp_path: Path, media_id: object) -> None:
+    """Any value of a real answer may be null: a null id is no id (not the text "None")."""
+    from uploader.commands.lookup import info_record
+
+    server = Server(
+        {f"GET /api/v1/media/{MID}": [httpx.Response(200, json={**MEDIA, "id": media_id})]}
+    )
+    info = _provider(server, tmp_path).info(MID)
+    assert (info.id, info.delete_id, info.url) == ("", None, FILE_URL)
+    assert info_record(info)["id"] == ""
+
+
+@pytest.mark.parametrize("url", [123, [FILE_URL], "javascript:alert(1)", "files/x.png"])
+def test_a_media_url_that_is_no_link_is_waited_on_never_reported(
+    tmp_path: Path, url: object
+) -> None:
+    """A 200 whose ``url`` is no link is not the media's link: it is polled like a
+    queued one (reference 3.4), and reported only with the link the poll gives."""
+    server = Server(
+        {
+            "POST /api/v2/media": [httpx.Response(200, json={**MEDIA, "url": url})],
+            f"GET /api/v1/media/{MID}": [
+                httpx.Response(200, json={**MEDIA, "url": url}),
+                httpx.Response(200, json=MEDIA),
+            ],
+        }
+    )
+    result = _provider(server, tmp_path).upload(_image(tmp_path), UploadOptions())
+    assert (result.id, result.url) == (MID, FILE_URL)
+    assert len(server.requests(f"GET /api/v1/media/{MID}")) == 2
+    assert len(server.requests("POST /api/v2/media")) == 1
+    looked = Server({f"GET /api/v1/media/{MID}": [httpx.Response(200, json={**MEDIA, "url": url})]})
+    info = _provider(looked, tmp_path).info(MID)
+    assert info.url is None
+    assert ("state", "processing") in info.extra

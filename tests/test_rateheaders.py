@@ -224,6 +224,10 @@ def test_servers_without_headers_give_nothing() -> None:
         ("0.25", NOW + 0.25),
         ("0", NOW),
         (" 60 ", NOW + 60),
+        ("Sat, 01 Aug 2026 13:55:00 GMT", _utc("2026-08-01T13:55:00")),  # an HTTP date
+        ("Saturday, 01-Aug-26 13:55:00 GMT", _utc("2026-08-01T13:55:00")),
+        ("2026-08-01 13:55:00 UTC", _utc("2026-08-01T13:55:00")),
+        ("2026-08-01T13:55:00.5 utc", _utc("2026-08-01T13:55:00.5")),
     ],
 )
 def test_parse_reset_formats(value: str, expected: float) -> None:
@@ -235,6 +239,12 @@ def test_parse_reset_formats(value: str, expected: float) -> None:
 )
 def test_parse_reset_garbage_is_none(value: str) -> None:
     assert parse_reset(value, NOW, 0.0) is None
+
+
+def test_an_http_date_reset_is_corrected_for_skew() -> None:
+    assert parse_reset("Sat, 01 Aug 2026 13:55:00 GMT", NOW, 120.0) == pytest.approx(
+        _utc("2026-08-01T13:55:00") - 120.0
+    )
 
 
 def test_parse_reset_applies_skew_only_to_absolute_values() -> None:

@@ -604,3 +604,115 @@ def test_an_unreadable_ca_variable_is_exit_2_before_any_request(
     assert lines[0].startswith(f"error: {variable} ({tmp_path / 'missing'}) cannot be used")
     assert lines[1].startswith(f"hint: point {variable} at a readable PEM file")
     assert b"Traceback" not in up.stderr
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"id": "2", "name": "uploader"},
+        {"client_id": None, "client_secret": None},
+        {"client_id": "", "client_secret": "s"},
+        {"client_id": 12, "client_secret": "s"},
+        {"client_id": "abc", "client_secret": None},
+        {"client_id": "abc"},
+    ],
+)
+def test_a_registration_answer_without_client_credentials_stores_no_app(
+    tmp_path: Path, answer: dict[str, object]
+) -> None:
+    """A 200 from POST /api/v1/apps without client_id/client_secret (reference 3.1: both
+    are in every CredentialApplication) stores nothing and goes no further."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(200, json=answer)
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as http:
+        signer = Signer(tmp_path, "http://127.0.0.1:9", http)
+        with pytest.raises(AuthError, match="has no client id and secret") as error:
+            signer.login()
+    assert error.value.exit_code == 3
+    assert seen == ["/api/v1/apps"]
+    assert (signer.apps, signer.saved, signer.shown) == ({}, {}, [])
+
+
+BAD_TOKENS = [None, "", 12345, {"token": "x"}, ["x"], "two words", "line\nbreak", "tökén"]
+
+
+def _token_answer_server(token: object) -> httpx.Client:
+    def handler(request: httpx.Request) -> httpx.Response:
+        form = dict(parse_qsl(request.content.decode()))
+        if request.url.path == "/api/v1/apps":
+            return httpx.Response(200, json={"client_id": "app1", "client_secret": "s"})
+        if request.url.path == "/oauth/token" and form.get("grant_type") == "authorization_code":
+            return httpx.Response(200, json={"access_token": token, "token_type": "Bearer"})
+        return httpx.Response(200, text='<input value="code-1">')
+
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+@pytest.mark.parametrize("token", BAD_TOKENS)
+def test_a_token_answer_without_a_usable_token_stores_nothing_mastodon(
+    tmp_path: Path, token: object
+) -> None:
+    with _token_answer_server(token) as http:
+        signer = Signer(tmp_path, "http://127.0.0.1:9", http)
+        with pytest.raises(AuthError, match="access token") as error:
+            signer.login()
+    assert error.value.exit_code == 3
+    assert signer.saved == {}
+
+
+def _gyazo_login(tmp_path: Path, token: object) -> tuple[dict[str, object], str]:
+    """flows.gyazo in process: the "browser" follows the authorize URL's redirect back to
+    the loopback listener with a code; the token endpoint answers ``token``."""
+    import threading
+    from urllib.parse import urlsplit
+
+    from uploader.providers.gyazo_auth import OAUTH as GYAZO
+
+    profile = parse_config(
+        '[providers.g]\nkind = "gyazo"\nbase_url = "http://127.0.0.1:9"\n', tmp_path / "c.toml"
+    ).profile("g")
+    api = httpx.Client(
+        transport=httpx.MockTransport(
+            lambda _r: httpx.Response(200, json={"access_token": token, "scope": "public"})
+        )
+    )
+
+    def browse(url: str) -> None:
+        query = dict(parse_qsl(urlsplit(url).query))
+        back = f"{query['redirect_uri']}?code=c1&state={query['state']}"
+        threading.Thread(target=lambda: httpx.get(back, trust_env=False), daemon=True).start()
+
+    saved: dict[str, object] = {}
+    ctx = flows.LoginContext(
+        profile=profile,
+        endpoints=GYAZO,
+        session=ApiSession(api),
+        show_url=browse,
+        ask=lambda _label, _secret: "",
+        secret=lambda key: {"client_id": "cid", "client_secret": "csec"}[key],
+        save=lambda **changes: saved.update(changes),
+        apps=(lambda _base: None, lambda _base, **_app: None),
+        timeout=30.0,
+    )
+    with api:
+        return saved, flows.gyazo(ctx)
+
+
+@pytest.mark.parametrize("token", BAD_TOKENS)
+def test_a_token_answer_without_a_usable_token_stores_nothing_gyazo(
+    tmp_path: Path, token: object
+) -> None:
+    with pytest.raises(AuthError, match="access token") as error:
+        _gyazo_login(tmp_path, token)
+    assert error.value.exit_code == 3
+
+
+def test_a_usable_gyazo_token_is_stored(tmp_path: Path) -> None:
+    token = "a1B2-c3._~+/d4=="
+    saved, said = _gyazo_login(tmp_path, token)
+    assert said == "signed in to Gyazo (profile 'g')"
+    assert (saved["access_token"], saved["scope"]) == (token, "public")

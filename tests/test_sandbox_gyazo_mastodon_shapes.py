@@ -114,3 +114,44 @@ def test_gyazo_shapes_paging_and_daily_budget() -> None:
         assert not any(k.lower().startswith(("x-ratelimit", "retry-after")) for k in spent.headers)
         anonymous = httpx.get(f"{sb.base_url}/gyazo/api/images", trust_env=False)
         assert anonymous.json()["message"] == "This method requires authentication"
+
+
+def _media_with(sb: Sandbox, fields: dict[str, str]) -> httpx.Response:
+    return httpx.post(
+        f"{sb.base_url}/mastodon/api/v2/media",
+        headers=MA,
+        data=fields,
+        files={"file": ("a.png", png_bytes(), "image/png")},
+        trust_env=False,
+    )
+
+
+def test_mastodon_alt_text_over_the_description_limit_is_a_422() -> None:
+    """Reference 3.4/3.6: ``description`` is limited by the instance's description_limit
+    (counted in characters, not bytes); over it the upload is refused and stores nothing."""
+    with Sandbox(SandboxConfig()) as sb:
+        instance = httpx.get(f"{sb.base_url}/mastodon/api/v2/instance", trust_env=False).json()
+        limit = instance["configuration"]["media_attachments"]["description_limit"]
+        assert limit == 1500
+        at_limit = _media_with(sb, {"description": "é" * limit})  # 3000 bytes, 1500 characters
+        assert at_limit.status_code == 200
+        assert at_limit.json()["description"] == "é" * limit
+        over = _media_with(sb, {"description": "a" * (limit + 1)})
+        assert over.status_code == 422
+        assert over.json() == {
+            "error": "Validation failed: Description is too long (maximum is 1500 characters)"
+        }
+        assert len(sb.uploads()) == 1
+
+
+def test_mastodon_focus_is_read_as_ruby_to_f_never_a_server_error() -> None:
+    with Sandbox(SandboxConfig()) as sb:
+        for focus, expected in [
+            ("0.5,-0.25", {"x": 0.5, "y": -0.25}),
+            ("abc", {"x": 0.0, "y": 0.0}),
+            ("0.5abc,x", {"x": 0.5, "y": 0.0}),
+            ("1e999,.5", {"x": 0.0, "y": 0.5}),
+        ]:
+            answer = _media_with(sb, {"focus": focus})
+            assert answer.status_code == 200, focus
+            assert answer.json()["meta"]["focus"] == expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from tests.support.clock import FakeTime
 from tests.support.images import png_bytes
 from uploader.sandbox import Sandbox, SandboxConfig
 
@@ -69,3 +70,43 @@ def test_delete_is_for_the_author_and_delete_media_removes_the_media() -> None:
         )
         assert lookup.status_code == 200
         assert media["id"] != left["id"]
+
+
+def _reset_epoch(response: httpx.Response) -> float:
+    from datetime import datetime
+
+    text = response.headers["x-ratelimit-reset"]
+    assert text.endswith(".250000Z")  # 6 fractional digits: the request's own microseconds
+    return datetime.fromisoformat(text[:-1] + "+00:00").timestamp()
+
+
+def test_status_posts_and_deletes_carry_their_own_throttles_headers() -> None:
+    """Reference 3.5/3.7: a status post's headers are the statuses family's (300 per 3 h),
+    a status delete's are throttle_api_delete's (30 per 30 min), which refuses the 31st."""
+    fake = FakeTime(1_785_592_219.25)  # mid-window for every throttle: no boundary crossed
+    with Sandbox(SandboxConfig(), clock=fake.clock) as sb:
+        url = f"{sb.base_url}/mastodon/api/v1/statuses"
+        ids = []
+        for n in range(31):
+            posted = httpx.post(url, headers=MA, data={"status": f"n{n}"}, trust_env=False)
+            assert posted.status_code == 200
+            ids.append(posted.json()["id"])
+        assert posted.headers["x-ratelimit-limit"] == "300"
+        assert posted.headers["x-ratelimit-remaining"] == "269"
+        assert _reset_epoch(posted) == 1_785_596_400.25  # the next 3-hour boundary
+        for n, sid in enumerate(ids[:30]):
+            gone = _status(sb, sid, "DELETE", headers=MA)
+            assert gone.status_code == 200
+            assert gone.headers["x-ratelimit-limit"] == "30"
+            assert gone.headers["x-ratelimit-remaining"] == str(29 - n)
+        assert _reset_epoch(gone) == 1_785_592_800.25  # the next 30-minute boundary
+        refused = _status(sb, ids[30], "DELETE", headers=MA)
+        assert refused.status_code == 429
+        assert refused.json() == {"error": "Too many requests"}
+        assert refused.headers["x-ratelimit-remaining"] == "0"
+        assert "retry-after" not in refused.headers
+        assert _status(sb, ids[30], headers=MA).status_code == 200  # not deleted
+        # Other requests still answer with the per-token API throttle's headers.
+        got = _status(sb, ids[30], headers=MA)
+        assert got.headers["x-ratelimit-limit"] == "300"
+        assert _reset_epoch(got) == 1_785_592_500.25  # the next 5-minute boundary

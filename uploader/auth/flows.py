@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from uploader.auth.oauth import Endpoints, LoopbackListener, new_state, pkce_pair
-from uploader.auth.tokens import lifetime, post_oauth, revoke_token, token_text
+from uploader.auth.tokens import (
+    access_token_of,
+    lifetime,
+    post_oauth,
+    revoke_token,
+    token_text,
+)
 from uploader.errors import AuthError, UploaderError, UsageError
 
 if TYPE_CHECKING:
@@ -217,10 +223,8 @@ def gyazo(ctx: LoginContext) -> str:
         provider="Gyazo",
         action="code exchange",
     )
-    if not tokens.get("access_token"):
-        raise AuthError("Gyazo's token answer has no access token")
     ctx.save(
-        access_token=str(tokens["access_token"]),
+        access_token=access_token_of(tokens, "Gyazo's token answer"),
         token_type="bearer",  # noqa: S106 - a token type, not a secret
         scope=str(tokens.get("scope") or ""),
         created_at=ctx.clock(),
@@ -258,10 +262,8 @@ def mastodon(ctx: LoginContext) -> str:
             raise
         ctx.say(REREGISTERED.format(base=base, when="at the code exchange") + "; sign in again")
         tokens = _mastodon_code_flow(ctx, _register_mastodon_app(ctx))
-    if not tokens.get("access_token"):
-        raise AuthError("the server's token answer has no access token")
     ctx.save(
-        access_token=str(tokens["access_token"]),
+        access_token=access_token_of(tokens, "the server's token answer"),
         token_type=str(tokens.get("token_type") or "Bearer"),
         scope=str(tokens.get("scope") or ""),
         created_at=ctx.clock(),
@@ -291,11 +293,15 @@ def _register_mastodon_app(ctx: LoginContext) -> dict[str, Any]:
         provider=base,
         action="app registration",
     )
-    app = {
-        "client_id": str(registered.get("client_id", "")),
-        "client_secret": str(registered.get("client_secret", "")),
-        "scopes": MASTODON_SCOPES,
-    }
+    client_id, client_secret = registered.get("client_id"), registered.get("client_secret")
+    if not (isinstance(client_id, str) and client_id and isinstance(client_secret, str)):
+        # Nothing stored: "None" or "" would be sent as the app's credentials for good.
+        raise AuthError(
+            f"registering uploader with {base} failed: the answer has no client id and "
+            "secret (a Mastodon-compatible server answers POST /api/v1/apps with both)",
+            hint="check the profile's base_url: it must be the server's own address",
+        )
+    app = {"client_id": client_id, "client_secret": client_secret, "scopes": MASTODON_SCOPES}
     ctx.apps[1](base, **app)
     return app
 

@@ -58,9 +58,12 @@ def post_oauth(
 
 
 def token_text(value: Any) -> str | None:
-    """A token from an answer: a non-empty string; None for anything else (a number, an
-    object, null), which is no token (its text would be sent as one)."""
-    return value if isinstance(value, str) and value else None
+    """A token from an answer: non-empty text a header can carry (visible ASCII, RFC 6750's
+    b64token and then some); None for anything else (a number, an object, null, spaces,
+    a line break, non-ASCII), which is no token (its text would be sent as one)."""
+    if not isinstance(value, str) or not value or not value.isascii():
+        return None
+    return value if value.isprintable() and " " not in value else None
 
 
 def lifetime(value: Any) -> float | None:
@@ -74,6 +77,20 @@ def lifetime(value: Any) -> float | None:
     except (ValueError, OverflowError):
         return None
     return seconds if 0 <= seconds < 1e12 else None  # NaN compares false
+
+
+def access_token_of(tokens: Mapping[str, Any], what: str) -> str:
+    """The answer's ``access_token``: text a header can carry (visible ASCII, RFC 6750's
+    b64token and then some), else an AuthError; nothing else is stored or sent."""
+    token = tokens.get("access_token")
+    if not token:
+        raise AuthError(f"{what} has no access token")
+    if token_text(token) is None:
+        raise AuthError(
+            f"{what} has an access token that is not a token (not visible ASCII text)",
+            hint="the server is not answering as the OAuth 2 standard says; sign in again later",
+        )
+    return str(token)
 
 
 def oauth_error(body: Any) -> str | None:

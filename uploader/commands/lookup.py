@@ -57,6 +57,17 @@ def with_provider(
             raise error from exc
 
 
+def local_time(epoch: float | None) -> str | None:
+    """``epoch`` as local ISO 8601; None for none, and for a value no date can show (a
+    server's ``nan`` or far-future time is not worth a crash)."""
+    if epoch is None:
+        return None
+    try:
+        return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 def info_record(info: MediaInfo) -> dict[str, object]:
     record: dict[str, object] = {
         "id": info.id,
@@ -66,9 +77,7 @@ def info_record(info: MediaInfo) -> dict[str, object]:
         "title": info.title,
         "description": info.description,
         "size": info.size,
-        "created_at": None
-        if info.created_at is None
-        else datetime.fromtimestamp(info.created_at).astimezone().isoformat(timespec="seconds"),
+        "created_at": local_time(info.created_at),
         "delete_id": info.delete_id,
     }
     for key, value in info.extra:

@@ -39,6 +39,7 @@ from uploader.providers.gyazo_media import (
     PageInfo,
     extra_of,
     gyazo_id,
+    link_of,
     listed_of,
     media_info,
     text_of,
@@ -118,11 +119,14 @@ class GyazoProvider:
             pending=pending,
         )
         info = self._object(response, "upload")
-        image_id, url = text_of(info.get("image_id")), text_of(info.get("url"))
+        image_id, url = text_of(info.get("image_id")), link_of(info.get("url"))
         if not image_id or not url:
-            raise ProviderError(
+            error = ProviderError(
                 "Gyazo reported success but sent no image id or URL", status=response.status_code
             )
+            if image_id:  # the image exists: the file's record keeps it (info, delete)
+                error.created_id = error.created_delete_id = image_id
+            raise error
         return self._result(image, image_id, url, extra_of(info, ("permalink_url", "thumb_url")))
 
     def _result(
@@ -197,7 +201,7 @@ class GyazoProvider:
             return None
         item = next(item for entry, item in pairs if entry is found)
         extra = (*extra_of(item, ("permalink_url", "thumb_url")), RECOVERED)
-        return self._result(image, found.id, str(item["url"]), extra)
+        return self._result(image, found.id, str(link_of(item.get("url"))), extra)
 
     def live_limits(self) -> list[BucketUpdate]:
         """Gyazo reports no budget anywhere: the local count is all there is (no request)."""

@@ -17,6 +17,7 @@ from uploader.ratelimit.headers import header, header_int
 if TYPE_CHECKING:
     import httpx
 
+_YEAR_10000 = 253402300800.0  # datetime's last second + 1, in epoch seconds
 META_EXTRA = (("app", "app"), ("url", "source_url"))
 _SUBTYPES = {"jpg": "jpeg"}
 
@@ -31,12 +32,17 @@ class PageInfo(NamedTuple):
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, str]) -> PageInfo:
+        """A negative count, or a page or page size below 1, is no value (None)."""
         return cls(
-            total=header_int(headers, "X-Total-Count"),
-            page=header_int(headers, "X-Current-Page"),
-            per_page=header_int(headers, "X-Per-Page"),
+            total=_at_least(header_int(headers, "X-Total-Count"), 0),
+            page=_at_least(header_int(headers, "X-Current-Page"), 1),
+            per_page=_at_least(header_int(headers, "X-Per-Page"), 1),
             user_type=header(headers, "X-User-Type"),
         )
+
+
+def _at_least(value: int | None, low: int) -> int | None:
+    return value if value is not None and value >= low else None
 
 
 GYAZO_ID = re.compile(r"[A-Za-z0-9]+")  # hex in practice; kept lenient about the letters
@@ -93,24 +99,37 @@ def parse_time(value: Any) -> float | None:
     """An epoch from Gyazo's several timestamp forms (reference 2.1); naive means UTC.
 
     ``2014-05-21 14:23:10+0900``, ``2018-07-24T07:33:24.771Z``, ``2019-05-03T11:57:35+0000``
-    and epoch numbers are all seen. Anything else is None, never an error.
+    and epoch numbers are all seen (and `` UTC`` as a suffix). Anything else, and any time
+    no date can show (``nan``, ``1e400``, year 10000), is None, never an error.
     """
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        return _epoch(value)
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
     try:
-        return float(text)
+        return _epoch(float(text))
     except ValueError:
         pass
+    if text[-4:].upper() in (" UTC", " GMT"):
+        text = text[:-4] + "+00:00"
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return _epoch(parsed.timestamp())
+    except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+
+
+def _epoch(value: float) -> float | None:
+    """``value`` as epoch seconds when it is a time a date can show (finite, years 1970
+    to 9999); None for ``nan``, ``inf``, ``1e400`` and numbers past any calendar."""
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if 0.0 <= seconds < _YEAR_10000 else None
 
 
 def media_info(info: Mapping[str, Any], response: httpx.Response, provider: str) -> MediaInfo:
@@ -125,7 +144,7 @@ def media_info(info: Mapping[str, Any], response: httpx.Response, provider: str)
     image = text_of(info.get("image_id")) or ""
     return MediaInfo(
         id=image,
-        url=text_of(info.get("url")) or None,
+        url=link_of(info.get("url")),
         provider=provider,
         mime_type=f"image/{_SUBTYPES.get(kind, kind)}" if kind else None,
         title=text_of(meta.get("title")) or None,
@@ -149,7 +168,7 @@ def text_of(value: Any) -> str | None:
 def listed_of(item: Mapping[str, Any]) -> Listed | None:
     """A listing's image as the fields recovery compares: Gyazo keeps the type and the time
     (reference 2.3); None for an entry without id or URL (old free-plan entries)."""
-    image_id, url = text_of(item.get("image_id")), text_of(item.get("url"))
+    image_id, url = text_of(item.get("image_id")), link_of(item.get("url"))
     if not image_id or not url:
         return None
     kind = text_of(item.get("type"))
@@ -158,3 +177,11 @@ def listed_of(item: Mapping[str, Any]) -> Listed | None:
         created_at=parse_time(item.get("created_at")),
         mime_type=f"image/{_SUBTYPES.get(kind, kind)}" if kind else None,
     )
+
+
+def link_of(value: Any) -> str | None:
+    """``value`` when it is an http(s) link (text, no spaces or control characters); None
+    for anything else a server may put there (null, a number, a list, ``javascript:``)."""
+    if not isinstance(value, str) or not value.lower().startswith(("https://", "http://")):
+        return None
+    return value if value.isprintable() and " " not in value else None

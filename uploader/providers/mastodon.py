@@ -11,7 +11,6 @@ is closest to exhaustion: 300 per 5 min per token, or 30 media uploads per 30 mi
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -19,6 +18,7 @@ from uploader.auth.credentials import Credential
 from uploader.errors import (
     NetworkError,
     ProviderError,
+    UnreadableAnswerError,
     UploaderError,
     UsageError,
 )
@@ -45,16 +45,17 @@ from uploader.providers.links import in_path
 from uploader.providers.mastodon_errors import error_for, read_failure
 from uploader.providers.mastodon_media import (
     MIME_TYPES,
+    description_limit,
     limits_from_instance,
+    link_of,
     media_extra,
     media_info,
     media_ref,
     mime_of,
     text_of,
 )
-from uploader.providers.mastodon_posts import only_media, post_id
+from uploader.providers.mastodon_posts import only_media, post_id, request_updates
 from uploader.providers.mastodon_status import idempotency_key, post_status, status_form
-from uploader.ratelimit.headers import mastodon_updates
 from uploader.ratelimit.limiter import BucketSpec, Refusal
 
 if TYPE_CHECKING:
@@ -70,8 +71,6 @@ API_COST = {"api": 1}
 MiB = 1024 * 1024
 POLL_FIRST, POLL_CAP = 0.5, 5.0  # seconds between media polls: doubling, capped
 MAX_POLLS = 120
-MEDIA_POST = re.compile(r"/api/v\d+/media/?$")
-STATUS_POST = re.compile(r"/api/v1/statuses/?$")
 
 
 class MastodonProvider:
@@ -88,6 +87,7 @@ class MastodonProvider:
         self.cache = context.cache
         self.session = context.session(self.rate_updates, self.rate_refusal)
         self._limits: Limits | None = None
+        self._alt_limit: int | None = None  # the server's description_limit, when it says
         self._token_var = self.profile.env_prefix + "ACCESS_TOKEN"
 
     def _headers(self) -> dict[str, str]:
@@ -133,6 +133,7 @@ class MastodonProvider:
                 log.debug("instance limits unavailable (%s); using defaults", exc.message)
                 response = None
             self._limits = limits_from_instance(response, Limits(MIME_TYPES, image, video))
+            self._alt_limit = description_limit(response)
         return self._limits
 
     def upload(
@@ -144,6 +145,12 @@ class MastodonProvider:
         check_limits(image, self.limits(), self.display_name)
         data: dict[str, str] = {}
         alt = options.description or options.title
+        if alt and self._alt_limit is not None and len(alt) > self._alt_limit:
+            raise UsageError(
+                f"the description (alt text) has {len(alt)} characters; "
+                f"{self.profile.base_url} accepts at most {self._alt_limit}",
+                hint="shorten --description (or --title, sent when there is no description)",
+            )
         if alt:
             data["description"] = alt
         if options.focus:
@@ -164,9 +171,14 @@ class MastodonProvider:
             raise ProviderError(
                 "Mastodon reported success but sent no media id", status=response.status_code
             )
-        if response.status_code == 202 or not media.get("url"):
-            media = self._wait_processed(media_id)
-        mime = mime_of(str(media["url"])) or image.mime_type
+        if response.status_code == 202 or not link_of(media.get("url")):
+            try:
+                media = self._wait_processed(media_id)
+            except UploaderError as exc:  # the media exists: the file's record keeps it
+                exc.created_id = exc.created_delete_id = media_id
+                raise
+        url = str(link_of(media.get("url")))
+        mime = mime_of(url) or image.mime_type
         extra: list[tuple[str, str | int]] = [("type", mime), *media_extra(media)]
         if options.post:
             extra.append(("status_url", self._post(media_id, options)))
@@ -175,7 +187,7 @@ class MastodonProvider:
             provider=self.profile.name,
             status="uploaded",
             id=media_id,
-            url=str(media["url"]),
+            url=url,
             delete_id=media_id,
             extra=tuple(extra),
         )
@@ -207,8 +219,12 @@ class MastodonProvider:
                 continue
             status = response.status_code
             if status == 200:
-                media = self._object(response, "processing check", media_id)
-                if media.get("url"):
+                try:
+                    media = self._object(response, "processing check", media_id)
+                except UnreadableAnswerError as exc:  # a cut answer: as transient as a 503
+                    log.debug("media %s poll unreadable (%s); polling on", media_id, exc.message)
+                    continue
+                if link_of(media.get("url")):
                     return media
             elif status == 422:
                 raise ProviderError(
@@ -370,17 +386,10 @@ class MastodonProvider:
         return refusal_on_429(response, self.clock())
 
     def rate_updates(self, response: httpx.Response) -> list[BucketUpdate]:
-        """The ``X-RateLimit-*`` headers as an api or media bucket update ([] without them).
-
-        A status post's headers describe the per-account statuses family (300 per 3 h,
-        reference 3.5), which is neither bucket: they are ignored.
-        """
+        """The ``X-RateLimit-*`` headers as an api or media bucket update
+        (mastodon_posts.request_updates: a status post's and delete's are no bucket's)."""
         try:
             request = response.request
         except RuntimeError:
             return []
-        path = request.url.path
-        if request.method == "POST" and STATUS_POST.search(path):
-            return []
-        media = request.method == "POST" and MEDIA_POST.search(path) is not None
-        return mastodon_updates(response.headers, self.clock(), media_request=media)
+        return request_updates(request.method, request.url.path, response.headers, self.clock())

@@ -125,9 +125,19 @@ def limits_from_instance(response: httpx.Response | None, fallback: Limits) -> L
     )
 
 
+def description_limit(response: httpx.Response | None) -> int | None:
+    """``configuration.media_attachments.description_limit`` of an instance document
+    (reference 3.6: 1500 in the docs, 10000 on 4.6.4); None when it does not say."""
+    body = json_or_none(response) if response is not None and response.status_code == 200 else None
+    config = body.get("configuration") if isinstance(body, dict) else None
+    media = config.get("media_attachments") if isinstance(config, dict) else None
+    value = media.get("description_limit") if isinstance(media, dict) else None
+    return _size(value, 0) or None
+
+
 def media_info(media: Mapping[str, Any], response: httpx.Response, provider: str) -> MediaInfo:
     """A MediaAttachment as MediaInfo (``meta.original.size`` is dimensions, not bytes)."""
-    url = text_of(media.get("url"))
+    url = link_of(media.get("url"))
     meta = media.get("meta")
     original = meta.get("original") if isinstance(meta, dict) else None
     extra = list(media_extra(media))
@@ -138,7 +148,7 @@ def media_info(media: Mapping[str, Any], response: httpx.Response, provider: str
     if response.headers.get(CACHE_STATUS_HEADER):
         extra.append(("cache", "revalidated (304)"))
     return MediaInfo(
-        id=str(media.get("id", "")),
+        id=text_of(media.get("id")) or "",
         url=url,
         provider=provider,
         mime_type=mime_of(url),
@@ -168,3 +178,11 @@ def _size(value: Any, fallback: int) -> int:
 def text_of(value: Any) -> str | None:
     """``value`` as text; None for null and for an empty string (Imgur's ``deletehash: ""``)."""
     return None if value is None or value == "" else str(value)
+
+
+def link_of(value: Any) -> str | None:
+    """``value`` when it is an http(s) link (text, no spaces or control characters); None
+    for anything else a server may put there (null, a number, a list, ``javascript:``)."""
+    if not isinstance(value, str) or not value.lower().startswith(("https://", "http://")):
+        return None
+    return value if value.isprintable() and " " not in value else None

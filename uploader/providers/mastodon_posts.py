@@ -7,13 +7,27 @@ that media; a post with none or several is a usage error (exit 2) naming what to
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from uploader.errors import UsageError
 from uploader.providers.links import link_path, own_domain
 from uploader.providers.mastodon_media import STATUS_PATH
+from uploader.ratelimit.headers import MASTODON_API_LIMIT, mastodon_updates
+
+if TYPE_CHECKING:
+    from uploader.models import BucketUpdate
+
+MEDIA_POST = re.compile(r"/api/v\d+/media/?$")
+STATUS_POST = re.compile(r"/api/v1/statuses/?$")
+# Requests a throttle of their own also counts (reference 3.7, ``throttle_api_delete``:
+# 30 per 30 min per user): DELETE of a status, POST of an unreblog.
+OWN_FAMILY = (
+    ("DELETE", re.compile(r"/api/v1/statuses/[^/]+/?$")),
+    ("POST", re.compile(r"/api/v1/statuses/[^/]+/unreblog/?$")),
+)
 
 
 def post_id(ref: str, base_url: str) -> str | None:
@@ -51,3 +65,23 @@ def only_media(status: Mapping[str, Any], ref: str) -> dict[str, Any]:
             hint="pass one of these media ids instead of the post's link",
         )
     return items[0]
+
+
+def request_updates(
+    method: str, path: str, headers: Mapping[str, str], now: float
+) -> list[BucketUpdate]:
+    """The ``X-RateLimit-*`` headers of an answer to ``method path`` as an api or media
+    bucket update ([] without them).
+
+    A status post's headers describe the per-account statuses family (300 per 3 h,
+    reference 3.5), which is neither bucket: they are ignored; so are a status delete's
+    when their limit is below the API's (the delete throttle, 30 per 30 min, 3.7):
+    recorded as "api" they would hold every later request back for half an hour.
+    """
+    if method == "POST" and STATUS_POST.search(path):
+        return []
+    media = method == "POST" and MEDIA_POST.search(path) is not None
+    updates = mastodon_updates(headers, now, media_request=media)
+    if any(method == verb and pattern.search(path) for verb, pattern in OWN_FAMILY):
+        return [u for u in updates if (u.limit or 0) >= MASTODON_API_LIMIT]
+    return updates

@@ -137,7 +137,12 @@ def parse_reset(value: str, now: float, skew: float) -> float | None:
       ``2026-08-01T13:55:00.824007Z``; no offset means UTC): absolute, minus ``skew``.
     * A number above 1e9: epoch seconds (above 1e11: epoch milliseconds), minus ``skew``.
     * A smaller non-negative number: seconds from ``now`` (no skew: it is a duration).
+    * An HTTP date (``Sat, 01 Aug 2026 13:55:00 GMT``) or ``2026-08-01 13:55:00 UTC``:
+      absolute, minus ``skew``.
     """
+    when = http_date(value.strip())  # an HTTP date (its comma is not a proxy's join)
+    if when is not None:
+        return when - skew
     text = value.split(",", 1)[0].strip()
     if not text:
         return None
@@ -151,6 +156,8 @@ def parse_reset(value: str, now: float, skew: float) -> float | None:
         return number - skew if number > EPOCH_THRESHOLD else now + number
     if text[-1] in "zZ":
         text = text[:-1] + "+00:00"
+    elif text[-4:].upper() in (" UTC", " GMT"):
+        text = text[:-4] + "+00:00"
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:

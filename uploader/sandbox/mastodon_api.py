@@ -27,7 +27,14 @@ from uploader.sandbox.exchange import Clock, bearer_token
 from uploader.sandbox.filetypes import MASTODON_TYPES as MIME
 from uploader.sandbox.filetypes import dimensions, sniff
 from uploader.sandbox.knobs import SandboxConfig
-from uploader.sandbox.mastodon_shapes import media_file, media_model
+from uploader.sandbox.mastodon_shapes import (
+    Window,
+    description_error,
+    focus_of,
+    instance_document,
+    media_file,
+    media_model,
+)
 from uploader.sandbox.mastodon_statuses import status_answer
 from uploader.sandbox.metadata import metadata_of
 from uploader.sandbox.multipart import MultipartError, boundary_of, parse
@@ -53,22 +60,6 @@ def _json(status: int, body: Any, headers: list[tuple[str, str]]) -> SandboxResp
     return SandboxResponse(status, json.dumps(body).encode(), list(headers))
 
 
-class _Window:
-    """A throttle counted on period boundaries from the epoch, as rack-attack does."""
-
-    def __init__(self, limit: int, period: float) -> None:
-        self.limit = limit
-        self.period = period
-        self.counts: dict[tuple[str, int], int] = {}
-
-    def hit(self, key: str, now: float) -> tuple[int, float]:
-        """Count one request; (remaining after it, reset time)."""
-        slot = int(now // self.period)
-        count = self.counts.get((key, slot), 0) + 1
-        self.counts[(key, slot)] = count
-        return self.limit - count, (slot + 1) * self.period + (now % 1)
-
-
 class MastodonEmulator:
     origin = ""  # the sandbox's http://HOST:PORT, from the requests (links.py)
 
@@ -85,10 +76,13 @@ class MastodonEmulator:
         self.status_owners: dict[str, str] = {}  # status id -> the author's token
         self.idempotency: dict[tuple[str, str], str] = {}
         self.next_id = 117020576894251992
-        self.api = _Window(self.config.mastodon_api_limit, self.config.mastodon_api_window)
-        self.media_bucket = _Window(
+        self.api = Window(self.config.mastodon_api_limit, self.config.mastodon_api_window)
+        self.media_bucket = Window(
             self.config.mastodon_media_limit, self.config.mastodon_media_window
         )
+        # Reference 3.7: throttle_api_delete (DELETE of a status) and the app-level statuses
+        # family (POST of a status); their headers win when they have fewer left.
+        self.families = {"delete": Window(30, 1800.0), "statuses": Window(300, 10800.0)}
 
     def route_kind(self, method: str, path: str) -> str:
         if method == "POST" and path.endswith("/media"):
@@ -133,8 +127,11 @@ class MastodonEmulator:
             return None
         return datetime.fromtimestamp(reset, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
-    def _throttle(self, token: str, media: bool) -> tuple[bool, list[tuple[str, str]]]:
+    def _throttle(
+        self, token: str, media: bool, family: str | None = None
+    ) -> tuple[bool, list[tuple[str, str]]]:
         now = self.clock()
+        allowed = True
         with self.lock:
             left, reset = self.api.hit(token, now)
             limit = self.api.limit
@@ -142,15 +139,22 @@ class MastodonEmulator:
                 media_left, media_reset = self.media_bucket.hit(token, now)
                 if media_left / self.media_bucket.limit < left / limit:
                     left, reset, limit = media_left, media_reset, self.media_bucket.limit
+            if family is not None:
+                allowed = left >= 0
+                window = self.families[family]
+                own_left, own_reset = window.hit(token, now)
+                if own_left <= left:
+                    left, reset, limit = own_left, own_reset, window.limit
+        allowed = allowed and left >= 0
         header = self._reset_header(reset)
         if header is None:
-            return left >= 0, []
+            return allowed, []
         headers = [
             ("X-RateLimit-Limit", str(limit)),
             ("X-RateLimit-Remaining", str(max(0, left))),
             ("X-RateLimit-Reset", header),
         ]
-        return left >= 0, headers
+        return allowed, headers
 
     def _token(self, request: SandboxRequest) -> str | None:
         token = bearer_token(request)
@@ -166,7 +170,7 @@ class MastodonEmulator:
                 return served
         if path == "/api/v2/instance" and request.method == "GET":
             request.drain()
-            return self._conditional(request, self._instance(), PUBLIC)
+            return self._conditional(request, instance_document(), PUBLIC)
         token = self._token(request)
         if token is None:
             request.drain()
@@ -176,7 +180,12 @@ class MastodonEmulator:
                 [*PRIVATE, ("WWW-Authenticate", INVALID)],
             )
         media_post = request.method == "POST" and path in ("/api/v2/media", "/api/v1/media")
-        allowed, rate = self._throttle(token, media_post)
+        family = None
+        if request.method == "POST" and path == "/api/v1/statuses":
+            family = "statuses"
+        elif request.method == "DELETE" and path.startswith("/api/v1/statuses/"):
+            family = "delete"
+        allowed, rate = self._throttle(token, media_post, family)
         if not allowed:
             request.drain()
             return _json(429, {"error": "Too many requests"}, [*PRIVATE, *rate])
@@ -205,32 +214,6 @@ class MastodonEmulator:
             }
             return self._conditional(request, json.dumps(account).encode(), PRIVATE)
         return _json(404, {"error": "Record not found"}, PRIVATE)
-
-    def _instance(self) -> bytes:
-        return json.dumps(
-            {
-                "domain": "sandbox.local",
-                "title": "uploader sandbox",
-                "version": "4.6.4",
-                "api_versions": {"mastodon": 11},
-                "configuration": {
-                    "statuses": {
-                        "max_characters": 500,
-                        "max_media_attachments": 4,
-                        "characters_reserved_per_url": 23,
-                    },
-                    "media_attachments": {
-                        "supported_mime_types": MIME,
-                        "image_size_limit": 16777216,
-                        "image_matrix_limit": 33177600,
-                        "video_size_limit": 103809024,
-                        "video_frame_rate_limit": 120,
-                        "video_matrix_limit": 8294400,
-                        "description_limit": 1500,
-                    },
-                },
-            }
-        ).encode()
 
     def _model(self, media: dict[str, Any]) -> dict[str, Any]:
         ready = self.clock() >= media["ready_at"]
@@ -274,7 +257,10 @@ class MastodonEmulator:
         queued = not sync and (
             not mime.startswith("image/") or part.size > self.config.mastodon_async_threshold
         )
-        focus_x, _, focus_y = form.fields.get("focus", "0,0").partition(",")
+        too_long = description_error(form.fields.get("description"))
+        if too_long is not None:
+            part.path.unlink(missing_ok=True)
+            return _json(422, {"error": too_long}, PRIVATE)
         with self.lock:
             media_id = str(self.next_id)
             self.next_id += 1
@@ -294,7 +280,7 @@ class MastodonEmulator:
                 "file_name": secrets.token_hex(8),  # Paperclip's random file name
                 "dimensions": dimensions(part.head),
                 "metadata": metadata_of(target, mime),
-                "focus": {"x": float(focus_x or 0), "y": float(focus_y or 0)},
+                "focus": focus_of(form.fields.get("focus")),
                 "ready_at": self.clock()
                 + (self.config.mastodon_processing_seconds if queued else 0.0),
             }

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from uploader.sandbox.exchange import SandboxResponse
+from uploader.sandbox.filetypes import MASTODON_TYPES as MIME
 from uploader.sandbox.links import NOT_FOUND, file_response, partition, placeholder_response
 
 # .../media_attachments/files/117/020/.../original/NAME.EXT (the file; small/: its preview)
@@ -69,3 +72,71 @@ def media_file(
     if size == "original" and now < item["ready_at"]:
         return NOT_FOUND
     return file_response(item["path"], item["mime"])
+
+
+class Window:
+    """A throttle counted on period boundaries from the epoch, as rack-attack does."""
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit = limit
+        self.period = period
+        self.counts: dict[tuple[str, int], int] = {}
+
+    def hit(self, key: str, now: float) -> tuple[int, float]:
+        """Count one request; (remaining after it, reset time)."""
+        slot = int(now // self.period)
+        count = self.counts.get((key, slot), 0) + 1
+        self.counts[(key, slot)] = count
+        return self.limit - count, (slot + 1) * self.period + (now % 1)
+
+
+DESCRIPTION_LIMIT = 1500  # configuration.media_attachments.description_limit (reference 3.6)
+_RUBY_FLOAT = re.compile(r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def focus_of(text: str | None) -> dict[str, float]:
+    """``focus`` "x,y" read as Mastodon reads it (Ruby's ``to_f``): a value that is no
+    number is 0.0, never an error."""
+    x, _, y = (text or "").partition(",")
+    return {"x": _to_f(x), "y": _to_f(y)}
+
+
+def _to_f(text: str) -> float:
+    found = _RUBY_FLOAT.match(text)
+    value = float(found.group()) if found else 0.0
+    return value if math.isfinite(value) else 0.0  # JSON has no Infinity
+
+
+def description_error(description: str | None) -> str | None:
+    """The 422 message for alt text over the limit (counted in characters), else None."""
+    if description is None or len(description) <= DESCRIPTION_LIMIT:
+        return None
+    return f"Validation failed: Description is too long (maximum is {DESCRIPTION_LIMIT} characters)"
+
+
+def instance_document() -> bytes:
+    """``GET /api/v2/instance`` (reference 3.6): the limits the emulator enforces."""
+    return json.dumps(
+        {
+            "domain": "sandbox.local",
+            "title": "uploader sandbox",
+            "version": "4.6.4",
+            "api_versions": {"mastodon": 11},
+            "configuration": {
+                "statuses": {
+                    "max_characters": 500,
+                    "max_media_attachments": 4,
+                    "characters_reserved_per_url": 23,
+                },
+                "media_attachments": {
+                    "supported_mime_types": MIME,
+                    "image_size_limit": 16777216,
+                    "image_matrix_limit": 33177600,
+                    "video_size_limit": 103809024,
+                    "video_frame_rate_limit": 120,
+                    "video_matrix_limit": 8294400,
+                    "description_limit": DESCRIPTION_LIMIT,
+                },
+            },
+        }
+    ).encode()

@@ -221,7 +221,7 @@ def _body(message: str, status_request: str = "/api/upload") -> dict[str, str]:
             5,
             "Gyazo answered the upload with HTTP 200 and a body that is not JSON",
         ),
-        (httpx.Response(200, json={"type": "png"}), ProviderError, 5, "no image id"),
+        (httpx.Response(200, json={"type": "png"}), UnreadableAnswerError, 5, "no image id"),
         (httpx.Response(200, json=[UPLOADED]), ProviderError, 5, "not an object"),
     ],
 )
@@ -586,8 +586,9 @@ def test_a_file_too_large_gets_a_hint_naming_what_shrinks_a_picture(tmp_path: Pa
 def test_a_success_without_a_url_is_failed_keeping_the_image_id(
     tmp_path: Path, hermetic_env: dict[str, str], answer: dict[str, object], kept: str | None
 ) -> None:
-    """Not reported uploaded without a link; an id Gyazo did send is kept in the record (the
-    image exists: `uploader info`/`delete` can reach it), and nothing is sent twice."""
+    """Not reported uploaded without a link; the 200 says the image was stored, so the file
+    is ambiguous (never sent again silently); an id Gyazo did send is kept in the record
+    (`uploader info`/`delete` can reach it), and nothing is sent twice."""
     config = config_of(
         f'[providers.gy]\nkind = "gyazo"\nbase_url = "{API}"\nupload_url = "{UPLOAD}"\n',
         tmp_path,
@@ -606,7 +607,38 @@ def test_a_success_without_a_url_is_failed_keeping_the_image_id(
     assert run.exit_code == ExitCode.PROVIDER
     (result,) = run.results
     assert (result.status, result.id, result.delete_id, result.url) == ("failed", kept, kept, None)
-    assert "sent no image id or URL" in (result.error or "")
+    assert result.ambiguous
+    assert "may or may not exist" in (result.error or "")
+    assert len(server.requests("POST /gyazo-upload/api/upload")) == 1
+
+
+def test_an_image_id_missing_from_the_listing_is_a_lag_not_an_absence(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    """The answer named the image it stored: a listing without it (yet) does not prove it
+    absent, so the file is not sent again; it stays ambiguous with its id."""
+    config = config_of(
+        f'[providers.gy]\nkind = "gyazo"\nbase_url = "{API}"\nupload_url = "{UPLOAD}"\n',
+        tmp_path,
+    )
+    server = Routes(
+        {
+            "POST /gyazo-upload/api/upload": [httpx.Response(200, json={**UPLOADED, "url": None})],
+            "GET /gyazo/api/images": [httpx.Response(200, json=[])],
+        }
+    )
+    run = run_upload(
+        config,
+        [str(write_png(tmp_path / "a.png"))],
+        {**hermetic_env, "UPLOADER_GY_ACCESS_TOKEN": TOKEN},
+        FakeTime(NOW),
+        transport=httpx.MockTransport(server),
+        provider="gy",
+    )
+    assert run.exit_code == ExitCode.PROVIDER
+    (result,) = run.results
+    assert (result.status, result.id, result.ambiguous) == ("failed", ID, True)
+    assert server.requests("GET /gyazo/api/images")  # it did look
     assert len(server.requests("POST /gyazo-upload/api/upload")) == 1
 
 
@@ -643,6 +675,7 @@ def test_an_upload_url_that_is_no_link_is_not_reported(
     )
     assert run.exit_code == ExitCode.PROVIDER
     (result,) = run.results
-    assert (result.status, result.id, result.url) == ("failed", ID, None)
+    assert (result.status, result.id, result.url, result.ambiguous) == ("failed", ID, None, True)
+    assert len(server.requests("POST /gyazo-upload/api/upload")) == 1
     _seen, handler = _recorder(httpx.Response(200, json=answer))
     assert _provider(handler, tmp_path).info(ID).url is None

@@ -307,6 +307,30 @@ def test_a_listing_that_shows_a_newer_object_and_not_ours_proves_absence(
     )
 
 
+def test_an_answer_that_named_its_object_is_never_proven_absent(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    """A 200 that names the image it stored but gives no link: a listing that has caught
+    up without it is a lag, not an absence (the server said it exists): ambiguous, the
+    named id kept in the record, not sent again."""
+    named = {"data": {"id": "Named01", "deletehash": "dh1", "link": None}, "success": True}
+    newer = _listing(_item("Newer01", START + 500, name="other.png", width=640, height=480))
+    answers: Answers = {
+        IMGUR_POST: [httpx.Response(200, json=named), httpx.Response(200, json=uploaded())],
+        IMGUR_RECENT: [EMPTY, EMPTY, newer],
+    }
+    routes, run, _ = _run(tmp_path, hermetic_env, answers)
+    assert _order(routes) == [IMGUR_POST] + [IMGUR_RECENT] * 3
+    (result,) = run.results
+    assert (result.status, result.id, result.delete_id, result.ambiguous) == (
+        "failed",
+        "Named01",
+        "dh1",
+        True,
+    )
+    assert run.exit_code == ExitCode.PROVIDER
+
+
 def test_a_newer_object_that_looks_like_ours_is_no_proof_of_absence(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:

@@ -83,26 +83,34 @@ def upload_one(
             lost_at = runtime.clock()
             claims.lost[id(image)] = Window(started, lost_at)  # for the end-of-batch look
             if provider.can_find_uploads():
-                found = recover(LOOKUP_WAITS)  # AmbiguousUploadError: it cannot tell
+                try:
+                    found = recover(LOOKUP_WAITS)  # AmbiguousUploadError: it cannot tell
+                except AmbiguousUploadError as unknown:
+                    raise _keeping(unknown, exc) from exc
                 if found is not None:
                     return found
-                lost_at = None
-                # Proven absent: nothing was created, so sending again duplicates nothing.
-                raise NetworkError(exc.message, sent=False) from exc
-            raise AmbiguousUploadError(
-                "the upload was sent but its answer was "
-                f"{'lost' if isinstance(exc, NetworkError) else 'unreadable'} "
-                f"({exc.message}); the image may or may not exist",
-                # Only reached when the provider cannot list recent uploads (an anonymous
-                # profile, a custom host): the user is the one who can look.
-                hint="look for it on the host before sending it again (uploader looks "
-                "by itself only where it can list an account's uploads: a signed-in "
-                "profile of Imgur, Gyazo or Mastodon)"
-                + (
-                    ""
-                    if request.retry.retry_ambiguous
-                    else "; --retry-ambiguous re-sends such uploads (they may then exist twice)"
+                if not exc.created_id:
+                    lost_at = None
+                    # Proven absent: nothing was created, so sending again duplicates nothing.
+                    raise NetworkError(exc.message, sent=False) from exc
+                # The answer named what it created: missing from the listing is a lag.
+            raise _keeping(
+                AmbiguousUploadError(
+                    "the upload was sent but its answer was "
+                    f"{'lost' if isinstance(exc, NetworkError) else 'unreadable'} "
+                    f"({exc.message}); the image may or may not exist",
+                    # Only reached when the provider cannot list recent uploads (an anonymous
+                    # profile, a custom host): the user is the one who can look.
+                    hint="look for it on the host before sending it again (uploader looks "
+                    "by itself only where it can list an account's uploads: a signed-in "
+                    "profile of Imgur, Gyazo or Mastodon)"
+                    + (
+                        ""
+                        if request.retry.retry_ambiguous
+                        else "; --retry-ambiguous re-sends such uploads (they may then exist twice)"
+                    ),
                 ),
+                exc,
             ) from exc
 
     def on_retry(event: RetryEvent) -> None:
@@ -129,6 +137,14 @@ def upload_one(
             error="uploaded, but an earlier attempt's answer was lost: it may exist twice",
         )
     return result
+
+
+def _keeping(error: AmbiguousUploadError, cause: UploaderError) -> AmbiguousUploadError:
+    """``error`` with what the unreadable answer did name (the id of what it created), so
+    that the file's record can reach the object (``uploader info``, ``delete``)."""
+    error.created_id = error.created_id or cause.created_id
+    error.created_delete_id = error.created_delete_id or cause.created_delete_id
+    return error
 
 
 def when_allowed(error: UploaderError, provider: Provider, now: float) -> UploaderError:

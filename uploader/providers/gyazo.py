@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from uploader.auth.credentials import Credential
-from uploader.errors import ProviderError
+from uploader.errors import ProviderError, UnreadableAnswerError
 from uploader.http.cache import cached_get
 from uploader.http.translate import json_body
 from uploader.models import (
@@ -121,7 +121,9 @@ class GyazoProvider:
         info = self._object(response, "upload")
         image_id, url = text_of(info.get("image_id")), link_of(info.get("url"))
         if not image_id or not url:
-            error = ProviderError(
+            # A 200 says the image was stored: without a link to show for it, the answer
+            # cannot be read (ambiguous: looked for, never sent again silently).
+            error = UnreadableAnswerError(
                 "Gyazo reported success but sent no image id or URL", status=response.status_code
             )
             if image_id:  # the image exists: the file's record keeps it (info, delete)

@@ -182,11 +182,16 @@ class ImgurProvider:
             # it, it is an answer that cannot be read: the pipeline looks for it (or calls
             # it ambiguous), never sends it again silently (UnreadableAnswerError).
             link = info.get("link") if isinstance(info, dict) else None
-            raise UnreadableAnswerError(
+            error = UnreadableAnswerError(
                 "Imgur reported success but sent "
                 + ("no image link" if link in (None, "") else "an image link that is not a URL"),
                 status=response.status_code,
             )
+            if isinstance(info, dict) and text_of(info.get("id")):
+                # The image it named exists: the file's record keeps it (info, delete).
+                error.created_id = text_of(info.get("id"))
+                error.created_delete_id = text_of(info.get("deletehash"))
+            raise error
         return self._result(image, info, extra_of(info, ("type", "width", "height")))
 
     def _result(

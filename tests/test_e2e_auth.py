@@ -163,6 +163,8 @@ def test_imgur_login_then_upload_with_the_stored_token(
         store = _store(hermetic_env)
         assert store.stat().st_mode & 0o777 == 0o600
         assert store.parent.stat().st_mode & 0o777 == 0o700
+        # README: the store is the config directory's, whichever file --config names.
+        assert not (tmp_path / "credentials.toml").exists()
         token = _stored(hermetic_env, "access_token")
         assert token == fragment["access_token"]  # what the sandbox minted, as minted
         assert _stored(hermetic_env, "refresh_token") == fragment["refresh_token"]

@@ -694,3 +694,25 @@ def test_mastodon_login_after_logout_on_a_server_that_deletes_the_app(
         ]
         assert len(registrations) == 3
         assert len(_requests(base, "/mastodon/api/v2/media")) == 3
+
+
+def test_login_and_logout_without_a_name_take_the_default_profile(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    """design.md: `auth login|logout|status [NAME]`: without NAME, the default profile."""
+    with sandbox_process("imgur_authorize_error_1024=true") as base:
+        config = write_config(tmp_path / "c.toml", base)  # default_provider = "sb"
+        env = {**hermetic_env, "UPLOADER_SB_CLIENT_SECRET": SECRET}
+        login = run_cli(["--config", str(config), "auth", "login", "--paste"], env)
+        assert login.returncode == 3, login.stderr
+        err = login.stderr.decode()
+        assert err.startswith('error: Imgur\'s sign-in page fails with "Error (1024)"'), err
+        assert _requests(base, "/imgur/oauth2/authorize")  # the default profile's server
+        stored = run_cli(["--config", str(config), "auth", "set-token", "sb"], env, stdin=b"t-1\n")
+        assert stored.returncode == 0, stored.stderr
+        assert _stored(hermetic_env, "access_token") == "t-1"
+        out = run_cli(["--config", str(config), "auth", "logout"], env)
+        assert out.returncode == 0, out.stderr
+        assert b"removed the local access token for 'sb'\n" in out.stderr
+        profiles = tomllib.loads(_store(hermetic_env).read_text()).get("profiles", {})
+        assert "access_token" not in profiles.get("sb", {})

@@ -255,17 +255,45 @@ def test_a_token_the_server_rejects_is_refreshed_and_the_upload_retried(
     with sandbox_process(*MINTED_ONLY) as base:
         env = {**hermetic_env, "UPLOADER_SB_CLIENT_SECRET": SECRET}
         config = _login(tmp_path, base, env)
+        # A first upload: the client figures are known from then on (no credits check).
+        first = run_cli(
+            ["--config", str(config), "upload", str(write_png(tmp_path / "0.png"))], env
+        )
+        assert first.returncode == 0, first.stderr
         _rewrite_stored(hermetic_env, access_token="fake-revoked-token")
         done = run_cli(["--config", str(config), "upload", str(write_png(tmp_path / "a.png"))], env)
         assert done.returncode == 0, done.stderr
         new = _stored(hermetic_env, "access_token")
         assert new != "fake-revoked-token"
         assert _token_posts(base) == 1
-        uploads = _requests(base, "/imgur/3/image")
+        uploads = _requests(base, "/imgur/3/image")[1:]
         assert [(r["auth_sha256"], r["status"]) for r in uploads] == [
             (_sha("fake-revoked-token"), 403),
             (_sha(new), 200),
         ]
+
+
+def test_a_token_the_credits_check_finds_rejected_is_refreshed_before_any_upload(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    # First run: the free credits check goes first and meets the rejection, so the file is
+    # sent once, with the refreshed token (README: a rejected credential costs one request).
+    with sandbox_process(*MINTED_ONLY) as base:
+        env = {**hermetic_env, "UPLOADER_SB_CLIENT_SECRET": SECRET}
+        config = _login(tmp_path, base, env)
+        _rewrite_stored(hermetic_env, access_token="fake-revoked-token")
+        done = run_cli(["--config", str(config), "upload", str(write_png(tmp_path / "a.png"))], env)
+        assert done.returncode == 0, done.stderr
+        new = _stored(hermetic_env, "access_token")
+        assert new != "fake-revoked-token"
+        assert _token_posts(base) == 1
+        checks = _requests(base, "/imgur/3/credits")
+        assert [(r["auth_sha256"], r["status"]) for r in checks] == [
+            (_sha("fake-revoked-token"), 403),
+            (_sha(new), 200),
+        ]
+        uploads = _requests(base, "/imgur/3/image")
+        assert [(r["auth_sha256"], r["status"]) for r in uploads] == [(_sha(new), 200)]
 
 
 def test_rejected_refresh_is_exit_3(tmp_path: Path, hermetic_env: dict[str, str]) -> None:

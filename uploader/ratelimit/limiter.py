@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from uploader.errors import RateLimitError
+from uploader.errors import AuthError, RateLimitError
 from uploader.models import BucketUpdate, Pending
 from uploader.ratelimit import owner as owners
 from uploader.ratelimit.bucket import (
@@ -165,10 +165,14 @@ class RateLimiter:
 
     def _ask_refresh(self) -> list[BucketUpdate]:
         """The refresh hook's figures (an HTTP request: never inside a step that an
-        optimistic store may re-run); none when it fails (then not asked again)."""
+        optimistic store may re-run); none when it fails (then not asked again). Rejected
+        credentials are the exception: the request this check precedes would be refused
+        the same way, so it is not sent (README: a rejected client id costs one request)."""
         assert self.refresh is not None
         try:
             return [u for u in self.refresh() if u.limit is not None or u.remaining is not None]
+        except AuthError:
+            raise  # the caller's refresh-once-then-fail rule applies (an expired token)
         except Exception:  # a failed live check must not stop the upload itself
             log.debug("live rate-limit check failed", exc_info=True)
             return []

@@ -20,6 +20,7 @@ from tests.support.e2e import (
     first_line,
     posts,
     read_until,
+    requests_log,
     run_cli,
     sandbox_process,
     write_config,
@@ -68,8 +69,10 @@ def test_rejected_credentials_stop_the_batch_after_one_request(
     with sandbox_process("imgur_client_ids=only-this-id") as base_url:
         config = write_config(tmp_path / "c.toml", base_url, client_id="another-id")
         done = run_cli(["--config", str(config), "upload", "-f", "json", *files], hermetic_env)
-        sent = posts(base_url)
-    assert len(sent) == 1  # the other three were never sent
+        asked = [(r["method"], r["path"]) for r in requests_log(base_url)]
+    # One request: the first run's free credits check, which the rejection stops before
+    # any file is sent (the other three were never sent either).
+    assert asked == [("GET", "/imgur/3/credits")]
     assert done.returncode == ExitCode.AUTH
     records = _json_lines(done.stdout)
     assert [r["path"] for r in records] == files

@@ -163,6 +163,8 @@ def test_imgur_login_then_upload_with_the_stored_token(
         store = _store(hermetic_env)
         assert store.stat().st_mode & 0o777 == 0o600
         assert store.parent.stat().st_mode & 0o777 == 0o700
+        # README: the store is the config directory's, whichever file --config names.
+        assert not (tmp_path / "credentials.toml").exists()
         token = _stored(hermetic_env, "access_token")
         assert token == fragment["access_token"]  # what the sandbox minted, as minted
         assert _stored(hermetic_env, "refresh_token") == fragment["refresh_token"]
@@ -253,17 +255,45 @@ def test_a_token_the_server_rejects_is_refreshed_and_the_upload_retried(
     with sandbox_process(*MINTED_ONLY) as base:
         env = {**hermetic_env, "UPLOADER_SB_CLIENT_SECRET": SECRET}
         config = _login(tmp_path, base, env)
+        # A first upload: the client figures are known from then on (no credits check).
+        first = run_cli(
+            ["--config", str(config), "upload", str(write_png(tmp_path / "0.png"))], env
+        )
+        assert first.returncode == 0, first.stderr
         _rewrite_stored(hermetic_env, access_token="fake-revoked-token")
         done = run_cli(["--config", str(config), "upload", str(write_png(tmp_path / "a.png"))], env)
         assert done.returncode == 0, done.stderr
         new = _stored(hermetic_env, "access_token")
         assert new != "fake-revoked-token"
         assert _token_posts(base) == 1
-        uploads = _requests(base, "/imgur/3/image")
+        uploads = _requests(base, "/imgur/3/image")[1:]
         assert [(r["auth_sha256"], r["status"]) for r in uploads] == [
             (_sha("fake-revoked-token"), 403),
             (_sha(new), 200),
         ]
+
+
+def test_a_token_the_credits_check_finds_rejected_is_refreshed_before_any_upload(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    # First run: the free credits check goes first and meets the rejection, so the file is
+    # sent once, with the refreshed token (README: a rejected credential costs one request).
+    with sandbox_process(*MINTED_ONLY) as base:
+        env = {**hermetic_env, "UPLOADER_SB_CLIENT_SECRET": SECRET}
+        config = _login(tmp_path, base, env)
+        _rewrite_stored(hermetic_env, access_token="fake-revoked-token")
+        done = run_cli(["--config", str(config), "upload", str(write_png(tmp_path / "a.png"))], env)
+        assert done.returncode == 0, done.stderr
+        new = _stored(hermetic_env, "access_token")
+        assert new != "fake-revoked-token"
+        assert _token_posts(base) == 1
+        checks = _requests(base, "/imgur/3/credits")
+        assert [(r["auth_sha256"], r["status"]) for r in checks] == [
+            (_sha("fake-revoked-token"), 403),
+            (_sha(new), 200),
+        ]
+        uploads = _requests(base, "/imgur/3/image")
+        assert [(r["auth_sha256"], r["status"]) for r in uploads] == [(_sha(new), 200)]
 
 
 def test_rejected_refresh_is_exit_3(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
@@ -692,3 +722,25 @@ def test_mastodon_login_after_logout_on_a_server_that_deletes_the_app(
         ]
         assert len(registrations) == 3
         assert len(_requests(base, "/mastodon/api/v2/media")) == 3
+
+
+def test_login_and_logout_without_a_name_take_the_default_profile(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    """design.md: `auth login|logout|status [NAME]`: without NAME, the default profile."""
+    with sandbox_process("imgur_authorize_error_1024=true") as base:
+        config = write_config(tmp_path / "c.toml", base)  # default_provider = "sb"
+        env = {**hermetic_env, "UPLOADER_SB_CLIENT_SECRET": SECRET}
+        login = run_cli(["--config", str(config), "auth", "login", "--paste"], env)
+        assert login.returncode == 3, login.stderr
+        err = login.stderr.decode()
+        assert err.startswith('error: Imgur\'s sign-in page fails with "Error (1024)"'), err
+        assert _requests(base, "/imgur/oauth2/authorize")  # the default profile's server
+        stored = run_cli(["--config", str(config), "auth", "set-token", "sb"], env, stdin=b"t-1\n")
+        assert stored.returncode == 0, stored.stderr
+        assert _stored(hermetic_env, "access_token") == "t-1"
+        out = run_cli(["--config", str(config), "auth", "logout"], env)
+        assert out.returncode == 0, out.stderr
+        assert b"removed the local access token for 'sb'\n" in out.stderr
+        profiles = tomllib.loads(_store(hermetic_env).read_text()).get("profiles", {})
+        assert "access_token" not in profiles.get("sb", {})

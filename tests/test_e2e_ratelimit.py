@@ -224,3 +224,24 @@ def test_limits_refresh_checks_imgur_credits_live(
         (9000, 9000, "live"),
         (1250, 1250, "default"),
     ]
+
+
+def test_a_rejected_client_id_costs_one_request_and_sends_no_file(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    """README: the first file's answer proves the credentials; a rejected client id stops
+    the batch after one request. On a first run that request is the free credits check:
+    once it says the client id is refused, no file's body is sent."""
+    with sandbox_process('imgur_client_ids=["good"]') as base:
+        config = write_config(tmp_path / "c.toml", base, client_id="revoked")
+        files = [str(write_png(tmp_path / f"{i}.png", seed=40 + i)) for i in range(3)]
+        done = run_cli(["--config", str(config), "upload", "-f", "json", *files], hermetic_env)
+        assert done.returncode == 3, done.stderr
+        err = done.stderr.decode().splitlines()
+        refused = "Imgur rejected the credentials: Invalid client_id (HTTP 403)"
+        assert err[0] == f"error: {files[0]}: {refused}"
+        assert err[-1] == f"error: 2 files were not sent: {refused}"
+        statuses = [json.loads(line)["status"] for line in done.stdout.decode().splitlines()]
+        assert statuses == ["failed", "skipped", "skipped"]
+        asked = [(r["method"], r["path"]) for r in requests_log(base)]
+        assert asked == [("GET", "/imgur/3/credits")]

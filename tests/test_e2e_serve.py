@@ -134,6 +134,11 @@ def test_vs_piclist_file_multipart_and_picbed(served: str, sandbox: str) -> None
 def test_heartbeat_and_delete_through_the_history(served: str, sandbox: str) -> None:
     status, _, answer = request(served, "/heartbeat", b"", _host(served))
     assert (status, answer["success"], answer["result"]) == (200, True, "alive")
+    # README: exactly PicGo's answer plus the server's name and its process id.
+    assert set(answer) == {"success", "result", "server", "pid"}
+    assert answer["server"] == "uploader serve"
+    assert isinstance(answer["pid"], int)
+    assert answer["pid"] > 1
     data = png_bytes(width=13, seed=106)
     body, kind = multipart("files", [("gone.png", data)])
     _, _, up = request(served, "/upload", body, {**_host(served), "Content-Type": kind})

@@ -217,3 +217,28 @@ def test_other_methods_and_endpoints_are_refused(served: str, sandbox: str) -> N
     assert status == 403
     assert not any(h.lower().startswith("access-control-") for h in headers)
     assert request(served, "/anything", b"", _host(served))[0] == 404
+
+
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        ("https://", "must not let in every page"),
+        ("https://notes.example/", "'https://notes.example/' is not an origin"),
+    ],
+)
+def test_an_allowed_origin_that_lets_in_every_page_or_none_stops_serve(
+    tmp_path: Path, sandbox: str, hermetic_env: dict[str, str], entry: str, said: str
+) -> None:
+    """README: bad values are errors naming the file, line and key (exit 2), before the
+    server listens; `https://` alone would let every web page upload the user's files."""
+    config = write_config(
+        tmp_path / "config.toml", sandbox, defaults=f'[serve]\nallowed_origins = ["{entry}"]\n'
+    )
+    done = run_cli(["--config", str(config), "serve", "--port", "0"], hermetic_env, timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == b""  # never listened: no address printed
+    lines = done.stderr.decode().splitlines()
+    assert lines[0] == f"error: {config}, line 3: key 'serve.allowed_origins' {said}" + (
+        " (scheme://host[:port]: no path, in lower case)" if entry != "https://" else ""
+    )
+    assert lines[1].startswith("hint: ")

@@ -548,3 +548,16 @@ def test_the_same_content_in_flight_twice_waits_its_turn(
         assert [r["ambiguous"] for r in records] == [False] * 4
         assert len(posts(server, "/imgur/3/image")) == 4
     assert done.stderr == ""
+
+
+def test_delete_of_hex_the_history_does_not_know_is_the_providers_id(
+    tmp_path: Path, server: Sandbox
+) -> None:
+    """README: a hex string that is no prefix the history knows is sent as an id."""
+    config = write_config(tmp_path / "c.toml", server.base_url)
+    image = write_png(tmp_path / "a.png", seed=35)
+    assert _upload(config, str(image)).exit_code == 0
+    done = invoke(["--config", str(config), "delete", "deadbeef00"])
+    assert done.exit_code == ExitCode.PROVIDER, done.stderr
+    assert lines(done.stderr)[0].startswith("error: deadbeef00 (profile sb): Imgur has no such")
+    assert _deletes(server) == ["/imgur/3/image/deadbeef00"]

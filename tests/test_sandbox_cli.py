@@ -208,3 +208,20 @@ def test_the_command_serves_ipv6_loopback() -> None:
         assert base.startswith("http://[::1]:")
         stats = httpx.get(f"{base}/_sandbox/stats", trust_env=False)
         assert (stats.status_code, stats.json()["requests"]) == (200, 0)
+
+
+def test_every_knob_the_readme_names_is_a_knob() -> None:
+    """The README's knob table names real knobs (`--set NAME=...` takes each one)."""
+    import dataclasses
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("| knobs | what |", 1)[1].split("\n\n", 1)[0]
+    named = {
+        name
+        for row in table.splitlines()[2:]
+        for name in re.findall(r"`([^`]+)`", row.split(" | ")[0])
+    }
+    known = {f.name for f in dataclasses.fields(SandboxConfig)}
+    assert len(named) > 30
+    assert named - known == set()

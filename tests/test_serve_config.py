@@ -50,3 +50,40 @@ def test_bad_values_name_the_line_and_key(text: str, said: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(text, Path("c.toml"))
     assert said in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("entry", "said", "hint"),
+    [
+        # A web scheme alone admits every page of the web, as '*' would.
+        ("https://", "must not let in every page", "any https web page"),
+        ("http://", "must not let in every page", "any http web page"),
+        ("HTTPS://", "must not let in every page", "any HTTPS web page"),
+        # Entries no Origin header can equal: the editor meant would be refused silently.
+        ("https://notes.example/", "'https://notes.example/' is not an origin", "'https://"),
+        ("https://notes.example/app", "is not an origin (scheme://host[:port]: no path", "'h"),
+        ("https://notes.example?x=1", "is not an origin", "browsers send 'https://notes.ex"),
+        ("App://Obsidian.md", "'App://Obsidian.md' is not an origin", "send 'app://obsidian.md'"),
+        ("VSCODE-webview://", "is not an origin scheme", "write 'vscode-webview://'"),
+        ("obsidian.md", "'obsidian.md' is not an origin (scheme://host[:port]", "app://obsidian"),
+        ("https://:8443", "'https://:8443' is not an origin (it names no host)", "e.g."),
+        ("https://me@notes.example", "is not an origin", 'e.g. "app://obsidian.md"'),
+    ],
+)
+def test_entries_that_are_no_origin_are_refused(entry: str, said: str, hint: str) -> None:
+    text = f'[serve]\nallowed_origins = ["app://obsidian.md", "{entry}"]\n'
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, Path("c.toml"))
+    assert info.value.message.startswith("c.toml, line 2: key 'serve.allowed_origins' ")
+    assert said in info.value.message
+    assert info.value.hint is not None
+    assert hint in info.value.hint
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["https://notes.example", "https://notes.example:8443", "http://[::1]:8080", "tauri://"],
+)
+def test_real_origins_and_app_schemes_are_taken(entry: str) -> None:
+    settings = parse_config(f'[serve]\nallowed_origins = ["{entry}"]\n', Path("c.toml")).serve
+    assert settings.allowed_origins == (entry,)

@@ -41,7 +41,7 @@ def _asker(console: Console) -> Callable[[str, bool], str]:
 
 
 @auth_group.command("login")
-@click.argument("name")
+@click.argument("name", required=False)
 @click.option("--no-browser", is_flag=True, help="Print the address instead of opening it.")
 @click.option("--paste", is_flag=True, help="Paste a PIN or code instead of a redirect.")
 @click.option(
@@ -55,9 +55,15 @@ def _asker(console: Console) -> Callable[[str, bool], str]:
 @click.option("--team", help="Gyazo: team to sign in to ('*' for any).")
 @click.pass_context
 def auth_login(
-    ctx: click.Context, name: str, no_browser: bool, paste: bool, timeout: float, team: str | None
+    ctx: click.Context,
+    name: str | None,
+    no_browser: bool,
+    paste: bool,
+    timeout: float,
+    team: str | None,
 ) -> None:
-    """Sign the profile NAME in (OAuth); tokens go to the credential store."""
+    """Sign the profile NAME (default: the default profile) in (OAuth); tokens go to the
+    credential store."""
     state: State = ctx.obj
     env = dict(os.environ)
     display = login_core.has_display(env)
@@ -117,10 +123,11 @@ def auth_status(ctx: click.Context, name: str | None, offline: bool) -> None:
 
 
 @auth_group.command("logout")
-@click.argument("name")
+@click.argument("name", required=False)
 @click.pass_context
-def auth_logout(ctx: click.Context, name: str) -> None:
-    """Revoke the token where the provider supports it and remove the local secrets."""
+def auth_logout(ctx: click.Context, name: str | None) -> None:
+    """Revoke the token of the profile NAME (default: the default profile) where the
+    provider supports it and remove the local secrets."""
     config = options.config(ctx)
     env = dict(os.environ)
     for line in core.logout(

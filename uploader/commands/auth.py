@@ -115,7 +115,10 @@ def status(
 
 
 def logout(
-    config: Config, name: str, env: Mapping[str, str], revoke: Callable[[Profile, str], str] | None
+    config: Config,
+    name: str | None,
+    env: Mapping[str, str],
+    revoke: Callable[[Profile, str], str] | None,
 ) -> list[str]:
     profile = config.profile(name)
     lines: list[str] = []

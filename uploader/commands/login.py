@@ -45,7 +45,7 @@ def endpoints(kind: str) -> Endpoints | None:
 
 def login(
     config: Config,
-    name: str,
+    name: str | None,
     env: Mapping[str, str],
     *,
     say: Callable[[str], None],
@@ -55,7 +55,7 @@ def login(
     timeout: float,
     team: str | None = None,
 ) -> str:
-    """Sign the profile ``name`` in; returns the line to print.
+    """Sign the profile ``name`` (None: the default one) in; returns the line to print.
 
     ``say`` shows a line to the user, ``ask(label, secret)`` reads an answer; the address
     to sign in at is shown, and opened in a browser when ``open_browser``.
@@ -64,7 +64,7 @@ def login(
     flow = flows.FLOWS.get(profile.kind)
     where = endpoints(profile.kind)
     if flow is None or where is None:
-        raise UsageError(f"profile {name!r}: {profile.kind} has no sign-in flow")
+        raise UsageError(f"profile {profile.name!r}: {profile.kind} has no sign-in flow")
     store = credentials.store_for(env)
 
     def secret(key: str) -> str | None:

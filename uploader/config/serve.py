@@ -8,6 +8,7 @@ allowed_origins = ["app://obsidian.md"]   # browsers' Origin values let in (exac
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,4 +64,51 @@ def parse_serve(raw: Mapping[str, Any], where: Locator) -> ServeSettings:
             where.error(table, "allowed_origins", "must not let in every page").message,
             hint="'*' and 'null' would let any web page upload your files: name the origins",
         )
+    for item in value:
+        _check_origin(item, where)
     return ServeSettings(tuple(value))
+
+
+# Schemes a web page's origin has: admitting one of them whole admits every page.
+_WEB_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp", "file", "blob", "data"})
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*\Z")
+
+
+def _check_origin(item: str, where: Locator) -> None:
+    """An entry is an origin as browsers send it (``scheme://host[:port]``, lower case, no
+    path), or a scheme alone (``vscode-webview://``) that is not one of the web's: an entry
+    that no Origin header can equal would silently refuse the editor it was meant for, and
+    ``https://`` would let in every page."""
+    scheme, sep, rest = item.partition("://")
+    if not sep or not _SCHEME.match(scheme.lower()):
+        problem = f"{item!r} is not an origin (scheme://host[:port], as the Origin header)"
+        raise _origin_error(where, problem, _EXAMPLES)
+    if not rest:
+        if scheme.lower() in _WEB_SCHEMES:
+            raise ConfigError(
+                where.error(("serve",), "allowed_origins", "must not let in every page").message,
+                hint=f"{item!r} would let any {scheme} web page upload your files: name the "
+                f'origin itself (e.g. "{scheme.lower()}://notes.example")',
+            )
+        if item != item.lower():
+            problem = f"{item!r} is not an origin scheme (browsers send it in lower case)"
+            raise _origin_error(where, problem, f"write {item.lower()!r}")
+        return
+    host = rest
+    for stop in "/?#":
+        host = host.split(stop, 1)[0]
+    if host != rest or item != item.lower() or "@" in rest or "\\" in rest:
+        problem = f"{item!r} is not an origin (scheme://host[:port]: no path, in lower case)"
+        origin = f"{scheme}://{host}".lower()
+        fine = host and "@" not in host and "\\" not in host and not host.startswith(":")
+        raise _origin_error(where, problem, f"browsers send {origin!r}" if fine else _EXAMPLES)
+    if not host or host.startswith(":"):
+        problem = f"{item!r} is not an origin (it names no host)"
+        raise _origin_error(where, problem, _EXAMPLES)
+
+
+_EXAMPLES = 'e.g. "app://obsidian.md", "https://notes.example"'
+
+
+def _origin_error(where: Locator, problem: str, hint: str) -> ConfigError:
+    return ConfigError(where.error(("serve",), "allowed_origins", problem).message, hint=hint)

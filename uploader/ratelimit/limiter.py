@@ -4,10 +4,9 @@ Each provider declares its buckets (:class:`BucketSpec`, :mod:`uploader.ratelimi
 Before a request the limiter reserves its cost in every bucket it touches, in state shared
 by all processes (a :class:`~uploader.ratelimit.store.StateStore`, the limiter's only view
 of storage); after the response it settles the reservation with what the headers said.
-When a bucket lacks the budget the policy decides: wait for the reset (up to
-``max_wait``) or fail at once with the local time it resets (exit 4). Batches
-pace: when the rest of the batch does not fit in what is left, the budget is spread over the
-time to reset.
+When a bucket lacks the budget the policy decides: wait for the reset (up to ``max_wait``)
+or fail at once with the local time it resets (exit 4). Batches pace: when the rest of the
+batch does not fit in what is left, the budget is spread over the time to reset.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from uploader.errors import RateLimitError
+from uploader.errors import AuthError, RateLimitError
 from uploader.models import BucketUpdate, Pending
 from uploader.ratelimit import owner as owners
 from uploader.ratelimit.bucket import (
@@ -164,11 +163,13 @@ class RateLimiter:
             )
 
     def _ask_refresh(self) -> list[BucketUpdate]:
-        """The refresh hook's figures (an HTTP request: never inside a step that an
-        optimistic store may re-run); none when it fails (then not asked again)."""
+        """The refresh hook's figures (an HTTP request: never inside a step an optimistic store
+        may re-run); none when it fails (then not asked again), unless credentials are refused."""
         assert self.refresh is not None
         try:
             return [u for u in self.refresh() if u.limit is not None or u.remaining is not None]
+        except AuthError:
+            raise  # the request it precedes would be refused too: no file goes with them
         except Exception:  # a failed live check must not stop the upload itself
             log.debug("live rate-limit check failed", exc_info=True)
             return []
@@ -285,8 +286,7 @@ class RateLimiter:
         return block, pace_until, now, ours
 
     def blocked_until(self, costs: Mapping[str, int]) -> float | None:
-        """When a request costing ``costs`` may go next (None: now). For messages only:
-        :meth:`acquire` decides for real."""
+        """When a request costing ``costs`` may go next (None: now; for messages only)."""
         wanted = {n: int(c) for n, c in costs.items() if c > 0 and n in self.specs}
         if not wanted:
             return None

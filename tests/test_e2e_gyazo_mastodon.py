@@ -73,7 +73,7 @@ def test_gyazo_upload_info_304_list_delete(tmp_path: Path, hermetic_env: dict[st
         assert [json.loads(line)["id"] for line in listed.stdout.decode().splitlines()] == [
             image_id
         ]
-        assert b"page 1 of 1 (1 uploads)" in listed.stderr
+        assert b"page 1 of 1 (1 upload)" in listed.stderr
         gone = run_cli(["--config", str(config), "delete", "-p", "gz", image_id], env)
         assert gone.returncode == 0
         assert f"deleted Gyazo image {image_id}".encode() in gone.stderr

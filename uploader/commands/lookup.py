@@ -107,7 +107,8 @@ def list_page(provider: Provider, page: int) -> tuple[list[MediaInfo], str | Non
     if total is None or current is None:
         return items, None
     pages = max(1, -(-int(total) // int(per_page)))
-    return items, f"page {current} of {pages} ({total} uploads)"
+    noun = "upload" if int(total) == 1 else "uploads"
+    return items, f"page {current} of {pages} ({total} {noun})"
 
 
 def list_line(info: MediaInfo) -> str:

@@ -573,6 +573,24 @@ def test_a_file_too_large_gets_a_hint_naming_what_shrinks_a_picture(tmp_path: Pa
     assert "--fit" in hint
 
 
+def _signed_in_upload(tmp_path: Path, env: dict[str, str], server: Routes) -> Run:
+    """``a.png`` uploaded to a signed-in Gyazo profile served by ``server``."""
+    config = config_of(
+        f'[providers.gy]\nkind = "gyazo"\nbase_url = "{API}"\nupload_url = "{UPLOAD}"\n',
+        tmp_path,
+    )
+    return run_upload(
+        config,
+        [str(write_png(tmp_path / "a.png"))],
+        {**env, "UPLOADER_GY_ACCESS_TOKEN": TOKEN},
+        FakeTime(NOW),
+        transport=httpx.MockTransport(server),
+        provider="gy",
+        on_limit="fail",
+        max_wait=0,
+    )
+
+
 @pytest.mark.parametrize(
     ("answer", "kept"),
     [
@@ -589,21 +607,8 @@ def test_a_success_without_a_url_is_failed_keeping_the_image_id(
     """Not reported uploaded without a link; the 200 says the image was stored, so the file
     is ambiguous (never sent again silently); an id Gyazo did send is kept in the record
     (`uploader info`/`delete` can reach it), and nothing is sent twice."""
-    config = config_of(
-        f'[providers.gy]\nkind = "gyazo"\nbase_url = "{API}"\nupload_url = "{UPLOAD}"\n',
-        tmp_path,
-    )
     server = Routes({"POST /gyazo-upload/api/upload": [httpx.Response(200, json=answer)]})
-    run = run_upload(
-        config,
-        [str(write_png(tmp_path / "a.png"))],
-        {**hermetic_env, "UPLOADER_GY_ACCESS_TOKEN": TOKEN},
-        FakeTime(NOW),
-        transport=httpx.MockTransport(server),
-        provider="gy",
-        on_limit="fail",
-        max_wait=0,
-    )
+    run = _signed_in_upload(tmp_path, hermetic_env, server)
     assert run.exit_code == ExitCode.PROVIDER
     (result,) = run.results
     assert (result.status, result.id, result.delete_id, result.url) == ("failed", kept, kept, None)
@@ -617,24 +622,13 @@ def test_an_image_id_missing_from_the_listing_is_a_lag_not_an_absence(
 ) -> None:
     """The answer named the image it stored: a listing without it (yet) does not prove it
     absent, so the file is not sent again; it stays ambiguous with its id."""
-    config = config_of(
-        f'[providers.gy]\nkind = "gyazo"\nbase_url = "{API}"\nupload_url = "{UPLOAD}"\n',
-        tmp_path,
-    )
     server = Routes(
         {
             "POST /gyazo-upload/api/upload": [httpx.Response(200, json={**UPLOADED, "url": None})],
             "GET /gyazo/api/images": [httpx.Response(200, json=[])],
         }
     )
-    run = run_upload(
-        config,
-        [str(write_png(tmp_path / "a.png"))],
-        {**hermetic_env, "UPLOADER_GY_ACCESS_TOKEN": TOKEN},
-        FakeTime(NOW),
-        transport=httpx.MockTransport(server),
-        provider="gy",
-    )
+    run = _signed_in_upload(tmp_path, hermetic_env, server)
     assert run.exit_code == ExitCode.PROVIDER
     (result,) = run.results
     assert (result.status, result.id, result.ambiguous) == ("failed", ID, True)
@@ -657,22 +651,9 @@ def test_an_upload_url_that_is_no_link_is_not_reported(
 ) -> None:
     """Any value of a real answer may be a number, a list or a non-link: the file is not
     reported uploaded with it (the image id Gyazo sent is kept)."""
-    config = config_of(
-        f'[providers.gy]\nkind = "gyazo"\nbase_url = "{API}"\nupload_url = "{UPLOAD}"\n',
-        tmp_path,
-    )
     answer = {**UPLOADED, "url": url}
     server = Routes({"POST /gyazo-upload/api/upload": [httpx.Response(200, json=answer)]})
-    run = run_upload(
-        config,
-        [str(write_png(tmp_path / "a.png"))],
-        {**hermetic_env, "UPLOADER_GY_ACCESS_TOKEN": TOKEN},
-        FakeTime(NOW),
-        transport=httpx.MockTransport(server),
-        provider="gy",
-        on_limit="fail",
-        max_wait=0,
-    )
+    run = _signed_in_upload(tmp_path, hermetic_env, server)
     assert run.exit_code == ExitCode.PROVIDER
     (result,) = run.results
     assert (result.status, result.id, result.url, result.ambiguous) == ("failed", ID, None, True)

@@ -617,6 +617,21 @@ def test_a_success_without_a_url_is_failed_keeping_the_image_id(
     assert len(server.requests("POST /gyazo-upload/api/upload")) == 1
 
 
+@pytest.mark.parametrize("status", [504, 524])
+def test_a_gateway_timeout_on_an_upload_is_ambiguous_and_not_resent(
+    tmp_path: Path, hermetic_env: dict[str, str], status: int
+) -> None:
+    """The whole file went; the gateway in front of Gyazo stopped waiting: it may be
+    stored. Ambiguous (exit 5), never sent a second time."""
+    answer = httpx.Response(status, text="<html><title>Gateway Time-out</title></html>")
+    server = Routes({"POST /gyazo-upload/api/upload": [answer]})
+    run = _signed_in_upload(tmp_path, hermetic_env, server)
+    assert run.exit_code == ExitCode.PROVIDER
+    (result,) = run.results
+    assert (result.status, result.ambiguous) == ("failed", True)
+    assert len(server.requests("POST /gyazo-upload/api/upload")) == 1
+
+
 def test_an_image_id_missing_from_the_listing_is_a_lag_not_an_absence(
     tmp_path: Path, hermetic_env: dict[str, str]
 ) -> None:

@@ -377,7 +377,7 @@ INVALID = (
             UnreadableAnswerError,
             "Mastodon answered the upload with HTTP 200 and a body that is not JSON",
         ),
-        (httpx.Response(200, json={"type": "image"}), ProviderError, "no media id"),
+        (httpx.Response(200, json={"type": "image"}), UnreadableAnswerError, "no media id"),
     ],
 )
 def test_error_shapes(
@@ -818,6 +818,37 @@ def test_a_media_that_failed_after_it_was_created_keeps_its_id_in_the_record(
     assert run.exit_code == code
     (result,) = run.results
     assert (result.status, result.id, result.delete_id) == ("failed", MID, MID)
+    assert said in (result.error or "")
+    assert len(server.requests("POST /api/v2/media")) == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (httpx.Response(504, text="<html>504 Gateway Time-out</html>"), "HTTP 504"),
+        (httpx.Response(524, text="A timeout occurred"), "HTTP 524"),
+        (httpx.Response(200, json={**MEDIA, "id": None}), "sent no media id"),
+        (httpx.Response(202, json={"type": "image"}), "sent no media id"),
+    ],
+)
+def test_an_upload_the_server_may_have_stored_is_ambiguous_and_not_resent(
+    tmp_path: Path, hermetic_env: dict[str, str], answer: httpx.Response, said: str
+) -> None:
+    """A gateway's timeout after the whole file went, or a 2xx that names no media: the
+    media may exist. Ambiguous (exit 5), never sent a second time."""
+    config = config_of(f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\n', tmp_path)
+    server = Server({"POST /api/v2/media": [answer]})
+    run = run_upload(
+        config,
+        [str(write_png(tmp_path / "a.png"))],
+        {**hermetic_env, "UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
+        FakeTime(NOW),
+        transport=httpx.MockTransport(server),
+        provider="social",
+    )
+    assert run.exit_code == ExitCode.PROVIDER
+    (result,) = run.results
+    assert (result.status, result.ambiguous) == ("failed", True)
     assert said in (result.error or "")
     assert len(server.requests("POST /api/v2/media")) == 1
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
 from uploader.auth.credentials import Credential, resolve_secret
-from uploader.errors import AuthError, InputFileError
+from uploader.errors import AuthError, InputFileError, UnreadableAnswerError
 from uploader.http.client import LowSpeed
 from uploader.http.session import ApiSession, RefusalReader, UpdatesParser
 from uploader.imaging.content import open_sent
@@ -174,6 +174,25 @@ def refusal_on_429(response: httpx.Response, now: float) -> Refusal | None:
     if wait is None:
         wait = wait_hint_seconds(response.content[:2048].decode("utf-8", "replace"))
     return Refusal(retry_after=wait)
+
+
+# A gateway's timeout (a proxy's or CDN's 504; Cloudflare's 524) after the whole body went:
+# the API behind it may have stored the upload. Retrying would re-send it silently.
+GATEWAY_TIMEOUTS = frozenset({504, 524})
+
+
+def gateway_timeout(response: httpx.Response, label: str) -> None:
+    """Raise, for an upload answered by a gateway's timeout, an answer that cannot be read
+    (the pipeline looks for the upload or calls it ambiguous; never sends it again
+    silently); nothing for any other answer."""
+    if response.status_code in GATEWAY_TIMEOUTS:
+        from uploader.http.translate import describe_body
+
+        raise UnreadableAnswerError(
+            f"{label}'s gateway stopped waiting for the upload's answer (HTTP "
+            f"{response.status_code}, {describe_body(response)})",
+            status=response.status_code,
+        )
 
 
 def post_file(

@@ -32,7 +32,7 @@ from uploader.errors import (
 )
 from uploader.imaging.inspect import EXTENSIONS
 from uploader.models import BucketUpdate, ImageFile, MediaInfo, Pending, UploadOptions, UploadResult
-from uploader.providers.base import Limits, ProviderContext, check_limits
+from uploader.providers.base import GATEWAY_TIMEOUTS, Limits, ProviderContext, check_limits
 from uploader.providers.custom_request import (
     Secrets,
     answer_of,
@@ -59,9 +59,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("uploader.providers.custom")
 
 COST = {"requests": 1}
-# Gateway timeouts (a proxy's 504, Cloudflare's 524 "a timeout occurred"): the host had
-# the file and did not answer in time; it may have stored it.
-GATEWAY_TIMEOUTS = frozenset({504, 524})
 SCHEME = "Custom"  # the Credential of a custom profile: its host and secrets, never sent as is
 IMAGE_TYPES = frozenset(t for t in EXTENSIONS if t.startswith("image/"))
 VIDEO_TYPES = frozenset(t for t in EXTENSIONS if t.startswith("video/"))

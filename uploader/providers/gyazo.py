@@ -31,6 +31,7 @@ from uploader.providers.base import (
     auth_headers,
     bearer_credential,
     check_limits,
+    gateway_timeout,
     post_file,
     refusal_on_429,
 )
@@ -118,6 +119,7 @@ class GyazoProvider:
             headers=self._headers(),
             pending=pending,
         )
+        gateway_timeout(response, "Gyazo")
         info = self._object(response, "upload")
         image_id, url = text_of(info.get("image_id")), link_of(info.get("url"))
         if not image_id or not url:

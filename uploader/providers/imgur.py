@@ -36,6 +36,7 @@ from uploader.providers.base import (
     ProviderContext,
     auth_headers,
     check_limits,
+    gateway_timeout,
     post_file,
 )
 from uploader.providers.imgur_media import (
@@ -65,8 +66,6 @@ T = TypeVar("T")
 MiB = 1024 * 1024
 PER_PAGE = 100  # the most one page holds (reference 1.7)
 DEFAULT_PER_PAGE = 50  # what a page holds when perPage is not given (or not honoured)
-# A gateway's timeout (504; 524 behind Cloudflare): the API may have stored the upload.
-GATEWAY_TIMEOUTS = frozenset({504, 524})
 
 
 class ImgurProvider:
@@ -168,14 +167,7 @@ class ImgurProvider:
             headers=self._headers(),
             pending=pending,
         )
-        if response.status_code in GATEWAY_TIMEOUTS:
-            # The CDN in front of Imgur (Fastly) stopped waiting for the API: the file was
-            # all sent and may be stored. A retry would re-send it silently: unreadable.
-            raise UnreadableAnswerError(
-                f"Imgur's gateway stopped waiting for the upload's answer (HTTP "
-                f"{response.status_code}, {describe_body(response)})",
-                status=response.status_code,
-            )
+        gateway_timeout(response, "Imgur")  # Fastly in front of the API stopped waiting
         info = self._data(response, "upload")
         if not isinstance(info, dict) or web_link(info.get("link")) is None:
             # "success": true says the image was stored; with no usable link to show for

@@ -38,6 +38,7 @@ from uploader.providers.base import (
     auth_headers,
     bearer_credential,
     check_limits,
+    gateway_timeout,
     post_file,
     refusal_on_429,
 )
@@ -165,10 +166,11 @@ class MastodonProvider:
             headers=self._headers(),
             pending=pending,
         )
+        gateway_timeout(response, self.display_name)
         media = self._object(response, "upload", None)
         media_id = text_of(media.get("id"))
-        if not media_id:
-            raise ProviderError(
+        if not media_id:  # a 2xx: the media was created, but cannot be named
+            raise UnreadableAnswerError(
                 "Mastodon reported success but sent no media id", status=response.status_code
             )
         if response.status_code == 202 or not link_of(media.get("url")):

@@ -32,6 +32,9 @@ Where each class lives (issue 11's sections):
   test_bad_input_owned.py
 - issue 13, folders with nothing to take (empty, subfolders only without -r, no images,
   patterns that leave everything out, a bad pattern): test_bad_input_folders.py
+- section 5's "one check per value, whatever its source" for the options and keys of
+  issues 13-17 (jobs, serve's host and secret, [serve] origins, the Redis URL, a custom
+  profile's sxcu path, low_speed_limit): test_bad_input_values.py
 """
 
 from __future__ import annotations

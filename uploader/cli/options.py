@@ -15,7 +15,7 @@ import click
 from click.core import ParameterSource
 
 from uploader.cli import State
-from uploader.config.checks import focus_point, problem
+from uploader.config.checks import focus_point, host_problem, problem, text_problem
 from uploader.config.settings import (
     DEFAULTS_SPEC,
     FORMATS,
@@ -74,6 +74,23 @@ def album_option(_ctx: click.Context, _param: click.Parameter, value: str | None
     """``--album ID``: an Imgur album id or deletehash is letters and digits."""
     if value is not None and not (value.isascii() and value.isalnum()):
         raise click.BadParameter(f"{value!r} is not an album id (letters and digits)")
+    return value
+
+
+def host_option(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """``serve --host``: an address or a host name, never "" (every interface)."""
+    why = host_problem(value)
+    if why:
+        raise click.BadParameter(why)
+    return value.strip("[]") if value.startswith("[") else value
+
+
+def secret_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """``serve --secret``: a client must be able to send it in a header."""
+    if value:
+        why = text_problem(value)
+        if why:
+            raise click.BadParameter(f"the secret {why}")
     return value
 
 

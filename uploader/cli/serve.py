@@ -13,6 +13,7 @@ from uploader.commands.runtime import retry_policy
     "--host",
     default="127.0.0.1",
     show_default=True,
+    callback=options.host_option,
     help="Address to listen on; anything but loopback needs --secret.",
 )
 @click.option(
@@ -25,7 +26,9 @@ from uploader.commands.runtime import retry_policy
 @click.option(
     "--secret",
     envvar="UPLOADER_SERVE_SECRET",
+    cls=options.SharedOption,
     show_envvar=True,
+    callback=options.secret_option,
     help="Require this secret (Authorization: Bearer, X-PicGo-Secret or ?secret=).",
 )
 @options.shared("provider", help="Profile to upload to (?picbed=NAME picks one per request).")
@@ -35,6 +38,7 @@ from uploader.commands.runtime import retry_policy
     "--skip-existing/--no-skip-existing",
     default=None,
     envvar="UPLOADER_SKIP_EXISTING",
+    cls=options.SharedOption,
     show_envvar=True,
     help="Answer a file the history shows uploaded with its stored link, without sending it.",
 )
@@ -42,6 +46,7 @@ from uploader.commands.runtime import retry_policy
     "--keep-metadata/--strip-metadata",
     default=None,
     envvar="UPLOADER_KEEP_METADATA",
+    cls=options.SharedOption,
     show_envvar=True,
     help="Send files byte for byte, metadata included (default from config: stripped).",
 )

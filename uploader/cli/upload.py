@@ -14,7 +14,6 @@ from uploader.cli import State, options
 from uploader.commands import upload as core
 from uploader.commands.pictures import Reencode
 from uploader.commands.runtime import retry_policy
-from uploader.config.settings import MAX_JOBS
 from uploader.errors import ExitCode, OutputError, UploaderError
 from uploader.models import Selection, UploadOptions, UploadResult
 from uploader.output import one_line
@@ -85,6 +84,7 @@ from uploader.output import one_line
     "--skip-existing/--no-skip-existing",
     default=None,
     envvar="UPLOADER_SKIP_EXISTING",
+    cls=options.SharedOption,
     show_envvar=True,
     help="Do not send a file the history shows already uploaded to this account: print "
     "its stored link (status existing).",
@@ -92,9 +92,11 @@ from uploader.output import one_line
 @click.option(
     "-j",
     "--jobs",
-    type=click.IntRange(min=1, max=MAX_JOBS),
+    type=int,
+    callback=options.checked("jobs"),
     default=None,
     envvar="UPLOADER_JOBS",
+    cls=options.SharedOption,
     show_envvar=True,
     help="Files sent at once in a batch (default from config: 4).",
 )
@@ -108,6 +110,7 @@ from uploader.output import one_line
     "--keep-metadata/--strip-metadata",
     default=None,
     envvar="UPLOADER_KEEP_METADATA",
+    cls=options.SharedOption,
     show_envvar=True,
     help="Send the file byte for byte, EXIF, GPS and XMP included (default from config: "
     "JPEG, PNG and WebP are sent without their metadata, losslessly).",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +37,8 @@ def problem(spec: OptionSpec, value: Any) -> str | None:
         return f"must be at most {spec.maximum:g}, not {value!r}"
     if spec.is_command:
         return _command_problem(value)
+    if spec.is_path and (not value.strip() or not value.isprintable()):
+        return f"is not a file's path (empty, blank or with a control character): {value!r}"
     return None
 
 
@@ -91,6 +94,32 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")) in LOOPBACK
     except ValueError:
         return False
+
+
+def host_problem(host: str) -> str | None:
+    """Why ``host`` is no address to listen on (``serve --host``), or None: an IP address
+    (``[::1]`` too) or a host name; an empty one would be every interface."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(bare)
+    except ValueError:
+        pass
+    else:
+        return None
+    if not host:
+        return "is empty (every interface would listen): name an address, e.g. 127.0.0.1"
+    if any(c.isspace() or not c.isprintable() for c in host):
+        return f"{host!r} has a space, a line break or a control character"
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_host = ""
+    if not _host_name_ok(host) or not _HOST_NAME.match(ascii_host):
+        return f"{host!r} is not an IP address or a host name"
+    return None
+
+
+_HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?\Z")
 
 
 def _host_name_ok(host: str) -> bool:

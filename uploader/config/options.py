@@ -25,6 +25,8 @@ class OptionSpec(NamedTuple):
     secret: bool = False
     # A command line run without a shell: it must split into words (balanced quotes).
     is_command: bool = False
+    # A file's path: not blank, no line break or control character (never a file's name).
+    is_path: bool = False
 
 
 class KindSpec(NamedTuple):
@@ -116,7 +118,7 @@ KINDS: Mapping[str, KindSpec] = {
         {
             # A ShareX definition file (relative to the config file's directory, ~ expanded),
             # or the same keys inline (SHAREX_KEYS).
-            "sxcu": OptionSpec(str),
+            "sxcu": OptionSpec(str, is_path=True),
             "max_file_size": OptionSpec(int, minimum=1),
             **{key: OptionSpec(dict if key in SHAREX_TABLES else str) for key in SHAREX_KEYS},
         },

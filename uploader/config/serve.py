@@ -79,6 +79,10 @@ def _check_origin(item: str, where: Locator) -> None:
     path), or a scheme alone (``vscode-webview://``) that is not one of the web's: an entry
     that no Origin header can equal would silently refuse the editor it was meant for, and
     ``https://`` would let in every page."""
+    if not item.isascii():
+        # Browsers send a host name in its ASCII form (xn--...): this entry matches nothing.
+        problem = f"{item!r} is not an origin as browsers send it (ASCII only)"
+        raise _origin_error(where, problem, "write the host name's xn-- form")
     scheme, sep, rest = item.partition("://")
     if not sep or not _SCHEME.match(scheme.lower()):
         problem = f"{item!r} is not an origin (scheme://host[:port], as the Origin header)"

@@ -269,6 +269,9 @@ MAX_JOBS = 32
 # A wait or timeout longer than a year is a typo, and beyond what sleep() can take.
 LONGEST = 365 * 86400.0
 
+# bytes/s: a low-speed limit over 1 TB/s would give up every transfer (a typo).
+FASTEST = 1e12
+
 # The one validator of each ``[defaults]`` value: the file, its ``UPLOADER_*`` variable and
 # the flag are all checked against this (see :func:`problem`).
 DEFAULTS_SPEC: Mapping[str, OptionSpec] = {
@@ -287,7 +290,7 @@ DEFAULTS_SPEC: Mapping[str, OptionSpec] = {
     "write_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),
     "pool_timeout": OptionSpec(float, minimum=0.1, maximum=LONGEST),
     # curl's low-speed rule (http/lowspeed.py): 0 in either turns it off.
-    "low_speed_limit": OptionSpec(int, minimum=0),
+    "low_speed_limit": OptionSpec(int, minimum=0, maximum=FASTEST),
     "low_speed_time": OptionSpec(float, minimum=0, maximum=LONGEST),
 }
 

@@ -12,8 +12,10 @@ here imports the Redis client: this module is on every command's path.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from ipaddress import ip_address
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
@@ -82,6 +84,10 @@ def parse_redis_url(url: str, where: str, *, file_ok: bool = True) -> RedisTarge
             f"{where}: {redact(url)!r} {why}", hint=HINT if file_ok else f"use {URL_HINT}"
         )
 
+    if any(c.isspace() or not c.isprintable() for c in url):
+        # urlsplit drops tabs and line breaks and keeps spaces: the host would not be the
+        # one written, and the run would fall back to the local files without a word.
+        raise bad("has a space, a line break or a control character")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -91,6 +97,8 @@ def parse_redis_url(url: str, where: str, *, file_ok: bool = True) -> RedisTarge
         raise bad("is not a Redis URL (redis:// or rediss://)")
     if not parts.hostname:
         raise bad("names no host")
+    if not _host_ok(parts.hostname):
+        raise bad("does not name a host (not an address, nor a host name)")
     if parts.query or parts.fragment:
         raise bad("has a query or fragment, which is not supported")
     path = parts.path.strip("/") or "0"
@@ -109,6 +117,24 @@ def parse_redis_url(url: str, where: str, *, file_ok: bool = True) -> RedisTarge
     return RedisTarget(
         plain, parts.scheme == "rediss", host, port, int(path), user, password, shown
     )
+
+
+def _host_ok(host: str) -> bool:
+    """An IP address, or a host name an IDNA encoder takes (``exämple.org`` too)."""
+    try:
+        ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return True
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return all(_LABEL.match(label) for label in ascii_host.rstrip(".").split("."))
+
+
+_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\Z")
 
 
 def state_settings(file: StateSettings, env: Mapping[str, str]) -> StateSettings:

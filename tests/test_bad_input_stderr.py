@@ -132,3 +132,43 @@ def test_serve_with_a_stderr_that_cannot_be_written_serves_and_stops_cleanly(
             proc.kill()
             proc.wait(timeout=10)
     assert proc.returncode == ExitCode.OK
+
+
+def test_a_batch_whose_terminal_goes_away_prints_every_link_and_exits_0(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    # The progress display is on a terminal (stderr a pty) that is closed after the first
+    # link (the window was closed): every later write to it fails (EIO), the summary line
+    # at the end included; the results on stdout all come and the exit code is 0.
+    import pty
+
+    with sandbox_process("latency=0.3") as base:
+        env = {**env, "TERM": "xterm"}
+        env["UPLOADER_CONFIG"] = str(write_config(tmp_path / "slow.toml", base))
+        files = [str(write_png(tmp_path / f"{n}.png", seed=n)) for n in range(4)]
+        master, slave = pty.openpty()
+        try:
+            proc = subprocess.Popen(
+                [*CLI, "upload", "-j", "1", *files],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=slave,
+                env=env,
+                text=True,
+            )
+        finally:
+            os.close(slave)
+        try:
+            lines = [first_line(proc, timeout=TIMEOUT)]
+            os.close(master)
+            out, _ = proc.communicate(timeout=TIMEOUT)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+        lines += out.splitlines()
+        stored = {u["name"]: u["id"] for u in get_json(f"{base}/_sandbox/uploads")}
+    assert proc.returncode == ExitCode.OK
+    assert len(lines) == 4
+    for line, n in zip(lines, range(4), strict=True):
+        assert stored[f"{n}.png"] in line

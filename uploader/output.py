@@ -6,7 +6,6 @@ warnings and progress go to stderr, results to stdout, one line per file in inpu
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from collections.abc import Mapping
@@ -14,6 +13,7 @@ from typing import TextIO, cast
 
 from uploader.errors import OutputClosedError, UploaderError
 from uploader.models import UploadResult
+from uploader.streams import Messages, write_line
 
 # Characters that end a line for some reader (str.splitlines, editors, JSON-lines tools)
 # or are invisible controls: never printed raw inside a result line.
@@ -124,7 +124,7 @@ class Console:
     ) -> None:
         # sys.stdout is None when the process started with descriptor 1 closed (`>&-`).
         self.out: TextIO | None = out or sys.stdout
-        self.err: TextIO = cast(TextIO, _Messages(err or sys.stderr or _devnull()))
+        self.err: TextIO = cast(TextIO, Messages(err or sys.stderr or _devnull()))
         self.quiet = quiet
         self.verbose = verbose
 
@@ -134,8 +134,7 @@ class Console:
         if self.out is None:
             raise OutputClosedError("the descriptor is closed")
         try:
-            self.out.write(line + "\n")
-            self.out.flush()
+            write_line(self.out, line)
         except (OSError, ValueError) as exc:  # ValueError: the file object was closed
             raise OutputClosedError(
                 _reason(exc), reader_gone=isinstance(exc, BrokenPipeError)
@@ -206,69 +205,6 @@ def _reason(exc: Exception) -> str:
     """``broken pipe``, ``no space left on device``: the OS's words, in lower case."""
     text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     return (text or type(exc).__name__).lower()
-
-
-class _Messages(io.TextIOBase):
-    """stderr for messages: a write that fails (a closed or full stderr, a terminal gone)
-    is dropped, since there is nowhere left to say so; the run goes on and keeps its own
-    exit code. After the first failure descriptor 2 points at /dev/null, so that logging's
-    handlers and the interpreter's last flush at exit cannot fail again either."""
-
-    def __init__(self, target: TextIO) -> None:
-        super().__init__()
-        self.target = target
-        self.failed = False
-
-    def write(self, text: str) -> int:
-        if not self.failed:
-            try:
-                self.target.write(text)
-            except (OSError, ValueError):
-                self._give_up()
-        return len(text)
-
-    def flush(self) -> None:
-        if not self.failed:
-            try:
-                self.target.flush()
-            except (OSError, ValueError):
-                self._give_up()
-
-    def _give_up(self) -> None:
-        self.failed = True
-        silence(self.target)
-
-    def isatty(self) -> bool:
-        try:
-            return self.target.isatty()
-        except (OSError, ValueError):
-            return False
-
-    def fileno(self) -> int:
-        return self.target.fileno()
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self.target, "encoding", None) or "utf-8"
-
-
-def silence(stream: TextIO) -> None:
-    """Point ``stream``'s descriptor at /dev/null after it failed, and drop what its
-    buffer still holds: nothing can fail again on it (``Exception ignored`` at exit)."""
-    import os  # start-up: only a stream that failed needs it
-
-    try:
-        target = stream.fileno()
-        devnull = os.open(os.devnull, os.O_WRONLY)
-    except (OSError, ValueError, AttributeError):  # not a real file (in-process runs)
-        return
-    try:
-        os.dup2(devnull, target)
-        stream.flush()  # what was buffered goes to /dev/null now
-    except (OSError, ValueError):
-        pass
-    finally:
-        os.close(devnull)
 
 
 def _devnull() -> TextIO:

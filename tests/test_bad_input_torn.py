@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.e2e import CLI, get_json, posts, sandbox_process, write_config
-from tests.support.images import write_png
+from tests.support.images import png_bytes, write_png
 from uploader.errors import ExitCode
 
 TIMEOUT = 60  # seconds: bounds every process; no timing is asserted
@@ -120,3 +120,32 @@ def test_a_lookup_cut_short_by_a_full_disk_ends_with_a_whole_line(
     (error,) = [x for x in err.splitlines() if x.startswith("error:")]
     assert error == "error: could not write to standard output (file too large)"
     assert out.read_bytes() == lines[0]
+
+
+def test_a_clipboard_image_cut_short_by_a_full_disk_is_named_as_such_and_not_sent(
+    tmp_path: Path, sandbox: str, env: dict[str, str]
+) -> None:
+    # The clipboard's image is spooled to a temporary file; a short write there used to be
+    # dropped without a word (os.write's count unread): the image was then refused as a
+    # truncated file of the user's. Now the full disk is named and nothing is sent.
+    image = tmp_path / "big.png"
+    image.write_bytes(png_bytes(width=300, height=300, seed=3))
+    tool = tmp_path / "bin" / "pngpaste"
+    tool.parent.mkdir()
+    tool.write_text(f'#!/bin/sh\n[ "$1" = "-" ] && cat "{image}"\n')
+    tool.chmod(0o755)
+    env = {**env, "PATH": f"{tool.parent}:/usr/bin:/bin"}
+    before = len(posts(sandbox))
+    code, err = _run_limited(
+        ["upload", "--no-history", "--clipboard"],
+        env,
+        tmp_path / "out.txt",
+        image.stat().st_size // 2,
+    )
+    assert code == ExitCode.USAGE
+    assert err.splitlines()[-2:] == [
+        "error: the clipboard image could not be saved to a temporary file (file too large): "
+        "nothing was sent",
+        "hint: make room in the temporary folder (TMPDIR) and copy the image again",
+    ]
+    assert len(posts(sandbox)) == before

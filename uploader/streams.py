@@ -8,6 +8,7 @@ say so) and never changes the run's outcome.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import stat
@@ -39,6 +40,17 @@ def write_line(stream: TextIO, line: str) -> None:
         if start is not None:
             _take_back(buffer, start)
         raise
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Every byte of ``data`` to ``fd``, or an OSError: ``os.write`` may write only part
+    of it (a disk that fills up), and the rest must not be dropped without a word."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.EIO, "nothing could be written")
+        view = view[written:]
 
 
 def _offset(buffer: object) -> int | None:

@@ -15,7 +15,9 @@ Where each class lives (issue 11's sections):
 - section 3, bounded time (trickling servers, low-speed values, the backoff floor, an
   answer with no end): test_bad_input_time.py
 - section 4, output that cannot be written (a reader that leaves, ``>&-``, ``/dev/full``,
-  click's own --help and --version included): test_bad_input_output.py
+  click's own --help and --version included): test_bad_input_output.py; a stderr that
+  cannot be written (closed, full, its reader gone): test_bad_input_stderr.py; a stdout
+  file that fills up in the middle of a line (ulimit -f): test_bad_input_torn.py
 - section 5, config values and secrets: documented keys that crashed, a value refused from
   one source and accepted from another, secrets that cannot be sent (from a variable, a
   command, the store, `auth set-token`), every URL key of every kind (userinfo, a query or

@@ -7,6 +7,7 @@ left (nothing is lost) and 7 when stdout fails otherwise. No traceback, never ex
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -265,3 +266,31 @@ def test_help_and_version_to_a_full_disk_exit_7_not_internal_error(
     )
     assert len(err.splitlines()) == 2
     _clean(err)
+
+
+@pytest.mark.parametrize("history", [True, False])
+def test_the_lost_link_is_also_where_the_hint_says(
+    tmp_path: Path, sandbox: str, env: dict[str, str], history: bool
+) -> None:
+    # Where else to find a lost link: the upload history when it recorded the run (an
+    # anonymous upload too), else the account's listing.
+    files = _images(tmp_path, ["a.png", "b.png", "c.png"])
+    extra = [] if history else ["--no-history"]
+    code, _line, err = _one_line_reader(["upload", "-j", "1", *extra, *files], env)
+    assert code == ExitCode.OUTPUT
+    (hint,) = [x for x in err.splitlines() if x.startswith("hint:")]
+    media, _ = _stored(sandbox, "b.png")
+    if not history:
+        assert "signed in, `uploader list` also shows them" in hint
+        return
+    assert "(`uploader history --status uploaded` also shows them)" in hint
+    done = subprocess.run(
+        [*CLI, "history", "--status", "uploaded", "--json", files[1]],
+        capture_output=True,
+        env=env,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    (row,) = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert row["id"] == media
+    assert row["url"] in err

@@ -4,12 +4,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.support import redis as redis_support
-from tests.support.e2e import run_cli, sandbox_process, write_config
+from tests.support.e2e import CLI, run_cli, sandbox_process, write_config
 from tests.support.redis import client, free_port
 from tests.test_e2e_redis import _config, _files, _lines, _stored
+from uploader.errors import ExitCode
 from uploader.ratelimit.redis_store import PREFIX
 
 redis_url = redis_support.redis_url  # the fixture: a database of the shared test server
@@ -74,3 +79,53 @@ def test_state_migrate_copies_the_local_figures_lowest_remaining_wins(
     assert _lines(configured.stdout) == [
         f"copied {key} (sb): client 12480/12500, post 1248/1250, user 480/500"
     ]
+
+
+def _three_local_keys(tmp_path: Path, env: dict[str, str]) -> list[str]:
+    """One real key (an upload to the sandbox), copied under two more key names."""
+    with sandbox_process() as base:
+        config = str(write_config(tmp_path / "file.toml", base))
+        done = run_cli(["--config", config, "upload", *_files(tmp_path, 1)], env)
+        assert done.returncode == 0, done.stderr
+    (first,) = Path(env["XDG_STATE_HOME"]).rglob("*.json")
+    for name in ("0" * 32, "f" * 32):
+        (first.parent / f"{name}.json").write_bytes(first.read_bytes())
+    return sorted(p.stem for p in first.parent.glob("*.json"))
+
+
+@pytest.mark.parametrize("where", ["full", "reader gone"])
+def test_state_migrate_that_cannot_print_stops_and_says_how_far_it_got(
+    tmp_path: Path, hermetic_env: dict[str, str], redis_url: str, where: str
+) -> None:
+    # A line that cannot be written stops the copy, with exit 7 even when the reader left
+    # (`| head -1`): exit 0 would say every key was copied.
+    keys = _three_local_keys(tmp_path, hermetic_env)
+    if where == "full":
+        if not Path("/dev/full").exists():
+            pytest.skip("no /dev/full here")
+        out = os.open("/dev/full", os.O_WRONLY)
+    else:
+        read, out = os.pipe()
+        os.close(read)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADER_")}
+    env.update(hermetic_env)
+    try:
+        for args, copied in (["--dry-run"], 0), ([], 1):
+            done = subprocess.run(
+                [*CLI, "state", "migrate", "--to", redis_url, *args],
+                stdout=out,
+                stderr=subprocess.PIPE,
+                env=env,
+                timeout=60,
+                check=False,
+            )
+            assert done.returncode == ExitCode.OUTPUT
+            reason = "no space left on device" if where == "full" else "broken pipe"
+            assert _lines(done.stderr)[0] == (
+                f"error: state migrate: could not write to standard output ({reason}): "
+                f"stopped after 1 of 3 keys ({copied} copied), the rest not read"
+            )
+            assert _lines(done.stderr)[1].startswith("hint: run the command again")
+            assert list(_stored(redis_url)) == keys[:copied]
+    finally:
+        os.close(out)

@@ -27,6 +27,7 @@ LAYERS = {
     "history": 2,
     "config": 1,
     "output": 1,
+    "streams": 0,
     "timewords": 1,
     "errors": 0,
     "models": 0,

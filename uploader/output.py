@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from typing import TextIO
+from typing import TextIO, cast
 
 from uploader.errors import OutputClosedError, UploaderError
 from uploader.models import UploadResult
+from uploader.streams import Messages, write_line
 
 # Characters that end a line for some reader (str.splitlines, editors, JSON-lines tools)
 # or are invisible controls: never printed raw inside a result line.
@@ -123,7 +124,7 @@ class Console:
     ) -> None:
         # sys.stdout is None when the process started with descriptor 1 closed (`>&-`).
         self.out: TextIO | None = out or sys.stdout
-        self.err: TextIO = err or sys.stderr or _devnull()
+        self.err: TextIO = cast(TextIO, Messages(err or sys.stderr or _devnull()))
         self.quiet = quiet
         self.verbose = verbose
 
@@ -133,8 +134,7 @@ class Console:
         if self.out is None:
             raise OutputClosedError("the descriptor is closed")
         try:
-            self.out.write(line + "\n")
-            self.out.flush()
+            write_line(self.out, line)
         except (OSError, ValueError) as exc:  # ValueError: the file object was closed
             raise OutputClosedError(
                 _reason(exc), reader_gone=isinstance(exc, BrokenPipeError)

@@ -196,7 +196,7 @@ def cli(ctx: click.Context, config_file: str | None, verbose: int, quiet: bool) 
     if verbose:
         # Only our own loggers: libraries' debug output (httpx logs whole URLs, httpcore
         # every socket event) is not reviewed for secrets, so it stays off.
-        detail = logging.StreamHandler(sys.stderr)
+        detail = logging.StreamHandler(state.console.err)
         detail.setFormatter(logging.Formatter("uploader: %(message)s"))
         detail.addFilter(lambda record: record.levelno < logging.WARNING)
         handlers.append(detail)

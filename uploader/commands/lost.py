@@ -16,9 +16,12 @@ from uploader.errors import OutputClosedError, OutputError, UploaderError
 from uploader.output import one_line
 
 
-def output_lost(exc: OutputClosedError, slots: Sequence[Slot], batch: Batch) -> OutputError:
+def output_lost(
+    exc: OutputClosedError, slots: Sequence[Slot], batch: Batch, *, recorded: bool = False
+) -> OutputError:
     """The error for a stdout that failed while ``batch`` was printing (after the files in
-    flight were given their time, :meth:`Batch.wait_for_flight`)."""
+    flight were given their time, :meth:`Batch.wait_for_flight`); ``recorded``: the upload
+    history kept this run's rows, so the lost links are there too."""
     parts = [f"standard output could not be written ({exc.reason})"]
     lost: list[str] = []
     maybe: list[str] = []
@@ -55,7 +58,11 @@ def output_lost(exc: OutputClosedError, slots: Sequence[Slot], batch: Batch) -> 
     hints = []
     if lost:
         links = "links" if len(lost) > 1 else "link"
-        hints.append(f"keep the {links} printed here (signed in, `uploader list` also shows them)")
+        if recorded:
+            where_else = "`uploader history --status uploaded` also shows them"
+        else:
+            where_else = "signed in, `uploader list` also shows them"
+        hints.append(f"keep the {links} printed here ({where_else})")
     if maybe:
         hints.append("look for those that may have reached the server before sending them again")
     where = "standard output going to a terminal, a file with room or a reader of every line"

@@ -18,7 +18,13 @@ from uploader.commands.runtime import Runtime, open_redis
 from uploader.config import paths
 from uploader.config.settings import Config
 from uploader.config.statebackend import parse_redis_url
-from uploader.errors import NetworkError, UploaderError, UsageError
+from uploader.errors import (
+    NetworkError,
+    OutputClosedError,
+    OutputError,
+    UploaderError,
+    UsageError,
+)
 from uploader.providers import provider_class
 from uploader.ratelimit.bucket import SAME_WINDOW_SLACK
 from uploader.ratelimit.failover import SHARE_SUFFIX, state_of
@@ -135,8 +141,25 @@ def migrate(
                 changed = shown.changed
             verb = "would copy" if dry_run else "copied"
             named = f"{key} ({shown_as[key]})" if key in shown_as else key
-            emit(f"{verb} {named}: {', '.join(changed)}" if changed else f"{named}: nothing new")
             copied += bool(changed)
+            try:
+                emit(
+                    f"{verb} {named}: {', '.join(changed)}" if changed else f"{named}: nothing new"
+                )
+            except OutputClosedError as exc:
+                # Even when the reader left (`| head -1`): the keys after this one were
+                # not copied, and exit 0 would say the migration is done.
+                done, written = names.index(key) + 1, 0 if dry_run else copied
+                if done == len(names):
+                    where = f"every key was read ({written} copied)"
+                else:
+                    where = f"stopped after {done} of {len(names)} keys ({written} copied)"
+                raise OutputError(
+                    f"state migrate: could not write to standard output ({exc.reason}): "
+                    f"{where}" + ("" if done == len(names) else ", the rest not read"),
+                    hint="run the command again with standard output going to a terminal or "
+                    "a file (copying twice is harmless: the lowest figures win)",
+                ) from None
     except BackendError as exc:
         raise NetworkError(
             f"rate-limit state: {target.shown} {state_of(str(exc))} ({exc}): "

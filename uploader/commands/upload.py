@@ -169,7 +169,7 @@ def upload(
             # later link would be lost too) and say what was lost, links included.
             batch.interrupt()
             batch.wait_for_flight(FLIGHT_WAIT)
-            raise output_lost(exc, slots, batch) from exc
+            raise output_lost(exc, slots, batch, recorded=journal.enabled) from exc
     # A batch cut short by a refusal exits with that refusal's code (3 or 4), even when
     # some files went through before it: the rest still waits for the user to act.
     stop = batch.stop

@@ -41,6 +41,9 @@ def replace_config(path: Path, text: str, *, mode: int | None = None) -> None:
         if mode is None:
             mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # Those of writers killed before their rename (the config itself is whole).
+        stale = f".{path.name}."
+        paths.remove_stale_temporaries(path.parent, stale, os.fstat(fd).st_mtime, pid_named=True)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)

@@ -62,6 +62,37 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
+STALE_TEMPORARY = 600.0  # seconds: a write takes milliseconds; older, its writer was killed
+
+
+def remove_stale_temporaries(
+    directory: Path, prefix: str, now: float, *, pid_named: bool = False
+) -> None:
+    """Remove the temporary files (``PREFIX*.tmp``; ``pid_named``: ``PREFIX<digits>.tmp``
+    only) in ``directory`` that writers killed mid-write (kill -9, a crash, a power cut)
+    left behind: those older than :data:`STALE_TEMPORARY` at ``now`` (a time read from the
+    file system: a fresh file's mtime). The file they were replacing is whole (a rename is
+    atomic); only the leftovers pile up otherwise. Best effort: a failure leaves them."""
+    try:
+        names = [
+            n
+            for n in os.listdir(directory)
+            if n.startswith(prefix)
+            and n.endswith(".tmp")
+            and (not pid_named or n[len(prefix) : -len(".tmp")].isdigit())
+        ]
+    except OSError:
+        return
+    for name in names:
+        path = directory / name
+        try:
+            info = path.lstat()
+            if stat.S_ISREG(info.st_mode) and now - info.st_mtime > STALE_TEMPORARY:
+                path.unlink()
+        except OSError:
+            continue
+
+
 class NotOurFileError(OSError):
     """A path where the tool keeps a file holds something else: a FIFO, a device, or a
     file larger than any the tool writes there."""

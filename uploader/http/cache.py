@@ -20,7 +20,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from uploader.config.paths import NotOurFileError, ensure_private_dir, read_own_file
+from uploader.config.paths import (
+    NotOurFileError,
+    ensure_private_dir,
+    read_own_file,
+    remove_stale_temporaries,
+)
 from uploader.http.client import import_httpx
 
 if TYPE_CHECKING:
@@ -136,6 +141,7 @@ class EtagCache:
         try:
             ensure_private_dir(self.directory)
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".entry-", suffix=".tmp")
+            remove_stale_temporaries(self.directory, ".entry-", os.stat(tmp).st_mtime)
         except OSError as exc:
             self._unusable(exc)
             return

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from uploader.errors import InputFileError
 from uploader.imaging.inspect import EXTENSIONS, sniff
+from uploader.streams import write_all
 
 # The image types asked for, best first; any other image/* type comes after them.
 PREFERRED = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/avif")
@@ -85,7 +86,7 @@ def _run(argv: Sequence[str], out: int | None = None) -> bytes:
                         if out is None:
                             kept.append(chunk)
                         else:
-                            os.write(out, chunk)
+                            write_all(out, chunk)
         code = proc.wait(max(0.0, deadline - time.monotonic()) + 1)
     except subprocess.TimeoutExpired:
         raise InputFileError(f"{tool} did not exit within {TIMEOUT:g} s") from None
@@ -136,7 +137,7 @@ def _from_osascript(path: str, fd: int) -> None:
             data = f"«data {code}([0-9A-Fa-f]*)»".encode()
             match = re.search(data, said)
             if match and len(match.group(1)) % 2 == 0:
-                os.write(fd, bytes.fromhex(match.group(1).decode()))
+                write_all(fd, bytes.fromhex(match.group(1).decode()))
             return
 
 
@@ -166,6 +167,12 @@ def _grab(env: Mapping[str, str], target: Path) -> str | None:
         except _ToolFailed as exc:
             failed = str(exc)
             continue
+        except OSError as exc:  # the spool file: a full disk, a file size limit
+            raise InputFileError(
+                f"the clipboard image could not be saved to a temporary file "
+                f"({(exc.strerror or type(exc).__name__).lower()}): nothing was sent",
+                hint="make room in the temporary folder (TMPDIR) and copy the image again",
+            ) from None
         finally:
             os.close(fd)
         if target.stat().st_size:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from tests.support.clock import FakeTime
 from tests.support.http import Routes
 from tests.support.images import WHOLE, write_png, write_sized_png
-from tests.support.pipeline import run_upload
+from tests.support.pipeline import Run, run_upload
 from tests.support.providers import config_of, make_provider
 from uploader.config.settings import parse_config
 from uploader.errors import (
@@ -75,6 +76,32 @@ def Server(routes: dict[str, list[httpx.Response]]) -> Routes:
         {"GET /api/v2/instance": [httpx.Response(200, json=INSTANCE)], **routes},
         prefix="/mastodon",
         missing=httpx.Response(404, json={"error": "Record not found"}),
+    )
+
+
+def _social_upload(
+    tmp_path: Path,
+    env: dict[str, str],
+    config: Path,
+    server: Routes,
+    *,
+    clock: FakeTime | None = None,
+    patient: bool = False,
+    options: UploadOptions | None = None,
+) -> Run:
+    """``a.png`` uploaded to the signed-in profile ``social`` served by ``server``; it
+    fails at once on a spent budget unless ``patient``."""
+    more: dict[str, Any] = {} if patient else {"on_limit": "fail", "max_wait": 0}
+    if options is not None:
+        more["options"] = options
+    return run_upload(
+        config,
+        [str(write_png(tmp_path / "a.png"))],
+        {**env, "UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
+        clock or FakeTime(NOW),
+        transport=httpx.MockTransport(server),
+        provider="social",
+        **more,
     )
 
 
@@ -710,16 +737,8 @@ def test_through_the_pipeline_headers_feed_the_buckets(
             "POST /api/v2/media": [httpx.Response(200, json=MEDIA, headers=media)],
         }
     )
-    run = run_upload(
-        config,
-        [str(write_png(tmp_path / "a.png"))],
-        {**hermetic_env, "UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
-        FakeTime(NOW),
-        transport=httpx.MockTransport(server),
-        provider="social",
-        on_limit="fail",
-        max_wait=0,
-        options=UploadOptions(description="alt"),
+    run = _social_upload(
+        tmp_path, hermetic_env, config, server, options=UploadOptions(description="alt")
     )
     assert run.exit_code == ExitCode.OK
     assert run.results[0].url == FILE_URL
@@ -743,16 +762,7 @@ def test_through_the_pipeline_the_media_poll_waits_on_the_runtimes_sleep(
         }
     )
     fake = FakeTime(NOW)
-    run = run_upload(
-        config,
-        [str(write_png(tmp_path / "a.png"))],
-        {**hermetic_env, "UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
-        fake,
-        transport=httpx.MockTransport(server),
-        provider="social",
-        on_limit="fail",
-        max_wait=0,
-    )
+    run = _social_upload(tmp_path, hermetic_env, config, server, clock=fake)
     assert run.exit_code == ExitCode.OK
     assert run.results[0].url == FILE_URL
     assert fake.sleeps == [0.5]  # the first poll's wait, on the injected sleep
@@ -805,16 +815,7 @@ def test_a_media_that_failed_after_it_was_created_keeps_its_id_in_the_record(
             f"GET /api/v1/media/{MID}": [poll_answer],
         }
     )
-    run = run_upload(
-        config,
-        [str(write_png(tmp_path / "a.png"))],
-        {**hermetic_env, "UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
-        FakeTime(NOW),
-        transport=httpx.MockTransport(server),
-        provider="social",
-        on_limit="fail",
-        max_wait=0,
-    )
+    run = _social_upload(tmp_path, hermetic_env, config, server)
     assert run.exit_code == code
     (result,) = run.results
     assert (result.status, result.id, result.delete_id) == ("failed", MID, MID)
@@ -838,14 +839,7 @@ def test_an_upload_the_server_may_have_stored_is_ambiguous_and_not_resent(
     media may exist. Ambiguous (exit 5), never sent a second time."""
     config = config_of(f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\n', tmp_path)
     server = Server({"POST /api/v2/media": [answer]})
-    run = run_upload(
-        config,
-        [str(write_png(tmp_path / "a.png"))],
-        {**hermetic_env, "UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
-        FakeTime(NOW),
-        transport=httpx.MockTransport(server),
-        provider="social",
-    )
+    run = _social_upload(tmp_path, hermetic_env, config, server, patient=True)
     assert run.exit_code == ExitCode.PROVIDER
     (result,) = run.results
     assert (result.status, result.ambiguous) == ("failed", True)
@@ -900,15 +894,11 @@ def test_alt_text_over_the_servers_description_limit_is_refused_before_sending(
             "POST /api/v2/media": [httpx.Response(200, json=MEDIA)],
         }
     )
-    run = run_upload(
+    run = _social_upload(
+        tmp_path,
+        hermetic_env,
         config_of(f'[providers.social]\nkind = "mastodon"\nbase_url = "{BASE}"\n', tmp_path),
-        [str(write_png(tmp_path / "a.png"))],
-        {**hermetic_env, "UPLOADER_SOCIAL_ACCESS_TOKEN": TOKEN},
-        FakeTime(NOW),
-        transport=httpx.MockTransport(server),
-        provider="social",
-        on_limit="fail",
-        max_wait=0,
+        server,
         options=UploadOptions(description=alt),
     )
     (result,) = run.results

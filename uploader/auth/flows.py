@@ -27,13 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from uploader.auth.oauth import Endpoints, LoopbackListener, new_state, pkce_pair
-from uploader.auth.tokens import (
-    access_token_of,
-    lifetime,
-    post_oauth,
-    revoke_token,
-    token_text,
-)
+from uploader.auth.tokens import access_token_of, lifetime, post_oauth, revoke_token, token_text
 from uploader.errors import AuthError, UploaderError, UsageError
 
 if TYPE_CHECKING:

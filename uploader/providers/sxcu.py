@@ -9,13 +9,12 @@ Messages and notices name keys, never a value of ``Headers``, ``Arguments`` or
 
 Choices where ShareX is lenient or unclear (ShareX 19's ``CustomUploaderItem``):
 
-* Keys are spelled as ShareX writes them; another case (``requesturl``) is an error naming
-  the right spelling. Unknown keys are ignored with a notice each. Enum values are read
-  case-insensitively, like Newtonsoft. A key that appears twice in a file is an error.
-  ``DestinationType`` absent: images and files, with a notice (ShareX lets it serve any).
-* A string value may be a JSON number or boolean: it reads as ShareX's JSON reader reads it
-  (the number as written, ``True`` / ``False``); ``null`` is "absent" for a top-level key
-  and an error inside ``Headers`` / ``Arguments`` / ``Parameters``.
+* Keys are spelled as ShareX writes them (``requesturl``: an error naming the spelling);
+  unknown keys are ignored with a notice; enum values case-insensitive, as Newtonsoft; a
+  key twice in a file is an error. No ``DestinationType``: images and files, a notice.
+* A string value may be a JSON number or boolean, read as ShareX reads it (the number as
+  written, ``True`` / ``False``); ``null`` is "absent" at the top level and an error in
+  ``Headers`` / ``Arguments`` / ``Parameters``.
 * ``Body`` absent: ``MultipartFormData`` when ``FileFormName`` is set, else it is
   ``None``, which cannot carry a file (ShareX would fail at upload time): an error.
   ``Data`` is kept as written; ShareX only replaces ``{input}`` / ``{filename}`` in it and

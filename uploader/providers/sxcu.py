@@ -3,9 +3,8 @@
 A definition comes from an ``.sxcu`` file (:func:`load_sxcu`) or from the same keys inline
 in a ``kind = "custom"`` profile of the TOML config (:func:`parse_sxcu` with the table).
 Every problem is one :class:`SxcuError` line naming the source (the file, or
-``config.toml: providers.NAME``) and the key: ``shots.sxcu: URL: unclosed '{' at 6``.
-Messages and notices name keys, never a value of ``Headers``, ``Arguments`` or
-``Parameters`` (it may be an API key).
+``config.toml: providers.NAME``) and the key: ``shots.sxcu: URL: unclosed '{' at 6``;
+never a value of ``Headers``, ``Arguments`` or ``Parameters`` (it may be an API key).
 
 Choices where ShareX is lenient or unclear (ShareX 19's ``CustomUploaderItem``):
 
@@ -22,9 +21,8 @@ Choices where ShareX is lenient or unclear (ShareX 19's ``CustomUploaderItem``):
 * ``RequestURL`` without ``scheme://`` gets ``https://`` (ShareX's ``FixPrefix``) with a
   notice. Its query string moves into ``parameters`` after the ``Parameters`` given,
   decoded, in order; a name already in ``Parameters`` keeps that value (as ShareX).
-* ``Version`` newer than 19 (the newest ShareX known) or unreadable: a notice. Up to
-  13.7.1 (or absent, with old keys or ``$name$`` syntax): converted, with a notice (see
-  :mod:`uploader.providers.sxcu_legacy`).
+* ``Version`` newer than 19 or unreadable: a notice. Up to 13.7.1 (or absent, with old
+  keys or ``$name$`` syntax): converted with a notice (:mod:`.sxcu_legacy`).
 """
 
 from __future__ import annotations
@@ -69,8 +67,8 @@ class SxcuError(ConfigError):
 
 @dataclass(frozen=True)
 class CustomSpec:
-    """One checked custom uploader. Template-bearing values are kept as written (templates
-    are rendered per request by ``sxcu_template.render``), already checked for syntax."""
+    """One checked custom uploader; templates kept as written, their syntax checked (each
+    request renders them: ``sxcu_template.render``)."""
 
     source: str  # the file, or "config.toml: providers.NAME": the start of every message
     name: str  # ``Name``, or the file's stem
@@ -93,9 +91,7 @@ class CustomSpec:
 
 class _Reader:
     def __init__(self, raw: Mapping[str, Any], source: str) -> None:
-        self.raw = raw
-        self.source = source
-        self.notices: list[str] = []
+        self.raw, self.source, self.notices = raw, source, list[str]()
 
     def fail(self, key: str, message: str) -> SxcuError:
         return SxcuError(f"{self.source}: {key}: {message}")
@@ -302,8 +298,8 @@ def _ignored(
 def parse_sxcu(
     raw: Mapping[str, Any], source: str, *, default_name: str | None = None
 ) -> CustomSpec:
-    """Check one definition (the decoded JSON object, or a TOML table) and return it.
-    ``default_name`` (the file's stem) names it when it has no ``Name``."""
+    """The checked definition (a decoded JSON object, a TOML table); ``default_name``
+    (the file's stem) names it when it has no ``Name``."""
     if not isinstance(raw, Mapping):
         raise SxcuError(f"{source}: not a JSON object (an .sxcu file is one {{...}} object)")
     reader = _Reader(raw, source)

@@ -38,7 +38,6 @@ from uploader.providers.custom_request import (
     answer_of,
     error_for,
     excerpt,
-    is_web_url,
     literal_secrets,
     optional_link,
     request_context,
@@ -46,6 +45,7 @@ from uploader.providers.custom_request import (
     send_upload,
     set_hint,
 )
+from uploader.providers.links import is_web_url
 from uploader.providers.recovery import RunClaims, Window
 from uploader.ratelimit.limiter import BucketSpec, Refusal
 

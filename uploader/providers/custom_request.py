@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from uploader.errors import (
     AuthError,
@@ -27,6 +27,7 @@ from uploader.errors import (
 )
 from uploader.imaging.content import open_sent
 from uploader.providers.base import post_file
+from uploader.providers.links import is_web_url
 from uploader.providers.sxcu import FILE_BODIES, CustomSpec, SxcuError
 from uploader.providers.sxcu_template import Answer, TemplateContext, TemplateError, render
 
@@ -258,17 +259,6 @@ class _Chunks:
 
 def answer_of(response: httpx.Response) -> Answer:
     return Answer(text=response.text, headers=response.headers, url=str(response.url))
-
-
-def is_web_url(text: str) -> bool:
-    """An absolute http(s) URL with a host and no space or control character."""
-    if not text or any(c.isspace() or not c.isprintable() for c in text):
-        return False
-    try:
-        parts = urlsplit(text)
-        return parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        return False
 
 
 _HTML = re.compile(r"\s*(?:<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>])", re.IGNORECASE)

@@ -40,14 +40,12 @@ from uploader.providers.gyazo_media import (
     PageInfo,
     extra_of,
     gyazo_id,
-    link_of,
     listed_of,
     media_info,
-    text_of,
     thumb_key,
     thumb_key_of,
 )
-from uploader.providers.links import in_path
+from uploader.providers.links import in_path, text_of, web_link
 from uploader.providers.recovery import RunClaims, Window, identify
 from uploader.ratelimit.limiter import BucketSpec, Refusal
 
@@ -121,7 +119,7 @@ class GyazoProvider:
         )
         gateway_timeout(response, "Gyazo")
         info = self._object(response, "upload")
-        image_id, url = text_of(info.get("image_id")), link_of(info.get("url"))
+        image_id, url = text_of(info.get("image_id")), web_link(info.get("url"))
         if not image_id or not url:
             # A 200 says the image was stored: without a link to show for it, the answer
             # cannot be read (ambiguous: looked for, never sent again silently).
@@ -205,7 +203,7 @@ class GyazoProvider:
             return None
         item = next(item for entry, item in pairs if entry is found)
         extra = (*extra_of(item, ("permalink_url", "thumb_url")), RECOVERED)
-        return self._result(image, found.id, str(link_of(item.get("url"))), extra)
+        return self._result(image, found.id, str(web_link(item.get("url"))), extra)
 
     def live_limits(self) -> list[BucketUpdate]:
         """Gyazo reports no budget anywhere: the local count is all there is (no request)."""

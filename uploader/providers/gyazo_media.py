@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from uploader.errors import UsageError
 from uploader.http.cache import CACHE_STATUS_HEADER
 from uploader.models import MediaInfo
-from uploader.providers.links import checked_id, last_segment, link_path
+from uploader.providers.links import checked_id, last_segment, link_path, text_of, web_link
 from uploader.providers.recovery import Listed
 from uploader.ratelimit.headers import header, header_int
 
@@ -144,7 +144,7 @@ def media_info(info: Mapping[str, Any], response: httpx.Response, provider: str)
     image = text_of(info.get("image_id")) or ""
     return MediaInfo(
         id=image,
-        url=link_of(info.get("url")),
+        url=web_link(info.get("url")),
         provider=provider,
         mime_type=f"image/{_SUBTYPES.get(kind, kind)}" if kind else None,
         title=text_of(meta.get("title")) or None,
@@ -160,15 +160,10 @@ def extra_of(info: Mapping[str, Any], keys: Sequence[str]) -> tuple[tuple[str, s
     return tuple((key, str(info[key])) for key in keys if info.get(key))
 
 
-def text_of(value: Any) -> str | None:
-    """``value`` as text; None for null and for an empty string (Imgur's ``deletehash: ""``)."""
-    return None if value is None or value == "" else str(value)
-
-
 def listed_of(item: Mapping[str, Any]) -> Listed | None:
     """A listing's image as the fields recovery compares: Gyazo keeps the type and the time
     (reference 2.3); None for an entry without id or URL (old free-plan entries)."""
-    image_id, url = text_of(item.get("image_id")), link_of(item.get("url"))
+    image_id, url = text_of(item.get("image_id")), web_link(item.get("url"))
     if not image_id or not url:
         return None
     kind = text_of(item.get("type"))
@@ -177,11 +172,3 @@ def listed_of(item: Mapping[str, Any]) -> Listed | None:
         created_at=parse_time(item.get("created_at")),
         mime_type=f"image/{_SUBTYPES.get(kind, kind)}" if kind else None,
     )
-
-
-def link_of(value: Any) -> str | None:
-    """``value`` when it is an http(s) link (text, no spaces or control characters); None
-    for anything else a server may put there (null, a number, a list, ``javascript:``)."""
-    if not isinstance(value, str) or not value.lower().startswith(("https://", "http://")):
-        return None
-    return value if value.isprintable() and " " not in value else None

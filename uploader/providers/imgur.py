@@ -48,10 +48,8 @@ from uploader.providers.imgur_media import (
     imgur_id,
     listed_of,
     media_info,
-    text_of,
-    web_link,
 )
-from uploader.providers.links import in_path
+from uploader.providers.links import in_path, text_of, web_link
 from uploader.providers.recovery import RunClaims, Window, identify
 from uploader.ratelimit.headers import imgur_updates, parse_reset, server_skew
 from uploader.ratelimit.limiter import BucketSpec, Refusal

@@ -6,11 +6,10 @@ from __future__ import annotations
 import math
 import re
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from uploader.http.cache import CACHE_STATUS_HEADER
 from uploader.models import MediaInfo
-from uploader.providers.links import checked_id, last_segment, link_path
+from uploader.providers.links import checked_id, last_segment, link_path, text_of, web_link
 from uploader.providers.recovery import Listed
 from uploader.ratelimit.headers import decimal
 
@@ -106,14 +105,6 @@ def extra_of(info: dict[str, Any], keys: tuple[str, ...]) -> tuple[tuple[str, An
     return tuple(pairs)
 
 
-def text_of(value: Any) -> str | None:
-    """``value`` as text; None for null, for an empty string (Imgur's ``deletehash: ""``)
-    and for what is not text or a number (a list, an object, a boolean)."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
-        return None
-    return str(value)
-
-
 def count_of(value: Any) -> int | None:
     """A count (bytes, pixels, views) as an int: an integer, an integral float or decimal
     digits in a string; None for anything else (null, a boolean, a negative number)."""
@@ -147,21 +138,6 @@ def epoch_of(value: Any) -> float | None:
         except OverflowError:  # float(10**400) overflows
             return None
     return number if 0 <= number <= LAST_EPOCH else None  # NaN compares false
-
-
-def web_link(value: Any) -> str | None:
-    """An absolute http(s) URL with a host and no space or control character; None for
-    anything else (a number, ``javascript:``, a link with a line break in it)."""
-    if not isinstance(value, str) or not value:
-        return None
-    if any(c.isspace() or not c.isprintable() for c in value):
-        return None
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-    except ValueError:  # a bad port, a broken IPv6 literal
-        return None
-    return value if parts.scheme in ("http", "https") and host else None
 
 
 def listed_of(info: Any) -> Listed | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from uploader.errors import UsageError
@@ -85,3 +86,33 @@ def own_domain(base_url: str) -> tuple[str, ...]:
     if not labels or labels[-1].isdigit() or ":" in host or len(labels) < 3:
         return (host,) if host else ()
     return (host, ".".join(labels[1:]))
+
+
+def text_of(value: Any) -> str | None:
+    """A text value of an answer (an id, a deletehash): None for null, an empty string
+    (Imgur's ``deletehash: ""``) and what is not text or a number (a list, an object, a
+    boolean), whose ``str()`` would pass for an id."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
+        return None
+    return str(value)
+
+
+def web_link(value: Any) -> str | None:
+    """``value`` when it is an absolute http(s) URL with a host and no space or control
+    character; None for anything else a server may put there (null, a number, a list,
+    ``javascript:``, a link with a line break in it)."""
+    if not isinstance(value, str) or not value:
+        return None
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return None
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:  # a bad port, a broken IPv6 literal
+        return None
+    return value if parts.scheme in ("http", "https") and host else None
+
+
+def is_web_url(text: str) -> bool:
+    """Whether ``text`` is a :func:`web_link`."""
+    return web_link(text) is not None

@@ -42,18 +42,16 @@ from uploader.providers.base import (
     post_file,
     refusal_on_429,
 )
-from uploader.providers.links import in_path
+from uploader.providers.links import in_path, text_of, web_link
 from uploader.providers.mastodon_errors import error_for, read_failure
 from uploader.providers.mastodon_media import (
     MIME_TYPES,
     description_limit,
     limits_from_instance,
-    link_of,
     media_extra,
     media_info,
     media_ref,
     mime_of,
-    text_of,
 )
 from uploader.providers.mastodon_posts import only_media, post_id, request_updates
 from uploader.providers.mastodon_status import idempotency_key, post_status, status_form
@@ -173,13 +171,13 @@ class MastodonProvider:
             raise UnreadableAnswerError(
                 "Mastodon reported success but sent no media id", status=response.status_code
             )
-        if response.status_code == 202 or not link_of(media.get("url")):
+        if response.status_code == 202 or not web_link(media.get("url")):
             try:
                 media = self._wait_processed(media_id)
             except UploaderError as exc:  # the media exists: the file's record keeps it
                 exc.created_id = exc.created_delete_id = media_id
                 raise
-        url = str(link_of(media.get("url")))
+        url = str(web_link(media.get("url")))
         mime = mime_of(url) or image.mime_type
         extra: list[tuple[str, str | int]] = [("type", mime), *media_extra(media)]
         if options.post:
@@ -226,7 +224,7 @@ class MastodonProvider:
                 except UnreadableAnswerError as exc:  # a cut answer: as transient as a 503
                     log.debug("media %s poll unreadable (%s); polling on", media_id, exc.message)
                     continue
-                if link_of(media.get("url")):
+                if web_link(media.get("url")):
                     return media
             elif status == 422:
                 raise ProviderError(

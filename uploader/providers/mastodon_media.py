@@ -14,7 +14,7 @@ from uploader.http.cache import CACHE_STATUS_HEADER
 from uploader.http.translate import json_or_none
 from uploader.models import MediaInfo
 from uploader.providers.base import Limits
-from uploader.providers.links import checked_id, link_path, own_domain
+from uploader.providers.links import checked_id, link_path, own_domain, text_of, web_link
 
 if TYPE_CHECKING:
     import httpx
@@ -137,7 +137,7 @@ def description_limit(response: httpx.Response | None) -> int | None:
 
 def media_info(media: Mapping[str, Any], response: httpx.Response, provider: str) -> MediaInfo:
     """A MediaAttachment as MediaInfo (``meta.original.size`` is dimensions, not bytes)."""
-    url = link_of(media.get("url"))
+    url = web_link(media.get("url"))
     meta = media.get("meta")
     original = meta.get("original") if isinstance(meta, dict) else None
     extra = list(media_extra(media))
@@ -173,16 +173,3 @@ def mime_of(url: str | None) -> str | None:
 def _size(value: Any, fallback: int) -> int:
     ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
     return int(value) if ok else fallback
-
-
-def text_of(value: Any) -> str | None:
-    """``value`` as text; None for null and for an empty string (Imgur's ``deletehash: ""``)."""
-    return None if value is None or value == "" else str(value)
-
-
-def link_of(value: Any) -> str | None:
-    """``value`` when it is an http(s) link (text, no spaces or control characters); None
-    for anything else a server may put there (null, a number, a list, ``javascript:``)."""
-    if not isinstance(value, str) or not value.lower().startswith(("https://", "http://")):
-        return None
-    return value if value.isprintable() and " " not in value else None

@@ -10,14 +10,20 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from uploader.errors import UsageError
 from uploader.http.cache import CACHE_STATUS_HEADER
 from uploader.models import MediaInfo
-from uploader.providers.links import checked_id, last_segment, link_path, text_of, web_link
+from uploader.providers.links import (
+    checked_id,
+    epoch_of,
+    last_segment,
+    link_path,
+    text_of,
+    web_link,
+)
 from uploader.providers.recovery import Listed
-from uploader.ratelimit.headers import header, header_int
+from uploader.ratelimit.headers import decimal, header, header_int
 
 if TYPE_CHECKING:
     import httpx
 
-_YEAR_10000 = 253402300800.0  # datetime's last second + 1, in epoch seconds
 META_EXTRA = (("app", "app"), ("url", "source_url"))
 _SUBTYPES = {"jpg": "jpeg"}
 
@@ -103,33 +109,21 @@ def parse_time(value: Any) -> float | None:
     no date can show (``nan``, ``1e400``, year 10000), is None, never an error.
     """
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return _epoch(value)
+        return epoch_of(value)
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
-    try:
-        return _epoch(float(text))
-    except ValueError:
-        pass
+    if (seconds := decimal(text)) is not None:  # a number: a time, or none
+        return epoch_of(seconds)
     if text[-4:].upper() in (" UTC", " GMT"):
         text = text[:-4] + "+00:00"
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        return _epoch(parsed.timestamp())
+        return epoch_of(parsed.timestamp())
     except (ValueError, OverflowError):
         return None
-
-
-def _epoch(value: float) -> float | None:
-    """``value`` as epoch seconds when it is a time a date can show (finite, years 1970
-    to 9999); None for ``nan``, ``inf``, ``1e400`` and numbers past any calendar."""
-    try:
-        seconds = float(value)
-    except OverflowError:
-        return None
-    return seconds if 0.0 <= seconds < _YEAR_10000 else None
 
 
 def media_info(info: Mapping[str, Any], response: httpx.Response, provider: str) -> MediaInfo:

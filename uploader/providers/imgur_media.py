@@ -9,9 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from uploader.http.cache import CACHE_STATUS_HEADER
 from uploader.models import MediaInfo
-from uploader.providers.links import checked_id, last_segment, link_path, text_of, web_link
+from uploader.providers.links import (
+    checked_id,
+    epoch_of,
+    last_segment,
+    link_path,
+    text_of,
+    web_link,
+)
 from uploader.providers.recovery import Listed
-from uploader.ratelimit.headers import decimal
 
 if TYPE_CHECKING:
     import httpx
@@ -116,28 +122,6 @@ def count_of(value: Any) -> int | None:
     elif isinstance(value, float):
         value = int(value) if math.isfinite(value) and value.is_integer() else None
     return value if isinstance(value, int) and value >= 0 else None
-
-
-# The last second of the year 9999: no later time can be shown (datetime's limit).
-LAST_EPOCH = 253_402_300_799
-
-
-def epoch_of(value: Any) -> float | None:
-    """Imgur's ``datetime`` (epoch seconds, reference 1.4) as a float; None for null, a
-    boolean, text that is not a number, NaN, infinities, and a time before 1970 or after
-    the year 9999 (an answer's absurd date must not crash showing it)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    if isinstance(value, str):
-        number = decimal(value)  # plain ASCII digits only, as a header's
-        if number is None:
-            return None
-    else:
-        try:
-            number = float(value)
-        except OverflowError:  # float(10**400) overflows
-            return None
-    return number if 0 <= number <= LAST_EPOCH else None  # NaN compares false
 
 
 def listed_of(info: Any) -> Listed | None:

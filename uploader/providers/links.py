@@ -1,4 +1,6 @@
-"""Ids and links the user gives to ``info`` and ``delete``: checked before any request.
+"""Ids and links the user gives to ``info`` and ``delete``: checked before any request;
+and an answer's ids, links and times, read (``text_of``, ``web_link``, ``epoch_of``) so
+that no value a server sends passes for one it is not.
 
 A link must be on a host of the profile's provider (the API's own host, the provider's
 public domains, or for a self-hosted server its own domain): ``delete
@@ -14,6 +16,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from uploader.errors import UsageError
+from uploader.ratelimit.headers import decimal
 
 # What no id of any provider holds: it would change the request's path, query or fragment.
 UNSAFE = re.compile(r"[/?#%\\\s]")
@@ -116,3 +119,26 @@ def web_link(value: Any) -> str | None:
 def is_web_url(text: str) -> bool:
     """Whether ``text`` is a :func:`web_link`."""
     return web_link(text) is not None
+
+
+# The last second of the year 9999: no later time can be shown (datetime's limit).
+LAST_EPOCH = 253_402_300_799
+
+
+def epoch_of(value: Any) -> float | None:
+    """An answer's time in epoch seconds (Imgur's ``datetime``, reference 1.4; a number of
+    Gyazo's) as a float; None for null, a boolean, text that is not a plain number, NaN,
+    infinities, and a time before 1970 or after the year 9999 (an answer's absurd date
+    must not crash showing it)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    if isinstance(value, str):
+        number = decimal(value)  # plain ASCII digits only, as a header's
+        if number is None:
+            return None
+    else:
+        try:
+            number = float(value)
+        except OverflowError:  # float(10**400) overflows
+            return None
+    return number if 0 <= number <= LAST_EPOCH else None  # NaN compares false

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from uploader.auth.oauth import redact
+from uploader.config.checks import text_problem
 from uploader.errors import AuthError, ProviderError
 from uploader.http.translate import json_body, json_or_none
 
@@ -58,12 +59,12 @@ def post_oauth(
 
 
 def token_text(value: Any) -> str | None:
-    """A token from an answer: non-empty text a header can carry (visible ASCII, RFC 6750's
-    b64token and then some); None for anything else (a number, an object, null, spaces,
-    a line break, non-ASCII), which is no token (its text would be sent as one)."""
-    if not isinstance(value, str) or not value or not value.isascii():
+    """A token from an answer: non-empty text a header can carry (the rule a configured
+    token is held to, ``config.checks.text_problem``); None for anything else (a number,
+    an object, null, spaces, a line break, non-ASCII), which is no token."""
+    if not isinstance(value, str) or not value or text_problem(value) is not None:
         return None
-    return value if value.isprintable() and " " not in value else None
+    return value
 
 
 def lifetime(value: Any) -> float | None:

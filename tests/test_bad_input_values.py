@@ -18,6 +18,9 @@ from tests.support.canned import Canned, canned_server
 from tests.support.e2e import run_cli, sandbox_process, write_config
 from tests.support.images import write_png
 from tests.support.serve import serve_process
+from uploader.config.checks import host_problem
+from uploader.config.statebackend import parse_redis_url
+from uploader.errors import ConfigError
 
 
 @pytest.mark.parametrize(
@@ -217,3 +220,28 @@ def test_an_origin_no_browser_sends_is_refused(
     err = check_error(done, 2, "key 'serve.allowed_origins'")
     assert "ASCII only" in err
     assert done.stdout == b""
+
+
+@pytest.mark.parametrize(
+    ("host", "ok"),
+    [
+        ("127.0.0.1", True),
+        ("[::1]", True),
+        ("redis_1", True),  # a container's name
+        ("cache.internal.", True),
+        ("exämple.org", True),
+        ("-a", False),
+        ("a..b", False),
+        ("a b", False),
+        ("", False),
+    ],
+)
+def test_one_rule_says_what_a_host_is_for_serve_and_redis(host: str, ok: bool) -> None:
+    assert (host_problem(host) is None) is ok
+    try:
+        parse_redis_url(f"redis://{host}:6379/0", "test")
+    except ConfigError:
+        taken = False
+    else:
+        taken = True
+    assert taken is ok

@@ -99,27 +99,31 @@ def is_loopback(host: str) -> bool:
 def host_problem(host: str) -> str | None:
     """Why ``host`` is no address to listen on (``serve --host``), or None: an IP address
     (``[::1]`` too) or a host name; an empty one would be every interface."""
+    if not host:
+        return "is empty (every interface would listen): name an address, e.g. 127.0.0.1"
+    if any(c.isspace() or not c.isprintable() for c in host):
+        return f"{host!r} has a space, a line break or a control character"
+    return None if is_host(host) else f"{host!r} is not an IP address or a host name"
+
+
+def is_host(host: str) -> bool:
+    """An IP address (``[::1]`` too) or a host name an IDNA encoder takes (``exämple.org``;
+    labels of letters, digits, '-' and '_', as container names have)."""
     bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
         ipaddress.ip_address(bare)
     except ValueError:
         pass
     else:
-        return None
-    if not host:
-        return "is empty (every interface would listen): name an address, e.g. 127.0.0.1"
-    if any(c.isspace() or not c.isprintable() for c in host):
-        return f"{host!r} has a space, a line break or a control character"
+        return True
     try:
         ascii_host = host.encode("idna").decode("ascii")
     except UnicodeError:
-        ascii_host = ""
-    if not _host_name_ok(host) or not _HOST_NAME.match(ascii_host):
-        return f"{host!r} is not an IP address or a host name"
-    return None
+        return False
+    return all(_LABEL.match(label) for label in ascii_host.removesuffix(".").split("."))
 
 
-_HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?\Z")
+_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\Z")
 
 
 def _host_name_ok(host: str) -> bool:

@@ -12,13 +12,12 @@ here imports the Redis client: this module is on every command's path.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from ipaddress import ip_address
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
+from uploader.config.checks import is_host
 from uploader.errors import ConfigError
 
 ON_BACKEND_ERROR = ("fallback", "fail")
@@ -97,7 +96,7 @@ def parse_redis_url(url: str, where: str, *, file_ok: bool = True) -> RedisTarge
         raise bad("is not a Redis URL (redis:// or rediss://)")
     if not parts.hostname:
         raise bad("names no host")
-    if not _host_ok(parts.hostname):
+    if not is_host(parts.hostname):
         raise bad("does not name a host (not an address, nor a host name)")
     if parts.query or parts.fragment:
         raise bad("has a query or fragment, which is not supported")
@@ -117,24 +116,6 @@ def parse_redis_url(url: str, where: str, *, file_ok: bool = True) -> RedisTarge
     return RedisTarget(
         plain, parts.scheme == "rediss", host, port, int(path), user, password, shown
     )
-
-
-def _host_ok(host: str) -> bool:
-    """An IP address, or a host name an IDNA encoder takes (``exämple.org`` too)."""
-    try:
-        ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return True
-    try:
-        ascii_host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return False
-    return all(_LABEL.match(label) for label in ascii_host.rstrip(".").split("."))
-
-
-_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\Z")
 
 
 def state_settings(file: StateSettings, env: Mapping[str, str]) -> StateSettings:

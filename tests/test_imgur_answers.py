@@ -423,6 +423,8 @@ def test_a_refresh_answer_whose_token_is_not_text_is_no_token(
         ("nan", None),
         ("1e400", None),
         (None, None),
+        ("3_600", None),  # float() takes it; no server means it
+        ("\uff13\uff16\uff10\uff10", None),  # full-width digits
     ],
 )
 def test_a_refresh_answer_expiry_is_seconds_or_unknown(

@@ -15,6 +15,7 @@ from uploader.auth.oauth import redact
 from uploader.config.checks import text_problem
 from uploader.errors import AuthError, ProviderError
 from uploader.http.translate import json_body, json_or_none
+from uploader.ratelimit.headers import decimal
 
 if TYPE_CHECKING:
     from uploader.auth.oauth import Endpoints
@@ -73,11 +74,14 @@ def lifetime(value: Any) -> float | None:
     more (null, a boolean, "soon", -5, 1e400): the token then has no known expiry."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
-    try:
-        seconds = float(value)
-    except (ValueError, OverflowError):
-        return None
-    return seconds if 0 <= seconds < 1e12 else None  # NaN compares false
+    if isinstance(value, str):
+        seconds = decimal(value)  # plain ASCII digits, as a header's number
+    else:
+        try:
+            seconds = float(value)
+        except OverflowError:
+            return None
+    return seconds if seconds is not None and 0 <= seconds < 1e12 else None  # NaN: false
 
 
 def access_token_of(tokens: Mapping[str, Any], what: str) -> str:
